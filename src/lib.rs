@@ -1,0 +1,2 @@
+//! distill-gate: decides, with evidence, whether a distilled student model may
+//! replace its teacher.
