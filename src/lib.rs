@@ -1,2 +1,5 @@
 //! distill-gate: decides, with evidence, whether a distilled student model may
 //! replace its teacher.
+
+pub mod llm;
+pub mod model;
