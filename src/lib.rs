@@ -1,5 +1,11 @@
 //! distill-gate: decides, with evidence, whether a distilled student model may
 //! replace its teacher.
 
+pub mod config;
+pub mod cost;
+pub mod diagnostics;
+pub mod fingerprint;
 pub mod llm;
 pub mod model;
+pub mod run;
+pub mod summary;

@@ -1,0 +1,641 @@
+//! The `gate.toml` schema: which teacher, which students, which suites, what
+//! thresholds. Loading reports every problem as `file:line: field: message`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::diagnostics::{Problem, Problems, line_of_offset};
+
+/// A whole `gate.toml`, with relative paths resolved against its directory.
+#[derive(Debug, Clone)]
+pub struct GateConfig {
+    /// The file this came from.
+    pub path: PathBuf,
+    /// Run-wide settings.
+    pub run: RunSettings,
+    /// The model every student is compared with.
+    pub teacher: ModelSpec,
+    /// The models under test.
+    pub students: Vec<ModelSpec>,
+    /// Suites to run.
+    pub suites: Vec<SuiteRef>,
+    /// Default thresholds and overrides.
+    pub gate: GateRules,
+}
+
+/// `[run]`: where results go and how statistics are computed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSettings {
+    /// Run name: the directory under `output_dir` (default: the config file's stem).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where run directories are created, relative to the config file.
+    #[serde(default = "default_output_dir")]
+    pub output_dir: PathBuf,
+    /// Seed for the bootstrap and any sampling.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Bootstrap resamples (at least 10,000).
+    #[serde(default = "default_resamples")]
+    pub bootstrap_resamples: usize,
+    /// Whether an INCONCLUSIVE verdict fails the run (exit 1).
+    #[serde(default = "yes")]
+    pub inconclusive_fails: bool,
+    /// Minimum number of items the teacher must get right before retention
+    /// is considered measurable on a suite.
+    #[serde(default = "default_min_teacher_correct")]
+    pub min_teacher_correct: u64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            name: None,
+            output_dir: default_output_dir(),
+            seed: default_seed(),
+            bootstrap_resamples: default_resamples(),
+            inconclusive_fails: true,
+            min_teacher_correct: default_min_teacher_correct(),
+        }
+    }
+}
+
+fn default_output_dir() -> PathBuf {
+    PathBuf::from("reports")
+}
+fn default_seed() -> u64 {
+    20_261_125
+}
+fn default_resamples() -> usize {
+    10_000
+}
+fn default_min_teacher_correct() -> u64 {
+    10
+}
+fn yes() -> bool {
+    true
+}
+
+/// How a model is reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ModelSource {
+    /// Recorded completions replayed from a transcript (JSONL).
+    Replay {
+        /// The transcript file.
+        transcript: PathBuf,
+    },
+    /// A local checkpoint (Hugging Face directory or `.gguf`) run in burn.
+    Local {
+        /// Checkpoint path.
+        path: PathBuf,
+        /// CPU backend: `flex` (default) or `ndarray`.
+        #[serde(default)]
+        backend: Option<String>,
+        /// Requests per forward batch.
+        #[serde(default)]
+        batch_size: Option<usize>,
+    },
+}
+
+/// Prices used for cost: per token for API teachers, per compute hour for
+/// self-hosted models. All in US dollars.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Dollars per million input tokens.
+    #[serde(default)]
+    pub input_per_mtok: Option<f64>,
+    /// Dollars per million output tokens.
+    #[serde(default)]
+    pub output_per_mtok: Option<f64>,
+    /// Dollars per million cached input tokens.
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+    /// Dollars per hour of the machine the model runs on.
+    #[serde(default)]
+    pub per_hour: Option<f64>,
+    /// Where the price comes from (shown in reports).
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// `[teacher]` or one `[[students]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// Name used in reports and the journal.
+    pub name: String,
+    /// How to reach the model.
+    #[serde(flatten)]
+    pub source: ModelSource,
+    /// Prices.
+    #[serde(default)]
+    pub price: Price,
+    /// Threshold overrides for this student (ignored for the teacher).
+    #[serde(default)]
+    pub gate: Thresholds,
+}
+
+/// One `[[suites]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteRef {
+    /// Suite directory (holding `suite.toml`).
+    pub path: PathBuf,
+    /// Split to evaluate.
+    #[serde(default = "default_split")]
+    pub split: String,
+    /// Evaluate only the first `limit` items (in file order).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Threshold overrides for this suite.
+    #[serde(default)]
+    pub gate: Thresholds,
+}
+
+fn default_split() -> String {
+    "test".to_string()
+}
+
+/// Gate thresholds; every field optional so tables can override each other.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Minimum retention (student accuracy / teacher accuracy), e.g. 0.95.
+    #[serde(default)]
+    pub min_retention: Option<f64>,
+    /// Confidence of the one-sided lower bound, e.g. 0.95.
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// Maximum p95 latency in milliseconds.
+    #[serde(default)]
+    pub max_p95_latency_ms: Option<f64>,
+    /// Minimum speedup over the teacher (teacher p50 latency / student p50 latency).
+    #[serde(default)]
+    pub min_speedup: Option<f64>,
+    /// Maximum cost ratio student/teacher.
+    #[serde(default)]
+    pub max_cost_ratio: Option<f64>,
+    /// Maximum fraction of items whose model call errored.
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+}
+
+impl Thresholds {
+    /// Fields of `other` that are set replace those of `self`.
+    pub fn overlay(&self, other: &Thresholds) -> Thresholds {
+        Thresholds {
+            min_retention: other.min_retention.or(self.min_retention),
+            confidence: other.confidence.or(self.confidence),
+            max_p95_latency_ms: other.max_p95_latency_ms.or(self.max_p95_latency_ms),
+            min_speedup: other.min_speedup.or(self.min_speedup),
+            max_cost_ratio: other.max_cost_ratio.or(self.max_cost_ratio),
+            max_error_rate: other.max_error_rate.or(self.max_error_rate),
+        }
+    }
+}
+
+/// `[gate]`: defaults plus `[[gate.overrides]]` for one (student, suite) pair.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateRules {
+    /// Defaults for every gate.
+    #[serde(flatten)]
+    pub defaults: Thresholds,
+    /// Pair-specific thresholds.
+    #[serde(default)]
+    pub overrides: Vec<PairOverride>,
+}
+
+/// Thresholds for one student on one suite (most specific; wins over all).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairOverride {
+    /// Student name.
+    pub student: String,
+    /// Suite name (as in its `suite.toml`).
+    pub suite: String,
+    /// The thresholds.
+    #[serde(flatten)]
+    pub thresholds: Thresholds,
+}
+
+/// Built-in defaults: 95% retention at 95% one-sided confidence, no error allowed.
+pub fn builtin_thresholds() -> Thresholds {
+    Thresholds {
+        min_retention: Some(0.95),
+        confidence: Some(0.95),
+        max_p95_latency_ms: None,
+        min_speedup: None,
+        max_cost_ratio: None,
+        max_error_rate: Some(0.0),
+    }
+}
+
+impl GateConfig {
+    /// Thresholds for one (student, suite) pair: built-in defaults, then
+    /// `[gate]`, then the suite's, then the student's, then a pair override.
+    pub fn thresholds_for(
+        &self,
+        student: &str,
+        suite_index: usize,
+        suite_name: &str,
+    ) -> Thresholds {
+        let mut t = builtin_thresholds().overlay(&self.gate.defaults);
+        if let Some(s) = self.suites.get(suite_index) {
+            t = t.overlay(&s.gate);
+        }
+        if let Some(m) = self.students.iter().find(|m| m.name == student) {
+            t = t.overlay(&m.gate);
+        }
+        for o in &self.gate.overrides {
+            if o.student == student && o.suite == suite_name {
+                t = t.overlay(&o.thresholds);
+            }
+        }
+        t
+    }
+
+    /// The run directory: `<config dir>/<output_dir>/<name>`.
+    pub fn run_dir(&self) -> PathBuf {
+        let name = self.run.name.clone().unwrap_or_else(|| {
+            self.path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".to_string())
+        });
+        self.run.output_dir.join(name)
+    }
+
+    /// Every model, teacher first.
+    pub fn models(&self) -> impl Iterator<Item = &ModelSpec> {
+        std::iter::once(&self.teacher).chain(self.students.iter())
+    }
+}
+
+/// The raw file as written, with spans kept for validation messages.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    run: Option<Spanned<RunSettings>>,
+    teacher: Spanned<ModelSpec>,
+    #[serde(default)]
+    students: Vec<Spanned<ModelSpec>>,
+    #[serde(default)]
+    suites: Vec<Spanned<SuiteRef>>,
+    #[serde(default)]
+    gate: Option<Spanned<GateRules>>,
+}
+
+/// Reads and validates a `gate.toml`. Every problem found is reported at once.
+pub fn load(path: &Path) -> Result<GateConfig, Problems> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Problems::one(Problem::new(path, 0, "", format!("cannot read: {e}"))))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let line = line_of_offset(
+            &e.as_bytes()[..e.utf8_error().valid_up_to()],
+            e.utf8_error().valid_up_to(),
+        );
+        Problems::one(Problem::new(path, line, "", "file is not valid UTF-8"))
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and validates config text; `path` is used for messages and for
+/// resolving relative paths.
+pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| line_of_offset(text.as_bytes(), s.start))
+            .unwrap_or(0);
+        let message = e.message().trim().to_string();
+        Problems::one(Problem::new(path, line, "", message))
+    })?;
+    let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut problems = Vec::new();
+    let line_at = |span: std::ops::Range<usize>| line_of_offset(text.as_bytes(), span.start);
+
+    let run = raw.run.map(|r| r.into_inner()).unwrap_or_default();
+    if run.bootstrap_resamples < 10_000 {
+        problems.push(Problem::new(
+            path,
+            0,
+            "run.bootstrap_resamples",
+            format!("must be at least 10000, got {}", run.bootstrap_resamples),
+        ));
+    }
+
+    let resolve = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let check_model = |spanned: &Spanned<ModelSpec>, field: &str, problems: &mut Vec<Problem>| {
+        let line = line_at(spanned.span());
+        let m = spanned.get_ref();
+        if m.name.trim().is_empty() {
+            problems.push(Problem::new(
+                path,
+                line,
+                format!("{field}.name"),
+                "must not be empty",
+            ));
+        }
+        check_thresholds(path, line, &format!("{field}.gate"), &m.gate, problems);
+        check_price(path, line, &format!("{field}.price"), &m.price, problems);
+        if let ModelSource::Local {
+            backend: Some(b), ..
+        } = &m.source
+            && !matches!(b.as_str(), "flex" | "ndarray")
+        {
+            problems.push(Problem::new(
+                path,
+                line,
+                format!("{field}.backend"),
+                format!("unknown backend {b:?} (expected \"flex\" or \"ndarray\")"),
+            ));
+        }
+        if let ModelSource::Local {
+            batch_size: Some(0),
+            ..
+        } = &m.source
+        {
+            problems.push(Problem::new(
+                path,
+                line,
+                format!("{field}.batch_size"),
+                "must be at least 1",
+            ));
+        }
+    };
+
+    check_model(&raw.teacher, "teacher", &mut problems);
+    for (i, s) in raw.students.iter().enumerate() {
+        check_model(s, &format!("students[{i}]"), &mut problems);
+    }
+    if raw.students.is_empty() {
+        problems.push(Problem::new(
+            path,
+            0,
+            "students",
+            "at least one student is required",
+        ));
+    }
+    let mut seen = BTreeMap::new();
+    seen.insert(
+        raw.teacher.get_ref().name.clone(),
+        line_at(raw.teacher.span()),
+    );
+    for s in &raw.students {
+        let line = line_at(s.span());
+        if let Some(first) = seen.insert(s.get_ref().name.clone(), line) {
+            problems.push(Problem::new(
+                path,
+                line,
+                "students.name",
+                format!(
+                    "duplicate model name {:?} (first at line {first})",
+                    s.get_ref().name
+                ),
+            ));
+        }
+    }
+    if raw.suites.is_empty() {
+        problems.push(Problem::new(
+            path,
+            0,
+            "suites",
+            "at least one suite is required",
+        ));
+    }
+    for (i, s) in raw.suites.iter().enumerate() {
+        let line = line_at(s.span());
+        check_thresholds(
+            path,
+            line,
+            &format!("suites[{i}].gate"),
+            &s.get_ref().gate,
+            &mut problems,
+        );
+        if s.get_ref().limit == Some(0) {
+            problems.push(Problem::new(
+                path,
+                line,
+                format!("suites[{i}].limit"),
+                "must be at least 1",
+            ));
+        }
+    }
+    let gate = match raw.gate {
+        Some(g) => {
+            let line = line_at(g.span());
+            let g = g.into_inner();
+            check_thresholds(path, line, "gate", &g.defaults, &mut problems);
+            for (i, o) in g.overrides.iter().enumerate() {
+                check_thresholds(
+                    path,
+                    line,
+                    &format!("gate.overrides[{i}]"),
+                    &o.thresholds,
+                    &mut problems,
+                );
+                if !seen.contains_key(&o.student) {
+                    problems.push(Problem::new(
+                        path,
+                        line,
+                        format!("gate.overrides[{i}].student"),
+                        format!("no student named {:?}", o.student),
+                    ));
+                }
+            }
+            g
+        }
+        None => GateRules::default(),
+    };
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+
+    let fix_model = |m: ModelSpec| -> ModelSpec {
+        let source = match m.source {
+            ModelSource::Replay { transcript } => ModelSource::Replay {
+                transcript: resolve(&transcript),
+            },
+            ModelSource::Local {
+                path,
+                backend,
+                batch_size,
+            } => ModelSource::Local {
+                path: resolve(&path),
+                backend,
+                batch_size,
+            },
+        };
+        ModelSpec { source, ..m }
+    };
+    let mut run = run;
+    run.output_dir = resolve(&run.output_dir);
+    Ok(GateConfig {
+        path: path.to_path_buf(),
+        run,
+        teacher: fix_model(raw.teacher.into_inner()),
+        students: raw
+            .students
+            .into_iter()
+            .map(|s| fix_model(s.into_inner()))
+            .collect(),
+        suites: raw
+            .suites
+            .into_iter()
+            .map(|s| {
+                let s = s.into_inner();
+                SuiteRef {
+                    path: resolve(&s.path),
+                    ..s
+                }
+            })
+            .collect(),
+        gate,
+    })
+}
+
+fn check_unit(
+    path: &Path,
+    line: usize,
+    field: String,
+    v: Option<f64>,
+    open: bool,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(v) = v {
+        let ok = if open {
+            v > 0.0 && v < 1.0
+        } else {
+            (0.0..=1.0).contains(&v)
+        };
+        if !ok || !v.is_finite() {
+            let range = if open { "(0, 1)" } else { "[0, 1]" };
+            problems.push(Problem::new(
+                path,
+                line,
+                field,
+                format!("must be in {range}, got {v}"),
+            ));
+        }
+    }
+}
+
+fn check_positive(
+    path: &Path,
+    line: usize,
+    field: String,
+    v: Option<f64>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(v) = v
+        && !(v.is_finite() && v >= 0.0)
+    {
+        problems.push(Problem::new(
+            path,
+            line,
+            field,
+            format!("must be a non-negative number, got {v}"),
+        ));
+    }
+}
+
+fn check_thresholds(
+    path: &Path,
+    line: usize,
+    field: &str,
+    t: &Thresholds,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(r) = t.min_retention
+        && !(r.is_finite() && r > 0.0 && r <= 2.0)
+    {
+        problems.push(Problem::new(
+            path,
+            line,
+            format!("{field}.min_retention"),
+            format!("must be in (0, 2], got {r}"),
+        ));
+    }
+    check_unit(
+        path,
+        line,
+        format!("{field}.confidence"),
+        t.confidence,
+        true,
+        problems,
+    );
+    check_unit(
+        path,
+        line,
+        format!("{field}.max_error_rate"),
+        t.max_error_rate,
+        false,
+        problems,
+    );
+    check_positive(
+        path,
+        line,
+        format!("{field}.max_p95_latency_ms"),
+        t.max_p95_latency_ms,
+        problems,
+    );
+    check_positive(
+        path,
+        line,
+        format!("{field}.min_speedup"),
+        t.min_speedup,
+        problems,
+    );
+    check_positive(
+        path,
+        line,
+        format!("{field}.max_cost_ratio"),
+        t.max_cost_ratio,
+        problems,
+    );
+}
+
+fn check_price(path: &Path, line: usize, field: &str, p: &Price, problems: &mut Vec<Problem>) {
+    check_positive(
+        path,
+        line,
+        format!("{field}.input_per_mtok"),
+        p.input_per_mtok,
+        problems,
+    );
+    check_positive(
+        path,
+        line,
+        format!("{field}.output_per_mtok"),
+        p.output_per_mtok,
+        problems,
+    );
+    check_positive(
+        path,
+        line,
+        format!("{field}.cached_input_per_mtok"),
+        p.cached_input_per_mtok,
+        problems,
+    );
+    check_positive(
+        path,
+        line,
+        format!("{field}.per_hour"),
+        p.per_hour,
+        problems,
+    );
+}

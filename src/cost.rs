@@ -1,0 +1,74 @@
+//! Price models: per token (input, output, cached input) for API models and
+//! per compute hour for self-hosted ones.
+
+use crate::config::Price;
+use crate::model::{Latency, Usage};
+
+/// Dollars for one request's tokens under a per-token price.
+pub fn token_cost(usage: &Usage, price: &Price) -> f64 {
+    let per = |rate: Option<f64>, n: u64| rate.unwrap_or(0.0) * n as f64 / 1e6;
+    // Cached input tokens fall back to the full input rate when no cached rate is given.
+    let cached_rate = price.cached_input_per_mtok.or(price.input_per_mtok);
+    per(price.input_per_mtok, usage.prompt_tokens)
+        + per(cached_rate, usage.cached_prompt_tokens)
+        + per(price.output_per_mtok, usage.completion_tokens)
+}
+
+/// Dollars for one request's share of compute time: the wall time of the
+/// batch it ran in, divided evenly over the batch, at the hourly price.
+/// Without a batch time the request's own latency is used.
+pub fn compute_cost(latency: &Latency, price: &Price) -> f64 {
+    let Some(per_hour) = price.per_hour else {
+        return 0.0;
+    };
+    let ms = match latency.batch_ms {
+        Some(batch) => batch / latency.batch_size.max(1) as f64,
+        None => latency.total_ms,
+    };
+    per_hour * ms / 3_600_000.0
+}
+
+/// Total dollars of one request.
+pub fn request_cost(usage: &Usage, latency: Option<&Latency>, price: &Price) -> f64 {
+    token_cost(usage, price) + latency.map_or(0.0, |l| compute_cost(l, price))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::LatencySource;
+
+    #[test]
+    fn token_cost_uses_each_rate() {
+        let price = Price {
+            input_per_mtok: Some(3.0),
+            output_per_mtok: Some(15.0),
+            cached_input_per_mtok: Some(0.3),
+            ..Price::default()
+        };
+        let usage = Usage {
+            prompt_tokens: 1_000,
+            completion_tokens: 200,
+            cached_prompt_tokens: 10_000,
+        };
+        // 1000*3/1e6 + 10000*0.3/1e6 + 200*15/1e6 = 0.003 + 0.003 + 0.003
+        assert!((token_cost(&usage, &price) - 0.009).abs() < 1e-12);
+    }
+
+    #[test]
+    fn compute_cost_shares_the_batch() {
+        let price = Price {
+            per_hour: Some(3.6),
+            ..Price::default()
+        };
+        let latency = Latency {
+            total_ms: 900.0,
+            first_token_ms: None,
+            batch_ms: Some(1_000.0),
+            batch_size: 4,
+            source: LatencySource::Live,
+        };
+        // 3.6 $/h * 250 ms = 3.6 * 250 / 3.6e6 = 0.00025
+        assert!((compute_cost(&latency, &price) - 0.000_25).abs() < 1e-15);
+    }
+}

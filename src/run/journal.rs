@@ -1,0 +1,300 @@
+//! The run journal: `reports/<run>/results.jsonl`, one line per (model,
+//! task), appended and synced as each result arrives. A run killed at any
+//! point resumes from it; a torn last line is detected and redone.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostics::{Problem, Problems};
+use crate::model::transcript::{json_field, read_bounded_line};
+use crate::model::{FinishReason, Latency, Usage};
+
+/// Whether a journal line is about the teacher or a student.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The reference model.
+    Teacher,
+    /// A model under test.
+    Student,
+}
+
+/// One (model, task) result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalEntry {
+    /// Model name from the config.
+    pub model: String,
+    /// Teacher or student.
+    pub role: Role,
+    /// Suite name.
+    pub suite: String,
+    /// Task id within the suite.
+    pub task_id: String,
+    /// Task category.
+    pub category: String,
+    /// The model's raw output (absent when the call errored).
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Score in [0, 1] (0 when the call errored; see `error`).
+    pub score: f64,
+    /// The verifier's short explanation.
+    pub detail: String,
+    /// The answer the extraction step took from the output.
+    #[serde(default)]
+    pub extracted: Option<String>,
+    /// Token counts.
+    #[serde(default)]
+    pub usage: Usage,
+    /// Timing.
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    /// Why generation stopped.
+    #[serde(default)]
+    pub finish: Option<FinishReason>,
+    /// Cost of this item in dollars.
+    #[serde(default)]
+    pub cost: f64,
+    /// The model call's error, if it failed. An errored item counts as an
+    /// error in the statistics, never as a silent zero.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl JournalEntry {
+    /// The identity of the unit of work this line finishes.
+    pub fn work_key(&self) -> WorkKey {
+        WorkKey {
+            model: self.model.clone(),
+            suite: self.suite.clone(),
+            task_id: self.task_id.clone(),
+        }
+    }
+}
+
+/// One unit of work: a model answering a task.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkKey {
+    /// Model name.
+    pub model: String,
+    /// Suite name.
+    pub suite: String,
+    /// Task id.
+    pub task_id: String,
+}
+
+/// Cuts a torn last line (one without a trailing newline) from a JSONL file
+/// that is about to be appended to. Returns whether anything was cut.
+pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    // Scan back from the end to the last newline.
+    let mut pos = len;
+    let mut buf = [0u8; 4096];
+    loop {
+        let start = pos.saturating_sub(buf.len() as u64);
+        let n = (pos - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep == len {
+                return Ok(false);
+            }
+            file.set_len(keep)?;
+            file.sync_all()?;
+            return Ok(true);
+        }
+        if start == 0 {
+            file.set_len(0)?;
+            file.sync_all()?;
+            return Ok(true);
+        }
+        pos = start;
+    }
+}
+
+/// Reads every complete line of a journal. A torn last line is skipped (it
+/// will be redone); a malformed complete line is an error naming the line.
+pub fn read(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(Problems::one(Problem::new(
+                path,
+                0,
+                "",
+                format!("cannot open journal: {e}"),
+            )));
+        }
+    };
+    let mut reader = BufReader::new(file);
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = read_bounded_line(&mut reader, &mut buf).map_err(|e| {
+            Problems::one(Problem::new(
+                path,
+                line_no + 1,
+                "",
+                format!("read error: {e}"),
+            ))
+        })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if buf.last() != Some(&b'\n') {
+            break; // torn tail: the writer was killed mid-line
+        }
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            problems.push(Problem::new(path, line_no, "", "line is not valid UTF-8"));
+            continue;
+        };
+        let text = text.trim_end();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<JournalEntry>(text) {
+            Ok(e) => entries.push(e),
+            Err(e) => problems.push(Problem::new(path, line_no, json_field(&e), e.to_string())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(entries)
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// The journal of a run being executed: appends results and knows what is done.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    done: HashSet<WorkKey>,
+    entries: Vec<JournalEntry>,
+}
+
+impl Journal {
+    /// Opens the journal at `path`, reading what earlier attempts finished
+    /// and cutting a torn last line.
+    pub fn open(path: &Path) -> Result<Self, Problems> {
+        let io = |e: std::io::Error| Problems::one(Problem::new(path, 0, "", e.to_string()));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        truncate_torn_tail(path).map_err(io)?;
+        let entries = read(path)?;
+        let done = entries.iter().map(JournalEntry::work_key).collect();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            done,
+            entries,
+        })
+    }
+
+    /// Whether this unit of work is already journaled.
+    pub fn is_done(&self, key: &WorkKey) -> bool {
+        self.done.contains(key)
+    }
+
+    /// Appends one result and syncs it to disk before returning.
+    pub fn append(&mut self, entry: JournalEntry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()?;
+        self.done.insert(entry.work_key());
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Every result so far, in journal order.
+    pub fn entries(&self) -> &[JournalEntry] {
+        &self.entries
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(task: &str) -> JournalEntry {
+        JournalEntry {
+            model: "m".into(),
+            role: Role::Student,
+            suite: "s".into(),
+            task_id: task.into(),
+            category: "c".into(),
+            output: Some("42".into()),
+            score: 1.0,
+            detail: "ok".into(),
+            extracted: None,
+            usage: Usage::default(),
+            latency: None,
+            finish: None,
+            cost: 0.0,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn torn_last_line_is_cut_and_redone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        {
+            let mut j = Journal::open(&path).unwrap();
+            j.append(entry("a")).unwrap();
+            j.append(entry("b")).unwrap();
+        }
+        // Simulate a kill mid-write: half of a third line.
+        let full = serde_json::to_string(&entry("c")).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&full.as_bytes()[..full.len() / 2]).unwrap();
+        drop(f);
+
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.entries().len(), 2);
+        assert!(j.is_done(&entry("b").work_key()));
+        assert!(!j.is_done(&entry("c").work_key()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.ends_with('\n'));
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn malformed_complete_line_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let good = serde_json::to_string(&entry("a")).unwrap();
+        std::fs::write(&path, format!("{good}\n{{\"model\": 3}}\n")).unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("results.jsonl:2"), "{err}");
+    }
+}

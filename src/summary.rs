@@ -1,0 +1,226 @@
+//! The run summary: every number the reports show, computed once from the
+//! journal. `summary.json` is this type serialised; every report format
+//! renders from it (and the journal, for per-item views), never from models.
+
+use serde::{Deserialize, Serialize};
+
+use crate::run::journal::Role;
+
+/// A gate's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// The lower confidence bound of retention clears the threshold and every
+    /// other criterion holds.
+    Pass,
+    /// The point estimate is below the threshold, or another criterion failed.
+    Fail,
+    /// Neither: more items are needed (or retention cannot be measured).
+    Inconclusive,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        })
+    }
+}
+
+/// A two-sided interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end.
+    pub lower: f64,
+    /// Upper end.
+    pub upper: f64,
+}
+
+/// Latency percentiles in milliseconds (linear interpolation between order statistics).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LatencyStats {
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+    /// Mean time to first token, when known for every item.
+    pub ttft_mean_ms: Option<f64>,
+    /// Items whose latency was measured in this run.
+    pub live: usize,
+    /// Items whose latency was recorded earlier (replay) or cached.
+    pub recorded: usize,
+}
+
+/// One model on one suite (or one category of it, or all suites).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelStats {
+    /// Model name.
+    pub model: String,
+    /// Teacher or student.
+    pub role: Role,
+    /// Suite name, or `"all"` for every suite together.
+    pub suite: String,
+    /// Category, or `None` for the whole suite.
+    pub category: Option<String>,
+    /// Items evaluated.
+    pub n: usize,
+    /// Items whose model call errored.
+    pub errors: usize,
+    /// `errors / n`.
+    pub error_rate: f64,
+    /// Mean score (errored items score 0 and are counted in `errors`).
+    pub accuracy: f64,
+    /// Wilson interval (binary scores) or normal interval (fractional scores).
+    pub accuracy_interval: Interval,
+    /// Latency, when any item has one.
+    pub latency: Option<LatencyStats>,
+    /// Completion tokens per second of generation time (sum tokens / sum latency).
+    pub tokens_per_s: Option<f64>,
+    /// Prompt tokens in total.
+    pub prompt_tokens: u64,
+    /// Completion tokens in total.
+    pub completion_tokens: u64,
+    /// Dollars for these items.
+    pub cost: f64,
+    /// Dollars per 1,000 items.
+    pub cost_per_1k: f64,
+}
+
+/// A student compared with the teacher on the same items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Student name.
+    pub student: String,
+    /// Suite name, or `"all"`.
+    pub suite: String,
+    /// Category, or `None` for the whole suite.
+    pub category: Option<String>,
+    /// Paired items (both models have a journal line).
+    pub n: usize,
+    /// Items the teacher got right (score 1); retention needs enough of them.
+    pub teacher_correct: u64,
+    /// Whether retention can be measured (teacher accuracy above zero and
+    /// enough items right); when false the retention fields are `None`.
+    pub measurable: bool,
+    /// Retention point estimate: student accuracy / teacher accuracy.
+    pub retention: Option<f64>,
+    /// Paired bootstrap percentile interval at the gate confidence (two-sided).
+    pub retention_interval: Option<Interval>,
+    /// One-sided lower bound at the gate confidence (what the gate compares).
+    pub retention_lower: Option<f64>,
+    /// Delta-method interval on log retention, as a cross-check.
+    pub retention_delta_interval: Option<Interval>,
+    /// Items where the teacher is right and the student wrong.
+    pub teacher_only: u64,
+    /// Items where the student is right and the teacher wrong.
+    pub student_only: u64,
+    /// McNemar exact two-sided p-value on the discordant pairs.
+    pub mcnemar_p: f64,
+    /// Fraction of items where both score the same (right/right or wrong/wrong).
+    pub agreement: f64,
+    /// Teacher p50 latency / student p50 latency.
+    pub speedup: Option<f64>,
+    /// Student cost / teacher cost.
+    pub cost_ratio: Option<f64>,
+    /// Dollars saved per 1,000 items by using the student.
+    pub savings_per_1k: f64,
+}
+
+/// The thresholds a gate applied (after all overrides).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppliedThresholds {
+    /// Minimum retention.
+    pub min_retention: f64,
+    /// Confidence of the one-sided bound.
+    pub confidence: f64,
+    /// Maximum p95 latency (ms).
+    pub max_p95_latency_ms: Option<f64>,
+    /// Minimum speedup.
+    pub min_speedup: Option<f64>,
+    /// Maximum cost ratio.
+    pub max_cost_ratio: Option<f64>,
+    /// Maximum error rate.
+    pub max_error_rate: Option<f64>,
+}
+
+/// The decision for one (student, suite).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    /// Student name.
+    pub student: String,
+    /// Suite name.
+    pub suite: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, one sentence per criterion that decided it, with the numbers.
+    pub reasons: Vec<String>,
+    /// For INCONCLUSIVE: items that would decide it at the observed rates.
+    pub items_needed: Option<u64>,
+    /// The thresholds applied.
+    pub thresholds: AppliedThresholds,
+}
+
+/// A model as the run knew it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Name from the config.
+    pub name: String,
+    /// Teacher or student.
+    pub role: Role,
+    /// Backend kind.
+    pub backend: String,
+    /// Weights hash or API model string.
+    pub fingerprint: String,
+    /// Price description.
+    pub price: String,
+}
+
+/// A suite as the run used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteInfo {
+    /// Suite name.
+    pub name: String,
+    /// Suite version.
+    pub version: String,
+    /// Split evaluated.
+    pub split: String,
+    /// Items evaluated.
+    pub items: usize,
+    /// Categories, sorted.
+    pub categories: Vec<String>,
+}
+
+/// Everything a report needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// distill-gate version that computed it.
+    pub harness_version: String,
+    /// Run name.
+    pub run: String,
+    /// SHA-256 of the config file.
+    pub config_sha256: String,
+    /// Bootstrap seed.
+    pub seed: u64,
+    /// Bootstrap resamples.
+    pub bootstrap_resamples: usize,
+    /// Models, teacher first.
+    pub models: Vec<ModelInfo>,
+    /// Suites.
+    pub suites: Vec<SuiteInfo>,
+    /// Per model, per suite, per category, and `"all"`.
+    pub model_stats: Vec<ModelStats>,
+    /// Per student, per suite, per category, and `"all"`.
+    pub comparisons: Vec<Comparison>,
+    /// One per (student, suite).
+    pub gates: Vec<GateResult>,
+    /// Whether an INCONCLUSIVE verdict fails the run.
+    pub inconclusive_fails: bool,
+    /// 0 when every gate passed, 1 otherwise.
+    pub exit_code: i32,
+}
