@@ -1,1 +1,7 @@
+//! Orchestration: plan the run, execute it against the journal, summarise.
+
+pub mod execute;
 pub mod journal;
+pub mod plan;
+pub mod progress;
+pub mod summarize;

@@ -1,0 +1,238 @@
+//! Executing a plan: every model answers every planned task not yet in the
+//! journal; every answer is scored and journaled before the next batch.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::{ModelSource, ModelSpec};
+use crate::cost::request_cost;
+use crate::diagnostics::{Problem, Problems};
+use crate::model::replay::ReplayModel;
+use crate::model::transcript::key_of;
+use crate::model::{Completion, Model, ModelError};
+use crate::run::journal::{Journal, JournalEntry, Role, WorkKey};
+use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
+use crate::run::progress::Progress;
+
+/// Why a run could not be evaluated (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Problems in the config, suites, transcripts or journal.
+    #[error("{0}")]
+    Input(#[from] Problems),
+    /// A model could not be opened or stopped answering for good.
+    #[error("{0}")]
+    Model(String),
+    /// Reading or writing the run directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// Opens the model a config entry names.
+pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn Model>, RunError> {
+    match &spec.source {
+        ModelSource::Replay { transcript } => Ok(Box::new(ReplayModel::open(&spec.name, transcript)?)),
+        ModelSource::Local {
+            path,
+            backend,
+            batch_size,
+        } => {
+            let backend = backend.as_deref().unwrap_or("flex");
+            let model = crate::model::local::open_local(&spec.name, path, backend, batch_size.unwrap_or(16))
+                .map_err(|e| RunError::Model(format!("{}: {e}", spec.name)))?;
+            Ok(Box::new(model))
+        }
+    }
+}
+
+/// For a replay model, every planned request must be in its transcript;
+/// each missing one is reported at the task's `file:line`.
+pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Problems> {
+    let ModelSource::Replay { transcript } = &spec.source else {
+        return Ok(());
+    };
+    let t = crate::model::transcript::read(transcript)?;
+    let mut problems = Vec::new();
+    for suite in &plan.suites {
+        for item in &suite.items {
+            if !t.entries.contains_key(&key_of(&item.request)) {
+                problems.push(Problem::new(
+                    &suite.file,
+                    item.line,
+                    "id",
+                    format!(
+                        "task {:?}: no completion for this prompt and these settings in transcript {} of model {:?}",
+                        item.task.id,
+                        transcript.display(),
+                        spec.name
+                    ),
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Runs every model over every planned item not yet journaled.
+pub fn execute(plan: &Plan, journal: &mut Journal, progress: &mut Progress) -> Result<(), RunError> {
+    for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
+        .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
+    {
+        let pending: Vec<(&PlannedSuite, &PlannedItem)> = plan
+            .suites
+            .iter()
+            .flat_map(|s| s.items.iter().map(move |i| (s, i)))
+            .filter(|(s, i)| !journal.is_done(&work_key(spec, s, i)))
+            .collect();
+        let total = plan.suites.iter().map(|s| s.items.len()).sum::<usize>();
+        progress.start_model(&spec.name, total, total - pending.len());
+        if pending.is_empty() {
+            continue;
+        }
+        let mut model = open_model(spec)?;
+        let batch = model.preferred_batch_size().max(1);
+        for chunk in pending.chunks(batch) {
+            let requests: Vec<_> = chunk.iter().map(|(_, i)| i.request.clone()).collect();
+            let answers = model.complete_batch(&requests);
+            if answers.len() != requests.len() {
+                return Err(RunError::Model(format!(
+                    "{}: backend returned {} answers for {} requests",
+                    spec.name,
+                    answers.len(),
+                    requests.len()
+                )));
+            }
+            for ((suite, item), answer) in chunk.iter().zip(answers) {
+                if let Err(ModelError::Fatal(msg)) = &answer {
+                    return Err(RunError::Model(format!(
+                        "{} stopped the run: {msg} (results so far are saved in {})",
+                        spec.name,
+                        journal.path().display()
+                    )));
+                }
+                let entry = journal_entry(spec, role, suite, item, answer);
+                progress.item_done(entry.error.is_some(), entry.cost);
+                journal.append(entry).map_err(|source| RunError::Io {
+                    path: journal.path().to_path_buf(),
+                    source,
+                })?;
+            }
+        }
+        progress.finish_model();
+    }
+    Ok(())
+}
+
+fn work_key(spec: &ModelSpec, suite: &PlannedSuite, item: &PlannedItem) -> WorkKey {
+    WorkKey {
+        model: spec.name.clone(),
+        suite: suite.name().to_string(),
+        task_id: item.task.id.clone(),
+    }
+}
+
+/// Scores one answer and builds its journal line.
+pub fn journal_entry(
+    spec: &ModelSpec,
+    role: Role,
+    suite: &PlannedSuite,
+    item: &PlannedItem,
+    answer: Result<Completion, ModelError>,
+) -> JournalEntry {
+    let base = JournalEntry {
+        model: spec.name.clone(),
+        role,
+        suite: suite.name().to_string(),
+        task_id: item.task.id.clone(),
+        category: item.task.category.clone(),
+        output: None,
+        score: 0.0,
+        detail: String::new(),
+        extracted: None,
+        usage: Default::default(),
+        latency: None,
+        finish: None,
+        cost: 0.0,
+        error: None,
+    };
+    match answer {
+        Ok(c) => {
+            let score = suite.suite.score(&item.task, &c.text);
+            JournalEntry {
+                output: Some(c.text.clone()),
+                score: score.value,
+                detail: score.detail,
+                extracted: score.extracted,
+                usage: c.usage,
+                cost: request_cost(&c.usage, Some(&c.latency), &spec.price),
+                latency: Some(c.latency),
+                finish: Some(c.finish),
+                ..base
+            }
+        }
+        Err(e) => JournalEntry {
+            detail: "model call failed".into(),
+            error: Some(e.to_string()),
+            ..base
+        },
+    }
+}
+
+/// `run.json`: what the journal in a run directory belongs to. A journal is
+/// only resumed under the same config (by content hash).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct RunManifest {
+    /// SHA-256 of the config file.
+    pub config_sha256: String,
+    /// The config file.
+    pub config: PathBuf,
+}
+
+/// Prepares the run directory: checks or writes `run.json`; `fresh` discards
+/// an earlier journal.
+pub fn prepare_run_dir(dir: &Path, manifest: &RunManifest, fresh: bool) -> Result<(), RunError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let manifest_path = dir.join("run.json");
+    let journal_path = dir.join("results.jsonl");
+    if fresh {
+        for p in [&journal_path, &manifest_path] {
+            match std::fs::remove_file(p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RunError::Io { path: p.clone(), source: e }),
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(&manifest_path) {
+        let old: RunManifest = serde_json::from_str(&text).map_err(|e| {
+            RunError::Input(Problems::one(Problem::new(&manifest_path, e.line(), "", e.to_string())))
+        })?;
+        if old.config_sha256 != manifest.config_sha256 {
+            return Err(RunError::Input(Problems::one(Problem::new(
+                &manifest_path,
+                0,
+                "config_sha256",
+                format!(
+                    "this run directory holds results of a different config ({}); \
+                     use --fresh to start over or set another [run] name",
+                    old.config.display()
+                ),
+            ))));
+        }
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| RunError::Model(e.to_string()))?;
+    std::fs::write(&manifest_path, text + "\n").map_err(io(&manifest_path))
+}

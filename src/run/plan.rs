@@ -1,0 +1,137 @@
+//! Planning a run: the config's suites loaded and every (task, request)
+//! built, before any model is asked anything.
+
+use std::path::PathBuf;
+
+use crate::config::GateConfig;
+use crate::diagnostics::{Problem, Problems};
+use crate::model::GenerationRequest;
+use crate::suite::{self, Suite, Task};
+
+/// One suite of the run with the requests every model will be asked.
+#[derive(Debug, Clone)]
+pub struct PlannedSuite {
+    /// Position in the config's `[[suites]]`.
+    pub index: usize,
+    /// The loaded suite.
+    pub suite: Suite,
+    /// The split evaluated.
+    pub split: String,
+    /// The split's file, for messages.
+    pub file: PathBuf,
+    /// Tasks evaluated (after `limit`), in file order, with their line numbers.
+    pub items: Vec<PlannedItem>,
+}
+
+/// One task and the request built for it.
+#[derive(Debug, Clone)]
+pub struct PlannedItem {
+    /// The task.
+    pub task: Task,
+    /// Its line in the split file.
+    pub line: usize,
+    /// The request every model is asked (same prompt and settings for all).
+    pub request: GenerationRequest,
+}
+
+impl PlannedSuite {
+    /// The suite's name.
+    pub fn name(&self) -> &str {
+        &self.suite.config.name
+    }
+}
+
+/// A validated config with its suites loaded.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The config.
+    pub config: GateConfig,
+    /// Suites in config order.
+    pub suites: Vec<PlannedSuite>,
+}
+
+impl Plan {
+    /// Total (model, task) units of work.
+    pub fn total_work(&self) -> usize {
+        let items: usize = self.suites.iter().map(|s| s.items.len()).sum();
+        items * (1 + self.config.students.len())
+    }
+}
+
+/// Loads every suite the config names and builds the requests. All problems
+/// in all suites are reported together.
+pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
+    let mut problems = Vec::new();
+    let mut suites = Vec::new();
+    let mut names = std::collections::BTreeMap::new();
+    for (index, sref) in config.suites.iter().enumerate() {
+        let loaded = match suite::load_suite(&sref.path) {
+            Ok(s) => s,
+            Err(e) => {
+                problems.extend(e.problems.into_iter().map(Into::into));
+                continue;
+            }
+        };
+        let Some(split) = loaded.split(&sref.split) else {
+            problems.push(Problem::new(
+                &config.path,
+                0,
+                format!("suites[{index}].split"),
+                format!(
+                    "suite {} has no split {:?} (it has: {})",
+                    sref.path.display(),
+                    sref.split,
+                    loaded.splits.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+            continue;
+        };
+        if let Some(first) = names.insert(loaded.config.name.clone(), index) {
+            problems.push(Problem::new(
+                &config.path,
+                0,
+                format!("suites[{index}]"),
+                format!("suite {:?} is listed twice (also suites[{first}])", loaded.config.name),
+            ));
+            continue;
+        }
+        let take = sref.limit.unwrap_or(usize::MAX);
+        let items = split
+            .tasks
+            .iter()
+            .zip(split.lines.iter())
+            .take(take)
+            .map(|(task, &line)| PlannedItem {
+                request: GenerationRequest {
+                    id: format!("{}/{}", loaded.config.name, task.id),
+                    prompt: suite::build_prompt(&loaded, task),
+                    settings: loaded.generation_settings(task),
+                },
+                task: task.clone(),
+                line,
+            })
+            .collect();
+        suites.push(PlannedSuite {
+            index,
+            file: split.file.clone(),
+            split: sref.split.clone(),
+            suite: loaded,
+            items,
+        });
+    }
+    for o in &config.gate.overrides {
+        if !names.contains_key(&o.suite) && problems.is_empty() {
+            problems.push(Problem::new(
+                &config.path,
+                0,
+                "gate.overrides.suite",
+                format!("no suite named {:?} in this run", o.suite),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(Plan { config, suites })
+    } else {
+        Err(Problems(problems))
+    }
+}

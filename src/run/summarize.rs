@@ -1,0 +1,358 @@
+//! From journal lines to the [`Summary`]: per-model statistics, paired
+//! comparisons with the teacher, and one gate decision per (student, suite).
+//!
+//! Pairing rules: a student's item is compared with the teacher's item of the
+//! same suite and task id. Items the teacher errored on cannot be compared
+//! and are left out of the pairs (the teacher's error rate is reported); an
+//! item the student errored on counts as wrong in the pairs *and* as an
+//! error in the student's error rate, which the gate checks.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::config::{GateConfig, Thresholds, builtin_thresholds};
+use crate::gate::{self, GateInput, GateThresholds};
+use crate::model::LatencySource;
+use crate::run::journal::{JournalEntry, Role};
+use crate::run::plan::Plan;
+use crate::stats::{self, BootstrapOptions, Retention};
+use crate::summary::{
+    AppliedThresholds, Comparison, GateResult, Interval, LatencyStats, ModelInfo, ModelStats, SuiteInfo, Summary,
+};
+
+/// The name used for "every suite together".
+pub const ALL: &str = "all";
+
+/// A failure to compute statistics (invalid thresholds reach here only if
+/// the config validation missed them).
+#[derive(Debug, thiserror::Error)]
+pub enum SummarizeError {
+    /// A statistic rejected its input.
+    #[error("statistics: {0}")]
+    Stats(#[from] stats::StatsError),
+    /// The gate rejected its thresholds or input.
+    #[error("gate: {0}")]
+    Gate(#[from] gate::GateError),
+}
+
+/// Identity facts about the models, gathered while the run executed or
+/// read back from an earlier summary.
+pub type ModelInfos = Vec<ModelInfo>;
+
+/// Computes the summary of a run from its journal.
+pub fn summarize(
+    plan: &Plan,
+    entries: &[JournalEntry],
+    models: ModelInfos,
+    config_sha256: &str,
+) -> Result<Summary, SummarizeError> {
+    let config = &plan.config;
+    // Only the planned items count (a journal may hold items of a larger limit).
+    let planned: BTreeSet<(&str, &str)> = plan
+        .suites
+        .iter()
+        .flat_map(|s| s.items.iter().map(move |i| (s.name(), i.task.id.as_str())))
+        .collect();
+    let mut by_model: BTreeMap<&str, HashMap<(&str, &str), &JournalEntry>> = BTreeMap::new();
+    for e in entries {
+        if planned.contains(&(e.suite.as_str(), e.task_id.as_str())) {
+            by_model
+                .entry(e.model.as_str())
+                .or_default()
+                .insert((e.suite.as_str(), e.task_id.as_str()), e);
+        }
+    }
+    let empty = HashMap::new();
+
+    let mut suites = Vec::new();
+    let mut model_stats = Vec::new();
+    let mut comparisons = Vec::new();
+    let mut gates = Vec::new();
+
+    for ps in &plan.suites {
+        let categories: BTreeSet<&str> = ps.items.iter().map(|i| i.task.category.as_str()).collect();
+        suites.push(SuiteInfo {
+            name: ps.name().to_string(),
+            version: ps.suite.config.version.clone(),
+            split: ps.split.clone(),
+            items: ps.items.len(),
+            categories: categories.iter().map(|c| c.to_string()).collect(),
+        });
+    }
+
+    // Scopes: (suite or ALL, category or None) with their item keys.
+    let mut scopes: Vec<(String, Option<String>, Vec<(&str, &str)>)> = Vec::new();
+    for ps in &plan.suites {
+        let keys: Vec<_> = ps.items.iter().map(|i| (ps.name(), i.task.id.as_str())).collect();
+        scopes.push((ps.name().to_string(), None, keys));
+        let mut cats: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for i in &ps.items {
+            cats.entry(i.task.category.as_str())
+                .or_default()
+                .push((ps.name(), i.task.id.as_str()));
+        }
+        for (c, keys) in cats {
+            scopes.push((ps.name().to_string(), Some(c.to_string()), keys));
+        }
+    }
+    if plan.suites.len() > 1 {
+        scopes.push((ALL.to_string(), None, planned.iter().copied().collect()));
+    }
+
+    let teacher = config.teacher.name.as_str();
+    let teacher_items = by_model.get(teacher).unwrap_or(&empty);
+    for (suite, category, keys) in &scopes {
+        for (role, name) in std::iter::once((Role::Teacher, teacher))
+            .chain(config.students.iter().map(|s| (Role::Student, s.name.as_str())))
+        {
+            let items = by_model.get(name).unwrap_or(&empty);
+            let rows: Vec<&JournalEntry> = keys.iter().filter_map(|k| items.get(k).copied()).collect();
+            let thresholds = scope_thresholds(config, name, suite, plan);
+            model_stats.push(model_row(name, role, suite, category.as_deref(), &rows, &thresholds)?);
+        }
+        let teacher_row = model_stats
+            .iter()
+            .rev()
+            .find(|r| r.model == teacher && &r.suite == suite && &r.category == category)
+            .cloned();
+        for student in &config.students {
+            let items = by_model.get(student.name.as_str()).unwrap_or(&empty);
+            let thresholds = scope_thresholds(config, &student.name, suite, plan);
+            let student_row = model_stats
+                .iter()
+                .rev()
+                .find(|r| r.model == student.name && &r.suite == suite && &r.category == category)
+                .cloned();
+            let (cmp, estimate) = compare(
+                &student.name,
+                suite,
+                category.as_deref(),
+                keys,
+                teacher_items,
+                items,
+                &thresholds,
+                config,
+                teacher_row.as_ref(),
+                student_row.as_ref(),
+            )?;
+            if category.is_none() && suite != ALL {
+                let student_row = student_row.as_ref();
+                let input = GateInput {
+                    retention: estimate,
+                    p95_latency_ms: student_row.and_then(|r| r.latency.map(|l| l.p95_ms)),
+                    speedup: cmp.speedup,
+                    cost_ratio: cmp.cost_ratio,
+                    error_rate: student_row.map(|r| r.error_rate),
+                };
+                let decision = gate::decide(&thresholds, &input)?;
+                gates.push(GateResult {
+                    student: student.name.clone(),
+                    suite: suite.clone(),
+                    verdict: decision.verdict,
+                    reasons: decision.reasons,
+                    items_needed: decision.items_needed,
+                    thresholds: AppliedThresholds {
+                        min_retention: thresholds.min_retention,
+                        confidence: thresholds.confidence,
+                        max_p95_latency_ms: thresholds.max_p95_latency_ms,
+                        min_speedup: thresholds.min_speedup,
+                        max_cost_ratio: thresholds.max_cost_ratio,
+                        max_error_rate: thresholds.max_error_rate,
+                    },
+                });
+            }
+            comparisons.push(cmp);
+        }
+    }
+
+    let failed = gates.iter().any(|g| match g.verdict {
+        gate::Verdict::Pass => false,
+        gate::Verdict::Fail => true,
+        gate::Verdict::Inconclusive => config.run.inconclusive_fails,
+    });
+    Ok(Summary {
+        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        run: config
+            .run_dir()
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        config_sha256: config_sha256.to_string(),
+        seed: config.run.seed,
+        bootstrap_resamples: config.run.bootstrap_resamples,
+        models,
+        suites,
+        model_stats,
+        comparisons,
+        gates,
+        inconclusive_fails: config.run.inconclusive_fails,
+        exit_code: i32::from(failed),
+    })
+}
+
+/// The gate thresholds for a student on a suite (or on every suite: the
+/// config-wide and student-level thresholds only).
+fn scope_thresholds(config: &GateConfig, student: &str, suite: &str, plan: &Plan) -> GateThresholds {
+    let t: Thresholds = match plan.suites.iter().find(|s| s.name() == suite) {
+        Some(ps) => config.thresholds_for(student, ps.index, suite),
+        None => {
+            let mut t = builtin_thresholds().overlay(&config.gate.defaults);
+            if let Some(m) = config.students.iter().find(|m| m.name == student) {
+                t = t.overlay(&m.gate);
+            }
+            t
+        }
+    };
+    let builtin = builtin_thresholds();
+    let mut g = GateThresholds::new(t.min_retention.or(builtin.min_retention).unwrap_or(0.95));
+    g.confidence = t.confidence.or(builtin.confidence).unwrap_or(0.95);
+    g.min_teacher_correct = config.run.min_teacher_correct;
+    g.max_p95_latency_ms = t.max_p95_latency_ms;
+    g.min_speedup = t.min_speedup;
+    g.max_cost_ratio = t.max_cost_ratio;
+    g.max_error_rate = t.max_error_rate;
+    g
+}
+
+fn model_row(
+    name: &str,
+    role: Role,
+    suite: &str,
+    category: Option<&str>,
+    rows: &[&JournalEntry],
+    thresholds: &GateThresholds,
+) -> Result<ModelStats, SummarizeError> {
+    let n = rows.len();
+    let errors = rows.iter().filter(|e| e.error.is_some()).count();
+    let scores: Vec<f64> = rows.iter().map(|e| e.score).collect();
+    let (accuracy, accuracy_interval) = if n == 0 {
+        (0.0, Interval { lower: 0.0, upper: 0.0 })
+    } else {
+        let a = stats::accuracy(&scores, thresholds.confidence)?;
+        (
+            a.mean,
+            Interval {
+                lower: a.interval.lower,
+                upper: a.interval.upper,
+            },
+        )
+    };
+    let latencies: Vec<f64> = rows.iter().filter_map(|e| e.latency.map(|l| l.total_ms)).collect();
+    let latency = if latencies.is_empty() {
+        None
+    } else {
+        let s = stats::summarize(&latencies)?;
+        let ttft: Vec<f64> = rows
+            .iter()
+            .filter_map(|e| e.latency.and_then(|l| l.first_token_ms))
+            .collect();
+        let live = rows
+            .iter()
+            .filter(|e| e.latency.is_some_and(|l| l.source == LatencySource::Live))
+            .count();
+        Some(LatencyStats {
+            p50_ms: s.p50,
+            p95_ms: s.p95,
+            p99_ms: s.p99,
+            mean_ms: s.mean,
+            ttft_mean_ms: (ttft.len() == latencies.len()).then(|| ttft.iter().sum::<f64>() / ttft.len() as f64),
+            live,
+            recorded: latencies.len() - live,
+        })
+    };
+    let prompt_tokens: u64 = rows.iter().map(|e| e.usage.prompt_tokens).sum();
+    let completion_tokens: u64 = rows.iter().map(|e| e.usage.completion_tokens).sum();
+    let total_ms: f64 = latencies.iter().sum();
+    let cost: f64 = rows.iter().map(|e| e.cost).sum();
+    Ok(ModelStats {
+        model: name.to_string(),
+        role,
+        suite: suite.to_string(),
+        category: category.map(str::to_string),
+        n,
+        errors,
+        error_rate: if n == 0 { 0.0 } else { errors as f64 / n as f64 },
+        accuracy,
+        accuracy_interval,
+        latency,
+        tokens_per_s: (total_ms > 0.0).then(|| completion_tokens as f64 / (total_ms / 1000.0)),
+        prompt_tokens,
+        completion_tokens,
+        cost,
+        cost_per_1k: if n == 0 { 0.0 } else { cost * 1000.0 / n as f64 },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    student: &str,
+    suite: &str,
+    category: Option<&str>,
+    keys: &[(&str, &str)],
+    teacher: &HashMap<(&str, &str), &JournalEntry>,
+    items: &HashMap<(&str, &str), &JournalEntry>,
+    thresholds: &GateThresholds,
+    config: &GateConfig,
+    teacher_row: Option<&ModelStats>,
+    student_row: Option<&ModelStats>,
+) -> Result<(Comparison, Retention<stats::BootstrapEstimate>), SummarizeError> {
+    let mut t_scores = Vec::new();
+    let mut s_scores = Vec::new();
+    let mut t_cost = 0.0;
+    let mut s_cost = 0.0;
+    for k in keys {
+        let (Some(t), Some(s)) = (teacher.get(k), items.get(k)) else {
+            continue;
+        };
+        if t.error.is_some() {
+            continue;
+        }
+        t_scores.push(t.score);
+        s_scores.push(s.score);
+        t_cost += t.cost;
+        s_cost += s.cost;
+    }
+    let n = t_scores.len();
+    let opts = BootstrapOptions {
+        resamples: u32::try_from(config.run.bootstrap_resamples).unwrap_or(u32::MAX),
+        seed: config.run.seed,
+        confidence: thresholds.confidence,
+    };
+    let estimate = stats::paired_bootstrap_retention(&t_scores, &s_scores, &opts)?;
+    let delta = stats::delta_method_retention(&t_scores, &s_scores, thresholds.confidence)?;
+    let t_right: Vec<bool> = t_scores.iter().map(|&x| x >= 1.0).collect();
+    let s_right: Vec<bool> = s_scores.iter().map(|&x| x >= 1.0).collect();
+    let mc = stats::mcnemar_exact(&t_right, &s_right)?;
+    let teacher_correct = mc.both_correct + mc.teacher_only;
+    let measured = estimate.measured().filter(|_| teacher_correct >= thresholds.min_teacher_correct);
+    let speedup = match (teacher_row.and_then(|r| r.latency), student_row.and_then(|r| r.latency)) {
+        (Some(t), Some(s)) if s.p50_ms > 0.0 => Some(t.p50_ms / s.p50_ms),
+        _ => None,
+    };
+    let per_1k = |c: f64| if n == 0 { 0.0 } else { c * 1000.0 / n as f64 };
+    let cmp = Comparison {
+        student: student.to_string(),
+        suite: suite.to_string(),
+        category: category.map(str::to_string),
+        n,
+        teacher_correct,
+        measurable: measured.is_some(),
+        retention: measured.map(|e| e.point),
+        retention_interval: measured.map(|e| Interval {
+            lower: e.interval.lower,
+            upper: e.interval.upper,
+        }),
+        retention_lower: measured.map(|e| e.lower_bound),
+        retention_delta_interval: delta.measured().filter(|_| measured.is_some()).map(|d| Interval {
+            lower: d.interval.lower,
+            upper: d.interval.upper,
+        }),
+        teacher_only: mc.teacher_only,
+        student_only: mc.student_only,
+        mcnemar_p: mc.p_value,
+        agreement: mc.agreement_rate,
+        speedup,
+        cost_ratio: (t_cost > 0.0).then(|| s_cost / t_cost),
+        savings_per_1k: per_1k(t_cost) - per_1k(s_cost),
+    };
+    Ok((cmp, estimate))
+}
