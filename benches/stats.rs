@@ -37,7 +37,9 @@ fn small_stats(c: &mut Criterion) {
         b.iter(|| mcnemar_exact(black_box(&t), black_box(&s)))
     });
     let latencies: Vec<f64> = (0..10_000).map(|i| f64::from((i * 7919) % 1000)).collect();
-    c.bench_function("summarize_10k", |b| b.iter(|| summarize(black_box(&latencies))));
+    c.bench_function("summarize_10k", |b| {
+        b.iter(|| summarize(black_box(&latencies)))
+    });
 }
 
 criterion_group!(benches, bootstrap, small_stats);

@@ -140,10 +140,30 @@ impl GateThresholds {
         let positive: fn(f64) -> bool = |v| v.is_finite() && v > 0.0;
         let rate: fn(f64) -> bool = |v| (0.0..=1.0).contains(&v);
         let optional = [
-            ("max_p95_latency_ms", self.max_p95_latency_ms, non_negative, "a finite number >= 0"),
-            ("min_speedup", self.min_speedup, positive, "a finite number > 0"),
-            ("max_cost_ratio", self.max_cost_ratio, non_negative, "a finite number >= 0"),
-            ("max_error_rate", self.max_error_rate, rate, "a number in [0, 1]"),
+            (
+                "max_p95_latency_ms",
+                self.max_p95_latency_ms,
+                non_negative,
+                "a finite number >= 0",
+            ),
+            (
+                "min_speedup",
+                self.min_speedup,
+                positive,
+                "a finite number > 0",
+            ),
+            (
+                "max_cost_ratio",
+                self.max_cost_ratio,
+                non_negative,
+                "a finite number >= 0",
+            ),
+            (
+                "max_error_rate",
+                self.max_error_rate,
+                rate,
+                "a number in [0, 1]",
+            ),
         ];
         for (field, value, ok, expected) in optional {
             match value {
@@ -266,7 +286,11 @@ pub fn decide(thresholds: &GateThresholds, input: &GateInput) -> Result<GateDeci
     let (retention, items_needed) = retention_criterion(thresholds, &input.retention)?;
     let mut criteria = vec![retention];
     let limits = [
-        (&P95_LATENCY, thresholds.max_p95_latency_ms, input.p95_latency_ms),
+        (
+            &P95_LATENCY,
+            thresholds.max_p95_latency_ms,
+            input.p95_latency_ms,
+        ),
         (&SPEEDUP, thresholds.min_speedup, input.speedup),
         (&COST_RATIO, thresholds.max_cost_ratio, input.cost_ratio),
         (&ERROR_RATE, thresholds.max_error_rate, input.error_rate),
@@ -312,10 +336,7 @@ fn retention_criterion(
     };
     let e = match retention {
         Retention::Unmeasurable(u) => {
-            return Ok((
-                result(Verdict::Inconclusive, unmeasurable_reason(u)),
-                None,
-            ));
+            return Ok((result(Verdict::Inconclusive, unmeasurable_reason(u)), None));
         }
         Retention::Measured(e) => e,
     };
@@ -549,23 +570,30 @@ mod tests {
 
     #[test]
     fn pass_when_lower_bound_clears_threshold() {
-        let d = decide(&GateThresholds::new(0.95), &estimate(0.98, 0.95, 400, 300.0)).unwrap();
+        let d = decide(
+            &GateThresholds::new(0.95),
+            &estimate(0.98, 0.95, 400, 300.0),
+        )
+        .unwrap();
         assert_eq!(d.verdict, Verdict::Pass);
         assert_eq!(d.items_needed, None);
         assert_eq!(d.reasons.len(), 1);
-        assert!(d.reasons[0].contains("lower bound 0.95 "), "{:?}", d.reasons);
+        assert!(
+            d.reasons[0].contains("lower bound 0.95 "),
+            "{:?}",
+            d.reasons
+        );
     }
 
     #[test]
     fn fail_when_point_estimate_below_threshold_even_by_a_hair() {
-        // Never rounded: 0.9499999999999999 < 0.95 fails and the reason shows every digit.
-        let d = decide(
-            &GateThresholds::new(0.95),
-            &estimate(0.9499999999999999, 0.9, 400, 300.0),
-        )
-        .unwrap();
+        // Never rounded: the largest f64 below 0.95 fails, and the reason shows every digit.
+        let hair = 0.95_f64.next_down();
+        let d = decide(&GateThresholds::new(0.95), &estimate(hair, 0.9, 400, 300.0)).unwrap();
         assert_eq!(d.verdict, Verdict::Fail);
-        assert!(d.reasons[0].contains("retention 0.9499999999999999 is below the threshold 0.95"), "{:?}", d.reasons);
+        let want = format!("retention {hair} is below the threshold 0.95");
+        assert!(want.contains("0.94999999999999"), "{want}");
+        assert!(d.reasons[0].contains(&want), "{:?}", d.reasons);
     }
 
     #[test]
@@ -581,7 +609,11 @@ mod tests {
         assert!(expected.is_some());
         assert_eq!(d.items_needed, expected);
         let k = expected.unwrap_or(0);
-        assert!(d.reasons[0].contains(&format!("about {k} more paired items")), "{:?}", d.reasons);
+        assert!(
+            d.reasons[0].contains(&format!("about {k} more paired items")),
+            "{:?}",
+            d.reasons
+        );
     }
 
     #[test]
@@ -600,12 +632,18 @@ mod tests {
         };
         let d = decide(&GateThresholds::new(0.9), &input).unwrap();
         assert_eq!(d.verdict, Verdict::Inconclusive);
-        assert!(d.reasons[0].starts_with("retention cannot be measured"), "{:?}", d.reasons);
+        assert!(
+            d.reasons[0].starts_with("retention cannot be measured"),
+            "{:?}",
+            d.reasons
+        );
 
         // 8 correct of 40 (teacher mean 0.2), minimum 10: 10 more items expected to add 2.
         let d = decide(&GateThresholds::new(0.9), &estimate(1.0, 0.99, 40, 8.0)).unwrap();
         assert_eq!(d.verdict, Verdict::Inconclusive);
-        assert!(d.reasons[0].contains("the teacher got 8 of 40 items right, fewer than the minimum 10"));
+        assert!(
+            d.reasons[0].contains("the teacher got 8 of 40 items right, fewer than the minimum 10")
+        );
         assert_eq!(d.items_needed, Some(10));
     }
 
@@ -639,7 +677,10 @@ mod tests {
         input.error_rate = None;
         let d = decide(&th, &input).unwrap();
         assert_eq!(d.verdict, Verdict::Inconclusive);
-        assert_eq!(d.reasons, vec!["error rate must be at most 0.01 but was not measured"]);
+        assert_eq!(
+            d.reasons,
+            vec!["error rate must be at most 0.01 but was not measured"]
+        );
         // Failure outranks inconclusive.
         input.cost_ratio = Some(0.5);
         assert_eq!(decide(&th, &input).unwrap().verdict, Verdict::Fail);
@@ -678,9 +719,13 @@ mod tests {
 
     #[test]
     fn serde_shapes() {
-        assert_eq!(serde_json::to_string(&Verdict::Inconclusive).unwrap(), r#""INCONCLUSIVE""#);
+        assert_eq!(
+            serde_json::to_string(&Verdict::Inconclusive).unwrap(),
+            r#""INCONCLUSIVE""#
+        );
         assert_eq!(Verdict::Pass.to_string(), "PASS");
-        let th: GateThresholds = toml::from_str("min_retention = 0.95\nmax_p95_latency_ms = 300.0").unwrap();
+        let th: GateThresholds =
+            toml::from_str("min_retention = 0.95\nmax_p95_latency_ms = 300.0").unwrap();
         assert_eq!(th.confidence, DEFAULT_CONFIDENCE);
         assert_eq!(th.power, DEFAULT_POWER);
         assert_eq!(th.min_teacher_correct, DEFAULT_MIN_TEACHER_CORRECT);

@@ -10,9 +10,9 @@
 //! Bootstrap", ch. 13).
 //!
 //! Determinism: the generator is [`ChaCha8Rng`] seeded with
-//! `seed_from_u64(seed)` (a value-stable stream), and indices are drawn from
-//! its `u32` outputs with Lemire's exact multiply-and-reject method, in
-//! integer arithmetic only. Sums are accumulated in a fixed order, so a seed
+//! `seed_from_u64(seed)` (a value-stable stream); its output is read as
+//! little-endian `u32` words and mapped to indices with Lemire's exact
+//! multiply-and-reject method, in integer arithmetic only. Sums are accumulated in a fixed order, so a seed
 //! gives bit-identical results on every platform.
 //!
 //! Undefined resamples: a resample whose teacher mean is 0 has no ratio. It
@@ -23,9 +23,11 @@
 //! number of teacher-correct items). If the teacher's mean on the full sample
 //! is 0, no bootstrap is run and the result is [`Retention::Unmeasurable`].
 //!
-//! Speed: binary scores are packed as `teacher + (student << 32)` in one
-//! `u64`, so a resample is `n` index draws and `n` integer additions; no
-//! allocation happens per resample.
+//! Speed: binary scores are stored as one byte per item and summed as
+//! `teacher + (student << 32)` in one `u64`, so a resample is `n` index
+//! draws (generated in blocks, branch-free in the common case) and `n`
+//! integer additions; no allocation happens per resample. 10,000 resamples
+//! of 10,000 binary items take about 0.2 s of one core.
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -143,7 +145,7 @@ pub fn paired_bootstrap_retention(
     let student_sum: f64 = student.iter().sum();
 
     let data = PairedData::new(teacher, student);
-    let ratios = resample_ratios(&data, IndexSampler::new(n), opts);
+    let ratios = resample_ratios(&data, n, opts);
     let undefined_resamples = opts.resamples - ratios.len() as u32;
     if ratios.is_empty() {
         return Ok(Retention::Unmeasurable(unmeasurable(
@@ -188,8 +190,9 @@ pub fn paired_bootstrap_retention(
 
 /// Paired scores in the layout the resampling loop reads.
 enum PairedData {
-    /// Every score is 0 or 1: `teacher + (student << 32)` per item.
-    Binary(Vec<u64>),
+    /// Every score is 0 or 1: one byte per item, `teacher + 2 * student`
+    /// (10,000 items fit in the L1 cache).
+    Binary(Vec<u8>),
     /// Fractional scores: `[teacher, student]` per item.
     Fractional(Vec<[f64; 2]>),
 }
@@ -202,7 +205,7 @@ impl PairedData {
                 teacher
                     .iter()
                     .zip(student)
-                    .map(|(&t, &s)| u64::from(t == 1.0) | (u64::from(s == 1.0) << 32))
+                    .map(|(&t, &s)| u8::from(t == 1.0) | (u8::from(s == 1.0) << 1))
                     .collect(),
             )
         } else {
@@ -211,58 +214,119 @@ impl PairedData {
     }
 }
 
-/// Draws uniform indices in `0..n` from `u32` outputs, exactly (Lemire 2019,
-/// "Fast Random Integer Generation in an Interval", ACM TOMACS 29(1)).
-#[derive(Clone, Copy)]
-struct IndexSampler {
+/// Words generated per refill of [`IndexStream`]'s block.
+const BLOCK_WORDS: usize = 256;
+
+/// Uniform item indices in `0..n`, exact: ChaCha8 output read as
+/// little-endian `u32` words in blocks, mapped with Lemire's
+/// multiply-and-reject method (Lemire 2019, "Fast Random Integer Generation
+/// in an Interval", ACM TOMACS 29(1)). A rejected word (probability below
+/// `n / 2^32`) is replaced by the generator's next `u32`.
+struct IndexStream {
+    rng: ChaCha8Rng,
     n: u32,
     /// `2^32 mod n`: products whose low word falls below it are rejected.
     reject_below: u32,
+    block: [u8; 4 * BLOCK_WORDS],
 }
 
-impl IndexSampler {
-    /// A sampler over `0..n`, `n >= 1`.
-    fn new(n: u32) -> Self {
+impl IndexStream {
+    /// A stream over `0..n` (`n >= 1`) seeded with `seed_from_u64(seed)`.
+    fn new(seed: u64, n: u32) -> Self {
         Self {
+            rng: ChaCha8Rng::seed_from_u64(seed),
             n,
             reject_below: n.wrapping_neg() % n,
+            block: [0; 4 * BLOCK_WORDS],
         }
     }
 
+    /// Fills `out` (at most [`BLOCK_WORDS`] long) with fresh indices.
     #[inline]
-    fn sample(self, rng: &mut ChaCha8Rng) -> usize {
-        loop {
-            let m = u64::from(rng.next_u32()) * u64::from(self.n);
-            if (m as u32) >= self.reject_below {
-                return (m >> 32) as usize;
+    fn fill(&mut self, out: &mut [u32]) {
+        let n = u64::from(self.n);
+        let reject_below = self.reject_below;
+        let bytes = &mut self.block[..4 * out.len().min(BLOCK_WORDS)];
+        self.rng.fill_bytes(bytes);
+        let (words, _) = bytes.as_chunks::<4>();
+        // Fast path without branches (it vectorises); rejections are rare.
+        let mut rejected = false;
+        for (slot, word) in out.iter_mut().zip(words) {
+            let m = u64::from(u32::from_le_bytes(*word)) * n;
+            rejected |= (m as u32) < reject_below;
+            *slot = (m >> 32) as u32;
+        }
+        if rejected {
+            // Redo the block in order, replacing each rejected word by the
+            // generator's next `u32` until accepted.
+            for (slot, word) in out.iter_mut().zip(words) {
+                let mut m = u64::from(u32::from_le_bytes(*word)) * n;
+                while (m as u32) < reject_below {
+                    m = u64::from(self.rng.next_u32()) * n;
+                }
+                *slot = (m >> 32) as u32;
             }
+        }
+    }
+
+    /// Calls `f` with successive blocks of fresh indices, `count` in all.
+    #[inline]
+    fn draw(&mut self, count: u32, mut f: impl FnMut(&[u32])) {
+        let mut indices = [0u32; BLOCK_WORDS];
+        let mut remaining = count as usize;
+        while remaining > 0 {
+            let k = remaining.min(BLOCK_WORDS);
+            let block = &mut indices[..k];
+            self.fill(block);
+            f(block);
+            remaining -= k;
         }
     }
 }
 
 /// The defined resampled ratios, sorted ascending.
-fn resample_ratios(data: &PairedData, sampler: IndexSampler, opts: &BootstrapOptions) -> Vec<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+fn resample_ratios(data: &PairedData, n: u32, opts: &BootstrapOptions) -> Vec<f64> {
+    let mut stream = IndexStream::new(opts.seed, n);
     let mut ratios = Vec::with_capacity(opts.resamples as usize);
     for _ in 0..opts.resamples {
         let (t, s) = match data {
-            PairedData::Binary(packed) => {
+            PairedData::Binary(codes) => {
+                // Teacher count in the low 32 bits, student count in the high
+                // 32 bits; `n < 2^32` keeps the halves apart.
                 let mut acc = 0u64;
-                for _ in 0..sampler.n {
-                    // `sample` returns an index below `n == packed.len()`.
-                    acc += packed.get(sampler.sample(&mut rng)).copied().unwrap_or(0);
-                }
+                stream.draw(n, |block| {
+                    for &i in block {
+                        // Indices are below `n == codes.len()`: `get` always finds one.
+                        let code = codes.get(i as usize).copied().unwrap_or(0);
+                        acc += u64::from(code & 1) | (u64::from(code >> 1) << 32);
+                    }
+                });
                 ((acc & 0xFFFF_FFFF) as f64, (acc >> 32) as f64)
             }
             PairedData::Fractional(pairs) => {
-                let (mut t, mut s) = (0.0, 0.0);
-                for _ in 0..sampler.n {
-                    if let Some([ti, si]) = pairs.get(sampler.sample(&mut rng)) {
-                        t += ti;
-                        s += si;
+                // Two interleaved accumulators per model shorten the
+                // floating-point dependency chain; the order is fixed.
+                let mut acc = [[0.0f64; 2]; 2];
+                stream.draw(n, |block| {
+                    let (pairs_of_indices, rest) = block.as_chunks::<2>();
+                    for &[i, j] in pairs_of_indices {
+                        for (lane, k) in [(0, i), (1, j)] {
+                            if let (Some(a), Some([ti, si])) =
+                                (acc.get_mut(lane), pairs.get(k as usize))
+                            {
+                                a[0] += ti;
+                                a[1] += si;
+                            }
+                        }
                     }
-                }
-                (t, s)
+                    for &k in rest {
+                        if let Some([ti, si]) = pairs.get(k as usize) {
+                            acc[0][0] += ti;
+                            acc[0][1] += si;
+                        }
+                    }
+                });
+                (acc[0][0] + acc[1][0], acc[0][1] + acc[1][1])
             }
         };
         if t > 0.0 {
@@ -352,16 +416,27 @@ mod tests {
         // longer reproduce.
         let (t, s) = table(300, 40, 25, 135);
         let e = measured(paired_bootstrap_retention(&t, &s, &BootstrapOptions::default()).unwrap());
-        assert_eq!(e.lower_bound.to_bits(), PINNED_LOWER_BOUND.to_bits(), "{}", e.lower_bound);
+        assert_eq!(
+            e.lower_bound.to_bits(),
+            PINNED_LOWER_BOUND.to_bits(),
+            "{}",
+            e.lower_bound
+        );
     }
-    const PINNED_LOWER_BOUND: f64 = 0.0;
+    const PINNED_LOWER_BOUND: f64 = 0.9180790960451978;
 
     #[test]
     fn identical_models_give_a_degenerate_interval_at_one() {
         let (t, _) = table(70, 0, 0, 30);
         let e = measured(paired_bootstrap_retention(&t, &t, &BootstrapOptions::default()).unwrap());
         assert_eq!(e.point, 1.0);
-        assert_eq!(e.interval, Interval { lower: 1.0, upper: 1.0 });
+        assert_eq!(
+            e.interval,
+            Interval {
+                lower: 1.0,
+                upper: 1.0
+            }
+        );
         assert_eq!(e.lower_bound, 1.0);
         assert_eq!(e.standard_error, 0.0);
     }
@@ -374,25 +449,24 @@ mod tests {
             seed: 3,
             confidence: 0.95,
         };
-        let sampler = IndexSampler::new(t.len() as u32);
-        let packed = resample_ratios(&PairedData::new(&t, &s), sampler, &opts);
+        let n = t.len() as u32;
+        let packed = resample_ratios(&PairedData::new(&t, &s), n, &opts);
         assert!(matches!(PairedData::new(&t, &s), PairedData::Binary(_)));
         let pairs = PairedData::Fractional(t.iter().zip(&s).map(|(&a, &b)| [a, b]).collect());
-        let fractional = resample_ratios(&pairs, sampler, &opts);
+        let fractional = resample_ratios(&pairs, n, &opts);
         assert_eq!(packed, fractional);
     }
 
     #[test]
-    fn index_sampler_is_uniform() {
+    fn index_stream_is_uniform() {
         // Chi-square goodness of fit over 7 cells (a size that needs rejection);
         // 6 degrees of freedom: P(χ² > 22.46) = 0.001 (scipy `chi2.isf(0.001, 6)`).
-        let sampler = IndexSampler::new(7);
-        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut stream = IndexStream::new(1, 7);
         let mut counts = [0u64; 7];
         let draws = 70_000;
-        for _ in 0..draws {
-            counts[sampler.sample(&mut rng)] += 1;
-        }
+        stream.draw(draws, |block| {
+            block.iter().for_each(|&i| counts[i as usize] += 1)
+        });
         let expected = draws as f64 / 7.0;
         let chi2: f64 = counts
             .iter()
@@ -465,7 +539,10 @@ mod tests {
         assert!((e.point - 5.75 / 6.7).abs() < 1e-12);
         assert!((e.teacher_correct - 6.7).abs() < 1e-12);
         assert!(e.interval.lower < e.point && e.point < e.interval.upper);
-        assert!(e.interval.upper <= 1.0, "student never beats teacher: {e:?}");
+        assert!(
+            e.interval.upper <= 1.0,
+            "student never beats teacher: {e:?}"
+        );
     }
 
     #[test]
@@ -487,10 +564,14 @@ mod tests {
     #[test]
     fn unmeasurable_cases_are_typed() {
         let opts = BootstrapOptions::default();
-        let Retention::Unmeasurable(u) = paired_bootstrap_retention(&[], &[], &opts).unwrap() else {
+        let Retention::Unmeasurable(u) = paired_bootstrap_retention(&[], &[], &opts).unwrap()
+        else {
             panic!("expected unmeasurable");
         };
-        assert_eq!((u.reason, u.n, u.teacher_mean), (UnmeasurableReason::NoItems, 0, None));
+        assert_eq!(
+            (u.reason, u.n, u.teacher_mean),
+            (UnmeasurableReason::NoItems, 0, None)
+        );
         let Retention::Unmeasurable(u) =
             paired_bootstrap_retention(&[0.0, 0.0], &[1.0, 0.0], &opts).unwrap()
         else {

@@ -146,12 +146,14 @@ mod tests {
 
     #[test]
     fn zero_means_are_unmeasurable() {
-        let Retention::Unmeasurable(u) = delta_method_retention(&[1.0, 0.0], &[0.0, 0.0], 0.95).unwrap()
+        let Retention::Unmeasurable(u) =
+            delta_method_retention(&[1.0, 0.0], &[0.0, 0.0], 0.95).unwrap()
         else {
             panic!("expected unmeasurable");
         };
         assert_eq!(u.reason, UnmeasurableReason::StudentScoredZero);
-        let Retention::Unmeasurable(u) = delta_method_retention(&[0.0], &[1.0], 0.95).unwrap() else {
+        let Retention::Unmeasurable(u) = delta_method_retention(&[0.0], &[1.0], 0.95).unwrap()
+        else {
             panic!("expected unmeasurable");
         };
         assert_eq!(u.reason, UnmeasurableReason::TeacherScoredZero);

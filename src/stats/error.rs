@@ -23,9 +23,7 @@ pub enum StatsError {
         value: f64,
     },
     /// Paired inputs of different lengths.
-    #[error(
-        "paired samples differ in length: teacher has {teacher} items, student has {student}"
-    )]
+    #[error("paired samples differ in length: teacher has {teacher} items, student has {student}")]
     LengthMismatch {
         /// Number of teacher items.
         teacher: usize,

@@ -40,7 +40,11 @@ mod tests {
             (0.001, -3.090232306167813),
         ];
         for (p, z) in cases {
-            assert!((z_quantile(p) - z).abs() < 1e-12, "p={p}: {} vs {z}", z_quantile(p));
+            assert!(
+                (z_quantile(p) - z).abs() < 1e-12,
+                "p={p}: {} vs {z}",
+                z_quantile(p)
+            );
         }
     }
 }

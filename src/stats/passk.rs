@@ -42,7 +42,10 @@ mod tests {
         ];
         for (n, c, k, want) in cases {
             let got = pass_at_k(n, c, k).unwrap();
-            assert!((got - want).abs() < 1e-12, "pass@{k} n={n} c={c}: {got} vs {want}");
+            assert!(
+                (got - want).abs() < 1e-12,
+                "pass@{k} n={n} c={c}: {got} vs {want}"
+            );
         }
     }
 

@@ -112,7 +112,11 @@ pub(crate) fn linear_quantile(sorted: &[f64], q: f64) -> f64 {
 /// `b` (the same two-sided form numpy uses).
 fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let d = b - a;
-    if t < 0.5 { a + d * t } else { b - d * (1.0 - t) }
+    if t < 0.5 {
+        a + d * t
+    } else {
+        b - d * (1.0 - t)
+    }
 }
 
 #[cfg(test)]

@@ -64,7 +64,11 @@ pub struct Accuracy {
 pub fn wilson(successes: u64, n: u64, confidence: f64) -> Result<Interval, StatsError> {
     check_confidence(confidence)?;
     check_counts(successes, n)?;
-    Ok(wilson_with_z(successes, n, z_quantile((1.0 + confidence) / 2.0)))
+    Ok(wilson_with_z(
+        successes,
+        n,
+        z_quantile((1.0 + confidence) / 2.0),
+    ))
 }
 
 /// One-sided Wilson bounds at `confidence`: `lower` is the one-sided lower
@@ -97,7 +101,10 @@ pub fn accuracy(scores: &[f64], confidence: f64) -> Result<Accuracy, StatsError>
             AccuracyMethod::Wilson,
         )
     } else {
-        (t_interval(scores, mean, confidence)?, AccuracyMethod::StudentT)
+        (
+            t_interval(scores, mean, confidence)?,
+            AccuracyMethod::StudentT,
+        )
     };
     Ok(Accuracy {
         n: n as u64,
@@ -232,24 +239,24 @@ mod tests {
 
     #[test]
     fn invalid_inputs_are_errors() {
-        assert!(matches!(
-            wilson(1, 0, 0.95),
-            Err(StatsError::Empty { .. })
-        ));
+        assert!(matches!(wilson(1, 0, 0.95), Err(StatsError::Empty { .. })));
         assert!(matches!(
             wilson(11, 10, 0.95),
-            Err(StatsError::SuccessesExceedTrials { successes: 11, n: 10 })
+            Err(StatsError::SuccessesExceedTrials {
+                successes: 11,
+                n: 10
+            })
         ));
         for c in [0.0, 1.0, -0.5, f64::NAN] {
-            assert!(matches!(wilson(1, 10, c), Err(StatsError::Confidence { .. })));
+            assert!(matches!(
+                wilson(1, 10, c),
+                Err(StatsError::Confidence { .. })
+            ));
         }
         assert!(matches!(
             accuracy(&[0.5, f64::NAN], 0.95),
             Err(StatsError::ScoreOutOfRange { index: 1, .. })
         ));
-        assert!(matches!(
-            accuracy(&[], 0.95),
-            Err(StatsError::Empty { .. })
-        ));
+        assert!(matches!(accuracy(&[], 0.95), Err(StatsError::Empty { .. })));
     }
 }
