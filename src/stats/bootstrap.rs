@@ -12,8 +12,9 @@
 //! Determinism: the generator is [`ChaCha8Rng`] seeded with
 //! `seed_from_u64(seed)` (a value-stable stream); its output is read as
 //! little-endian `u32` words and mapped to indices with Lemire's exact
-//! multiply-and-reject method, in integer arithmetic only. Sums are accumulated in a fixed order, so a seed
-//! gives bit-identical results on every platform.
+//! multiply-and-reject method, in integer arithmetic only. Sums are
+//! accumulated in a fixed order, so a seed gives bit-identical results on
+//! every platform.
 //!
 //! Undefined resamples: a resample whose teacher mean is 0 has no ratio. It
 //! is left out of the distribution and counted in
@@ -473,6 +474,31 @@ mod tests {
             .map(|&c| (c as f64 - expected).powi(2) / expected)
             .sum();
         assert!(chi2 < 22.46, "{counts:?} chi2 = {chi2}");
+    }
+
+    #[test]
+    fn rejection_removes_the_multiply_shift_bias() {
+        // n = 3 * 2^30: a plain `(x * n) >> 32` maps two words to every index
+        // divisible by 3 and one to the others, so residues mod 3 would get
+        // shares 1/2, 1/4, 1/4. Rejection (a quarter of all words here) makes
+        // them 1/3 each. Chi-square with 2 degrees of freedom:
+        // P(χ² > 13.82) = 0.001 (scipy `chi2.isf(0.001, 2)`).
+        let n = 3u32 << 30;
+        let mut stream = IndexStream::new(5, n);
+        let mut residues = [0u64; 3];
+        let draws = 30_000;
+        stream.draw(draws, |block| {
+            for &i in block {
+                assert!(i < n);
+                residues[(i % 3) as usize] += 1;
+            }
+        });
+        let expected = f64::from(draws) / 3.0;
+        let chi2: f64 = residues
+            .iter()
+            .map(|&c| (c as f64 - expected).powi(2) / expected)
+            .sum();
+        assert!(chi2 < 13.82, "{residues:?} chi2 = {chi2}");
     }
 
     #[test]
