@@ -234,8 +234,11 @@ pub struct GateDecision {
     pub reasons: Vec<String>,
     /// Every evaluated criterion, retention first.
     pub criteria: Vec<CriterionResult>,
-    /// For an INCONCLUSIVE retention: additional paired items that would
-    /// likely decide it (at the configured power), when computable.
+    /// Only when the verdict is INCONCLUSIVE: the additional paired items
+    /// that would likely decide retention (at the configured power, from the
+    /// observed moments), or, when the teacher got too few items right, the
+    /// items expected to bring it to `min_teacher_correct`. `None` when not
+    /// computable or when retention itself is not what is undecided.
     pub items_needed: Option<u64>,
 }
 
@@ -345,6 +348,19 @@ fn retention_criterion(
             estimate: e.confidence,
             configured: th.confidence,
         });
+    }
+    for (field, value) in [
+        ("retention.point", e.point),
+        ("retention.lower_bound", e.lower_bound),
+        ("retention.teacher_correct", e.teacher_correct),
+    ] {
+        if !value.is_finite() {
+            return Err(GateError::Input {
+                field,
+                value,
+                expected: "a finite number",
+            });
+        }
     }
     let (t, c) = (th.min_retention, th.confidence);
     let min_correct = th.min_teacher_correct as f64;
