@@ -611,6 +611,34 @@ mod tests {
     }
 
     #[test]
+    fn estimate_round_trips_through_json() {
+        let (t, s) = table(40, 5, 3, 12);
+        let r = paired_bootstrap_retention(&t, &s, &BootstrapOptions::default()).unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(
+            json.starts_with(r#"{"status":"measured","n":60,"#),
+            "{json}"
+        );
+        let back: Retention<BootstrapEstimate> = serde_json::from_str(&json).unwrap();
+        let (Retention::Measured(a), Retention::Measured(b)) = (&r, &back) else {
+            panic!("status lost: {back:?}");
+        };
+        assert_eq!((a.n, a.resamples, a.seed), (b.n, b.resamples, b.seed));
+        // serde_json parses floats exactly only with its `float_roundtrip`
+        // feature; without it the last bit may differ.
+        let same = |x: f64, y: f64| (x - y).abs() <= 4.0 * f64::EPSILON * x.abs();
+        for (x, y) in [
+            (a.point, b.point),
+            (a.lower_bound, b.lower_bound),
+            (a.interval.lower, b.interval.lower),
+            (a.interval.upper, b.interval.upper),
+            (a.moments.covariance, b.moments.covariance),
+        ] {
+            assert!(same(x, y), "{x} vs {y}");
+        }
+    }
+
+    #[test]
     fn invalid_inputs_are_errors() {
         let opts = BootstrapOptions::default();
         assert!(matches!(
