@@ -6,28 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::run::journal::Role;
 
-/// A gate's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Verdict {
-    /// The lower confidence bound of retention clears the threshold and every
-    /// other criterion holds.
-    Pass,
-    /// The point estimate is below the threshold, or another criterion failed.
-    Fail,
-    /// Neither: more items are needed (or retention cannot be measured).
-    Inconclusive,
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-            Verdict::Inconclusive => "INCONCLUSIVE",
-        })
-    }
-}
+pub use crate::gate::Verdict;
 
 /// A two-sided interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,778 @@
+//! The verdict rule: thresholds and measured numbers in, PASS / FAIL /
+//! INCONCLUSIVE out, with a reason for every criterion.
+//!
+//! Retention (always evaluated), for the bootstrap estimate of
+//! `R = acc(student) / acc(teacher)` at the configured confidence `c`:
+//!
+//! 1. cannot be measured (no items, teacher scored 0, or the teacher got
+//!    fewer than [`GateThresholds::min_teacher_correct`] items right) →
+//!    INCONCLUSIVE;
+//! 2. point estimate `< min_retention` → FAIL;
+//! 3. one-sided lower bound at `c` `>= min_retention` → PASS;
+//! 4. otherwise INCONCLUSIVE, with the number of additional paired items
+//!    that would decide it ([`crate::stats::additional_items_needed`]).
+//!
+//! Optional criteria, each evaluated only when its threshold is set: p95
+//! latency at most `max_p95_latency_ms`, speedup at least `min_speedup`,
+//! cost ratio (student / teacher) at most `max_cost_ratio`, error rate at
+//! most `max_error_rate`. A criterion that is set but whose number was not
+//! measured is INCONCLUSIVE. Equality passes.
+//!
+//! The overall verdict is FAIL if any criterion fails, else INCONCLUSIVE if
+//! any is inconclusive, else PASS. Numbers are compared exactly as given
+//! (never rounded) and printed in reasons with Rust's shortest round-trip
+//! formatting, so a reason shows the exact values compared.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::stats::{
+    BootstrapEstimate, Retention, StatsError, Unmeasurable, additional_items_needed,
+};
+
+/// Default confidence of the retention lower bound.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+/// Default power used to compute the items an INCONCLUSIVE gate needs.
+pub const DEFAULT_POWER: f64 = 0.8;
+/// Default minimum number of items the teacher must get right for retention
+/// to be measurable.
+pub const DEFAULT_MIN_TEACHER_CORRECT: u64 = 10;
+
+/// The outcome of a gate. Serialized (and displayed) in upper case:
+/// `"PASS"`, `"FAIL"`, `"INCONCLUSIVE"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// Every criterion is met.
+    Pass,
+    /// At least one criterion is not met.
+    Fail,
+    /// Nothing failed, but at least one criterion could not be decided.
+    Inconclusive,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+        })
+    }
+}
+
+/// What a gate requires of a student.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateThresholds {
+    /// Minimum retention `acc(student) / acc(teacher)`, e.g. 0.95.
+    pub min_retention: f64,
+    /// Confidence of the one-sided lower bound of retention (default 0.95).
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+    /// Power for the items-needed calculation (default 0.8).
+    #[serde(default = "default_power")]
+    pub power: f64,
+    /// Fewest items the teacher must get right (sum of teacher scores) for
+    /// retention to count as measurable (default 10).
+    #[serde(default = "default_min_teacher_correct")]
+    pub min_teacher_correct: u64,
+    /// Maximum p95 latency of the student in milliseconds.
+    #[serde(default)]
+    pub max_p95_latency_ms: Option<f64>,
+    /// Minimum speedup (teacher latency / student latency).
+    #[serde(default)]
+    pub min_speedup: Option<f64>,
+    /// Maximum cost ratio (student cost / teacher cost).
+    #[serde(default)]
+    pub max_cost_ratio: Option<f64>,
+    /// Maximum share of items on which the student errored, in [0, 1].
+    #[serde(default)]
+    pub max_error_rate: Option<f64>,
+}
+
+fn default_confidence() -> f64 {
+    DEFAULT_CONFIDENCE
+}
+fn default_power() -> f64 {
+    DEFAULT_POWER
+}
+fn default_min_teacher_correct() -> u64 {
+    DEFAULT_MIN_TEACHER_CORRECT
+}
+
+impl GateThresholds {
+    /// Thresholds with only a retention minimum and every default.
+    pub fn new(min_retention: f64) -> Self {
+        Self {
+            min_retention,
+            confidence: DEFAULT_CONFIDENCE,
+            power: DEFAULT_POWER,
+            min_teacher_correct: DEFAULT_MIN_TEACHER_CORRECT,
+            max_p95_latency_ms: None,
+            min_speedup: None,
+            max_cost_ratio: None,
+            max_error_rate: None,
+        }
+    }
+
+    /// Checks every field's range; the error names the field.
+    pub fn validate(&self) -> Result<(), GateError> {
+        let bad = |field: &'static str, value: f64, expected: &'static str| {
+            Err(GateError::Threshold {
+                field,
+                value,
+                expected,
+            })
+        };
+        if !(self.min_retention.is_finite() && self.min_retention > 0.0) {
+            return bad("min_retention", self.min_retention, "a finite number > 0");
+        }
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return bad("confidence", self.confidence, "strictly between 0 and 1");
+        }
+        if !(self.power > 0.0 && self.power < 1.0) {
+            return bad("power", self.power, "strictly between 0 and 1");
+        }
+        let non_negative: fn(f64) -> bool = |v| v.is_finite() && v >= 0.0;
+        let positive: fn(f64) -> bool = |v| v.is_finite() && v > 0.0;
+        let rate: fn(f64) -> bool = |v| (0.0..=1.0).contains(&v);
+        let optional = [
+            (
+                "max_p95_latency_ms",
+                self.max_p95_latency_ms,
+                non_negative,
+                "a finite number >= 0",
+            ),
+            (
+                "min_speedup",
+                self.min_speedup,
+                positive,
+                "a finite number > 0",
+            ),
+            (
+                "max_cost_ratio",
+                self.max_cost_ratio,
+                non_negative,
+                "a finite number >= 0",
+            ),
+            (
+                "max_error_rate",
+                self.max_error_rate,
+                rate,
+                "a number in [0, 1]",
+            ),
+        ];
+        for (field, value, ok, expected) in optional {
+            match value {
+                Some(v) if !ok(v) => return bad(field, v, expected),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The measured numbers a gate judges.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateInput {
+    /// Paired-bootstrap retention (at the gate's confidence).
+    pub retention: Retention<BootstrapEstimate>,
+    /// Student p95 latency in milliseconds.
+    #[serde(default)]
+    pub p95_latency_ms: Option<f64>,
+    /// Speedup of the student over the teacher (teacher latency / student latency).
+    #[serde(default)]
+    pub speedup: Option<f64>,
+    /// Student cost / teacher cost.
+    #[serde(default)]
+    pub cost_ratio: Option<f64>,
+    /// Share of items on which the student errored, in [0, 1].
+    #[serde(default)]
+    pub error_rate: Option<f64>,
+}
+
+/// Which criterion a [`CriterionResult`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criterion {
+    /// Retention against `min_retention`.
+    Retention,
+    /// p95 latency against `max_p95_latency_ms`.
+    P95Latency,
+    /// Speedup against `min_speedup`.
+    Speedup,
+    /// Cost ratio against `max_cost_ratio`.
+    CostRatio,
+    /// Error rate against `max_error_rate`.
+    ErrorRate,
+}
+
+/// The verdict of one criterion and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CriterionResult {
+    /// The criterion.
+    pub criterion: Criterion,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// A sentence naming the numbers compared.
+    pub reason: String,
+}
+
+/// The gate's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateDecision {
+    /// The overall verdict.
+    pub verdict: Verdict,
+    /// The reasons of the criteria whose verdict is the overall verdict
+    /// (why it failed, why it is inconclusive, or why it passed).
+    pub reasons: Vec<String>,
+    /// Every evaluated criterion, retention first.
+    pub criteria: Vec<CriterionResult>,
+    /// Only when the verdict is INCONCLUSIVE: the additional paired items
+    /// that would likely decide retention (at the configured power, from the
+    /// observed moments), or, when the teacher got too few items right, the
+    /// items expected to bring it to `min_teacher_correct`. `None` when not
+    /// computable or when retention itself is not what is undecided.
+    pub items_needed: Option<u64>,
+}
+
+/// Invalid thresholds or inputs to [`decide`].
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum GateError {
+    /// A threshold out of range.
+    #[error("gate threshold {field} = {value} is invalid: expected {expected}")]
+    Threshold {
+        /// Field name in [`GateThresholds`].
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The allowed range.
+        expected: &'static str,
+    },
+    /// A measured number out of range.
+    #[error("gate input {field} = {value} is invalid: expected {expected}")]
+    Input {
+        /// Field name in [`GateInput`].
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The allowed range.
+        expected: &'static str,
+    },
+    /// The retention estimate was computed at a different confidence.
+    #[error(
+        "retention was estimated at confidence {estimate} but the gate is configured for {configured}"
+    )]
+    ConfidenceMismatch {
+        /// Confidence of the estimate.
+        estimate: f64,
+        /// Confidence in the thresholds.
+        configured: f64,
+    },
+    /// The items-needed calculation rejected its input.
+    #[error("computing items needed: {0}")]
+    Stats(#[from] StatsError),
+}
+
+/// Applies `thresholds` to `input`.
+///
+/// Errors on invalid thresholds, non-finite or out-of-range inputs, or a
+/// retention estimate made at another confidence than the gate's.
+pub fn decide(thresholds: &GateThresholds, input: &GateInput) -> Result<GateDecision, GateError> {
+    thresholds.validate()?;
+    let (retention, items_needed) = retention_criterion(thresholds, &input.retention)?;
+    let mut criteria = vec![retention];
+    let limits = [
+        (
+            &P95_LATENCY,
+            thresholds.max_p95_latency_ms,
+            input.p95_latency_ms,
+        ),
+        (&SPEEDUP, thresholds.min_speedup, input.speedup),
+        (&COST_RATIO, thresholds.max_cost_ratio, input.cost_ratio),
+        (&ERROR_RATE, thresholds.max_error_rate, input.error_rate),
+    ];
+    for (spec, limit, value) in limits {
+        if let Some(limit) = limit {
+            criteria.push(limit_criterion(spec, limit, value)?);
+        }
+    }
+    let verdict = if criteria.iter().any(|c| c.verdict == Verdict::Fail) {
+        Verdict::Fail
+    } else if criteria.iter().any(|c| c.verdict == Verdict::Inconclusive) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    };
+    let reasons = criteria
+        .iter()
+        .filter(|c| c.verdict == verdict)
+        .map(|c| c.reason.clone())
+        .collect();
+    Ok(GateDecision {
+        verdict,
+        reasons,
+        criteria,
+        items_needed: if verdict == Verdict::Inconclusive {
+            items_needed
+        } else {
+            None
+        },
+    })
+}
+
+/// The retention criterion and, when inconclusive, the additional items needed.
+fn retention_criterion(
+    th: &GateThresholds,
+    retention: &Retention<BootstrapEstimate>,
+) -> Result<(CriterionResult, Option<u64>), GateError> {
+    let result = |verdict, reason| CriterionResult {
+        criterion: Criterion::Retention,
+        verdict,
+        reason,
+    };
+    let e = match retention {
+        Retention::Unmeasurable(u) => {
+            return Ok((result(Verdict::Inconclusive, unmeasurable_reason(u)), None));
+        }
+        Retention::Measured(e) => e,
+    };
+    if e.confidence != th.confidence {
+        return Err(GateError::ConfidenceMismatch {
+            estimate: e.confidence,
+            configured: th.confidence,
+        });
+    }
+    for (field, value) in [
+        ("retention.point", e.point),
+        ("retention.lower_bound", e.lower_bound),
+        ("retention.teacher_correct", e.teacher_correct),
+    ] {
+        if !value.is_finite() {
+            return Err(GateError::Input {
+                field,
+                value,
+                expected: "a finite number",
+            });
+        }
+    }
+    let (t, c) = (th.min_retention, th.confidence);
+    let min_correct = th.min_teacher_correct as f64;
+    if e.teacher_correct < min_correct {
+        // Items until the teacher is expected to reach the minimum.
+        let more = ((min_correct - e.teacher_correct) / e.teacher_mean).ceil();
+        let more = (more.is_finite() && more < u64::MAX as f64).then_some(more as u64);
+        return Ok((
+            result(
+                Verdict::Inconclusive,
+                format!(
+                    "retention cannot be measured: the teacher got {} of {} items right, \
+                     fewer than the minimum {}",
+                    e.teacher_correct, e.n, th.min_teacher_correct
+                ),
+            ),
+            more,
+        ));
+    }
+    if e.point < t {
+        return Ok((
+            result(
+                Verdict::Fail,
+                format!(
+                    "retention {} is below the threshold {} (one-sided lower bound {} at \
+                     confidence {}, {} items)",
+                    e.point, t, e.lower_bound, c, e.n
+                ),
+            ),
+            None,
+        ));
+    }
+    if e.lower_bound >= t {
+        return Ok((
+            result(
+                Verdict::Pass,
+                format!(
+                    "retention one-sided lower bound {} at confidence {} is at or above the \
+                     threshold {} (point estimate {}, {} items)",
+                    e.lower_bound, c, t, e.point, e.n
+                ),
+            ),
+            None,
+        ));
+    }
+    let more = additional_items_needed(&e.moments, t, c, th.power, e.n)?;
+    let advice = match more {
+        Some(k) => format!(
+            "about {k} more paired items would decide it (at power {})",
+            th.power
+        ),
+        None => "the number of items that would decide it cannot be estimated".to_string(),
+    };
+    Ok((
+        result(
+            Verdict::Inconclusive,
+            format!(
+                "retention {} is at or above the threshold {} but its one-sided lower bound {} \
+                 at confidence {} is below it ({} items); {advice}",
+                e.point, t, e.lower_bound, c, e.n
+            ),
+        ),
+        more,
+    ))
+}
+
+fn unmeasurable_reason(u: &Unmeasurable) -> String {
+    format!(
+        "retention cannot be measured: {} ({} paired items)",
+        u.reason, u.n
+    )
+}
+
+/// Whether a limit is an upper or a lower bound.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Max,
+    Min,
+}
+
+/// How to check and describe one optional limit.
+struct LimitSpec {
+    criterion: Criterion,
+    /// Field name in [`GateInput`].
+    field: &'static str,
+    name: &'static str,
+    unit: &'static str,
+    bound: Bound,
+    /// Largest valid measured value (1 for rates, infinity otherwise).
+    max_valid: f64,
+}
+
+const P95_LATENCY: LimitSpec = LimitSpec {
+    criterion: Criterion::P95Latency,
+    field: "p95_latency_ms",
+    name: "p95 latency",
+    unit: " ms",
+    bound: Bound::Max,
+    max_valid: f64::MAX,
+};
+const SPEEDUP: LimitSpec = LimitSpec {
+    criterion: Criterion::Speedup,
+    field: "speedup",
+    name: "speedup",
+    unit: "x",
+    bound: Bound::Min,
+    max_valid: f64::MAX,
+};
+const COST_RATIO: LimitSpec = LimitSpec {
+    criterion: Criterion::CostRatio,
+    field: "cost_ratio",
+    name: "cost ratio",
+    unit: "",
+    bound: Bound::Max,
+    max_valid: f64::MAX,
+};
+const ERROR_RATE: LimitSpec = LimitSpec {
+    criterion: Criterion::ErrorRate,
+    field: "error_rate",
+    name: "error rate",
+    unit: "",
+    bound: Bound::Max,
+    max_valid: 1.0,
+};
+
+/// One optional limit: `value <= limit` for a maximum, `value >= limit` for a minimum.
+fn limit_criterion(
+    spec: &LimitSpec,
+    limit: f64,
+    value: Option<f64>,
+) -> Result<CriterionResult, GateError> {
+    let LimitSpec {
+        criterion,
+        field,
+        name,
+        unit,
+        bound,
+        max_valid,
+    } = *spec;
+    let result = |verdict, reason| CriterionResult {
+        criterion,
+        verdict,
+        reason,
+    };
+    let Some(v) = value else {
+        let must = match bound {
+            Bound::Max => "at most",
+            Bound::Min => "at least",
+        };
+        return Ok(result(
+            Verdict::Inconclusive,
+            format!("{name} must be {must} {limit}{unit} but was not measured"),
+        ));
+    };
+    if !(0.0..=max_valid).contains(&v) {
+        return Err(GateError::Input {
+            field,
+            value: v,
+            expected: if max_valid == 1.0 {
+                "a number in [0, 1]"
+            } else {
+                "a finite number >= 0"
+            },
+        });
+    }
+    Ok(match bound {
+        Bound::Max if v > limit => result(
+            Verdict::Fail,
+            format!("{name} {v}{unit} exceeds the maximum {limit}{unit}"),
+        ),
+        Bound::Max => result(
+            Verdict::Pass,
+            format!("{name} {v}{unit} is within the maximum {limit}{unit}"),
+        ),
+        Bound::Min if v < limit => result(
+            Verdict::Fail,
+            format!("{name} {v}{unit} is below the minimum {limit}{unit}"),
+        ),
+        Bound::Min => result(
+            Verdict::Pass,
+            format!("{name} {v}{unit} meets the minimum {limit}{unit}"),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{
+        BootstrapOptions, Interval, PairedMoments, UnmeasurableReason, paired_bootstrap_retention,
+    };
+
+    /// A measured retention with the given point and one-sided lower bound.
+    fn estimate(point: f64, lower_bound: f64, n: u64, teacher_correct: f64) -> GateInput {
+        let teacher_mean = teacher_correct / n as f64;
+        let moments = PairedMoments::from_binary_rates(teacher_mean, teacher_mean * point, 0.1)
+            .expect("consistent rates");
+        GateInput {
+            retention: Retention::Measured(BootstrapEstimate {
+                n,
+                teacher_mean,
+                student_mean: teacher_mean * point,
+                teacher_correct,
+                point,
+                confidence: 0.95,
+                interval: Interval {
+                    lower: lower_bound - 0.01,
+                    upper: point + 0.05,
+                },
+                lower_bound,
+                standard_error: 0.02,
+                resamples: 10_000,
+                undefined_resamples: 0,
+                seed: 1,
+                moments,
+            }),
+            p95_latency_ms: None,
+            speedup: None,
+            cost_ratio: None,
+            error_rate: None,
+        }
+    }
+
+    #[test]
+    fn pass_when_lower_bound_clears_threshold() {
+        let d = decide(
+            &GateThresholds::new(0.95),
+            &estimate(0.98, 0.95, 400, 300.0),
+        )
+        .unwrap();
+        assert_eq!(d.verdict, Verdict::Pass);
+        assert_eq!(d.items_needed, None);
+        assert_eq!(d.reasons.len(), 1);
+        assert!(
+            d.reasons[0].contains("lower bound 0.95 "),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    #[test]
+    fn fail_when_point_estimate_below_threshold_even_by_a_hair() {
+        // Never rounded: the largest f64 below 0.95 fails, and the reason shows every digit.
+        let hair = 0.95_f64.next_down();
+        let d = decide(&GateThresholds::new(0.95), &estimate(hair, 0.9, 400, 300.0)).unwrap();
+        assert_eq!(d.verdict, Verdict::Fail);
+        let want = format!("retention {hair} is below the threshold 0.95");
+        assert!(want.contains("0.94999999999999"), "{want}");
+        assert!(d.reasons[0].contains(&want), "{:?}", d.reasons);
+    }
+
+    #[test]
+    fn inconclusive_reports_items_needed() {
+        let input = estimate(0.97, 0.93, 200, 160.0);
+        let th = GateThresholds::new(0.95);
+        let d = decide(&th, &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive);
+        let Retention::Measured(e) = &input.retention else {
+            unreachable!()
+        };
+        let expected = additional_items_needed(&e.moments, 0.95, 0.95, 0.8, 200).unwrap();
+        assert!(expected.is_some());
+        assert_eq!(d.items_needed, expected);
+        let k = expected.unwrap_or(0);
+        assert!(
+            d.reasons[0].contains(&format!("about {k} more paired items")),
+            "{:?}",
+            d.reasons
+        );
+    }
+
+    #[test]
+    fn unmeasurable_and_too_few_teacher_correct_are_inconclusive() {
+        let input = GateInput {
+            retention: Retention::Unmeasurable(crate::stats::Unmeasurable {
+                reason: UnmeasurableReason::TeacherScoredZero,
+                n: 30,
+                teacher_mean: Some(0.0),
+                student_mean: Some(0.1),
+            }),
+            p95_latency_ms: None,
+            speedup: None,
+            cost_ratio: None,
+            error_rate: None,
+        };
+        let d = decide(&GateThresholds::new(0.9), &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive);
+        assert!(
+            d.reasons[0].starts_with("retention cannot be measured"),
+            "{:?}",
+            d.reasons
+        );
+
+        // 8 correct of 40 (teacher mean 0.2), minimum 10: 10 more items expected to add 2.
+        let d = decide(&GateThresholds::new(0.9), &estimate(1.0, 0.99, 40, 8.0)).unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive);
+        assert!(
+            d.reasons[0].contains("the teacher got 8 of 40 items right, fewer than the minimum 10")
+        );
+        assert_eq!(d.items_needed, Some(10));
+    }
+
+    #[test]
+    fn extra_criteria_fail_with_exact_numbers() {
+        let mut th = GateThresholds::new(0.95);
+        th.max_p95_latency_ms = Some(250.0);
+        th.min_speedup = Some(2.0);
+        th.max_cost_ratio = Some(0.25);
+        th.max_error_rate = Some(0.01);
+        let mut input = estimate(0.99, 0.96, 400, 300.0);
+        input.p95_latency_ms = Some(250.00000000000003);
+        input.speedup = Some(1.9999999999999998);
+        input.cost_ratio = Some(0.25);
+        input.error_rate = Some(0.0);
+        let d = decide(&th, &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Fail);
+        assert_eq!(d.criteria.len(), 5);
+        assert_eq!(
+            d.reasons,
+            vec![
+                "p95 latency 250.00000000000003 ms exceeds the maximum 250 ms".to_string(),
+                "speedup 1.9999999999999998x is below the minimum 2x".to_string(),
+            ]
+        );
+        // Equality passes.
+        input.p95_latency_ms = Some(250.0);
+        input.speedup = Some(2.0);
+        assert_eq!(decide(&th, &input).unwrap().verdict, Verdict::Pass);
+        // A limit without a measurement cannot be decided.
+        input.error_rate = None;
+        let d = decide(&th, &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive);
+        assert_eq!(
+            d.reasons,
+            vec!["error rate must be at most 0.01 but was not measured"]
+        );
+        // Failure outranks inconclusive.
+        input.cost_ratio = Some(0.5);
+        assert_eq!(decide(&th, &input).unwrap().verdict, Verdict::Fail);
+    }
+
+    #[test]
+    fn invalid_thresholds_and_inputs_are_errors() {
+        let input = estimate(0.99, 0.96, 400, 300.0);
+        let mut th = GateThresholds::new(0.95);
+        th.max_error_rate = Some(1.5);
+        assert!(matches!(
+            decide(&th, &input),
+            Err(GateError::Threshold {
+                field: "max_error_rate",
+                ..
+            })
+        ));
+        let mut th = GateThresholds::new(0.95);
+        th.confidence = 0.9;
+        assert!(matches!(
+            decide(&th, &input),
+            Err(GateError::ConfidenceMismatch { .. })
+        ));
+        let mut th = GateThresholds::new(0.95);
+        th.min_speedup = Some(1.0);
+        let mut bad = input.clone();
+        bad.speedup = Some(f64::NAN);
+        assert!(matches!(
+            decide(&th, &bad),
+            Err(GateError::Input {
+                field: "speedup",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn serde_shapes() {
+        assert_eq!(
+            serde_json::to_string(&Verdict::Inconclusive).unwrap(),
+            r#""INCONCLUSIVE""#
+        );
+        assert_eq!(Verdict::Pass.to_string(), "PASS");
+        let th: GateThresholds =
+            toml::from_str("min_retention = 0.95\nmax_p95_latency_ms = 300.0").unwrap();
+        assert_eq!(th.confidence, DEFAULT_CONFIDENCE);
+        assert_eq!(th.power, DEFAULT_POWER);
+        assert_eq!(th.min_teacher_correct, DEFAULT_MIN_TEACHER_CORRECT);
+        assert_eq!(th.max_p95_latency_ms, Some(300.0));
+        assert!(toml::from_str::<GateThresholds>("min_retention = 0.95\nmax_p59 = 1.0").is_err());
+    }
+
+    #[test]
+    fn end_to_end_with_the_bootstrap() {
+        // 1000 items, teacher right on 800, student keeps 790 of those and adds 10:
+        // R = 800 / 800 = 1.0 with a tight interval → PASS at 0.95.
+        let mut teacher = vec![0.0; 1000];
+        let mut student = vec![0.0; 1000];
+        teacher[..800].fill(1.0);
+        student[..790].fill(1.0);
+        student[800..810].fill(1.0);
+        let retention =
+            paired_bootstrap_retention(&teacher, &student, &BootstrapOptions::default()).unwrap();
+        let input = GateInput {
+            retention,
+            p95_latency_ms: Some(120.0),
+            speedup: None,
+            cost_ratio: None,
+            error_rate: None,
+        };
+        let d = decide(&GateThresholds::new(0.95), &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Pass, "{d:?}");
+        let d = decide(&GateThresholds::new(1.01), &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Fail, "{d:?}");
+        let d = decide(&GateThresholds::new(0.995), &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive, "{d:?}");
+        assert!(d.items_needed.is_some());
+    }
+}

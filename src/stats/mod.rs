@@ -1,0 +1,43 @@
+//! Statistics behind the gate: accuracy intervals, paired retention, McNemar,
+//! power (items needed), percentiles and pass@k.
+//!
+//! Everything here is plain Rust on slices, deterministic, and seeded where
+//! random (the bootstrap uses [`rand_chacha::ChaCha8Rng`] seeded from a `u64`
+//! and integer-only index sampling, so a seed gives the same numbers on every
+//! platform). Invalid input returns a [`StatsError`]; nothing panics.
+//!
+//! | quantity | function | method |
+//! |---|---|---|
+//! | accuracy | [`accuracy`], [`wilson`], [`wilson_one_sided`] | Wilson score (binary), Student t (fractional) |
+//! | retention | [`paired_bootstrap_retention`] | paired percentile bootstrap |
+//! | retention cross-check | [`delta_method_retention`] | delta method on log R |
+//! | paired difference | [`mcnemar_exact`] | exact binomial test on discordant pairs |
+//! | items needed | [`items_needed`], [`additional_items_needed`] | one-sided z test on S - t*T |
+//! | latency | [`percentile`], [`summarize`] | linear interpolation (numpy "linear") |
+//! | pass@k | [`pass_at_k`] | unbiased estimator of Chen et al. (2021) |
+
+mod bootstrap;
+mod delta;
+mod error;
+mod mcnemar;
+mod moments;
+mod normal;
+mod passk;
+mod percentile;
+mod power;
+mod retention;
+mod wilson;
+
+pub use bootstrap::{
+    BootstrapEstimate, BootstrapOptions, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_RESAMPLES,
+    paired_bootstrap_retention,
+};
+pub use delta::{DeltaEstimate, delta_method_retention};
+pub use error::StatsError;
+pub use mcnemar::{McNemar, mcnemar_exact};
+pub use moments::PairedMoments;
+pub use passk::pass_at_k;
+pub use percentile::{Summary, percentile, summarize};
+pub use power::{additional_items_needed, items_needed};
+pub use retention::{Retention, Unmeasurable, UnmeasurableReason};
+pub use wilson::{Accuracy, AccuracyMethod, Interval, accuracy, wilson, wilson_one_sided};
