@@ -1,1 +1,218 @@
-fn main() {}
+//! The `distill-gate` command line: parses arguments, calls the library, maps
+//! outcomes to exit codes (0 every gate passed, 1 a gate failed or was
+//! inconclusive, 2 the run could not be evaluated).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+mod commands;
+
+use commands as cli;
+
+/// Exit code when the run could not be evaluated.
+const EXIT_BROKEN: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "distill-gate",
+    version,
+    about = "Decides, with evidence, whether a distilled student model may replace its teacher.",
+    after_help = "Examples:\n  distill-gate run                      # the demo: fixtures/gate.toml\n  distill-gate run gate.toml --fresh    # start over, ignoring an earlier journal\n  distill-gate validate gate.toml       # check config and suites, run nothing\n  distill-gate report reports/demo      # re-render reports from the journal\n  distill-gate generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt 'Hi'\n\nExit codes: 0 every gate passed, 1 a gate failed or was inconclusive, 2 the run could not be evaluated."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every model over every suite of a config, gate the students, write reports.
+    #[command(after_help = "Example:\n  distill-gate run fixtures/gate.toml\n\nA killed run resumes from reports/<run>/results.jsonl when started again.")]
+    Run(RunArgs),
+    /// Check a config and its suites (and replay transcripts) without running any model.
+    #[command(after_help = "Example:\n  distill-gate validate fixtures/gate.toml")]
+    Validate {
+        /// The gate config.
+        #[arg(default_value = cli::DEMO_CONFIG)]
+        config: PathBuf,
+    },
+    /// Re-render every report of a run from its journal; no model runs.
+    #[command(after_help = "Example:\n  distill-gate report reports/demo")]
+    Report {
+        /// The run directory (holding run.json and results.jsonl).
+        run_dir: PathBuf,
+    },
+    /// Work with suites.
+    #[command(subcommand)]
+    Suites(SuitesCommand),
+    /// Run one local model over a suite split and write a replay transcript.
+    #[command(
+        after_help = "Example:\n  distill-gate record --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\\n      --suite suites/logistics --split test --out fixtures/teacher/logistics-test.jsonl\n\nAn existing transcript is resumed: recorded prompts are not asked again."
+    )]
+    Record(RecordArgs),
+    /// Generate text with a local checkpoint (HF directory or .gguf).
+    #[command(
+        after_help = "Examples:\n  distill-gate generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt 'What is 2+2?'\n  distill-gate generate --model students/s2m --prompts prompts.jsonl   # {\"prompt\": ...} per line\n\nThe completion goes to stdout; usage and tokens/s to stderr."
+    )]
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The gate config.
+    #[arg(default_value = cli::DEMO_CONFIG)]
+    config: PathBuf,
+    /// Discard an earlier journal of this run and start over.
+    #[arg(long)]
+    fresh: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum SuitesCommand {
+    /// List the suites under a directory with their splits and categories.
+    #[command(after_help = "Example:\n  distill-gate suites list suites")]
+    List {
+        /// Directory holding suite directories.
+        #[arg(default_value = "suites")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// Checkpoint: a Hugging Face directory or a .gguf file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Suite directory.
+    #[arg(long)]
+    suite: PathBuf,
+    /// Split to record.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Transcript to write (appended to, resumable).
+    #[arg(long)]
+    out: PathBuf,
+    /// Only the first N items.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// CPU backend: flex or ndarray.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Requests per forward batch.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Checkpoint: a Hugging Face directory or a .gguf file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The prompt.
+    #[arg(long, conflicts_with = "prompts", required_unless_present = "prompts")]
+    prompt: Option<String>,
+    /// A JSONL file with one {"prompt": ...} per line, generated as one batch run.
+    #[arg(long)]
+    prompts: Option<PathBuf>,
+    /// Wrap each prompt in the model's chat template as one user turn.
+    #[arg(long)]
+    chat: bool,
+    /// Maximum new tokens.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Stop sequence (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f32,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// CPU backend: flex or ndarray.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Requests per forward batch.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run(RunArgs {
+        config: PathBuf::from(cli::DEMO_CONFIG),
+        fresh: false,
+        quiet: false,
+    }));
+    match dispatch(command) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_BROKEN)
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<u8> {
+    match command {
+        Command::Run(a) => cli::run(&a.config, a.fresh, !a.quiet),
+        Command::Validate { config } => cli::validate(&config),
+        Command::Report { run_dir } => cli::report(&run_dir),
+        Command::Suites(SuitesCommand::List { dir }) => cli::suites_list(&dir),
+        Command::Record(a) => cli::record(&cli::RecordOptions {
+            model: a.model,
+            suite: a.suite,
+            split: a.split,
+            out: a.out,
+            limit: a.limit,
+            backend: a.backend,
+            batch_size: a.batch_size,
+        }),
+        Command::Generate(a) => generate(a),
+    }
+}
+
+fn generate(a: GenerateArgs) -> Result<u8> {
+    let prompts = match (&a.prompt, &a.prompts) {
+        (Some(p), _) => vec![p.clone()],
+        (None, Some(file)) => read_prompts(file)?,
+        (None, None) => anyhow::bail!("give --prompt or --prompts"),
+    };
+    let settings = distill_gate::model::GenerationSettings {
+        max_tokens: a.max_tokens,
+        stop: a.stop,
+        temperature: a.temperature,
+        top_p: a.top_p,
+        seed: a.seed,
+        chat: a.chat,
+    };
+    cli::generate(&a.model, &a.backend, a.batch_size, &prompts, &settings)
+}
+
+fn read_prompts(path: &Path) -> Result<Vec<String>> {
+    /// One line of a prompts file; other fields (an `id`, say) are ignored.
+    #[derive(serde::Deserialize)]
+    struct Line {
+        prompt: String,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: prompt", path.display(), i + 1))?;
+        out.push(l.prompt);
+    }
+    Ok(out)
+}

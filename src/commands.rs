@@ -1,0 +1,415 @@
+//! The subcommands, at the edge: library calls, messages for people, exit codes.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use distill_gate::config::{self, ModelSource, ModelSpec};
+use distill_gate::diagnostics::Problems;
+use distill_gate::fingerprint::{sha256_file, sha256_hex};
+use distill_gate::model::transcript::{self, TranscriptEntry, TranscriptWriter, key_of};
+use distill_gate::model::{GenerationRequest, GenerationSettings, Model};
+use distill_gate::report;
+use distill_gate::run::execute::{self, RunError, RunManifest};
+use distill_gate::run::journal::{self, Journal, Role};
+use distill_gate::run::plan::{self, Plan};
+use distill_gate::run::progress::Progress;
+use distill_gate::run::summarize::summarize;
+use distill_gate::suite;
+use distill_gate::summary::{ModelInfo, Summary};
+
+/// The committed demo config, run by `distill-gate run` with no argument.
+pub const DEMO_CONFIG: &str = "fixtures/gate.toml";
+
+const EXIT_BROKEN: u8 = 2;
+
+fn print_problems(p: &Problems) -> u8 {
+    eprintln!("{p}");
+    eprintln!("error: the run could not be evaluated ({} problem(s))", p.0.len());
+    EXIT_BROKEN
+}
+
+/// Loads the config and suites and checks every replay transcript covers the plan.
+fn load_plan(config_path: &Path) -> Result<std::result::Result<(Plan, String), Problems>> {
+    let config = match config::load(config_path) {
+        Ok(c) => c,
+        Err(p) => return Ok(Err(p)),
+    };
+    let bytes = std::fs::read(config_path).with_context(|| config_path.display().to_string())?;
+    let plan = match plan::plan(config) {
+        Ok(p) => p,
+        Err(p) => return Ok(Err(p)),
+    };
+    let mut problems = Vec::new();
+    for spec in plan.config.models() {
+        if let Err(p) = execute::check_replay_coverage(&plan, spec) {
+            problems.extend(p.0);
+        }
+        if let ModelSource::Local { path, .. } = &spec.source
+            && !path.exists()
+        {
+            problems.push(distill_gate::diagnostics::Problem::new(
+                &plan.config.path,
+                0,
+                format!("{}.path", spec.name),
+                format!("checkpoint {} does not exist", path.display()),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(Err(Problems(problems)));
+    }
+    Ok(Ok((plan, sha256_hex(&bytes))))
+}
+
+/// `distill-gate validate`.
+pub fn validate(config_path: &Path) -> Result<u8> {
+    match load_plan(config_path)? {
+        Err(p) => Ok(print_problems(&p)),
+        Ok((plan, _)) => {
+            let items: usize = plan.suites.iter().map(|s| s.items.len()).sum();
+            println!(
+                "{}: OK: teacher {}, {} student(s), {} suite(s), {} items, {} model calls",
+                config_path.display(),
+                plan.config.teacher.name,
+                plan.config.students.len(),
+                plan.suites.len(),
+                items,
+                plan.total_work()
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// `distill-gate run`.
+pub fn run(config_path: &Path, fresh: bool, show_progress: bool) -> Result<u8> {
+    let (plan, config_sha256) = match load_plan(config_path)? {
+        Err(p) => return Ok(print_problems(&p)),
+        Ok(x) => x,
+    };
+    let run_dir = plan.config.run_dir();
+    let manifest = RunManifest {
+        config_sha256: config_sha256.clone(),
+        config: std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf()),
+    };
+    match execute::prepare_run_dir(&run_dir, &manifest, fresh) {
+        Ok(()) => {}
+        Err(RunError::Input(p)) => return Ok(print_problems(&p)),
+        Err(e) => return Err(e.into()),
+    }
+    let mut journal = match Journal::open(&run_dir.join("results.jsonl")) {
+        Ok(j) => j,
+        Err(p) => return Ok(print_problems(&p)),
+    };
+    let mut progress = Progress::new(show_progress);
+    match execute::execute(&plan, &mut journal, &mut progress) {
+        Ok(()) => {}
+        Err(RunError::Input(p)) => return Ok(print_problems(&p)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_BROKEN);
+        }
+    }
+    let summary = finish(&plan, journal.entries(), &config_sha256, &run_dir)?;
+    Ok(summary.exit_code as u8)
+}
+
+/// Summarises a journal, writes every report and prints the table.
+fn finish(plan: &Plan, entries: &[journal::JournalEntry], config_sha256: &str, run_dir: &Path) -> Result<Summary> {
+    let models = plan
+        .config
+        .models()
+        .map(|spec| model_info(spec, if spec.name == plan.config.teacher.name { Role::Teacher } else { Role::Student }))
+        .collect::<Result<Vec<_>>>()?;
+    let summary = summarize(plan, entries, models, config_sha256)?;
+    report::write_all(run_dir, &summary, entries).with_context(|| format!("writing reports in {}", run_dir.display()))?;
+    print!("{}", report::terminal::render(&summary, std::io::stdout().is_terminal()));
+    println!("reports: {}", run_dir.display());
+    Ok(summary)
+}
+
+/// What the reports say about a model, computed without loading it.
+fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
+    let (backend, fingerprint) = match &spec.source {
+        ModelSource::Replay { transcript } => {
+            let t = transcript::read(transcript).map_err(|p| anyhow::anyhow!("{p}"))?;
+            let m = t.model.unwrap_or_else(|| distill_gate::model::ModelIdentity {
+                backend: "unknown".into(),
+                name: spec.name.clone(),
+                fingerprint: String::new(),
+            });
+            (format!("replay of {} ({})", m.backend, m.name), m.fingerprint)
+        }
+        ModelSource::Local { path, backend, .. } => (
+            format!("local burn ({})", backend.as_deref().unwrap_or("flex")),
+            checkpoint_fingerprint(path)?,
+        ),
+    };
+    let p = &spec.price;
+    let mut price = Vec::new();
+    if let (Some(i), Some(o)) = (p.input_per_mtok, p.output_per_mtok) {
+        price.push(format!("${i}/M input, ${o}/M output tokens"));
+    }
+    if let Some(h) = p.per_hour {
+        price.push(format!("${h}/compute hour"));
+    }
+    if let Some(s) = &p.source {
+        price.push(format!("source: {s}"));
+    }
+    Ok(ModelInfo {
+        name: spec.name.clone(),
+        role,
+        backend,
+        fingerprint,
+        price: if price.is_empty() { "unpriced".into() } else { price.join("; ") },
+    })
+}
+
+/// SHA-256 of a checkpoint's weights file (`.gguf`, or `model.safetensors` in a directory).
+fn checkpoint_fingerprint(path: &Path) -> Result<String> {
+    let file = if path.is_dir() { path.join("model.safetensors") } else { path.to_path_buf() };
+    sha256_file(&file).with_context(|| file.display().to_string())
+}
+
+/// `distill-gate report`.
+pub fn report(run_dir: &Path) -> Result<u8> {
+    let manifest_path = run_dir.join("run.json");
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("{}: not a run directory", manifest_path.display()))?;
+    let manifest: RunManifest =
+        serde_json::from_str(&text).with_context(|| format!("{}: malformed", manifest_path.display()))?;
+    let (plan, sha) = match load_plan(&manifest.config)? {
+        Err(p) => return Ok(print_problems(&p)),
+        Ok(x) => x,
+    };
+    if sha != manifest.config_sha256 {
+        bail!(
+            "{} changed since this run ({}): its journal no longer matches; re-run it",
+            manifest.config.display(),
+            run_dir.display()
+        );
+    }
+    let entries = match journal::read(&run_dir.join("results.jsonl")) {
+        Ok(e) => e,
+        Err(p) => return Ok(print_problems(&p)),
+    };
+    let summary = finish(&plan, &entries, &sha, run_dir)?;
+    Ok(summary.exit_code as u8)
+}
+
+/// `distill-gate suites list`.
+pub fn suites_list(dir: &Path) -> Result<u8> {
+    let listings = match suite::list_suites(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(EXIT_BROKEN);
+        }
+    };
+    let mut broken = false;
+    for l in &listings {
+        match &l.summary {
+            Some(s) => {
+                println!("{} {} ({})", s.name, s.version, l.dir.display());
+                if !s.description.is_empty() {
+                    println!("  {}", s.description);
+                }
+                for split in &s.splits {
+                    let cats: Vec<String> = split.categories.iter().map(|(c, n)| format!("{c} {n}")).collect();
+                    println!("  {}: {} tasks ({})", split.name, split.tasks, cats.join(", "));
+                }
+            }
+            None => {
+                broken = true;
+                println!("{} (does not load)", l.dir.display());
+                for p in &l.problems {
+                    println!("  {p}");
+                }
+            }
+        }
+    }
+    Ok(if broken { EXIT_BROKEN } else { 0 })
+}
+
+/// Options of `distill-gate record`.
+pub struct RecordOptions {
+    /// Checkpoint.
+    pub model: PathBuf,
+    /// Suite directory.
+    pub suite: PathBuf,
+    /// Split.
+    pub split: String,
+    /// Transcript file.
+    pub out: PathBuf,
+    /// First N items only.
+    pub limit: Option<usize>,
+    /// CPU backend.
+    pub backend: String,
+    /// Batch size.
+    pub batch_size: usize,
+}
+
+/// Provenance written beside a transcript (`<out>.provenance.json`).
+#[derive(serde::Serialize)]
+struct Provenance<'a> {
+    model: distill_gate::model::ModelIdentity,
+    checkpoint: &'a Path,
+    suite: &'a str,
+    suite_version: &'a str,
+    split: &'a str,
+    items: usize,
+    harness_version: &'static str,
+    recorded_at_unix: u64,
+    backend: &'a str,
+    batch_size: usize,
+    command: String,
+}
+
+/// `distill-gate record`.
+pub fn record(o: &RecordOptions) -> Result<u8> {
+    let s = match suite::load_suite(&o.suite) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(EXIT_BROKEN);
+        }
+    };
+    let Some(split) = s.split(&o.split) else {
+        eprintln!("{}: no split {:?}", o.suite.display(), o.split);
+        return Ok(EXIT_BROKEN);
+    };
+    let requests: Vec<GenerationRequest> = split
+        .tasks
+        .iter()
+        .take(o.limit.unwrap_or(usize::MAX))
+        .map(|t| GenerationRequest {
+            id: format!("{}/{}", s.config.name, t.id),
+            prompt: suite::build_prompt(&s, t),
+            settings: s.generation_settings(t),
+        })
+        .collect();
+    let done = if o.out.exists() {
+        transcript::read(&o.out).map_err(|p| anyhow::anyhow!("{p}"))?.entries
+    } else {
+        Default::default()
+    };
+    let pending: Vec<&GenerationRequest> = requests.iter().filter(|r| !done.contains_key(&key_of(r))).collect();
+    let name = o.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut model = distill_gate::model::local::open_local(&name, &o.model, &o.backend, o.batch_size)?;
+    let identity = model.identity();
+    let mut writer = TranscriptWriter::open(&o.out).with_context(|| o.out.display().to_string())?;
+    eprintln!(
+        "recording {} on {}/{}: {} items, {} already in {}",
+        identity.name,
+        s.config.name,
+        o.split,
+        requests.len(),
+        requests.len() - pending.len(),
+        o.out.display()
+    );
+    let started = Instant::now();
+    let mut finished = 0usize;
+    for chunk in pending.chunks(model.preferred_batch_size().max(1)) {
+        let batch: Vec<GenerationRequest> = chunk.iter().map(|r| (*r).clone()).collect();
+        for (req, answer) in batch.iter().zip(model.complete_batch(&batch)) {
+            let (completion, error) = match answer {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            writer.append(&TranscriptEntry {
+                key: key_of(req),
+                model: identity.clone(),
+                request_id: req.id.clone(),
+                prompt: req.prompt.clone(),
+                settings: req.settings.clone(),
+                completion,
+                error,
+            })?;
+        }
+        finished += chunk.len();
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("  {finished}/{} ({:.1} items/s)", pending.len(), finished as f64 / secs.max(1e-9));
+    }
+    let provenance = Provenance {
+        model: identity,
+        checkpoint: &o.model,
+        suite: &s.config.name,
+        suite_version: &s.config.version,
+        split: &o.split,
+        items: requests.len(),
+        harness_version: env!("CARGO_PKG_VERSION"),
+        recorded_at_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        backend: &o.backend,
+        batch_size: o.batch_size,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let mut prov_path = o.out.clone().into_os_string();
+    prov_path.push(".provenance.json");
+    std::fs::write(&prov_path, serde_json::to_string_pretty(&provenance)? + "\n")
+        .with_context(|| PathBuf::from(&prov_path).display().to_string())?;
+    Ok(0)
+}
+
+/// `distill-gate generate`.
+pub fn generate(
+    model_path: &Path,
+    backend: &str,
+    batch_size: usize,
+    prompts: &[String],
+    settings: &GenerationSettings,
+) -> Result<u8> {
+    let name = model_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let load = Instant::now();
+    let mut model = distill_gate::model::local::open_local(&name, model_path, backend, batch_size)?;
+    eprintln!("loaded {} in {:.2}s ({backend})", model_path.display(), load.elapsed().as_secs_f64());
+    let requests: Vec<GenerationRequest> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| GenerationRequest {
+            id: i.to_string(),
+            prompt: p.clone(),
+            settings: settings.clone(),
+        })
+        .collect();
+    let started = Instant::now();
+    let answers = model.complete_batch(&requests);
+    let wall = started.elapsed().as_secs_f64();
+    let (mut prompt_tokens, mut completion_tokens, mut failed) = (0u64, 0u64, false);
+    for (i, answer) in answers.into_iter().enumerate() {
+        match answer {
+            Ok(c) => {
+                if prompts.len() == 1 {
+                    println!("{}", c.text);
+                } else {
+                    println!("{}", serde_json::json!({"index": i, "text": c.text}));
+                }
+                prompt_tokens += c.usage.prompt_tokens;
+                completion_tokens += c.usage.completion_tokens;
+                eprintln!(
+                    "[{i}] prompt {} tokens, completion {} tokens, first token {:.0} ms, total {:.0} ms, finish {:?}",
+                    c.usage.prompt_tokens,
+                    c.usage.completion_tokens,
+                    c.latency.first_token_ms.unwrap_or(f64::NAN),
+                    c.latency.total_ms,
+                    c.finish
+                );
+            }
+            Err(e) => {
+                eprintln!("[{i}] error: {e}");
+                failed = true;
+            }
+        }
+    }
+    eprintln!(
+        "{} request(s) in {wall:.2}s: {prompt_tokens} prompt + {completion_tokens} completion tokens, {:.1} completion tokens/s",
+        prompts.len(),
+        completion_tokens as f64 / wall.max(1e-9)
+    );
+    Ok(if failed { EXIT_BROKEN } else { 0 })
+}
