@@ -1,7 +1,7 @@
 //! distill-gate: decides, with evidence, whether a distilled student model may
 //! replace its teacher.
 
+pub mod gate;
 pub mod llm;
 pub mod model;
-pub mod gate;
 pub mod stats;
