@@ -3,3 +3,5 @@
 
 pub mod llm;
 pub mod model;
+pub mod score;
+pub mod suite;
