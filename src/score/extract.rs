@@ -68,6 +68,22 @@ impl<'de> Deserialize<'de> for Extract {
         let value = serde_json::Value::deserialize(deserializer)?;
         let value = match value {
             serde_json::Value::String(name) => serde_json::json!({ "kind": name }),
+            serde_json::Value::Object(map) => {
+                // serde ignores extra keys next to the tag of a unit variant;
+                // check them here so `{ kind = "first_line", x = 1 }` is an error.
+                let allowed: &[&str] = match map.get("kind").and_then(|k| k.as_str()) {
+                    Some("regex") => &["kind", "pattern", "group"],
+                    Some("first_code_block") => &["kind", "lang"],
+                    _ => &["kind"],
+                };
+                if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+                    return Err(D::Error::custom(format!(
+                        "unknown field `{key}`, expected one of: {}",
+                        allowed.join(", ")
+                    )));
+                }
+                serde_json::Value::Object(map)
+            }
             other => other,
         };
         Extract::deserialize(value).map_err(D::Error::custom)

@@ -31,7 +31,7 @@ pub use exact::ExactSpec;
 pub use extract::Extract;
 pub use json::JsonSpec;
 pub use numeric::NumericSpec;
-pub use regex::RegexSpec;
+pub use self::regex::RegexSpec;
 
 /// Which scorer family scores a task, with its parameters. Written as a
 /// table tagged by `kind`, e.g. `{ kind = "exact" }` or
@@ -161,25 +161,25 @@ impl ScorerSpec {
 
     /// Allowed keys of each family's table, for field-by-field checking.
     fn schema(kind: &str) -> Option<&'static [FieldSpec]> {
-        const KIND: FieldSpec = required("kind", Kind::Str);
-        const CASE: FieldSpec = optional("case_sensitive", Kind::Bool);
-        const ABS: FieldSpec = optional("abs_tol", Kind::Number);
-        const REL: FieldSpec = optional("rel_tol", Kind::Number);
         Some(match kind {
-            "exact" => &[KIND, CASE],
-            "numeric" => &[KIND, ABS, REL],
-            "choice" => &[KIND],
-            "json" => &[KIND, ABS, REL, CASE, optional("partial_credit", Kind::Bool)],
-            "regex" => &[
-                KIND,
-                required("pattern", Kind::Str),
-                optional("group", Kind::UInt),
-                CASE,
-            ],
+            "exact" => &[P_KIND, P_CASE],
+            "numeric" => &[P_KIND, P_ABS, P_REL],
+            "choice" => &[P_KIND],
+            "json" => &[P_KIND, P_ABS, P_REL, P_CASE, P_PARTIAL],
+            "regex" => &[P_KIND, P_PATTERN, P_GROUP, P_CASE],
             _ => return None,
         })
     }
 }
+
+const P_KIND: FieldSpec = required("kind", Kind::Str);
+const P_CASE: FieldSpec = optional("case_sensitive", Kind::Bool);
+const P_ABS: FieldSpec = optional("abs_tol", Kind::Number);
+const P_REL: FieldSpec = optional("rel_tol", Kind::Number);
+const P_PARTIAL: FieldSpec = optional("partial_credit", Kind::Bool);
+const P_PATTERN: FieldSpec = required("pattern", Kind::Str);
+const P_GROUP: FieldSpec = optional("group", Kind::UInt);
+const P_LANG: FieldSpec = optional("lang", Kind::Str);
 
 /// Scores one output: applies `extract`, then the scorer described by `spec`.
 /// Never panics; an invalid spec scores 0 with the reason in the detail.
@@ -310,11 +310,10 @@ pub(crate) fn check_extract(checker: &mut Checker<'_>, value: &Value, path: &str
             return None;
         }
     };
-    const KIND: FieldSpec = required("kind", Kind::Str);
     let schema: &[FieldSpec] = match kind {
-        "regex" => &[KIND, required("pattern", Kind::Str), optional("group", Kind::UInt)],
-        "first_code_block" => &[KIND, optional("lang", Kind::Str)],
-        k if Extract::NAMES.contains(&k) => &[KIND],
+        "regex" => &[P_KIND, P_PATTERN, P_GROUP],
+        "first_code_block" => &[P_KIND, P_LANG],
+        k if Extract::NAMES.contains(&k) => &[P_KIND],
         k => {
             let at = if map.is_some() { join(path, "kind") } else { path.to_string() };
             checker.report(&at, format!("unknown extraction step {k:?} (expected one of: {names})"));
@@ -364,6 +363,8 @@ mod tests {
         assert_eq!(spec.ok(), Some(ScorerSpec::Choice(ChoiceSpec::default())));
         let bad: Result<ScorerSpec, _> =
             serde_json::from_value(json!({"kind": "numeric", "tolerance": 1}));
+        assert!(bad.is_err());
+        let bad: Result<ScorerSpec, _> = serde_json::from_value(json!({"kind": "choice", "x": 1}));
         assert!(bad.is_err());
         let bad: Result<ScorerSpec, _> = serde_json::from_value(json!({"kind": "fuzzy"}));
         assert!(bad.is_err());

@@ -130,11 +130,6 @@ impl<'a> Checker<'a> {
         });
     }
 
-    /// Line of the field at `path`.
-    pub(crate) fn line(&self, path: &str) -> Option<usize> {
-        self.lines.line(path)
-    }
-
     /// Name of a table in this format, for messages.
     fn a_table(&self) -> &'static str {
         if self.toml { "a table" } else { "an object" }
