@@ -86,8 +86,12 @@ fn good_suite_loads_with_splits_and_settings() {
         suite.scorer_for(task(&suite, "capital-2")).map(|s| s.kind()),
         Some("regex")
     );
-    // choice has no configured extract: the scorer's default (none) applies
+    // categories with their own scorer do not inherit [defaults] extract
+    // ("first_line", chosen for the default exact scorer): the scorer's
+    // default applies; the same for a task with its own scorer
+    assert_eq!(suite.extract_for(task(&suite, "capital-1")).name(), "first_line");
     assert_eq!(suite.extract_for(mcq).name(), "none");
+    assert_eq!(suite.extract_for(task(&suite, "capital-2")).name(), "none");
     assert_eq!(suite.extract_for(task(&suite, "plan-1")).name(), "first_json_object");
 }
 
@@ -184,7 +188,7 @@ fn scoring_realistic_outputs_through_the_suite() {
     assert!((partial.value - 1.0 / 3.0).abs() < 1e-12);
     assert_eq!(
         partial.detail,
-        "1/3 fields; truck: expected 7, got 8 (|diff| 1 > tol 0.5); stops: expected 3 items, got 2"
+        "1/3 fields; stops: expected 3 items, got 2; truck: expected 7, got 8 (|diff| 1 > tol 0.5)"
     );
     let missing = suite.score(task(&suite, "arith-1"), "I cannot compute that.");
     assert_eq!((missing.value, missing.detail.as_str()), (0.0, "no number in the output"));
@@ -198,7 +202,7 @@ fn malformed_json_line() {
     ]);
     assert_eq!(
         got,
-        vec!["test.jsonl:2: malformed JSON: expected `,` or `}` (column 13)"]
+        vec!["test.jsonl:2: malformed JSON: expected `,` or `}` (column 12)"]
     );
 }
 

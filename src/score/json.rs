@@ -16,7 +16,7 @@
 //! - target list: a list of the same length whose items match in order;
 //! - target object: an object whose fields all match (recursively).
 //!
-//! The detail names the failed fields, e.g.
+//! The detail names the failed fields (in name order), e.g.
 //! `2/3 fields; cost: expected 12.5, got 13 (|diff| 0.5 > tol 0.01)`.
 
 use serde::{Deserialize, Serialize};

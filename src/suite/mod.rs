@@ -23,7 +23,8 @@
 //! stop = ["\n\n"]             # default none
 //! chat = false                # wrap in the model's chat template
 //! scorer = { kind = "numeric", abs_tol = 0.01 }
-//! extract = "last_number"     # default: the scorer's own default
+//! extract = "last_number"     # default: the scorer's own default; a
+//!                             # category with its own scorer does not inherit it
 //!
 //! [categories.packing]        # overrides any of the [defaults] keys
 //! scorer = { kind = "json" }
@@ -118,7 +119,9 @@ pub struct TaskDefaults {
     /// How answers are scored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scorer: Option<ScorerSpec>,
-    /// How the answer is pulled out of the output (default: the scorer's default).
+    /// How the answer is pulled out of the output (default: the scorer's
+    /// default). A category that sets its own `scorer` does not inherit the
+    /// `[defaults]` step (see [`Suite::extract_for`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extract: Option<Extract>,
 }
@@ -224,10 +227,21 @@ impl Suite {
             .or_else(|| self.setting(task, |d| d.scorer.as_ref()))
     }
 
-    /// The extraction step for `task`: its category's, else the default,
-    /// else its scorer's default ([`ScorerSpec::default_extract`]).
+    /// The extraction step for `task`. A step goes with the scorer it is
+    /// declared next to: a task with its own scorer uses that scorer's
+    /// default step ([`ScorerSpec::default_extract`]); otherwise the
+    /// category's `extract`, else (only when the category does not set its
+    /// own `scorer`) the `[defaults]` one, else the scorer's default.
     pub fn extract_for(&self, task: &Task) -> Extract {
-        match self.setting(task, |d| d.extract.as_ref()) {
+        if let Some(spec) = &task.scorer {
+            return spec.default_extract();
+        }
+        let declared = match self.config.categories.get(&task.category) {
+            Some(category) if category.extract.is_some() => category.extract.as_ref(),
+            Some(category) if category.scorer.is_some() => None,
+            _ => self.config.defaults.extract.as_ref(),
+        };
+        match declared {
             Some(step) => step.clone(),
             None => self
                 .scorer_for(task)
