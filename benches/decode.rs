@@ -28,7 +28,9 @@ fn small_config() -> LlamaConfig {
 }
 
 fn prompt_block(batch: usize) -> Vec<u32> {
-    (0..batch * PROMPT).map(|i| (i * 7919 % 4000) as u32 + 1).collect()
+    (0..batch * PROMPT)
+        .map(|i| (i * 7919 % 4000) as u32 + 1)
+        .collect()
 }
 
 /// Reads the last column's logits to the host, as generation does.

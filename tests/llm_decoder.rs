@@ -6,8 +6,12 @@
 use distill_gate::llm::decoder::{LlamaDecoder, random_weights};
 use distill_gate::llm::generate::{GenerateRequest, Generated, generate, loglikelihood};
 use distill_gate::llm::sampling::{SamplingParams, log_softmax};
-use distill_gate::llm::{Backend, HostTensor, LlamaConfig, LlmError, TextTokenizer, TokenBatch, Weights};
-use distill_gate::model::{FinishReason, GenerationRequest, GenerationSettings, LatencySource, LocalModel, Model};
+use distill_gate::llm::{
+    Backend, HostTensor, LlamaConfig, LlmError, TextTokenizer, TokenBatch, Weights,
+};
+use distill_gate::model::{
+    FinishReason, GenerationRequest, GenerationSettings, LatencySource, LocalModel, Model,
+};
 use tokenizers::decoders::fuse::Fuse;
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::{AddedToken, Tokenizer};
@@ -40,7 +44,10 @@ fn tiny_tokenizer() -> TextTokenizer {
         .unwrap();
     let mut inner = Tokenizer::new(bpe);
     inner.with_decoder(Some(Fuse::new()));
-    inner.add_special_tokens(&[AddedToken::from("<s>", true), AddedToken::from("</s>", true)]);
+    inner.add_special_tokens(&[
+        AddedToken::from("<s>", true),
+        AddedToken::from("</s>", true),
+    ]);
     let mut tok = TextTokenizer::new(inner);
     tok.bos = Some(1);
     tok.add_bos = true;
@@ -108,7 +115,11 @@ fn host_logits(t: burn::tensor::Tensor<3>) -> (Vec<f32>, [usize; 3]) {
 fn matvec(m: &HostTensor, x: &[f64]) -> Vec<f64> {
     let (out, inp) = (m.shape[0], m.shape[1]);
     (0..out)
-        .map(|o| (0..inp).map(|i| f64::from(m.data[o * inp + i]) * x[i]).sum())
+        .map(|o| {
+            (0..inp)
+                .map(|i| f64::from(m.data[o * inp + i]) * x[i])
+                .sum()
+        })
         .collect()
 }
 
@@ -148,7 +159,10 @@ fn reference_logits(config: &LlamaConfig, w: &Weights, tokens: &[u32]) -> Vec<Ve
         .iter()
         .map(|&id| {
             let row = id as usize * hidden;
-            embed.data[row..row + hidden].iter().map(|&v| f64::from(v)).collect()
+            embed.data[row..row + hidden]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect()
         })
         .collect();
     for l in 0..config.num_hidden_layers {
@@ -261,7 +275,10 @@ fn padded_training_forward_matches_unpadded_rows() {
                 let g = &got[(row * batch.cols() + col) * VOCAB..][..VOCAB];
                 let w = &want[i * VOCAB..][..VOCAB];
                 for (a, b) in g.iter().zip(w) {
-                    assert!((a - b).abs() < 1e-4, "left={left} row {row} pos {i}: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() < 1e-4,
+                        "left={left} row {row} pos {i}: {a} vs {b}"
+                    );
                 }
             }
         }
@@ -272,7 +289,10 @@ fn padded_training_forward_matches_unpadded_rows() {
 fn kv_cache_decoding_matches_full_forward() {
     for backend in Backend::ALL {
         let (_, _, decoder) = tiny_model(backend, false);
-        let seqs = [vec![1u32, 40, 77, 12, 200, 5, 9, 31, 150], vec![1, 300, 17, 81, 4, 60]];
+        let seqs = [
+            vec![1u32, 40, 77, 12, 200, 5, 9, 31, 150],
+            vec![1, 300, 17, 81, 4, 60],
+        ];
         // Prefill 6 and 3 tokens (left padded), then feed the rest one column at a time.
         let prefill = [6usize, 3];
         let steps = 3;
@@ -295,7 +315,11 @@ fn kv_cache_decoding_matches_full_forward() {
             }
         }
         for step in 0..steps {
-            let tokens: Vec<u32> = seqs.iter().zip(&prefill).map(|(s, &p)| s[p + step]).collect();
+            let tokens: Vec<u32> = seqs
+                .iter()
+                .zip(&prefill)
+                .map(|(s, &p)| s[p + step])
+                .collect();
             let hidden = decoder.forward_cached(&tokens, 1, &mut cache).unwrap();
             let (logits, _) = host_logits(decoder.logits(hidden));
             for (row, &p) in prefill.iter().enumerate() {
@@ -303,7 +327,10 @@ fn kv_cache_decoding_matches_full_forward() {
             }
         }
         assert_eq!(cache.len(), width + steps);
-        assert!(cache.capacity() >= width + steps, "the cache grew as needed");
+        assert!(
+            cache.capacity() >= width + steps,
+            "the cache grew as needed"
+        );
         for (row, seq) in seqs.iter().enumerate() {
             let used = prefill[row] + steps;
             let batch = TokenBatch::right_padded(&[seq[..used].to_vec()], 0).unwrap();
@@ -315,7 +342,10 @@ fn kv_cache_decoding_matches_full_forward() {
                     .zip(want)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0f32, f32::max);
-                assert!(worst < 1e-4, "{backend} row {r} pos {pos}: max diff {worst}");
+                assert!(
+                    worst < 1e-4,
+                    "{backend} row {r} pos {pos}: max diff {worst}"
+                );
             }
         }
     }
@@ -335,7 +365,11 @@ fn batched_greedy_generation_equals_each_prompt_alone() {
         let mut distinct = std::collections::BTreeSet::new();
         for (req, got) in requests.iter().zip(&batched) {
             let alone = generate(&decoder, &tok, std::slice::from_ref(req)).unwrap();
-            assert_eq!(got.tokens, alone[0].tokens, "{backend} prompt {:?}", req.prompt);
+            assert_eq!(
+                got.tokens, alone[0].tokens,
+                "{backend} prompt {:?}",
+                req.prompt
+            );
             assert_eq!(got.text, alone[0].text);
             assert_eq!(got.tokens.len(), req.max_new_tokens);
             assert_eq!(got.finish, FinishReason::Length);
@@ -366,8 +400,15 @@ fn generation_continues_the_greedy_argmax_of_the_full_forward() {
     }
 }
 
-fn greedy_alone(decoder: &LlamaDecoder, tok: &TextTokenizer, prompt: Vec<u32>, n: usize) -> Generated {
-    generate(decoder, tok, &[request(prompt, n)]).unwrap().remove(0)
+fn greedy_alone(
+    decoder: &LlamaDecoder,
+    tok: &TextTokenizer,
+    prompt: Vec<u32>,
+    n: usize,
+) -> Generated {
+    generate(decoder, tok, &[request(prompt, n)])
+        .unwrap()
+        .remove(0)
 }
 
 #[test]
@@ -381,7 +422,11 @@ fn stop_string_spanning_two_tokens_cuts_the_text() {
         .iter()
         .map(|&t| tok.decode(&[t]).unwrap())
         .collect();
-    assert_eq!(pieces.concat(), free.text, "the tokenizer concatenates pieces");
+    assert_eq!(
+        pieces.concat(),
+        free.text,
+        "the tokenizer concatenates pieces"
+    );
     // A stop string made of the last char of token k and the first of token
     // k + 1, whose first occurrence in the text is exactly that boundary.
     let mut chosen = None;
@@ -406,7 +451,11 @@ fn stop_string_spanning_two_tokens_cuts_the_text() {
     assert_eq!(out.finish, FinishReason::Stop);
     assert_eq!(out.text, free.text[..at]);
     assert!(!out.text.contains(&stop));
-    assert_eq!(out.tokens, free.tokens[..k + 2], "stops right after the completing token");
+    assert_eq!(
+        out.tokens,
+        free.tokens[..k + 2],
+        "stops right after the completing token"
+    );
 }
 
 #[test]
@@ -454,7 +503,10 @@ fn eos_ends_a_sequence_and_is_left_out_of_the_text() {
         .find(|&k| !free.tokens[..k].contains(&free.tokens[k]))
         .expect("a fresh token");
     tok.eos = vec![free.tokens[k]];
-    let batch = vec![request(prompt.clone(), 16), request(prompts()[1].clone(), 16)];
+    let batch = vec![
+        request(prompt.clone(), 16),
+        request(prompts()[1].clone(), 16),
+    ];
     let out = generate(&decoder, &tok, &batch).unwrap();
     assert_eq!(out[0].finish, FinishReason::Eos);
     assert_eq!(out[0].tokens, free.tokens[..=k]);
@@ -480,8 +532,12 @@ fn seeded_sampling_is_reproducible_and_independent_of_the_batch() {
             },
         };
         for top_p in [1.0, 0.9] {
-            let alone = generate(&decoder, &tok, &[sampled(42, top_p)]).unwrap().remove(0);
-            let again = generate(&decoder, &tok, &[sampled(42, top_p)]).unwrap().remove(0);
+            let alone = generate(&decoder, &tok, &[sampled(42, top_p)])
+                .unwrap()
+                .remove(0);
+            let again = generate(&decoder, &tok, &[sampled(42, top_p)])
+                .unwrap()
+                .remove(0);
             assert_eq!(alone.tokens, again.tokens);
             let batch = vec![
                 request(prompts()[4].clone(), 5),
@@ -503,7 +559,12 @@ fn loglikelihood_equals_sum_of_full_forward_log_softmax() {
     for backend in Backend::ALL {
         let (_, _, decoder) = tiny_model(backend, false);
         let prompt = vec![1u32, 40, 77, 12, 200];
-        let continuations = vec![vec![5u32], vec![9, 31, 150], vec![], vec![66, 67, 68, 69, 70]];
+        let continuations = vec![
+            vec![5u32],
+            vec![9, 31, 150],
+            vec![],
+            vec![66, 67, 68, 69, 70],
+        ];
         let got = loglikelihood(&decoder, &prompt, &continuations).unwrap();
         assert_eq!(got.len(), continuations.len());
         for (c, score) in continuations.iter().zip(&got) {
@@ -514,7 +575,10 @@ fn loglikelihood_equals_sum_of_full_forward_log_softmax() {
             let want: f64 = (prompt.len()..seq.len())
                 .map(|pos| log_softmax(&logits[(pos - 1) * VOCAB..][..VOCAB])[seq[pos] as usize])
                 .sum();
-            assert!((score - want).abs() < 1e-3, "{backend} {c:?}: {score} vs {want}");
+            assert!(
+                (score - want).abs() < 1e-3,
+                "{backend} {c:?}: {score} vs {want}"
+            );
             if c.is_empty() {
                 assert_eq!(*score, 0.0);
             } else {
@@ -522,7 +586,10 @@ fn loglikelihood_equals_sum_of_full_forward_log_softmax() {
             }
         }
         assert!(loglikelihood(&decoder, &[], &continuations).is_err());
-        assert_eq!(loglikelihood(&decoder, &prompt, &[]).unwrap(), Vec::<f64>::new());
+        assert_eq!(
+            loglikelihood(&decoder, &prompt, &[]).unwrap(),
+            Vec::<f64>::new()
+        );
     }
 }
 
@@ -531,7 +598,8 @@ fn weights_round_trip_exactly() {
     for tie in [false, true] {
         let config = tiny_config(tie);
         let weights = tiny_weights(&config, 3);
-        let decoder = LlamaDecoder::from_weights(&config, &weights, &Backend::Flex.device()).unwrap();
+        let decoder =
+            LlamaDecoder::from_weights(&config, &weights, &Backend::Flex.device()).unwrap();
         let back = decoder.to_weights().unwrap();
         assert_eq!(back, weights, "tie={tie}");
         assert_eq!(back.contains_key("lm_head.weight"), !tie);
@@ -542,8 +610,14 @@ fn weights_round_trip_exactly() {
     let b = LlamaDecoder::init_random(&config, &Backend::NdArray.device(), 5).unwrap();
     let (wa, wb) = (a.to_weights().unwrap(), b.to_weights().unwrap());
     assert_eq!(wa, wb);
-    assert_eq!(wa["model.layers.1.self_attn.k_proj.weight"].shape, vec![16, 32]);
-    assert_eq!(wa["model.layers.0.mlp.down_proj.weight"].shape, vec![32, 64]);
+    assert_eq!(
+        wa["model.layers.1.self_attn.k_proj.weight"].shape,
+        vec![16, 32]
+    );
+    assert_eq!(
+        wa["model.layers.0.mlp.down_proj.weight"].shape,
+        vec![32, 64]
+    );
 }
 
 fn mismatch_message(result: Result<LlamaDecoder, LlmError>) -> String {
@@ -561,7 +635,10 @@ fn missing_or_misshapen_tensors_are_errors_naming_them() {
     let mut weights = tiny_weights(&config, 1);
     weights.remove("model.layers.1.mlp.up_proj.weight");
     let msg = mismatch_message(LlamaDecoder::from_weights(&config, &weights, &device));
-    assert!(msg.contains("missing tensor model.layers.1.mlp.up_proj.weight"), "{msg}");
+    assert!(
+        msg.contains("missing tensor model.layers.1.mlp.up_proj.weight"),
+        "{msg}"
+    );
     assert!(msg.contains("[64, 32]"), "{msg}");
 
     let mut weights = tiny_weights(&config, 1);
@@ -573,8 +650,14 @@ fn missing_or_misshapen_tensors_are_errors_naming_them() {
         },
     );
     let msg = mismatch_message(LlamaDecoder::from_weights(&config, &weights, &device));
-    assert!(msg.contains("model.layers.0.self_attn.k_proj.weight"), "{msg}");
-    assert!(msg.contains("[32, 32]") && msg.contains("[16, 32]"), "{msg}");
+    assert!(
+        msg.contains("model.layers.0.self_attn.k_proj.weight"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("[32, 32]") && msg.contains("[16, 32]"),
+        "{msg}"
+    );
 
     let mut weights = tiny_weights(&config, 1);
     weights.get_mut("model.norm.weight").unwrap().data.pop();
@@ -634,9 +717,16 @@ fn local_model_answers_requests_through_the_model_trait() {
     let config = tiny_config(false);
     let weights = tiny_weights(&config, 11);
     let reference = LlamaDecoder::from_weights(&config, &weights, &Backend::Flex.device()).unwrap();
-    let mut model = LocalModel::new("tiny", "sha256:abc", config, weights, tok.clone(), Backend::Flex)
-        .unwrap()
-        .with_batch_size(2);
+    let mut model = LocalModel::new(
+        "tiny",
+        "sha256:abc",
+        config,
+        weights,
+        tok.clone(),
+        Backend::Flex,
+    )
+    .unwrap()
+    .with_batch_size(2);
     assert_eq!(model.preferred_batch_size(), 2);
     let identity = model.identity();
     assert_eq!(identity.backend, "local");
@@ -685,7 +775,10 @@ fn local_model_answers_requests_through_the_model_trait() {
         let want = greedy_alone(&reference, &tok, prompt.clone(), req.settings.max_tokens);
         assert_eq!(completion.text, want.text, "request {}", req.id);
         assert_eq!(completion.usage.prompt_tokens, prompt.len() as u64);
-        assert_eq!(completion.usage.completion_tokens, req.settings.max_tokens as u64);
+        assert_eq!(
+            completion.usage.completion_tokens,
+            req.settings.max_tokens as u64
+        );
         assert_eq!(completion.finish, FinishReason::Length);
         let latency = completion.latency;
         assert_eq!(latency.source, LatencySource::Live);
@@ -702,8 +795,15 @@ fn local_model_answers_requests_through_the_model_trait() {
     });
     let config = tiny_config(false);
     let weights = tiny_weights(&config, 11);
-    let mut chat_model =
-        LocalModel::new("tiny", "sha256:abc", config, weights, chat_tok.clone(), Backend::Flex).unwrap();
+    let mut chat_model = LocalModel::new(
+        "tiny",
+        "sha256:abc",
+        config,
+        weights,
+        chat_tok.clone(),
+        Backend::Flex,
+    )
+    .unwrap();
     let mut chat_settings = settings(3, 0.0);
     chat_settings.chat = true;
     let out = chat_model.complete_batch(&[GenerationRequest {

@@ -32,7 +32,9 @@ impl TokenBatch {
 
     fn padded(sequences: &[Vec<u32>], pad: u32, left: bool) -> Result<Self, LlmError> {
         if sequences.is_empty() {
-            return Err(LlmError::Generation("a token batch needs at least one sequence".into()));
+            return Err(LlmError::Generation(
+                "a token batch needs at least one sequence".into(),
+            ));
         }
         if let Some(i) = sequences.iter().position(|s| s.is_empty()) {
             return Err(LlmError::Generation(format!(

@@ -69,12 +69,9 @@ impl DecoderLayer {
         mask: Option<Tensor<4, burn::tensor::Bool>>,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor<3>, LlmError> {
-        let attended = self.self_attn.forward(
-            self.input_layernorm.forward(x.clone()),
-            rope,
-            mask,
-            cache,
-        )?;
+        let attended =
+            self.self_attn
+                .forward(self.input_layernorm.forward(x.clone()), rope, mask, cache)?;
         let h = x + attended;
         Ok(h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h)))
     }
@@ -124,7 +121,10 @@ pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     }
     out.push(("model.norm.weight".to_string(), vec![hidden]));
     if !config.tie_word_embeddings {
-        out.push(("lm_head.weight".to_string(), vec![config.vocab_size, hidden]));
+        out.push((
+            "lm_head.weight".to_string(),
+            vec![config.vocab_size, hidden],
+        ));
     }
     out
 }

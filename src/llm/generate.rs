@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::config::LlamaConfig;
 use super::decoder::LlamaDecoder;
 use super::error::LlmError;
-use super::sampling::{SamplingParams, Sampler, log_softmax};
+use super::sampling::{Sampler, SamplingParams, log_softmax};
 use super::tokenizer::TextTokenizer;
 use crate::model::FinishReason;
 
@@ -62,9 +62,11 @@ pub struct Generated {
 /// New tokens a request may generate: `max_new_tokens`, capped so prompt
 /// plus completion fits the model's position table.
 fn token_limit(config: &LlamaConfig, request: &GenerateRequest) -> usize {
-    request
-        .max_new_tokens
-        .min(config.max_position_embeddings.saturating_sub(request.prompt.len()))
+    request.max_new_tokens.min(
+        config
+            .max_position_embeddings
+            .saturating_sub(request.prompt.len()),
+    )
 }
 
 /// Checks a request against the model: a non-empty prompt of in-vocabulary
@@ -147,7 +149,15 @@ pub fn generate(
     }
     let mut active: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].limit > 0).collect();
     if !active.is_empty() {
-        run_batch(decoder, tokenizer, requests, &eos, &mut seqs, &mut active, start)?;
+        run_batch(
+            decoder,
+            tokenizer,
+            requests,
+            &eos,
+            &mut seqs,
+            &mut active,
+            start,
+        )?;
     }
     seqs.into_iter()
         .map(|seq| finish_output(tokenizer, &requests[seq.request], &eos, seq))
@@ -183,9 +193,9 @@ fn run_batch(
     loop {
         let now = start.elapsed();
         for (row, &i) in active.iter().enumerate() {
-            let row_logits = logits.get(row * vocab..(row + 1) * vocab).ok_or_else(|| {
-                LlmError::Generation(format!("logits for row {row} are missing"))
-            })?;
+            let row_logits = logits
+                .get(row * vocab..(row + 1) * vocab)
+                .ok_or_else(|| LlmError::Generation(format!("logits for row {row} are missing")))?;
             let seq = &mut seqs[i];
             let token = seq.sampler.sample(row_logits)?;
             seq.first.get_or_insert(now);
@@ -315,7 +325,11 @@ pub fn loglikelihood(
         )));
     }
     let vocab = config.vocab_size;
-    if let Some(&bad) = continuations.iter().flatten().find(|&&t| t as usize >= vocab) {
+    if let Some(&bad) = continuations
+        .iter()
+        .flatten()
+        .find(|&&t| t as usize >= vocab)
+    {
         return Err(LlmError::Generation(format!(
             "continuation token id {bad} is outside the model's vocabulary of {vocab}"
         )));

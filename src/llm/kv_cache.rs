@@ -180,9 +180,10 @@ impl KvCache {
                 self.capacity
             )));
         }
-        let slot = self.layers.get_mut(layer).ok_or_else(|| {
-            LlmError::Generation(format!("kv cache has no layer {layer}"))
-        })?;
+        let slot = self
+            .layers
+            .get_mut(layer)
+            .ok_or_else(|| LlmError::Generation(format!("kv cache has no layer {layer}")))?;
         let Some(kv) = slot.take() else {
             return Err(LlmError::Generation("kv cache layer missing".into()));
         };

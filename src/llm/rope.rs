@@ -123,7 +123,10 @@ mod tests {
         // Two rows, two positions each: row 0 at positions [0, 0], row 1 at [0, 3].
         let angles = RopeAngles::new(&[0, 0, 0, 3], 2, 2, 2, 10_000.0, &device);
         let x = Tensor::<4>::from_data(
-            TensorData::new(vec![1.0f32, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0, 0.5], [2, 1, 2, 2]),
+            TensorData::new(
+                vec![1.0f32, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0, 0.5],
+                [2, 1, 2, 2],
+            ),
             &device,
         );
         let out: Vec<f32> = angles.apply(x).into_data().iter::<f32>().collect();

@@ -148,7 +148,8 @@ impl Sampler {
         // Nucleus: the most likely tokens, in order, until their mass reaches top_p.
         let weights = &self.weights;
         self.order.clear();
-        self.order.extend((0..weights.len() as u32).filter(|&i| weights[i as usize] > 0.0));
+        self.order
+            .extend((0..weights.len() as u32).filter(|&i| weights[i as usize] > 0.0));
         self.order.sort_unstable_by(|&a, &b| {
             weights[b as usize]
                 .total_cmp(&weights[a as usize])
