@@ -2,12 +2,26 @@
 //! (Hugging Face safetensors directories and GGUF files), tokenizers and
 //! batched generation with a KV cache.
 
+pub mod attention;
+pub mod batch;
 pub mod config;
+pub mod decoder;
+pub mod device;
 pub mod error;
+pub mod generate;
+pub mod kv_cache;
+pub mod rope;
+pub mod sampling;
 pub mod tokenizer;
 pub mod weights;
 
+pub use batch::TokenBatch;
 pub use config::LlamaConfig;
+pub use decoder::LlamaDecoder;
+pub use device::Backend;
 pub use error::LlmError;
+pub use generate::{GenerateRequest, Generated, generate, loglikelihood};
+pub use kv_cache::KvCache;
+pub use sampling::SamplingParams;
 pub use tokenizer::{ChatTemplate, TextTokenizer};
 pub use weights::{HostTensor, Weights};

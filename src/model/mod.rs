@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod local;
+
+pub use local::LocalModel;
+
 /// One generation request: a fully formatted prompt plus generation settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {

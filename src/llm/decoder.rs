@@ -1,0 +1,526 @@
+//! The Llama-family decoder as a burn [`Module`]: token embedding, decoder
+//! layers (RMSNorm, grouped-query attention with rotary positions, residual,
+//! RMSNorm, SwiGLU MLP, residual), final RMSNorm and the LM head (or the
+//! embedding, tied).
+//!
+//! Built from and exported to [`Weights`] under Hugging Face names and
+//! shapes, so checkpoints move between this crate and the wider ecosystem.
+//! Two forwards: [`LlamaDecoder::forward`] over a padded [`TokenBatch`]
+//! (no cache, differentiable, for training and scoring) and
+//! [`LlamaDecoder::forward_cached`] (prefill and incremental decoding with a
+//! [`KvCache`]).
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::tensor::activation::silu;
+use burn::tensor::module::linear;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::attention::{Attention, attention_mask};
+use super::batch::TokenBatch;
+use super::config::LlamaConfig;
+use super::error::LlmError;
+use super::kv_cache::KvCache;
+use super::rope::RopeAngles;
+use super::weights::{HostTensor, Weights};
+
+/// Label used as the "path" of errors about in-memory weights; checkpoint
+/// readers wrap these errors with the file they read.
+const WEIGHTS_LABEL: &str = "<weights>";
+
+/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// `[hidden, intermediate]`.
+    pub gate_proj: Linear,
+    /// `[hidden, intermediate]`.
+    pub up_proj: Linear,
+    /// `[intermediate, hidden]`.
+    pub down_proj: Linear,
+}
+
+impl Mlp {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+/// One pre-norm decoder layer.
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    /// Norm before attention.
+    pub input_layernorm: RmsNorm,
+    /// Grouped-query self-attention.
+    pub self_attn: Attention,
+    /// Norm before the MLP.
+    pub post_attention_layernorm: RmsNorm,
+    /// SwiGLU feed-forward.
+    pub mlp: Mlp,
+}
+
+impl DecoderLayer {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeAngles,
+        mask: Option<Tensor<4, burn::tensor::Bool>>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Result<Tensor<3>, LlmError> {
+        let attended =
+            self.self_attn
+                .forward(self.input_layernorm.forward(x.clone()), rope, mask, cache)?;
+        let h = x + attended;
+        Ok(h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h)))
+    }
+}
+
+/// A Llama-family causal language model.
+#[derive(Module, Debug)]
+pub struct LlamaDecoder {
+    /// Token embedding `[vocab, hidden]`.
+    pub embed_tokens: Embedding,
+    /// The decoder layers.
+    pub layers: Vec<DecoderLayer>,
+    /// Final norm.
+    pub norm: RmsNorm,
+    /// Output projection `[hidden, vocab]`; `None` when tied to the embedding.
+    pub lm_head: Option<Linear>,
+    #[module(skip)]
+    config: LlamaConfig,
+}
+
+/// Hugging Face tensor names of one layer.
+fn layer_name(layer: usize, part: &str) -> String {
+    format!("model.layers.{layer}.{part}.weight")
+}
+
+/// Every tensor the configuration requires, with its Hugging Face shape.
+pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+    let (hidden, inter) = (config.hidden_size, config.intermediate_size);
+    let q_out = config.num_attention_heads * config.head_dim();
+    let kv_out = config.kv_heads() * config.head_dim();
+    let mut out = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![config.vocab_size, hidden],
+    )];
+    for l in 0..config.num_hidden_layers {
+        out.extend([
+            (layer_name(l, "input_layernorm"), vec![hidden]),
+            (layer_name(l, "self_attn.q_proj"), vec![q_out, hidden]),
+            (layer_name(l, "self_attn.k_proj"), vec![kv_out, hidden]),
+            (layer_name(l, "self_attn.v_proj"), vec![kv_out, hidden]),
+            (layer_name(l, "self_attn.o_proj"), vec![hidden, q_out]),
+            (layer_name(l, "post_attention_layernorm"), vec![hidden]),
+            (layer_name(l, "mlp.gate_proj"), vec![inter, hidden]),
+            (layer_name(l, "mlp.up_proj"), vec![inter, hidden]),
+            (layer_name(l, "mlp.down_proj"), vec![hidden, inter]),
+        ]);
+    }
+    out.push(("model.norm.weight".to_string(), vec![hidden]));
+    if !config.tie_word_embeddings {
+        out.push((
+            "lm_head.weight".to_string(),
+            vec![config.vocab_size, hidden],
+        ));
+    }
+    out
+}
+
+/// Checks that the hyper-parameters describe a buildable decoder.
+pub fn validate_config(config: &LlamaConfig) -> Result<(), LlmError> {
+    let bad = |message: String| Err(LlmError::mismatch(WEIGHTS_LABEL, message));
+    let positive = [
+        ("vocab_size", config.vocab_size),
+        ("hidden_size", config.hidden_size),
+        ("intermediate_size", config.intermediate_size),
+        ("num_hidden_layers", config.num_hidden_layers),
+        ("num_attention_heads", config.num_attention_heads),
+        ("num_key_value_heads", config.kv_heads()),
+        ("head_dim", config.head_dim()),
+        ("max_position_embeddings", config.max_position_embeddings),
+    ];
+    for (field, value) in positive {
+        if value == 0 {
+            return bad(format!("config field {field} must be positive"));
+        }
+    }
+    if !config.num_attention_heads.is_multiple_of(config.kv_heads()) {
+        return bad(format!(
+            "config num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
+            config.num_attention_heads,
+            config.kv_heads()
+        ));
+    }
+    if !config.head_dim().is_multiple_of(2) {
+        return bad(format!(
+            "config head_dim ({}) must be even for rotary embeddings",
+            config.head_dim()
+        ));
+    }
+    if !(config.rms_norm_eps > 0.0 && config.rms_norm_eps.is_finite()) {
+        return bad(format!(
+            "config rms_norm_eps ({}) must be positive",
+            config.rms_norm_eps
+        ));
+    }
+    if !(config.rope_theta > 0.0 && config.rope_theta.is_finite()) {
+        return bad(format!(
+            "config rope_theta ({}) must be positive",
+            config.rope_theta
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `weights` holds every tensor of `config` with the right shape
+/// and no tensor this decoder cannot represent (projection biases).
+pub fn validate_weights(config: &LlamaConfig, weights: &Weights) -> Result<(), LlmError> {
+    validate_config(config)?;
+    for (name, shape) in expected_tensors(config) {
+        let Some(tensor) = weights.get(&name) else {
+            return Err(LlmError::mismatch(
+                WEIGHTS_LABEL,
+                format!("missing tensor {name} (expected shape {shape:?})"),
+            ));
+        };
+        if tensor.shape != shape {
+            return Err(LlmError::mismatch(
+                WEIGHTS_LABEL,
+                format!(
+                    "tensor {name} has shape {:?}, expected {shape:?}",
+                    tensor.shape
+                ),
+            ));
+        }
+        let needed: usize = shape.iter().product();
+        if tensor.data.len() != needed {
+            return Err(LlmError::mismatch(
+                WEIGHTS_LABEL,
+                format!(
+                    "tensor {name} holds {} values but its shape {shape:?} needs {needed}",
+                    tensor.data.len()
+                ),
+            ));
+        }
+    }
+    if let Some(name) = weights.keys().find(|name| {
+        (name.starts_with("model.layers.") && name.ends_with(".bias"))
+            || name.as_str() == "lm_head.bias"
+    }) {
+        return Err(LlmError::mismatch(
+            WEIGHTS_LABEL,
+            format!("unsupported tensor {name}: this Llama decoder has no projection biases"),
+        ));
+    }
+    Ok(())
+}
+
+/// Random weights in Hugging Face layout: every matrix drawn from
+/// `N(0, std^2)` (Box-Muller over a ChaCha8 stream seeded with `seed`),
+/// norms set to 1. Deterministic across platforms and backends.
+pub fn random_weights(config: &LlamaConfig, seed: u64, std: f32) -> Weights {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut normal = move || {
+        // u1 in (0, 1] so ln(u1) is finite.
+        let u1: f64 = 1.0 - rng.random::<f64>();
+        let u2: f64 = rng.random::<f64>();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    };
+    expected_tensors(config)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let data = if shape.len() == 1 {
+                vec![1.0; n]
+            } else {
+                (0..n).map(|_| normal() * std).collect()
+            };
+            (name, HostTensor { shape, data })
+        })
+        .collect()
+}
+
+/// A tensor from the weights map, already validated.
+fn take<'a>(weights: &'a Weights, name: &str) -> Result<&'a HostTensor, LlmError> {
+    weights
+        .get(name)
+        .ok_or_else(|| LlmError::mismatch(WEIGHTS_LABEL, format!("missing tensor {name}")))
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+/// A bias-free burn `Linear` from a Hugging Face `[out, in]` matrix.
+fn linear_from_hf(t: &HostTensor, device: &Device) -> Linear {
+    let (out, inp) = (t.shape[0], t.shape[1]);
+    let data = TensorData::new(transpose(&t.data, out, inp), [inp, out]);
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(data, device)),
+        bias: None,
+    }
+}
+
+fn norm_from_hf(t: &HostTensor, eps: f64, device: &Device) -> RmsNorm {
+    let data = TensorData::new(t.data.clone(), [t.data.len()]);
+    RmsNorm {
+        gamma: Param::from_tensor(Tensor::from_data(data, device)),
+        epsilon: eps,
+    }
+}
+
+/// Reads a float tensor back to the host.
+fn host<const D: usize>(name: &str, t: Tensor<D>) -> Result<HostTensor, LlmError> {
+    let shape = t.dims().to_vec();
+    let data = t
+        .try_into_data()
+        .map_err(|e| LlmError::Generation(format!("reading {name}: {e:?}")))?
+        .try_into_vec_as::<f32>()
+        .map_err(|e| LlmError::Generation(format!("reading {name}: {e:?}")))?;
+    Ok(HostTensor { shape, data })
+}
+
+/// A burn `[in, out]` Linear back to a Hugging Face `[out, in]` matrix.
+fn linear_to_hf(name: &str, l: &Linear) -> Result<HostTensor, LlmError> {
+    let t = host(name, l.weight.val())?;
+    let (inp, out) = (t.shape[0], t.shape[1]);
+    Ok(HostTensor {
+        shape: vec![out, inp],
+        data: transpose(&t.data, inp, out),
+    })
+}
+
+impl LlamaDecoder {
+    /// Builds the decoder from Hugging Face-named f32 weights (Linear
+    /// matrices `[out, in]`, q/k rows in rotate-half order). Every expected
+    /// tensor must be present with the right shape; errors name the tensor
+    /// and both shapes. Extra tensors (e.g. a tied `lm_head.weight`,
+    /// rotary caches) are ignored.
+    pub fn from_weights(
+        config: &LlamaConfig,
+        weights: &Weights,
+        device: &Device,
+    ) -> Result<Self, LlmError> {
+        validate_weights(config, weights)?;
+        let eps = config.rms_norm_eps;
+        let lin = |name: String| take(weights, &name).map(|t| linear_from_hf(t, device));
+        let norm = |name: String| take(weights, &name).map(|t| norm_from_hf(t, eps, device));
+        let embed = take(weights, "model.embed_tokens.weight")?;
+        let embed_tokens = Embedding {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(embed.data.clone(), [embed.shape[0], embed.shape[1]]),
+                device,
+            )),
+        };
+        let mut layers = Vec::with_capacity(config.num_hidden_layers);
+        for l in 0..config.num_hidden_layers {
+            layers.push(DecoderLayer {
+                input_layernorm: norm(layer_name(l, "input_layernorm"))?,
+                self_attn: Attention {
+                    q_proj: lin(layer_name(l, "self_attn.q_proj"))?,
+                    k_proj: lin(layer_name(l, "self_attn.k_proj"))?,
+                    v_proj: lin(layer_name(l, "self_attn.v_proj"))?,
+                    o_proj: lin(layer_name(l, "self_attn.o_proj"))?,
+                    heads: config.num_attention_heads,
+                    kv_heads: config.kv_heads(),
+                    head_dim: config.head_dim(),
+                },
+                post_attention_layernorm: norm(layer_name(l, "post_attention_layernorm"))?,
+                mlp: Mlp {
+                    gate_proj: lin(layer_name(l, "mlp.gate_proj"))?,
+                    up_proj: lin(layer_name(l, "mlp.up_proj"))?,
+                    down_proj: lin(layer_name(l, "mlp.down_proj"))?,
+                },
+            });
+        }
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(lin("lm_head.weight".to_string())?)
+        };
+        Ok(Self {
+            embed_tokens,
+            layers,
+            norm: norm("model.norm.weight".to_string())?,
+            lm_head,
+            config: config.clone(),
+        })
+    }
+
+    /// A freshly initialised decoder (Hugging Face's default: weights
+    /// `N(0, 0.02^2)`, norms 1), reproducible from `seed`.
+    pub fn init_random(config: &LlamaConfig, device: &Device, seed: u64) -> Result<Self, LlmError> {
+        validate_config(config)?;
+        Self::from_weights(config, &random_weights(config, seed, 0.02), device)
+    }
+
+    /// Exports every parameter under its Hugging Face name and shape
+    /// (the inverse of [`LlamaDecoder::from_weights`]).
+    pub fn to_weights(&self) -> Result<Weights, LlmError> {
+        let mut out = Weights::new();
+        let name = "model.embed_tokens.weight";
+        out.insert(name.into(), host(name, self.embed_tokens.weight.val())?);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let attn = &layer.self_attn;
+            let linears = [
+                ("self_attn.q_proj", &attn.q_proj),
+                ("self_attn.k_proj", &attn.k_proj),
+                ("self_attn.v_proj", &attn.v_proj),
+                ("self_attn.o_proj", &attn.o_proj),
+                ("mlp.gate_proj", &layer.mlp.gate_proj),
+                ("mlp.up_proj", &layer.mlp.up_proj),
+                ("mlp.down_proj", &layer.mlp.down_proj),
+            ];
+            for (part, lin) in linears {
+                let name = layer_name(l, part);
+                let t = linear_to_hf(&name, lin)?;
+                out.insert(name, t);
+            }
+            for (part, norm) in [
+                ("input_layernorm", &layer.input_layernorm),
+                ("post_attention_layernorm", &layer.post_attention_layernorm),
+            ] {
+                let name = layer_name(l, part);
+                let t = host(&name, norm.gamma.val())?;
+                out.insert(name, t);
+            }
+        }
+        let name = "model.norm.weight";
+        out.insert(name.into(), host(name, self.norm.gamma.val())?);
+        if let Some(head) = &self.lm_head {
+            let name = "lm_head.weight";
+            out.insert(name.into(), linear_to_hf(name, head)?);
+        }
+        Ok(out)
+    }
+
+    /// The architecture this decoder was built for.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// The device holding the parameters.
+    pub fn device(&self) -> Device {
+        self.embed_tokens.weight.val().device()
+    }
+
+    /// An empty cache for rows with the given left padding and room for
+    /// `capacity` columns.
+    pub fn new_cache(&self, pads: Vec<usize>, capacity: usize) -> KvCache {
+        KvCache::new(&self.config, pads, capacity, &self.device())
+    }
+
+    /// Projects final hidden states (`[..., hidden]`) to vocabulary logits.
+    pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => linear(hidden, self.embed_tokens.weight.val().transpose(), None),
+        }
+    }
+
+    /// Training/scoring forward over a padded batch without a cache:
+    /// logits `[rows, cols, vocab]`. Differentiable when the decoder lives
+    /// on an autodiff device. Logits at padding columns are meaningless.
+    pub fn forward(&self, batch: &TokenBatch) -> Result<Tensor<3>, LlmError> {
+        Ok(self.logits(self.forward_hidden(batch)?))
+    }
+
+    /// Like [`LlamaDecoder::forward`] but stops at the final norm: hidden
+    /// states `[rows, cols, hidden]`.
+    pub fn forward_hidden(&self, batch: &TokenBatch) -> Result<Tensor<3>, LlmError> {
+        let (rows, cols) = (batch.rows(), batch.cols());
+        let positions: Vec<usize> = (0..rows)
+            .flat_map(|r| (0..cols).map(move |c| c.saturating_sub(batch.start(r))))
+            .collect();
+        let x = self.embed(batch.ids(), rows, cols)?;
+        self.run_layers(x, &positions, batch.starts(), 0, None)
+    }
+
+    /// Inference forward of `cols` new tokens per row (`tokens` row-major,
+    /// `cache.rows() * cols` ids) after the cache's columns: writes their
+    /// keys/values into `cache` and returns hidden states after the final
+    /// norm, `[rows, cols, hidden]`. Prefill is one call with the whole
+    /// left-padded prompt block (padding given by the cache's pads); decode
+    /// is one call per step with `cols = 1`.
+    pub fn forward_cached(
+        &self,
+        tokens: &[u32],
+        cols: usize,
+        cache: &mut KvCache,
+    ) -> Result<Tensor<3>, LlmError> {
+        let rows = cache.rows();
+        if cols == 0 || rows == 0 || tokens.len() != rows * cols {
+            return Err(LlmError::Generation(format!(
+                "forward_cached got {} tokens for {rows} rows x {cols} columns",
+                tokens.len()
+            )));
+        }
+        if cache.num_layers() != self.layers.len() {
+            return Err(LlmError::Generation(format!(
+                "kv cache has {} layers, the decoder {}",
+                cache.num_layers(),
+                self.layers.len()
+            )));
+        }
+        let past = cache.len();
+        let pads = cache.pads().to_vec();
+        let positions: Vec<usize> = pads
+            .iter()
+            .flat_map(|&pad| (0..cols).map(move |i| (past + i).saturating_sub(pad)))
+            .collect();
+        let x = self.embed(tokens, rows, cols)?;
+        cache.reserve(cols)?;
+        let hidden = self.run_layers(x, &positions, &pads, past, Some(cache))?;
+        cache.advance(cols);
+        Ok(hidden)
+    }
+
+    fn embed(&self, ids: &[u32], rows: usize, cols: usize) -> Result<Tensor<3>, LlmError> {
+        let vocab = self.config.vocab_size;
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(LlmError::Generation(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}"
+            )));
+        }
+        let data: Vec<i64> = ids.iter().map(|&id| i64::from(id)).collect();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(data, [rows, cols]), &self.device());
+        Ok(self.embed_tokens.forward(ids))
+    }
+
+    fn run_layers(
+        &self,
+        mut x: Tensor<3>,
+        positions: &[usize],
+        pads: &[usize],
+        past: usize,
+        mut cache: Option<&mut KvCache>,
+    ) -> Result<Tensor<3>, LlmError> {
+        let [rows, cols, _] = x.dims();
+        let device = self.device();
+        let rope = RopeAngles::new(
+            positions,
+            rows,
+            cols,
+            self.config.head_dim(),
+            self.config.rope_theta,
+            &device,
+        );
+        let groups = self.config.num_attention_heads / self.config.kv_heads();
+        let mask = attention_mask(pads, past, cols, groups, &device);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| (c, l));
+            x = layer.forward(x, &rope, mask.clone(), layer_cache)?;
+        }
+        Ok(self.norm.forward(x))
+    }
+}

@@ -1,0 +1,211 @@
+//! Per-layer key/value cache for incremental decoding.
+//!
+//! Keys and values of every layer live in preallocated tensors of shape
+//! `[rows, kv_heads, capacity, head_dim]`; a forward over `s` new tokens
+//! writes columns `len..len + s` in place (burn reuses a uniquely owned
+//! buffer) and attends over columns `0..len + s`. The prefix is never
+//! recomputed. Rows may carry left padding: row `r`'s first `pads[r]`
+//! columns are masked out of attention and its positions count from its
+//! first real column.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::config::LlamaConfig;
+use super::error::LlmError;
+
+/// Keys and values of one layer, `[rows, kv_heads, capacity, head_dim]`.
+#[derive(Debug, Clone)]
+struct LayerKv {
+    keys: Tensor<4>,
+    values: Tensor<4>,
+}
+
+/// The key/value cache of a whole decoder for a batch of rows.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    /// One entry per layer; `None` only transiently while a layer writes.
+    layers: Vec<Option<LayerKv>>,
+    pads: Vec<usize>,
+    len: usize,
+    capacity: usize,
+    kv_heads: usize,
+    head_dim: usize,
+    device: Device,
+}
+
+impl KvCache {
+    /// An empty cache for `pads.len()` rows, room for `capacity` columns
+    /// (it grows if a forward needs more). `pads[r]` is the number of leading
+    /// padding columns row `r` will be given (left padding).
+    pub fn new(config: &LlamaConfig, pads: Vec<usize>, capacity: usize, device: &Device) -> Self {
+        let rows = pads.len();
+        let (kv_heads, head_dim) = (config.kv_heads(), config.head_dim());
+        let layers = (0..config.num_hidden_layers)
+            .map(|_| {
+                Some(LayerKv {
+                    keys: Tensor::zeros([rows, kv_heads, capacity, head_dim], device),
+                    values: Tensor::zeros([rows, kv_heads, capacity, head_dim], device),
+                })
+            })
+            .collect();
+        Self {
+            layers,
+            pads,
+            len: 0,
+            capacity,
+            kv_heads,
+            head_dim,
+            device: device.clone(),
+        }
+    }
+
+    /// Number of rows (sequences).
+    pub fn rows(&self) -> usize {
+        self.pads.len()
+    }
+
+    /// Number of filled columns (the same for every row, padding included).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no column has been written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Columns allocated per row.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Leading padding columns of each row.
+    pub fn pads(&self) -> &[usize] {
+        &self.pads
+    }
+
+    /// Number of layers.
+    pub fn num_layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Keeps the rows listed in `rows`, in that order (a row may be listed
+    /// more than once to fork it, e.g. one prompt scored against several
+    /// continuations). Leading columns that are padding in every kept row
+    /// are dropped, so finished or long-padded sequences stop costing
+    /// attention work.
+    pub fn select_rows(&mut self, rows: &[usize]) -> Result<(), LlmError> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.rows()) {
+            return Err(LlmError::Generation(format!(
+                "kv cache has {} rows, cannot select row {bad}",
+                self.rows()
+            )));
+        }
+        let pads: Vec<usize> = rows.iter().map(|&r| self.pads[r]).collect();
+        let trim = pads.iter().copied().min().unwrap_or(0).min(self.len);
+        let index_data: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let index =
+            Tensor::<1, Int>::from_data(TensorData::new(index_data, [rows.len()]), &self.device);
+        let keep = self.capacity - trim;
+        for layer in self.layers.iter_mut() {
+            let Some(kv) = layer.take() else {
+                return Err(LlmError::Generation("kv cache layer missing".into()));
+            };
+            let mut keys = kv.keys.select(0, index.clone());
+            let mut values = kv.values.select(0, index.clone());
+            if trim > 0 {
+                keys = keys.narrow(2, trim, keep);
+                values = values.narrow(2, trim, keep);
+            }
+            *layer = Some(LayerKv { keys, values });
+        }
+        self.pads = pads.into_iter().map(|p| p - trim).collect();
+        self.len -= trim;
+        self.capacity = keep;
+        Ok(())
+    }
+
+    /// Makes room for `extra` more columns, growing the buffers (doubling)
+    /// when needed.
+    pub(crate) fn reserve(&mut self, extra: usize) -> Result<(), LlmError> {
+        let needed = self.len + extra;
+        if needed <= self.capacity {
+            return Ok(());
+        }
+        let new_capacity = needed.max(self.capacity * 2);
+        let rows = self.rows();
+        let shape = [rows, self.kv_heads, new_capacity, self.head_dim];
+        let filled = [0..rows, 0..self.kv_heads, 0..self.len, 0..self.head_dim];
+        for layer in self.layers.iter_mut() {
+            let Some(kv) = layer.take() else {
+                return Err(LlmError::Generation("kv cache layer missing".into()));
+            };
+            let grow = |old: Tensor<4>| {
+                Tensor::zeros(shape, &self.device)
+                    .slice_assign(filled.clone(), old.slice(filled.clone()))
+            };
+            *layer = Some(LayerKv {
+                keys: grow(kv.keys),
+                values: grow(kv.values),
+            });
+        }
+        self.capacity = new_capacity;
+        Ok(())
+    }
+
+    /// Writes `keys`/`values` (`[rows, kv_heads, s, head_dim]`) of `layer` at
+    /// columns `len..len + s` and returns the cached keys and values of
+    /// columns `0..len + s`. Call [`KvCache::reserve`] first and
+    /// [`KvCache::advance`] once every layer has written.
+    pub(crate) fn append(
+        &mut self,
+        layer: usize,
+        keys: Tensor<4>,
+        values: Tensor<4>,
+    ) -> Result<(Tensor<4>, Tensor<4>), LlmError> {
+        let [rows, heads, s, dim] = keys.dims();
+        if rows != self.rows()
+            || heads != self.kv_heads
+            || dim != self.head_dim
+            || self.len + s > self.capacity
+        {
+            return Err(LlmError::Generation(format!(
+                "kv cache write of shape {:?} does not fit rows {} x kv heads {} x head dim {} \
+                 with {} of {} columns used",
+                keys.dims(),
+                self.rows(),
+                self.kv_heads,
+                self.head_dim,
+                self.len,
+                self.capacity
+            )));
+        }
+        let slot = self
+            .layers
+            .get_mut(layer)
+            .ok_or_else(|| LlmError::Generation(format!("kv cache has no layer {layer}")))?;
+        let Some(kv) = slot.take() else {
+            return Err(LlmError::Generation("kv cache layer missing".into()));
+        };
+        let end = self.len + s;
+        let target = [0..rows, 0..heads, self.len..end, 0..dim];
+        // `kv` is moved in, so the buffers are uniquely owned and written in place.
+        let all_keys = kv.keys.slice_assign(target.clone(), keys);
+        let all_values = kv.values.slice_assign(target, values);
+        let used = [0..rows, 0..heads, 0..end, 0..dim];
+        let out = (
+            all_keys.clone().slice(used.clone()),
+            all_values.clone().slice(used),
+        );
+        *slot = Some(LayerKv {
+            keys: all_keys,
+            values: all_values,
+        });
+        Ok(out)
+    }
+
+    /// Marks `s` more columns as filled (after every layer appended them).
+    pub(crate) fn advance(&mut self, s: usize) {
+        self.len += s;
+    }
+}
