@@ -1,7 +1,6 @@
 //! Tiny random checkpoints written and read back as Hugging Face directories
 //! and GGUF files, and every kind of damaged checkpoint giving a clear error.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use distill_gate::llm::gguf::{self, GgmlType, GgufFile};
@@ -13,7 +12,7 @@ use distill_gate::llm::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokenizers::decoders::byte_level::ByteLevel;
-use tokenizers::models::bpe::BPE;
+use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -24,7 +23,7 @@ const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 /// A byte-level BPE tokenizer like SmolLM2's, small: 3 control tokens, the
 /// 256 byte symbols, 3 merges (262 tokens), the "smollm" pre-tokenizer.
 fn tiny_tokenizer() -> TextTokenizer {
-    let mut vocab: HashMap<String, u32> = HashMap::new();
+    let mut vocab = Vocab::default();
     for s in SPECIALS {
         vocab.insert(s.to_string(), vocab.len() as u32);
     }
@@ -506,4 +505,24 @@ fn gguf_hf_gguf_conversion_keeps_everything() {
     assert_eq!(from_hf.weights, ckpt.weights);
     assert_same_tokenizer(&from_gguf.tokenizer, &from_hf.tokenizer);
     assert!(Path::new(&hf.join("tokenizer.json")).exists());
+}
+
+#[test]
+fn chat_templates_survive_jinja_round_trips() {
+    for t in [
+        ChatTemplate::ChatMl { default_system: None },
+        ChatTemplate::ChatMl {
+            default_system: Some("Be brief.".into()),
+        },
+    ] {
+        assert_eq!(ChatTemplate::from_jinja(&t.to_jinja()), Some(t));
+    }
+    // SmolLM2's GGUF stores the template with real newlines inside the Jinja strings.
+    let gguf_style = "{{ '<|im_start|>system\nYou are SmolLM<|im_end|>\n' }}{{'<|im_start|>' + message['role'] + '\n'}}";
+    assert_eq!(
+        ChatTemplate::from_jinja(gguf_style),
+        Some(ChatTemplate::ChatMl {
+            default_system: Some("You are SmolLM".into())
+        })
+    );
 }

@@ -250,12 +250,9 @@ impl GgufFile {
 
         let data_start = (c.pos as u64).next_multiple_of(alignment);
         let file_len = bytes.len() as u64;
-        if data_start > file_len {
-            return Err(c.err(format!(
-                "truncated file: the data section would start at byte {data_start} but the file has {file_len} bytes"
-            )));
-        }
-        let data_len = file_len - data_start;
+        // A file without tensors may end right after its header; with
+        // tensors, a missing data section fails the bounds check below.
+        let data_len = file_len.saturating_sub(data_start);
 
         let mut tensors = Vec::with_capacity(infos.len());
         let mut seen = std::collections::BTreeSet::new();
@@ -320,7 +317,7 @@ impl GgufFile {
 
         Ok(Self {
             path: path.to_path_buf(),
-            data_start: data_start as usize,
+            data_start: data_start.min(file_len) as usize,
             bytes,
             version,
             alignment,

@@ -7,11 +7,9 @@
 //! (token type 3) become special added tokens, user-defined tokens (type 4)
 //! plain added tokens, so both are matched in raw text as llama.cpp does.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 use tokenizers::decoders::byte_level::ByteLevel;
-use tokenizers::models::bpe::BPE;
+use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -77,7 +75,7 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<TextTokenizer, LlmError> {
         .opt_str_array("tokenizer.ggml.merges")?
         .ok_or_else(|| err("metadata \"tokenizer.ggml.merges\" is missing".into()))?;
 
-    let mut vocab: HashMap<String, u32> = HashMap::with_capacity(tokens.len());
+    let mut vocab = Vocab::default();
     for (id, tok) in tokens.iter().enumerate() {
         let id = u32::try_from(id).map_err(|_| err("more than 2^32 tokens".into()))?;
         if let Some(first) = vocab.insert(tok.to_string(), id) {
