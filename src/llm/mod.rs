@@ -4,24 +4,32 @@
 
 pub mod attention;
 pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod decoder;
 pub mod device;
 pub mod error;
 pub mod generate;
+pub mod gguf;
+pub mod hf_dir;
 pub mod kv_cache;
 pub mod rope;
+pub mod safetensors_io;
 pub mod sampling;
+pub mod tensor_layout;
 pub mod tokenizer;
 pub mod weights;
 
 pub use batch::TokenBatch;
+pub use checkpoint::Checkpoint;
 pub use config::LlamaConfig;
 pub use decoder::LlamaDecoder;
 pub use device::Backend;
 pub use error::LlmError;
 pub use generate::{GenerateRequest, Generated, generate, loglikelihood};
 pub use kv_cache::KvCache;
+pub use safetensors_io::StorageDtype;
 pub use sampling::SamplingParams;
+pub use tensor_layout::expected_tensors;
 pub use tokenizer::{ChatTemplate, TextTokenizer};
 pub use weights::{HostTensor, Weights};

@@ -23,9 +23,13 @@ impl ChatTemplate {
         }
         // SmolLM2's template inlines its default system prompt:
         // `...'<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n'...`
-        let marker = "<|im_start|>system\\n";
-        let default_system = template.find(marker).and_then(|start| {
-            let rest = &template[start + marker.len()..];
+        // The newline is a Jinja escape (`\n`) in tokenizer_config.json but
+        // a real newline character in SmolLM2's GGUF metadata.
+        let default_system = ["<|im_start|>system\\n", "<|im_start|>system\n"]
+            .iter()
+            .find_map(|marker| Some((template.find(marker)?, marker.len())))
+            .and_then(|(start, len)| {
+            let rest = &template[start + len..];
             let end = rest.find("<|im_end|>")?;
             let text = &rest[..end];
             // Only a literal string, not a Jinja expression.
@@ -56,9 +60,16 @@ impl ChatTemplate {
     pub fn to_jinja(&self) -> String {
         match self {
             Self::ChatMl { default_system } => {
-                let system = default_system.as_deref().unwrap_or("");
+                // Without a default system prompt, no system turn is inserted
+                // (writing an empty one would read back as `Some("")`).
+                let system = match default_system {
+                    Some(system) => format!(
+                        "{{% if loop.first and messages[0]['role'] != 'system' %}}{{{{ '<|im_start|>system\\n{system}<|im_end|>\\n' }}}}{{% endif %}}"
+                    ),
+                    None => String::new(),
+                };
                 format!(
-                    "{{% for message in messages %}}{{% if loop.first and messages[0]['role'] != 'system' %}}{{{{ '<|im_start|>system\\n{system}<|im_end|>\\n' }}}}{{% endif %}}{{{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}}}{{% endfor %}}{{% if add_generation_prompt %}}{{{{ '<|im_start|>assistant\\n' }}}}{{% endif %}}"
+                    "{{% for message in messages %}}{system}{{{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}}}{{% endfor %}}{{% if add_generation_prompt %}}{{{{ '<|im_start|>assistant\\n' }}}}{{% endif %}}"
                 )
             }
         }

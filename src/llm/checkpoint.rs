@@ -1,0 +1,214 @@
+//! A checkpoint: configuration, f32 weights under Hugging Face names,
+//! tokenizer and a content fingerprint, loaded from a Hugging Face directory
+//! or a GGUF file and saved as a Hugging Face directory (or GGUF).
+//!
+//! Loading validates everything the decoder relies on (see
+//! [`tensor_layout`](super::tensor_layout)): every tensor present with its
+//! shape, no unknown tensors, layer count matching the config, and a
+//! tokenizer whose ids all fit the embedding (an embedding with more rows
+//! than the tokenizer has tokens is normal padding and accepted).
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::config::LlamaConfig;
+use super::error::LlmError;
+use super::gguf::{self, GgmlType, GgufFile};
+use super::hf_dir;
+use super::safetensors_io::{StorageDtype, parse_safetensors, write_safetensors};
+use super::tensor_layout::{validate_config, validate_weights};
+use super::tokenizer::TextTokenizer;
+use super::weights::Weights;
+
+/// Everything needed to build and run a model.
+#[derive(Clone)]
+pub struct Checkpoint {
+    /// Architecture hyper-parameters.
+    pub config: LlamaConfig,
+    /// All tensors as f32 under Hugging Face names (Q/K in rotate-half order).
+    pub weights: Weights,
+    /// Tokenizer with BOS/EOS and chat template.
+    pub tokenizer: TextTokenizer,
+    /// sha256 (lowercase hex) of the weights file (`model.safetensors` or the `.gguf`).
+    pub fingerprint: String,
+    /// The directory or file this was loaded from.
+    pub source: PathBuf,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("source", &self.source)
+            .field("fingerprint", &self.fingerprint)
+            .field("config", &self.config)
+            .field("tensors", &self.weights.len())
+            .field("tokenizer", &self.tokenizer)
+            .finish()
+    }
+}
+
+/// sha256 of `bytes` as lowercase hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn file_sha256(path: &Path) -> Result<String, LlmError> {
+    let bytes = std::fs::read(path).map_err(|e| LlmError::io(path, e))?;
+    Ok(sha256_hex(&bytes))
+}
+
+/// HF checkpoints written by older transformers carry the RoPE inverse
+/// frequencies as a tensor; they follow from the config, so they are dropped.
+fn is_derived_buffer(name: &str) -> bool {
+    name.ends_with(".rotary_emb.inv_freq")
+}
+
+impl Checkpoint {
+    /// Loads a Hugging Face checkpoint directory (`config.json`,
+    /// `model.safetensors`, `tokenizer.json`, optionally
+    /// `tokenizer_config.json`, `generation_config.json`,
+    /// `chat_template.jinja`) or a `.gguf` file, and validates it.
+    pub fn load(path: &Path) -> Result<Self, LlmError> {
+        let meta = std::fs::metadata(path).map_err(|e| LlmError::io(path, e))?;
+        let ckpt = if meta.is_dir() {
+            Self::load_hf_dir(path)?
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+        {
+            Self::load_gguf(path)?
+        } else {
+            return Err(LlmError::format(
+                path,
+                "not a checkpoint: expected a Hugging Face directory (config.json, \
+                 model.safetensors, tokenizer.json) or a .gguf file",
+            ));
+        };
+        ckpt.validate()?;
+        Ok(ckpt)
+    }
+
+    fn load_hf_dir(dir: &Path) -> Result<Self, LlmError> {
+        let config = hf_dir::read_config(dir)?;
+        validate_config(&config, &dir.join(hf_dir::CONFIG_FILE))?;
+        let weights_path = dir.join(hf_dir::WEIGHTS_FILE);
+        if !weights_path.exists() && dir.join("model.safetensors.index.json").exists() {
+            return Err(LlmError::format(
+                dir,
+                "sharded checkpoints (model.safetensors.index.json) are not supported; \
+                 save the model as a single model.safetensors",
+            ));
+        }
+        let bytes = std::fs::read(&weights_path).map_err(|e| LlmError::io(&weights_path, e))?;
+        let fingerprint = sha256_hex(&bytes);
+        let mut weights = parse_safetensors(&bytes, &weights_path)?;
+        drop(bytes);
+        weights.retain(|name, _| !is_derived_buffer(name));
+        let tokenizer = hf_dir::read_tokenizer(dir, &config)?;
+        Ok(Self {
+            config,
+            weights,
+            tokenizer,
+            fingerprint,
+            source: dir.to_path_buf(),
+        })
+    }
+
+    fn load_gguf(path: &Path) -> Result<Self, LlmError> {
+        let file = GgufFile::read(path)?;
+        let fingerprint = sha256_hex(file.file_bytes());
+        let config = gguf::config_from_gguf(&file)?;
+        validate_config(&config, path)?;
+        let tokenizer = gguf::tokenizer_from_gguf(&file)?;
+        let weights = gguf::weights_from_gguf(&file, &config)?;
+        Ok(Self {
+            config,
+            weights,
+            tokenizer,
+            fingerprint,
+            source: path.to_path_buf(),
+        })
+    }
+
+    /// Checks the weights against the config (every tensor present with the
+    /// right shape, nothing unknown, layer count) and the tokenizer against
+    /// the embedding (every token id must have an embedding row; BOS/EOS
+    /// inside the vocabulary).
+    pub fn validate(&self) -> Result<(), LlmError> {
+        let path = &self.source;
+        validate_weights(&self.config, &self.weights, path)?;
+        let rows = self.config.vocab_size;
+        let tokens = self.tokenizer.vocab_size();
+        if tokens > rows {
+            return Err(LlmError::mismatch(
+                path,
+                format!(
+                    "the tokenizer has {tokens} tokens but model.embed_tokens.weight has only {rows} rows \
+                     (vocab_size = {rows}); token ids {rows}..{tokens} could not be embedded"
+                ),
+            ));
+        }
+        let specials = self.tokenizer.bos.iter().chain(&self.tokenizer.eos);
+        if let Some(bad) = specials.into_iter().find(|&&id| id as usize >= rows) {
+            return Err(LlmError::mismatch(
+                path,
+                format!("special token id {bad} (BOS/EOS) is outside the {rows}-row embedding"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes a Hugging Face directory that transformers can load:
+    /// `config.json`, `model.safetensors` (tensors stored as `dtype`),
+    /// `tokenizer.json` and `tokenizer_config.json` (BOS/EOS names,
+    /// `add_bos_token`, chat template). Creates `dir` if needed and
+    /// overwrites those files. Returns the fingerprint the saved checkpoint
+    /// will have when loaded.
+    pub fn save_hf_dir(&self, dir: &Path, dtype: StorageDtype) -> Result<String, LlmError> {
+        validate_weights(&self.config, &self.weights, dir)?;
+        std::fs::create_dir_all(dir).map_err(|e| LlmError::io(dir, e))?;
+        let weights_path = dir.join(hf_dir::WEIGHTS_FILE);
+        write_safetensors(&weights_path, &self.weights, dtype)?;
+        hf_dir::write_json_files(dir, &self.config, &self.tokenizer, dtype)?;
+        file_sha256(&weights_path)
+    }
+
+    /// Writes the checkpoint as a GGUF file for llama.cpp, matrices stored
+    /// as `matrix_type` (see [`gguf::export_gguf`]). Returns the fingerprint
+    /// the saved checkpoint will have when loaded.
+    pub fn save_gguf(&self, path: &Path, matrix_type: GgmlType) -> Result<String, LlmError> {
+        gguf::export_gguf(path, &self.config, &self.weights, &self.tokenizer, matrix_type)?;
+        file_sha256(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_matches_a_known_digest() {
+        // sha256("abc"), FIPS 180-2 appendix B.1.
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn load_refuses_other_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("weights.bin");
+        std::fs::write(&p, b"x").unwrap();
+        let msg = Checkpoint::load(&p).unwrap_err().to_string();
+        assert!(msg.contains("not a checkpoint"), "{msg}");
+        let missing = dir.path().join("absent.gguf");
+        assert!(matches!(Checkpoint::load(&missing), Err(LlmError::Io { .. })));
+        let msg = Checkpoint::load(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("config.json"), "{msg}");
+    }
+}

@@ -1,0 +1,324 @@
+//! The llama architecture in GGUF: llama.cpp tensor names <-> Hugging Face
+//! names, the Q/K row permutation of llama.cpp's converter, and
+//! `LlamaConfig` <-> `llama.*` metadata.
+
+use std::path::Path;
+
+use super::reader::GgufFile;
+use super::value::GgufValue;
+use crate::llm::config::{EosTokens, LlamaConfig};
+use crate::llm::error::LlmError;
+use crate::llm::weights::{HostTensor, Weights};
+
+/// Per-layer tensors: (llama.cpp suffix after `blk.N.`, HF suffix after `model.layers.N.`).
+const LAYER_NAMES: [(&str, &str); 9] = [
+    ("attn_norm.weight", "input_layernorm.weight"),
+    ("attn_q.weight", "self_attn.q_proj.weight"),
+    ("attn_k.weight", "self_attn.k_proj.weight"),
+    ("attn_v.weight", "self_attn.v_proj.weight"),
+    ("attn_output.weight", "self_attn.o_proj.weight"),
+    ("ffn_norm.weight", "post_attention_layernorm.weight"),
+    ("ffn_gate.weight", "mlp.gate_proj.weight"),
+    ("ffn_up.weight", "mlp.up_proj.weight"),
+    ("ffn_down.weight", "mlp.down_proj.weight"),
+];
+
+/// Model-level tensors: (llama.cpp name, HF name).
+const GLOBAL_NAMES: [(&str, &str); 3] = [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+];
+
+/// Splits `prefix N . rest` into `(N, rest)`.
+fn split_layer<'a>(name: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
+    let rest = name.strip_prefix(prefix)?;
+    let (n, rest) = rest.split_once('.')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((n.parse().ok()?, rest))
+}
+
+/// The Hugging Face name of a llama.cpp tensor name
+/// (`blk.3.attn_q.weight` -> `model.layers.3.self_attn.q_proj.weight`).
+pub fn hf_name(gguf_name: &str) -> Option<String> {
+    if let Some((_, hf)) = GLOBAL_NAMES.iter().find(|(g, _)| *g == gguf_name) {
+        return Some(hf.to_string());
+    }
+    let (layer, rest) = split_layer(gguf_name, "blk.")?;
+    let (_, hf) = LAYER_NAMES.iter().find(|(g, _)| *g == rest)?;
+    Some(format!("model.layers.{layer}.{hf}"))
+}
+
+/// The llama.cpp name of a Hugging Face tensor name (inverse of [`hf_name`]).
+pub fn gguf_name(hf_name: &str) -> Option<String> {
+    if let Some((g, _)) = GLOBAL_NAMES.iter().find(|(_, h)| *h == hf_name) {
+        return Some(g.to_string());
+    }
+    let (layer, rest) = split_layer(hf_name, "model.layers.")?;
+    let (g, _) = LAYER_NAMES.iter().find(|(_, h)| *h == rest)?;
+    Some(format!("blk.{layer}.{g}"))
+}
+
+/// Which way [`permute_qk_rows`] moves rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QkOrder {
+    /// Hugging Face rotate-half order -> llama.cpp interleaved order (what
+    /// llama.cpp's `convert_hf_to_gguf.py` does when writing).
+    ToInterleaved,
+    /// llama.cpp interleaved order -> Hugging Face rotate-half order (undoing
+    /// the converter when reading).
+    ToRotateHalf,
+}
+
+/// Permutes the rows of a Q or K projection (`[heads * head_dim, cols]`,
+/// row-major) between the two RoPE layouts. Within each head, rotate-half
+/// row `j * head_dim/2 + i` (j in 0..2) is interleaved row `2 * i + j`.
+///
+/// Fails when the rows do not split into `heads` heads of even width.
+pub fn permute_qk_rows(
+    data: &[f32],
+    rows: usize,
+    cols: usize,
+    heads: usize,
+    order: QkOrder,
+) -> Result<Vec<f32>, String> {
+    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 || data.len() != rows * cols {
+        return Err(format!(
+            "cannot permute a [{rows}, {cols}] projection ({} values) into {heads} heads of even width",
+            data.len()
+        ));
+    }
+    let head_dim = rows / heads;
+    let half = head_dim / 2;
+    let mut out = vec![0f32; data.len()];
+    for h in 0..heads {
+        for j in 0..2 {
+            for i in 0..half {
+                let rotate_half = h * head_dim + j * half + i;
+                let interleaved = h * head_dim + 2 * i + j;
+                let (from, to) = match order {
+                    QkOrder::ToInterleaved => (rotate_half, interleaved),
+                    QkOrder::ToRotateHalf => (interleaved, rotate_half),
+                };
+                out[to * cols..(to + 1) * cols].copy_from_slice(&data[from * cols..(from + 1) * cols]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The number of heads a projection's rows are grouped in for the Q/K
+/// permutation, or `None` for tensors that are not permuted.
+pub fn qk_heads(hf_name: &str, config: &LlamaConfig) -> Option<usize> {
+    if hf_name.ends_with(".self_attn.q_proj.weight") {
+        Some(config.num_attention_heads)
+    } else if hf_name.ends_with(".self_attn.k_proj.weight") {
+        Some(config.kv_heads())
+    } else {
+        None
+    }
+}
+
+/// Builds a `LlamaConfig` from `llama.*` and `tokenizer.ggml.*` metadata.
+/// `vocab_size` is the number of tokenizer tokens; embeddings are tied when
+/// the file has no `output.weight`.
+pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
+    let path = file.path();
+    let arch = file.req_str("general.architecture")?;
+    if arch != "llama" {
+        return Err(LlmError::format(
+            path,
+            format!("general.architecture is {arch:?}; only \"llama\" models are supported"),
+        ));
+    }
+    if let Some(scaling) = file.opt_str("llama.rope.scaling.type")?
+        && scaling != "none"
+    {
+        return Err(LlmError::format(
+            path,
+            format!("llama.rope.scaling.type is {scaling:?}; RoPE scaling is not supported"),
+        ));
+    }
+    let hidden_size = file.req_usize("llama.embedding_length")?;
+    let heads = file.req_usize("llama.attention.head_count")?;
+    let kv_heads = file.opt_usize("llama.attention.head_count_kv")?;
+    let default_head_dim = hidden_size / heads.max(1);
+    let head_dim = file.opt_usize("llama.attention.key_length")?;
+    let rope_dims = file.opt_usize("llama.rope.dimension_count")?;
+    let effective_head_dim = head_dim.unwrap_or(default_head_dim);
+    if let Some(r) = rope_dims
+        && r != effective_head_dim
+    {
+        return Err(LlmError::format(
+            path,
+            format!(
+                "llama.rope.dimension_count is {r} but heads are {effective_head_dim} wide; \
+                 partial rotary embeddings are not supported"
+            ),
+        ));
+    }
+    let tokens = file
+        .opt_str_array("tokenizer.ggml.tokens")?
+        .ok_or_else(|| LlmError::format(path, "metadata \"tokenizer.ggml.tokens\" is missing"))?;
+    let to_u32 = |key: &str| -> Result<Option<u32>, LlmError> {
+        file.opt_usize(key)?
+            .map(|v| {
+                u32::try_from(v).map_err(|_| {
+                    LlmError::format(path, format!("metadata {key:?} = {v} is not a token id"))
+                })
+            })
+            .transpose()
+    };
+    Ok(LlamaConfig {
+        vocab_size: tokens.len(),
+        hidden_size,
+        intermediate_size: file.req_usize("llama.feed_forward_length")?,
+        num_hidden_layers: file.req_usize("llama.block_count")?,
+        num_attention_heads: heads,
+        num_key_value_heads: kv_heads,
+        head_dim: head_dim.filter(|&d| d != default_head_dim),
+        max_position_embeddings: file.req_usize("llama.context_length")?,
+        rms_norm_eps: file
+            .opt_f64("llama.attention.layer_norm_rms_epsilon")?
+            .ok_or_else(|| {
+                LlmError::format(path, "metadata \"llama.attention.layer_norm_rms_epsilon\" is missing")
+            })?,
+        rope_theta: file.opt_f64("llama.rope.freq_base")?.unwrap_or(10_000.0),
+        tie_word_embeddings: file.tensor_info("output.weight").is_none(),
+        bos_token_id: to_u32("tokenizer.ggml.bos_token_id")?,
+        eos_token_id: to_u32("tokenizer.ggml.eos_token_id")?.map(EosTokens::One),
+        architectures: vec!["LlamaForCausalLM".to_string()],
+        model_type: "llama".to_string(),
+        torch_dtype: None,
+    })
+}
+
+/// Dequantizes every tensor to f32 under its Hugging Face name and shape,
+/// undoing the Q/K permutation. A tensor with no Hugging Face counterpart is
+/// an error: ignoring it would change what the model computes.
+pub fn weights_from_gguf(file: &GgufFile, config: &LlamaConfig) -> Result<Weights, LlmError> {
+    let path = file.path();
+    let mut weights = Weights::new();
+    for info in &file.tensors {
+        let name = hf_name(&info.name).ok_or_else(|| {
+            LlmError::format(
+                path,
+                format!(
+                    "tensor {:?} is not part of the llama architecture this runtime implements",
+                    info.name
+                ),
+            )
+        })?;
+        let shape = info.shape();
+        let mut data = file.tensor_f32(info);
+        if let Some(heads) = qk_heads(&name, config) {
+            let (rows, cols) = match shape.as_slice() {
+                [r, c] => (*r, *c),
+                _ => {
+                    return Err(LlmError::mismatch(
+                        path,
+                        format!("tensor {:?} should be 2-D but has shape {shape:?}", info.name),
+                    ));
+                }
+            };
+            data = permute_qk_rows(&data, rows, cols, heads, QkOrder::ToRotateHalf)
+                .map_err(|e| LlmError::mismatch(path, format!("tensor {:?}: {e}", info.name)))?;
+        }
+        weights.insert(name, HostTensor { shape, data });
+    }
+    Ok(weights)
+}
+
+fn u32_value(key: &str, v: usize, path: &Path) -> Result<GgufValue, LlmError> {
+    u32::try_from(v)
+        .map(GgufValue::U32)
+        .map_err(|_| LlmError::format(path, format!("{key} = {v} does not fit GGUF's uint32")))
+}
+
+/// The `general.*` and `llama.*` metadata describing `config` (tokenizer
+/// metadata is separate). `path` names the output in errors.
+pub fn config_to_gguf(config: &LlamaConfig, path: &Path) -> Result<Vec<(String, GgufValue)>, LlmError> {
+    let mut kv = vec![("general.architecture".to_string(), GgufValue::String("llama".into()))];
+    let ints = [
+        ("llama.context_length", config.max_position_embeddings),
+        ("llama.embedding_length", config.hidden_size),
+        ("llama.feed_forward_length", config.intermediate_size),
+        ("llama.block_count", config.num_hidden_layers),
+        ("llama.attention.head_count", config.num_attention_heads),
+        ("llama.attention.head_count_kv", config.kv_heads()),
+        ("llama.rope.dimension_count", config.head_dim()),
+        ("llama.attention.key_length", config.head_dim()),
+        ("llama.attention.value_length", config.head_dim()),
+        ("llama.vocab_size", config.vocab_size),
+    ];
+    for (key, v) in ints {
+        kv.push((key.to_string(), u32_value(key, v, path)?));
+    }
+    kv.push(("llama.rope.freq_base".into(), GgufValue::F32(config.rope_theta as f32)));
+    kv.push((
+        "llama.attention.layer_norm_rms_epsilon".into(),
+        GgufValue::F32(config.rms_norm_eps as f32),
+    ));
+    Ok(kv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_both_ways() {
+        let pairs = [
+            ("token_embd.weight", "model.embed_tokens.weight"),
+            ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight"),
+            ("blk.12.attn_k.weight", "model.layers.12.self_attn.k_proj.weight"),
+            ("blk.3.attn_v.weight", "model.layers.3.self_attn.v_proj.weight"),
+            ("blk.3.attn_output.weight", "model.layers.3.self_attn.o_proj.weight"),
+            ("blk.3.ffn_gate.weight", "model.layers.3.mlp.gate_proj.weight"),
+            ("blk.3.ffn_up.weight", "model.layers.3.mlp.up_proj.weight"),
+            ("blk.3.ffn_down.weight", "model.layers.3.mlp.down_proj.weight"),
+            ("blk.3.attn_norm.weight", "model.layers.3.input_layernorm.weight"),
+            ("blk.3.ffn_norm.weight", "model.layers.3.post_attention_layernorm.weight"),
+            ("output_norm.weight", "model.norm.weight"),
+            ("output.weight", "lm_head.weight"),
+        ];
+        for (g, h) in pairs {
+            assert_eq!(hf_name(g).as_deref(), Some(h));
+            assert_eq!(gguf_name(h).as_deref(), Some(g));
+        }
+        for bad in ["blk.x.attn_q.weight", "blk..attn_q.weight", "blk.0.attn_q.bias", "rope_freqs.weight"] {
+            assert_eq!(hf_name(bad), None, "{bad}");
+        }
+    }
+
+    /// The forward permutation written as llama.cpp's converter does it
+    /// (`w.reshape(n_head, 2, rows // n_head // 2, cols).swapaxes(1, 2).reshape(rows, cols)`),
+    /// computed here index by index, independently of `permute_qk_rows`.
+    #[test]
+    fn permutation_matches_the_converter_and_inverts() {
+        let (heads, head_dim, cols) = (3, 8, 2);
+        let rows = heads * head_dim;
+        let data: Vec<f32> = (0..rows * cols).map(|v| v as f32).collect();
+        let fwd = permute_qk_rows(&data, rows, cols, heads, QkOrder::ToInterleaved).unwrap();
+        // reshape (h, 2, half, cols) -> swap -> (h, half, 2, cols): new[h][i][j] = old[h][j][i]
+        let half = head_dim / 2;
+        for h in 0..heads {
+            for i in 0..half {
+                for j in 0..2 {
+                    let new_row = h * head_dim + i * 2 + j;
+                    let old_row = h * head_dim + j * half + i;
+                    for c in 0..cols {
+                        assert_eq!(fwd[new_row * cols + c], data[old_row * cols + c]);
+                    }
+                }
+            }
+        }
+        assert_ne!(fwd, data);
+        let back = permute_qk_rows(&fwd, rows, cols, heads, QkOrder::ToRotateHalf).unwrap();
+        assert_eq!(back, data);
+        assert!(permute_qk_rows(&data, rows, cols, 5, QkOrder::ToRotateHalf).is_err());
+        assert!(permute_qk_rows(&data[1..], rows, cols, heads, QkOrder::ToRotateHalf).is_err());
+    }
+}
