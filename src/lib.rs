@@ -7,5 +7,6 @@ pub mod diagnostics;
 pub mod fingerprint;
 pub mod llm;
 pub mod model;
+pub mod report;
 pub mod run;
 pub mod summary;
