@@ -1,0 +1,383 @@
+//! Report formats: one file per format behind the small [`Exporter`] trait,
+//! and [`write_reports`], which renders every format first and then writes
+//! each file atomically (temporary file, sync, rename) into a run directory.
+//!
+//! Every format renders from the [`Summary`] (and the journal, for per-item
+//! views). Nothing here decides anything: numbers are formatted for display
+//! only, after every comparison has been made by the gate.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::run::journal::{JournalEntry, Role};
+use crate::summary::{Comparison, GateResult, ModelStats, Summary, Verdict};
+
+pub mod csv;
+mod finite;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+mod numbers;
+pub mod terminal;
+
+/// What every format renders from.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportContext<'a> {
+    /// The run's numbers and verdicts.
+    pub summary: &'a Summary,
+    /// One line per (model, task), for per-item formats.
+    pub journal: &'a [JournalEntry],
+    /// The command line that reproduces the run, shown in `report.md` when known.
+    pub reproduce: Option<&'a str>,
+}
+
+impl<'a> ReportContext<'a> {
+    /// A context without a reproduce command.
+    pub fn new(summary: &'a Summary, journal: &'a [JournalEntry]) -> Self {
+        Self {
+            summary,
+            journal,
+            reproduce: None,
+        }
+    }
+
+    /// The same context, showing `command` as the way to reproduce the run.
+    pub fn with_reproduce(self, command: &'a str) -> Self {
+        Self {
+            reproduce: Some(command),
+            ..self
+        }
+    }
+}
+
+/// Why a report could not be rendered, written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// serde_json failed to serialise the summary.
+    #[error("{file}: cannot serialise the summary: {source}")]
+    Json {
+        /// The report file being rendered.
+        file: &'static str,
+        /// The serde_json error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The summary holds a number JSON cannot represent (NaN or infinite):
+    /// serde_json would write `null`, which loads back as `None` or not at all.
+    #[error("{file}: {field} is {value}, which JSON cannot represent")]
+    NotRepresentable {
+        /// The report file being rendered.
+        file: &'static str,
+        /// Path of the number in the summary, e.g. `comparisons[2].retention`.
+        field: String,
+        /// The number.
+        value: f64,
+    },
+    /// The csv crate failed to write a record.
+    #[error("{file}: cannot write CSV: {source}")]
+    Csv {
+        /// The report file being rendered.
+        file: &'static str,
+        /// The csv error.
+        #[source]
+        source: ::csv::Error,
+    },
+    /// A file-system operation failed.
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What was being done (e.g. "create the temporary file").
+        action: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `summary.json` did not parse as a [`Summary`].
+    #[error("{}: not a valid summary: {source}", path.display())]
+    ReadSummary {
+        /// The file.
+        path: PathBuf,
+        /// The serde_json error (with line and column).
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Two exporters in one call write the same file name.
+    #[error("two report formats both write {file}")]
+    DuplicateFile {
+        /// The file name.
+        file: &'static str,
+    },
+}
+
+/// One report format.
+pub trait Exporter {
+    /// The file name the format is written to inside a run directory.
+    fn file_name(&self) -> &'static str;
+
+    /// Renders the whole file. Same context in, same bytes out.
+    fn render(&self, ctx: &ReportContext<'_>) -> Result<Vec<u8>, ReportError>;
+}
+
+/// Every file format a run writes: `summary.json`, `results.csv`,
+/// `stats.csv`, `report.md`, `junit.xml` and `report.txt` (the terminal
+/// report without colour).
+pub fn standard_exporters() -> Vec<Box<dyn Exporter>> {
+    vec![
+        Box::new(json::SummaryJson),
+        Box::new(csv::ResultsCsv),
+        Box::new(csv::StatsCsv),
+        Box::new(markdown::Markdown),
+        Box::new(junit::JUnit),
+        Box::new(terminal::TerminalText),
+    ]
+}
+
+/// Renders every exporter, then writes each file into `dir` (created if
+/// missing) atomically. Nothing is written when any format fails to render.
+/// Returns the paths written, in exporter order.
+pub fn write_reports(
+    dir: &Path,
+    ctx: &ReportContext<'_>,
+    exporters: &[Box<dyn Exporter>],
+) -> Result<Vec<PathBuf>, ReportError> {
+    let mut names = BTreeSet::new();
+    for exporter in exporters {
+        if !names.insert(exporter.file_name()) {
+            return Err(ReportError::DuplicateFile {
+                file: exporter.file_name(),
+            });
+        }
+    }
+    let rendered = exporters
+        .iter()
+        .map(|e| Ok((e.file_name(), e.render(ctx)?)))
+        .collect::<Result<Vec<_>, ReportError>>()?;
+    fs::create_dir_all(dir).map_err(|source| ReportError::Io {
+        path: dir.to_path_buf(),
+        action: "create the report directory",
+        source,
+    })?;
+    let mut written = Vec::with_capacity(rendered.len());
+    for (name, bytes) in rendered {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+    }
+    sync_dir(dir)?;
+    Ok(written)
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the
+/// complete new one: a temporary file next to it is written, synced and
+/// renamed over `path`. The temporary file is removed on failure.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.as_deref().unwrap_or("report"),
+        std::process::id()
+    ));
+    let io = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Io {
+            path,
+            action,
+            source,
+        }
+    };
+    let result = File::create(&tmp)
+        .map_err(io("create the temporary file", &tmp))
+        .and_then(|mut f| {
+            f.write_all(bytes)
+                .map_err(io("write the temporary file", &tmp))?;
+            f.sync_all().map_err(io("sync the temporary file", &tmp))
+        })
+        .and_then(|()| fs::rename(&tmp, path).map_err(io("rename the temporary file to", path)));
+    if result.is_err() {
+        // Best effort: the original error is what the caller needs to see.
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Makes the renames in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), ReportError> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|source| ReportError::Io {
+                path: dir.to_path_buf(),
+                action: "sync the report directory",
+                source,
+            })?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// One (student, suite) gate with the numbers shown next to it.
+pub(crate) struct GateRow<'a> {
+    /// The decision.
+    pub gate: &'a GateResult,
+    /// The student against the teacher on the whole suite.
+    pub comparison: Option<&'a Comparison>,
+    /// The student on the whole suite.
+    pub student: Option<&'a ModelStats>,
+    /// The teacher on the whole suite.
+    pub teacher: Option<&'a ModelStats>,
+}
+
+/// Every gate in summary order, with its whole-suite numbers.
+pub(crate) fn gate_rows(summary: &Summary) -> Vec<GateRow<'_>> {
+    summary
+        .gates
+        .iter()
+        .map(|gate| GateRow {
+            gate,
+            comparison: summary.comparisons.iter().find(|c| {
+                c.student == gate.student && c.suite == gate.suite && c.category.is_none()
+            }),
+            student: model_stats(summary, &gate.student, &gate.suite, None),
+            teacher: summary
+                .model_stats
+                .iter()
+                .find(|s| s.role == Role::Teacher && s.suite == gate.suite && s.category.is_none()),
+        })
+        .collect()
+}
+
+/// The statistics of one model on one suite (`"all"` for every suite) and category.
+pub(crate) fn model_stats<'a>(
+    summary: &'a Summary,
+    model: &str,
+    suite: &str,
+    category: Option<&str>,
+) -> Option<&'a ModelStats> {
+    summary
+        .model_stats
+        .iter()
+        .find(|s| s.model == model && s.suite == suite && s.category.as_deref() == category)
+}
+
+/// A model's statistics over the whole run: the `"all"` row, or the only
+/// suite's row when the run has one suite and no `"all"` row.
+pub(crate) fn overall_stats<'a>(summary: &'a Summary, model: &str) -> Option<&'a ModelStats> {
+    model_stats(summary, model, ALL_SUITES, None).or_else(|| match summary.suites.as_slice() {
+        [only] => model_stats(summary, model, &only.name, None),
+        _ => None,
+    })
+}
+
+/// The suite name under which statistics over every suite are stored.
+pub(crate) const ALL_SUITES: &str = "all";
+
+/// The run's result: FAIL if any gate failed, else INCONCLUSIVE if any gate
+/// was, else PASS. A run without gates is INCONCLUSIVE (nothing was shown).
+pub(crate) fn overall_verdict(summary: &Summary) -> Verdict {
+    let has = |v: Verdict| summary.gates.iter().any(|g| g.verdict == v);
+    if has(Verdict::Fail) {
+        Verdict::Fail
+    } else if has(Verdict::Inconclusive) || summary.gates.is_empty() {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    }
+}
+
+/// "3 gates: 1 PASS, 1 FAIL, 1 INCONCLUSIVE", omitting zero counts.
+pub(crate) fn verdict_counts(summary: &Summary) -> String {
+    let count = |v: Verdict| summary.gates.iter().filter(|g| g.verdict == v).count();
+    let parts: Vec<String> = [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive]
+        .into_iter()
+        .filter_map(|v| match count(v) {
+            0 => None,
+            n => Some(format!("{n} {v}")),
+        })
+        .collect();
+    let n = summary.gates.len();
+    let gates = if n == 1 { "gate" } else { "gates" };
+    if parts.is_empty() {
+        format!("{n} {gates}")
+    } else {
+        format!("{n} {gates}: {}", parts.join(", "))
+    }
+}
+
+/// Text for a retention that cannot be measured.
+pub(crate) fn not_measurable(c: &Comparison) -> String {
+    let items = if c.teacher_correct == 1 {
+        "item"
+    } else {
+        "items"
+    };
+    format!(
+        "not measurable: teacher got {} {items} right",
+        c.teacher_correct
+    )
+}
+
+/// For an INCONCLUSIVE gate: how many items would decide it.
+pub(crate) fn items_needed(row: &GateRow<'_>) -> Option<String> {
+    let needed = row.gate.items_needed?;
+    let run = row
+        .comparison
+        .map(|c| format!(" (this run: {} paired items)", c.n))
+        .unwrap_or_default();
+    Some(format!(
+        "items needed to decide at the observed rates: {needed}{run}"
+    ))
+}
+
+/// Position of a model in the summary (teacher first), unknown models last.
+pub(crate) fn model_rank(summary: &Summary, model: &str) -> usize {
+    summary
+        .models
+        .iter()
+        .position(|m| m.name == model)
+        .unwrap_or(usize::MAX)
+}
+
+/// Position of a suite in the summary; `"all"` and unknown suites last.
+pub(crate) fn suite_rank(summary: &Summary, suite: &str) -> usize {
+    summary
+        .suites
+        .iter()
+        .position(|s| s.name == suite)
+        .unwrap_or(usize::MAX)
+}
+
+/// Lower-case name of a role, as in the journal.
+pub(crate) fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Teacher => "teacher",
+        Role::Student => "student",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A summary with no models, suites or gates.
+    pub(crate) fn bare_summary() -> Summary {
+        Summary {
+            harness_version: "0.1.0".into(),
+            run: "bare".into(),
+            config_sha256: "00".into(),
+            seed: 1,
+            bootstrap_resamples: 10_000,
+            models: Vec::new(),
+            suites: Vec::new(),
+            model_stats: Vec::new(),
+            comparisons: Vec::new(),
+            gates: Vec::new(),
+            inconclusive_fails: true,
+            exit_code: 1,
+        }
+    }
+}
