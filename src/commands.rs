@@ -27,7 +27,10 @@ const EXIT_BROKEN: u8 = 2;
 
 fn print_problems(p: &Problems) -> u8 {
     eprintln!("{p}");
-    eprintln!("error: the run could not be evaluated ({} problem(s))", p.0.len());
+    eprintln!(
+        "error: the run could not be evaluated ({} problem(s))",
+        p.0.len()
+    );
     EXIT_BROKEN
 }
 
@@ -118,15 +121,35 @@ pub fn run(config_path: &Path, fresh: bool, show_progress: bool) -> Result<u8> {
 }
 
 /// Summarises a journal, writes every report and prints the table.
-fn finish(plan: &Plan, entries: &[journal::JournalEntry], config_sha256: &str, run_dir: &Path) -> Result<Summary> {
+fn finish(
+    plan: &Plan,
+    entries: &[journal::JournalEntry],
+    config_sha256: &str,
+    run_dir: &Path,
+) -> Result<Summary> {
     let models = plan
         .config
         .models()
-        .map(|spec| model_info(spec, if spec.name == plan.config.teacher.name { Role::Teacher } else { Role::Student }))
+        .map(|spec| {
+            model_info(
+                spec,
+                if spec.name == plan.config.teacher.name {
+                    Role::Teacher
+                } else {
+                    Role::Student
+                },
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let summary = summarize(plan, entries, models, config_sha256)?;
-    report::write_all(run_dir, &summary, entries).with_context(|| format!("writing reports in {}", run_dir.display()))?;
-    print!("{}", report::terminal::render(&summary, std::io::stdout().is_terminal()));
+    let reproduce = format!("distill-gate run {}", plan.config.path.display());
+    let ctx = report::ReportContext::new(&summary, entries).with_reproduce(&reproduce);
+    report::write_reports(run_dir, &ctx, &report::standard_exporters())
+        .with_context(|| format!("writing reports in {}", run_dir.display()))?;
+    print!(
+        "{}",
+        report::terminal::render_terminal(&summary, std::io::stdout().is_terminal())
+    );
     println!("reports: {}", run_dir.display());
     Ok(summary)
 }
@@ -136,12 +159,17 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
     let (backend, fingerprint) = match &spec.source {
         ModelSource::Replay { transcript } => {
             let t = transcript::read(transcript).map_err(|p| anyhow::anyhow!("{p}"))?;
-            let m = t.model.unwrap_or_else(|| distill_gate::model::ModelIdentity {
-                backend: "unknown".into(),
-                name: spec.name.clone(),
-                fingerprint: String::new(),
-            });
-            (format!("replay of {} ({})", m.backend, m.name), m.fingerprint)
+            let m = t
+                .model
+                .unwrap_or_else(|| distill_gate::model::ModelIdentity {
+                    backend: "unknown".into(),
+                    name: spec.name.clone(),
+                    fingerprint: String::new(),
+                });
+            (
+                format!("replay of {} ({})", m.backend, m.name),
+                m.fingerprint,
+            )
         }
         ModelSource::Local { path, backend, .. } => (
             format!("local burn ({})", backend.as_deref().unwrap_or("flex")),
@@ -164,13 +192,21 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
         role,
         backend,
         fingerprint,
-        price: if price.is_empty() { "unpriced".into() } else { price.join("; ") },
+        price: if price.is_empty() {
+            "unpriced".into()
+        } else {
+            price.join("; ")
+        },
     })
 }
 
 /// SHA-256 of a checkpoint's weights file (`.gguf`, or `model.safetensors` in a directory).
 fn checkpoint_fingerprint(path: &Path) -> Result<String> {
-    let file = if path.is_dir() { path.join("model.safetensors") } else { path.to_path_buf() };
+    let file = if path.is_dir() {
+        path.join("model.safetensors")
+    } else {
+        path.to_path_buf()
+    };
     sha256_file(&file).with_context(|| file.display().to_string())
 }
 
@@ -179,8 +215,8 @@ pub fn report(run_dir: &Path) -> Result<u8> {
     let manifest_path = run_dir.join("run.json");
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("{}: not a run directory", manifest_path.display()))?;
-    let manifest: RunManifest =
-        serde_json::from_str(&text).with_context(|| format!("{}: malformed", manifest_path.display()))?;
+    let manifest: RunManifest = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed", manifest_path.display()))?;
     let (plan, sha) = match load_plan(&manifest.config)? {
         Err(p) => return Ok(print_problems(&p)),
         Ok(x) => x,
@@ -218,8 +254,17 @@ pub fn suites_list(dir: &Path) -> Result<u8> {
                     println!("  {}", s.description);
                 }
                 for split in &s.splits {
-                    let cats: Vec<String> = split.categories.iter().map(|(c, n)| format!("{c} {n}")).collect();
-                    println!("  {}: {} tasks ({})", split.name, split.tasks, cats.join(", "));
+                    let cats: Vec<String> = split
+                        .categories
+                        .iter()
+                        .map(|(c, n)| format!("{c} {n}"))
+                        .collect();
+                    println!(
+                        "  {}: {} tasks ({})",
+                        split.name,
+                        split.tasks,
+                        cats.join(", ")
+                    );
                 }
             }
             None => {
@@ -292,13 +337,23 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         })
         .collect();
     let done = if o.out.exists() {
-        transcript::read(&o.out).map_err(|p| anyhow::anyhow!("{p}"))?.entries
+        transcript::read(&o.out)
+            .map_err(|p| anyhow::anyhow!("{p}"))?
+            .entries
     } else {
         Default::default()
     };
-    let pending: Vec<&GenerationRequest> = requests.iter().filter(|r| !done.contains_key(&key_of(r))).collect();
-    let name = o.model.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let mut model = distill_gate::model::local::open_local(&name, &o.model, &o.backend, o.batch_size)?;
+    let pending: Vec<&GenerationRequest> = requests
+        .iter()
+        .filter(|r| !done.contains_key(&key_of(r)))
+        .collect();
+    let name = o
+        .model
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut model =
+        distill_gate::model::open::open_local(&name, &o.model, &o.backend, o.batch_size)?;
     let identity = model.identity();
     let mut writer = TranscriptWriter::open(&o.out).with_context(|| o.out.display().to_string())?;
     eprintln!(
@@ -331,7 +386,11 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         }
         finished += chunk.len();
         let secs = started.elapsed().as_secs_f64();
-        eprintln!("  {finished}/{} ({:.1} items/s)", pending.len(), finished as f64 / secs.max(1e-9));
+        eprintln!(
+            "  {finished}/{} ({:.1} items/s)",
+            pending.len(),
+            finished as f64 / secs.max(1e-9)
+        );
     }
     let provenance = Provenance {
         model: identity,
@@ -351,8 +410,11 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     };
     let mut prov_path = o.out.clone().into_os_string();
     prov_path.push(".provenance.json");
-    std::fs::write(&prov_path, serde_json::to_string_pretty(&provenance)? + "\n")
-        .with_context(|| PathBuf::from(&prov_path).display().to_string())?;
+    std::fs::write(
+        &prov_path,
+        serde_json::to_string_pretty(&provenance)? + "\n",
+    )
+    .with_context(|| PathBuf::from(&prov_path).display().to_string())?;
     Ok(0)
 }
 
@@ -364,10 +426,17 @@ pub fn generate(
     prompts: &[String],
     settings: &GenerationSettings,
 ) -> Result<u8> {
-    let name = model_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = model_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let load = Instant::now();
-    let mut model = distill_gate::model::local::open_local(&name, model_path, backend, batch_size)?;
-    eprintln!("loaded {} in {:.2}s ({backend})", model_path.display(), load.elapsed().as_secs_f64());
+    let mut model = distill_gate::model::open::open_local(&name, model_path, backend, batch_size)?;
+    eprintln!(
+        "loaded {} in {:.2}s ({backend})",
+        model_path.display(),
+        load.elapsed().as_secs_f64()
+    );
     let requests: Vec<GenerationRequest> = prompts
         .iter()
         .enumerate()

@@ -3,31 +3,47 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 /// One problem in one place of a user's file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Displays as `file:line: field: message`; the line and the field are left
+/// out when the problem concerns the whole file or a whole line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// The file.
     pub file: PathBuf,
-    /// 1-based line, or 0 when the problem concerns the whole file.
-    pub line: usize,
-    /// The field (dotted path), or empty when not about one field.
-    pub field: String,
-    /// What is wrong.
+    /// 1-based line number, when the problem has one.
+    pub line: Option<usize>,
+    /// Dotted path of the field (`id`, `scorer.abs_tol`), when there is one.
+    pub field: Option<String>,
+    /// What is wrong, in words the file's author can act on.
     pub message: String,
 }
 
 impl Problem {
-    /// Builds a problem.
+    /// Builds a problem; line 0 and an empty field mean "none".
     pub fn new(
         file: &Path,
         line: usize,
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
+        let field = field.into();
         Self {
             file: file.to_path_buf(),
-            line,
-            field: field.into(),
+            line: (line > 0).then_some(line),
+            field: (!field.is_empty()).then_some(field),
+            message: message.into(),
+        }
+    }
+
+    /// A problem with the whole file (unreadable, empty, missing).
+    pub fn file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            line: None,
+            field: None,
             message: message.into(),
         }
     }
@@ -36,11 +52,11 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
         }
-        if !self.field.is_empty() {
-            write!(f, ": {}", self.field)?;
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
         }
         write!(f, ": {}", self.message)
     }

@@ -30,7 +30,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run every model over every suite of a config, gate the students, write reports.
-    #[command(after_help = "Example:\n  distill-gate run fixtures/gate.toml\n\nA killed run resumes from reports/<run>/results.jsonl when started again.")]
+    #[command(
+        after_help = "Example:\n  distill-gate run fixtures/gate.toml\n\nA killed run resumes from reports/<run>/results.jsonl when started again."
+    )]
     Run(RunArgs),
     /// Check a config and its suites (and replay transcripts) without running any model.
     #[command(after_help = "Example:\n  distill-gate validate fixtures/gate.toml")]
@@ -210,8 +212,8 @@ fn read_prompts(path: &Path) -> Result<Vec<String>> {
         if line.trim().is_empty() {
             continue;
         }
-        let l: Line =
-            serde_json::from_str(line).with_context(|| format!("{}:{}: prompt", path.display(), i + 1))?;
+        let l: Line = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: prompt", path.display(), i + 1))?;
         out.push(l.prompt);
     }
     Ok(out)

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod local;
+pub mod open;
 
 pub use local::LocalModel;
 

@@ -35,15 +35,18 @@ pub enum RunError {
 /// Opens the model a config entry names.
 pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn Model>, RunError> {
     match &spec.source {
-        ModelSource::Replay { transcript } => Ok(Box::new(ReplayModel::open(&spec.name, transcript)?)),
+        ModelSource::Replay { transcript } => {
+            Ok(Box::new(ReplayModel::open(&spec.name, transcript)?))
+        }
         ModelSource::Local {
             path,
             backend,
             batch_size,
         } => {
             let backend = backend.as_deref().unwrap_or("flex");
-            let model = crate::model::local::open_local(&spec.name, path, backend, batch_size.unwrap_or(16))
-                .map_err(|e| RunError::Model(format!("{}: {e}", spec.name)))?;
+            let model =
+                crate::model::open::open_local(&spec.name, path, backend, batch_size.unwrap_or(16))
+                    .map_err(|e| RunError::Model(format!("{}: {e}", spec.name)))?;
             Ok(Box::new(model))
         }
     }
@@ -82,7 +85,11 @@ pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Proble
 }
 
 /// Runs every model over every planned item not yet journaled.
-pub fn execute(plan: &Plan, journal: &mut Journal, progress: &mut Progress) -> Result<(), RunError> {
+pub fn execute(
+    plan: &Plan,
+    journal: &mut Journal,
+    progress: &mut Progress,
+) -> Result<(), RunError> {
     for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
         .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
     {
@@ -211,13 +218,23 @@ pub fn prepare_run_dir(dir: &Path, manifest: &RunManifest, fresh: bool) -> Resul
             match std::fs::remove_file(p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(RunError::Io { path: p.clone(), source: e }),
+                Err(e) => {
+                    return Err(RunError::Io {
+                        path: p.clone(),
+                        source: e,
+                    });
+                }
             }
         }
     }
     if let Ok(text) = std::fs::read_to_string(&manifest_path) {
         let old: RunManifest = serde_json::from_str(&text).map_err(|e| {
-            RunError::Input(Problems::one(Problem::new(&manifest_path, e.line(), "", e.to_string())))
+            RunError::Input(Problems::one(Problem::new(
+                &manifest_path,
+                e.line(),
+                "",
+                e.to_string(),
+            )))
         })?;
         if old.config_sha256 != manifest.config_sha256 {
             return Err(RunError::Input(Problems::one(Problem::new(
@@ -233,6 +250,7 @@ pub fn prepare_run_dir(dir: &Path, manifest: &RunManifest, fresh: bool) -> Resul
         }
         return Ok(());
     }
-    let text = serde_json::to_string_pretty(manifest).map_err(|e| RunError::Model(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(manifest).map_err(|e| RunError::Model(e.to_string()))?;
     std::fs::write(&manifest_path, text + "\n").map_err(io(&manifest_path))
 }

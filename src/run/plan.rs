@@ -68,7 +68,7 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
         let loaded = match suite::load_suite(&sref.path) {
             Ok(s) => s,
             Err(e) => {
-                problems.extend(e.problems.into_iter().map(Into::into));
+                problems.extend(e.problems);
                 continue;
             }
         };
@@ -81,7 +81,12 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
                     "suite {} has no split {:?} (it has: {})",
                     sref.path.display(),
                     sref.split,
-                    loaded.splits.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                    loaded
+                        .splits
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
             continue;
@@ -91,15 +96,20 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
                 &config.path,
                 0,
                 format!("suites[{index}]"),
-                format!("suite {:?} is listed twice (also suites[{first}])", loaded.config.name),
+                format!(
+                    "suite {:?} is listed twice (also suites[{first}])",
+                    loaded.config.name
+                ),
             ));
             continue;
         }
         let take = sref.limit.unwrap_or(usize::MAX);
+        let file = loaded.dir.join(format!("{}.jsonl", split.name));
+        let lines = task_lines(&file);
         let items = split
             .tasks
             .iter()
-            .zip(split.lines.iter())
+            .zip(lines.iter())
             .take(take)
             .map(|(task, &line)| PlannedItem {
                 request: GenerationRequest {
@@ -113,7 +123,7 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             .collect();
         suites.push(PlannedSuite {
             index,
-            file: split.file.clone(),
+            file,
             split: sref.split.clone(),
             suite: loaded,
             items,
@@ -134,4 +144,21 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
     } else {
         Err(Problems(problems))
     }
+}
+
+/// Line numbers of the tasks of a split file that loaded: the loader reads
+/// one task from every non-blank line, in order.
+fn task_lines(file: &std::path::Path) -> Vec<usize> {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(file) else {
+        return Vec::new();
+    };
+    std::io::BufReader::new(f)
+        .split(b'\n')
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.ok()?;
+            (!line.iter().all(u8::is_ascii_whitespace)).then_some(i + 1)
+        })
+        .collect()
 }

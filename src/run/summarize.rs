@@ -16,7 +16,8 @@ use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::Plan;
 use crate::stats::{self, BootstrapOptions, Retention};
 use crate::summary::{
-    AppliedThresholds, Comparison, GateResult, Interval, LatencyStats, ModelInfo, ModelStats, SuiteInfo, Summary,
+    AppliedThresholds, Comparison, GateResult, Interval, LatencyStats, ModelInfo, ModelStats,
+    SuiteInfo, Summary,
 };
 
 /// The name used for "every suite together".
@@ -69,7 +70,8 @@ pub fn summarize(
     let mut gates = Vec::new();
 
     for ps in &plan.suites {
-        let categories: BTreeSet<&str> = ps.items.iter().map(|i| i.task.category.as_str()).collect();
+        let categories: BTreeSet<&str> =
+            ps.items.iter().map(|i| i.task.category.as_str()).collect();
         suites.push(SuiteInfo {
             name: ps.name().to_string(),
             version: ps.suite.config.version.clone(),
@@ -82,7 +84,11 @@ pub fn summarize(
     // Scopes: (suite or ALL, category or None) with their item keys.
     let mut scopes: Vec<(String, Option<String>, Vec<(&str, &str)>)> = Vec::new();
     for ps in &plan.suites {
-        let keys: Vec<_> = ps.items.iter().map(|i| (ps.name(), i.task.id.as_str())).collect();
+        let keys: Vec<_> = ps
+            .items
+            .iter()
+            .map(|i| (ps.name(), i.task.id.as_str()))
+            .collect();
         scopes.push((ps.name().to_string(), None, keys));
         let mut cats: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
         for i in &ps.items {
@@ -101,13 +107,24 @@ pub fn summarize(
     let teacher = config.teacher.name.as_str();
     let teacher_items = by_model.get(teacher).unwrap_or(&empty);
     for (suite, category, keys) in &scopes {
-        for (role, name) in std::iter::once((Role::Teacher, teacher))
-            .chain(config.students.iter().map(|s| (Role::Student, s.name.as_str())))
-        {
+        for (role, name) in std::iter::once((Role::Teacher, teacher)).chain(
+            config
+                .students
+                .iter()
+                .map(|s| (Role::Student, s.name.as_str())),
+        ) {
             let items = by_model.get(name).unwrap_or(&empty);
-            let rows: Vec<&JournalEntry> = keys.iter().filter_map(|k| items.get(k).copied()).collect();
+            let rows: Vec<&JournalEntry> =
+                keys.iter().filter_map(|k| items.get(k).copied()).collect();
             let thresholds = scope_thresholds(config, name, suite, plan);
-            model_stats.push(model_row(name, role, suite, category.as_deref(), &rows, &thresholds)?);
+            model_stats.push(model_row(
+                name,
+                role,
+                suite,
+                category.as_deref(),
+                &rows,
+                &thresholds,
+            )?);
         }
         let teacher_row = model_stats
             .iter()
@@ -191,7 +208,12 @@ pub fn summarize(
 
 /// The gate thresholds for a student on a suite (or on every suite: the
 /// config-wide and student-level thresholds only).
-fn scope_thresholds(config: &GateConfig, student: &str, suite: &str, plan: &Plan) -> GateThresholds {
+fn scope_thresholds(
+    config: &GateConfig,
+    student: &str,
+    suite: &str,
+    plan: &Plan,
+) -> GateThresholds {
     let t: Thresholds = match plan.suites.iter().find(|s| s.name() == suite) {
         Some(ps) => config.thresholds_for(student, ps.index, suite),
         None => {
@@ -225,7 +247,13 @@ fn model_row(
     let errors = rows.iter().filter(|e| e.error.is_some()).count();
     let scores: Vec<f64> = rows.iter().map(|e| e.score).collect();
     let (accuracy, accuracy_interval) = if n == 0 {
-        (0.0, Interval { lower: 0.0, upper: 0.0 })
+        (
+            0.0,
+            Interval {
+                lower: 0.0,
+                upper: 0.0,
+            },
+        )
     } else {
         let a = stats::accuracy(&scores, thresholds.confidence)?;
         (
@@ -236,7 +264,10 @@ fn model_row(
             },
         )
     };
-    let latencies: Vec<f64> = rows.iter().filter_map(|e| e.latency.map(|l| l.total_ms)).collect();
+    let latencies: Vec<f64> = rows
+        .iter()
+        .filter_map(|e| e.latency.map(|l| l.total_ms))
+        .collect();
     let latency = if latencies.is_empty() {
         None
     } else {
@@ -254,7 +285,8 @@ fn model_row(
             p95_ms: s.p95,
             p99_ms: s.p99,
             mean_ms: s.mean,
-            ttft_mean_ms: (ttft.len() == latencies.len()).then(|| ttft.iter().sum::<f64>() / ttft.len() as f64),
+            ttft_mean_ms: (ttft.len() == latencies.len())
+                .then(|| ttft.iter().sum::<f64>() / ttft.len() as f64),
             live,
             recorded: latencies.len() - live,
         })
@@ -270,7 +302,11 @@ fn model_row(
         category: category.map(str::to_string),
         n,
         errors,
-        error_rate: if n == 0 { 0.0 } else { errors as f64 / n as f64 },
+        error_rate: if n == 0 {
+            0.0
+        } else {
+            errors as f64 / n as f64
+        },
         accuracy,
         accuracy_interval,
         latency,
@@ -278,7 +314,11 @@ fn model_row(
         prompt_tokens,
         completion_tokens,
         cost,
-        cost_per_1k: if n == 0 { 0.0 } else { cost * 1000.0 / n as f64 },
+        cost_per_1k: if n == 0 {
+            0.0
+        } else {
+            cost * 1000.0 / n as f64
+        },
     })
 }
 
@@ -323,8 +363,13 @@ fn compare(
     let s_right: Vec<bool> = s_scores.iter().map(|&x| x >= 1.0).collect();
     let mc = stats::mcnemar_exact(&t_right, &s_right)?;
     let teacher_correct = mc.both_correct + mc.teacher_only;
-    let measured = estimate.measured().filter(|_| teacher_correct >= thresholds.min_teacher_correct);
-    let speedup = match (teacher_row.and_then(|r| r.latency), student_row.and_then(|r| r.latency)) {
+    let measured = estimate
+        .measured()
+        .filter(|_| teacher_correct >= thresholds.min_teacher_correct);
+    let speedup = match (
+        teacher_row.and_then(|r| r.latency),
+        student_row.and_then(|r| r.latency),
+    ) {
         (Some(t), Some(s)) if s.p50_ms > 0.0 => Some(t.p50_ms / s.p50_ms),
         _ => None,
     };
@@ -342,9 +387,11 @@ fn compare(
             upper: e.interval.upper,
         }),
         retention_lower: measured.map(|e| e.lower_bound),
-        retention_delta_interval: delta.measured().filter(|_| measured.is_some()).map(|d| Interval {
-            lower: d.interval.lower,
-            upper: d.interval.upper,
+        retention_delta_interval: delta.measured().filter(|_| measured.is_some()).map(|d| {
+            Interval {
+                lower: d.interval.lower,
+                upper: d.interval.upper,
+            }
         }),
         teacher_only: mc.teacher_only,
         student_only: mc.student_only,

@@ -1,0 +1,29 @@
+//! Opening a local checkpoint as a [`Model`](super::Model).
+
+use std::path::Path;
+
+use super::local::LocalModel;
+use crate::llm::{Backend, Checkpoint, LlmError};
+
+/// Loads a checkpoint (Hugging Face directory or `.gguf`) and builds a
+/// [`LocalModel`] on the named CPU backend (`flex` or `ndarray`).
+pub fn open_local(
+    name: &str,
+    path: &Path,
+    backend: &str,
+    batch_size: usize,
+) -> Result<LocalModel, LlmError> {
+    let backend: Backend = backend
+        .parse()
+        .map_err(|e| LlmError::Generation(format!("{e}")))?;
+    let ckpt = Checkpoint::load(path)?;
+    let model = LocalModel::new(
+        name,
+        ckpt.fingerprint,
+        ckpt.config,
+        ckpt.weights,
+        ckpt.tokenizer,
+        backend,
+    )?;
+    Ok(model.with_batch_size(batch_size))
+}
