@@ -9,7 +9,9 @@ use distill_gate::suite::{
 };
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/suites").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/suites")
+        .join(name)
 }
 
 fn mixed() -> Suite {
@@ -83,16 +85,24 @@ fn good_suite_loads_with_splits_and_settings() {
     assert_eq!(suite.scorer_for(arith).map(|s| s.kind()), Some("numeric"));
     // the task's own scorer wins over the category/defaults
     assert_eq!(
-        suite.scorer_for(task(&suite, "capital-2")).map(|s| s.kind()),
+        suite
+            .scorer_for(task(&suite, "capital-2"))
+            .map(|s| s.kind()),
         Some("regex")
     );
     // categories with their own scorer do not inherit [defaults] extract
     // ("first_line", chosen for the default exact scorer): the scorer's
     // default applies; the same for a task with its own scorer
-    assert_eq!(suite.extract_for(task(&suite, "capital-1")).name(), "first_line");
+    assert_eq!(
+        suite.extract_for(task(&suite, "capital-1")).name(),
+        "first_line"
+    );
     assert_eq!(suite.extract_for(mcq).name(), "none");
     assert_eq!(suite.extract_for(task(&suite, "capital-2")).name(), "none");
-    assert_eq!(suite.extract_for(task(&suite, "plan-1")).name(), "first_json_object");
+    assert_eq!(
+        suite.extract_for(task(&suite, "plan-1")).name(),
+        "first_json_object"
+    );
 }
 
 #[test]
@@ -136,7 +146,11 @@ fn few_shot_never_uses_test_items_or_the_task() {
     for split in &suite.splits {
         for t in &split.tasks {
             for example in few_shot_examples(&suite, t) {
-                assert!(train.contains(&example.id.as_str()), "{} not from train", example.id);
+                assert!(
+                    train.contains(&example.id.as_str()),
+                    "{} not from train",
+                    example.id
+                );
                 assert_ne!(example.id, t.id);
                 assert_ne!(example.input, t.input);
                 assert_eq!(example.category, t.category);
@@ -159,7 +173,12 @@ fn few_shot_does_not_depend_on_file_order() {
         .unwrap_or_else(|e| panic!("write: {e}"));
     let shuffled = load_suite(dir.path()).unwrap_or_else(|e| panic!("{e}"));
     for t in suite.split("test").map_or(&[][..], |s| &s.tasks) {
-        assert_eq!(build_prompt(&suite, t), build_prompt(&shuffled, t), "{}", t.id);
+        assert_eq!(
+            build_prompt(&suite, t),
+            build_prompt(&shuffled, t),
+            "{}",
+            t.id
+        );
     }
 }
 
@@ -167,15 +186,27 @@ fn few_shot_does_not_depend_on_file_order() {
 fn scoring_realistic_outputs_through_the_suite() {
     let suite = mixed();
     let cases = [
-        ("arith-1", "1,200 + 34 = 1,234.\nSo the answer is **1,234**.", 1.0),
+        (
+            "arith-1",
+            "1,200 + 34 = 1,234.\nSo the answer is **1,234**.",
+            1.0,
+        ),
         ("arith-2", "15% of 80 is 0.15 * 80 = 12.0", 1.0),
         ("arith-2", "It is 12.5", 0.0),
-        ("capital-1", "Paris.\nParis has been the capital since...", 1.0),
+        (
+            "capital-1",
+            "Paris.\nParis has been the capital since...",
+            1.0,
+        ),
         ("capital-1", "The capital of France is Paris.", 0.0),
         ("capital-2", "The capital is Brasília, built in 1960.", 1.0),
         ("mcq-1", "An apple is a fruit, so the answer is (B).", 1.0),
         ("mcq-1", "Carrot", 0.0),
-        ("plan-1", "Here is the plan:\n```json\n{\"truck\": 7, \"stops\": [\"A\", \"B\", \"C\"], \"pallets\": \"4\"}\n```", 1.0),
+        (
+            "plan-1",
+            "Here is the plan:\n```json\n{\"truck\": 7, \"stops\": [\"A\", \"B\", \"C\"], \"pallets\": \"4\"}\n```",
+            1.0,
+        ),
     ];
     for (id, output, want) in cases {
         let score = suite.score(task(&suite, id), output);
@@ -191,7 +222,10 @@ fn scoring_realistic_outputs_through_the_suite() {
         "1/3 fields; stops: expected 3 items, got 2; truck: expected 7, got 8 (|diff| 1 > tol 0.5)"
     );
     let missing = suite.score(task(&suite, "arith-1"), "I cannot compute that.");
-    assert_eq!((missing.value, missing.detail.as_str()), (0.0, "no number in the output"));
+    assert_eq!(
+        (missing.value, missing.detail.as_str()),
+        (0.0, "no number in the output")
+    );
 }
 
 #[test]
@@ -238,11 +272,17 @@ fn every_bad_line_is_reported_in_order() {
 fn duplicate_ids_across_splits() {
     let got = one(&[
         ("suite.toml", TOML.as_bytes()),
-        ("train.jsonl", b"\n{\"id\": \"a\", \"category\": \"c\", \"input\": \"q1\", \"target\": \"x\"}\n"),
+        (
+            "train.jsonl",
+            b"\n{\"id\": \"a\", \"category\": \"c\", \"input\": \"q1\", \"target\": \"x\"}\n",
+        ),
         ("test.jsonl", GOOD),
     ]);
     // test.jsonl is read before train.jsonl (name order)
-    assert_eq!(got, "train.jsonl:2: id: duplicate task id \"a\" (first at test.jsonl:1)");
+    assert_eq!(
+        got,
+        "train.jsonl:2: id: duplicate task id \"a\" (first at test.jsonl:1)"
+    );
 }
 
 #[test]
@@ -270,8 +310,14 @@ fn non_utf8_line_is_located() {
         ("suite.toml", TOML.as_bytes()),
         ("test.jsonl", b"{\"id\": \"a\", \"category\": \"c\", \"input\": \"q\", \"target\": \"x\"}\n{\"id\": \"b\xff\"}\n"),
     ]);
-    assert_eq!(got, vec!["test.jsonl:2: not valid UTF-8 (byte 10 of the line)"]);
-    let got = one(&[("suite.toml", b"name = \"t\"\nversion = \"\xc3\"\n"), ("test.jsonl", GOOD)]);
+    assert_eq!(
+        got,
+        vec!["test.jsonl:2: not valid UTF-8 (byte 10 of the line)"]
+    );
+    let got = one(&[
+        ("suite.toml", b"name = \"t\"\nversion = \"\xc3\"\n"),
+        ("test.jsonl", GOOD),
+    ]);
     assert_eq!(got, "suite.toml:2: not valid UTF-8 (byte 12 of the line)");
 }
 
@@ -283,16 +329,27 @@ fn overlong_line_is_reported_not_read() {
         String::from_utf8_lossy(GOOD).replace("\"a\"", "\"b\"")
     );
     let got = problems_with(
-        &[("suite.toml", TOML.as_bytes()), ("test.jsonl", long.as_bytes())],
-        &LoadOptions { max_line_bytes: 100 },
+        &[
+            ("suite.toml", TOML.as_bytes()),
+            ("test.jsonl", long.as_bytes()),
+        ],
+        &LoadOptions {
+            max_line_bytes: 100,
+        },
     );
-    assert_eq!(got, vec!["test.jsonl:1: line is longer than the limit of 100 bytes"]);
+    assert_eq!(
+        got,
+        vec!["test.jsonl:1: line is longer than the limit of 100 bytes"]
+    );
 }
 
 #[test]
 fn toml_errors_carry_lines() {
     let got = one(&[
-        ("suite.toml", b"name = \"t\"\nversion = \"1\"\n\n[defaults]\nprompt = \"unterminated\n"),
+        (
+            "suite.toml",
+            b"name = \"t\"\nversion = \"1\"\n\n[defaults]\nprompt = \"unterminated\n",
+        ),
         ("test.jsonl", GOOD),
     ]);
     assert!(got.starts_with("suite.toml:5: invalid TOML: "), "{got}");
@@ -342,15 +399,31 @@ fn scorer_problems() {
 {\"id\": \"f\", \"category\": \"c\", \"input\": \"q\", \"target\": \"D\", \"scorer\": {\"kind\": \"choice\"}, \"meta\": {\"options\": [\"x\", \"y\"]}}\n";
     let got = problems_of(&[("suite.toml", TOML.as_bytes()), ("test.jsonl", lines)]);
     assert_eq!(got.len(), 6, "{got:#?}");
-    assert_eq!(got[0], "test.jsonl:1: scorer.rel_tol: must be a finite number >= 0, got -1");
-    assert!(got[1].starts_with("test.jsonl:2: scorer.pattern: invalid regular expression: "), "{}", got[1]);
-    assert_eq!(got[2], "test.jsonl:3: scorer.group: pattern has 0 capture group(s), cannot use group 1");
+    assert_eq!(
+        got[0],
+        "test.jsonl:1: scorer.rel_tol: must be a finite number >= 0, got -1"
+    );
+    assert!(
+        got[1].starts_with("test.jsonl:2: scorer.pattern: invalid regular expression: "),
+        "{}",
+        got[1]
+    );
+    assert_eq!(
+        got[2],
+        "test.jsonl:3: scorer.group: pattern has 0 capture group(s), cannot use group 1"
+    );
     assert_eq!(
         got[3],
         "test.jsonl:4: target: expected a string, number or boolean, or a non-empty list of them (exact scorer)"
     );
-    assert_eq!(got[4], "test.jsonl:5: target: \"ten\" is not a number (numeric scorer)");
-    assert_eq!(got[5], "test.jsonl:6: target: choice \"D\" is out of range: 2 options (A-B) (choice scorer)");
+    assert_eq!(
+        got[4],
+        "test.jsonl:5: target: \"ten\" is not a number (numeric scorer)"
+    );
+    assert_eq!(
+        got[5],
+        "test.jsonl:6: target: choice \"D\" is out of range: 2 options (A-B) (choice scorer)"
+    );
 }
 
 #[test]
@@ -395,12 +468,16 @@ fn few_shot_problems() {
         one(&[("suite.toml", toml.as_bytes()), ("test.jsonl", GOOD)]),
         "suite.toml:6: defaults.few_shot: few_shot = 2 needs an `example` template, e.g. example = \"Q: {input}\\nA: {target}\""
     );
-    let toml = format!("{TOML}example = \"{{input}} {{target}}\"\n\n[categories.c]\nfew_shot = 2\n");
+    let toml =
+        format!("{TOML}example = \"{{input}} {{target}}\"\n\n[categories.c]\nfew_shot = 2\n");
     assert_eq!(
         one(&[
             ("suite.toml", toml.as_bytes()),
             ("test.jsonl", GOOD),
-            ("train.jsonl", b"{\"id\": \"t\", \"category\": \"c\", \"input\": \"q2\", \"target\": \"y\"}\n"),
+            (
+                "train.jsonl",
+                b"{\"id\": \"t\", \"category\": \"c\", \"input\": \"q2\", \"target\": \"y\"}\n"
+            ),
         ]),
         "suite.toml:9: categories.c.few_shot: few_shot = 2 but train.jsonl has only 1 task(s) in category \"c\""
     );
@@ -440,20 +517,39 @@ fn listing_suites() {
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir: {e}"));
     }
     for name in ["suite.toml", "train.jsonl", "test.jsonl"] {
-        std::fs::copy(fixture("mixed").join(name), good.join(name)).unwrap_or_else(|e| panic!("copy: {e}"));
+        std::fs::copy(fixture("mixed").join(name), good.join(name))
+            .unwrap_or_else(|e| panic!("copy: {e}"));
     }
-    std::fs::write(bad.join("suite.toml"), "name = \"routes\"\n").unwrap_or_else(|e| panic!("write: {e}"));
+    std::fs::write(bad.join("suite.toml"), "name = \"routes\"\n")
+        .unwrap_or_else(|e| panic!("write: {e}"));
     let listing = list_suites(root.path()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listing.len(), 2);
-    let summary = listing[0].summary.as_ref().unwrap_or_else(|| panic!("{:?}", listing[0].problems));
-    assert_eq!((summary.name.as_str(), summary.version.as_str()), ("mixed", "1.0"));
-    let splits: Vec<(&str, usize)> = summary.splits.iter().map(|s| (s.name.as_str(), s.tasks)).collect();
+    let summary = listing[0]
+        .summary
+        .as_ref()
+        .unwrap_or_else(|| panic!("{:?}", listing[0].problems));
+    assert_eq!(
+        (summary.name.as_str(), summary.version.as_str()),
+        ("mixed", "1.0")
+    );
+    let splits: Vec<(&str, usize)> = summary
+        .splits
+        .iter()
+        .map(|s| (s.name.as_str(), s.tasks))
+        .collect();
     assert_eq!(splits, vec![("test", 6), ("train", 8)]);
     assert_eq!(summary.splits[0].categories.get("capital"), Some(&2));
     assert_eq!(summary.categories, vec!["arith", "capital", "mcq", "plan"]);
     assert!(listing[1].summary.is_none());
     assert_eq!(listing[1].dir, bad);
-    let messages: Vec<String> = listing[1].problems.iter().map(|p| p.message.clone()).collect();
-    assert!(messages.contains(&"missing required field".to_string()), "{messages:?}");
+    let messages: Vec<String> = listing[1]
+        .problems
+        .iter()
+        .map(|p| p.message.clone())
+        .collect();
+    assert!(
+        messages.contains(&"missing required field".to_string()),
+        "{messages:?}"
+    );
     assert!(list_suites(root.path().join("nope")).is_err());
 }

@@ -62,7 +62,9 @@ fn target_index(target: &Value, count: usize) -> Result<usize, FieldError> {
                 _ => {
                     return Err(FieldError::new(
                         "target",
-                        format!("choice target must be one letter or a 0-based index, got {target}"),
+                        format!(
+                            "choice target must be one letter or a 0-based index, got {target}"
+                        ),
                     ));
                 }
             }
@@ -129,7 +131,10 @@ fn pick(answer: &str, options: Option<&[String]>) -> Result<usize, String> {
         [] => Err("no option letter or option text in the output".to_string()),
         many => {
             let letters: Vec<String> = many.iter().map(|&i| letter(i).to_string()).collect();
-            Err(format!("ambiguous: the output mentions options {}", letters.join(", ")))
+            Err(format!(
+                "ambiguous: the output mentions options {}",
+                letters.join(", ")
+            ))
         }
     }
 }
@@ -177,8 +182,10 @@ impl Scorer for ChoiceScorer {
                 s
             }
             Ok(got) => {
-                let mut s =
-                    Score::binary(false, format!("expected {}, got {}", name(expected), name(got)));
+                let mut s = Score::binary(
+                    false,
+                    format!("expected {}, got {}", name(expected), name(got)),
+                );
                 s.extracted = Some(letter(got).to_string());
                 s
             }
@@ -241,7 +248,10 @@ mod tests {
         // no options: letters only
         let t = task(json!("d"), None);
         assert_eq!(ChoiceScorer.score(&t, "Answer: D").value, 1.0);
-        assert_eq!(ChoiceScorer.score(&t, "Paris").detail, "expected D; no option letter in the output");
+        assert_eq!(
+            ChoiceScorer.score(&t, "Paris").detail,
+            "expected D; no option letter in the output"
+        );
     }
 
     #[test]
@@ -254,13 +264,24 @@ mod tests {
         let two = meta(json!(["x", "y"]));
         assert!(ChoiceScorer.check_target(&json!("b"), &two).is_ok());
         assert_eq!(
-            ChoiceScorer.check_target(&json!("C"), &two).err().map(|e| e.to_string()),
+            ChoiceScorer
+                .check_target(&json!("C"), &two)
+                .err()
+                .map(|e| e.to_string()),
             Some("target: choice \"C\" is out of range: 2 options (A-B)".to_string())
         );
         assert!(ChoiceScorer.check_target(&json!(-1), &two).is_err());
         assert!(ChoiceScorer.check_target(&json!("AB"), &two).is_err());
-        assert!(ChoiceScorer.check_target(&json!("A"), &meta(json!(["x"]))).is_err());
-        assert!(ChoiceScorer.check_target(&json!("A"), &meta(json!(["x", 1]))).is_err());
+        assert!(
+            ChoiceScorer
+                .check_target(&json!("A"), &meta(json!(["x"])))
+                .is_err()
+        );
+        assert!(
+            ChoiceScorer
+                .check_target(&json!("A"), &meta(json!(["x", 1])))
+                .is_err()
+        );
         assert!(ChoiceScorer.check_target(&json!("Z"), &Map::new()).is_ok());
     }
 }

@@ -79,7 +79,9 @@ pub(crate) fn aliases(target: &Value) -> Result<Vec<String>, FieldError> {
         )
     };
     match target {
-        Value::Array(items) if !items.is_empty() => items.iter().map(|v| scalar(v).ok_or_else(wrong)).collect(),
+        Value::Array(items) if !items.is_empty() => {
+            items.iter().map(|v| scalar(v).ok_or_else(wrong)).collect()
+        }
         other => scalar(other).map(|s| vec![s]).ok_or_else(wrong),
     }
 }
@@ -87,7 +89,10 @@ pub(crate) fn aliases(target: &Value) -> Result<Vec<String>, FieldError> {
 /// Compares a normalised answer with the normalised aliases.
 pub(crate) fn compare(aliases: &[String], answer: &str, case_sensitive: bool) -> Score {
     let got = normalize(answer, case_sensitive);
-    let wanted: Vec<String> = aliases.iter().map(|a| normalize(a, case_sensitive)).collect();
+    let wanted: Vec<String> = aliases
+        .iter()
+        .map(|a| normalize(a, case_sensitive))
+        .collect();
     if wanted.contains(&got) {
         return Score::binary(true, format!("matches {}", quoted(&got)));
     }
@@ -158,7 +163,10 @@ mod tests {
         assert_eq!(normalize("U.S.", false), "u.s");
         assert_eq!(normalize("a, b", false), "a, b");
         // no Unicode normalisation: combining accent differs from precomposed
-        assert_ne!(normalize("cafe\u{301}", false), normalize("caf\u{e9}", false));
+        assert_ne!(
+            normalize("cafe\u{301}", false),
+            normalize("caf\u{e9}", false)
+        );
     }
 
     #[test]
@@ -174,7 +182,10 @@ mod tests {
             "expected one of \"paris\", \"paris, france\", got \"lyon\""
         );
         let s = compare(&["Paris".to_string()], "paris", true);
-        assert_eq!((s.value, s.detail.as_str()), (0.0, "expected \"Paris\", got \"paris\""));
+        assert_eq!(
+            (s.value, s.detail.as_str()),
+            (0.0, "expected \"Paris\", got \"paris\"")
+        );
         let s = compare(&["Paris".to_string()], "", false);
         assert_eq!(s.detail, "expected \"paris\", got empty output");
         let s = compare(&["東京".to_string()], "「東京」", false);

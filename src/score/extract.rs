@@ -124,7 +124,10 @@ impl Extract {
                 Err(e) => vec![e],
             },
             Extract::FirstCodeBlock { lang: Some(lang) } if lang.trim().is_empty() => {
-                vec![FieldError::new("lang", "must not be blank (leave it out for any language)")]
+                vec![FieldError::new(
+                    "lang",
+                    "must not be blank (leave it out for any language)",
+                )]
             }
             _ => Vec::new(),
         }
@@ -141,11 +144,12 @@ impl Extract {
             Extract::ChoiceLetter => choice_letter(text, 26)
                 .map(String::from)
                 .ok_or_else(|| "no answer letter in the output".to_string()),
-            Extract::FirstCodeBlock { lang } => first_code_block(text, lang.as_deref())
-                .ok_or_else(|| match lang {
+            Extract::FirstCodeBlock { lang } => {
+                first_code_block(text, lang.as_deref()).ok_or_else(|| match lang {
                     Some(lang) => format!("no fenced {lang} code block in the output"),
                     None => "no fenced code block in the output".to_string(),
-                }),
+                })
+            }
             Extract::FirstJsonObject => first_json_object(text)
                 .map(str::to_string)
                 .ok_or_else(|| "no JSON object in the output".to_string()),
@@ -225,14 +229,18 @@ pub fn numbers(text: &str) -> Vec<&str> {
         while digit(j) {
             j += 1;
         }
-        let continues_word = start > 0
-            && ch(start - 1).is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '.');
+        let continues_word =
+            start > 0 && ch(start - 1).is_some_and(|p| p.is_alphanumeric() || p == '_' || p == '.');
         if continues_word {
             i = j;
             continue;
         }
         if j - start <= 3 {
-            while ch(j) == Some(',') && digit(j + 1) && digit(j + 2) && digit(j + 3) && !digit(j + 4)
+            while ch(j) == Some(',')
+                && digit(j + 1)
+                && digit(j + 2)
+                && digit(j + 3)
+                && !digit(j + 4)
             {
                 j += 4;
             }
@@ -342,7 +350,11 @@ pub fn choice_letter(text: &str, options: usize) -> Option<char> {
         return Some(c);
     }
     for re in [&*BOXED_LETTER, &*ANSWER_LETTER, &*OPTION_LETTER] {
-        if let Some(c) = re.captures_iter(trimmed).filter_map(|c| letter_of(&c)).last() {
+        if let Some(c) = re
+            .captures_iter(trimmed)
+            .filter_map(|c| letter_of(&c))
+            .last()
+        {
             return Some(c);
         }
     }
@@ -503,7 +515,10 @@ mod tests {
             last_number("Step 1: 12 * 3 = 36. Step 2: 36 + 6 = 42.\nThe answer is 42."),
             Some("42")
         );
-        assert_eq!(last_number("Total: $1,234.50 (incl. tax)."), Some("$1,234.50"));
+        assert_eq!(
+            last_number("Total: $1,234.50 (incl. tax)."),
+            Some("$1,234.50")
+        );
         assert_eq!(last_number("x = -3"), Some("-3"));
         assert_eq!(last_number("5-3"), Some("3"));
         assert_eq!(numbers("5-3"), vec!["5", "3"]);
@@ -527,7 +542,10 @@ mod tests {
             ("(c)", Some('C')),
             ("**D.**", Some('D')),
             ("The answer is (B).", Some('B')),
-            ("Let me think. A is wrong because... so the answer is C", Some('C')),
+            (
+                "Let me think. A is wrong because... so the answer is C",
+                Some('C'),
+            ),
             ("**Answer:** **D**", Some('D')),
             ("Answer: b is tempting", None),
             ("Final answer: \\boxed{A}", Some('A')),
@@ -543,7 +561,10 @@ mod tests {
             assert_eq!(choice_letter(text, 26), want, "{text:?}");
         }
         assert_eq!(choice_letter("The answer is E", 4), None);
-        assert_eq!(choice_letter("The answer is E, no wait, the answer is B", 4), Some('B'));
+        assert_eq!(
+            choice_letter("The answer is E, no wait, the answer is B", 4),
+            Some('B')
+        );
     }
 
     #[test]
@@ -558,7 +579,10 @@ mod tests {
             Some("def f(x):\n    return x + 1")
         );
         let text = "```bash\npip install x\n```\n```\nprint(1)\n```";
-        assert_eq!(first_code_block(text, Some("python")).as_deref(), Some("print(1)"));
+        assert_eq!(
+            first_code_block(text, Some("python")).as_deref(),
+            Some("print(1)")
+        );
         assert_eq!(
             first_code_block("```py\nx = 1\nprint(x)```", None).as_deref(),
             Some("x = 1\nprint(x)")
@@ -581,8 +605,14 @@ mod tests {
             first_json_object(text),
             Some("{\"route\": [\"A\", \"B\"], \"note\": \"use } carefully\", \"n\": {\"x\": 1}}")
         );
-        assert_eq!(first_json_object("{'a': 1} then {\"a\": 2}"), Some("{\"a\": 2}"));
-        assert_eq!(first_json_object("{\"a\": \"\\\"}\"}"), Some("{\"a\": \"\\\"}\"}"));
+        assert_eq!(
+            first_json_object("{'a': 1} then {\"a\": 2}"),
+            Some("{\"a\": 2}")
+        );
+        assert_eq!(
+            first_json_object("{\"a\": \"\\\"}\"}"),
+            Some("{\"a\": \"\\\"}\"}")
+        );
         assert_eq!(first_json_object("{\"a\": 1"), None);
         assert_eq!(first_json_object("[1, 2]"), None);
         assert_eq!(first_json_object(&"{".repeat(100_000)), None);
@@ -590,13 +620,22 @@ mod tests {
 
     #[test]
     fn first_line_and_regex() {
-        assert_eq!(Extract::FirstLine.apply("\n\n  Paris  \nbecause..."), Ok("Paris".into()));
-        assert_eq!(Extract::FirstLine.apply("  \n "), Err("empty output".into()));
+        assert_eq!(
+            Extract::FirstLine.apply("\n\n  Paris  \nbecause..."),
+            Ok("Paris".into())
+        );
+        assert_eq!(
+            Extract::FirstLine.apply("  \n "),
+            Err("empty output".into())
+        );
         let step = Extract::Regex {
             pattern: r"(?i)final answer:\s*(\w+)".into(),
             group: 1,
         };
-        assert_eq!(step.apply("blah\nFinal Answer: Lisbon."), Ok("Lisbon".into()));
+        assert_eq!(
+            step.apply("blah\nFinal Answer: Lisbon."),
+            Ok("Lisbon".into())
+        );
         assert!(step.apply("nothing").is_err());
         let bad = Extract::Regex {
             pattern: "(a".into(),
@@ -617,8 +656,7 @@ mod tests {
     fn serde_forms() {
         let e: Extract = serde_json::from_str("\"last_number\"").unwrap_or(Extract::None);
         assert_eq!(e, Extract::LastNumber);
-        let e: Result<Extract, _> =
-            serde_json::from_str(r#"{"kind": "regex", "pattern": "a(b)"}"#);
+        let e: Result<Extract, _> = serde_json::from_str(r#"{"kind": "regex", "pattern": "a(b)"}"#);
         assert_eq!(
             e.ok(),
             Some(Extract::Regex {
@@ -629,7 +667,9 @@ mod tests {
         assert!(serde_json::from_str::<Extract>("\"last_word\"").is_err());
         assert!(serde_json::from_str::<Extract>(r#"{"kind": "first_line", "x": 1}"#).is_err());
         assert_eq!(
-            serde_json::to_string(&Extract::FirstJsonObject).ok().as_deref(),
+            serde_json::to_string(&Extract::FirstJsonObject)
+                .ok()
+                .as_deref(),
             Some("\"first_json_object\"")
         );
         let regex = Extract::Regex {

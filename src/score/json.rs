@@ -114,14 +114,17 @@ impl JsonScorer {
                     return Err(format!("expected {} items, got {}", e.len(), g.len()));
                 }
                 for (i, (ei, gi)) in e.iter().zip(g).enumerate() {
-                    self.matches(ei, gi).map_err(|why| format!("[{i}]: {why}"))?;
+                    self.matches(ei, gi)
+                        .map_err(|why| format!("[{i}]: {why}"))?;
                 }
                 Ok(())
             }
             (Value::Object(e), Value::Object(g)) => {
                 for (key, ev) in e {
                     match g.get(key) {
-                        Some(gv) => self.matches(ev, gv).map_err(|why| format!(".{key}: {why}"))?,
+                        Some(gv) => self
+                            .matches(ev, gv)
+                            .map_err(|why| format!(".{key}: {why}"))?,
                         None => return Err(format!(".{key}: missing")),
                     }
                 }
@@ -148,7 +151,10 @@ impl Scorer for JsonScorer {
     fn check_target(&self, target: &Value, _meta: &Map<String, Value>) -> Result<(), FieldError> {
         match target {
             Value::Object(map) if !map.is_empty() => Ok(()),
-            _ => Err(FieldError::new("target", "json scorer needs a non-empty object")),
+            _ => Err(FieldError::new(
+                "target",
+                "json scorer needs a non-empty object",
+            )),
         }
     }
 
@@ -161,7 +167,9 @@ impl Scorer for JsonScorer {
         }
         let got = match serde_json::from_str::<Value>(answer.trim()) {
             Ok(Value::Object(map)) => map,
-            Ok(other) => return Score::zero(format!("answer is not a JSON object: {}", short(&other))),
+            Ok(other) => {
+                return Score::zero(format!("answer is not a JSON object: {}", short(&other)));
+            }
             Err(e) => return Score::zero(format!("answer is not valid JSON: {e}")),
         };
         let mut failures = Vec::new();
@@ -170,7 +178,11 @@ impl Scorer for JsonScorer {
                 None => failures.push(format!("{key}: missing")),
                 Some(value) => {
                     if let Err(why) = self.matches(expected, value) {
-                        let sep = if why.starts_with(['.', '[']) { "" } else { ": " };
+                        let sep = if why.starts_with(['.', '[']) {
+                            ""
+                        } else {
+                            ": "
+                        };
                         failures.push(format!("{key}{sep}{why}"));
                     }
                 }
@@ -230,13 +242,22 @@ mod tests {
     #[test]
     fn per_field_credit() {
         let t = task(json!({"cost": 12.5, "carrier": "DHL", "route": ["A", "B"]}));
-        let s = scorer(0.01, true).score(&t, r#"{"cost": 13, "carrier": "dhl", "route": ["A", "B"], "extra": 1}"#);
+        let s = scorer(0.01, true).score(
+            &t,
+            r#"{"cost": 13, "carrier": "dhl", "route": ["A", "B"], "extra": 1}"#,
+        );
         assert!((s.value - 2.0 / 3.0).abs() < 1e-12);
-        assert_eq!(s.detail, "2/3 fields; cost: expected 12.5, got 13 (|diff| 0.5 > tol 0.01)");
+        assert_eq!(
+            s.detail,
+            "2/3 fields; cost: expected 12.5, got 13 (|diff| 0.5 > tol 0.01)"
+        );
         let s = scorer(0.01, false).score(&t, r#"{"cost": "$12.50", "carrier": "DHL."}"#);
         assert_eq!(s.value, 0.0);
         assert_eq!(s.detail, "2/3 fields; route: missing");
-        let s = scorer(0.0, true).score(&t, r#"{"cost": 12.5, "carrier": "DHL", "route": ["A", "C"]}"#);
+        let s = scorer(0.0, true).score(
+            &t,
+            r#"{"cost": 12.5, "carrier": "DHL", "route": ["A", "C"]}"#,
+        );
         assert_eq!(s.detail, "2/3 fields; route[1]: expected \"b\", got \"c\"");
     }
 
@@ -245,15 +266,30 @@ mod tests {
         let t = task(json!({"load": {"truck": 1, "pallets": 4}, "ok": true}));
         let s = scorer(0.0, true).score(&t, r#"{"load": {"truck": 1}, "ok": "true"}"#);
         assert_eq!(s.value, 0.0);
-        assert_eq!(s.detail, "0/2 fields; load.pallets: missing; ok: expected true, got \"true\"");
+        assert_eq!(
+            s.detail,
+            "0/2 fields; load.pallets: missing; ok: expected true, got \"true\""
+        );
         let s = scorer(0.0, true).score(&t, "not json");
-        assert!(s.detail.starts_with("answer is not valid JSON"), "{}", s.detail);
+        assert!(
+            s.detail.starts_with("answer is not valid JSON"),
+            "{}",
+            s.detail
+        );
         let s = scorer(0.0, true).score(&t, "[1]");
         assert_eq!(s.detail, "answer is not a JSON object: [1]");
         let s = scorer(0.0, true).score(&t, "");
         assert_eq!(s.value, 0.0);
         assert!(JsonScorer::new(&JsonSpec::default()).is_ok());
-        assert!(scorer(0.0, true).check_target(&json!({}), &Map::new()).is_err());
-        assert!(scorer(0.0, true).check_target(&json!("x"), &Map::new()).is_err());
+        assert!(
+            scorer(0.0, true)
+                .check_target(&json!({}), &Map::new())
+                .is_err()
+        );
+        assert!(
+            scorer(0.0, true)
+                .check_target(&json!("x"), &Map::new())
+                .is_err()
+        );
     }
 }

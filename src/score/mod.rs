@@ -26,12 +26,12 @@ use serde_json::{Map, Value};
 use crate::suite::Task;
 use crate::suite::fields::{Checker, FieldSpec, Kind, join, optional, required};
 
+pub use self::regex::RegexSpec;
 pub use choice::ChoiceSpec;
 pub use exact::ExactSpec;
 pub use extract::Extract;
 pub use json::JsonSpec;
 pub use numeric::NumericSpec;
-pub use self::regex::RegexSpec;
 
 /// Which scorer family scores a task, with its parameters. Written as a
 /// table tagged by `kind`, e.g. `{ kind = "exact" }` or
@@ -232,7 +232,11 @@ pub(crate) fn quoted(text: &str) -> String {
 
 /// Checks a scorer table at `path` field by field and converts it; records
 /// every problem with `checker`.
-pub(crate) fn check_scorer(checker: &mut Checker<'_>, value: &Value, path: &str) -> Option<ScorerSpec> {
+pub(crate) fn check_scorer(
+    checker: &mut Checker<'_>,
+    value: &Value,
+    path: &str,
+) -> Option<ScorerSpec> {
     let Value::Object(map) = value else {
         checker.check_kind(value, path, Kind::Table);
         return None;
@@ -242,7 +246,10 @@ pub(crate) fn check_scorer(checker: &mut Checker<'_>, value: &Value, path: &str)
         None => {
             checker.report(
                 &kind_path,
-                format!("missing required field (one of: {})", ScorerSpec::KINDS.join(", ")),
+                format!(
+                    "missing required field (one of: {})",
+                    ScorerSpec::KINDS.join(", ")
+                ),
             );
             return None;
         }
@@ -286,7 +293,11 @@ pub(crate) fn check_scorer(checker: &mut Checker<'_>, value: &Value, path: &str)
 }
 
 /// Checks an extraction step at `path` (a name or a table) and converts it.
-pub(crate) fn check_extract(checker: &mut Checker<'_>, value: &Value, path: &str) -> Option<Extract> {
+pub(crate) fn check_extract(
+    checker: &mut Checker<'_>,
+    value: &Value,
+    path: &str,
+) -> Option<Extract> {
     let names = Extract::NAMES.join(", ");
     let (kind, map) = match value {
         Value::String(name) => (name.as_str(), None),
@@ -315,8 +326,15 @@ pub(crate) fn check_extract(checker: &mut Checker<'_>, value: &Value, path: &str
         "first_code_block" => &[P_KIND, P_LANG],
         k if Extract::NAMES.contains(&k) => &[P_KIND],
         k => {
-            let at = if map.is_some() { join(path, "kind") } else { path.to_string() };
-            checker.report(&at, format!("unknown extraction step {k:?} (expected one of: {names})"));
+            let at = if map.is_some() {
+                join(path, "kind")
+            } else {
+                path.to_string()
+            };
+            checker.report(
+                &at,
+                format!("unknown extraction step {k:?} (expected one of: {names})"),
+            );
             return None;
         }
     };
@@ -373,7 +391,9 @@ mod tests {
     #[test]
     fn specs_round_trip() {
         let specs = [
-            ScorerSpec::Exact(ExactSpec { case_sensitive: true }),
+            ScorerSpec::Exact(ExactSpec {
+                case_sensitive: true,
+            }),
             ScorerSpec::Numeric(NumericSpec {
                 abs_tol: 0.5,
                 rel_tol: 0.01,
@@ -410,6 +430,9 @@ mod tests {
         });
         let s = score(&spec, &Extract::LastNumber, &task, "1");
         assert_eq!(s.value, 0.0);
-        assert_eq!(s.detail, "invalid scorer: abs_tol: must be a finite number >= 0, got -1");
+        assert_eq!(
+            s.detail,
+            "invalid scorer: abs_tol: must be a finite number >= 0, got -1"
+        );
     }
 }

@@ -94,7 +94,11 @@ pub fn parse_number(text: &str) -> Result<f64, String> {
     if !value.is_finite() {
         return Err(format!("{} is out of range", quoted(text.trim())));
     }
-    Ok(if negative == Some(true) { -value } else { value })
+    Ok(if negative == Some(true) {
+        -value
+    } else {
+        value
+    })
 }
 
 /// Formats a number for a detail: plain decimals for ordinary magnitudes,
@@ -127,7 +131,11 @@ pub(crate) fn within(expected: f64, got: f64, abs_tol: f64, rel_tol: f64) -> (bo
     let op = if pass { "<=" } else { ">" };
     (
         pass,
-        format!("{head} (|diff| {} {op} tol {})", fmt_num(round6(diff)), fmt_num(tol)),
+        format!(
+            "{head} (|diff| {} {op} tol {})",
+            fmt_num(round6(diff)),
+            fmt_num(tol)
+        ),
     )
 }
 
@@ -221,13 +229,29 @@ mod tests {
             assert_eq!(parse_number(text), Ok(want), "{text:?}");
         }
         let bad = [
-            "", "abc", "NaN", "inf", "-inf", "1,23", "1,2345", "1 000", "3/4", "1.2.3", "--5",
-            "$", "%", "forty-two", "0x10",
+            "",
+            "abc",
+            "NaN",
+            "inf",
+            "-inf",
+            "1,23",
+            "1,2345",
+            "1 000",
+            "3/4",
+            "1.2.3",
+            "--5",
+            "$",
+            "%",
+            "forty-two",
+            "0x10",
         ];
         for text in bad {
             assert!(parse_number(text).is_err(), "{text:?} parsed");
         }
-        assert_eq!(parse_number("1e400"), Err("\"1e400\" is out of range".to_string()));
+        assert_eq!(
+            parse_number("1e400"),
+            Err("\"1e400\" is out of range".to_string())
+        );
     }
 
     #[test]
@@ -235,18 +259,27 @@ mod tests {
         // |41.5 - 42| = 0.5 > 0.01
         assert_eq!(
             within(42.0, 41.5, 0.01, 0.0),
-            (false, "expected 42, got 41.5 (|diff| 0.5 > tol 0.01)".to_string())
+            (
+                false,
+                "expected 42, got 41.5 (|diff| 0.5 > tol 0.01)".to_string()
+            )
         );
         assert_eq!(
             within(42.0, 41.995, 0.01, 0.0),
-            (true, "expected 42, got 41.995 (|diff| 0.005 <= tol 0.01)".to_string())
+            (
+                true,
+                "expected 42, got 41.995 (|diff| 0.005 <= tol 0.01)".to_string()
+            )
         );
         // relative: 1% of 200 = 2, |diff| 1.5 passes; abs_tol alone would not
         assert!(within(200.0, 201.5, 0.1, 0.01).0);
         assert!(!within(200.0, 202.5, 0.1, 0.01).0);
         assert!(!within(0.1 + 0.2, 0.3, 0.0, 0.0).0);
         assert!(within(0.1 + 0.2, 0.3, 1e-9, 0.0).0);
-        assert_eq!(within(5.0, 5.0, 0.0, 0.0), (true, "expected 5, got 5".to_string()));
+        assert_eq!(
+            within(5.0, 5.0, 0.0, 0.0),
+            (true, "expected 5, got 5".to_string())
+        );
         // huge values: the difference overflows to infinity and fails
         assert!(!within(1e308, -1e308, 1e300, 0.0).0);
         assert_eq!(

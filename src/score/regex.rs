@@ -92,7 +92,9 @@ mod tests {
             group: 1,
             case_sensitive: false,
         });
-        let Ok(scorer) = scorer else { panic!("valid pattern") };
+        let Ok(scorer) = scorer else {
+            panic!("valid pattern")
+        };
         let task = Task {
             id: "r".into(),
             category: "c".into(),
@@ -113,8 +115,13 @@ mod tests {
             group: 1,
             case_sensitive: false,
         });
-        let Ok(optional) = optional else { panic!("valid pattern") };
-        assert_eq!(optional.score(&task, "x").detail, "group 1 did not take part in the match");
+        let Ok(optional) = optional else {
+            panic!("valid pattern")
+        };
+        assert_eq!(
+            optional.score(&task, "x").detail,
+            "group 1 did not take part in the match"
+        );
     }
 
     #[test]

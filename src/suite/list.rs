@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::Suite;
 use super::error::{Problem, SuiteError};
 use super::load::load_suite;
-use super::Suite;
 
 /// How deep [`list_suites`] looks for `suite.toml` below the root.
 const MAX_DEPTH: usize = 4;

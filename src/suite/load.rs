@@ -56,7 +56,14 @@ pub fn load_suite_with(dir: &Path, options: &LoadOptions) -> Result<Suite, Suite
         origins.push((path, lines));
     }
     if let Some((config, lines)) = &config {
-        cross_check(config, lines, &config_path, &splits, &origins, &mut problems);
+        cross_check(
+            config,
+            lines,
+            &config_path,
+            &splits,
+            &origins,
+            &mut problems,
+        );
     }
     match config {
         Some((config, _)) if problems.is_empty() => Ok(Suite {
@@ -84,16 +91,26 @@ fn read_text(path: &Path, problems: &mut Vec<Problem>) -> Option<String> {
         }
     };
     match String::from_utf8(bytes) {
-        Ok(text) => Some(text.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(text)),
+        Ok(text) => Some(
+            text.strip_prefix('\u{feff}')
+                .map(str::to_string)
+                .unwrap_or(text),
+        ),
         Err(e) => {
             let good = e.utf8_error().valid_up_to();
             let bytes = e.as_bytes();
-            let line_start = bytes[..good].iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let line_start = bytes[..good]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
             problems.push(Problem {
                 file: path.to_path_buf(),
                 line: Some(bytes[..good].iter().filter(|b| **b == b'\n').count() + 1),
                 field: None,
-                message: format!("not valid UTF-8 (byte {} of the line)", good - line_start + 1),
+                message: format!(
+                    "not valid UTF-8 (byte {} of the line)",
+                    good - line_start + 1
+                ),
             });
             None
         }
@@ -137,7 +154,9 @@ fn load_config(path: &Path, problems: &mut Vec<Problem>) -> Option<(SuiteConfig,
             if !ok {
                 checker.report(
                     "name",
-                    format!("{name:?} is not a valid suite name (use letters, digits, '.', '_' and '-')"),
+                    format!(
+                        "{name:?} is not a valid suite name (use letters, digits, '.', '_' and '-')"
+                    ),
                 );
             }
         }
@@ -218,7 +237,12 @@ fn check_settings(checker: &mut Checker<'_>, map: &Map<String, Value>, path: &st
 }
 
 /// Path of the table that sets `key` for `category` (its override or `defaults`).
-fn setting_path(config: &SuiteConfig, category: Option<&str>, key: &str, is_set: impl Fn(&TaskDefaults) -> bool) -> String {
+fn setting_path(
+    config: &SuiteConfig,
+    category: Option<&str>,
+    key: &str,
+    is_set: impl Fn(&TaskDefaults) -> bool,
+) -> String {
     match category.and_then(|c| config.categories.get(c).map(|d| (c, d))) {
         Some((c, d)) if is_set(d) => join(&join("categories", c), key),
         _ => join("defaults", key),
@@ -261,7 +285,10 @@ fn split_files(dir: &Path, problems: &mut Vec<Problem>) -> Vec<(String, PathBuf)
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
-            problems.push(Problem::file(dir, format!("cannot read suite directory: {e}")));
+            problems.push(Problem::file(
+                dir,
+                format!("cannot read suite directory: {e}"),
+            ));
             return Vec::new();
         }
     };
@@ -293,7 +320,11 @@ enum LineRead {
 
 /// Reads one `\n`-terminated line into `buf` (without the `\n`), keeping at
 /// most `cap` bytes; a longer line is consumed and reported as too long.
-fn read_line_capped(reader: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::Result<LineRead> {
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<LineRead> {
     buf.clear();
     let mut any = false;
     let mut too_long = false;
@@ -325,7 +356,11 @@ fn read_line_capped(reader: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) ->
         let used = newline.map_or(available.len(), |i| i + 1);
         reader.consume(used);
         if newline.is_some() {
-            return Ok(if too_long { LineRead::TooLong } else { LineRead::Line });
+            return Ok(if too_long {
+                LineRead::TooLong
+            } else {
+                LineRead::Line
+            });
         }
     }
 }
@@ -374,7 +409,10 @@ fn read_split(
                 non_blank += 1;
                 problems.push(line_problem(
                     line_no,
-                    format!("line is longer than the limit of {} bytes", options.max_line_bytes),
+                    format!(
+                        "line is longer than the limit of {} bytes",
+                        options.max_line_bytes
+                    ),
                 ));
                 continue;
             }
@@ -409,7 +447,10 @@ fn read_split(
                     let at = if first_file == path {
                         format!("line {first_line}")
                     } else {
-                        let name = first_file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        let name = first_file
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
                         format!("{name}:{first_line}")
                     };
                     problems.push(Problem {
@@ -439,7 +480,11 @@ fn parse_task(path: &Path, line: usize, text: &str, problems: &mut Vec<Problem>)
         Ok(value) => value,
         Err(e) => {
             let message = e.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
             problems.push(Problem {
                 file: path.to_path_buf(),
                 line: Some(line),
@@ -454,13 +499,20 @@ fn parse_task(path: &Path, line: usize, text: &str, problems: &mut Vec<Problem>)
     let mut checker = Checker::new(path, &lines, false, problems);
     let Value::Object(map) = &value else {
         let got = checker.describe(&value);
-        checker.report("", format!("expected a JSON object (one task per line), got {got}"));
+        checker.report(
+            "",
+            format!("expected a JSON object (one task per line), got {got}"),
+        );
         return None;
     };
     checker.check_table(map, "", &TASK_FIELDS);
     {
         for key in ["id", "category", "input"] {
-            if map.get(key).and_then(Value::as_str).is_some_and(|s| s.trim().is_empty()) {
+            if map
+                .get(key)
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.trim().is_empty())
+            {
                 checker.report(key, "must not be empty");
             }
         }
@@ -531,7 +583,9 @@ fn cross_check(
                     .setting(&task.category, |d| d.prompt.as_deref())
                     .unwrap_or(super::DEFAULT_PROMPT),
             ];
-            if is_train && let Some(example) = config.setting(&task.category, |d| d.example.as_deref()) {
+            if is_train
+                && let Some(example) = config.setting(&task.category, |d| d.example.as_deref())
+            {
                 templates.push(example);
             }
             for template in templates {
@@ -550,9 +604,13 @@ fn cross_check(
         }
         let at = setting_path(config, Some(category), "few_shot", |d| d.few_shot.is_some());
         let message = if splits.iter().any(|s| s.name == TRAIN_SPLIT) {
-            format!("few_shot = {n} but {TRAIN_SPLIT}.jsonl has only {have} task(s) in category {category:?}")
+            format!(
+                "few_shot = {n} but {TRAIN_SPLIT}.jsonl has only {have} task(s) in category {category:?}"
+            )
         } else {
-            format!("few_shot = {n} needs a {TRAIN_SPLIT}.jsonl split with tasks of category {category:?}; there is none")
+            format!(
+                "few_shot = {n} needs a {TRAIN_SPLIT}.jsonl split with tasks of category {category:?}; there is none"
+            )
         };
         checker.report(&at, message);
     }
@@ -635,7 +693,13 @@ mod tests {
                 ("line".to_string(), b"xyz".to_vec()),
             ]
         );
-        assert_eq!(read_all(b"abcde\n", 5), vec![("line".to_string(), b"abcde".to_vec())]);
-        assert_eq!(read_all(b"abcdef", 5), vec![("long".to_string(), Vec::new())]);
+        assert_eq!(
+            read_all(b"abcde\n", 5),
+            vec![("line".to_string(), b"abcde".to_vec())]
+        );
+        assert_eq!(
+            read_all(b"abcdef", 5),
+            vec![("long".to_string(), Vec::new())]
+        );
     }
 }

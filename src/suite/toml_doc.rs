@@ -23,7 +23,11 @@ pub(crate) struct TomlDoc {
 /// 1-based line of a byte offset.
 pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// Parses `text`; on any syntax or value problem records them all and returns `None`.
@@ -151,6 +155,9 @@ mod tests {
 
         let mut problems = Vec::new();
         assert!(parse("a = 1\nb = nan\n", Path::new("s.toml"), &mut problems).is_none());
-        assert_eq!(problems[0].to_string(), "s.toml:2: b: nan is not a finite number");
+        assert_eq!(
+            problems[0].to_string(),
+            "s.toml:2: b: nan is not a finite number"
+        );
     }
 }
