@@ -7,7 +7,7 @@
 //! allowed and only letters can be recognised.
 //!
 //! The answer is found in the output by, in order:
-//! 1. a letter, recognised by [`choice_letter`](super::extract::choice_letter)
+//! 1. a letter, recognised by [`choice_letter`]
 //!    among the valid letters (`The answer is (B)`, `B) Paris`, `**C**`, ...);
 //! 2. the text of an option: the whole normalised answer equals one option
 //!    (normalised as in [`exact`](super::exact)), or exactly one option's text

@@ -7,10 +7,10 @@
 //! `matched fields / target fields` (or 1/0 when `partial_credit = false`).
 //! Extra fields in the answer are ignored. A field matches when:
 //! - target number: the answer is a number, or a string
-//!   [`parse_number`](super::numeric::parse_number) reads (`"$12.50"`),
+//!   [`parse_number`] reads (`"$12.50"`),
 //!   within `max(abs_tol, rel_tol * |expected|)`;
 //! - target string: the answer (strings as they are, numbers and booleans as
-//!   their JSON text) is equal after [`normalize`](super::exact::normalize)
+//!   their JSON text) is equal after [`normalize`]
 //!   (case-insensitive unless `case_sensitive = true`);
 //! - target boolean or null: the same value;
 //! - target list: a list of the same length whose items match in order;

@@ -289,6 +289,50 @@ mod tests {
     }
 
     #[test]
+    fn scores_answers() {
+        let scorer = NumericScorer::new(&NumericSpec {
+            abs_tol: 0.0,
+            rel_tol: 0.001,
+        });
+        let Ok(scorer) = scorer else {
+            panic!("valid spec")
+        };
+        let task = |target: Value| Task {
+            id: "n".into(),
+            category: "c".into(),
+            input: "?".into(),
+            target,
+            scorer: None,
+            meta: Map::new(),
+        };
+        let t = task(serde_json::json!("$1,000"));
+        // 0.1% of 1000 = 1
+        assert_eq!(scorer.score(&t, "$1,000.99").value, 1.0);
+        assert_eq!(
+            scorer.score(&t, "1001.5").detail,
+            "expected 1000, got 1001.5 (|diff| 1.5 > tol 1)"
+        );
+        assert_eq!(
+            scorer.score(&t, "").detail,
+            "empty answer (\"\" is not a number)"
+        );
+        assert_eq!(scorer.score(&t, "NaN").detail, "\"NaN\" is not a number");
+        assert_eq!(
+            scorer.score(&t, "1e999").detail,
+            "\"1e999\" is out of range"
+        );
+        // zero target: a relative tolerance alone accepts only exact zero
+        let zero = task(serde_json::json!(0));
+        assert_eq!(scorer.score(&zero, "-0").value, 1.0);
+        assert_eq!(scorer.score(&zero, "0.0001").value, 0.0);
+        assert!(
+            scorer
+                .check_target(&serde_json::json!([1]), &Map::new())
+                .is_err()
+        );
+    }
+
+    #[test]
     fn rejects_bad_tolerances() {
         let bad = NumericScorer::new(&NumericSpec {
             abs_tol: -0.5,

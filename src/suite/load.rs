@@ -1,7 +1,7 @@
 //! Loading a suite directory, reporting every problem as
 //! `file:line: field: what is wrong`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -557,11 +557,11 @@ fn cross_check(
 ) {
     let declared: Vec<&str> = config.categories.keys().map(String::as_str).collect();
     let mut train_counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut used: BTreeMap<&str, ()> = BTreeMap::new();
+    let mut used: BTreeSet<&str> = BTreeSet::new();
     for (split, (path, lines)) in splits.iter().zip(origins) {
         let is_train = split.name == TRAIN_SPLIT;
         for (task, &line) in split.tasks.iter().zip(lines) {
-            used.insert(&task.category, ());
+            used.insert(&task.category);
             if is_train {
                 *train_counts.entry(&task.category).or_default() += 1;
             }
@@ -594,7 +594,7 @@ fn cross_check(
         }
     }
     let mut checker = Checker::new(config_path, config_lines, true, problems);
-    for category in used.keys() {
+    for category in &used {
         let Some(&n) = config.setting(category, |d| d.few_shot.as_ref()) else {
             continue;
         };
