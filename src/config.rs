@@ -80,9 +80,9 @@ fn yes() -> bool {
     true
 }
 
-/// How a model is reached.
+/// How a model is reached (`kind` in the file, with its own keys).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelSource {
     /// Recorded completions replayed from a transcript (JSONL).
     Replay {
@@ -94,10 +94,8 @@ pub enum ModelSource {
         /// Checkpoint path.
         path: PathBuf,
         /// CPU backend: `flex` (default) or `ndarray`.
-        #[serde(default)]
         backend: Option<String>,
         /// Requests per forward batch.
-        #[serde(default)]
         batch_size: Option<usize>,
     },
 }
@@ -125,20 +123,99 @@ pub struct Price {
 }
 
 /// `[teacher]` or one `[[students]]` entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ModelSpec {
     /// Name used in reports and the journal.
     pub name: String,
     /// How to reach the model.
-    #[serde(flatten)]
     pub source: ModelSource,
     /// Prices.
     #[serde(default)]
     pub price: Price,
     /// Threshold overrides for this student (ignored for the teacher).
-    #[serde(default)]
     pub gate: Thresholds,
+}
+
+/// A model entry as written: `kind` plus the keys of every kind, checked
+/// against the kind when converted to a [`ModelSpec`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModelSpec {
+    name: String,
+    kind: String,
+    #[serde(default)]
+    transcript: Option<PathBuf>,
+    #[serde(default)]
+    path: Option<PathBuf>,
+    #[serde(default)]
+    backend: Option<String>,
+    #[serde(default)]
+    batch_size: Option<usize>,
+    #[serde(default)]
+    price: Price,
+    #[serde(default)]
+    gate: Thresholds,
+}
+
+impl RawModelSpec {
+    /// The spec, or what is wrong with the keys for this `kind`.
+    fn into_spec(self, field: &str) -> Result<ModelSpec, (String, String)> {
+        let source = match self.kind.as_str() {
+            "replay" => {
+                if let Some(k) = [
+                    ("path", self.path.is_some()),
+                    ("backend", self.backend.is_some()),
+                    ("batch_size", self.batch_size.is_some()),
+                ]
+                .iter()
+                .find(|(_, set)| *set)
+                {
+                    return Err((
+                        format!("{field}.{}", k.0),
+                        "not a key of kind = \"replay\" (it takes `transcript`)".into(),
+                    ));
+                }
+                let transcript = self.transcript.ok_or_else(|| {
+                    (
+                        format!("{field}.transcript"),
+                        "kind = \"replay\" needs a transcript file".to_string(),
+                    )
+                })?;
+                ModelSource::Replay { transcript }
+            }
+            "local" => {
+                if self.transcript.is_some() {
+                    return Err((
+                        format!("{field}.transcript"),
+                        "not a key of kind = \"local\" (it takes `path`)".into(),
+                    ));
+                }
+                let path = self.path.ok_or_else(|| {
+                    (
+                        format!("{field}.path"),
+                        "kind = \"local\" needs a checkpoint path".to_string(),
+                    )
+                })?;
+                ModelSource::Local {
+                    path,
+                    backend: self.backend,
+                    batch_size: self.batch_size,
+                }
+            }
+            other => {
+                return Err((
+                    format!("{field}.kind"),
+                    format!("unknown kind {other:?} (expected \"replay\" or \"local\")"),
+                ));
+            }
+        };
+        Ok(ModelSpec {
+            name: self.name,
+            source,
+            price: self.price,
+            gate: self.gate,
+        })
+    }
 }
 
 /// One `[[suites]]` entry.
@@ -201,28 +278,95 @@ impl Thresholds {
 }
 
 /// `[gate]`: defaults plus `[[gate.overrides]]` for one (student, suite) pair.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct GateRules {
     /// Defaults for every gate.
-    #[serde(flatten)]
     pub defaults: Thresholds,
     /// Pair-specific thresholds.
-    #[serde(default)]
     pub overrides: Vec<PairOverride>,
 }
 
 /// Thresholds for one student on one suite (most specific; wins over all).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PairOverride {
     /// Student name.
     pub student: String,
     /// Suite name (as in its `suite.toml`).
     pub suite: String,
     /// The thresholds.
-    #[serde(flatten)]
     pub thresholds: Thresholds,
+}
+
+/// `[gate]` as written (serde cannot combine `flatten` with
+/// `deny_unknown_fields`, so the threshold keys are spelled out).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGate {
+    #[serde(default)]
+    min_retention: Option<f64>,
+    #[serde(default)]
+    confidence: Option<f64>,
+    #[serde(default)]
+    max_p95_latency_ms: Option<f64>,
+    #[serde(default)]
+    min_speedup: Option<f64>,
+    #[serde(default)]
+    max_cost_ratio: Option<f64>,
+    #[serde(default)]
+    max_error_rate: Option<f64>,
+    #[serde(default)]
+    overrides: Vec<RawOverride>,
+}
+
+/// One `[[gate.overrides]]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOverride {
+    student: String,
+    suite: String,
+    #[serde(default)]
+    min_retention: Option<f64>,
+    #[serde(default)]
+    confidence: Option<f64>,
+    #[serde(default)]
+    max_p95_latency_ms: Option<f64>,
+    #[serde(default)]
+    min_speedup: Option<f64>,
+    #[serde(default)]
+    max_cost_ratio: Option<f64>,
+    #[serde(default)]
+    max_error_rate: Option<f64>,
+}
+
+impl From<RawGate> for GateRules {
+    fn from(g: RawGate) -> Self {
+        GateRules {
+            defaults: Thresholds {
+                min_retention: g.min_retention,
+                confidence: g.confidence,
+                max_p95_latency_ms: g.max_p95_latency_ms,
+                min_speedup: g.min_speedup,
+                max_cost_ratio: g.max_cost_ratio,
+                max_error_rate: g.max_error_rate,
+            },
+            overrides: g
+                .overrides
+                .into_iter()
+                .map(|o| PairOverride {
+                    student: o.student,
+                    suite: o.suite,
+                    thresholds: Thresholds {
+                        min_retention: o.min_retention,
+                        confidence: o.confidence,
+                        max_p95_latency_ms: o.max_p95_latency_ms,
+                        min_speedup: o.min_speedup,
+                        max_cost_ratio: o.max_cost_ratio,
+                        max_error_rate: o.max_error_rate,
+                    },
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Built-in defaults: 95% retention at 95% one-sided confidence, no error allowed.
@@ -284,13 +428,13 @@ impl GateConfig {
 struct RawConfig {
     #[serde(default)]
     run: Option<Spanned<RunSettings>>,
-    teacher: Spanned<ModelSpec>,
+    teacher: Spanned<RawModelSpec>,
     #[serde(default)]
-    students: Vec<Spanned<ModelSpec>>,
+    students: Vec<Spanned<RawModelSpec>>,
     #[serde(default)]
     suites: Vec<Spanned<SuiteRef>>,
     #[serde(default)]
-    gate: Option<Spanned<GateRules>>,
+    gate: Option<Spanned<RawGate>>,
 }
 
 /// Reads and validates a `gate.toml`. Every problem found is reported at once.
@@ -339,9 +483,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
             base.join(p)
         }
     };
-    let check_model = |spanned: &Spanned<ModelSpec>, field: &str, problems: &mut Vec<Problem>| {
-        let line = line_at(spanned.span());
-        let m = spanned.get_ref();
+    let check_model = |m: &ModelSpec, line: usize, field: &str, problems: &mut Vec<Problem>| {
         if m.name.trim().is_empty() {
             problems.push(Problem::new(
                 path,
@@ -377,12 +519,28 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
             ));
         }
     };
-
-    check_model(&raw.teacher, "teacher", &mut problems);
-    for (i, s) in raw.students.iter().enumerate() {
-        check_model(s, &format!("students[{i}]"), &mut problems);
-    }
-    if raw.students.is_empty() {
+    let convert = |raw: Spanned<RawModelSpec>, field: &str, problems: &mut Vec<Problem>| {
+        let line = line_at(raw.span());
+        match raw.into_inner().into_spec(field) {
+            Ok(m) => {
+                check_model(&m, line, field, problems);
+                Some((line, m))
+            }
+            Err((f, message)) => {
+                problems.push(Problem::new(path, line, f, message));
+                None
+            }
+        }
+    };
+    let students_given = !raw.students.is_empty();
+    let teacher = convert(raw.teacher, "teacher", &mut problems);
+    let students: Vec<(usize, ModelSpec)> = raw
+        .students
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| convert(s, &format!("students[{i}]"), &mut problems))
+        .collect();
+    if !students_given {
         problems.push(Problem::new(
             path,
             0,
@@ -391,21 +549,16 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         ));
     }
     let mut seen = BTreeMap::new();
-    seen.insert(
-        raw.teacher.get_ref().name.clone(),
-        line_at(raw.teacher.span()),
-    );
-    for s in &raw.students {
-        let line = line_at(s.span());
-        if let Some(first) = seen.insert(s.get_ref().name.clone(), line) {
+    if let Some((line, t)) = &teacher {
+        seen.insert(t.name.clone(), *line);
+    }
+    for (line, s) in &students {
+        if let Some(first) = seen.insert(s.name.clone(), *line) {
             problems.push(Problem::new(
                 path,
-                line,
+                *line,
                 "students.name",
-                format!(
-                    "duplicate model name {:?} (first at line {first})",
-                    s.get_ref().name
-                ),
+                format!("duplicate model name {:?} (first at line {first})", s.name),
             ));
         }
     }
@@ -438,7 +591,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
     let gate = match raw.gate {
         Some(g) => {
             let line = line_at(g.span());
-            let g = g.into_inner();
+            let g: GateRules = g.into_inner().into();
             check_thresholds(path, line, "gate", &g.defaults, &mut problems);
             for (i, o) in g.overrides.iter().enumerate() {
                 check_thresholds(
@@ -460,6 +613,9 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
             g
         }
         None => GateRules::default(),
+    };
+    let Some((_, teacher)) = teacher else {
+        return Err(Problems(problems));
     };
     if !problems.is_empty() {
         return Err(Problems(problems));
@@ -487,12 +643,8 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
     Ok(GateConfig {
         path: path.to_path_buf(),
         run,
-        teacher: fix_model(raw.teacher.into_inner()),
-        students: raw
-            .students
-            .into_iter()
-            .map(|s| fix_model(s.into_inner()))
-            .collect(),
+        teacher: fix_model(teacher),
+        students: students.into_iter().map(|(_, s)| fix_model(s)).collect(),
         suites: raw
             .suites
             .into_iter()

@@ -1,0 +1,384 @@
+//! The CLI as a user runs it: `run`, `validate`, `report` on small suites
+//! with replay transcripts written by the test, checking exit codes, files
+//! and messages.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use distill_gate::model::transcript::{TranscriptEntry, request_key};
+use distill_gate::model::{Completion, FinishReason, Latency, LatencySource, ModelIdentity, Usage};
+use distill_gate::suite;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_distill-gate"))
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    bin()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("spawn distill-gate")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const SUITE_TOML: &str = r#"name = "arith"
+version = "1.0"
+description = "sums"
+[defaults]
+prompt = "{examples}Q: {input}\nA:"
+example = "Q: {input}\nA: {target}\n"
+few_shot = 2
+max_tokens = 8
+stop = ["\n"]
+scorer = { kind = "numeric", abs_tol = 0.0 }
+"#;
+
+/// A workspace with one suite of `n` items and a config; transcripts are
+/// added by [`Workspace::transcript`].
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let suite = dir.path().join("suites/arith");
+        std::fs::create_dir_all(&suite).unwrap();
+        std::fs::write(suite.join("suite.toml"), SUITE_TOML).unwrap();
+        let line = |id: String, a: usize, b: usize| {
+            let cat = if a % 2 == 0 { "even" } else { "odd" };
+            format!(
+                "{{\"id\": \"{id}\", \"category\": \"{cat}\", \"input\": \"{a} + {b}\", \"target\": {}}}\n",
+                a + b
+            )
+        };
+        let train: String = (0..10)
+            .map(|i| line(format!("train-{i}"), i, 100 + i))
+            .collect();
+        let test: String = (0..n)
+            .map(|i| line(format!("t-{i}"), i, 7 * i + 3))
+            .collect();
+        std::fs::write(suite.join("train.jsonl"), train).unwrap();
+        std::fs::write(suite.join("test.jsonl"), test).unwrap();
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a transcript for `model` answering correctly when `right(i)`.
+    fn transcript(&self, model: &str, latency_ms: f64, right: impl Fn(usize) -> bool) -> PathBuf {
+        let s = suite::load_suite(self.path().join("suites/arith")).unwrap();
+        let split = s.split("test").unwrap();
+        let mut out = String::new();
+        for (i, t) in split.tasks.iter().enumerate() {
+            let prompt = suite::build_prompt(&s, t);
+            let settings = s.generation_settings(t);
+            let target = t.target.as_f64().unwrap();
+            let answer = if right(i) { target } else { target + 1.0 };
+            let entry = TranscriptEntry {
+                key: request_key(&prompt, &settings),
+                model: ModelIdentity {
+                    backend: "test".into(),
+                    name: model.into(),
+                    fingerprint: format!("fp-{model}"),
+                },
+                request_id: t.id.clone(),
+                prompt,
+                settings,
+                completion: Some(Completion {
+                    text: format!(" {answer}"),
+                    usage: Usage {
+                        prompt_tokens: 40,
+                        completion_tokens: 3,
+                        cached_prompt_tokens: 0,
+                    },
+                    latency: Latency {
+                        total_ms: latency_ms + i as f64,
+                        first_token_ms: Some(latency_ms / 2.0),
+                        batch_ms: None,
+                        batch_size: 1,
+                        source: LatencySource::Live,
+                    },
+                    finish: FinishReason::Stop,
+                }),
+                error: None,
+            };
+            out.push_str(&serde_json::to_string(&entry).unwrap());
+            out.push('\n');
+        }
+        let path = self.path().join(format!("{model}.jsonl"));
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    fn config(&self, extra: &str) -> PathBuf {
+        let text = format!(
+            r#"[run]
+name = "t"
+output_dir = "reports"
+[teacher]
+name = "teacher"
+kind = "replay"
+transcript = "teacher.jsonl"
+price = {{ input_per_mtok = 1.0, output_per_mtok = 4.0 }}
+[[students]]
+name = "good"
+kind = "replay"
+transcript = "good.jsonl"
+price = {{ per_hour = 1.0 }}
+[[students]]
+name = "bad"
+kind = "replay"
+transcript = "bad.jsonl"
+price = {{ per_hour = 1.0 }}
+[[suites]]
+path = "suites/arith"
+{extra}"#
+        );
+        let path = self.path().join("gate.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn standard(n: usize) -> Self {
+        let ws = Self::new(n);
+        // Teacher right on 90% of items; "good" right wherever the teacher
+        // is; "bad" right on half of those.
+        ws.transcript("teacher", 400.0, |i| i % 10 != 0);
+        ws.transcript("good", 50.0, |i| i % 10 != 0);
+        ws.transcript("bad", 50.0, |i| i % 10 != 0 && i % 2 == 0);
+        ws
+    }
+}
+
+#[test]
+fn run_gates_writes_reports_and_exits_1_when_a_student_fails() {
+    let ws = Workspace::standard(300);
+    ws.config("");
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("PASS"), "{}", text(&out));
+    assert!(stdout.contains("FAIL"), "{}", text(&out));
+    let run_dir = ws.path().join("reports/t");
+    for f in [
+        "summary.json",
+        "results.csv",
+        "report.md",
+        "junit.xml",
+        "results.jsonl",
+        "run.json",
+    ] {
+        assert!(run_dir.join(f).is_file(), "missing {f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let gates = summary["gates"].as_array().unwrap();
+    let verdict = |s: &str| {
+        gates
+            .iter()
+            .find(|g| g["student"] == s)
+            .map(|g| g["verdict"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(verdict("good"), "PASS");
+    assert_eq!(verdict("bad"), "FAIL");
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("<failure"), "{junit}");
+}
+
+#[test]
+fn only_passing_students_exit_0() {
+    let ws = Workspace::standard(300);
+    ws.transcript("bad", 50.0, |i| i % 10 != 0); // now as good as the teacher
+    ws.config("");
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn impossible_threshold_exits_1_naming_student_suite_and_numbers() {
+    let ws = Workspace::standard(300);
+    ws.config("[gate]\nmin_retention = 1.5\n");
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("good") && all.contains("arith"), "{all}");
+    assert!(all.contains("1.5"), "threshold missing: {all}");
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_summary() {
+    let ws = Workspace::standard(200);
+    ws.config("");
+    let first = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(first.status.code(), Some(1), "{}", text(&first));
+    let run_dir = ws.path().join("reports/t");
+    let summary = std::fs::read(run_dir.join("summary.json")).unwrap();
+    let journal = std::fs::read(run_dir.join("results.jsonl")).unwrap();
+
+    // Cut the journal mid-line, as a SIGKILL during a write would leave it.
+    let cut = journal.len() * 3 / 5;
+    std::fs::write(run_dir.join("results.jsonl"), &journal[..cut]).unwrap();
+    std::fs::remove_file(run_dir.join("summary.json")).unwrap();
+    let again = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert_eq!(
+        std::fs::read(run_dir.join("summary.json")).unwrap(),
+        summary
+    );
+    let lines = std::fs::read_to_string(run_dir.join("results.jsonl")).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        3 * 200,
+        "every (model, task) exactly once"
+    );
+
+    // Re-rendering from the journal gives the same summary too.
+    std::fs::remove_file(run_dir.join("summary.json")).unwrap();
+    let rep = run(&["report", "reports/t"], ws.path());
+    assert_eq!(rep.status.code(), Some(1), "{}", text(&rep));
+    assert_eq!(
+        std::fs::read(run_dir.join("summary.json")).unwrap(),
+        summary
+    );
+}
+
+#[test]
+fn validate_runs_nothing_and_says_ok() {
+    let ws = Workspace::standard(50);
+    ws.config("");
+    let out = run(&["validate", "gate.toml"], ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!ws.path().join("reports").exists());
+}
+
+/// Asserts `distill-gate validate` and `run` exit 2 with a message containing `want`.
+fn assert_broken(ws: &Workspace, want: &str) {
+    for cmd in ["validate", "run"] {
+        let out = run(
+            &[cmd, "gate.toml", "--quiet"][..if cmd == "run" { 3 } else { 2 }],
+            ws.path(),
+        );
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(want),
+            "{cmd}: expected {want:?} in:\n{}",
+            text(&out)
+        );
+    }
+    assert!(
+        !ws.path().join("reports/t/results.jsonl").exists(),
+        "nothing may run"
+    );
+}
+
+fn edit(path: &Path, f: impl FnOnce(String) -> String) {
+    let s = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, f(s)).unwrap();
+}
+
+#[test]
+fn malformed_json_line_is_reported_with_file_and_line() {
+    let ws = Workspace::standard(20);
+    ws.config("");
+    edit(&ws.path().join("suites/arith/test.jsonl"), |s| {
+        let mut lines: Vec<String> = s.lines().map(String::from).collect();
+        lines[4] = "{\"id\": \"broken\", ".into();
+        lines.join("\n") + "\n"
+    });
+    assert_broken(&ws, "test.jsonl:5");
+}
+
+#[test]
+fn unknown_task_field_is_reported() {
+    let ws = Workspace::standard(20);
+    ws.config("");
+    edit(&ws.path().join("suites/arith/test.jsonl"), |s| {
+        s.replacen("\"category\"", "\"colour\": 1, \"category\"", 1)
+    });
+    assert_broken(&ws, "test.jsonl:1");
+}
+
+#[test]
+fn duplicate_task_id_is_reported() {
+    let ws = Workspace::standard(20);
+    ws.config("");
+    edit(&ws.path().join("suites/arith/test.jsonl"), |s| {
+        s.replace("\"t-3\"", "\"t-2\"")
+    });
+    assert_broken(&ws, "test.jsonl:4");
+}
+
+#[test]
+fn missing_transcript_entry_is_reported_at_the_task() {
+    let ws = Workspace::standard(20);
+    ws.config("");
+    edit(&ws.path().join("good.jsonl"), |s| {
+        s.lines()
+            .filter(|l| !l.contains("\"request_id\":\"t-7\""))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    });
+    assert_broken(&ws, "test.jsonl:8");
+}
+
+#[test]
+fn empty_suite_is_reported() {
+    let ws = Workspace::standard(20);
+    ws.config("");
+    std::fs::write(ws.path().join("suites/arith/test.jsonl"), "").unwrap();
+    assert_broken(&ws, "test.jsonl");
+}
+
+#[test]
+fn threshold_out_of_range_is_reported_with_line() {
+    let ws = Workspace::standard(20);
+    ws.config("[gate]\nconfidence = 1.5\n");
+    assert_broken(&ws, "gate.toml:");
+    assert_broken(&ws, "confidence");
+}
+
+#[test]
+fn unknown_config_field_is_reported_with_line() {
+    let ws = Workspace::standard(20);
+    ws.config("[gate]\nmin_retenton = 0.9\n");
+    assert_broken(&ws, "min_retenton");
+}
+
+#[test]
+fn non_utf8_file_is_reported() {
+    let ws = Workspace::standard(20);
+    ws.config("");
+    let path = ws.path().join("suites/arith/test.jsonl");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.iter().position(|&b| b == b'\n').unwrap() + 5;
+    bytes[at] = 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    assert_broken(&ws, "test.jsonl:2");
+}
+
+#[test]
+fn suites_list_shows_splits() {
+    let ws = Workspace::new(12);
+    let out = run(&["suites", "list", "suites"], ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("arith 1.0") && stdout.contains("test: 12 tasks"),
+        "{stdout}"
+    );
+}
