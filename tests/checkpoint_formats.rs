@@ -6,8 +6,8 @@ use std::path::Path;
 use distill_gate::llm::gguf::{self, GgmlType, GgufFile};
 use distill_gate::llm::safetensors_io::{read_safetensors, write_safetensors};
 use distill_gate::llm::{
-    ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlmError, StorageDtype, TextTokenizer, Weights,
-    expected_tensors,
+    ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlmError, StorageDtype, TextTokenizer,
+    Weights, expected_tensors,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -36,8 +36,14 @@ fn tiny_tokenizer() -> TextTokenizer {
     for (a, b) in &merges {
         vocab.insert(format!("{a}{b}"), vocab.len() as u32);
     }
-    let merges = merges.into_iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-    let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().unwrap();
+    let merges = merges
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .unwrap();
     let mut inner = Tokenizer::new(bpe);
     inner.with_pre_tokenizer(Some(Sequence::new(vec![
         PreTokenizerWrapper::Digits(Digits::new(true)),
@@ -139,7 +145,14 @@ fn tiny_tokenizer_behaves_like_smollm() {
     assert_eq!(ids[0], 1);
     assert_eq!(ids[1], 1);
     // "the" without a leading space is "t" + "he"; each digit is a token.
-    assert_eq!(ids[2..5], [t.token_id("t").unwrap(), t.token_id("he").unwrap(), t.token_id("Ġ").unwrap()]);
+    assert_eq!(
+        ids[2..5],
+        [
+            t.token_id("t").unwrap(),
+            t.token_id("he").unwrap(),
+            t.token_id("Ġ").unwrap()
+        ]
+    );
     assert_eq!(t.decode(&ids[ids.len() - 2..]).unwrap(), "12");
     assert_eq!(ids[ids.len() - 2], t.token_id("1").unwrap());
     assert_eq!(t.encode(" the").unwrap()[1], t.token_id("Ġthe").unwrap());
@@ -150,7 +163,12 @@ fn hf_dir_round_trip_f32_is_exact() {
     let ckpt = tiny_checkpoint(false);
     let dir = tempfile::tempdir().unwrap();
     let fp = ckpt.save_hf_dir(dir.path(), StorageDtype::F32).unwrap();
-    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
     let back = Checkpoint::load(dir.path()).unwrap();
@@ -164,18 +182,28 @@ fn hf_dir_round_trip_f32_is_exact() {
     assert_same_tokenizer(&ckpt.tokenizer, &back.tokenizer);
     assert_eq!(back.tokenizer.vocab_size(), 262);
 
-    let tc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("tokenizer_config.json")).unwrap()).unwrap();
+    let tc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("tokenizer_config.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(tc["bos_token"], "<|im_start|>");
     assert_eq!(tc["eos_token"], "<|im_end|>");
     assert_eq!(tc["add_bos_token"], true);
-    assert!(tc["chat_template"].as_str().unwrap().contains("You are tiny."));
+    assert!(
+        tc["chat_template"]
+            .as_str()
+            .unwrap()
+            .contains("You are tiny.")
+    );
 }
 
 #[test]
 fn hf_dir_round_trip_half_precision() {
     let ckpt = tiny_checkpoint(true);
-    for (dtype, rel) in [(StorageDtype::F16, 1.0 / 2048.0), (StorageDtype::BF16, 1.0 / 256.0)] {
+    for (dtype, rel) in [
+        (StorageDtype::F16, 1.0 / 2048.0),
+        (StorageDtype::BF16, 1.0 / 256.0),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         ckpt.save_hf_dir(dir.path(), dtype).unwrap();
         let back = Checkpoint::load(dir.path()).unwrap();
@@ -184,12 +212,20 @@ fn hf_dir_round_trip_half_precision() {
             let b = &back.weights[name];
             assert_eq!(b.shape, t.shape);
             for (x, y) in t.data.iter().zip(&b.data) {
-                assert!((x - y).abs() <= x.abs() * rel + 1e-7, "{dtype:?} {name}: {x} {y}");
+                assert!(
+                    (x - y).abs() <= x.abs() * rel + 1e-7,
+                    "{dtype:?} {name}: {x} {y}"
+                );
             }
         }
-        let size = std::fs::metadata(dir.path().join("model.safetensors")).unwrap().len();
+        let size = std::fs::metadata(dir.path().join("model.safetensors"))
+            .unwrap()
+            .len();
         let values: usize = ckpt.weights.values().map(|t| t.data.len()).sum();
-        assert!(size < (values * 2 + 4096) as u64, "{size} bytes for {values} values");
+        assert!(
+            size < (values * 2 + 4096) as u64,
+            "{size} bytes for {values} values"
+        );
     }
 }
 
@@ -219,7 +255,10 @@ fn gguf_round_trip_f32_is_exact_and_permutes_q_k_on_disk() {
     let fp = ckpt.save_gguf(&path, GgmlType::F32).unwrap();
     let back = Checkpoint::load(&path).unwrap();
     assert_eq!(back.fingerprint, fp);
-    assert_eq!(back.weights, ckpt.weights, "F32 GGUF round trip must be exact");
+    assert_eq!(
+        back.weights, ckpt.weights,
+        "F32 GGUF round trip must be exact"
+    );
     let mut want = ckpt.config.clone();
     want.eos_token_id = Some(distill_gate::llm::config::EosTokens::One(2));
     assert_eq!(back.config, want);
@@ -240,9 +279,18 @@ fn gguf_round_trip_f32_is_exact_and_permutes_q_k_on_disk() {
     assert_eq!(file.tensor_f32(k), converter_permute(hf_k, 2));
     assert_ne!(file.tensor_f32(q), hf_q.data);
     let v = file.tensor_info("blk.1.attn_v.weight").unwrap();
-    assert_eq!(file.tensor_f32(v), ckpt.weights["model.layers.1.self_attn.v_proj.weight"].data);
-    assert!(file.tensor_info("output.weight").is_none(), "tied embeddings: no output.weight");
-    assert_eq!(file.get("tokenizer.ggml.pre").and_then(|v| v.as_str()), Some("smollm"));
+    assert_eq!(
+        file.tensor_f32(v),
+        ckpt.weights["model.layers.1.self_attn.v_proj.weight"].data
+    );
+    assert!(
+        file.tensor_info("output.weight").is_none(),
+        "tied embeddings: no output.weight"
+    );
+    assert_eq!(
+        file.get("tokenizer.ggml.pre").and_then(|v| v.as_str()),
+        Some("smollm")
+    );
 }
 
 #[test]
@@ -253,8 +301,14 @@ fn gguf_quantized_round_trips_stay_within_the_block_error() {
         let path = dir.path().join(format!("tiny-{}.gguf", ty.name()));
         ckpt.save_gguf(&path, ty).unwrap();
         let file = GgufFile::read(&path).unwrap();
-        assert_eq!(file.tensor_info("blk.0.ffn_up.weight").unwrap().ggml_type, ty);
-        assert_eq!(file.tensor_info("blk.0.ffn_norm.weight").unwrap().ggml_type, GgmlType::F32);
+        assert_eq!(
+            file.tensor_info("blk.0.ffn_up.weight").unwrap().ggml_type,
+            ty
+        );
+        assert_eq!(
+            file.tensor_info("blk.0.ffn_norm.weight").unwrap().ggml_type,
+            GgmlType::F32
+        );
         let back = Checkpoint::load(&path).unwrap();
         assert!(!back.config.tie_word_embeddings);
         for (name, t) in &ckpt.weights {
@@ -267,7 +321,11 @@ fn gguf_quantized_round_trips_stay_within_the_block_error() {
             // Q/K were permuted before quantization, so compare each original
             // row block against the value that came back for the same row.
             for (row_a, row_b) in t.data.chunks(32).zip(b.data.chunks(32)) {
-                let (lo, hi) = row_a.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| (l.min(x), h.max(x)));
+                let (lo, hi) = row_a
+                    .iter()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &x| {
+                        (l.min(x), h.max(x))
+                    });
                 let amax = lo.abs().max(hi.abs());
                 let tol = match ty {
                     // half a step of amax/127, plus f16 rounding of the scale
@@ -277,7 +335,11 @@ fn gguf_quantized_round_trips_stay_within_the_block_error() {
                     _ => amax / 2048.0,
                 };
                 for (x, y) in row_a.iter().zip(row_b) {
-                    assert!((x - y).abs() <= tol + 1e-7, "{} {name}: {x} vs {y} (tol {tol})", ty.name());
+                    assert!(
+                        (x - y).abs() <= tol + 1e-7,
+                        "{} {name}: {x} vs {y} (tol {tol})",
+                        ty.name()
+                    );
                 }
             }
         }
@@ -305,7 +367,10 @@ fn saved_gguf(ty: GgmlType) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) 
 fn after_tensor_name(bytes: &[u8], name: &str) -> usize {
     let mut pat = (name.len() as u64).to_le_bytes().to_vec();
     pat.extend_from_slice(name.as_bytes());
-    let at = bytes.windows(pat.len()).position(|w| w == pat.as_slice()).expect("tensor info");
+    let at = bytes
+        .windows(pat.len())
+        .position(|w| w == pat.as_slice())
+        .expect("tensor info");
     at + pat.len()
 }
 
@@ -316,8 +381,14 @@ fn truncated_safetensors_names_file_and_tensor() {
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
     let msg = err_text(Checkpoint::load(dir.path()));
-    assert!(msg.contains("model.safetensors: invalid safetensors file: tensor "), "{msg}");
-    assert!(msg.contains("lie past the end of the data section"), "{msg}");
+    assert!(
+        msg.contains("model.safetensors: invalid safetensors file: tensor "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("lie past the end of the data section"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -327,18 +398,37 @@ fn wrong_shape_missing_and_extra_tensors_are_named() {
     let mut w = ckpt.weights.clone();
     w.insert(
         "model.layers.0.self_attn.k_proj.weight".into(),
-        HostTensor { shape: vec![64, 64], data: vec![0.0; 64 * 64] },
+        HostTensor {
+            shape: vec![64, 64],
+            data: vec![0.0; 64 * 64],
+        },
     );
     w.remove("model.layers.1.mlp.gate_proj.weight");
-    w.insert("model.layers.0.self_attn.q_proj.bias".into(), HostTensor { shape: vec![64], data: vec![0.0; 64] });
+    w.insert(
+        "model.layers.0.self_attn.q_proj.bias".into(),
+        HostTensor {
+            shape: vec![64],
+            data: vec![0.0; 64],
+        },
+    );
     write_safetensors(&p, &w, StorageDtype::F32).unwrap();
     let msg = err_text(Checkpoint::load(dir.path()));
     assert!(
-        msg.contains("tensor model.layers.0.self_attn.k_proj.weight has shape [64, 64], expected [32, 64]"),
+        msg.contains(
+            "tensor model.layers.0.self_attn.k_proj.weight has shape [64, 64], expected [32, 64]"
+        ),
         "{msg}"
     );
-    assert!(msg.contains("missing tensor model.layers.1.mlp.gate_proj.weight (expected shape [96, 64])"), "{msg}");
-    assert!(msg.contains("unexpected tensor model.layers.0.self_attn.q_proj.bias with shape [64]"), "{msg}");
+    assert!(
+        msg.contains(
+            "missing tensor model.layers.1.mlp.gate_proj.weight (expected shape [96, 64])"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("unexpected tensor model.layers.0.self_attn.q_proj.bias with shape [64]"),
+        "{msg}"
+    );
     // Sanity: the file itself is fine, the problem is the checkpoint.
     assert_eq!(read_safetensors(&p).unwrap().len(), w.len());
 }
@@ -347,11 +437,15 @@ fn wrong_shape_missing_and_extra_tensors_are_named() {
 fn config_with_more_layers_than_weights_is_refused() {
     let (dir, _) = saved_hf(false);
     let p = dir.path().join("config.json");
-    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     config["num_hidden_layers"] = 3.into();
     std::fs::write(&p, config.to_string()).unwrap();
     let msg = err_text(Checkpoint::load(dir.path()));
-    assert!(msg.contains("the config says num_hidden_layers = 3 but the weights have 2 layers (0..=1)"), "{msg}");
+    assert!(
+        msg.contains("the config says num_hidden_layers = 3 but the weights have 2 layers (0..=1)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -363,7 +457,9 @@ fn tokenizer_larger_than_embedding_is_refused() {
     ckpt.save_hf_dir(dir.path(), StorageDtype::F32).unwrap();
     let msg = err_text(Checkpoint::load(dir.path()));
     assert!(
-        msg.contains("the tokenizer has 262 tokens but model.embed_tokens.weight has only 200 rows"),
+        msg.contains(
+            "the tokenizer has 262 tokens but model.embed_tokens.weight has only 200 rows"
+        ),
         "{msg}"
     );
 }
@@ -372,14 +468,19 @@ fn tokenizer_larger_than_embedding_is_refused() {
 fn rope_scaling_and_sharded_checkpoints_are_refused() {
     let (dir, _) = saved_hf(true);
     let p = dir.path().join("config.json");
-    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     config["rope_scaling"] = serde_json::json!({"type": "linear", "factor": 2.0});
     std::fs::write(&p, config.to_string()).unwrap();
     let msg = err_text(Checkpoint::load(dir.path()));
     assert!(msg.contains("config.json: rope_scaling = "), "{msg}");
 
     let (dir, _) = saved_hf(true);
-    std::fs::rename(dir.path().join("model.safetensors"), dir.path().join("model-00001-of-00002.safetensors")).unwrap();
+    std::fs::rename(
+        dir.path().join("model.safetensors"),
+        dir.path().join("model-00001-of-00002.safetensors"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("model.safetensors.index.json"), "{}").unwrap();
     let msg = err_text(Checkpoint::load(dir.path()));
     assert!(msg.contains("sharded checkpoints"), "{msg}");
@@ -395,7 +496,10 @@ fn truncated_gguf_names_the_tensor() {
     // Cut inside the header: the field being read is named.
     std::fs::write(&path, &bytes[..200]).unwrap();
     let msg = err_text(Checkpoint::load(&path));
-    assert!(msg.contains("truncated file") || msg.contains("remaining bytes"), "{msg}");
+    assert!(
+        msg.contains("truncated file") || msg.contains("remaining bytes"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -403,13 +507,23 @@ fn unknown_and_unsupported_quant_types_name_the_tensor() {
     let (_dir, path, bytes) = saved_gguf(GgmlType::Q8_0);
     // blk.0.ffn_up.weight: n_dims (u32) + 2 dims (u64) precede the type id.
     let at = after_tensor_name(&bytes, "blk.0.ffn_up.weight") + 4 + 16;
-    assert_eq!(u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()), 8, "Q8_0 id");
-    for (id, want) in [(99u32, "unknown quantization type id 99"), (13, "Q5_K (type id 13)")] {
+    assert_eq!(
+        u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()),
+        8,
+        "Q8_0 id"
+    );
+    for (id, want) in [
+        (99u32, "unknown quantization type id 99"),
+        (13, "Q5_K (type id 13)"),
+    ] {
         let mut b = bytes.clone();
         b[at..at + 4].copy_from_slice(&id.to_le_bytes());
         std::fs::write(&path, &b).unwrap();
         let msg = err_text(Checkpoint::load(&path));
-        assert!(msg.contains("tensor \"blk.0.ffn_up.weight\" is stored as "), "{msg}");
+        assert!(
+            msg.contains("tensor \"blk.0.ffn_up.weight\" is stored as "),
+            "{msg}"
+        );
         assert!(msg.contains(want), "{msg}");
     }
 }
@@ -424,7 +538,10 @@ fn absurd_sizes_are_refused_before_allocating() {
     b[at + 8..at + 16].copy_from_slice(&(1u64 << 20).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
     let msg = err_text(Checkpoint::load(&path));
-    assert!(msg.contains("tensor \"token_embd.weight\" has absurd dimensions [1099511627776, 1048576]"), "{msg}");
+    assert!(
+        msg.contains("tensor \"token_embd.weight\" has absurd dimensions [1099511627776, 1048576]"),
+        "{msg}"
+    );
 
     // A dimension product that overflows u64.
     let mut b = bytes.clone();
@@ -437,7 +554,10 @@ fn absurd_sizes_are_refused_before_allocating() {
     b[24..32].copy_from_slice(&(1u64 << 62).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
     let msg = err_text(Checkpoint::load(&path));
-    assert!(msg.contains("metadata key #0 claims a length of 4611686018427387904 bytes"), "{msg}");
+    assert!(
+        msg.contains("metadata key #0 claims a length of 4611686018427387904 bytes"),
+        "{msg}"
+    );
 
     // The header claims 2^50 tensors.
     let mut b = bytes.clone();
@@ -457,7 +577,12 @@ fn tokens_array_longer_than_the_file_is_refused() {
     b[count_at..count_at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
     let msg = err_text(Checkpoint::load(&path));
-    assert!(msg.contains("metadata \"tokenizer.ggml.tokens\" claims 1099511627776 elements of type string"), "{msg}");
+    assert!(
+        msg.contains(
+            "metadata \"tokenizer.ggml.tokens\" claims 1099511627776 elements of type string"
+        ),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -470,7 +595,11 @@ fn other_architectures_and_non_gguf_files_are_refused() {
     assert!(err_text(Checkpoint::load(&path)).contains("GGUF version 1 is not supported"));
 
     let mut w = gguf::GgufWriter::new();
-    w.add_metadata("general.architecture", gguf::GgufValue::String("qwen2".into())).unwrap();
+    w.add_metadata(
+        "general.architecture",
+        gguf::GgufValue::String("qwen2".into()),
+    )
+    .unwrap();
     w.write(&path).unwrap();
     assert!(err_text(Checkpoint::load(&path)).contains("general.architecture is \"qwen2\""));
 }
@@ -488,7 +617,10 @@ fn unknown_gguf_tensor_is_refused() {
     b[at..at + 18].copy_from_slice(b"rope_freqs.weight!");
     std::fs::write(&path, &b).unwrap();
     let msg = err_text(Checkpoint::load(&path));
-    assert!(msg.contains("tensor \"rope_freqs.weight!\" is not part of the llama architecture"), "{msg}");
+    assert!(
+        msg.contains("tensor \"rope_freqs.weight!\" is not part of the llama architecture"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -510,7 +642,9 @@ fn gguf_hf_gguf_conversion_keeps_everything() {
 #[test]
 fn chat_templates_survive_jinja_round_trips() {
     for t in [
-        ChatTemplate::ChatMl { default_system: None },
+        ChatTemplate::ChatMl {
+            default_system: None,
+        },
         ChatTemplate::ChatMl {
             default_system: Some("Be brief.".into()),
         },

@@ -2,6 +2,7 @@
 //! visible message) when `models/SmolLM2-135M-Instruct.Q4_1.gguf` is absent;
 //! `scripts/fetch-smollm2` downloads it.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -9,11 +10,18 @@ use distill_gate::llm::gguf::{GgmlType, GgufFile};
 use distill_gate::llm::{ChatTemplate, Checkpoint, StorageDtype};
 
 fn model_path() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIPPED: {} is absent; run scripts/fetch-smollm2", p.display());
+        // Written to the stderr handle rather than with `eprintln!`, which
+        // the test harness captures: the skip must be visible in CI logs.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {} is absent; run scripts/fetch-smollm2",
+            p.display()
+        );
         None
     }
 }
@@ -48,11 +56,16 @@ fn config_matches_smollm2_135m() {
         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     );
     let t = &ckpt.tokenizer;
-    assert_eq!((t.bos, t.add_bos, t.eos.as_slice()), (Some(1), false, &[2u32][..]));
+    assert_eq!(
+        (t.bos, t.add_bos, t.eos.as_slice()),
+        (Some(1), false, &[2u32][..])
+    );
     assert_eq!(
         t.chat,
         Some(ChatTemplate::ChatMl {
-            default_system: Some("You are a helpful AI assistant named SmolLM, trained by Hugging Face".into())
+            default_system: Some(
+                "You are a helpful AI assistant named SmolLM, trained by Hugging Face".into()
+            )
         })
     );
 }
@@ -68,26 +81,37 @@ fn tokenizer_matches_llama_cpp() {
     let Some(ckpt) = checkpoint() else { return };
     let cases: [(&str, &[u32]); 7] = [
         ("Hello, world!", &[19556, 28, 905, 17]),
-        ("The price is 1234.56 dollars", &[504, 4319, 314, 216, 33, 34, 35, 36, 30, 37, 38, 8358]),
+        (
+            "The price is 1234.56 dollars",
+            &[504, 4319, 314, 216, 33, 34, 35, 36, 30, 37, 38, 8358],
+        ),
         (
             "  leading spaces\n\nand  newlines\t tab",
             &[216, 2899, 5600, 198, 198, 397, 216, 725, 5110, 197, 10147],
         ),
         (
             "naïve café — 日本語 🚀",
-            &[3546, 46494, 37366, 1841, 17097, 241, 115, 40993, 179, 120, 248, 15107, 244, 218],
+            &[
+                3546, 46494, 37366, 1841, 17097, 241, 115, 40993, 179, 120, 248, 15107, 244, 218,
+            ],
         ),
         (
             "<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n",
-            &[1, 4093, 198, 1780, 314, 216, 34, 27, 34, 47, 2, 198, 1, 520, 9531, 198],
+            &[
+                1, 4093, 198, 1780, 314, 216, 34, 27, 34, 47, 2, 198, 1, 520, 9531, 198,
+            ],
         ),
         (
             "def f(x):\n    return x**2  # square",
-            &[1604, 275, 24, 104, 727, 472, 1003, 1792, 828, 34, 216, 907, 5222],
+            &[
+                1604, 275, 24, 104, 727, 472, 1003, 1792, 828, 34, 216, 907, 5222,
+            ],
         ),
         (
             "x=10000000 y=-3.5e-7",
-            &[104, 45, 33, 32, 32, 32, 32, 32, 32, 32, 329, 15196, 35, 30, 37, 85, 29, 39],
+            &[
+                104, 45, 33, 32, 32, 32, 32, 32, 32, 32, 329, 15196, 35, 30, 37, 85, 29, 39,
+            ],
         ),
     ];
     for (text, want) in cases {
@@ -95,7 +119,10 @@ fn tokenizer_matches_llama_cpp() {
         assert_eq!(ids, want, "{text:?}");
         assert_eq!(ckpt.tokenizer.decode(&ids).unwrap(), text);
     }
-    assert_eq!(ckpt.tokenizer.decode(&[1, 9690, 198]).unwrap(), "<|im_start|>system\n");
+    assert_eq!(
+        ckpt.tokenizer.decode(&[1, 9690, 198]).unwrap(),
+        "<|im_start|>system\n"
+    );
 }
 
 /// Reference values from the `gguf` Python package (0.19.0), which
@@ -110,8 +137,10 @@ fn tokenizer_matches_llama_cpp() {
 /// with n_head 9 for attn_q and 3 for attn_k.
 #[test]
 fn dequantized_values_match_gguf_python() {
+    /// (row, column, value) in the Hugging Face shape.
+    type Point = (usize, usize, f32);
     let Some(ckpt) = checkpoint() else { return };
-    let cases: [(&str, &[(usize, usize, f32)]); 5] = [
+    let cases: [(&str, &[Point]); 5] = [
         (
             "model.embed_tokens.weight", // Q8_0
             &[
@@ -135,7 +164,11 @@ fn dequantized_values_match_gguf_python() {
         ),
         (
             "model.layers.29.mlp.down_proj.weight", // Q4_1, [576, 1536]
-            &[(0, 0, -0.273_315_43), (575, 1535, 0.056_640_625), (300, 1000, 0.241_638_18)],
+            &[
+                (0, 0, -0.273_315_43),
+                (575, 1535, 0.056_640_625),
+                (300, 1000, 0.241_638_18),
+            ],
         ),
         (
             "model.layers.0.self_attn.q_proj.weight", // Q4_1, un-permuted
@@ -150,7 +183,12 @@ fn dequantized_values_match_gguf_python() {
         ),
         (
             "model.layers.3.self_attn.k_proj.weight", // Q4_1, un-permuted, 3 heads
-            &[(0, 0, 0.162_963_87), (1, 2, -0.015_930_176), (32, 7, -0.097_290_04), (191, 575, -0.570_312_5)],
+            &[
+                (0, 0, 0.162_963_87),
+                (1, 2, -0.015_930_176),
+                (32, 7, -0.097_290_04),
+                (191, 575, -0.570_312_5),
+            ],
         ),
     ];
     for (name, points) in cases {
@@ -158,7 +196,10 @@ fn dequantized_values_match_gguf_python() {
         let cols = t.shape[1];
         for &(r, c, want) in points {
             let got = t.data[r * cols + c];
-            assert!((got - want).abs() <= 1e-6 * want.abs().max(1.0), "{name}[{r}, {c}] = {got}, gguf-py {want}");
+            assert!(
+                (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{name}[{r}, {c}] = {got}, gguf-py {want}"
+            );
         }
     }
     assert_eq!(ckpt.weights["model.norm.weight"].data[10], 1.757_812_5);
@@ -171,8 +212,18 @@ fn storage_types_are_the_published_ones() {
     assert_eq!(file.version, 3);
     assert_eq!(file.tensors.len(), 272);
     let count = |ty| file.tensors.iter().filter(|t| t.ggml_type == ty).count();
-    assert_eq!((count(GgmlType::Q8_0), count(GgmlType::Q4_1), count(GgmlType::F32)), (1, 210, 61));
-    assert_eq!(file.tensor_info("token_embd.weight").unwrap().dims, vec![576, 49152]);
+    assert_eq!(
+        (
+            count(GgmlType::Q8_0),
+            count(GgmlType::Q4_1),
+            count(GgmlType::F32)
+        ),
+        (1, 210, 61)
+    );
+    assert_eq!(
+        file.tensor_info("token_embd.weight").unwrap().dims,
+        vec![576, 49152]
+    );
 }
 
 #[test]
@@ -184,9 +235,22 @@ fn converts_to_a_hugging_face_directory_and_back() {
     assert_eq!(back.weights, ckpt.weights);
     assert_eq!(back.config.num_hidden_layers, 30);
     let text = "<|im_start|>user\nShip 12 kg to Zürich<|im_end|>\n";
-    assert_eq!(back.tokenizer.encode(text).unwrap(), ckpt.tokenizer.encode(text).unwrap());
     assert_eq!(
-        (back.tokenizer.bos, back.tokenizer.add_bos, &back.tokenizer.eos, &back.tokenizer.chat),
-        (ckpt.tokenizer.bos, ckpt.tokenizer.add_bos, &ckpt.tokenizer.eos, &ckpt.tokenizer.chat)
+        back.tokenizer.encode(text).unwrap(),
+        ckpt.tokenizer.encode(text).unwrap()
+    );
+    assert_eq!(
+        (
+            back.tokenizer.bos,
+            back.tokenizer.add_bos,
+            &back.tokenizer.eos,
+            &back.tokenizer.chat
+        ),
+        (
+            ckpt.tokenizer.bos,
+            ckpt.tokenizer.add_bos,
+            &ckpt.tokenizer.eos,
+            &ckpt.tokenizer.chat
+        )
     );
 }

@@ -181,7 +181,13 @@ impl Checkpoint {
     /// as `matrix_type` (see [`gguf::export_gguf`]). Returns the fingerprint
     /// the saved checkpoint will have when loaded.
     pub fn save_gguf(&self, path: &Path, matrix_type: GgmlType) -> Result<String, LlmError> {
-        gguf::export_gguf(path, &self.config, &self.weights, &self.tokenizer, matrix_type)?;
+        gguf::export_gguf(
+            path,
+            &self.config,
+            &self.weights,
+            &self.tokenizer,
+            matrix_type,
+        )?;
         file_sha256(path)
     }
 }
@@ -207,7 +213,10 @@ mod tests {
         let msg = Checkpoint::load(&p).unwrap_err().to_string();
         assert!(msg.contains("not a checkpoint"), "{msg}");
         let missing = dir.path().join("absent.gguf");
-        assert!(matches!(Checkpoint::load(&missing), Err(LlmError::Io { .. })));
+        assert!(matches!(
+            Checkpoint::load(&missing),
+            Err(LlmError::Io { .. })
+        ));
         let msg = Checkpoint::load(dir.path()).unwrap_err().to_string();
         assert!(msg.contains("config.json"), "{msg}");
     }

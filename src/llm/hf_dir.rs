@@ -57,7 +57,8 @@ pub fn read_config(dir: &Path) -> Result<LlamaConfig, LlmError> {
             format!("rope_scaling = {scaling} is not supported (only plain RoPE)"),
         ));
     }
-    serde_json::from_value(value).map_err(|e| LlmError::format(&path, format!("not a Llama config: {e}")))
+    serde_json::from_value(value)
+        .map_err(|e| LlmError::format(&path, format!("not a Llama config: {e}")))
 }
 
 /// The id of a special token named in `tokenizer_config.json`, given as a
@@ -71,19 +72,34 @@ fn special_token_id(
     let content = match value {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.as_str(),
-        Some(v) => v["content"]
-            .as_str()
-            .ok_or_else(|| LlmError::format(path, format!("{key} = {v} is neither a string nor a token object")))?,
+        Some(v) => v["content"].as_str().ok_or_else(|| {
+            LlmError::format(
+                path,
+                format!("{key} = {v} is neither a string nor a token object"),
+            )
+        })?,
     };
-    tok.token_id(content)
-        .map(Some)
-        .ok_or_else(|| LlmError::format(path, format!("{key} {content:?} is not in the tokenizer's vocabulary")))
+    tok.token_id(content).map(Some).ok_or_else(|| {
+        LlmError::format(
+            path,
+            format!("{key} {content:?} is not in the tokenizer's vocabulary"),
+        )
+    })
 }
 
 /// Token ids from a JSON number or list of numbers (HF `eos_token_id`).
 fn ids(value: Option<&Value>, key: &str, path: &Path) -> Result<Vec<u32>, LlmError> {
-    let bad = |v: &Value| LlmError::format(path, format!("{key} = {v} is not a token id or a list of them"));
-    let one = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(v));
+    let bad = |v: &Value| {
+        LlmError::format(
+            path,
+            format!("{key} = {v} is not a token id or a list of them"),
+        )
+    };
+    let one = |v: &Value| {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| bad(v))
+    };
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items.iter().map(one).collect(),
@@ -126,7 +142,12 @@ pub fn read_tokenizer(dir: &Path, config: &LlamaConfig) -> Result<TextTokenizer,
 
     let mut eos = ids(gc.get("eos_token_id"), "eos_token_id", &gc_path)?;
     eos.extend(config.eos_ids());
-    eos.extend(special_token_id(&tok, tc.get("eos_token"), "eos_token", &tc_path)?);
+    eos.extend(special_token_id(
+        &tok,
+        tc.get("eos_token"),
+        "eos_token",
+        &tc_path,
+    )?);
     for id in eos {
         if !tok.eos.contains(&id) {
             tok.eos.push(id);
@@ -136,7 +157,10 @@ pub fn read_tokenizer(dir: &Path, config: &LlamaConfig) -> Result<TextTokenizer,
     tok.add_bos = match tc.get("add_bos_token") {
         Some(Value::Bool(b)) => *b,
         Some(v) if !v.is_null() => {
-            return Err(LlmError::format(&tc_path, format!("add_bos_token = {v} is not a bool")));
+            return Err(LlmError::format(
+                &tc_path,
+                format!("add_bos_token = {v} is not a bool"),
+            ));
         }
         _ => match tok.bos.and_then(|b| tok.inner().id_to_token(b)) {
             Some(bos) => {
@@ -236,7 +260,12 @@ mod tests {
         assert_eq!(ids(Some(&json!(2)), "e", p).unwrap(), vec![2]);
         assert_eq!(ids(Some(&json!([2, 7])), "e", p).unwrap(), vec![2, 7]);
         assert_eq!(ids(None, "e", p).unwrap(), Vec::<u32>::new());
-        let err = ids(Some(&json!("x")), "eos_token_id", p).unwrap_err().to_string();
-        assert!(err.contains("eos_token_id = \"x\" is not a token id"), "{err}");
+        let err = ids(Some(&json!("x")), "eos_token_id", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("eos_token_id = \"x\" is not a token id"),
+            "{err}"
+        );
     }
 }

@@ -50,7 +50,9 @@ impl StorageDtype {
     fn encode(self, values: &[f32]) -> Vec<u8> {
         let mut out = Vec::with_capacity(values.len() * 4);
         match self {
-            Self::F32 => values.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
+            Self::F32 => values
+                .iter()
+                .for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
             Self::F16 => values
                 .iter()
                 .for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
@@ -190,9 +192,8 @@ fn diagnose(bytes: &[u8]) -> Option<String> {
         }
         max_end = max_end.max(*end);
     }
-    (max_end != data_len).then(|| {
-        format!("the tensors cover {max_end} bytes but the data section has {data_len}")
-    })
+    (max_end != data_len)
+        .then(|| format!("the tensors cover {max_end} bytes but the data section has {data_len}"))
 }
 
 struct Encoded {
@@ -218,14 +219,22 @@ impl View for &Encoded {
 
 /// Writes weights as a safetensors file with tensors stored as `dtype` and
 /// the `{"format": "pt"}` metadata transformers expects.
-pub fn write_safetensors(path: &Path, weights: &Weights, dtype: StorageDtype) -> Result<(), LlmError> {
+pub fn write_safetensors(
+    path: &Path,
+    weights: &Weights,
+    dtype: StorageDtype,
+) -> Result<(), LlmError> {
     let mut encoded = Vec::with_capacity(weights.len());
     for (name, t) in weights {
         let n = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if n != Some(t.data.len()) {
             return Err(LlmError::format(
                 path,
-                format!("tensor {name}: shape {:?} does not match its {} values", t.shape, t.data.len()),
+                format!(
+                    "tensor {name}: shape {:?} does not match its {} values",
+                    t.shape,
+                    t.data.len()
+                ),
             ));
         }
         encoded.push((
@@ -238,12 +247,11 @@ pub fn write_safetensors(path: &Path, weights: &Weights, dtype: StorageDtype) ->
         ));
     }
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::serialize_to_file(encoded.iter().map(|(n, e)| (*n, e)), Some(metadata), path).map_err(
-        |e| match e {
+    safetensors::serialize_to_file(encoded.iter().map(|(n, e)| (*n, e)), Some(metadata), path)
+        .map_err(|e| match e {
             SafeTensorError::IoError(io) => LlmError::io(path, io),
             other => LlmError::format(path, format!("cannot write safetensors: {other}")),
-        },
-    )
+        })
 }
 
 #[cfg(test)]
@@ -303,10 +311,16 @@ mod tests {
         let cut = &good[..good.len() - 3];
         let msg = parse_safetensors(cut, &p).unwrap_err().to_string();
         assert!(msg.contains("m.safetensors"), "{msg}");
-        assert!(msg.contains("tensor b: data bytes 24..40 lie past the end"), "{msg}");
+        assert!(
+            msg.contains("tensor b: data bytes 24..40 lie past the end"),
+            "{msg}"
+        );
 
         let msg = parse_safetensors(&good[..5], &p).unwrap_err().to_string();
-        assert!(msg.contains("shorter than the 8-byte header length"), "{msg}");
+        assert!(
+            msg.contains("shorter than the 8-byte header length"),
+            "{msg}"
+        );
 
         let msg = parse_safetensors(&good[..20], &p).unwrap_err().to_string();
         assert!(msg.contains("truncated file?"), "{msg}");
@@ -322,7 +336,10 @@ mod tests {
         bad.extend_from_slice(header);
         bad.extend_from_slice(&[0u8; 8]);
         let msg = parse_safetensors(&bad, &p).unwrap_err().to_string();
-        assert!(msg.contains("tensor x: shape [3] of F32 does not fit its data bytes 0..8"), "{msg}");
+        assert!(
+            msg.contains("tensor x: shape [3] of F32 does not fit its data bytes 0..8"),
+            "{msg}"
+        );
 
         // An integer tensor.
         let header = br#"{"ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#;
@@ -339,8 +356,17 @@ mod tests {
         let mut w = sample();
         w.get_mut("b").unwrap().data.push(5.0);
         let err = write_safetensors(&dir.path().join("x"), &w, StorageDtype::F32).unwrap_err();
-        assert!(err.to_string().contains("tensor b: shape [4] does not match its 5 values"), "{err}");
-        let err = write_safetensors(&dir.path().join("no/such/dir/x"), &sample(), StorageDtype::F32).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("tensor b: shape [4] does not match its 5 values"),
+            "{err}"
+        );
+        let err = write_safetensors(
+            &dir.path().join("no/such/dir/x"),
+            &sample(),
+            StorageDtype::F32,
+        )
+        .unwrap_err();
         assert!(matches!(err, LlmError::Io { .. }), "{err}");
     }
 }

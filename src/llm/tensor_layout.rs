@@ -25,7 +25,10 @@ pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let q = config.num_attention_heads * config.head_dim();
     let kv = config.kv_heads() * config.head_dim();
     let ff = config.intermediate_size;
-    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![config.vocab_size, h])];
+    let mut out = vec![(
+        "model.embed_tokens.weight".to_string(),
+        vec![config.vocab_size, h],
+    )];
     for l in 0..config.num_hidden_layers {
         let p = format!("model.layers.{l}");
         out.extend([
@@ -67,24 +70,33 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
         }
     }
     if config.model_type != "llama" {
-        return bad(format!("model_type is {:?}; only \"llama\" is supported", config.model_type));
+        return bad(format!(
+            "model_type is {:?}; only \"llama\" is supported",
+            config.model_type
+        ));
     }
-    if config.num_attention_heads % config.kv_heads() != 0 {
+    if !config.num_attention_heads.is_multiple_of(config.kv_heads()) {
         return bad(format!(
             "num_attention_heads ({}) is not a multiple of num_key_value_heads ({})",
             config.num_attention_heads,
             config.kv_heads()
         ));
     }
-    if config.head_dim.is_none() && config.hidden_size % config.num_attention_heads != 0 {
+    if config.head_dim.is_none()
+        && !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+    {
         return bad(format!(
             "hidden_size ({}) is not a multiple of num_attention_heads ({})",
             config.hidden_size, config.num_attention_heads
         ));
     }
     let hd = config.head_dim();
-    if hd == 0 || hd % 2 != 0 {
-        return bad(format!("head_dim is {hd}; rotary embeddings need a positive even width"));
+    if hd == 0 || !hd.is_multiple_of(2) {
+        return bad(format!(
+            "head_dim is {hd}; rotary embeddings need a positive even width"
+        ));
     }
     if !(config.rms_norm_eps.is_finite() && config.rms_norm_eps > 0.0) {
         return bad(format!("rms_norm_eps is {}", config.rms_norm_eps));
@@ -106,14 +118,22 @@ fn layer_of(name: &str) -> Option<usize> {
 /// tensor present with the expected shape and nothing else. The message
 /// names each tensor with expected and actual shapes; `path` is the
 /// checkpoint.
-pub fn validate_weights(config: &LlamaConfig, weights: &Weights, path: &Path) -> Result<(), LlmError> {
+pub fn validate_weights(
+    config: &LlamaConfig,
+    weights: &Weights,
+    path: &Path,
+) -> Result<(), LlmError> {
     validate_config(config, path)?;
     for (name, t) in weights {
         let n = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if n != Some(t.data.len()) {
             return Err(LlmError::format(
                 path,
-                format!("tensor {name}: shape {:?} does not match its {} values", t.shape, t.data.len()),
+                format!(
+                    "tensor {name}: shape {:?} does not match its {} values",
+                    t.shape,
+                    t.data.len()
+                ),
             ));
         }
     }
@@ -161,13 +181,20 @@ pub fn validate_weights(config: &LlamaConfig, weights: &Weights, path: &Path) ->
         } else {
             ""
         };
-        problems.push(format!("unexpected tensor {name} with shape {:?}{why}", t.shape));
+        problems.push(format!(
+            "unexpected tensor {name} with shape {:?}{why}",
+            t.shape
+        ));
     }
     if problems.is_empty() {
         return Ok(());
     }
     let total = problems.len();
-    let mut message = problems.into_iter().take(MAX_LISTED).collect::<Vec<_>>().join("; ");
+    let mut message = problems
+        .into_iter()
+        .take(MAX_LISTED)
+        .collect::<Vec<_>>()
+        .join("; ");
     if total > MAX_LISTED {
         message.push_str(&format!("; and {} more problems", total - MAX_LISTED));
     }
@@ -193,7 +220,13 @@ mod tests {
             .into_iter()
             .map(|(n, s)| {
                 let len = s.iter().product();
-                (n, HostTensor { shape: s, data: vec![0.0; len] })
+                (
+                    n,
+                    HostTensor {
+                        shape: s,
+                        data: vec![0.0; len],
+                    },
+                )
             })
             .collect()
     }
@@ -210,7 +243,10 @@ mod tests {
         assert_eq!(get("model.layers.0.mlp.down_proj.weight"), vec![8, 12]);
         let mut untied = c.clone();
         untied.tie_word_embeddings = false;
-        assert_eq!(expected_tensors(&untied).last().unwrap(), &("lm_head.weight".to_string(), vec![10, 8]));
+        assert_eq!(
+            expected_tensors(&untied).last().unwrap(),
+            &("lm_head.weight".to_string(), vec![10, 8])
+        );
         validate_weights(&c, &weights(&c), Path::new("ok")).unwrap();
     }
 
@@ -221,26 +257,56 @@ mod tests {
         let mut w = weights(&c);
         w.remove("model.layers.1.mlp.up_proj.weight");
         w.get_mut("model.norm.weight").unwrap().shape = vec![2, 4];
-        w.insert("lm_head.weight".into(), HostTensor { shape: vec![10, 8], data: vec![0.0; 80] });
+        w.insert(
+            "lm_head.weight".into(),
+            HostTensor {
+                shape: vec![10, 8],
+                data: vec![0.0; 80],
+            },
+        );
         let msg = validate_weights(&c, &w, p).unwrap_err().to_string();
         assert!(msg.starts_with("ckpt: "), "{msg}");
-        assert!(msg.contains("missing tensor model.layers.1.mlp.up_proj.weight (expected shape [12, 8])"), "{msg}");
-        assert!(msg.contains("tensor model.norm.weight has shape [2, 4], expected [8]"), "{msg}");
-        assert!(msg.contains("unexpected tensor lm_head.weight with shape [10, 8] (the config ties"), "{msg}");
+        assert!(
+            msg.contains(
+                "missing tensor model.layers.1.mlp.up_proj.weight (expected shape [12, 8])"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("tensor model.norm.weight has shape [2, 4], expected [8]"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("unexpected tensor lm_head.weight with shape [10, 8] (the config ties"),
+            "{msg}"
+        );
 
         let mut more = c.clone();
         more.num_hidden_layers = 4;
-        let msg = validate_weights(&more, &weights(&c), p).unwrap_err().to_string();
-        assert!(msg.contains("num_hidden_layers = 4 but the weights have 2 layers (0..=1)"), "{msg}");
+        let msg = validate_weights(&more, &weights(&c), p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("num_hidden_layers = 4 but the weights have 2 layers (0..=1)"),
+            "{msg}"
+        );
         let mut fewer = c.clone();
         fewer.num_hidden_layers = 1;
-        let msg = validate_weights(&fewer, &weights(&c), p).unwrap_err().to_string();
-        assert!(msg.contains("the weights have layer 1 but the config says num_hidden_layers = 1"), "{msg}");
+        let msg = validate_weights(&fewer, &weights(&c), p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("the weights have layer 1 but the config says num_hidden_layers = 1"),
+            "{msg}"
+        );
 
         let mut w = weights(&c);
         w.get_mut("model.norm.weight").unwrap().data.pop();
         let msg = validate_weights(&c, &w, p).unwrap_err().to_string();
-        assert!(msg.contains("tensor model.norm.weight: shape [8] does not match its 7 values"), "{msg}");
+        assert!(
+            msg.contains("tensor model.norm.weight: shape [8] does not match its 7 values"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -248,15 +314,35 @@ mod tests {
         let p = Path::new("c");
         let mut c = config();
         c.num_key_value_heads = Some(3);
-        assert!(validate_config(&c, p).unwrap_err().to_string().contains("not a multiple of num_key_value_heads (3)"));
+        assert!(
+            validate_config(&c, p)
+                .unwrap_err()
+                .to_string()
+                .contains("not a multiple of num_key_value_heads (3)")
+        );
         let mut c = config();
         c.head_dim = Some(3);
-        assert!(validate_config(&c, p).unwrap_err().to_string().contains("head_dim is 3"));
+        assert!(
+            validate_config(&c, p)
+                .unwrap_err()
+                .to_string()
+                .contains("head_dim is 3")
+        );
         let mut c = config();
         c.hidden_size = 0;
-        assert!(validate_config(&c, p).unwrap_err().to_string().contains("hidden_size is 0"));
+        assert!(
+            validate_config(&c, p)
+                .unwrap_err()
+                .to_string()
+                .contains("hidden_size is 0")
+        );
         let mut c = config();
         c.rope_theta = f64::NAN;
-        assert!(validate_config(&c, p).unwrap_err().to_string().contains("rope_theta is NaN"));
+        assert!(
+            validate_config(&c, p)
+                .unwrap_err()
+                .to_string()
+                .contains("rope_theta is NaN")
+        );
     }
 }

@@ -29,12 +29,12 @@ impl ChatTemplate {
             .iter()
             .find_map(|marker| Some((template.find(marker)?, marker.len())))
             .and_then(|(start, len)| {
-            let rest = &template[start + len..];
-            let end = rest.find("<|im_end|>")?;
-            let text = &rest[..end];
-            // Only a literal string, not a Jinja expression.
-            (!text.contains("{{") && !text.contains('\'')).then(|| text.to_string())
-        });
+                let rest = &template[start + len..];
+                let end = rest.find("<|im_end|>")?;
+                let text = &rest[..end];
+                // Only a literal string, not a Jinja expression.
+                (!text.contains("{{") && !text.contains('\'')).then(|| text.to_string())
+            });
         Some(Self::ChatMl { default_system })
     }
 

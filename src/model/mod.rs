@@ -152,7 +152,10 @@ pub trait Model {
     /// Answers a batch of requests. The result has one entry per request, in
     /// order; a per-request failure is an `Err` in its slot. Backends may run
     /// the batch concurrently (HTTP) or as one padded tensor batch (local).
-    fn complete_batch(&mut self, requests: &[GenerationRequest]) -> Vec<Result<Completion, ModelError>>;
+    fn complete_batch(
+        &mut self,
+        requests: &[GenerationRequest],
+    ) -> Vec<Result<Completion, ModelError>>;
 
     /// Largest batch this backend wants per call.
     fn preferred_batch_size(&self) -> usize {

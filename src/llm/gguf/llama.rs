@@ -84,7 +84,11 @@ pub fn permute_qk_rows(
     heads: usize,
     order: QkOrder,
 ) -> Result<Vec<f32>, String> {
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 || data.len() != rows * cols {
+    if heads == 0
+        || !rows.is_multiple_of(heads)
+        || !(rows / heads).is_multiple_of(2)
+        || data.len() != rows * cols
+    {
         return Err(format!(
             "cannot permute a [{rows}, {cols}] projection ({} values) into {heads} heads of even width",
             data.len()
@@ -102,7 +106,8 @@ pub fn permute_qk_rows(
                     QkOrder::ToInterleaved => (rotate_half, interleaved),
                     QkOrder::ToRotateHalf => (interleaved, rotate_half),
                 };
-                out[to * cols..(to + 1) * cols].copy_from_slice(&data[from * cols..(from + 1) * cols]);
+                out[to * cols..(to + 1) * cols]
+                    .copy_from_slice(&data[from * cols..(from + 1) * cols]);
             }
         }
     }
@@ -183,7 +188,10 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
         rms_norm_eps: file
             .opt_f64("llama.attention.layer_norm_rms_epsilon")?
             .ok_or_else(|| {
-                LlmError::format(path, "metadata \"llama.attention.layer_norm_rms_epsilon\" is missing")
+                LlmError::format(
+                    path,
+                    "metadata \"llama.attention.layer_norm_rms_epsilon\" is missing",
+                )
             })?,
         rope_theta: file.opt_f64("llama.rope.freq_base")?.unwrap_or(10_000.0),
         tie_word_embeddings: file.tensor_info("output.weight").is_none(),
@@ -219,7 +227,10 @@ pub fn weights_from_gguf(file: &GgufFile, config: &LlamaConfig) -> Result<Weight
                 _ => {
                     return Err(LlmError::mismatch(
                         path,
-                        format!("tensor {:?} should be 2-D but has shape {shape:?}", info.name),
+                        format!(
+                            "tensor {:?} should be 2-D but has shape {shape:?}",
+                            info.name
+                        ),
                     ));
                 }
             };
@@ -239,8 +250,14 @@ fn u32_value(key: &str, v: usize, path: &Path) -> Result<GgufValue, LlmError> {
 
 /// The `general.*` and `llama.*` metadata describing `config` (tokenizer
 /// metadata is separate). `path` names the output in errors.
-pub fn config_to_gguf(config: &LlamaConfig, path: &Path) -> Result<Vec<(String, GgufValue)>, LlmError> {
-    let mut kv = vec![("general.architecture".to_string(), GgufValue::String("llama".into()))];
+pub fn config_to_gguf(
+    config: &LlamaConfig,
+    path: &Path,
+) -> Result<Vec<(String, GgufValue)>, LlmError> {
+    let mut kv = vec![(
+        "general.architecture".to_string(),
+        GgufValue::String("llama".into()),
+    )];
     let ints = [
         ("llama.context_length", config.max_position_embeddings),
         ("llama.embedding_length", config.hidden_size),
@@ -256,7 +273,10 @@ pub fn config_to_gguf(config: &LlamaConfig, path: &Path) -> Result<Vec<(String, 
     for (key, v) in ints {
         kv.push((key.to_string(), u32_value(key, v, path)?));
     }
-    kv.push(("llama.rope.freq_base".into(), GgufValue::F32(config.rope_theta as f32)));
+    kv.push((
+        "llama.rope.freq_base".into(),
+        GgufValue::F32(config.rope_theta as f32),
+    ));
     kv.push((
         "llama.attention.layer_norm_rms_epsilon".into(),
         GgufValue::F32(config.rms_norm_eps as f32),
@@ -272,15 +292,39 @@ mod tests {
     fn names_map_both_ways() {
         let pairs = [
             ("token_embd.weight", "model.embed_tokens.weight"),
-            ("blk.0.attn_q.weight", "model.layers.0.self_attn.q_proj.weight"),
-            ("blk.12.attn_k.weight", "model.layers.12.self_attn.k_proj.weight"),
-            ("blk.3.attn_v.weight", "model.layers.3.self_attn.v_proj.weight"),
-            ("blk.3.attn_output.weight", "model.layers.3.self_attn.o_proj.weight"),
-            ("blk.3.ffn_gate.weight", "model.layers.3.mlp.gate_proj.weight"),
+            (
+                "blk.0.attn_q.weight",
+                "model.layers.0.self_attn.q_proj.weight",
+            ),
+            (
+                "blk.12.attn_k.weight",
+                "model.layers.12.self_attn.k_proj.weight",
+            ),
+            (
+                "blk.3.attn_v.weight",
+                "model.layers.3.self_attn.v_proj.weight",
+            ),
+            (
+                "blk.3.attn_output.weight",
+                "model.layers.3.self_attn.o_proj.weight",
+            ),
+            (
+                "blk.3.ffn_gate.weight",
+                "model.layers.3.mlp.gate_proj.weight",
+            ),
             ("blk.3.ffn_up.weight", "model.layers.3.mlp.up_proj.weight"),
-            ("blk.3.ffn_down.weight", "model.layers.3.mlp.down_proj.weight"),
-            ("blk.3.attn_norm.weight", "model.layers.3.input_layernorm.weight"),
-            ("blk.3.ffn_norm.weight", "model.layers.3.post_attention_layernorm.weight"),
+            (
+                "blk.3.ffn_down.weight",
+                "model.layers.3.mlp.down_proj.weight",
+            ),
+            (
+                "blk.3.attn_norm.weight",
+                "model.layers.3.input_layernorm.weight",
+            ),
+            (
+                "blk.3.ffn_norm.weight",
+                "model.layers.3.post_attention_layernorm.weight",
+            ),
             ("output_norm.weight", "model.norm.weight"),
             ("output.weight", "lm_head.weight"),
         ];
@@ -288,7 +332,12 @@ mod tests {
             assert_eq!(hf_name(g).as_deref(), Some(h));
             assert_eq!(gguf_name(h).as_deref(), Some(g));
         }
-        for bad in ["blk.x.attn_q.weight", "blk..attn_q.weight", "blk.0.attn_q.bias", "rope_freqs.weight"] {
+        for bad in [
+            "blk.x.attn_q.weight",
+            "blk..attn_q.weight",
+            "blk.0.attn_q.bias",
+            "rope_freqs.weight",
+        ] {
             assert_eq!(hf_name(bad), None, "{bad}");
         }
     }

@@ -9,7 +9,9 @@ pub mod value;
 pub mod vocab;
 pub mod writer;
 
-pub use llama::{QkOrder, config_from_gguf, gguf_name, hf_name, permute_qk_rows, weights_from_gguf};
+pub use llama::{
+    QkOrder, config_from_gguf, gguf_name, hf_name, permute_qk_rows, weights_from_gguf,
+};
 pub use quant::GgmlType;
 pub use reader::{GgufFile, GgufTensorInfo};
 pub use value::{GgufArray, GgufValue, GgufValueType};

@@ -140,7 +140,7 @@ impl GgmlType {
     /// blocks or the size overflows.
     pub fn byte_len(self, n: u64) -> Option<u64> {
         let block = self.block_len() as u64;
-        if n % block != 0 {
+        if !n.is_multiple_of(block) {
             return None;
         }
         (n / block).checked_mul(self.block_bytes() as u64)
@@ -160,9 +160,7 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Vec<f32> {
     let blocks = bytes.chunks_exact(ty.block_bytes());
     let mut out = Vec::with_capacity(blocks.len() * ty.block_len());
     match ty {
-        GgmlType::F32 => out.extend(
-            blocks.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        ),
+        GgmlType::F32 => out.extend(blocks.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
         GgmlType::F16 => out.extend(blocks.map(|b| f16_at(b, 0))),
         GgmlType::BF16 => out.extend(blocks.map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
         GgmlType::Q4_0 => {
@@ -228,7 +226,7 @@ fn dequantize_q6_k_block(b: &[u8], out: &mut Vec<f32>) {
 /// zero, scales stored as f16). Fails for types the writer does not produce
 /// (`Q4_0`, `Q6_K`) and when `values.len()` is not a multiple of the block.
 pub fn quantize(ty: GgmlType, values: &[f32]) -> Result<Vec<u8>, String> {
-    if values.len() % ty.block_len() != 0 {
+    if !values.len().is_multiple_of(ty.block_len()) {
         return Err(format!(
             "{} stores blocks of {} values; {} values is not a whole number of blocks",
             ty.name(),
@@ -288,7 +286,10 @@ mod tests {
     #[test]
     fn float_types_round_trip() {
         let v = ramp(64);
-        assert_eq!(dequantize(GgmlType::F32, &quantize(GgmlType::F32, &v).unwrap()), v);
+        assert_eq!(
+            dequantize(GgmlType::F32, &quantize(GgmlType::F32, &v).unwrap()),
+            v
+        );
         for ty in [GgmlType::F16, GgmlType::BF16] {
             let back = dequantize(ty, &quantize(ty, &v).unwrap());
             for (a, b) in v.iter().zip(&back) {
@@ -323,7 +324,10 @@ mod tests {
             let max = block.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
             let d = (max - min) / 15.0;
             for (a, b) in block.iter().zip(back) {
-                assert!((a - b).abs() <= 0.5 * d + (15.0 * d + min.abs()) / 1024.0, "{a} {b}");
+                assert!(
+                    (a - b).abs() <= 0.5 * d + (15.0 * d + min.abs()) / 1024.0,
+                    "{a} {b}"
+                );
             }
         }
     }
@@ -331,9 +335,15 @@ mod tests {
     #[test]
     fn constant_block_quantizes_exactly() {
         let v = vec![0.25f32; 32];
-        assert_eq!(dequantize(GgmlType::Q4_1, &quantize(GgmlType::Q4_1, &v).unwrap()), v);
+        assert_eq!(
+            dequantize(GgmlType::Q4_1, &quantize(GgmlType::Q4_1, &v).unwrap()),
+            v
+        );
         let z = vec![0f32; 32];
-        assert_eq!(dequantize(GgmlType::Q8_0, &quantize(GgmlType::Q8_0, &z).unwrap()), z);
+        assert_eq!(
+            dequantize(GgmlType::Q8_0, &quantize(GgmlType::Q8_0, &z).unwrap()),
+            z
+        );
     }
 
     #[test]
@@ -369,7 +379,7 @@ mod tests {
             (1, 14.723_145),
             (31, -4.971_061_7),
             (32, -24.965_332),
-            (64, -29.446_289),
+            (64, -29.446_29),
             (100, 15.903_397),
             (127, -5.651_207),
             (128, -38.408_203),
@@ -377,14 +387,26 @@ mod tests {
             (255, 21.754_646),
         ];
         for (idx, want) in reference {
-            assert!((y[idx] - want).abs() < 1e-4, "y[{idx}] = {} != {want}", y[idx]);
+            assert!(
+                (y[idx] - want).abs() < 1e-4,
+                "y[{idx}] = {} != {want}",
+                y[idx]
+            );
         }
     }
 
     #[test]
     fn unsupported_writes_and_partial_blocks_are_refused() {
-        assert!(quantize(GgmlType::Q6_K, &[0.0; 256]).unwrap_err().contains("Q6_K"));
-        assert!(quantize(GgmlType::Q8_0, &[0.0; 33]).unwrap_err().contains("33 values"));
+        assert!(
+            quantize(GgmlType::Q6_K, &[0.0; 256])
+                .unwrap_err()
+                .contains("Q6_K")
+        );
+        assert!(
+            quantize(GgmlType::Q8_0, &[0.0; 33])
+                .unwrap_err()
+                .contains("33 values")
+        );
         assert_eq!(GgmlType::Q4_1.byte_len(64), Some(40));
         assert_eq!(GgmlType::Q4_1.byte_len(65), None);
         assert_eq!(ggml_type_name(13), Some("Q5_K"));

@@ -127,7 +127,12 @@ impl<'a> Cursor<'a> {
             .map_err(|e| self.err(format!("{} is not valid UTF-8: {e}", what())))
     }
 
-    fn value(&mut self, ty: GgufValueType, what: &dyn Fn() -> String, depth: usize) -> Result<GgufValue, LlmError> {
+    fn value(
+        &mut self,
+        ty: GgufValueType,
+        what: &dyn Fn() -> String,
+        depth: usize,
+    ) -> Result<GgufValue, LlmError> {
         Ok(match ty {
             GgufValueType::U8 => GgufValue::U8(self.array::<1>(what)?[0]),
             GgufValueType::I8 => GgufValue::I8(i8::from_le_bytes(self.array(what)?)),
@@ -147,11 +152,15 @@ impl<'a> Cursor<'a> {
             GgufValueType::String => GgufValue::String(self.string(what)?),
             GgufValueType::Array => {
                 if depth >= MAX_ARRAY_DEPTH {
-                    return Err(self.err(format!("{}: arrays nested deeper than {MAX_ARRAY_DEPTH}", what())));
+                    return Err(self.err(format!(
+                        "{}: arrays nested deeper than {MAX_ARRAY_DEPTH}",
+                        what()
+                    )));
                 }
                 let id = self.u32(&|| format!("element type of {}", what()))?;
-                let elem_type = GgufValueType::from_id(id)
-                    .ok_or_else(|| self.err(format!("{}: unknown array element type {id}", what())))?;
+                let elem_type = GgufValueType::from_id(id).ok_or_else(|| {
+                    self.err(format!("{}: unknown array element type {id}", what()))
+                })?;
                 let count = self.u64(&|| format!("length of {}", what()))?;
                 let max = self.remaining() / elem_type.min_encoded_len();
                 if count > max as u64 {
@@ -163,7 +172,11 @@ impl<'a> Cursor<'a> {
                 }
                 let mut values = Vec::with_capacity(count as usize);
                 for i in 0..count {
-                    values.push(self.value(elem_type, &|| format!("{}[{i}]", what()), depth + 1)?);
+                    values.push(self.value(
+                        elem_type,
+                        &|| format!("{}[{i}]", what()),
+                        depth + 1,
+                    )?);
                 }
                 GgufValue::Array(GgufArray { elem_type, values })
             }
@@ -187,11 +200,15 @@ impl GgufFile {
         };
         let magic = c.array::<4>(&|| "the GGUF magic".to_string())?;
         if magic != GGUF_MAGIC {
-            return Err(c.err(format!("not a GGUF file: starts with {magic:02x?}, expected \"GGUF\"")));
+            return Err(c.err(format!(
+                "not a GGUF file: starts with {magic:02x?}, expected \"GGUF\""
+            )));
         }
         let version = c.u32(&|| "the GGUF version".to_string())?;
         if !(2..=3).contains(&version) {
-            return Err(c.err(format!("GGUF version {version} is not supported (only 2 and 3)")));
+            return Err(c.err(format!(
+                "GGUF version {version} is not supported (only 2 and 3)"
+            )));
         }
         let tensor_count = c.u64(&|| "the tensor count".to_string())?;
         let kv_count = c.u64(&|| "the metadata count".to_string())?;
@@ -284,7 +301,7 @@ impl GgufFile {
             let first = dims.first().copied().unwrap_or(1);
             let byte_len = ggml_type
                 .byte_len(n_elements)
-                .filter(|_| first % ggml_type.block_len() as u64 == 0)
+                .filter(|_| first.is_multiple_of(ggml_type.block_len() as u64))
                 .ok_or_else(|| {
                     c.err(format!(
                         "tensor {name:?}: rows of {first} values are not a whole number of {} blocks of {}",
@@ -292,7 +309,7 @@ impl GgufFile {
                         ggml_type.block_len()
                     ))
                 })?;
-            if offset % alignment != 0 {
+            if !offset.is_multiple_of(alignment) {
                 return Err(c.err(format!(
                     "tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}"
                 )));
@@ -361,7 +378,10 @@ impl GgufFile {
     fn wrong_type(&self, key: &str, want: &str, got: &GgufValue) -> LlmError {
         LlmError::format(
             &self.path,
-            format!("metadata {key:?} should be {want} but is {}", got.describe()),
+            format!(
+                "metadata {key:?} should be {want} but is {}",
+                got.describe()
+            ),
         )
     }
 
@@ -403,7 +423,10 @@ impl GgufFile {
     pub fn opt_str(&self, key: &str) -> Result<Option<&str>, LlmError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_str().map(Some).ok_or_else(|| self.wrong_type(key, "a string", v)),
+            Some(v) => v
+                .as_str()
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(key, "a string", v)),
         }
     }
 
@@ -416,7 +439,10 @@ impl GgufFile {
     pub fn opt_bool(&self, key: &str) -> Result<Option<bool>, LlmError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => v.as_bool().map(Some).ok_or_else(|| self.wrong_type(key, "a bool", v)),
+            Some(v) => v
+                .as_bool()
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(key, "a bool", v)),
         }
     }
 
@@ -426,7 +452,12 @@ impl GgufFile {
             None => Ok(None),
             Some(v) => v
                 .as_array()
-                .and_then(|a| a.values.iter().map(GgufValue::as_str).collect::<Option<Vec<_>>>())
+                .and_then(|a| {
+                    a.values
+                        .iter()
+                        .map(GgufValue::as_str)
+                        .collect::<Option<Vec<_>>>()
+                })
                 .map(Some)
                 .ok_or_else(|| self.wrong_type(key, "an array of strings", v)),
         }
@@ -438,7 +469,12 @@ impl GgufFile {
             None => Ok(None),
             Some(v) => v
                 .as_array()
-                .and_then(|a| a.values.iter().map(GgufValue::as_i128).collect::<Option<Vec<_>>>())
+                .and_then(|a| {
+                    a.values
+                        .iter()
+                        .map(GgufValue::as_i128)
+                        .collect::<Option<Vec<_>>>()
+                })
                 .map(Some)
                 .ok_or_else(|| self.wrong_type(key, "an array of integers", v)),
         }

@@ -79,7 +79,9 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<TextTokenizer, LlmError> {
     for (id, tok) in tokens.iter().enumerate() {
         let id = u32::try_from(id).map_err(|_| err("more than 2^32 tokens".into()))?;
         if let Some(first) = vocab.insert(tok.to_string(), id) {
-            return Err(err(format!("token {tok:?} appears twice, as ids {first} and {id}")));
+            return Err(err(format!(
+                "token {tok:?} appears twice, as ids {first} and {id}"
+            )));
         }
     }
     let merges = merges
@@ -88,7 +90,11 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<TextTokenizer, LlmError> {
         .map(|(i, m)| {
             m.split_once(' ')
                 .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| err(format!("tokenizer.ggml.merges[{i}] = {m:?} is not two tokens separated by a space")))
+                .ok_or_else(|| {
+                    err(format!(
+                        "tokenizer.ggml.merges[{i}] = {m:?} is not two tokens separated by a space"
+                    ))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let bpe = BPE::builder()
@@ -116,13 +122,17 @@ pub fn tokenizer_from_gguf(file: &GgufFile) -> Result<TextTokenizer, LlmError> {
     let id = |key: &str| -> Result<Option<u32>, LlmError> {
         match file.opt_usize(key)? {
             Some(v) if v < vocab_size => Ok(Some(v as u32)),
-            Some(v) => Err(err(format!("{key} = {v} is outside the {vocab_size}-token vocabulary"))),
+            Some(v) => Err(err(format!(
+                "{key} = {v} is outside the {vocab_size}-token vocabulary"
+            ))),
             None => Ok(None),
         }
     };
     let mut tok = TextTokenizer::new(inner);
     tok.bos = id("tokenizer.ggml.bos_token_id")?;
-    tok.add_bos = file.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(false);
+    tok.add_bos = file
+        .opt_bool("tokenizer.ggml.add_bos_token")?
+        .unwrap_or(false);
     for key in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"] {
         if let Some(e) = id(key)?
             && !tok.eos.contains(&e)
@@ -168,7 +178,8 @@ pub fn tokenizer_to_gguf(
     vocab_size: usize,
     path: &Path,
 ) -> Result<Vec<(String, GgufValue)>, LlmError> {
-    let err = |m: String| LlmError::format(path, format!("cannot export the tokenizer to GGUF: {m}"));
+    let err =
+        |m: String| LlmError::format(path, format!("cannot export the tokenizer to GGUF: {m}"));
     let json = tok
         .inner()
         .to_string(false)
@@ -179,10 +190,16 @@ pub fn tokenizer_to_gguf(
         return Err(err(format!("the model is {}, not BPE", model["type"])));
     }
     if !v["normalizer"].is_null() {
-        return Err(err("it has a normalizer, which llama.cpp's gpt2 tokenizer lacks".into()));
+        return Err(err(
+            "it has a normalizer, which llama.cpp's gpt2 tokenizer lacks".into(),
+        ));
     }
-    let pre = pre_tokenizer_name(&v["pre_tokenizer"])
-        .ok_or_else(|| err(format!("the pre-tokenizer {} has no llama.cpp equivalent", v["pre_tokenizer"])))?;
+    let pre = pre_tokenizer_name(&v["pre_tokenizer"]).ok_or_else(|| {
+        err(format!(
+            "the pre-tokenizer {} has no llama.cpp equivalent",
+            v["pre_tokenizer"]
+        ))
+    })?;
 
     let mut by_id: Vec<Option<(String, i32)>> = Vec::new();
     let mut put = |id: u64, tok: &str, ty: i32| -> Result<(), LlmError> {
@@ -197,7 +214,9 @@ pub fn tokenizer_to_gguf(
         .as_object()
         .ok_or_else(|| err("the BPE model has no vocab".into()))?;
     for (tok, id) in vocab {
-        let id = id.as_u64().ok_or_else(|| err(format!("token {tok:?} has id {id}")))?;
+        let id = id
+            .as_u64()
+            .ok_or_else(|| err(format!("token {tok:?} has id {id}")))?;
         put(id, tok, TOKEN_NORMAL)?;
     }
     for added in v["added_tokens"].as_array().into_iter().flatten() {
@@ -241,12 +260,30 @@ pub fn tokenizer_to_gguf(
         .ok_or_else(|| err("malformed merges".into()))?;
 
     let mut kv = vec![
-        ("tokenizer.ggml.model".to_string(), GgufValue::String("gpt2".into())),
-        ("tokenizer.ggml.pre".to_string(), GgufValue::String(pre.into())),
-        ("tokenizer.ggml.tokens".to_string(), GgufValue::Array(GgufArray::strings(tokens))),
-        ("tokenizer.ggml.token_type".to_string(), GgufValue::Array(GgufArray::i32s(types))),
-        ("tokenizer.ggml.merges".to_string(), GgufValue::Array(GgufArray::strings(merges))),
-        ("tokenizer.ggml.add_bos_token".to_string(), GgufValue::Bool(tok.add_bos)),
+        (
+            "tokenizer.ggml.model".to_string(),
+            GgufValue::String("gpt2".into()),
+        ),
+        (
+            "tokenizer.ggml.pre".to_string(),
+            GgufValue::String(pre.into()),
+        ),
+        (
+            "tokenizer.ggml.tokens".to_string(),
+            GgufValue::Array(GgufArray::strings(tokens)),
+        ),
+        (
+            "tokenizer.ggml.token_type".to_string(),
+            GgufValue::Array(GgufArray::i32s(types)),
+        ),
+        (
+            "tokenizer.ggml.merges".to_string(),
+            GgufValue::Array(GgufArray::strings(merges)),
+        ),
+        (
+            "tokenizer.ggml.add_bos_token".to_string(),
+            GgufValue::Bool(tok.add_bos),
+        ),
     ];
     if let Some(bos) = tok.bos {
         kv.push(("tokenizer.ggml.bos_token_id".into(), GgufValue::U32(bos)));
@@ -258,10 +295,18 @@ pub fn tokenizer_to_gguf(
             kv.push(("tokenizer.ggml.eos_token_id".into(), GgufValue::U32(*eos)));
             kv.push(("tokenizer.ggml.eot_token_id".into(), GgufValue::U32(*eot)));
         }
-        more => return Err(err(format!("{} EOS ids {more:?}; GGUF holds at most two", more.len()))),
+        more => {
+            return Err(err(format!(
+                "{} EOS ids {more:?}; GGUF holds at most two",
+                more.len()
+            )));
+        }
     }
     if let Some(chat) = &tok.chat {
-        kv.push(("tokenizer.chat_template".into(), GgufValue::String(chat.to_jinja())));
+        kv.push((
+            "tokenizer.chat_template".into(),
+            GgufValue::String(chat.to_jinja()),
+        ));
     }
     Ok(kv)
 }

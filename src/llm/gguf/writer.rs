@@ -92,8 +92,7 @@ impl GgufWriter {
             return Err(format!("alignment {alignment} is not a power of two"));
         }
         self.alignment = alignment.into();
-        self.metadata
-            .retain(|(k, _)| k != "general.alignment");
+        self.metadata.retain(|(k, _)| k != "general.alignment");
         self.metadata
             .push(("general.alignment".into(), GgufValue::U32(alignment)));
         Ok(self)
@@ -124,13 +123,19 @@ impl GgufWriter {
             return Err(format!("tensor {name:?} added twice"));
         }
         if dims.is_empty() || dims.len() > 4 {
-            return Err(format!("tensor {name:?}: {} dimensions, GGUF allows 1 to 4", dims.len()));
+            return Err(format!(
+                "tensor {name:?}: {} dimensions, GGUF allows 1 to 4",
+                dims.len()
+            ));
         }
         let n: u64 = dims.iter().product();
         if n != values.len() as u64 {
-            return Err(format!("tensor {name:?}: dims {dims:?} hold {n} values, got {}", values.len()));
+            return Err(format!(
+                "tensor {name:?}: dims {dims:?} hold {n} values, got {}",
+                values.len()
+            ));
         }
-        if dims[0] % ggml_type.block_len() as u64 != 0 {
+        if !dims[0].is_multiple_of(ggml_type.block_len() as u64) {
             return Err(format!(
                 "tensor {name:?}: rows of {} values cannot be stored as {} (blocks of {})",
                 dims[0],
@@ -173,11 +178,17 @@ impl GgufWriter {
         }
         // The data section starts aligned, and each tensor starts aligned.
         for t in &self.tensors {
-            out.resize((out.len() as u64).next_multiple_of(self.alignment) as usize, 0);
+            out.resize(
+                (out.len() as u64).next_multiple_of(self.alignment) as usize,
+                0,
+            );
             out.extend_from_slice(&t.data);
         }
         if self.tensors.is_empty() {
-            out.resize((out.len() as u64).next_multiple_of(self.alignment) as usize, 0);
+            out.resize(
+                (out.len() as u64).next_multiple_of(self.alignment) as usize,
+                0,
+            );
         }
         Ok(out)
     }
@@ -219,9 +230,14 @@ pub fn export_gguf(
         let t = weights
             .get(&name)
             .ok_or_else(|| LlmError::mismatch(path, format!("missing tensor {name}")))?;
-        let gname = gguf_name(&name).ok_or_else(|| fail(format!("tensor {name:?} has no llama.cpp name")))?;
+        let gname = gguf_name(&name)
+            .ok_or_else(|| fail(format!("tensor {name:?} has no llama.cpp name")))?;
         let dims: Vec<u64> = t.shape.iter().rev().map(|&d| d as u64).collect();
-        let ty = if t.shape.len() == 1 { GgmlType::F32 } else { matrix_type };
+        let ty = if t.shape.len() == 1 {
+            GgmlType::F32
+        } else {
+            matrix_type
+        };
         let data = match (qk_heads(&name, config), t.shape.as_slice()) {
             (Some(heads), [rows, cols]) => {
                 permute_qk_rows(&t.data, *rows, *cols, heads, QkOrder::ToInterleaved)
@@ -255,7 +271,10 @@ mod tests {
             ("a.u64", GgufValue::U64(u64::MAX)),
             ("a.i64", GgufValue::I64(i64::MIN)),
             ("a.f64", GgufValue::F64(-0.125)),
-            ("a.strs", GgufValue::Array(GgufArray::strings(["x", "", "y z"]))),
+            (
+                "a.strs",
+                GgufValue::Array(GgufArray::strings(["x", "", "y z"])),
+            ),
             ("a.empty", GgufValue::Array(GgufArray::i32s([]))),
             (
                 "a.nested",
@@ -272,8 +291,10 @@ mod tests {
         for (k, v) in &values {
             w.add_metadata(*k, v.clone()).unwrap();
         }
-        w.add_tensor("t", vec![32, 2], GgmlType::Q8_0, &[0.5; 64]).unwrap();
-        w.add_tensor("u", vec![3], GgmlType::F32, &[1.0, 2.0, 3.0]).unwrap();
+        w.add_tensor("t", vec![32, 2], GgmlType::Q8_0, &[0.5; 64])
+            .unwrap();
+        w.add_tensor("u", vec![3], GgmlType::F32, &[1.0, 2.0, 3.0])
+            .unwrap();
         let bytes = w.to_bytes().unwrap();
         let f = GgufFile::parse(bytes, Path::new("mem.gguf")).unwrap();
         assert_eq!(f.version, 3);
@@ -293,10 +314,22 @@ mod tests {
     #[test]
     fn writer_refuses_inconsistent_input() {
         let mut w = GgufWriter::new();
-        assert!(w.add_tensor("t", vec![3, 2], GgmlType::F32, &[0.0; 5]).unwrap_err().contains("hold 6 values"));
-        assert!(w.add_tensor("t", vec![16, 2], GgmlType::Q4_1, &[0.0; 32]).unwrap_err().contains("Q4_1"));
+        assert!(
+            w.add_tensor("t", vec![3, 2], GgmlType::F32, &[0.0; 5])
+                .unwrap_err()
+                .contains("hold 6 values")
+        );
+        assert!(
+            w.add_tensor("t", vec![16, 2], GgmlType::Q4_1, &[0.0; 32])
+                .unwrap_err()
+                .contains("Q4_1")
+        );
         w.add_metadata("k", GgufValue::U8(1)).unwrap();
-        assert!(w.add_metadata("k", GgufValue::U8(2)).unwrap_err().contains("twice"));
+        assert!(
+            w.add_metadata("k", GgufValue::U8(2))
+                .unwrap_err()
+                .contains("twice")
+        );
         let bad = GgufArray {
             elem_type: GgufValueType::I32,
             values: vec![GgufValue::U8(1)],
