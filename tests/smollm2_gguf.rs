@@ -2,6 +2,7 @@
 //! visible message) when `models/SmolLM2-135M-Instruct.Q4_1.gguf` is absent;
 //! `scripts/fetch-smollm2` downloads it.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -14,7 +15,10 @@ fn model_path() -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!(
+        // Written to the stderr handle rather than with `eprintln!`, which
+        // the test harness captures: the skip must be visible in CI logs.
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED: {} is absent; run scripts/fetch-smollm2",
             p.display()
         );
@@ -133,8 +137,10 @@ fn tokenizer_matches_llama_cpp() {
 /// with n_head 9 for attn_q and 3 for attn_k.
 #[test]
 fn dequantized_values_match_gguf_python() {
+    /// (row, column, value) in the Hugging Face shape.
+    type Point = (usize, usize, f32);
     let Some(ckpt) = checkpoint() else { return };
-    let cases: [(&str, &[(usize, usize, f32)]); 5] = [
+    let cases: [(&str, &[Point]); 5] = [
         (
             "model.embed_tokens.weight", // Q8_0
             &[

@@ -75,21 +75,25 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
             config.model_type
         ));
     }
-    if config.num_attention_heads % config.kv_heads() != 0 {
+    if !config.num_attention_heads.is_multiple_of(config.kv_heads()) {
         return bad(format!(
             "num_attention_heads ({}) is not a multiple of num_key_value_heads ({})",
             config.num_attention_heads,
             config.kv_heads()
         ));
     }
-    if config.head_dim.is_none() && config.hidden_size % config.num_attention_heads != 0 {
+    if config.head_dim.is_none()
+        && !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+    {
         return bad(format!(
             "hidden_size ({}) is not a multiple of num_attention_heads ({})",
             config.hidden_size, config.num_attention_heads
         ));
     }
     let hd = config.head_dim();
-    if hd == 0 || hd % 2 != 0 {
+    if hd == 0 || !hd.is_multiple_of(2) {
         return bad(format!(
             "head_dim is {hd}; rotary embeddings need a positive even width"
         ));

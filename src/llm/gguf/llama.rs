@@ -84,7 +84,11 @@ pub fn permute_qk_rows(
     heads: usize,
     order: QkOrder,
 ) -> Result<Vec<f32>, String> {
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 || data.len() != rows * cols {
+    if heads == 0
+        || !rows.is_multiple_of(heads)
+        || !(rows / heads).is_multiple_of(2)
+        || data.len() != rows * cols
+    {
         return Err(format!(
             "cannot permute a [{rows}, {cols}] projection ({} values) into {heads} heads of even width",
             data.len()

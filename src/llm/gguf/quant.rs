@@ -140,7 +140,7 @@ impl GgmlType {
     /// blocks or the size overflows.
     pub fn byte_len(self, n: u64) -> Option<u64> {
         let block = self.block_len() as u64;
-        if n % block != 0 {
+        if !n.is_multiple_of(block) {
             return None;
         }
         (n / block).checked_mul(self.block_bytes() as u64)
@@ -226,7 +226,7 @@ fn dequantize_q6_k_block(b: &[u8], out: &mut Vec<f32>) {
 /// zero, scales stored as f16). Fails for types the writer does not produce
 /// (`Q4_0`, `Q6_K`) and when `values.len()` is not a multiple of the block.
 pub fn quantize(ty: GgmlType, values: &[f32]) -> Result<Vec<u8>, String> {
-    if values.len() % ty.block_len() != 0 {
+    if !values.len().is_multiple_of(ty.block_len()) {
         return Err(format!(
             "{} stores blocks of {} values; {} values is not a whole number of blocks",
             ty.name(),
@@ -379,7 +379,7 @@ mod tests {
             (1, 14.723_145),
             (31, -4.971_061_7),
             (32, -24.965_332),
-            (64, -29.446_289),
+            (64, -29.446_29),
             (100, 15.903_397),
             (127, -5.651_207),
             (128, -38.408_203),

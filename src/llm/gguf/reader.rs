@@ -301,7 +301,7 @@ impl GgufFile {
             let first = dims.first().copied().unwrap_or(1);
             let byte_len = ggml_type
                 .byte_len(n_elements)
-                .filter(|_| first % ggml_type.block_len() as u64 == 0)
+                .filter(|_| first.is_multiple_of(ggml_type.block_len() as u64))
                 .ok_or_else(|| {
                     c.err(format!(
                         "tensor {name:?}: rows of {first} values are not a whole number of {} blocks of {}",
@@ -309,7 +309,7 @@ impl GgufFile {
                         ggml_type.block_len()
                     ))
                 })?;
-            if offset % alignment != 0 {
+            if !offset.is_multiple_of(alignment) {
                 return Err(c.err(format!(
                     "tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}"
                 )));

@@ -135,7 +135,7 @@ impl GgufWriter {
                 values.len()
             ));
         }
-        if dims[0] % ggml_type.block_len() as u64 != 0 {
+        if !dims[0].is_multiple_of(ggml_type.block_len() as u64) {
             return Err(format!(
                 "tensor {name:?}: rows of {} values cannot be stored as {} (blocks of {})",
                 dims[0],
@@ -296,6 +296,13 @@ mod tests {
         w.add_tensor("u", vec![3], GgmlType::F32, &[1.0, 2.0, 3.0])
             .unwrap();
         let bytes = w.to_bytes().unwrap();
+        // Version 2 has the same little-endian layout as version 3.
+        let mut v2 = bytes.clone();
+        v2[4] = 2;
+        assert_eq!(
+            GgufFile::parse(v2, Path::new("v2.gguf")).unwrap().version,
+            2
+        );
         let f = GgufFile::parse(bytes, Path::new("mem.gguf")).unwrap();
         assert_eq!(f.version, 3);
         assert_eq!(f.alignment, 64);
