@@ -244,7 +244,7 @@ def op_loops(rng):
         "out = []\n    for i in range(1, n + 1):\n        if i % 3 == 0:\n            out.append(i)\n    return out",
         "steps = 0\n    while n > 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n        steps += 1\n    return steps",
         f"x = 1\n    for _ in range(n):\n        x = x * 2 % {k + 10}\n    return x",
-        "s = ''\n    for i in range(n):\n        s += str(i % 3)\n    return s",
+        "s = ''\n    for i in range(n):\n        s += 'xyz'[i % 3]\n    return s",
         "a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a",
     ])
     return "def f(n):\n    " + body, f"f({n})"
@@ -301,10 +301,23 @@ def run_call(code: str, call: str) -> object:
     return eval(compile(call, "<call>", "eval"), namespace)  # noqa: S307
 
 
-def exact_is_empty(text: str) -> bool:
-    """Whether distill-gate's exact normalisation would reduce `text` to nothing
-    (an empty answer would then match it)."""
-    return text.strip(" \t'\"`*.") == ""
+def ambiguous_for_exact(result: object, text: str) -> bool:
+    """Whether the exact scorer could not tell this answer from a wrong one.
+
+    Its normalisation strips wrapping quotes and a trailing `.` on both sides,
+    so a string result that reads as another literal once unquoted ('15',
+    'True') would also accept the wrong-typed answer (15, True), and a result
+    that normalises to nothing would accept an empty answer.
+    """
+    if text.strip(" \t'\"`*.") == "":
+        return True
+    if isinstance(result, str):
+        try:
+            value = eval(result, {"__builtins__": {}})  # noqa: S307 - a literal of our own
+        except Exception:
+            return False
+        return not isinstance(value, str)
+    return False
 
 
 def gen_output_prediction(rng: random.Random) -> Item:
@@ -313,7 +326,7 @@ def gen_output_prediction(rng: random.Random) -> Item:
         code, call = make(rng)
         result = run_call(code, call)
         text = repr(result)
-        if len(text) > MAX_REPR_CHARS or exact_is_empty(text) or "\n" in text:
+        if len(text) > MAX_REPR_CHARS or ambiguous_for_exact(result, text) or "\n" in text:
             continue
         return Item(f"{code}\n{call}", text, {"template": name, "type": type(result).__name__})
 
@@ -359,7 +372,7 @@ def ci_test_failure(rng):
         ("pytest", f"$ pytest -q\nFAILED tests/test_{m}.py::test_{fn} - AssertionError: assert {a} == {b}\n1 failed, {rng.randint(5, 90)} passed in {rng.randint(1, 9)}.{rng.randint(10, 99)}s"),
         ("cargo", f"test {m}::tests::{fn} ... FAILED\nthread '{m}::tests::{fn}' panicked at src/{m}.rs:{ln}:9:\nassertion `left == right` failed\ntest result: FAILED. {rng.randint(3, 60)} passed; 1 failed"),
         ("go", f"--- FAIL: Test{camel(fn)} (0.0{rng.randint(0, 9)}s)\n    {m}_test.go:{ln}: got {a}, want {b}\nFAIL\texample.com/app/{m}\t0.{rng.randint(10, 99)}s"),
-        ("jest", f"FAIL src/{m}.test.js\n  x {fn.replace('_', ' ')} ({rng.randint(2, 90)} ms)\n    Expected: {b}\n    Received: {a}"),
+        ("jest", f"FAIL src/{m}.test.js\n  \u2715 {fn.replace('_', ' ')} ({rng.randint(2, 90)} ms)\n    Expected: {b}\n    Received: {a}"),
     ])
 
 
@@ -400,15 +413,20 @@ def ci_dependency_error(rng):
     ])
 
 
+def go_duration(minutes: int) -> str:
+    """A duration as Go prints it (`45m0s`, `1h30m0s`), as GitLab runners do."""
+    return f"{minutes // 60}h{minutes % 60}m0s" if minutes >= 60 else f"{minutes}m0s"
+
+
 def ci_timeout(rng):
     m, fn = rng.choice(MODULES), rng.choice(FUNCS)
     mins = rng.choice([10, 15, 30, 45, 60, 90, 120])
     return rng.choice([
         ("actions", f"##[error]The job running on runner ci-{rng.randint(1, 40)} has exceeded the maximum execution time of {mins} minutes."),
-        ("go", f"panic: test timed out after {mins}m0s\nrunning tests:\n\tTest{camel(fn)} ({mins}m0s)"),
+        ("go", f"panic: test timed out after {go_duration(mins)}\nrunning tests:\n\tTest{camel(fn)} ({go_duration(mins)})"),
         ("pytest", f"tests/test_{m}.py::test_{fn}\n+++++ Timeout +++++\nFailed: Timeout >{mins * 10}.0s"),
         ("jest", f"thrown: \"Exceeded timeout of {mins * 100} ms for a test.\"\n  at src/{m}.test.js:{rng.randint(3, 200)}:3"),
-        ("gitlab", f"ERROR: Job failed: execution took longer than {mins}m0s seconds"),
+        ("gitlab", f"ERROR: Job failed: execution took longer than {go_duration(mins)} seconds"),
     ])
 
 
