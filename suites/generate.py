@@ -22,8 +22,12 @@ Splits: for each (suite, category, split) an independent random stream is
 seeded from the string "<seed>:<suite>:<category>:<split>". The test split is
 drawn first; train then skips any input already in test (or in train), so no
 test input text ever appears in train and ids never collide. Growing a split
-(`--train N`, `--test N`) appends items to its stream and leaves the earlier
-items of the same split unchanged.
+(`--train N`, `--test N`) appends items from its stream and keeps its earlier
+items; growing test also drops from train the items that now collide with a
+new test item.
+
+Usage: python3 suites/generate.py [--seed S] [--train N] [--test N]
+       [--suite NAME] [--out DIR] [--check]
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class Category:
     description: str
     verified: str
     settings: dict
+    explain: Callable[[Item], str]
 
 
 @dataclass
@@ -508,7 +513,7 @@ def gen_rate_quote(rng: random.Random) -> Item:
         f"Break {band} kg. {rates}. Fuel {fuel}%. "
         f"To Z{zone}: {dims[0]}x{dims[1]}x{dims[2]} cm, {actual_text} kg."
     )
-    meta = {"dim_kg": float(dim_kg), "billable_kg": float(billable), "rate": float(rate)}
+    meta = {"dim_kg": float(dim_kg), "billable_kg": float(billable), "rate": float(rate), "fuel_pct": fuel}
     return Item(text, f"{price:.2f}", meta)
 
 
@@ -662,6 +667,7 @@ SUITES = [
                 verified="The generator executes the code (`exec` in a fresh namespace, then `eval` of the call) "
                 "and stores `repr()` of the result. Scored by `exact` (case-sensitive; whitespace, a trailing "
                 "`.` and wrapping quotes are normalised on both sides) on the first line of the answer.",
+                explain=lambda it: f"executing the code returns a `{it.meta['type']}` whose `repr()` is the target",
                 settings={
                     "prompt": "Write the value each Python call returns.\n\n{examples}Code:\n{input}\nAnswer:",
                     "example": "Code:\n{input}\nAnswer: {target}",
@@ -678,6 +684,7 @@ SUITES = [
                 + ", ".join(CI_LABELS) + ".",
                 verified="The label is the one whose template wrote the log; identifiers, file names, line "
                 "numbers and versions are random. Scored by `exact` (case-insensitive) on the first line.",
+                explain=lambda it: f"written by a `{it.meta['tool']}` template of this label",
                 settings={
                     "prompt": "Label each CI log: " + ", ".join(CI_LABELS) + ".\n\n{examples}Log:\n{input}\nLabel:",
                     "example": "Log:\n{input}\nLabel: {target}",
@@ -704,6 +711,8 @@ SUITES = [
                 verified="Computed with exact decimals: dim kg = L*W*H/5000, billable = max(actual, dim), "
                 "rate = the zone's rate for the billable weight, price = billable * rate * (1 + fuel%), "
                 "rounded half-up to cents. Scored by `numeric` (abs_tol 0.01) on the last number of the answer.",
+                explain=lambda it: (f"dim {it.meta['dim_kg']} kg, billable {it.meta['billable_kg']} kg at "
+                                    f"{it.meta['rate']:.2f}/kg, plus {it.meta['fuel_pct']}% fuel"),
                 settings={
                     "prompt": "Price = billable kg x rate per kg, plus fuel %, in EUR to 2 decimals. Billable kg = "
                     "max(kg, L*W*H/5000). Zone rate a/b: a up to the break, b above it.\n\n{examples}{input}\nPrice:",
@@ -722,6 +731,7 @@ SUITES = [
                 verified="Computed with `datetime`: an order after the cut-off, or on a weekend or holiday, "
                 "ships the next business day; delivery is the ship day plus the transit business days "
                 "(Mon-Fri, not holidays). Scored by `exact` on the first line (YYYY-MM-DD).",
+                explain=lambda it: f"ships {it.meta['ship_date']}, arrives {it.meta['weekday']} {it.target}",
                 settings={
                     "prompt": "Give each delivery date. Orders after the cut-off or on a non-business day ship "
                     "the next business day; then add the transit business days (Mon-Fri, not holidays)."
@@ -743,6 +753,7 @@ SUITES = [
                 "are distinct and at least one option qualifies, so exactly one answer is correct; in 7 of 8 "
                 "items the cheapest option overall fails a requirement). Scored by `choice` (the letter, or "
                 "the option's text) against `meta.options`.",
+                explain=lambda it: f"options meeting the need: {', '.join(it.meta['feasible'])}; {it.target} is the cheapest",
                 settings={
                     "prompt": "Options: price EUR, transit days, features. Answer with the letter of the cheapest "
                     "option meeting every need."
@@ -760,6 +771,7 @@ SUITES = [
                 "dates) to turn into JSON: origin, destination, weight_kg, pieces, service.",
                 verified="The target is the values the notice was written from. Scored by `json` with per-field "
                 "credit (strings case-insensitive, numbers within 0.01) on the first JSON object of the answer.",
+                explain=lambda it: "the values the notice was written from",
                 settings={
                     "prompt": "Extract origin, destination, weight_kg, pieces and service as JSON."
                     "\n\n{examples}Notice: {input}\nJSON:",
@@ -845,7 +857,7 @@ def suite_toml(spec: SuiteSpec, seed: int, args_text: str) -> str:
 def example_block(cat: Category, item: Item) -> str:
     target = json.dumps(item.target) if isinstance(item.target, dict) else str(item.target)
     body = item.input
-    return f"```text\n{body}\n```\n\nTarget: `{target}`"
+    return f"```text\n{body}\n```\n\nTarget: `{target}` ({cat.explain(item)})"
 
 
 def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_text: str) -> str:
