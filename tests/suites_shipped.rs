@@ -20,7 +20,9 @@ const SHIPPED: [&str; 2] = ["coding", "logistics"];
 const MAX_PROMPT_BYTES: usize = 1_100;
 
 fn load(name: &str) -> Suite {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("suites").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("suites")
+        .join(name);
     load_suite(&dir).unwrap_or_else(|e| panic!("shipped suite {name} must load:\n{e}"))
 }
 
@@ -67,7 +69,11 @@ fn shipped_suites_load_with_disjoint_nonempty_splits() {
         let train_ids: HashSet<&str> = train.iter().map(|t| t.id.as_str()).collect();
         let train_inputs: HashSet<&str> = train.iter().map(|t| t.input.as_str()).collect();
         for task in test {
-            assert!(!train_ids.contains(task.id.as_str()), "{name}: test id {} is in train", task.id);
+            assert!(
+                !train_ids.contains(task.id.as_str()),
+                "{name}: test id {} is in train",
+                task.id
+            );
             assert!(
                 !train_inputs.contains(task.input.as_str()),
                 "{name}: the input of test task {} also appears in train",
@@ -75,12 +81,19 @@ fn shipped_suites_load_with_disjoint_nonempty_splits() {
             );
         }
         let test_inputs: HashSet<&str> = test.iter().map(|t| t.input.as_str()).collect();
-        assert_eq!(test_inputs.len(), test.len(), "{name}: duplicate inputs within test");
+        assert_eq!(
+            test_inputs.len(),
+            test.len(),
+            "{name}: duplicate inputs within test"
+        );
 
         let declared: BTreeSet<&str> = suite.config.categories.keys().map(String::as_str).collect();
         for (split_name, tasks) in [("train", train), ("test", test)] {
             let present: BTreeSet<&str> = tasks.iter().map(|t| t.category.as_str()).collect();
-            assert_eq!(present, declared, "{name}/{split_name}: categories with tasks");
+            assert_eq!(
+                present, declared,
+                "{name}/{split_name}: categories with tasks"
+            );
         }
     }
 }
@@ -136,17 +149,33 @@ fn wrong_answers_score_below_one() {
 fn test_prompts_carry_train_examples_and_stay_short() {
     for name in SHIPPED {
         let suite = load(name);
-        let train_ids: HashSet<&str> = split(&suite, "train").iter().map(|t| t.id.as_str()).collect();
+        let train_ids: HashSet<&str> = split(&suite, "train")
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
         for task in split(&suite, "test") {
             let examples = few_shot_examples(&suite, task);
-            assert!(suite.few_shot(task) > 0, "{name}/{}: no few-shot examples configured", task.id);
+            assert!(
+                suite.few_shot(task) > 0,
+                "{name}/{}: no few-shot examples configured",
+                task.id
+            );
             assert_eq!(examples.len(), suite.few_shot(task), "{name}/{}", task.id);
             for example in &examples {
-                assert!(train_ids.contains(example.id.as_str()), "{name}/{}: example {}", task.id, example.id);
+                assert!(
+                    train_ids.contains(example.id.as_str()),
+                    "{name}/{}: example {}",
+                    task.id,
+                    example.id
+                );
                 assert_eq!(example.category, task.category);
             }
             let prompt = build_prompt(&suite, task);
-            assert!(prompt.contains(&task.input), "{name}/{}: prompt lacks the input", task.id);
+            assert!(
+                prompt.contains(&task.input),
+                "{name}/{}: prompt lacks the input",
+                task.id
+            );
             assert!(
                 prompt.len() <= MAX_PROMPT_BYTES,
                 "{name}/{}: prompt of {} bytes",
