@@ -1,0 +1,985 @@
+#!/usr/bin/env python3
+"""Generates the task suites distill-gate ships: suites/coding and suites/logistics.
+
+Python 3 standard library only. Deterministic: the same flags always write
+the same bytes, so `python3 suites/generate.py` regenerates every file
+byte-identically and `python3 suites/generate.py --check` verifies that the
+committed files are exactly what the generator produces.
+
+Every target is computed, never typed: output-prediction targets come from
+executing the generated Python code, CI-log labels from the template that
+wrote the log, prices and dates from exact arithmetic (decimal, datetime),
+carrier choices from filtering and sorting the options, extraction targets
+from the values the notice was written from.
+
+Layout of this file: one generator function per category, each taking a
+`random.Random` and returning an `Item` (input, target, meta). A category is
+registered in `SUITES` with its prompt settings; adding one (function
+synthesis, bug fixing, routing, load planning, once their sandboxed scorers
+exist) is one function plus one `Category(...)` entry.
+
+Splits: for each (suite, category, split) an independent random stream is
+seeded from the string "<seed>:<suite>:<category>:<split>". The test split is
+drawn first; train then skips any input already in test (or in train), so no
+test input text ever appears in train and ids never collide. Growing a split
+(`--train N`, `--test N`) appends items from its stream and keeps its earlier
+items; growing test also drops from train the items that now collide with a
+new test item.
+
+Usage: python3 suites/generate.py [--seed S] [--train N] [--test N]
+       [--suite NAME] [--out DIR] [--check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import sys
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Callable
+
+SEED = 20250501
+VERSION = "1.0"
+DEFAULT_TRAIN = 2000
+DEFAULT_TEST = 500
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Item:
+    """One generated task before it gets an id."""
+
+    input: str
+    target: object
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class Category:
+    """A category: its generator and its `[categories.<name>]` settings."""
+
+    name: str
+    generate: Callable[[random.Random], Item]
+    description: str
+    verified: str
+    settings: dict
+    explain: Callable[[Item], str]
+
+
+@dataclass
+class SuiteSpec:
+    name: str
+    description: str
+    defaults: dict
+    categories: list
+
+
+# ---------------------------------------------------------------------------
+# coding/output_prediction: CRUXEval-style "what does this call return?"
+# ---------------------------------------------------------------------------
+
+WORDS = [
+    "cargo", "truck", "route", "crate", "depot", "fleet", "parcel", "rail",
+    "port", "ship", "load", "dock", "hub", "van", "box", "label", "map",
+    "key", "node", "gate", "lane", "ramp", "yard", "bin", "pallet", "order",
+    "stock", "metal", "green", "apple", "river", "stone", "tiger", "python",
+    "rust", "queue", "stack", "array", "token", "model", "level", "radar",
+    "kayak", "civic", "refer", "noon", "banana", "letter", "coffee", "mississippi",
+]
+PALINDROMES = ["level", "radar", "kayak", "civic", "refer", "noon", "madam", "rotor"]
+LETTERS = "aeiorstnl"
+
+
+def small_ints(rng: random.Random, n_min: int = 3, n_max: int = 6, lo: int = 0, hi: int = 12) -> list:
+    return [rng.randint(lo, hi) for _ in range(rng.randint(n_min, n_max))]
+
+
+def op_string_expr(rng):
+    w = rng.choice(WORDS)
+    a, b = sorted(rng.sample(range(0, 6), 2))
+    ch = rng.choice(LETTERS)
+    expr = rng.choice([
+        "s.upper()[::-1]",
+        "s[::-1]",
+        "s[1:] + s[0]",
+        "s[::2]",
+        "s[-3:]",
+        f"s[{a}:{b}]",
+        "s.capitalize()",
+        f"s.replace('{ch}', '{rng.choice('0123456789')}')",
+        f"s.count('{ch}')",
+        f"s.find('{ch}')",
+        "s.upper().swapcase()",
+        "s[0].upper() + s[1:-1] + s[-1].upper()",
+        f"s.center({len(w) + rng.randint(2, 4)}, '-')",
+        f"s.rjust({len(w) + rng.randint(1, 3)}, '0')",
+        "'-'.join(s)",
+        "sorted(s)[:3]",
+        "len(s) * 2",
+    ])
+    return "def f(s):\n    return " + expr, f"f({w!r})"
+
+
+def op_words(rng):
+    words = rng.sample(WORDS[:40], rng.randint(2, 4))
+    text = " ".join(words)
+    body = rng.choice([
+        "return ' '.join(w[::-1] for w in s.split())",
+        "return [len(w) for w in s.split()]",
+        "return s.title().replace(' ', '')",
+        "return '_'.join(s.split()).upper()",
+        "return [w[0] for w in s.split()]",
+        "return max(s.split(), key=len)",
+        "return sorted(s.split())[-1]",
+        "return s.split()[::-1]",
+    ])
+    return "def f(s):\n    " + body, f"f({text!r})"
+
+
+def op_list_comp(rng):
+    xs = small_ints(rng)
+    k = rng.randint(1, 5)
+    t = rng.randint(2, 8)
+    m = rng.randint(2, 4)
+    body = rng.choice([
+        "return [x * x for x in xs if x % 2 == 0]",
+        f"return [x + {k} for x in xs if x > {t}]",
+        f"return [x % {m} for x in xs]",
+        f"return [x for x in xs if x % {m} != 0]",
+        f"return [x * {k + 1} for x in xs[::2]]",
+        "return [i * x for i, x in enumerate(xs)]",
+        f"return [x - {k} if x > {t} else x for x in xs]",
+        f"return [x // {m} for x in xs if x]",
+    ])
+    return "def f(xs):\n    " + body, f"f({xs!r})"
+
+
+def op_list_ops(rng):
+    xs = small_ints(rng, 4, 7, 0, 20)
+    i = rng.randint(1, len(xs) - 1)
+    k = rng.randint(1, 3)
+    body = rng.choice([
+        f"return xs[{i}:] + xs[:{i}]",
+        f"return sorted(xs, reverse=True)[:{k + 1}]",
+        "return max(xs) - min(xs)",
+        "return sum(xs) // len(xs)",
+        "return len(set(xs))",
+        f"return xs.index({xs[i]})",
+        "return xs[-1::-2]",
+        "return sorted(xs)[len(xs) // 2]",
+        f"return sum(x for x in xs if x > {sorted(xs)[len(xs) // 2]})",
+        "return [a + b for a, b in zip(xs, xs[1:])]",
+    ])
+    return "def f(xs):\n    " + body, f"f({xs!r})"
+
+
+def op_mutation(rng):
+    xs = small_ints(rng, 3, 5, 0, 15)
+    v = rng.randint(0, 15)
+    i = rng.randint(0, len(xs) - 1)
+    body = rng.choice([
+        f"xs.append({v})\n    xs.pop(0)\n    return xs",
+        f"xs.insert({i}, {v})\n    return xs",
+        f"xs.remove({xs[i]})\n    return xs",
+        f"xs[{i}] = {v}\n    xs.sort()\n    return xs",
+        f"xs.extend(xs[:{i + 1}])\n    return xs",
+        "xs.reverse()\n    return xs[1:]",
+    ])
+    return "def f(xs):\n    " + body, f"f({xs!r})"
+
+
+def op_dict_count(rng):
+    w = rng.choice([w for w in WORDS if len(w) <= 6])
+    body = rng.choice([
+        "d = {}\n    for ch in s:\n        d[ch] = d.get(ch, 0) + 1\n    return d",
+        "d = {}\n    for i, ch in enumerate(s):\n        d[ch] = i\n    return d",
+        "d = {}\n    for ch in s:\n        d[ch] = d.get(ch, 0) + 1\n    return max(d.values())",
+    ])
+    return "def f(s):\n    " + body, f"f({w!r})"
+
+
+def op_dict_ops(rng):
+    keys = rng.sample(["a", "b", "c", "d", "x", "y", "z", "id", "qty", "kg"], 3)
+    vals = [rng.randint(1, 9) for _ in keys]
+    d = dict(zip(keys, vals))
+    probe = rng.sample(keys + ["n", "w"], 3)
+    k = rng.randint(1, 4)
+    body = rng.choice([
+        f"return [d.get(k, 0) for k in {probe!r}]",
+        f"return {{k: v * {k} for k, v in d.items() if v > {min(vals)}}}",
+        "return sorted(d, key=d.get)",
+        "return sum(d.values())",
+        "return {v: k for k, v in d.items()}",
+        f"d[{probe[0]!r}] = d.get({probe[0]!r}, 0) + {k}\n    return d",
+        "return max(d.items(), key=lambda kv: kv[1])",
+        "return list(d)[::-1]",
+    ])
+    return "def f(d):\n    " + body, f"f({d!r})"
+
+
+def op_arith(rng):
+    a, b = rng.randint(2, 40), rng.randint(2, 9)
+    c = rng.randint(1, 6)
+    expr = rng.choice([
+        f"a * b - {c}",
+        "(a + b) // b",
+        "a % b",
+        "divmod(a, b)",
+        "a ** 2 - b ** 2",
+        f"(a - b) * {c} % 7",
+        "a // b * b",
+        "abs(b - a) + min(a, b)",
+        "a / b * 2",
+        "a << 1 | b",
+        "str(a) + str(b)",
+        "a > b * 4",
+    ])
+    return "def f(a, b):\n    return " + expr, f"f({a}, {b})"
+
+
+def op_loops(rng):
+    n = rng.randint(2, 9)
+    k = rng.randint(1, 4)
+    body = rng.choice([
+        f"total = 0\n    for i in range(n):\n        total += i * {k}\n    return total",
+        "out = []\n    for i in range(1, n + 1):\n        if i % 3 == 0:\n            out.append(i)\n    return out",
+        "steps = 0\n    while n > 1:\n        n = n // 2 if n % 2 == 0 else 3 * n + 1\n        steps += 1\n    return steps",
+        f"x = 1\n    for _ in range(n):\n        x = x * 2 % {k + 10}\n    return x",
+        "s = ''\n    for i in range(n):\n        s += 'xyz'[i % 3]\n    return s",
+        "a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a",
+    ])
+    return "def f(n):\n    " + body, f"f({n})"
+
+
+def op_bool_str(rng):
+    w = rng.choice(PALINDROMES + WORDS[:20])
+    ch = rng.choice(LETTERS)
+    body = rng.choice([
+        "return s == s[::-1]",
+        f"return s.startswith('{ch}')",
+        f"return '{ch}' in s and len(s) > 4",
+        "return s.isalpha() and s.islower()",
+        "return f'{s}:{len(s):03d}'",
+        f"return s.endswith('{rng.choice(LETTERS)}') or s[0] == '{ch}'",
+    ])
+    return "def f(s):\n    " + body, f"f({w!r})"
+
+
+def op_grid(rng):
+    rows, cols = rng.randint(2, 3), rng.randint(2, 3)
+    grid = [[rng.randint(0, 9) for _ in range(cols)] for _ in range(rows)]
+    i = rng.randint(0, cols - 1)
+    body = rng.choice([
+        f"return [row[{i}] for row in grid]",
+        "return [sum(row) for row in grid]",
+        "return [x for row in grid for x in row if x % 2]",
+        "return list(map(list, zip(*grid)))",
+        "return max(max(row) for row in grid)",
+    ])
+    return "def f(grid):\n    " + body, f"f({grid!r})"
+
+
+OUTPUT_TEMPLATES = [
+    ("string_expr", op_string_expr, 3),
+    ("words", op_words, 2),
+    ("list_comprehension", op_list_comp, 3),
+    ("list_ops", op_list_ops, 3),
+    ("list_mutation", op_mutation, 2),
+    ("dict_count", op_dict_count, 1),
+    ("dict_ops", op_dict_ops, 2),
+    ("arithmetic", op_arith, 3),
+    ("loops", op_loops, 2),
+    ("bool_and_format", op_bool_str, 2),
+    ("nested_lists", op_grid, 1),
+]
+MAX_REPR_CHARS = 40
+
+
+def run_call(code: str, call: str) -> object:
+    """Executes `code` in a fresh namespace and evaluates `call` there."""
+    namespace: dict = {}
+    exec(compile(code, "<task>", "exec"), namespace)  # noqa: S102 - our own generated code
+    return eval(compile(call, "<call>", "eval"), namespace)  # noqa: S307
+
+
+def ambiguous_for_exact(result: object, text: str) -> bool:
+    """Whether the exact scorer could not tell this answer from a wrong one.
+
+    Its normalisation strips wrapping quotes and a trailing `.` on both sides,
+    so a string result that reads as another literal once unquoted ('15',
+    'True') would also accept the wrong-typed answer (15, True), and a result
+    that normalises to nothing would accept an empty answer.
+    """
+    if text.strip(" \t'\"`*.") == "":
+        return True
+    if isinstance(result, str):
+        try:
+            value = eval(result, {"__builtins__": {}})  # noqa: S307 - a literal of our own
+        except Exception:
+            return False
+        return not isinstance(value, str)
+    return False
+
+
+def gen_output_prediction(rng: random.Random) -> Item:
+    while True:
+        name, make, _ = rng.choices(OUTPUT_TEMPLATES, weights=[w for *_, w in OUTPUT_TEMPLATES])[0]
+        code, call = make(rng)
+        result = run_call(code, call)
+        text = repr(result)
+        if len(text) > MAX_REPR_CHARS or ambiguous_for_exact(result, text) or "\n" in text:
+            continue
+        return Item(f"{code}\n{call}", text, {"template": name, "type": type(result).__name__})
+
+
+# ---------------------------------------------------------------------------
+# coding/ci_log_triage: a CI log excerpt -> one label
+# ---------------------------------------------------------------------------
+
+CI_LABELS = [
+    "compile_error", "test_failure", "lint_error", "type_error",
+    "dependency_error", "timeout", "out_of_memory", "network_error",
+]
+MODULES = ["billing", "router", "parser", "cache", "auth", "quotes", "tracking", "store", "api", "utils"]
+IDENTS = ["total", "config", "user_id", "rate", "items", "buf", "count", "payload", "conn", "shipment"]
+FUNCS = ["parse_rate", "load_config", "compute_total", "send_quote", "build_route", "fetch_user", "apply_fuel", "pack_items"]
+CRATES = ["serde", "tokio", "reqwest", "clap", "rand", "regex", "chrono", "anyhow"]
+NPM = ["react", "lodash", "axios", "webpack", "eslint", "typescript", "jest", "express"]
+PYPKGS = ["requests", "numpy", "pydantic", "fastapi", "pandas", "boto3", "httpx", "pyyaml"]
+HOSTS = ["github.com", "registry.npmjs.org", "pypi.org", "proxy.golang.org", "index.crates.io", "files.pythonhosted.org"]
+
+
+def camel(s: str) -> str:
+    return "".join(p.capitalize() for p in s.split("_"))
+
+
+def ci_compile_error(rng):
+    m, ident, fn, ln, col = rng.choice(MODULES), rng.choice(IDENTS), rng.choice(FUNCS), rng.randint(3, 240), rng.randint(1, 40)
+    return rng.choice([
+        ("cargo", f"$ cargo build\nerror[E0425]: cannot find value `{ident}` in this scope\n  --> src/{m}.rs:{ln}:{col}\nerror: could not compile `{m}` (lib) due to 1 previous error"),
+        ("cargo", f"$ cargo build --release\nerror: expected `;`, found `let`\n  --> src/{m}.rs:{ln}:{col}\nerror: could not compile `{m}` (bin \"{m}\") due to 1 previous error"),
+        ("cargo", f"error[E0382]: borrow of moved value: `{ident}`\n  --> src/{m}.rs:{ln}:{col}\nerror: could not compile `{m}` due to 1 previous error"),
+        ("gcc", f"$ make\nsrc/{m}.c:{ln}:{col}: error: '{ident}' undeclared (first use in this function)\nmake: *** [Makefile:{rng.randint(10, 60)}: build/{m}.o] Error 1"),
+        ("go", f"$ go build ./...\n# example.com/app/{m}\n{m}/{m}.go:{ln}:{col}: undefined: {camel(fn)}"),
+        ("javac", f"[ERROR] /app/src/main/java/{camel(m)}.java:[{ln},{col}] cannot find symbol\n[ERROR]   symbol: variable {ident}\n[INFO] BUILD FAILURE"),
+    ])
+
+
+def ci_test_failure(rng):
+    m, fn, ln = rng.choice(MODULES), rng.choice(FUNCS), rng.randint(3, 240)
+    a = rng.randint(0, 99)
+    b = a + rng.randint(1, 9)
+    return rng.choice([
+        ("pytest", f"$ pytest -q\nFAILED tests/test_{m}.py::test_{fn} - AssertionError: assert {a} == {b}\n1 failed, {rng.randint(5, 90)} passed in {rng.randint(1, 9)}.{rng.randint(10, 99)}s"),
+        ("cargo", f"test {m}::tests::{fn} ... FAILED\nthread '{m}::tests::{fn}' panicked at src/{m}.rs:{ln}:9:\nassertion `left == right` failed\ntest result: FAILED. {rng.randint(3, 60)} passed; 1 failed"),
+        ("go", f"--- FAIL: Test{camel(fn)} (0.0{rng.randint(0, 9)}s)\n    {m}_test.go:{ln}: got {a}, want {b}\nFAIL\texample.com/app/{m}\t0.{rng.randint(10, 99)}s"),
+        ("jest", f"FAIL src/{m}.test.js\n  \u2715 {fn.replace('_', ' ')} ({rng.randint(2, 90)} ms)\n    Expected: {b}\n    Received: {a}"),
+    ])
+
+
+def ci_lint_error(rng):
+    m, ident, ln, col = rng.choice(MODULES), rng.choice(IDENTS), rng.randint(3, 240), rng.randint(1, 40)
+    camel_ident = ident.split("_")[0] + camel(ident)[len(ident.split("_")[0]):]
+    return rng.choice([
+        ("eslint", f"$ npx eslint src/\nsrc/{m}.js\n  {ln}:{col}  error  '{camel_ident}' is assigned a value but never used  no-unused-vars\n1 problem (1 error, 0 warnings)"),
+        ("ruff", f"$ ruff check .\napp/{m}.py:{ln}:{rng.randint(80, 120)}: E501 Line too long ({rng.randint(89, 130)} > 88)\nFound 1 error."),
+        ("flake8", f"./app/{m}.py:{ln}:1: F401 'os' imported but unused"),
+        ("clippy", f"$ cargo clippy -- -D warnings\nerror: redundant clone\n  --> src/{m}.rs:{ln}:{col}\n  = note: `-D clippy::redundant-clone` implied by `-D warnings`"),
+        ("golangci-lint", f"{m}/{m}.go:{ln}:{col}: ineffectual assignment to {camel_ident} (ineffassign)"),
+        ("go vet", f"$ go vet ./...\n# example.com/app/{m}\n{m}/{m}.go:{ln}:{col}: self-assignment of {camel_ident} to {camel_ident}"),
+    ])
+
+
+def ci_type_error(rng):
+    m, fn, ident, ln, col = rng.choice(MODULES), rng.choice(FUNCS), rng.choice(IDENTS), rng.randint(3, 240), rng.randint(1, 40)
+    t1, t2 = rng.sample(["str", "int", "float", "bytes", "list[str]", "None"], 2)
+    return rng.choice([
+        ("mypy", f"$ mypy app/\napp/{m}.py:{ln}: error: Argument 1 to \"{fn}\" has incompatible type \"{t1}\"; expected \"{t2}\"  [arg-type]\nFound 1 error in 1 file"),
+        ("mypy", f"app/{m}.py:{ln}: error: Incompatible return value type (got \"{t1}\", expected \"{t2}\")  [return-value]"),
+        ("tsc", f"$ npx tsc --noEmit\nsrc/{m}.ts({ln},{col}): error TS2322: Type 'string' is not assignable to type 'number'."),
+        ("tsc", f"src/{m}.ts({ln},{col}): error TS2339: Property '{ident}' does not exist on type '{camel(m)}'."),
+        ("pyright", f"app/{m}.py:{ln}:{col} - error: \"{ident}\" is not a known attribute of \"None\" (reportOptionalMemberAccess)"),
+    ])
+
+
+def ci_dependency_error(rng):
+    crate, npm, py = rng.choice(CRATES), rng.choice(NPM), rng.choice(PYPKGS)
+    major = rng.randint(5, 30)
+    return rng.choice([
+        ("npm", f"$ npm ci\nnpm ERR! code ERESOLVE\nnpm ERR! ERESOLVE unable to resolve dependency tree\nnpm ERR! peer {npm}@\"^{major}.0.0\" from app@1.0.0"),
+        ("pip", f"$ pip install -r requirements.txt\nERROR: Could not find a version that satisfies the requirement {py}=={major}.{rng.randint(0, 9)}.0\nERROR: No matching distribution found for {py}=={major}.0"),
+        ("cargo", f"error: failed to select a version for the requirement `{crate} = \"^{major}.1\"`\ncandidate versions found which didn't match: 1.0.{rng.randint(100, 220)}"),
+        ("pip", f"ERROR: Cannot install {py}=={major}.0 and {rng.choice(PYPKGS)}==1.{rng.randint(0, 9)} because these package versions have conflicting dependencies."),
+        ("go", f"go: example.com/app imports\n\tgithub.com/acme/{crate}: module github.com/acme/{crate}@latest found (v0.{rng.randint(1, 9)}.0), but does not contain package github.com/acme/{crate}"),
+    ])
+
+
+def go_duration(minutes: int) -> str:
+    """A duration as Go prints it (`45m0s`, `1h30m0s`), as GitLab runners do."""
+    return f"{minutes // 60}h{minutes % 60}m0s" if minutes >= 60 else f"{minutes}m0s"
+
+
+def ci_timeout(rng):
+    m, fn = rng.choice(MODULES), rng.choice(FUNCS)
+    mins = rng.choice([10, 15, 30, 45, 60, 90, 120])
+    return rng.choice([
+        ("actions", f"##[error]The job running on runner ci-{rng.randint(1, 40)} has exceeded the maximum execution time of {mins} minutes."),
+        ("go", f"panic: test timed out after {go_duration(mins)}\nrunning tests:\n\tTest{camel(fn)} ({go_duration(mins)})"),
+        ("pytest", f"tests/test_{m}.py::test_{fn}\n+++++ Timeout +++++\nFailed: Timeout >{mins * 10}.0s"),
+        ("jest", f"thrown: \"Exceeded timeout of {mins * 100} ms for a test.\"\n  at src/{m}.test.js:{rng.randint(3, 200)}:3"),
+        ("gitlab", f"ERROR: Job failed: execution took longer than {go_duration(mins)} seconds"),
+    ])
+
+
+def ci_out_of_memory(rng):
+    m = rng.choice(MODULES)
+    return rng.choice([
+        ("kernel", f"$ cargo build --release\n   Compiling {m} v0.{rng.randint(1, 9)}.0\nerror: could not compile `{m}` (lib)\nCaused by: process didn't exit successfully (signal: 9, SIGKILL: kill)"),
+        ("node", f"FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory\n 1: 0xb0{rng.randint(1000, 9999)} node::Abort() [node]"),
+        ("java", f"[ERROR] Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space\n\tat com.acme.{m}.{camel(m)}.load({camel(m)}.java:{rng.randint(3, 240)})"),
+        ("go", f"fatal error: runtime: out of memory\n\ngoroutine {rng.randint(1, 40)} [running]:\nexample.com/app/{m}.Load()"),
+        ("docker", f"Step {rng.randint(3, 12)}/{rng.randint(13, 20)} : RUN make build\nKilled\nThe command '/bin/sh -c make build' returned a non-zero code: 137"),
+        ("python", f"  File \"app/{m}.py\", line {rng.randint(3, 240)}, in load\n    rows = list(reader)\nMemoryError"),
+    ])
+
+
+def ci_network_error(rng):
+    host, npm, py, crate = rng.choice(HOSTS), rng.choice(NPM), rng.choice(PYPKGS), rng.choice(CRATES)
+    ip = f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+    return rng.choice([
+        ("curl", f"$ curl -fsSL https://{host}/install.sh\ncurl: (6) Could not resolve host: {host}"),
+        ("git", f"fatal: unable to access 'https://github.com/acme/{crate}.git/': Could not resolve host: github.com"),
+        ("npm", f"npm ERR! code ECONNRESET\nnpm ERR! network request to https://registry.npmjs.org/{npm} failed, reason: socket hang up"),
+        ("pip", f"WARNING: Retrying (Retry(total=0)) after connection broken by 'NewConnectionError': /simple/{py}/\nERROR: Could not install packages due to a connection error"),
+        ("go", f"dial tcp {ip}:443: connect: connection refused"),
+        ("cargo", f"warning: spurious network error (1 tries remaining): [6] Couldn't resolve host name\nerror: failed to download from `https://static.crates.io/crates/{crate}`"),
+    ])
+
+
+CI_GENERATORS = {
+    "compile_error": ci_compile_error,
+    "test_failure": ci_test_failure,
+    "lint_error": ci_lint_error,
+    "type_error": ci_type_error,
+    "dependency_error": ci_dependency_error,
+    "timeout": ci_timeout,
+    "out_of_memory": ci_out_of_memory,
+    "network_error": ci_network_error,
+}
+
+
+def gen_ci_log_triage(rng: random.Random) -> Item:
+    label = rng.choice(CI_LABELS)
+    tool, log = CI_GENERATORS[label](rng)
+    return Item(log, label, {"tool": tool})
+
+
+# ---------------------------------------------------------------------------
+# logistics/rate_quote: rate card + parcel -> price
+# ---------------------------------------------------------------------------
+
+CENT = Decimal("0.01")
+DIM_DIVISOR = 5000
+
+
+def money(x: Decimal) -> Decimal:
+    return x.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def gen_rate_quote(rng: random.Random) -> Item:
+    band = rng.choice([5, 10, 20])
+    card = []
+    for z in sorted(rng.sample(range(1, 6), 2)):
+        low = money(Decimal(rng.randint(120, 520)) / 100)
+        high = money(low * Decimal(rng.randint(75, 92)) / 100)
+        card.append((z, low, high))
+    fuel = rng.randint(5, 22)
+    zone, low, high = rng.choice(card)
+    dims = sorted((rng.randint(1, 8) * 10 for _ in range(3)), reverse=True)
+    dim_kg = Decimal(dims[0] * dims[1] * dims[2]) / DIM_DIVISOR
+    # Actual weight in 0.1 kg steps, sometimes above and sometimes below the
+    # dimensional weight so both branches of max() occur.
+    actual = Decimal(rng.randint(5, 400)) / 10
+    actual_text = f"{actual:.1f}"
+    billable = max(actual, dim_kg)
+    rate = low if billable <= band else high
+    price = money(billable * rate * (100 + fuel) / 100)
+    rates = ", ".join(f"Z{z} {lo}/{hi}" for z, lo, hi in card)
+    text = (
+        f"Break {band} kg. {rates}. Fuel {fuel}%. "
+        f"To Z{zone}: {dims[0]}x{dims[1]}x{dims[2]} cm, {actual_text} kg."
+    )
+    meta = {"dim_kg": float(dim_kg), "billable_kg": float(billable), "rate": float(rate), "fuel_pct": fuel}
+    return Item(text, f"{price:.2f}", meta)
+
+
+# ---------------------------------------------------------------------------
+# logistics/delivery_date: order time, cut-off, transit days, holidays -> date
+# ---------------------------------------------------------------------------
+
+DAY_NAMES = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+FIRST_DAY = dt.date(2025, 1, 1)
+LAST_DAY = dt.date(2026, 12, 31)
+
+
+def is_business_day(day: dt.date, holidays: set) -> bool:
+    return day.weekday() < 5 and day not in holidays
+
+
+def add_business_days(day: dt.date, n: int, holidays: set) -> dt.date:
+    while n > 0:
+        day += dt.timedelta(days=1)
+        if is_business_day(day, holidays):
+            n -= 1
+    return day
+
+
+def gen_delivery_date(rng: random.Random) -> Item:
+    order_day = FIRST_DAY + dt.timedelta(days=rng.randint(0, (LAST_DAY - FIRST_DAY).days))
+    order_time = dt.time(rng.randint(6, 21), rng.choice(range(0, 60, 5)))
+    cutoff = dt.time(rng.choice([12, 14, 15, 16, 17, 18]), rng.choice([0, 30]))
+    transit = rng.randint(1, 5)
+    # Holidays drawn from the weekdays around the order so that they matter.
+    window = [order_day + dt.timedelta(days=d) for d in range(0, transit + 8)]
+    weekdays = [d for d in window if d.weekday() < 5]
+    holidays = set(rng.sample(weekdays, rng.choice([0, 1, 1, 2])))
+    if is_business_day(order_day, holidays) and order_time <= cutoff:
+        ship = order_day
+    else:
+        ship = add_business_days(order_day, 1, holidays)
+    delivery = add_business_days(ship, transit, holidays)
+    hol = ", ".join(d.isoformat() for d in sorted(holidays)) or "none"
+    text = (
+        f"Order {DAY_NAMES[order_day.weekday()]} {order_day.isoformat()} {order_time.strftime('%H:%M')}, "
+        f"cut-off {cutoff.strftime('%H:%M')}, transit {transit} business day{'s' if transit > 1 else ''}, "
+        f"holidays: {hol}."
+    )
+    return Item(text, delivery.isoformat(), {"ship_date": ship.isoformat(), "weekday": DAY_NAMES[delivery.weekday()]})
+
+
+# ---------------------------------------------------------------------------
+# logistics/carrier_selection: options + requirements -> cheapest valid letter
+# ---------------------------------------------------------------------------
+
+CARRIERS = ["Nordex", "SwiftPost", "CargoLine", "BlueRoute", "Parcelo", "TransEuro", "QuickHaul", "Orbit", "Velox", "Kestrel"]
+FEATURES = ["tracked", "insured", "signature"]
+
+
+def gen_carrier_selection(rng: random.Random) -> Item:
+    while True:
+        n = rng.choice([3, 4])
+        deadline = rng.randint(2, 5)
+        required = sorted(rng.sample(FEATURES, rng.choice([0, 1, 1, 2])))
+        names = rng.sample(CARRIERS, n)
+        prices = rng.sample(range(800, 9000), n)
+        options = []
+        for name, cents in zip(names, prices):
+            days = rng.randint(1, 7)
+            feats = sorted(f for f in FEATURES if rng.random() < 0.5)
+            options.append({"name": name, "price": Decimal(cents) / 100, "days": days, "features": feats})
+        ok = [o for o in options if o["days"] <= deadline and all(f in o["features"] for f in required)]
+        if not ok:
+            continue
+        best = min(ok, key=lambda o: o["price"])
+        cheapest = min(options, key=lambda o: o["price"])
+        # Keep the task a real trade-off: the cheapest option overall must
+        # fail a requirement, except in one item in eight.
+        if best is cheapest and rng.random() >= 0.125:
+            continue
+        break
+    texts = []
+    for o in options:
+        feats = "+".join(o["features"]) or "basic"
+        texts.append(f"{o['name']} {o['price']:.2f}, {o['days']} day{'s' if o['days'] > 1 else ''}, {feats}")
+    letter = "ABCD"[options.index(best)]
+    need = f"within {deadline} days" + "".join(f", {f}" for f in required)
+    lines = [f"Need: {need}."] + [f"{l}. {t}" for l, t in zip("ABCD", texts)]
+    meta = {"options": texts, "feasible": ["ABCD"[options.index(o)] for o in ok]}
+    return Item("\n".join(lines), letter, meta)
+
+
+# ---------------------------------------------------------------------------
+# logistics/extraction: shipping notice -> JSON fields
+# ---------------------------------------------------------------------------
+
+CITIES = [
+    "Rotterdam", "Hamburg", "Antwerp", "Lyon", "Milan", "Madrid", "Porto", "Warsaw", "Vienna",
+    "Prague", "Budapest", "Zurich", "Munich", "Gdansk", "Valencia", "Marseille", "Turin", "Leipzig",
+    "Brno", "Dublin", "Le Havre", "Bilbao", "Genoa", "Lisbon", "Oslo", "Helsinki", "Riga", "Sofia",
+]
+UNITS = {"pallets": "pallet", "cartons": "carton", "crates": "crate", "boxes": "box", "drums": "drum", "parcels": "parcel"}
+SERVICES = ["express", "standard", "economy"]
+
+
+def gen_extraction(rng: random.Random) -> Item:
+    origin, dest = rng.sample(CITIES, 2)
+    pieces = rng.randint(1, 40)
+    unit = rng.choice(sorted(UNITS))
+    if rng.random() < 0.3:
+        weight = Decimal(rng.randint(10, 2000)) / 2
+    else:
+        weight = Decimal(rng.randint(2, 4000))
+    wtext = f"{weight:,}" if weight >= 1000 else str(weight)
+    service = rng.choice(SERVICES)
+    ref = rng.randint(1000, 99999)
+    day = rng.randint(1, 28)
+    month = rng.choice(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
+    n = f"{pieces} {unit}" if pieces > 1 else f"1 {UNITS[unit]}"
+    template = rng.randrange(6)
+    text = [
+        f"Booking {ref}: {n}, {wtext} kg, {origin} to {dest}, {service}.",
+        f"Please collect {n} (gross {wtext} kg) in {origin} on {day} {month} for {service} delivery to {dest}.",
+        f"Shipment {origin} -> {dest}: {n} weighing {wtext} kg total. Service: {service}. Ref {ref}.",
+        f"{service.capitalize()} service, {origin} to {dest}, {n}, total weight {wtext} kg.",
+        f"Ref {ref}. Deliver {n} ({wtext} kg) from {origin} to {dest} by {day} {month}, {service}.",
+        f"Pickup {origin}, drop {dest}. {n}, {wtext} kg, {service} service, ready {day} {month}.",
+    ][template]
+    weight_value = int(weight) if weight == weight.to_integral_value() else float(weight)
+    target = {"origin": origin, "destination": dest, "weight_kg": weight_value, "pieces": pieces, "service": service}
+    return Item(text, target, {"template": template})
+
+
+# ---------------------------------------------------------------------------
+# Suite definitions
+# ---------------------------------------------------------------------------
+
+STOP_AT_NEWLINE = ["\n"]
+
+SUITES = [
+    SuiteSpec(
+        name="coding",
+        description="Code reasoning and CI triage: predict a Python call's return value; classify a CI log.",
+        defaults={
+            "chat": False,
+            "stop": STOP_AT_NEWLINE,
+            "extract": "first_line",
+        },
+        categories=[
+            Category(
+                name="output_prediction",
+                generate=gen_output_prediction,
+                description="A short Python function and a call (CRUXEval style: string ops, comprehensions, "
+                "arithmetic, dicts, slicing, loops, mutation). The answer is the repr() of the return value.",
+                verified="The generator executes the code (`exec` in a fresh namespace, then `eval` of the call) "
+                "and stores `repr()` of the result. Scored by `exact` (case-sensitive; whitespace, a trailing "
+                "`.` and wrapping quotes are normalised on both sides) on the first line of the answer.",
+                explain=lambda it: f"executing the code returns a `{it.meta['type']}` whose `repr()` is the target",
+                settings={
+                    "prompt": "Write the value each Python call returns.\n\n{examples}Code:\n{input}\nAnswer:",
+                    "example": "Code:\n{input}\nAnswer: {target}",
+                    "few_shot": 4,
+                    "max_tokens": 40,
+                    "scorer": {"kind": "exact", "case_sensitive": True},
+                },
+            ),
+            Category(
+                name="ci_log_triage",
+                generate=gen_ci_log_triage,
+                description="A CI log excerpt (rustc/cargo, gcc, go, javac, pytest, jest, eslint, ruff, clippy, "
+                "mypy, tsc, pyright, npm, pip, CI runners, the kernel's OOM killer) to classify with one label: "
+                + ", ".join(CI_LABELS) + ".",
+                verified="The label is the one whose template wrote the log; identifiers, file names, line "
+                "numbers and versions are random. Scored by `exact` (case-insensitive) on the first line.",
+                explain=lambda it: f"written by a `{it.meta['tool']}` template of this label",
+                settings={
+                    "prompt": "Label each CI log: " + ", ".join(CI_LABELS) + ".\n\n{examples}Log:\n{input}\nLabel:",
+                    "example": "Log:\n{input}\nLabel: {target}",
+                    "few_shot": 4,
+                    "max_tokens": 12,
+                    "scorer": {"kind": "exact"},
+                },
+            ),
+        ],
+    ),
+    SuiteSpec(
+        name="logistics",
+        description="Shipping operations: rate quotes, delivery dates, carrier selection, notice extraction.",
+        defaults={
+            "chat": False,
+            "stop": STOP_AT_NEWLINE,
+        },
+        categories=[
+            Category(
+                name="rate_quote",
+                generate=gen_rate_quote,
+                description="A compact rate card (two zones, each with a per-kg rate up to a weight break and a lower "
+                "rate above it, a fuel surcharge) and a parcel (dimensions, actual weight, zone) to price.",
+                verified="Computed with exact decimals: dim kg = L*W*H/5000, billable = max(actual, dim), "
+                "rate = the zone's rate for the billable weight, price = billable * rate * (1 + fuel%), "
+                "rounded half-up to cents. Scored by `numeric` (abs_tol 0.01) on the last number of the answer.",
+                explain=lambda it: (f"dim {it.meta['dim_kg']} kg, billable {it.meta['billable_kg']} kg at "
+                                    f"{it.meta['rate']:.2f}/kg, plus {it.meta['fuel_pct']}% fuel"),
+                settings={
+                    "prompt": "Price = billable kg x rate per kg, plus fuel %, in EUR to 2 decimals. Billable kg = "
+                    "max(kg, L*W*H/5000). Zone rate a/b: a up to the break, b above it.\n\n{examples}{input}\nPrice:",
+                    "example": "{input}\nPrice: {target}",
+                    "few_shot": 3,
+                    "max_tokens": 16,
+                    "scorer": {"kind": "numeric", "abs_tol": 0.01},
+                    "extract": "last_number",
+                },
+            ),
+            Category(
+                name="delivery_date",
+                generate=gen_delivery_date,
+                description="Order day and time, the shipping cut-off, transit business days and holidays; "
+                "the answer is the delivery date.",
+                verified="Computed with `datetime`: an order after the cut-off, or on a weekend or holiday, "
+                "ships the next business day; delivery is the ship day plus the transit business days "
+                "(Mon-Fri, not holidays). Scored by `exact` on the first line (YYYY-MM-DD).",
+                explain=lambda it: f"ships {it.meta['ship_date']}, arrives {it.meta['weekday']} {it.target}",
+                settings={
+                    "prompt": "Give each delivery date. Orders after the cut-off or on a non-business day ship "
+                    "the next business day; then add the transit business days (Mon-Fri, not holidays)."
+                    "\n\n{examples}{input}\nDelivery:",
+                    "example": "{input}\nDelivery: {target}",
+                    "few_shot": 3,
+                    "max_tokens": 16,
+                    "scorer": {"kind": "exact"},
+                    "extract": "first_line",
+                },
+            ),
+            Category(
+                name="carrier_selection",
+                generate=gen_carrier_selection,
+                description="3-4 carrier options (price, transit days, service features) and a requirement "
+                "(deadline, sometimes tracked/insured/signature); the answer is the letter of the cheapest "
+                "option meeting every requirement.",
+                verified="The generator filters the options by the requirements and takes the cheapest (prices "
+                "are distinct and at least one option qualifies, so exactly one answer is correct; in 7 of 8 "
+                "items the cheapest option overall fails a requirement). Scored by `choice` (the letter, or "
+                "the option's text) against `meta.options`.",
+                explain=lambda it: f"options meeting the need: {', '.join(it.meta['feasible'])}; {it.target} is the cheapest",
+                settings={
+                    "prompt": "Options: price EUR, transit days, features. Answer with the letter of the cheapest "
+                    "option meeting every need."
+                    "\n\n{examples}{input}\nAnswer:",
+                    "example": "{input}\nAnswer: {target}",
+                    "few_shot": 3,
+                    "max_tokens": 8,
+                    "scorer": {"kind": "choice"},
+                },
+            ),
+            Category(
+                name="extraction",
+                generate=gen_extraction,
+                description="A free-text shipping notice (six phrasings, with distracting reference numbers and "
+                "dates) to turn into JSON: origin, destination, weight_kg, pieces, service.",
+                verified="The target is the values the notice was written from. Scored by `json` with per-field "
+                "credit (strings case-insensitive, numbers within 0.01) on the first JSON object of the answer.",
+                explain=lambda it: "the values the notice was written from",
+                settings={
+                    "prompt": "Extract origin, destination, weight_kg, pieces and service as JSON."
+                    "\n\n{examples}Notice: {input}\nJSON:",
+                    "example": "Notice: {input}\nJSON: {target}",
+                    "few_shot": 3,
+                    "max_tokens": 64,
+                    "scorer": {"kind": "json", "abs_tol": 0.01},
+                },
+            ),
+        ],
+    ),
+]
+
+
+# ---------------------------------------------------------------------------
+# Splits, files
+# ---------------------------------------------------------------------------
+
+
+def shares(total: int, parts: int) -> list:
+    """`total` split as evenly as possible over `parts` (earlier parts get the remainder)."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def draw(suite: str, category: Category, split: str, n: int, seed: int, taken: set) -> list:
+    """`n` items with inputs not in `taken` (which is updated), from the split's own stream."""
+    rng = random.Random(f"{seed}:{suite}:{category.name}:{split}")
+    items = []
+    misses = 0
+    while len(items) < n:
+        item = category.generate(rng)
+        if item.input in taken:
+            misses += 1
+            if misses > 50 * (n + 100):
+                sys.exit(f"{suite}/{category.name}: cannot find {n} distinct {split} inputs; grow the templates")
+            continue
+        taken.add(item.input)
+        items.append(item)
+    return items
+
+
+def task_line(task_id: str, category: str, item: Item) -> str:
+    record = {"id": task_id, "category": category, "input": item.input, "target": item.target}
+    if item.meta:
+        record["meta"] = item.meta
+    return json.dumps(record, ensure_ascii=False)
+
+
+def toml_string(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return toml_string(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def suite_toml(spec: SuiteSpec, seed: int, args_text: str) -> str:
+    lines = [
+        f"# Generated by suites/generate.py (seed {seed}{args_text}); do not edit by hand.",
+        f"name = {toml_string(spec.name)}",
+        f"version = {toml_string(VERSION)}",
+        f"description = {toml_string(spec.description)}",
+        "",
+        "[defaults]",
+    ]
+    lines += [f"{k} = {toml_value(v)}" for k, v in spec.defaults.items()]
+    for cat in spec.categories:
+        lines += ["", f"[categories.{cat.name}]"]
+        lines += [f"{k} = {toml_value(v)}" for k, v in cat.settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def example_block(cat: Category, item: Item) -> str:
+    target = json.dumps(item.target) if isinstance(item.target, dict) else str(item.target)
+    body = item.input
+    return f"```text\n{body}\n```\n\nTarget: `{target}` ({cat.explain(item)})"
+
+
+def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_text: str) -> str:
+    total_train = sum(c["train"] for c in counts.values())
+    total_test = sum(c["test"] for c in counts.values())
+    out = [
+        f"# `{spec.name}` suite",
+        "",
+        spec.description,
+        "",
+        "Generated by `python3 suites/generate.py` "
+        f"(seed {seed}{args_text}); every file in this directory is its output, so edit the generator, "
+        "not the files. `python3 suites/generate.py --check` verifies that they match.",
+        "",
+        f"| category | train | test |",
+        "|---|---:|---:|",
+    ]
+    for cat in spec.categories:
+        out.append(f"| `{cat.name}` | {counts[cat.name]['train']} | {counts[cat.name]['test']} |")
+    out += [f"| **total** | {total_train} | {total_test} |", ""]
+    out += [
+        "Prompts are plain completions (`chat = false`) with few-shot examples drawn from `train.jsonl`",
+        "(same category), one answer per line (`stop = [\"\\n\"]`) and a small `max_tokens`, so that even",
+        "a small model's answer is extractable. See `suite.toml` for each category's exact template.",
+        "",
+        "## Categories",
+        "",
+    ]
+    for cat in spec.categories:
+        out += [
+            f"### `{cat.name}`",
+            "",
+            cat.description,
+            "",
+            f"Verified: {cat.verified}",
+            "",
+            f"Example (`{examples[cat.name][0]}`):",
+            "",
+            example_block(cat, examples[cat.name][1]),
+            "",
+        ]
+    out += [
+        "## Adding categories",
+        "",
+        "Each category is one function `gen_<category>(rng) -> Item` in `suites/generate.py` plus one",
+        "`Category(...)` entry (prompt settings and scorer) in `SUITES`. Categories that need a sandboxed",
+        "code runner or a route/load solver as their verifier (function synthesis, bug fixing, routing,",
+        "load planning) will be added that way once their scorers exist in `src/score/`.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def build(seed: int, n_train: int, n_test: int, only: str | None) -> dict:
+    """Every file's path (relative to suites/) and contents."""
+    files = {}
+    non_default = []
+    if seed != SEED:
+        non_default.append(f"--seed {seed}")
+    if n_train != DEFAULT_TRAIN:
+        non_default.append(f"--train {n_train}")
+    if n_test != DEFAULT_TEST:
+        non_default.append(f"--test {n_test}")
+    args_text = (", " + " ".join(non_default)) if non_default else ""
+    for spec in SUITES:
+        if only and spec.name != only:
+            continue
+        k = len(spec.categories)
+        lines = {"train": [], "test": []}
+        counts, examples = {}, {}
+        for cat, n_tr, n_te in zip(spec.categories, shares(n_train, k), shares(n_test, k)):
+            if n_tr <= cat.settings.get("few_shot", 0):
+                sys.exit(f"{spec.name}/{cat.name}: {n_tr} train items cannot supply few_shot = "
+                         f"{cat.settings['few_shot']} examples; raise --train")
+            taken: set = set()
+            test = draw(spec.name, cat, "test", n_te, seed, taken)
+            train = draw(spec.name, cat, "train", n_tr, seed, taken)
+            width = max(4, len(str(max(n_tr, n_te))))
+            for split, items in (("test", test), ("train", train)):
+                for i, item in enumerate(items, 1):
+                    lines[split].append(task_line(f"{cat.name}-{split}-{i:0{width}d}", cat.name, item))
+            counts[cat.name] = {"train": len(train), "test": len(test)}
+            if train:
+                examples[cat.name] = (f"{cat.name}-train-{1:0{width}d}", train[0])
+            elif test:
+                examples[cat.name] = (f"{cat.name}-test-{1:0{width}d}", test[0])
+        files[f"{spec.name}/suite.toml"] = suite_toml(spec, seed, args_text)
+        files[f"{spec.name}/train.jsonl"] = "".join(l + "\n" for l in lines["train"])
+        files[f"{spec.name}/test.jsonl"] = "".join(l + "\n" for l in lines["test"])
+        files[f"{spec.name}/README.md"] = suite_readme(spec, seed, counts, examples, args_text)
+    return files
+
+
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=SEED, help=f"base seed (default {SEED})")
+    parser.add_argument("--train", type=int, default=DEFAULT_TRAIN, metavar="N",
+                        help=f"train items per suite, split evenly over its categories (default {DEFAULT_TRAIN})")
+    parser.add_argument("--test", type=int, default=DEFAULT_TEST, metavar="N",
+                        help=f"test items per suite, split evenly over its categories (default {DEFAULT_TEST})")
+    parser.add_argument("--suite", choices=[s.name for s in SUITES], help="generate only this suite")
+    parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: this script's directory)")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if any file differs from what would be generated")
+    args = parser.parse_args(argv)
+    if args.train < 0 or args.test < 1:
+        parser.error("--train must be >= 0 and --test >= 1")
+    files = build(args.seed, args.train, args.test, args.suite)
+    if args.check:
+        stale = [p for p, text in files.items()
+                 if not (args.out / p).is_file() or (args.out / p).read_text(encoding="utf-8") != text]
+        for p in stale:
+            print(f"differs: {args.out / p}", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in files.items():
+        target = args.out / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8", newline="\n")
+        print(f"wrote {target} ({text.count(chr(10)) if path.endswith('.jsonl') else len(text)} "
+              f"{'tasks' if path.endswith('.jsonl') else 'bytes'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
