@@ -297,7 +297,8 @@ pub struct RecordOptions {
     pub batch_size: usize,
 }
 
-/// Provenance written beside a transcript (`<out>.provenance.json`).
+/// Provenance appended beside a transcript (`<out>.provenance.jsonl`, one
+/// line per `record` invocation).
 #[derive(serde::Serialize)]
 struct Provenance<'a> {
     model: distill_gate::model::ModelIdentity,
@@ -326,10 +327,9 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         eprintln!("{}: no split {:?}", o.suite.display(), o.split);
         return Ok(EXIT_BROKEN);
     };
-    let requests: Vec<GenerationRequest> = split
-        .tasks
-        .iter()
-        .take(o.limit.unwrap_or(usize::MAX))
+    let requests: Vec<GenerationRequest> = plan::select(&split.tasks, o.limit)
+        .into_iter()
+        .map(|i| &split.tasks[i])
         .map(|t| GenerationRequest {
             id: format!("{}/{}", s.config.name, t.id),
             prompt: suite::build_prompt(&s, t),
@@ -481,4 +481,65 @@ pub fn generate(
         completion_tokens as f64 / wall.max(1e-9)
     );
     Ok(if failed { EXIT_BROKEN } else { 0 })
+}
+
+/// Options of `distill-gate init-student`.
+pub struct StudentShape {
+    /// Checkpoint whose tokenizer the student takes.
+    pub tokenizer_from: PathBuf,
+    /// Decoder layers.
+    pub layers: usize,
+    /// Model width.
+    pub hidden: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Feed-forward width.
+    pub intermediate: usize,
+    /// Initialisation seed.
+    pub seed: u64,
+    /// Output directory.
+    pub out: PathBuf,
+}
+
+/// `distill-gate init-student`.
+pub fn init_student(o: &StudentShape) -> Result<u8> {
+    use distill_gate::llm::{Checkpoint, LlamaConfig, StorageDtype, config::EosTokens};
+    let source = Checkpoint::load(&o.tokenizer_from)?;
+    let config = LlamaConfig {
+        vocab_size: source.config.vocab_size,
+        hidden_size: o.hidden,
+        intermediate_size: o.intermediate,
+        num_hidden_layers: o.layers,
+        num_attention_heads: o.heads,
+        num_key_value_heads: Some(o.kv_heads),
+        head_dim: None,
+        max_position_embeddings: source.config.max_position_embeddings.min(2048),
+        rms_norm_eps: source.config.rms_norm_eps,
+        rope_theta: source.config.rope_theta,
+        tie_word_embeddings: true,
+        bos_token_id: source.config.bos_token_id,
+        eos_token_id: Some(EosTokens::Many(source.tokenizer.eos.clone())),
+        architectures: vec!["LlamaForCausalLM".into()],
+        model_type: "llama".into(),
+        torch_dtype: Some("float32".into()),
+    };
+    distill_gate::llm::decoder::validate_config(&config)?;
+    let weights = distill_gate::llm::decoder::random_weights(&config, o.seed, 0.02);
+    let params: usize = weights.values().map(|t| t.data.len()).sum();
+    let student = Checkpoint {
+        config,
+        weights,
+        tokenizer: source.tokenizer,
+        fingerprint: String::new(),
+        source: o.out.clone(),
+    };
+    let fingerprint = student.save_hf_dir(&o.out, StorageDtype::F16)?;
+    eprintln!(
+        "wrote {} ({params} parameters, seed {}, sha256 {fingerprint})",
+        o.out.display(),
+        o.seed
+    );
+    Ok(0)
 }

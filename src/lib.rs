@@ -6,6 +6,7 @@ pub mod cost;
 pub mod diagnostics;
 pub mod fingerprint;
 pub mod gate;
+pub mod jsonl;
 pub mod llm;
 pub mod model;
 pub mod report;

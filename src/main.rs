@@ -55,6 +55,11 @@ enum Command {
         after_help = "Example:\n  distill-gate record --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\\n      --suite suites/logistics --split test --out fixtures/teacher/logistics-test.jsonl\n\nAn existing transcript is resumed: recorded prompts are not asked again."
     )]
     Record(RecordArgs),
+    /// Write a randomly initialised Llama-family student (HF layout) with another checkpoint's tokenizer.
+    #[command(
+        after_help = "Example:\n  distill-gate init-student --tokenizer-from models/SmolLM2-135M-Instruct.Q4_1.gguf \\\n      --layers 2 --hidden 64 --heads 4 --kv-heads 2 --intermediate 176 --seed 1 --out students/untrained\n\nThe starting point of distillation; untrained, it is a baseline that must fail every gate."
+    )]
+    InitStudent(InitStudentArgs),
     /// Generate text with a local checkpoint (HF directory or .gguf).
     #[command(
         after_help = "Examples:\n  distill-gate generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt 'What is 2+2?'\n  distill-gate generate --model students/s2m --prompts prompts.jsonl   # {\"prompt\": ...} per line\n\nThe completion goes to stdout; usage and tokens/s to stderr."
@@ -109,6 +114,34 @@ struct RecordArgs {
     /// Requests per forward batch.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+}
+
+#[derive(Args)]
+struct InitStudentArgs {
+    /// Checkpoint whose tokenizer (and vocabulary size) the student takes.
+    #[arg(long)]
+    tokenizer_from: PathBuf,
+    /// Decoder layers.
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    /// Model width.
+    #[arg(long, default_value_t = 64)]
+    hidden: usize,
+    /// Query heads.
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Key/value heads.
+    #[arg(long, default_value_t = 2)]
+    kv_heads: usize,
+    /// Feed-forward width.
+    #[arg(long, default_value_t = 176)]
+    intermediate: usize,
+    /// Initialisation seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (Hugging Face layout).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -178,6 +211,16 @@ fn dispatch(command: Command) -> Result<u8> {
             limit: a.limit,
             backend: a.backend,
             batch_size: a.batch_size,
+        }),
+        Command::InitStudent(a) => cli::init_student(&cli::StudentShape {
+            tokenizer_from: a.tokenizer_from,
+            layers: a.layers,
+            hidden: a.hidden,
+            heads: a.heads,
+            kv_heads: a.kv_heads,
+            intermediate: a.intermediate,
+            seed: a.seed,
+            out: a.out,
         }),
         Command::Generate(a) => generate(a),
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Completion, GenerationRequest, GenerationSettings, ModelIdentity};
 use crate::diagnostics::{Problem, Problems};
 use crate::fingerprint::sha256_hex;
-
-/// Longest transcript line accepted (a completion is capped well below this).
-pub const MAX_LINE_BYTES: usize = 16 << 20;
+use crate::jsonl;
 
 /// One line of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,137 +65,42 @@ pub struct Transcript {
 }
 
 /// Reads a transcript. Every malformed line is reported with its line number;
-/// a torn final line (no newline, not valid JSON: a recording that was
-/// killed mid-write) is ignored, since `record` redoes it.
+/// a torn final line (a recording killed mid-write) is ignored, since
+/// `record` redoes it.
 pub fn read(path: &Path) -> Result<Transcript, Problems> {
-    let file = File::open(path).map_err(|e| {
-        Problems::one(Problem::new(
-            path,
-            0,
-            "",
-            format!("cannot open transcript: {e}"),
-        ))
-    })?;
-    let mut reader = BufReader::new(file);
     let mut transcript = Transcript {
         path: path.to_path_buf(),
         ..Transcript::default()
     };
-    let mut problems = Vec::new();
-    let mut buf = Vec::new();
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        let n = read_bounded_line(&mut reader, &mut buf).map_err(|e| {
-            Problems::one(Problem::new(
+    jsonl::read(path, false, |line, entry: TranscriptEntry| {
+        if let Some(first) = &transcript.model
+            && first.fingerprint != entry.model.fingerprint
+        {
+            return Some(Problem::new(
                 path,
-                line_no + 1,
-                "",
-                format!("read error: {e}"),
-            ))
-        })?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if buf.len() > MAX_LINE_BYTES {
-            problems.push(Problem::new(
-                path,
-                line_no,
-                "",
-                format!("line longer than {MAX_LINE_BYTES} bytes"),
+                line,
+                "model.fingerprint",
+                format!(
+                    "transcript mixes models: {} here, {} on its first line",
+                    entry.model.fingerprint, first.fingerprint
+                ),
             ));
-            continue;
         }
-        let complete = buf.last() == Some(&b'\n');
-        let text = match std::str::from_utf8(&buf) {
-            Ok(t) => t.trim_end(),
-            Err(_) => {
-                problems.push(Problem::new(path, line_no, "", "line is not valid UTF-8"));
-                continue;
-            }
-        };
-        if text.is_empty() {
-            continue;
+        if request_key(&entry.prompt, &entry.settings) != entry.key {
+            return Some(Problem::new(
+                path,
+                line,
+                "key",
+                "does not match the prompt and settings on this line (edited by hand?)",
+            ));
         }
-        match serde_json::from_str::<TranscriptEntry>(text) {
-            Ok(entry) => {
-                if let Some(first) = &transcript.model
-                    && first.fingerprint != entry.model.fingerprint
-                {
-                    problems.push(Problem::new(
-                        path,
-                        line_no,
-                        "model.fingerprint",
-                        format!(
-                            "transcript mixes models: {} here, {} on line 1",
-                            entry.model.fingerprint, first.fingerprint
-                        ),
-                    ));
-                    continue;
-                }
-                if transcript.model.is_none() {
-                    transcript.model = Some(entry.model.clone());
-                }
-                let expected = request_key(&entry.prompt, &entry.settings);
-                if expected != entry.key {
-                    problems.push(Problem::new(
-                        path,
-                        line_no,
-                        "key",
-                        "does not match the prompt and settings on this line (edited by hand?)",
-                    ));
-                    continue;
-                }
-                transcript.entries.insert(entry.key.clone(), entry);
-            }
-            Err(_) if !complete => {} // torn last line of a killed recording
-            Err(e) => problems.push(Problem::new(path, line_no, json_field(&e), e.to_string())),
+        if transcript.model.is_none() {
+            transcript.model = Some(entry.model.clone());
         }
-    }
-    if problems.is_empty() {
-        Ok(transcript)
-    } else {
-        Err(Problems(problems))
-    }
-}
-
-/// Reads one line, stopping early (with the partial line) past the cap so a
-/// huge line never allocates without bound.
-pub fn read_bounded_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let available = reader.fill_buf()?;
-        if available.is_empty() {
-            return Ok(total);
-        }
-        let (take, done) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (available.len(), false),
-        };
-        if buf.len() <= MAX_LINE_BYTES {
-            buf.extend_from_slice(&available[..take]);
-        }
-        reader.consume(take);
-        total += take;
-        if done {
-            return Ok(total);
-        }
-    }
-}
-
-/// Best-effort name of the field a serde_json error is about.
-pub fn json_field(e: &serde_json::Error) -> String {
-    let msg = e.to_string();
-    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
-        if let Some(start) = msg.find(marker) {
-            let rest = &msg[start + marker.len()..];
-            if let Some(end) = rest.find('`') {
-                return rest[..end].to_string();
-            }
-        }
-    }
-    String::new()
+        transcript.entries.insert(entry.key.clone(), entry);
+        None
+    })?;
+    Ok(transcript)
 }
 
 /// Appends entries to a transcript, one flushed line each.

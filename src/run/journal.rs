@@ -4,13 +4,13 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::diagnostics::{Problem, Problems};
-use crate::model::transcript::{json_field, read_bounded_line};
+use crate::jsonl;
 use crate::model::{FinishReason, Latency, Usage};
 
 /// Whether a journal line is about the teacher or a student.
@@ -128,58 +128,12 @@ pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
 /// Reads every complete line of a journal. A torn last line is skipped (it
 /// will be redone); a malformed complete line is an error naming the line.
 pub fn read(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Problems::one(Problem::new(
-                path,
-                0,
-                "",
-                format!("cannot open journal: {e}"),
-            )));
-        }
-    };
-    let mut reader = BufReader::new(file);
     let mut entries = Vec::new();
-    let mut problems = Vec::new();
-    let mut buf = Vec::new();
-    let mut line_no = 0;
-    loop {
-        buf.clear();
-        let n = read_bounded_line(&mut reader, &mut buf).map_err(|e| {
-            Problems::one(Problem::new(
-                path,
-                line_no + 1,
-                "",
-                format!("read error: {e}"),
-            ))
-        })?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if buf.last() != Some(&b'\n') {
-            break; // torn tail: the writer was killed mid-line
-        }
-        let Ok(text) = std::str::from_utf8(&buf) else {
-            problems.push(Problem::new(path, line_no, "", "line is not valid UTF-8"));
-            continue;
-        };
-        let text = text.trim_end();
-        if text.is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<JournalEntry>(text) {
-            Ok(e) => entries.push(e),
-            Err(e) => problems.push(Problem::new(path, line_no, json_field(&e), e.to_string())),
-        }
-    }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(Problems(problems))
-    }
+    jsonl::read(path, true, |_, e: JournalEntry| {
+        entries.push(e);
+        None
+    })?;
+    Ok(entries)
 }
 
 /// The journal of a run being executed: appends results and knows what is done.

@@ -103,22 +103,21 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             ));
             continue;
         }
-        let take = sref.limit.unwrap_or(usize::MAX);
         let file = loaded.dir.join(format!("{}.jsonl", split.name));
         let lines = task_lines(&file);
-        let items = split
-            .tasks
-            .iter()
-            .zip(lines.iter())
-            .take(take)
-            .map(|(task, &line)| PlannedItem {
-                request: GenerationRequest {
-                    id: format!("{}/{}", loaded.config.name, task.id),
-                    prompt: suite::build_prompt(&loaded, task),
-                    settings: loaded.generation_settings(task),
-                },
-                task: task.clone(),
-                line,
+        let items = select(&split.tasks, sref.limit)
+            .into_iter()
+            .map(|i| {
+                let task = &split.tasks[i];
+                PlannedItem {
+                    request: GenerationRequest {
+                        id: format!("{}/{}", loaded.config.name, task.id),
+                        prompt: suite::build_prompt(&loaded, task),
+                        settings: loaded.generation_settings(task),
+                    },
+                    task: task.clone(),
+                    line: lines.get(i).copied().unwrap_or(0),
+                }
             })
             .collect();
         suites.push(PlannedSuite {
@@ -161,4 +160,63 @@ fn task_lines(file: &std::path::Path) -> Vec<usize> {
             (!line.iter().all(u8::is_ascii_whitespace)).then_some(i + 1)
         })
         .collect()
+}
+
+/// The tasks a `limit` selects, as indices in file order: round-robin over
+/// the categories (in order of first appearance), so a limited run samples
+/// every category even when the file is sorted by category. Without a limit,
+/// every task.
+pub fn select(tasks: &[Task], limit: Option<usize>) -> Vec<usize> {
+    let Some(limit) = limit.filter(|&l| l < tasks.len()) else {
+        return (0..tasks.len()).collect();
+    };
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_category: std::collections::HashMap<&str, std::collections::VecDeque<usize>> = Default::default();
+    for (i, t) in tasks.iter().enumerate() {
+        let queue = by_category.entry(t.category.as_str()).or_default();
+        if queue.is_empty() && !order.contains(&t.category.as_str()) {
+            order.push(t.category.as_str());
+        }
+        queue.push_back(i);
+    }
+    let mut picked = Vec::with_capacity(limit);
+    while picked.len() < limit {
+        for c in &order {
+            if picked.len() == limit {
+                break;
+            }
+            if let Some(i) = by_category.get_mut(c).and_then(|q| q.pop_front()) {
+                picked.push(i);
+            }
+        }
+    }
+    picked.sort_unstable();
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(id: usize, category: &str) -> Task {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("t{id}"), "category": category, "input": "x", "target": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn limit_takes_categories_in_turn_and_keeps_file_order() {
+        let tasks: Vec<Task> = (0..9).map(|i| task(i, ["a", "b", "c"][i / 3])).collect();
+        // a: 0 1 2, b: 3 4 5, c: 6 7 8 -> round robin a0 b3 c6 a1 b4
+        assert_eq!(select(&tasks, Some(5)), vec![0, 1, 3, 4, 6]);
+        assert_eq!(select(&tasks, None), (0..9).collect::<Vec<_>>());
+        assert_eq!(select(&tasks, Some(20)).len(), 9);
+    }
+
+    #[test]
+    fn limit_when_a_category_runs_out() {
+        let tasks: Vec<Task> = ["a", "b", "b", "b"].iter().enumerate().map(|(i, c)| task(i, c)).collect();
+        assert_eq!(select(&tasks, Some(3)), vec![0, 1, 2]);
+    }
 }

@@ -1,0 +1,103 @@
+//! Reading JSONL files written append-only (transcripts, journals): one
+//! value a line, bounded line length, every bad line reported with its
+//! number, and a torn last line (a writer killed mid-line) skipped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+
+use crate::diagnostics::{Problem, Problems};
+
+/// Longest line accepted (a completion is capped well below this).
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+
+/// Reads every line of `path` as a `T`, calling `on_value(line, value)`,
+/// which may report a problem with that value. A missing file is an empty
+/// one when `missing_ok`. All problems are returned together.
+pub fn read<T: DeserializeOwned>(
+    path: &Path,
+    missing_ok: bool,
+    mut on_value: impl FnMut(usize, T) -> Option<Problem>,
+) -> Result<(), Problems> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Problems::one(Problem::new(path, 0, "", format!("cannot open: {e}")))),
+    };
+    let mut reader = BufReader::new(file);
+    let mut problems = Vec::new();
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = read_bounded_line(&mut reader, &mut buf)
+            .map_err(|e| Problems::one(Problem::new(path, line_no + 1, "", format!("read error: {e}"))))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if n > MAX_LINE_BYTES {
+            problems.push(Problem::new(path, line_no, "", format!("line longer than {MAX_LINE_BYTES} bytes")));
+            continue;
+        }
+        let complete = buf.last() == Some(&b'\n');
+        let Ok(text) = std::str::from_utf8(&buf) else {
+            problems.push(Problem::new(path, line_no, "", "line is not valid UTF-8"));
+            continue;
+        };
+        let text = text.trim_end();
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<T>(text) {
+            Ok(value) => problems.extend(on_value(line_no, value)),
+            Err(_) if !complete => {} // torn last line: its writer was killed mid-line
+            Err(e) => problems.push(Problem::new(path, line_no, json_field(&e), e.to_string())),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// Reads one line, keeping at most [`MAX_LINE_BYTES`] + 1 bytes of it so a
+/// huge line never allocates without bound; returns the line's full length.
+pub fn read_bounded_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let available = reader.fill_buf()?;
+        if available.is_empty() {
+            return Ok(total);
+        }
+        let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        if buf.len() <= MAX_LINE_BYTES {
+            buf.extend_from_slice(&available[..take]);
+        }
+        reader.consume(take);
+        total += take;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+/// Best-effort name of the field a serde_json error is about.
+pub fn json_field(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    for marker in ["unknown field `", "missing field `", "duplicate field `"] {
+        if let Some(start) = msg.find(marker) {
+            let rest = &msg[start + marker.len()..];
+            if let Some(end) = rest.find('`') {
+                return rest[..end].to_string();
+            }
+        }
+    }
+    String::new()
+}
