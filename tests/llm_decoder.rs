@@ -705,7 +705,7 @@ fn training_forward_is_differentiable() {
         .val()
         .grad(&grads)
         .expect("k_proj has a gradient");
-    assert_eq!(grad.dims(), [32, 16]);
+    assert_eq!(grad.dims(), [16, 32]);
     let norm: f32 = grad.abs().sum().into_data().iter::<f32>().sum();
     assert!(norm > 0.0 && norm.is_finite());
     assert!(decoder.num_params() > 0);

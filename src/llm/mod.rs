@@ -10,6 +10,7 @@ pub mod device;
 pub mod error;
 pub mod generate;
 pub mod kv_cache;
+pub mod linear;
 pub mod rope;
 pub mod sampling;
 pub mod tokenizer;
