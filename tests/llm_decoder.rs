@@ -358,7 +358,7 @@ fn batched_greedy_generation_equals_each_prompt_alone() {
         let (_, _, decoder) = tiny_model(backend, false);
         let requests: Vec<GenerateRequest> = prompts()
             .into_iter()
-            .zip([12, 7, 15, 10, 4])
+            .zip([12, 7, 70, 10, 4])
             .map(|(p, n)| request(p, n))
             .collect();
         let batched = generate(&decoder, &tok, &requests).unwrap();
@@ -389,7 +389,9 @@ fn generation_continues_the_greedy_argmax_of_the_full_forward() {
     let tok = tiny_tokenizer();
     let (_, _, decoder) = tiny_model(Backend::Flex, true);
     let prompt = vec![1u32, 40, 77, 12];
-    let out = generate(&decoder, &tok, &[request(prompt.clone(), 6)]).unwrap();
+    // 90 new tokens: more than the cache preallocates, so it grows mid-run.
+    let out = generate(&decoder, &tok, &[request(prompt.clone(), 90)]).unwrap();
+    assert_eq!(out[0].tokens.len(), 90);
     let mut seq = prompt;
     for &t in &out[0].tokens {
         let batch = TokenBatch::right_padded(std::slice::from_ref(&seq), 0).unwrap();
@@ -705,7 +707,7 @@ fn training_forward_is_differentiable() {
         .val()
         .grad(&grads)
         .expect("k_proj has a gradient");
-    assert_eq!(grad.dims(), [32, 16]);
+    assert_eq!(grad.dims(), [16, 32]);
     let norm: f32 = grad.abs().sum().into_data().iter::<f32>().sum();
     assert!(norm > 0.0 && norm.is_finite());
     assert!(decoder.num_params() > 0);
@@ -816,4 +818,22 @@ fn local_model_answers_requests_through_the_model_trait() {
     assert_eq!(completion.usage.prompt_tokens, formatted.len() as u64);
     let want = greedy_alone(&reference, &tok, formatted, 3);
     assert_eq!(completion.text, want.text);
+
+    // Multiple-choice scoring tokenizes prompt + choice jointly.
+    let choices = vec![" the mat".to_string(), " a hat".to_string(), "".to_string()];
+    let scores = model
+        .score_choices("the cat sat on", &choices, false)
+        .unwrap();
+    let prompt_ids = tok.encode("the cat sat on").unwrap();
+    let conts: Vec<Vec<u32>> = choices
+        .iter()
+        .map(|c| tok.encode(&format!("the cat sat on{c}")).unwrap()[prompt_ids.len()..].to_vec())
+        .collect();
+    assert_eq!(conts[2], Vec::<u32>::new());
+    let want = loglikelihood(&reference, &prompt_ids, &conts).unwrap();
+    for (a, b) in scores.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-9, "{scores:?} vs {want:?}");
+    }
+    assert_eq!(scores[2], 0.0);
+    assert!(scores[0] < 0.0 && scores[1] < 0.0 && scores[0] != scores[1]);
 }

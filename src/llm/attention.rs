@@ -10,26 +10,27 @@
 //! `repeat_kv` (query head `h` reads key/value head `h / groups`).
 
 use burn::module::Module;
-use burn::nn::Linear;
+use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use super::error::LlmError;
 use super::kv_cache::KvCache;
+use super::linear::HfLinear;
 use super::rope::RopeAngles;
 
 /// Self-attention of one decoder layer (no biases, as in Llama).
 #[derive(Module, Debug)]
 pub struct Attention {
-    /// Query projection, burn layout `[hidden, heads * head_dim]`.
-    pub q_proj: Linear,
-    /// Key projection, `[hidden, kv_heads * head_dim]`.
-    pub k_proj: Linear,
-    /// Value projection, `[hidden, kv_heads * head_dim]`.
-    pub v_proj: Linear,
-    /// Output projection, `[heads * head_dim, hidden]`.
-    pub o_proj: Linear,
+    /// Query projection, `[heads * head_dim, hidden]`.
+    pub q_proj: HfLinear,
+    /// Key projection, `[kv_heads * head_dim, hidden]`.
+    pub k_proj: HfLinear,
+    /// Value projection, `[kv_heads * head_dim, hidden]`.
+    pub v_proj: HfLinear,
+    /// Output projection, `[hidden, heads * head_dim]`.
+    pub o_proj: HfLinear,
     /// Query heads.
     pub heads: usize,
     /// Key/value heads (divides `heads`).
@@ -56,23 +57,63 @@ impl Attention {
         let q = rope.apply(split(self.q_proj.forward(x.clone()), heads));
         let k = rope.apply(split(self.k_proj.forward(x.clone()), kv_heads));
         let v = split(self.v_proj.forward(x), kv_heads);
-        let (k, v) = match cache {
-            Some((cache, layer)) => cache.append(layer, k, v)?,
-            None => (k, v),
-        };
         let groups = heads / kv_heads;
         let q = q.reshape([batch, kv_heads, groups * seq, dim]);
-        let options = AttentionModuleOptions {
-            scale: None,
-            softcap: None,
-            is_causal: false,
+        let context = match cache {
+            // Decoding after a prefix: attend over the cache in place. The
+            // cache views are strided (the buffers are longer than the filled
+            // prefix); burn's matmul reads them without a copy, whereas the
+            // fused attention kernel would first copy the whole prefix.
+            Some((cache, layer)) if !cache.is_empty() => {
+                let (k, v) = cache.append(layer, k, v)?;
+                strided_attention(q, k, v, mask, dim)
+            }
+            // Prefill (empty cache) or no cache: the fresh keys/values are the
+            // whole context, so the fused kernel gets them contiguous.
+            Some((cache, layer)) => {
+                cache.append(layer, k.clone(), v.clone())?;
+                fused_attention(q, k, v, mask)
+            }
+            None => fused_attention(q, k, v, mask),
         };
-        let context = attention(q, k, v, mask, None, options)
+        let context = context
             .reshape([batch, heads, seq, dim])
             .swap_dims(1, 2)
             .reshape([batch, seq, heads * dim]);
         Ok(self.o_proj.forward(context))
     }
+}
+
+/// Scaled dot-product attention with burn's fused kernel.
+fn fused_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+) -> Tensor<4> {
+    let options = AttentionModuleOptions {
+        scale: None,
+        softcap: None,
+        is_causal: false,
+    };
+    attention(q, k, v, mask, None, options)
+}
+
+/// Scaled dot-product attention from matmul / softmax, reading `k` and `v`
+/// through their strides.
+fn strided_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    head_dim: usize,
+) -> Tensor<4> {
+    let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+    let scores = match mask {
+        Some(mask) => scores.mask_fill(mask, f32::NEG_INFINITY),
+        None => scores,
+    };
+    softmax(scores, 3).matmul(v)
 }
 
 /// Boolean attention mask (`true` = masked) of shape

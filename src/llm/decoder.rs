@@ -11,9 +11,8 @@
 //! [`KvCache`]).
 
 use burn::module::{Module, Param};
-use burn::nn::{Embedding, Linear, RmsNorm};
+use burn::nn::{Embedding, RmsNorm};
 use burn::tensor::activation::silu;
-use burn::tensor::module::linear;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -23,6 +22,7 @@ use super::batch::TokenBatch;
 use super::config::LlamaConfig;
 use super::error::LlmError;
 use super::kv_cache::KvCache;
+use super::linear::{HfLinear, project};
 use super::rope::RopeAngles;
 use super::weights::{HostTensor, Weights};
 
@@ -33,12 +33,12 @@ const WEIGHTS_LABEL: &str = "<weights>";
 /// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
 #[derive(Module, Debug)]
 pub struct Mlp {
-    /// `[hidden, intermediate]`.
-    pub gate_proj: Linear,
-    /// `[hidden, intermediate]`.
-    pub up_proj: Linear,
     /// `[intermediate, hidden]`.
-    pub down_proj: Linear,
+    pub gate_proj: HfLinear,
+    /// `[intermediate, hidden]`.
+    pub up_proj: HfLinear,
+    /// `[hidden, intermediate]`.
+    pub down_proj: HfLinear,
 }
 
 impl Mlp {
@@ -86,8 +86,8 @@ pub struct LlamaDecoder {
     pub layers: Vec<DecoderLayer>,
     /// Final norm.
     pub norm: RmsNorm,
-    /// Output projection `[hidden, vocab]`; `None` when tied to the embedding.
-    pub lm_head: Option<Linear>,
+    /// Output projection `[vocab, hidden]`; `None` when tied to the embedding.
+    pub lm_head: Option<HfLinear>,
     #[module(skip)]
     config: LlamaConfig,
 }
@@ -223,11 +223,19 @@ pub fn validate_weights(config: &LlamaConfig, weights: &Weights) -> Result<(), L
 /// norms set to 1. Deterministic across platforms and backends.
 pub fn random_weights(config: &LlamaConfig, seed: u64, std: f32) -> Weights {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Box-Muller gives two independent normals per pair of uniforms.
+    let mut spare: Option<f32> = None;
     let mut normal = move || {
+        if let Some(z) = spare.take() {
+            return z;
+        }
         // u1 in (0, 1] so ln(u1) is finite.
-        let u1: f64 = 1.0 - rng.random::<f64>();
-        let u2: f64 = rng.random::<f64>();
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+        let u1: f32 = 1.0 - rng.random::<f32>();
+        let u2: f32 = rng.random::<f32>();
+        let radius = (-2.0 * u1.ln()).sqrt();
+        let (sin, cos) = (2.0 * std::f32::consts::PI * u2).sin_cos();
+        spare = Some(radius * sin);
+        radius * cos
     };
     expected_tensors(config)
         .into_iter()
@@ -250,25 +258,9 @@ fn take<'a>(weights: &'a Weights, name: &str) -> Result<&'a HostTensor, LlmError
         .ok_or_else(|| LlmError::mismatch(WEIGHTS_LABEL, format!("missing tensor {name}")))
 }
 
-/// Transposes a row-major `[rows, cols]` matrix.
-fn transpose(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = data[r * cols + c];
-        }
-    }
-    out
-}
-
-/// A bias-free burn `Linear` from a Hugging Face `[out, in]` matrix.
-fn linear_from_hf(t: &HostTensor, device: &Device) -> Linear {
-    let (out, inp) = (t.shape[0], t.shape[1]);
-    let data = TensorData::new(transpose(&t.data, out, inp), [inp, out]);
-    Linear {
-        weight: Param::from_tensor(Tensor::from_data(data, device)),
-        bias: None,
-    }
+/// A bias-free layer from a Hugging Face `[out, in]` matrix.
+fn linear_from_hf(t: &HostTensor, device: &Device) -> HfLinear {
+    HfLinear::from_rows(t.data.clone(), t.shape[0], t.shape[1], device)
 }
 
 fn norm_from_hf(t: &HostTensor, eps: f64, device: &Device) -> RmsNorm {
@@ -288,16 +280,6 @@ fn host<const D: usize>(name: &str, t: Tensor<D>) -> Result<HostTensor, LlmError
         .try_into_vec_as::<f32>()
         .map_err(|e| LlmError::Generation(format!("reading {name}: {e:?}")))?;
     Ok(HostTensor { shape, data })
-}
-
-/// A burn `[in, out]` Linear back to a Hugging Face `[out, in]` matrix.
-fn linear_to_hf(name: &str, l: &Linear) -> Result<HostTensor, LlmError> {
-    let t = host(name, l.weight.val())?;
-    let (inp, out) = (t.shape[0], t.shape[1]);
-    Ok(HostTensor {
-        shape: vec![out, inp],
-        data: transpose(&t.data, inp, out),
-    })
 }
 
 impl LlamaDecoder {
@@ -383,7 +365,7 @@ impl LlamaDecoder {
             ];
             for (part, lin) in linears {
                 let name = layer_name(l, part);
-                let t = linear_to_hf(&name, lin)?;
+                let t = host(&name, lin.weight.val())?;
                 out.insert(name, t);
             }
             for (part, norm) in [
@@ -399,7 +381,7 @@ impl LlamaDecoder {
         out.insert(name.into(), host(name, self.norm.gamma.val())?);
         if let Some(head) = &self.lm_head {
             let name = "lm_head.weight";
-            out.insert(name.into(), linear_to_hf(name, head)?);
+            out.insert(name.into(), host(name, head.weight.val())?);
         }
         Ok(out)
     }
@@ -424,7 +406,7 @@ impl LlamaDecoder {
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => linear(hidden, self.embed_tokens.weight.val().transpose(), None),
+            None => project(self.embed_tokens.weight.val(), hidden),
         }
     }
 

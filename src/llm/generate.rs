@@ -25,6 +25,9 @@ use crate::model::FinishReason;
 /// padding is masked, so its value does not matter).
 const PAD_ID: u32 = 0;
 
+/// Generated-token columns preallocated in the KV cache before it has to grow.
+const INITIAL_NEW_COLUMNS: usize = 64;
+
 /// One prompt to continue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerateRequest {
@@ -186,7 +189,9 @@ fn run_batch(
         block.extend(std::iter::repeat_n(PAD_ID, pad));
         block.extend_from_slice(prompt);
     }
-    let mut cache = decoder.new_cache(pads, width + most_new);
+    // Room for the first tokens; the cache doubles if a sequence runs longer
+    // (most stop well before max_new_tokens, so this saves memory and memset).
+    let mut cache = decoder.new_cache(pads, width + most_new.min(INITIAL_NEW_COLUMNS));
     let hidden = decoder.forward_cached(&block, width, &mut cache)?;
     let mut logits = last_logits(decoder, hidden)?;
     let vocab = decoder.config().vocab_size;

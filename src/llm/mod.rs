@@ -13,6 +13,7 @@ pub mod generate;
 pub mod gguf;
 pub mod hf_dir;
 pub mod kv_cache;
+pub mod linear;
 pub mod rope;
 pub mod safetensors_io;
 pub mod sampling;

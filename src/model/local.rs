@@ -7,7 +7,7 @@ use super::{
 };
 use crate::llm::decoder::LlamaDecoder;
 use crate::llm::device::Backend;
-use crate::llm::generate::{GenerateRequest, check_request, generate};
+use crate::llm::generate::{GenerateRequest, check_request, generate, loglikelihood};
 use crate::llm::sampling::SamplingParams;
 use crate::llm::{LlamaConfig, LlmError, TextTokenizer, Weights};
 
@@ -85,6 +85,46 @@ impl LocalModel {
     /// The backend the decoder runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Log-likelihood of each choice as a continuation of `prompt` (wrapped
+    /// in the chat template when `chat`), for multiple-choice scoring.
+    ///
+    /// A choice's tokens are the ones the tokenizer gives `prompt + choice`
+    /// after the prompt's own tokens, so a merge across the boundary is
+    /// scored the way the model would read it; when the prompt's tokens are
+    /// not a prefix of that joint encoding, the choice is encoded alone.
+    pub fn score_choices(
+        &self,
+        prompt: &str,
+        choices: &[String],
+        chat: bool,
+    ) -> Result<Vec<f64>, LlmError> {
+        let text = if chat {
+            self.tokenizer.chat_prompt(prompt)
+        } else {
+            prompt.to_string()
+        };
+        let prompt_ids = self.tokenizer.encode(&text)?;
+        let mut continuations = Vec::with_capacity(choices.len());
+        for choice in choices {
+            let joint = self.tokenizer.encode(&format!("{text}{choice}"))?;
+            let ids = match joint.strip_prefix(prompt_ids.as_slice()) {
+                Some(rest) => rest.to_vec(),
+                None => {
+                    let mut alone = self.tokenizer.encode(choice)?;
+                    if self.tokenizer.add_bos
+                        && self.tokenizer.bos.is_some()
+                        && alone.first() == self.tokenizer.bos.as_ref()
+                    {
+                        alone.remove(0);
+                    }
+                    alone
+                }
+            };
+            continuations.push(ids);
+        }
+        loglikelihood(&self.decoder, &prompt_ids, &continuations)
     }
 
     /// Tokenizes one request (through the chat template when asked).
