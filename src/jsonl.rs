@@ -24,7 +24,14 @@ pub fn read<T: DeserializeOwned>(
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if missing_ok && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Problems::one(Problem::new(path, 0, "", format!("cannot open: {e}")))),
+        Err(e) => {
+            return Err(Problems::one(Problem::new(
+                path,
+                0,
+                "",
+                format!("cannot open: {e}"),
+            )));
+        }
     };
     let mut reader = BufReader::new(file);
     let mut problems = Vec::new();
@@ -32,14 +39,25 @@ pub fn read<T: DeserializeOwned>(
     let mut line_no = 0;
     loop {
         buf.clear();
-        let n = read_bounded_line(&mut reader, &mut buf)
-            .map_err(|e| Problems::one(Problem::new(path, line_no + 1, "", format!("read error: {e}"))))?;
+        let n = read_bounded_line(&mut reader, &mut buf).map_err(|e| {
+            Problems::one(Problem::new(
+                path,
+                line_no + 1,
+                "",
+                format!("read error: {e}"),
+            ))
+        })?;
         if n == 0 {
             break;
         }
         line_no += 1;
         if n > MAX_LINE_BYTES {
-            problems.push(Problem::new(path, line_no, "", format!("line longer than {MAX_LINE_BYTES} bytes")));
+            problems.push(Problem::new(
+                path,
+                line_no,
+                "",
+                format!("line longer than {MAX_LINE_BYTES} bytes"),
+            ));
             continue;
         }
         let complete = buf.last() == Some(&b'\n');

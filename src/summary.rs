@@ -82,7 +82,8 @@ pub struct Comparison {
     pub category: Option<String>,
     /// Paired items (both models have a journal line).
     pub n: usize,
-    /// Items the teacher got right (score 1); retention needs enough of them.
+    /// Items the teacher got right: the sum of its scores, rounded down (the
+    /// count when scores are binary); retention needs enough of them.
     pub teacher_correct: u64,
     /// Whether retention can be measured (teacher accuracy above zero and
     /// enough items right); when false the retention fields are `None`.

@@ -656,7 +656,6 @@ SUITES = [
         defaults={
             "chat": False,
             "stop": STOP_AT_NEWLINE,
-            "extract": "first_line",
         },
         categories=[
             Category(
@@ -674,6 +673,7 @@ SUITES = [
                     "few_shot": 4,
                     "max_tokens": 40,
                     "scorer": {"kind": "exact", "case_sensitive": True},
+                    "extract": "first_line",
                 },
             ),
             Category(
@@ -691,6 +691,7 @@ SUITES = [
                     "few_shot": 4,
                     "max_tokens": 12,
                     "scorer": {"kind": "exact"},
+                    "extract": "first_line",
                 },
             ),
         ],

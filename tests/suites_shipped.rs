@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
 
-use distill_gate::score::ScorerSpec;
+use distill_gate::score::{Extract, ScorerSpec};
 use distill_gate::suite::{Suite, Task, build_prompt, few_shot_examples, load_suite};
 use serde_json::Value;
 
@@ -182,6 +182,17 @@ fn test_prompts_carry_train_examples_and_stay_short() {
                 task.id,
                 prompt.len()
             );
+            if let Some(ScorerSpec::Exact(_)) = suite.scorer_for(task) {
+                // Exact answers are compared on their first line, so a
+                // teacher that ignores the stop sequence is not penalised
+                // for what follows its answer.
+                assert_eq!(
+                    suite.extract_for(task),
+                    Extract::FirstLine,
+                    "{name}/{}",
+                    task.id
+                );
+            }
             let settings = suite.generation_settings(task);
             assert_eq!(settings.stop, vec!["\n".to_string()], "{name}/{}", task.id);
             assert!(!settings.chat, "{name}/{}", task.id);

@@ -171,7 +171,8 @@ pub fn select(tasks: &[Task], limit: Option<usize>) -> Vec<usize> {
         return (0..tasks.len()).collect();
     };
     let mut order: Vec<&str> = Vec::new();
-    let mut by_category: std::collections::HashMap<&str, std::collections::VecDeque<usize>> = Default::default();
+    let mut by_category: std::collections::HashMap<&str, std::collections::VecDeque<usize>> =
+        Default::default();
     for (i, t) in tasks.iter().enumerate() {
         let queue = by_category.entry(t.category.as_str()).or_default();
         if queue.is_empty() && !order.contains(&t.category.as_str()) {
@@ -216,7 +217,11 @@ mod tests {
 
     #[test]
     fn limit_when_a_category_runs_out() {
-        let tasks: Vec<Task> = ["a", "b", "b", "b"].iter().enumerate().map(|(i, c)| task(i, c)).collect();
+        let tasks: Vec<Task> = ["a", "b", "b", "b"]
+            .iter()
+            .enumerate()
+            .map(|(i, c)| task(i, c))
+            .collect();
         assert_eq!(select(&tasks, Some(3)), vec![0, 1, 2]);
     }
 }

@@ -362,7 +362,9 @@ fn compare(
     let t_right: Vec<bool> = t_scores.iter().map(|&x| x >= 1.0).collect();
     let s_right: Vec<bool> = s_scores.iter().map(|&x| x >= 1.0).collect();
     let mc = stats::mcnemar_exact(&t_right, &s_right)?;
-    let teacher_correct = mc.both_correct + mc.teacher_only;
+    // The same measure the gate uses: the sum of the teacher's scores (the
+    // count of items right when scores are binary).
+    let teacher_correct = t_scores.iter().sum::<f64>().floor() as u64;
     let measured = estimate
         .measured()
         .filter(|_| teacher_correct >= thresholds.min_teacher_correct);
