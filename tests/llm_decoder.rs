@@ -605,6 +605,10 @@ fn weights_round_trip_exactly() {
         let back = decoder.to_weights().unwrap();
         assert_eq!(back, weights, "tie={tie}");
         assert_eq!(back.contains_key("lm_head.weight"), !tie);
+        let owned =
+            LlamaDecoder::from_weights_owned(&config, weights.clone(), &Backend::NdArray.device())
+                .unwrap();
+        assert_eq!(owned.to_weights().unwrap(), weights, "owned, tie={tie}");
     }
     // init_random is reproducible from its seed and exports HF shapes.
     let config = tiny_config(false);

@@ -251,22 +251,25 @@ pub fn random_weights(config: &LlamaConfig, seed: u64, std: f32) -> Weights {
         .collect()
 }
 
-/// A tensor from the weights map, already validated.
-fn take<'a>(weights: &'a Weights, name: &str) -> Result<&'a HostTensor, LlmError> {
-    weights
-        .get(name)
-        .ok_or_else(|| LlmError::mismatch(WEIGHTS_LABEL, format!("missing tensor {name}")))
+/// Error for a tensor that vanished between validation and use.
+fn missing(name: &str) -> LlmError {
+    LlmError::mismatch(WEIGHTS_LABEL, format!("missing tensor {name}"))
 }
 
-/// A bias-free layer from a Hugging Face `[out, in]` matrix.
-fn linear_from_hf(t: &HostTensor, device: &Device) -> HfLinear {
-    HfLinear::from_rows(t.data.clone(), t.shape[0], t.shape[1], device)
+/// A bias-free layer from a validated Hugging Face `[out, in]` matrix.
+fn linear_from_hf(t: HostTensor, device: &Device) -> HfLinear {
+    let (out, inp) = match t.shape[..] {
+        [out, inp] => (out, inp),
+        _ => (1, t.data.len()),
+    };
+    HfLinear::from_rows(t.data, out, inp, device)
 }
 
-fn norm_from_hf(t: &HostTensor, eps: f64, device: &Device) -> RmsNorm {
-    let data = TensorData::new(t.data.clone(), [t.data.len()]);
+/// An RMSNorm from a validated scale vector.
+fn norm_from_hf(t: HostTensor, eps: f64, device: &Device) -> RmsNorm {
+    let len = t.data.len();
     RmsNorm {
-        gamma: Param::from_tensor(Tensor::from_data(data, device)),
+        gamma: Param::from_tensor(Tensor::from_data(TensorData::new(t.data, [len]), device)),
         epsilon: eps,
     }
 }
@@ -294,46 +297,69 @@ impl LlamaDecoder {
         device: &Device,
     ) -> Result<Self, LlmError> {
         validate_weights(config, weights)?;
+        Self::build(config, device, |name| {
+            weights.get(name).cloned().ok_or_else(|| missing(name))
+        })
+    }
+
+    /// Like [`LlamaDecoder::from_weights`] but consumes the map, so each
+    /// tensor's values move to the device instead of being copied (half the
+    /// peak memory for large checkpoints).
+    pub fn from_weights_owned(
+        config: &LlamaConfig,
+        mut weights: Weights,
+        device: &Device,
+    ) -> Result<Self, LlmError> {
+        validate_weights(config, &weights)?;
+        Self::build(config, device, |name| {
+            weights.remove(name).ok_or_else(|| missing(name))
+        })
+    }
+
+    /// Assembles the modules from validated tensors handed out by `fetch`.
+    fn build(
+        config: &LlamaConfig,
+        device: &Device,
+        mut fetch: impl FnMut(&str) -> Result<HostTensor, LlmError>,
+    ) -> Result<Self, LlmError> {
         let eps = config.rms_norm_eps;
-        let lin = |name: String| take(weights, &name).map(|t| linear_from_hf(t, device));
-        let norm = |name: String| take(weights, &name).map(|t| norm_from_hf(t, eps, device));
-        let embed = take(weights, "model.embed_tokens.weight")?;
+        let lin = |t: HostTensor| linear_from_hf(t, device);
+        let norm = |t: HostTensor| norm_from_hf(t, eps, device);
         let embed_tokens = Embedding {
-            weight: Param::from_tensor(Tensor::from_data(
-                TensorData::new(embed.data.clone(), [embed.shape[0], embed.shape[1]]),
-                device,
-            )),
+            weight: lin(fetch("model.embed_tokens.weight")?).weight,
         };
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
+            let mut part = |name: &str| fetch(&layer_name(l, name));
             layers.push(DecoderLayer {
-                input_layernorm: norm(layer_name(l, "input_layernorm"))?,
+                input_layernorm: norm(part("input_layernorm")?),
                 self_attn: Attention {
-                    q_proj: lin(layer_name(l, "self_attn.q_proj"))?,
-                    k_proj: lin(layer_name(l, "self_attn.k_proj"))?,
-                    v_proj: lin(layer_name(l, "self_attn.v_proj"))?,
-                    o_proj: lin(layer_name(l, "self_attn.o_proj"))?,
+                    q_proj: lin(part("self_attn.q_proj")?),
+                    k_proj: lin(part("self_attn.k_proj")?),
+                    v_proj: lin(part("self_attn.v_proj")?),
+                    o_proj: lin(part("self_attn.o_proj")?),
                     heads: config.num_attention_heads,
                     kv_heads: config.kv_heads(),
                     head_dim: config.head_dim(),
                 },
-                post_attention_layernorm: norm(layer_name(l, "post_attention_layernorm"))?,
+                post_attention_layernorm: norm(part("post_attention_layernorm")?),
                 mlp: Mlp {
-                    gate_proj: lin(layer_name(l, "mlp.gate_proj"))?,
-                    up_proj: lin(layer_name(l, "mlp.up_proj"))?,
-                    down_proj: lin(layer_name(l, "mlp.down_proj"))?,
+                    gate_proj: lin(part("mlp.gate_proj")?),
+                    up_proj: lin(part("mlp.up_proj")?),
+                    down_proj: lin(part("mlp.down_proj")?),
                 },
             });
         }
+        let final_norm = norm(fetch("model.norm.weight")?);
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
-            Some(lin("lm_head.weight".to_string())?)
+            Some(lin(fetch("lm_head.weight")?))
         };
         Ok(Self {
             embed_tokens,
             layers,
-            norm: norm("model.norm.weight".to_string())?,
+            norm: final_norm,
             lm_head,
             config: config.clone(),
         })

@@ -209,3 +209,79 @@ impl KvCache {
         self.len += s;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::device::Backend;
+
+    fn config() -> LlamaConfig {
+        serde_json::from_value(serde_json::json!({
+            "vocab_size": 8, "hidden_size": 4, "intermediate_size": 8,
+            "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1
+        }))
+        .unwrap()
+    }
+
+    /// Keys `[rows, 1, cols, 2]` whose value at (row, col) is `10 * row + col`.
+    fn block(rows: usize, cols: usize, device: &Device) -> Tensor<4> {
+        let data: Vec<f32> = (0..rows)
+            .flat_map(|r| (0..cols).flat_map(move |c| [(10 * r + c) as f32; 2]))
+            .collect();
+        Tensor::from_data(TensorData::new(data, [rows, 1, cols, 2]), device)
+    }
+
+    fn first_lane(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().iter::<f32>().step_by(2).collect()
+    }
+
+    #[test]
+    fn append_grows_and_select_rows_trims_common_padding() {
+        for backend in Backend::ALL {
+            let device = backend.device();
+            let mut cache = KvCache::new(&config(), vec![2, 0, 1], 2, &device);
+            cache.reserve(3).unwrap();
+            assert!(cache.capacity() >= 3);
+            let (k, _) = cache
+                .append(0, block(3, 3, &device), block(3, 3, &device))
+                .unwrap();
+            cache.advance(3);
+            assert_eq!(k.dims(), [3, 1, 3, 2]);
+            assert_eq!(cache.len(), 3);
+
+            // Keep rows 2 and 0 (pads 1 and 2): one common pad column is dropped.
+            cache.select_rows(&[2, 0]).unwrap();
+            assert_eq!(cache.pads(), &[0, 1]);
+            assert_eq!(cache.len(), 2);
+            cache.reserve(1).unwrap();
+            let one = Tensor::<4>::from_data(
+                TensorData::new(vec![7.0f32, 7.0, 8.0, 8.0], [2, 1, 1, 2]),
+                &device,
+            );
+            let (k, v) = cache.append(0, one.clone(), one).unwrap();
+            cache.advance(1);
+            assert_eq!(
+                first_lane(k),
+                vec![21.0, 22.0, 7.0, 1.0, 2.0, 8.0],
+                "{backend}"
+            );
+            assert_eq!(first_lane(v).len(), 6);
+
+            // Forking one row several times.
+            cache.select_rows(&[1, 1, 1]).unwrap();
+            assert_eq!(cache.rows(), 3);
+            assert_eq!(cache.pads(), &[0, 0, 0]);
+            assert!(cache.select_rows(&[3]).is_err());
+        }
+    }
+
+    #[test]
+    fn append_rejects_wrong_shapes() {
+        let device = Backend::Flex.device();
+        let mut cache = KvCache::new(&config(), vec![0], 4, &device);
+        let wrong_rows = block(2, 1, &device);
+        assert!(cache.append(0, wrong_rows.clone(), wrong_rows).is_err());
+        let ok = block(1, 1, &device);
+        assert!(cache.append(1, ok.clone(), ok).is_err(), "no layer 1");
+    }
+}

@@ -61,6 +61,9 @@ impl SamplingParams {
     }
 }
 
+/// Tokens sorted first when looking for the nucleus (widened as needed).
+const NUCLEUS_CANDIDATES: usize = 64;
+
 /// Index of the largest logit; NaN entries are skipped and ties go to the
 /// lowest index. `None` when there is no comparable entry.
 pub fn argmax(logits: &[f32]) -> Option<u32> {
@@ -145,26 +148,42 @@ impl Sampler {
             }
             return Ok(best);
         }
-        // Nucleus: the most likely tokens, in order, until their mass reaches top_p.
+        // Nucleus: the most likely tokens, in order, until their mass reaches
+        // top_p. Only the head of the distribution is sorted: the top
+        // `candidates` tokens are selected in linear time and the set widens
+        // until it holds the nucleus (the result equals a full sort's).
         let weights = &self.weights;
-        self.order.clear();
-        self.order
-            .extend((0..weights.len() as u32).filter(|&i| weights[i as usize] > 0.0));
-        self.order.sort_unstable_by(|&a, &b| {
-            weights[b as usize]
-                .total_cmp(&weights[a as usize])
-                .then(a.cmp(&b))
-        });
         let threshold = f64::from(self.params.top_p) * total;
-        let mut kept_mass = 0.0;
-        let mut kept = 0;
-        for &i in &self.order {
-            kept_mass += weights[i as usize];
-            kept += 1;
-            if kept_mass >= threshold {
-                break;
+        let by_weight = |a: &u32, b: &u32| {
+            weights[*b as usize]
+                .total_cmp(&weights[*a as usize])
+                .then(a.cmp(b))
+        };
+        let positive = weights.iter().filter(|&&w| w > 0.0).count();
+        let mut candidates = NUCLEUS_CANDIDATES.min(positive);
+        let (kept, kept_mass) = loop {
+            self.order.clear();
+            self.order
+                .extend((0..weights.len() as u32).filter(|&i| weights[i as usize] > 0.0));
+            if candidates < self.order.len() && candidates > 0 {
+                self.order.select_nth_unstable_by(candidates - 1, by_weight);
+                self.order.truncate(candidates);
             }
-        }
+            self.order.sort_unstable_by(by_weight);
+            let mut mass = 0.0;
+            let mut count = 0;
+            for &i in &self.order {
+                mass += weights[i as usize];
+                count += 1;
+                if mass >= threshold {
+                    break;
+                }
+            }
+            if mass >= threshold || candidates >= positive {
+                break (count, mass);
+            }
+            candidates = (candidates * 8).min(positive);
+        };
         let mut target = u * kept_mass;
         for &i in &self.order[..kept] {
             let w = weights[i as usize];
@@ -246,6 +265,51 @@ mod tests {
         let draws: Vec<u32> = (0..2000).map(|_| s.sample(&logits).unwrap()).collect();
         assert!(draws.iter().all(|&t| t != 0));
         assert!(draws.contains(&1) && draws.contains(&2));
+    }
+
+    /// Straightforward nucleus sampling (full sort) on the same random stream.
+    fn reference_nucleus(logits: &[f32], t: f64, top_p: f64, rng: &mut ChaCha8Rng) -> u32 {
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let w: Vec<f64> = logits
+            .iter()
+            .map(|&v| ((v as f64 - max) / t).exp())
+            .collect();
+        let total: f64 = w.iter().sum();
+        let u: f64 = rng.random::<f64>();
+        let mut order: Vec<usize> = (0..w.len()).collect();
+        order.sort_by(|&a, &b| w[b].total_cmp(&w[a]).then(a.cmp(&b)));
+        let (mut mass, mut kept) = (0.0, 0);
+        for &i in &order {
+            mass += w[i];
+            kept += 1;
+            if mass >= top_p * total {
+                break;
+            }
+        }
+        let mut target = u * mass;
+        for &i in &order[..kept] {
+            if target < w[i] {
+                return i as u32;
+            }
+            target -= w[i];
+        }
+        order[0] as u32
+    }
+
+    #[test]
+    fn partial_nucleus_selection_equals_full_sort() {
+        // A flat-ish distribution over 5000 tokens: the 0.95 nucleus holds
+        // thousands of tokens, so the candidate set has to widen.
+        let mut noise = ChaCha8Rng::seed_from_u64(1);
+        let logits: Vec<f32> = (0..5000).map(|_| noise.random::<f32>() * 3.0).collect();
+        for (t, top_p) in [(1.0f32, 0.95f32), (0.7, 0.5), (1.3, 0.99), (0.2, 0.9)] {
+            let mut s = Sampler::new(params(t, top_p, 9)).unwrap();
+            let mut reference_rng = ChaCha8Rng::seed_from_u64(9);
+            for _ in 0..200 {
+                let want = reference_nucleus(&logits, t as f64, top_p as f64, &mut reference_rng);
+                assert_eq!(s.sample(&logits).unwrap(), want, "t {t} top_p {top_p}");
+            }
+        }
     }
 
     #[test]

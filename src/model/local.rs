@@ -37,7 +37,7 @@ impl LocalModel {
         tokenizer: TextTokenizer,
         backend: Backend,
     ) -> Result<Self, LlmError> {
-        let decoder = LlamaDecoder::from_weights(&config, &weights, &backend.device())?;
+        let decoder = LlamaDecoder::from_weights_owned(&config, weights, &backend.device())?;
         Ok(Self::from_decoder(
             name,
             fingerprint,
