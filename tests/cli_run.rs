@@ -55,7 +55,7 @@ impl Workspace {
         std::fs::create_dir_all(&suite).unwrap();
         std::fs::write(suite.join("suite.toml"), SUITE_TOML).unwrap();
         let line = |id: String, a: usize, b: usize| {
-            let cat = if a % 2 == 0 { "even" } else { "odd" };
+            let cat = if a.is_multiple_of(2) { "even" } else { "odd" };
             format!(
                 "{{\"id\": \"{id}\", \"category\": \"{cat}\", \"input\": \"{a} + {b}\", \"target\": {}}}\n",
                 a + b
@@ -155,9 +155,11 @@ path = "suites/arith"
         let ws = Self::new(n);
         // Teacher right on 90% of items; "good" right wherever the teacher
         // is; "bad" right on half of those.
-        ws.transcript("teacher", 400.0, |i| i % 10 != 0);
-        ws.transcript("good", 50.0, |i| i % 10 != 0);
-        ws.transcript("bad", 50.0, |i| i % 10 != 0 && i % 2 == 0);
+        ws.transcript("teacher", 400.0, |i| !i.is_multiple_of(10));
+        ws.transcript("good", 50.0, |i| !i.is_multiple_of(10));
+        ws.transcript("bad", 50.0, |i| {
+            !i.is_multiple_of(10) && i.is_multiple_of(2)
+        });
         ws
     }
 }
@@ -202,7 +204,7 @@ fn run_gates_writes_reports_and_exits_1_when_a_student_fails() {
 #[test]
 fn only_passing_students_exit_0() {
     let ws = Workspace::standard(300);
-    ws.transcript("bad", 50.0, |i| i % 10 != 0); // now as good as the teacher
+    ws.transcript("bad", 50.0, |i| !i.is_multiple_of(10)); // now as good as the teacher
     ws.config("");
     let out = run(&["run", "gate.toml", "--quiet"], ws.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

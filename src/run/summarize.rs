@@ -20,6 +20,10 @@ use crate::summary::{
     SuiteInfo, Summary,
 };
 
+/// A slice of the run statistics are computed on: a suite (or [`ALL`]), an
+/// optional category, and the (suite, task id) keys in it.
+type Scope<'a> = (String, Option<String>, Vec<(&'a str, &'a str)>);
+
 /// The name used for "every suite together".
 pub const ALL: &str = "all";
 
@@ -82,7 +86,7 @@ pub fn summarize(
     }
 
     // Scopes: (suite or ALL, category or None) with their item keys.
-    let mut scopes: Vec<(String, Option<String>, Vec<(&str, &str)>)> = Vec::new();
+    let mut scopes: Vec<Scope> = Vec::new();
     for ps in &plan.suites {
         let keys: Vec<_> = ps
             .items
