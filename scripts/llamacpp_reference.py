@@ -6,7 +6,8 @@ greedily and writes one JSON line with the prompt's token ids, the first
 `--tokens` generated token ids, and the logits of the first generation step.
 `scripts/compare_llamacpp.py` compares these with distill-gate's runtime.
 
-Usage: scripts/llamacpp_reference.py MODEL.gguf PROMPTS.jsonl OUT.jsonl [--tokens 32]
+Usage: scripts/llamacpp_reference.py MODEL.gguf PROMPTS.jsonl OUT.jsonl [--tokens 32] [--kv-type f16|f32]
+(--kv-type is the type of llama.cpp's KV cache; f16 is llama.cpp's default.)
 Needs: pip install llama-cpp-python numpy  (builds llama.cpp from source).
 """
 import argparse
@@ -14,6 +15,7 @@ import json
 import sys
 
 import numpy as np
+import llama_cpp
 from llama_cpp import Llama
 
 
@@ -24,10 +26,12 @@ def main() -> int:
     ap.add_argument("out")
     ap.add_argument("--tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--kv-type", choices=["f16", "f32"], default="f16")
     args = ap.parse_args()
 
+    kv_type = {"f16": llama_cpp.GGML_TYPE_F16, "f32": llama_cpp.GGML_TYPE_F32}[args.kv_type]
     llm = Llama(model_path=args.model, n_ctx=2048, n_threads=args.threads,
-                logits_all=True, verbose=False)
+                logits_all=True, verbose=False, type_k=kv_type, type_v=kv_type)
     with open(args.prompts) as f, open(args.out, "w") as out:
         for line in f:
             if not line.strip():
