@@ -24,6 +24,7 @@ use super::error::LlmError;
 use super::kv_cache::KvCache;
 use super::linear::{HfLinear, project};
 use super::rope::RopeAngles;
+use super::tensor_layout::expected_tensors;
 use super::weights::{HostTensor, Weights};
 
 /// Label used as the "path" of errors about in-memory weights; checkpoint
@@ -95,38 +96,6 @@ pub struct LlamaDecoder {
 /// Hugging Face tensor names of one layer.
 fn layer_name(layer: usize, part: &str) -> String {
     format!("model.layers.{layer}.{part}.weight")
-}
-
-/// Every tensor the configuration requires, with its Hugging Face shape.
-pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
-    let (hidden, inter) = (config.hidden_size, config.intermediate_size);
-    let q_out = config.num_attention_heads * config.head_dim();
-    let kv_out = config.kv_heads() * config.head_dim();
-    let mut out = vec![(
-        "model.embed_tokens.weight".to_string(),
-        vec![config.vocab_size, hidden],
-    )];
-    for l in 0..config.num_hidden_layers {
-        out.extend([
-            (layer_name(l, "input_layernorm"), vec![hidden]),
-            (layer_name(l, "self_attn.q_proj"), vec![q_out, hidden]),
-            (layer_name(l, "self_attn.k_proj"), vec![kv_out, hidden]),
-            (layer_name(l, "self_attn.v_proj"), vec![kv_out, hidden]),
-            (layer_name(l, "self_attn.o_proj"), vec![hidden, q_out]),
-            (layer_name(l, "post_attention_layernorm"), vec![hidden]),
-            (layer_name(l, "mlp.gate_proj"), vec![inter, hidden]),
-            (layer_name(l, "mlp.up_proj"), vec![inter, hidden]),
-            (layer_name(l, "mlp.down_proj"), vec![hidden, inter]),
-        ]);
-    }
-    out.push(("model.norm.weight".to_string(), vec![hidden]));
-    if !config.tie_word_embeddings {
-        out.push((
-            "lm_head.weight".to_string(),
-            vec![config.vocab_size, hidden],
-        ));
-    }
-    out
 }
 
 /// Checks that the hyper-parameters describe a buildable decoder.
