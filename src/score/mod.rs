@@ -5,10 +5,10 @@
 //! output (declared per suite or category; each family has a default), then
 //! the family's [`Scorer`] compares it with the task's target.
 //!
-//! Families: [`exact`], [`numeric`], [`choice`], [`json`], [`regex`].
+//! Families: [`exact`], [`numeric`], [`choice`], [`json`], [`regex`], and the
+//! logistics verifiers [`route`] and [`load_plan`].
 //!
-//! Adding a family (a sandboxed code runner, a logistics route/load
-//! verifier) is a local change: a module with a parameter struct and a type
+//! Adding a family is a local change: a module with a parameter struct and a type
 //! implementing [`Scorer`], one variant in [`ScorerSpec`], and one arm in
 //! each of [`ScorerSpec::kind`], [`ScorerSpec::build`],
 //! [`ScorerSpec::default_extract`] and the parameter schema.
@@ -17,8 +17,10 @@ pub mod choice;
 pub mod exact;
 pub mod extract;
 pub mod json;
+pub mod load_plan;
 pub mod numeric;
 pub mod regex;
+pub mod route;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,7 +33,9 @@ pub use choice::ChoiceSpec;
 pub use exact::ExactSpec;
 pub use extract::Extract;
 pub use json::JsonSpec;
+pub use load_plan::LoadPlanSpec;
 pub use numeric::NumericSpec;
+pub use route::RouteSpec;
 
 /// Which scorer family scores a task, with its parameters. Written as a
 /// table tagged by `kind`, e.g. `{ kind = "exact" }` or
@@ -49,6 +53,11 @@ pub enum ScorerSpec {
     Json(JsonSpec),
     /// A regex capture compared exactly (see [`regex`]).
     Regex(RegexSpec),
+    /// A visiting order checked as a tour and scored against the optimum (see [`route`]).
+    Route(RouteSpec),
+    /// Parcels assigned to vehicles, checked for feasibility and scored against the
+    /// optimal vehicle count (see [`load_plan`]).
+    LoadPlan(LoadPlanSpec),
 }
 
 /// The result of scoring one output.
@@ -122,7 +131,15 @@ pub trait Scorer: Send + Sync {
 
 impl ScorerSpec {
     /// Every family name, as written in `kind`.
-    pub const KINDS: [&'static str; 5] = ["exact", "numeric", "choice", "json", "regex"];
+    pub const KINDS: [&'static str; 7] = [
+        "exact",
+        "numeric",
+        "choice",
+        "json",
+        "regex",
+        "route",
+        "load_plan",
+    ];
 
     /// The family name, as written in `kind`.
     pub fn kind(&self) -> &'static str {
@@ -132,6 +149,8 @@ impl ScorerSpec {
             ScorerSpec::Choice(_) => "choice",
             ScorerSpec::Json(_) => "json",
             ScorerSpec::Regex(_) => "regex",
+            ScorerSpec::Route(_) => "route",
+            ScorerSpec::LoadPlan(_) => "load_plan",
         }
     }
 
@@ -143,7 +162,11 @@ impl ScorerSpec {
         match self {
             ScorerSpec::Numeric(_) => Extract::LastNumber,
             ScorerSpec::Json(_) => Extract::FirstJsonObject,
-            ScorerSpec::Exact(_) | ScorerSpec::Choice(_) | ScorerSpec::Regex(_) => Extract::None,
+            ScorerSpec::Exact(_)
+            | ScorerSpec::Choice(_)
+            | ScorerSpec::Regex(_)
+            | ScorerSpec::Route(_)
+            | ScorerSpec::LoadPlan(_) => Extract::None,
         }
     }
 
@@ -156,6 +179,8 @@ impl ScorerSpec {
             ScorerSpec::Choice(spec) => Box::new(choice::ChoiceScorer::new(spec)),
             ScorerSpec::Json(spec) => Box::new(json::JsonScorer::new(spec)?),
             ScorerSpec::Regex(spec) => Box::new(regex::RegexScorer::new(spec)?),
+            ScorerSpec::Route(_) => Box::new(route::RouteScorer),
+            ScorerSpec::LoadPlan(_) => Box::new(load_plan::LoadPlanScorer),
         })
     }
 
@@ -167,6 +192,7 @@ impl ScorerSpec {
             "choice" => &[P_KIND],
             "json" => &[P_KIND, P_ABS, P_REL, P_CASE, P_PARTIAL],
             "regex" => &[P_KIND, P_PATTERN, P_GROUP, P_CASE],
+            "route" | "load_plan" => &[P_KIND],
             _ => return None,
         })
     }
@@ -405,6 +431,8 @@ mod tests {
                 group: 1,
                 case_sensitive: false,
             }),
+            ScorerSpec::Route(RouteSpec::default()),
+            ScorerSpec::LoadPlan(LoadPlanSpec::default()),
         ];
         for spec in specs {
             let text = serde_json::to_string(&spec).unwrap_or_default();
