@@ -117,20 +117,25 @@ pub fn execute(
                     requests.len()
                 )));
             }
-            for ((suite, item), answer) in chunk.iter().zip(answers) {
-                if let Err(ModelError::Fatal(msg)) = &answer {
-                    return Err(RunError::Model(format!(
-                        "{} stopped the run: {msg} (results so far are saved in {})",
-                        spec.name,
-                        journal.path().display()
-                    )));
-                }
-                let entry = journal_entry(spec, role, suite, item, answer);
+            // Answers before a fatal error are scored and kept; the fatal one stops the run.
+            let mut answers = answers;
+            let fatal = answers
+                .iter()
+                .position(|a| matches!(a, Err(ModelError::Fatal(_))))
+                .map(|at| answers.split_off(at));
+            for entry in journal_entries(spec, role, chunk, answers) {
                 progress.item_done(entry.error.is_some(), entry.cost);
                 journal.append(entry).map_err(|source| RunError::Io {
                     path: journal.path().to_path_buf(),
                     source,
                 })?;
+            }
+            if let Some(Err(ModelError::Fatal(msg))) = fatal.and_then(|f| f.into_iter().next()) {
+                return Err(RunError::Model(format!(
+                    "{} stopped the run: {msg} (results so far are saved in {})",
+                    spec.name,
+                    journal.path().display()
+                )));
             }
         }
         progress.finish_model();
@@ -144,6 +149,56 @@ fn work_key(spec: &ModelSpec, suite: &PlannedSuite, item: &PlannedItem) -> WorkK
         suite: suite.name().to_string(),
         task_id: item.task.id.clone(),
     }
+}
+
+/// Scores a batch of answers (in parallel, one thread per core: a scorer may
+/// run code in a sandbox) and builds their journal lines, in order.
+/// `answers` may be shorter than `items`; the extra items are skipped.
+fn journal_entries(
+    spec: &ModelSpec,
+    role: Role,
+    items: &[(&PlannedSuite, &PlannedItem)],
+    answers: Vec<Result<Completion, ModelError>>,
+) -> Vec<JournalEntry> {
+    let work: Vec<_> = items.iter().zip(answers).collect();
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    if work.len() <= 1 || threads <= 1 {
+        return work
+            .into_iter()
+            .map(|((suite, item), answer)| journal_entry(spec, role, suite, item, answer))
+            .collect();
+    }
+    let per_thread = work.len().div_ceil(threads);
+    let mut parts: Vec<Vec<_>> = Vec::new();
+    let mut work = work.into_iter();
+    loop {
+        let part: Vec<_> = work.by_ref().take(per_thread).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    part.into_iter()
+                        .map(|((suite, item), answer)| {
+                            journal_entry(spec, role, suite, item, answer)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 /// Scores one answer and builds its journal line.
