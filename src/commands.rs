@@ -279,6 +279,91 @@ pub fn suites_list(dir: &Path) -> Result<u8> {
     Ok(if broken { EXIT_BROKEN } else { 0 })
 }
 
+/// `distill-gate suites import-humaneval`: writes the suite, then (with
+/// `verify`) scores every canonical solution as if a model had answered it;
+/// any that fails means the file or the sandbox is broken (exit 2).
+pub fn import_humaneval(
+    file: &Path,
+    out: &Path,
+    name: Option<&str>,
+    max_tokens: u32,
+    verify: bool,
+) -> Result<u8> {
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .context("--out has no directory name; pass --name")?,
+    };
+    let imported = match suite::humaneval::import(file, out, &name, max_tokens) {
+        Ok(i) => i,
+        Err(problems) => {
+            eprintln!("{problems}");
+            return Ok(EXIT_BROKEN);
+        }
+    };
+    println!(
+        "wrote {} problems to {} (source sha256 {})",
+        imported.tasks,
+        imported.dir.display(),
+        imported.source_sha256
+    );
+    if !verify {
+        return Ok(0);
+    }
+    let loaded = match suite::load_suite(out) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(EXIT_BROKEN);
+        }
+    };
+    let tasks = loaded
+        .split("test")
+        .map(|s| s.tasks.as_slice())
+        .unwrap_or_default();
+    let started = Instant::now();
+    let failures = canonical_failures(&loaded, tasks);
+    for (id, detail) in &failures {
+        eprintln!("{id}: canonical solution fails: {detail}");
+    }
+    println!(
+        "verified {}/{} canonical solutions pass in the sandbox ({:.1} s)",
+        tasks.len() - failures.len(),
+        tasks.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if failures.is_empty() { 0 } else { EXIT_BROKEN })
+}
+
+/// The tasks whose canonical solution does not score 1, scored on one
+/// thread per core.
+fn canonical_failures(loaded: &suite::Suite, tasks: &[suite::Task]) -> Vec<(String, String)> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per_thread = tasks.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = tasks
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .filter_map(|task| {
+                            let solution = task.target["solution"].as_str().unwrap_or_default();
+                            let score = loaded.score(task, solution);
+                            (score.value < 1.0).then(|| (task.id.clone(), score.detail))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// Options of `distill-gate record`.
 pub struct RecordOptions {
     /// Checkpoint.

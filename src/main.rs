@@ -89,6 +89,28 @@ enum SuitesCommand {
         #[arg(default_value = "suites")]
         dir: PathBuf,
     },
+    /// Import a HumanEval-format JSONL file (task_id, prompt,
+    /// canonical_solution, test, entry_point) as a coding suite, then check
+    /// that every canonical solution passes its tests in the sandbox.
+    #[command(
+        after_help = "Example:\n  distill-gate suites import-humaneval HumanEval.jsonl --out suites/humaneval"
+    )]
+    ImportHumaneval {
+        /// The HumanEval-format JSONL file.
+        file: PathBuf,
+        /// The suite directory to create.
+        #[arg(long)]
+        out: PathBuf,
+        /// Suite name (default: the output directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Completion budget per problem, in tokens.
+        #[arg(long, default_value_t = 384)]
+        max_tokens: u32,
+        /// Skip running the canonical solutions.
+        #[arg(long)]
+        no_verify: bool,
+    },
 }
 
 #[derive(Args)]
@@ -203,6 +225,13 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Validate { config } => cli::validate(&config),
         Command::Report { run_dir } => cli::report(&run_dir),
         Command::Suites(SuitesCommand::List { dir }) => cli::suites_list(&dir),
+        Command::Suites(SuitesCommand::ImportHumaneval {
+            file,
+            out,
+            name,
+            max_tokens,
+            no_verify,
+        }) => cli::import_humaneval(&file, &out, name.as_deref(), max_tokens, !no_verify),
         Command::Record(a) => cli::record(&cli::RecordOptions {
             model: a.model,
             suite: a.suite,

@@ -45,6 +45,7 @@
 
 pub mod error;
 pub(crate) mod fields;
+pub mod humaneval;
 pub mod list;
 pub mod load;
 pub mod prompt;
