@@ -10,13 +10,14 @@ Every target is computed, never typed: output-prediction targets come from
 executing the generated Python code, CI-log labels from the template that
 wrote the log, prices and dates from exact arithmetic (decimal, datetime),
 carrier choices from filtering and sorting the options, extraction targets
-from the values the notice was written from.
+from the values the notice was written from, function tests from executing
+the reference solution, tours and load plans from exact solvers (brute force
+over visiting orders, branch and bound over assignments).
 
 Layout of this file: one generator function per category, each taking a
 `random.Random` and returning an `Item` (input, target, meta). A category is
-registered in `SUITES` with its prompt settings; adding one (function
-synthesis, bug fixing, routing, load planning, once their sandboxed scorers
-exist) is one function plus one `Category(...)` entry.
+registered in `SUITES` with its prompt settings; adding one is one function
+plus one `Category(...)` entry.
 
 Splits: for each (suite, category, split) an independent random stream is
 seeded from the string "<seed>:<suite>:<category>:<split>". The test split is
@@ -72,6 +73,9 @@ class Category:
     verified: str
     settings: dict
     explain: Callable[[Item], str]
+    # The target as the category's scorer writes it in few-shot examples
+    # (its `target_text`), shown in the README when it differs from the JSON.
+    answer: Callable[[object], str] | None = None
 
 
 @dataclass
@@ -1444,6 +1448,7 @@ SUITES = [
                     "stop": CODE_STOP,
                     "scorer": {"kind": "code"},
                 },
+                answer=lambda t: t["solution"],
             ),
             Category(
                 name="bug_fix",
@@ -1464,6 +1469,7 @@ SUITES = [
                     "stop": CODE_STOP,
                     "scorer": {"kind": "code"},
                 },
+                answer=lambda t: t["solution"],
             ),
         ],
     ),
@@ -1575,6 +1581,7 @@ SUITES = [
                     "scorer": {"kind": "route"},
                     "extract": "first_line",
                 },
+                answer=lambda t: " -> ".join(t["tour"]),
             ),
             Category(
                 name="load_planning",
@@ -1597,6 +1604,7 @@ SUITES = [
                     "scorer": {"kind": "load_plan"},
                     "extract": "first_line",
                 },
+                answer=lambda t: "; ".join(f"V{i}: {' '.join(group)}" for i, group in enumerate(t["plan"], 1)),
             ),
         ],
     ),
@@ -1673,8 +1681,12 @@ def suite_toml(spec: SuiteSpec, seed: int, args_text: str) -> str:
 
 def example_block(cat: Category, item: Item) -> str:
     target = json.dumps(item.target) if isinstance(item.target, dict) else str(item.target)
-    body = item.input
-    return f"```text\n{body}\n```\n\nTarget: `{target}` ({cat.explain(item)})"
+    out = f"```text\n{item.input}\n```\n\nTarget: `{target}` ({cat.explain(item)})"
+    if cat.answer is not None:
+        text = cat.answer(item.target)
+        out += (f"\n\nAs an answer (and in few-shot examples):\n\n```text\n{text.rstrip()}\n```" if "\n" in text
+                else f"\n\nAs an answer (and in few-shot examples): `{text}`")
+    return out
 
 
 def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_text: str) -> str:
@@ -1697,8 +1709,10 @@ def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_
     out += [f"| **total** | {total_train} | {total_test} |", ""]
     out += [
         "Prompts are plain completions (`chat = false`) with few-shot examples drawn from `train.jsonl`",
-        "(same category), one answer per line (`stop = [\"\\n\"]`) and a small `max_tokens`, so that even",
-        "a small model's answer is extractable. See `suite.toml` for each category's exact template.",
+        "(same category) and a small `max_tokens`, so that even a small model's answer is extractable:",
+        "one answer per line (`stop = [\"\\n\"]`), except code answers, which are a function in a",
+        "markdown fence the prompt opens (`stop = [\"```\"]`). See `suite.toml` for each category's exact",
+        "template.",
         "",
         "## Categories",
         "",
@@ -1720,9 +1734,8 @@ def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_
         "## Adding categories",
         "",
         "Each category is one function `gen_<category>(rng) -> Item` in `suites/generate.py` plus one",
-        "`Category(...)` entry (prompt settings and scorer) in `SUITES`. Categories that need a sandboxed",
-        "code runner or a route/load solver as their verifier (function synthesis, bug fixing, routing,",
-        "load planning) will be added that way once their scorers exist in `src/score/`.",
+        "`Category(...)` entry (prompt settings and scorer) in `SUITES`. `python3 suites/verify_targets.py`",
+        "re-checks the code, route and load-plan targets with independent solvers.",
         "",
     ]
     return "\n".join(out)
