@@ -682,6 +682,8 @@ def fn_long_words(rng):
         words = r.sample(WORDS, r.randint(2, 7))
         if r.random() < 0.6:
             words[r.randrange(len(words))] = r.choice([w for w in WORDS if len(w) == k])
+        if r.random() < 0.6:
+            words[r.randrange(len(words))] = r.choice([w for w in WORDS if len(w) > k])
         return (" ".join(words),)
 
     return FnSpec(
@@ -988,6 +990,11 @@ def make_cases(spec: FnSpec, rng: random.Random, n: int) -> list:
     return cases
 
 
+def discriminating(cases: list) -> bool:
+    """Whether the expected values differ, so that no constant function passes every test."""
+    return len({repr(value) for _, _, value in cases}) > 1
+
+
 def assert_line(case: tuple) -> str:
     _, call, value = case
     return f"assert {call} == {value!r}"
@@ -1006,7 +1013,7 @@ def gen_function_synthesis(rng: random.Random) -> Item:
         key, make = rng.choice(FN_TEMPLATES)
         spec = make(rng)
         cases = make_cases(spec, rng, rng.randint(3, 5))
-        if len(cases) >= 3:
+        if len(cases) >= 3 and discriminating(cases):
             break
     _, call, value = cases[0]
     text = f"{spec.header()}    \"\"\"{spec.doc}\n    Example: {call} == {value!r}\n    \"\"\""
@@ -1032,6 +1039,8 @@ def gen_bug_fix(rng: random.Random) -> Item:
             continue
         shown = failing[0]
         others = [c for c in candidates if c is not shown][: rng.randint(2, 4)]
+        if len(others) < 2 or not discriminating([shown] + others):
+            continue
         if run_tests(buggy_source, [assert_line(shown)]):
             raise AssertionError(f"{key}: the shown test passes on the buggy version")
         break

@@ -64,6 +64,8 @@ def check_code(task: dict) -> list:
         problems.append("a test does not call the entry point")
     if len(set(tests)) != len(tests):
         problems.append("repeated tests")
+    if len({test.rsplit(" == ", 1)[-1] for test in tests}) < 2:
+        problems.append("every test expects the same value (a constant function would pass)")
     failure = run_asserts(t.get("setup", "") + "\n" + solution, tests)
     if failure:
         problems.append(f"reference fails: {failure}")
