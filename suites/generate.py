@@ -10,13 +10,14 @@ Every target is computed, never typed: output-prediction targets come from
 executing the generated Python code, CI-log labels from the template that
 wrote the log, prices and dates from exact arithmetic (decimal, datetime),
 carrier choices from filtering and sorting the options, extraction targets
-from the values the notice was written from.
+from the values the notice was written from, function tests from executing
+the reference solution, tours and load plans from exact solvers (brute force
+over visiting orders, branch and bound over assignments).
 
 Layout of this file: one generator function per category, each taking a
 `random.Random` and returning an `Item` (input, target, meta). A category is
-registered in `SUITES` with its prompt settings; adding one (function
-synthesis, bug fixing, routing, load planning, once their sandboxed scorers
-exist) is one function plus one `Category(...)` entry.
+registered in `SUITES` with its prompt settings; adding one is one function
+plus one `Category(...)` entry.
 
 Splits: for each (suite, category, split) an independent random stream is
 seeded from the string "<seed>:<suite>:<category>:<split>". The test split is
@@ -33,17 +34,21 @@ Usage: python3 suites/generate.py [--seed S] [--train N] [--test N]
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
+import itertools
+import math
 import json
 import random
 import sys
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from string import Template
 from typing import Callable
 
 SEED = 20250501
-VERSION = "1.0"
+VERSION = "1.1"
 DEFAULT_TRAIN = 2000
 DEFAULT_TEST = 500
 HERE = Path(__file__).resolve().parent
@@ -68,6 +73,9 @@ class Category:
     verified: str
     settings: dict
     explain: Callable[[Item], str]
+    # The target as the category's scorer writes it in few-shot examples
+    # (its `target_text`), shown in the README when it differs from the JSON.
+    answer: Callable[[object], str] | None = None
 
 
 @dataclass
@@ -479,6 +487,569 @@ def gen_ci_log_triage(rng: random.Random) -> Item:
 
 
 # ---------------------------------------------------------------------------
+# coding/function_synthesis and coding/bug_fix: small functions with tests
+# ---------------------------------------------------------------------------
+#
+# A template is a routine task with random constants and a random function
+# name. It yields the function's signature, a one-line specification, the
+# reference body, realistic one-line bugs (text replacements in the body)
+# and a generator of call arguments. Expected values in the tests come from
+# executing the reference; bug-fix items keep only bugs that the shown test
+# catches.
+
+
+@dataclass
+class FnSpec:
+    """A function to write: the reference plus what a task needs around it."""
+
+    name: str
+    params: str
+    returns: str
+    doc: str
+    body: str
+    bugs: list
+    args: Callable[[random.Random], tuple]
+
+    def source(self, body: str | None = None) -> str:
+        return self.header() + (self.body if body is None else body)
+
+    def header(self) -> str:
+        return f"def {self.name}({self.params}) -> {self.returns}:\n"
+
+
+def fill(text: str, **values) -> str:
+    """`$name` placeholders in a code template (Python code keeps its braces)."""
+    return Template(text).substitute(**values)
+
+
+def rand_ints(rng: random.Random, n_min: int, n_max: int, lo: int, hi: int) -> list:
+    return [rng.randint(lo, hi) for _ in range(rng.randint(n_min, n_max))]
+
+
+def fn_sum_multiples(rng):
+    a, b = sorted(rng.sample([2, 3, 4, 5, 6, 7, 9, 11], 2))
+    return FnSpec(
+        rng.choice(["sum_multiples", "multiples_total", "sum_of_multiples"]), "n: int", "int",
+        f"Sum of the positive integers below n divisible by {a} or {b}.",
+        fill("    return sum(i for i in range(1, n) if i % $a == 0 or i % $b == 0)\n", a=a, b=b),
+        [("range(1, n)", "range(1, n + 1)"), (" or ", " and ")],
+        lambda r: (rng_choice_multiple(r, a, b),),
+    )
+
+
+def rng_choice_multiple(rng, a, b):
+    """n in 1..60, a multiple of a or b half the time (where off-by-one bugs show)."""
+    if rng.random() < 0.5:
+        return rng.choice([a, b]) * rng.randint(1, 60 // max(a, b))
+    return rng.randint(1, 60)
+
+
+def fn_run_length(rng):
+    count_first = rng.random() < 0.5
+    piece = "f'{n}{c}'" if count_first else "f'{c}{n}'"
+    doc = ("Run-length encode s: each run of one character becomes its length then the character."
+           if count_first else
+           "Run-length encode s: each run of one character becomes the character then its length.")
+    body = (
+        "    runs = []\n"
+        "    for ch in s:\n"
+        "        if runs and runs[-1][0] == ch:\n"
+        "            runs[-1][1] += 1\n"
+        "        else:\n"
+        "            runs.append([ch, 1])\n"
+        f"    return ''.join({piece} for c, n in runs)\n"
+    )
+
+    def args(r):
+        alphabet = r.choice(["ab", "xyz", "abc", "01"])
+        out, last = "", ""
+        for _ in range(r.randint(0, 5)):
+            ch = r.choice([c for c in alphabet if c != last])
+            out += ch * r.randint(1, 4)
+            last = ch
+        return (out,)
+
+    return FnSpec(
+        rng.choice(["rle", "run_length", "encode_runs", "compress"]), "s: str", "str", doc, body,
+        [("runs.append([ch, 1])", "runs.append([ch, 0])"), ("if runs and runs[-1][0] == ch", "if runs[-1][0] == ch")],
+        args,
+    )
+
+
+def fn_dedupe(rng):
+    if rng.random() < 0.5:
+        body = (
+            "    seen = set()\n"
+            "    out = []\n"
+            "    for x in xs:\n"
+            "        if x not in seen:\n"
+            "            seen.add(x)\n"
+            "            out.append(x)\n"
+            "    return out\n"
+        )
+        return FnSpec(
+            rng.choice(["dedupe", "unique", "remove_duplicates", "distinct"]), "xs: list[int]", "list[int]",
+            "The items of xs without repeats, keeping first occurrences in order.", body,
+            [("            seen.add(x)\n", ""), ("    return out\n", "    return sorted(out)\n")],
+            lambda r: ([r.randint(0, 9) for _ in range(r.randint(2, 8))],),
+        )
+    body = (
+        "    seen = set()\n"
+        "    out = []\n"
+        "    for w in words:\n"
+        "        if w.lower() not in seen:\n"
+        "            seen.add(w.lower())\n"
+        "            out.append(w)\n"
+        "    return out\n"
+    )
+    pool = ["Box", "box", "BOX", "van", "Van", "dock", "Dock", "hub", "ramp", "Ramp", "lane"]
+    return FnSpec(
+        rng.choice(["dedupe_words", "unique_words", "first_spellings"]), "words: list[str]", "list[str]",
+        "The words without case-insensitive repeats, keeping first occurrences in order.", body,
+        [("seen.add(w.lower())", "seen.add(w)"), ("            seen.add(w.lower())\n", "")],
+        lambda r: (r.sample(pool, r.randint(2, 6)),),
+    )
+
+
+def fn_chunk(rng):
+    return FnSpec(
+        rng.choice(["chunk", "chunks", "split_into", "batch"]), "xs: list[int], k: int", "list[list[int]]",
+        "Split xs into consecutive pieces of k items; the last may be shorter.",
+        "    return [xs[i:i + k] for i in range(0, len(xs), k)]\n",
+        [("range(0, len(xs), k)", "range(0, len(xs) - k, k)"), ("xs[i:i + k]", "xs[i:i + k - 1]")],
+        lambda r: ([r.randint(0, 20) for _ in range(r.randint(1, 8))], r.randint(1, 4)),
+    )
+
+
+def fn_parse_pairs(rng):
+    sep, eq = rng.choice([(";", "="), (",", ":"), ("&", "="), ("|", ":"), (";", ":")])
+    body = fill(
+        "    out = {}\n"
+        "    for part in s.split('$sep'):\n"
+        "        if part.strip():\n"
+        "            key, value = part.split('$eq')\n"
+        "            out[key.strip()] = int(value)\n"
+        "    return out\n", sep=sep, eq=eq)
+    buggy_edge = fill(
+        "        if part.strip():\n"
+        "            key, value = part.split('$eq')\n"
+        "            out[key.strip()] = int(value)\n", eq=eq)
+    fixed_edge = fill(
+        "        key, value = part.split('$eq')\n"
+        "        out[key.strip()] = int(value)\n", eq=eq)
+
+    def args(r):
+        keys = r.sample(["a", "b", "x", "qty", "kg", "id", "zone", "n"], r.randint(1, 4))
+        text = sep.join(f"{k}{eq}{r.randint(0, 99)}" for k in keys)
+        if r.random() < 0.4:
+            text += sep
+        return (text,)
+
+    return FnSpec(
+        rng.choice(["parse_pairs", "parse_kv", "to_dict", "parse_fields"]), "s: str", "dict[str, int]",
+        f"Parse 'a{eq}1{sep}b{eq}2' into {{'a': 1, 'b': 2}} (int values); skip empty parts.", body,
+        [(buggy_edge, fixed_edge), ("int(value)", "value")],
+        args,
+    )
+
+
+def fn_clamp(rng):
+    lo = rng.randint(-5, 5)
+    hi = lo + rng.randint(3, 10)
+    body = fill(
+        "    out = []\n"
+        "    for x in xs:\n"
+        "        if x < $lo:\n"
+        "            out.append($lo)\n"
+        "        elif x > $hi:\n"
+        "            out.append($hi)\n"
+        "        else:\n"
+        "            out.append(x)\n"
+        "    return out\n", lo=lo, hi=hi)
+    return FnSpec(
+        rng.choice(["clamp", "clamp_all", "limit", "bound_values"]), "xs: list[int]", "list[int]",
+        f"Each x in xs clamped to the range {lo}..{hi}.", body,
+        [(f"            out.append({hi})", f"            out.append({lo})"),
+         (f"            out.append({lo})", "            out.append(x)")],
+        lambda r: ([r.randint(lo - 6, hi + 6) for _ in range(r.randint(2, 7))],),
+    )
+
+
+def fn_long_words(rng):
+    k = rng.randint(3, 6)
+
+    def args(r):
+        words = r.sample(WORDS, r.randint(2, 7))
+        if r.random() < 0.6:
+            words[r.randrange(len(words))] = r.choice([w for w in WORDS if len(w) == k])
+        if r.random() < 0.6:
+            words[r.randrange(len(words))] = r.choice([w for w in WORDS if len(w) > k])
+        return (" ".join(words),)
+
+    return FnSpec(
+        rng.choice(["count_long_words", "long_words", "count_longer"]), "s: str", "int",
+        f"How many words of s (split on whitespace) are longer than {k} characters.",
+        f"    return sum(1 for w in s.split() if len(w) > {k})\n",
+        [(f"len(w) > {k}", f"len(w) >= {k}"), ("s.split()", "s.split(' ')[1:]")],
+        args,
+    )
+
+
+def fn_second_largest(rng):
+    largest = rng.random() < 0.5
+    rev = "True" if largest else "False"
+    word = "largest" if largest else "smallest"
+    body = (
+        f"    values = sorted(set(xs), reverse={rev})\n"
+        "    if len(values) < 2:\n"
+        "        return None\n"
+        "    return values[1]\n"
+    )
+
+    def args(r):
+        xs = [r.randint(0, 9) for _ in range(r.randint(1, 6))]
+        if r.random() < 0.5:
+            xs.append(max(xs) if largest else min(xs))
+        r.shuffle(xs)
+        return (xs,)
+
+    return FnSpec(
+        rng.choice([f"second_{word}", f"{word}_but_one", f"next_{word}"]), "xs: list[int]", "int | None",
+        f"The second {word} distinct value in xs, or None if there is none.", body,
+        [(f"sorted(set(xs), reverse={rev})", f"sorted(xs, reverse={rev})"), ("if len(values) < 2:", "if len(values) < 1:")],
+        args,
+    )
+
+
+def fn_format_duration(rng):
+    style = rng.choice(["colon", "units"])
+    if style == "colon":
+        ret = "    return f'{hours:02d}:{minutes:02d}:{secs:02d}'\n"
+        doc = "Format a number of seconds as HH:MM:SS."
+    else:
+        ret = "    return f'{hours}h {minutes:02d}m {secs:02d}s'\n"
+        doc = "Format a number of seconds like '1h 02m 05s'."
+    body = "    hours, rest = divmod(seconds, 3600)\n    minutes, secs = divmod(rest, 60)\n" + ret
+    return FnSpec(
+        rng.choice(["format_duration", "hms", "fmt_seconds", "as_clock"]), "seconds: int", "str", doc, body,
+        [("divmod(rest, 60)", "divmod(seconds, 60)"), ("{secs:02d}", "{secs}")],
+        lambda r: (r.choice([r.randint(0, 3599), r.randint(3600, 90000)]),),
+    )
+
+
+def fn_merge_intervals(rng):
+    body = (
+        "    merged = []\n"
+        "    for start, end in sorted(intervals):\n"
+        "        if merged and start <= merged[-1][1]:\n"
+        "            merged[-1][1] = max(merged[-1][1], end)\n"
+        "        else:\n"
+        "            merged.append([start, end])\n"
+        "    return merged\n"
+    )
+
+    def args(r):
+        out = []
+        for _ in range(r.randint(1, 5)):
+            s = r.randint(0, 20)
+            out.append([s, s + r.randint(0, 6)])
+        if r.random() < 0.5 and out:
+            out.append([out[0][1], out[0][1] + r.randint(1, 3)])
+        return (out,)
+
+    return FnSpec(
+        rng.choice(["merge_intervals", "merge_ranges", "union_intervals"]), "intervals: list[list[int]]",
+        "list[list[int]]",
+        "Merge overlapping or touching [start, end] intervals; return them sorted.", body,
+        [("start <= merged[-1][1]", "start < merged[-1][1]"), ("max(merged[-1][1], end)", "end")],
+        args,
+    )
+
+
+def fn_balanced(rng):
+    body = (
+        "    pairs = {')': '(', ']': '[', '}': '{'}\n"
+        "    stack = []\n"
+        "    for ch in s:\n"
+        "        if ch in '([{':\n"
+        "            stack.append(ch)\n"
+        "        elif ch in pairs:\n"
+        "            if not stack or stack.pop() != pairs[ch]:\n"
+        "                return False\n"
+        "    return not stack\n"
+    )
+
+    def balanced(r, depth):
+        out = ""
+        for _ in range(r.randint(1, 2)):
+            o, c = r.choice(["()", "[]", "{}"])
+            inner = balanced(r, depth - 1) if depth > 0 and r.random() < 0.6 else r.choice(["", "x", "ab"])
+            out += o + inner + c
+        return out
+
+    def args(r):
+        s = balanced(r, 2)
+        kind = r.random()
+        if kind < 0.25:
+            s += r.choice("([{")
+        elif kind < 0.5:
+            i = r.randrange(len(s))
+            s = s[:i] + r.choice(")]}") + s[i:]
+        elif kind < 0.6:
+            s = r.choice(")]}") + s
+        return (s,)
+
+    return FnSpec(
+        rng.choice(["balanced", "is_balanced", "brackets_ok", "check_brackets"]), "s: str", "bool",
+        "Whether the brackets (), [] and {} in s are balanced and properly nested.", body,
+        [("    return not stack\n", "    return True\n"),
+         ("if not stack or stack.pop() != pairs[ch]", "if stack and stack.pop() != pairs[ch]")],
+        args,
+    )
+
+
+def fn_rotate(rng):
+    right = rng.random() < 0.5
+    expr = "xs[-k:] + xs[:-k]" if right else "xs[k:] + xs[:k]"
+    body = f"    if not xs:\n        return []\n    k %= len(xs)\n    return {expr}\n"
+    bug2 = ("xs[-k:] + xs[:-k]", "xs[k:] + xs[:k]") if right else ("xs[k:] + xs[:k]", "xs[-k:] + xs[:-k]")
+    return FnSpec(
+        rng.choice(["rotate", "rotate_list", "shift"]) + ("_right" if right else "_left"), "xs: list[int], k: int",
+        "list[int]", f"xs rotated {'right' if right else 'left'} by k positions (k may exceed len(xs)).", body,
+        [("    k %= len(xs)\n", ""), bug2],
+        lambda r: ([r.randint(0, 9) for _ in range(r.randint(0, 6))], r.randint(0, 9)),
+    )
+
+
+def fn_upper_every(rng):
+    k = rng.randint(2, 4)
+    method = rng.choice(["upper", "capitalize"])
+    body = f"    words = s.split()\n    return ' '.join(w.{method}() if (i + 1) % {k} == 0 else w for i, w in enumerate(words))\n"
+    ordinal = {2: "second", 3: "third", 4: "fourth"}[k]
+    what = "upper-cased" if method == "upper" else "capitalised"
+    return FnSpec(
+        rng.choice([f"{method}_every_{ordinal}", f"mark_{ordinal}_words", f"every_{ordinal}_{method}"]), "s: str", "str",
+        f"The words of s joined by single spaces, every {ordinal} word {what}.", body,
+        [(f"(i + 1) % {k}", f"i % {k}"), ("' '.join", "''.join")],
+        lambda r: (" ".join(r.choice(WORDS[:40]) for _ in range(r.randint(k, 7))),),
+    )
+
+
+def fn_running(rng):
+    if rng.random() < 0.5:
+        body = (
+            "    out = []\n"
+            "    total = 0\n"
+            "    for x in xs:\n"
+            "        total += x\n"
+            "        out.append(total)\n"
+            "    return out\n"
+        )
+        return FnSpec(
+            rng.choice(["prefix_sums", "running_total", "cumulative"]), "xs: list[int]", "list[int]",
+            "The running totals of xs: item i is xs[0] + ... + xs[i].", body,
+            [("        total += x\n        out.append(total)\n", "        out.append(total)\n        total += x\n"),
+             ("    total = 0\n", "    total = xs[0] if xs else 0\n")],
+            lambda r: ([r.randint(-5, 9) for _ in range(r.randint(1, 7))],),
+        )
+    body = (
+        "    out = []\n"
+        "    best = None\n"
+        "    for x in xs:\n"
+        "        if best is None or x > best:\n"
+        "            best = x\n"
+        "        out.append(best)\n"
+        "    return out\n"
+    )
+    return FnSpec(
+        rng.choice(["running_max", "prefix_max", "max_so_far"]), "xs: list[int]", "list[int]",
+        "Item i is the largest of xs[0..i].", body,
+        [("best = None", "best = 0"), ("x > best", "x < best")],
+        lambda r: ([r.randint(-9, 9) for _ in range(r.randint(1, 7))],),
+    )
+
+
+def fn_count_chars(rng):
+    chars = rng.choice(["aeiou", "aeiouy", "xyz", "rst"])
+    body = f"    return sum(1 for ch in s.lower() if ch in '{chars}')\n"
+    return FnSpec(
+        rng.choice(["count_vowels", "count_letters", "letter_hits"]) if chars.startswith("aeiou")
+        else rng.choice(["count_letters", "letter_hits", f"count_{chars}"]),
+        "s: str", "int", f"How many characters of s are one of '{chars}', ignoring case.", body,
+        [("s.lower()", "s"), (f"'{chars}'", f"'{chars[:-1]}'")],
+        lambda r: (" ".join(r.choice(WORDS).capitalize() if r.random() < 0.4 else r.choice(WORDS).upper()
+                            if r.random() < 0.2 else r.choice(WORDS) for _ in range(r.randint(1, 3))),),
+    )
+
+
+def fn_first_above(rng):
+    body = (
+        "    for i, x in enumerate(xs):\n"
+        "        if x > t:\n"
+        "            return i\n"
+        "    return -1\n"
+    )
+
+    def args(r):
+        xs = [r.randint(0, 9) for _ in range(r.randint(1, 7))]
+        t = r.choice(xs) if r.random() < 0.6 else r.randint(0, 10)
+        return (xs, t)
+
+    return FnSpec(
+        rng.choice(["first_above", "index_above", "find_first_over"]), "xs: list[int], t: int", "int",
+        "Index of the first item of xs greater than t, or -1 if none is.", body,
+        [("x > t", "x >= t"), ("    return -1\n", "    return len(xs)\n")],
+        args,
+    )
+
+
+def fn_window_sums(rng):
+    k = rng.randint(2, 4)
+    return FnSpec(
+        rng.choice(["window_sums", "rolling_sums", "sums_of_runs"]), "xs: list[int]", "list[int]",
+        f"Sums of every {k} consecutive items of xs, in order.",
+        f"    return [sum(xs[i:i + {k}]) for i in range(len(xs) - {k} + 1)]\n",
+        [(f"range(len(xs) - {k} + 1)", f"range(len(xs) - {k})"), (f"xs[i:i + {k}]", f"xs[i:i + {k - 1}]")],
+        lambda r: ([r.randint(0, 9) for _ in range(r.randint(k, 7))],),
+    )
+
+
+FN_TEMPLATES = [
+    ("sum_multiples", fn_sum_multiples),
+    ("run_length", fn_run_length),
+    ("dedupe", fn_dedupe),
+    ("chunk", fn_chunk),
+    ("parse_pairs", fn_parse_pairs),
+    ("clamp", fn_clamp),
+    ("long_words", fn_long_words),
+    ("second_distinct", fn_second_largest),
+    ("format_duration", fn_format_duration),
+    ("merge_intervals", fn_merge_intervals),
+    ("balanced", fn_balanced),
+    ("rotate", fn_rotate),
+    ("every_kth_word", fn_upper_every),
+    ("running", fn_running),
+    ("count_chars", fn_count_chars),
+    ("first_above", fn_first_above),
+    ("window_sums", fn_window_sums),
+]
+
+
+def load_function(source: str, name: str) -> Callable:
+    namespace: dict = {}
+    exec(compile(source, "<solution>", "exec"), namespace)  # noqa: S102 - our own generated code
+    return namespace[name]
+
+
+def call_text(name: str, args: tuple) -> str:
+    return f"{name}({', '.join(repr(a) for a in args)})"
+
+
+def expected_outcome(fn: Callable, args: tuple) -> tuple:
+    """('ok', value) or ('error', exception name): calling fn on a copy of args."""
+    try:
+        return ("ok", fn(*copy.deepcopy(args)))
+    except Exception as e:  # a buggy version may raise; that is a failing test
+        return ("error", type(e).__name__)
+
+
+def passes(fn: Callable, case: tuple) -> bool:
+    """Whether `assert <call> == <expected>` would pass for fn."""
+    status, value = expected_outcome(fn, case[0])
+    return status == "ok" and value == case[2]
+
+
+def run_tests(source: str, tests: list) -> bool:
+    """Whether every assert line passes against `source` (a fresh namespace)."""
+    namespace: dict = {}
+    try:
+        exec(compile(source, "<solution>", "exec"), namespace)  # noqa: S102
+        for test in tests:
+            exec(compile(test, "<test>", "exec"), namespace)  # noqa: S102
+    except Exception:
+        return False
+    return True
+
+
+def make_cases(spec: FnSpec, rng: random.Random, n: int) -> list:
+    """Up to `n` distinct (args, call text, expected value) from the reference."""
+    ref = load_function(spec.source(), spec.name)
+    cases, seen = [], set()
+    for _ in range(200):
+        if len(cases) == n:
+            break
+        args = spec.args(rng)
+        call = call_text(spec.name, args)
+        if call in seen:
+            continue
+        status, value = expected_outcome(ref, args)
+        if status != "ok" or len(repr(value)) > 60:
+            continue
+        seen.add(call)
+        cases.append((args, call, value))
+    return cases
+
+
+def discriminating(cases: list) -> bool:
+    """Whether the expected values differ, so that no constant function passes every test."""
+    return len({repr(value) for _, _, value in cases}) > 1
+
+
+def assert_line(case: tuple) -> str:
+    _, call, value = case
+    return f"assert {call} == {value!r}"
+
+
+def code_target(spec: FnSpec, cases: list) -> dict:
+    solution = spec.source()
+    tests = [assert_line(c) for c in cases]
+    if not run_tests(solution, tests):
+        raise AssertionError(f"reference {spec.name} fails its own tests")
+    return {"entry_point": spec.name, "solution": solution, "tests": tests}
+
+
+def gen_function_synthesis(rng: random.Random) -> Item:
+    while True:
+        key, make = rng.choice(FN_TEMPLATES)
+        spec = make(rng)
+        cases = make_cases(spec, rng, rng.randint(3, 5))
+        if len(cases) >= 3 and discriminating(cases):
+            break
+    _, call, value = cases[0]
+    text = f"{spec.header()}    \"\"\"{spec.doc}\n    Example: {call} == {value!r}\n    \"\"\""
+    return Item(text, code_target(spec, cases), {"template": key})
+
+
+def gen_bug_fix(rng: random.Random) -> Item:
+    while True:
+        key, make = rng.choice(FN_TEMPLATES)
+        spec = make(rng)
+        bug = rng.randrange(len(spec.bugs))
+        old, new = spec.bugs[bug]
+        if spec.body.count(old) != 1:
+            raise AssertionError(f"{key}: bug text {old!r} must occur once in the body")
+        buggy_body = spec.body.replace(old, new)
+        buggy_source = spec.source(buggy_body)
+        buggy = load_function(buggy_source, spec.name)
+        # The shown failing test is the first call the bug gets wrong (a wrong
+        # value or an exception), exactly as its assert would judge it.
+        candidates = make_cases(spec, rng, 8)
+        failing = [c for c in candidates if not passes(buggy, c)]
+        if not failing:
+            continue
+        shown = failing[0]
+        others = [c for c in candidates if c is not shown][: rng.randint(2, 4)]
+        if len(others) < 2 or not discriminating([shown] + others):
+            continue
+        if run_tests(buggy_source, [assert_line(shown)]):
+            raise AssertionError(f"{key}: the shown test passes on the buggy version")
+        break
+    buggy_text = f"{spec.header()}    \"\"\"{spec.doc}\"\"\"\n{buggy_body}".rstrip("\n")
+    text = f"{buggy_text}\n# Failing: {assert_line(shown)}"
+    return Item(text, code_target(spec, [shown] + others), {"template": key, "bug": bug})
+
+
+# ---------------------------------------------------------------------------
 # logistics/rate_quote: rate card + parcel -> price
 # ---------------------------------------------------------------------------
 
@@ -644,15 +1215,188 @@ def gen_extraction(rng: random.Random) -> Item:
 
 
 # ---------------------------------------------------------------------------
+# logistics/route: a depot, 4-7 stops, a distance table -> the shortest tour
+# ---------------------------------------------------------------------------
+
+STOP_NAMES = "ABCDEFG"
+
+
+def ceil_distance(p: tuple, q: tuple) -> int:
+    """ceil of the Euclidean distance, in exact integer arithmetic.
+
+    ceil keeps the triangle inequality: ceil(a) + ceil(b) >= ceil(a + b) >= ceil(c).
+    """
+    sq = (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2
+    root = math.isqrt(sq)
+    return root if root * root == sq else root + 1
+
+
+def tour_length(dist: list, order: list) -> int:
+    return sum(dist[a][b] for a, b in zip(order, order[1:]))
+
+
+def shortest_tour(dist: list) -> tuple:
+    """(length, node indices from 0 back to 0) of a shortest closed tour, by brute force.
+
+    Permutations come in lexicographic order and only a strictly shorter tour
+    replaces the best, so the tour returned is the lexicographically first optimal one.
+    """
+    best = None
+    for perm in itertools.permutations(range(1, len(dist))):
+        order = [0, *perm, 0]
+        length = tour_length(dist, order)
+        if best is None or length < best[0]:
+            best = (length, order)
+    return best
+
+
+def nearest_neighbour_tour(dist: list) -> int:
+    here, left, length = 0, set(range(1, len(dist))), 0
+    while left:
+        nxt = min(left, key=lambda j: (dist[here][j], j))
+        length += dist[here][nxt]
+        left.remove(nxt)
+        here = nxt
+    return length + dist[here][0]
+
+
+def gen_route(rng: random.Random) -> Item:
+    while True:
+        n = rng.randint(4, 7)
+        points: list = []
+        while len(points) < n + 1:
+            p = (rng.randint(0, 60), rng.randint(0, 60))
+            if p not in points:
+                points.append(p)
+        dist = [[ceil_distance(p, q) for q in points] for p in points]
+        optimum, order = shortest_tour(dist)
+        greedy = nearest_neighbour_tour(dist)
+        # Keep most items where visiting the nearest stop next is not optimal.
+        if greedy == optimum and rng.random() < 0.7:
+            continue
+        break
+    nodes = ["Depot", *STOP_NAMES[:n]]
+    for i, row in enumerate(dist):
+        for j, d in enumerate(row):
+            if any(d > row[k] + dist[k][j] for k in range(n + 1)):
+                raise AssertionError("distance table breaks the triangle inequality")
+    rows = [f"{name} {' '.join(str(d) for d in row)}" for name, row in zip(nodes, dist)]
+    text = f"Stops {', '.join(nodes[1:])}. km (columns {' '.join(nodes)}):\n" + "\n".join(rows)
+    target = {
+        "nodes": nodes,
+        "distances": dist,
+        "optimum": optimum,
+        "tour": [nodes[i] for i in order],
+    }
+    return Item(text, target, {"nearest_neighbour_km": greedy})
+
+
+# ---------------------------------------------------------------------------
+# logistics/load_planning: parcels, vehicle capacity -> fewest vehicles
+# ---------------------------------------------------------------------------
+
+
+def first_fit_decreasing(weights: list, capacity: int) -> int:
+    loads: list = []
+    for w in sorted(weights, reverse=True):
+        for i, load in enumerate(loads):
+            if load + w <= capacity:
+                loads[i] += w
+                break
+        else:
+            loads.append(w)
+    return len(loads)
+
+
+def optimal_packing(weights: list, capacity: int) -> list:
+    """A minimum-vehicle assignment (lists of item indices), by exhaustive branch and bound.
+
+    Items go heaviest first into each open vehicle or one new vehicle (opening
+    at most one new vehicle per item removes symmetric duplicates); a branch
+    stops when it cannot beat the best plan found so far.
+    """
+    order = sorted(range(len(weights)), key=lambda i: (-weights[i], i))
+    lower = -(-sum(weights) // capacity)
+    best: list = [None]
+
+    def place(k: int, bins: list, loads: list) -> None:
+        if best[0] is not None and (len(best[0]) == lower or len(bins) >= len(best[0])):
+            return
+        if k == len(order):
+            best[0] = [sorted(b) for b in bins]
+            return
+        item = order[k]
+        for b in range(len(bins)):
+            if loads[b] + weights[item] <= capacity:
+                bins[b].append(item)
+                loads[b] += weights[item]
+                place(k + 1, bins, loads)
+                loads[b] -= weights[item]
+                bins[b].pop()
+        bins.append([item])
+        loads.append(weights[item])
+        place(k + 1, bins, loads)
+        bins.pop()
+        loads.pop()
+
+    place(0, [], [])
+    return sorted(best[0])
+
+
+def tight_weights(rng: random.Random, capacity: int) -> list:
+    """Weights that fill 2-3 vehicles almost exactly, shuffled: where greedy packing goes wrong."""
+    weights = []
+    for _ in range(rng.randint(2, 3)):
+        room = capacity - rng.randint(0, capacity // 20)
+        parts = rng.randint(2, 3)
+        cuts = sorted(rng.sample(range(capacity // 10, room - capacity // 10), parts - 1))
+        weights += [b - a for a, b in zip([0, *cuts], [*cuts, room])]
+    rng.shuffle(weights)
+    return weights
+
+
+def gen_load_planning(rng: random.Random) -> Item:
+    want_greedy_fail = rng.random() < 0.4
+    while True:
+        capacity = rng.choice([400, 500, 600, 750, 800, 1000, 1200, 1500])
+        if rng.random() < 0.6:
+            weights = tight_weights(rng, capacity)
+        else:
+            weights = [rng.randint(capacity // 10, capacity * 7 // 10) for _ in range(rng.randint(5, 9))]
+        if not 5 <= len(weights) <= 9 or min(weights) < 1:
+            continue
+        plan = optimal_packing(weights, capacity)
+        greedy = first_fit_decreasing(weights, capacity)
+        if (greedy > len(plan)) == want_greedy_fail:
+            break
+    ids = [f"P{i + 1}" for i in range(len(weights))]
+    text = f"Vehicle capacity {capacity} kg. Parcels (kg): " + ", ".join(f"{p} {w}" for p, w in zip(ids, weights)) + "."
+    target = {
+        "capacity_kg": capacity,
+        "parcels": dict(zip(ids, weights)),
+        "optimum": len(plan),
+        "plan": [[ids[i] for i in b] for b in plan],
+    }
+    return Item(text, target, {"first_fit_decreasing": greedy})
+
+
+# ---------------------------------------------------------------------------
 # Suite definitions
 # ---------------------------------------------------------------------------
 
 STOP_AT_NEWLINE = ["\n"]
+# Code answers are whole functions: a markdown fence opens the answer in the
+# prompt and the closing fence stops it; the example's `{target}` is the
+# scorer's target text, the reference solution (which ends in a newline).
+CODE_PROMPT_TAIL = "\n\n{examples}### Task\n{input}\n### Solution\n```python\n"
+CODE_EXAMPLE = "### Task\n{input}\n### Solution\n```python\n{target}```"
+CODE_STOP = ["```"]
 
 SUITES = [
     SuiteSpec(
         name="coding",
-        description="Code reasoning and CI triage: predict a Python call's return value; classify a CI log.",
+        description="Code reasoning, writing and fixing: predict a Python call's return value; classify a CI "
+        "log; write a function from its specification; fix a function's bug.",
         defaults={
             "chat": False,
             "stop": STOP_AT_NEWLINE,
@@ -694,11 +1438,54 @@ SUITES = [
                     "extract": "first_line",
                 },
             ),
+            Category(
+                name="function_synthesis",
+                generate=gen_function_synthesis,
+                description="A signature and a docstring (one-line specification and one example call) of a "
+                "routine function: " + ", ".join(k.replace("_", " ") for k, _ in FN_TEMPLATES) + ", with random "
+                "names and constants. The answer is the function.",
+                verified="The target holds a reference solution and 3-5 `assert` tests whose expected values "
+                "come from executing the reference on random arguments; the generator re-runs the asserts "
+                "against the reference. Scored by `code`: the answer is run against the tests.",
+                explain=lambda it: f"`{it.meta['template']}` template; the tests' expected values come from running the reference",
+                settings={
+                    "prompt": "Write each function so that its example holds."
+                    + CODE_PROMPT_TAIL,
+                    "example": CODE_EXAMPLE,
+                    "few_shot": 2,
+                    "max_tokens": 160,
+                    "stop": CODE_STOP,
+                    "scorer": {"kind": "code"},
+                },
+                answer=lambda t: t["solution"],
+            ),
+            Category(
+                name="bug_fix",
+                generate=gen_bug_fix,
+                description="A function from the same templates with one injected bug (off-by-one range or "
+                "slice, `<` for `<=`, wrong operator or variable, wrong initial or default value, a dropped "
+                "edge-case check or line) and the assert it fails. The answer is the fixed function.",
+                verified="The generator checks that the buggy version fails the shown assert (a wrong value "
+                "or an exception) and that the reference passes it and 2-4 more asserts, all with expected "
+                "values from executing the reference. Scored by `code`: the answer is run against the tests.",
+                explain=lambda it: f"`{it.meta['template']}` template, bug {it.meta['bug']}; the reference passes every test",
+                settings={
+                    "prompt": "Fix the bug in each function; the failing test shows the "
+                    "expected result." + CODE_PROMPT_TAIL,
+                    "example": CODE_EXAMPLE,
+                    "few_shot": 1,
+                    "max_tokens": 160,
+                    "stop": CODE_STOP,
+                    "scorer": {"kind": "code"},
+                },
+                answer=lambda t: t["solution"],
+            ),
         ],
     ),
     SuiteSpec(
         name="logistics",
-        description="Shipping operations: rate quotes, delivery dates, carrier selection, notice extraction.",
+        description="Shipping operations: rate quotes, delivery dates, carrier selection, notice extraction, "
+        "delivery routes, vehicle load plans.",
         defaults={
             "chat": False,
             "stop": STOP_AT_NEWLINE,
@@ -782,6 +1569,52 @@ SUITES = [
                     "scorer": {"kind": "json", "abs_tol": 0.01},
                 },
             ),
+            Category(
+                name="route",
+                generate=gen_route,
+                description="A depot and 4-7 stops with a symmetric table of road distances (km, rounded up "
+                "from random map points, so the triangle inequality holds); the answer is a shortest round "
+                "trip from the depot through every stop and back.",
+                verified="The optimum is computed exactly by trying every visiting order; the target's tour is "
+                "an optimal one (nearest-neighbour is not optimal in most items, see `meta`). Scored by `route`: "
+                "the answer's node names are read in order from its first line and the tour's length is "
+                "compared with the optimum.",
+                explain=lambda it: (f"optimum {it.target['optimum']} km; nearest-neighbour gives "
+                                    f"{it.meta['nearest_neighbour_km']} km"),
+                settings={
+                    "prompt": "Give the shortest round trip from Depot through every stop once and back to "
+                    "Depot. Distances in km; rows and columns in the listed order.\n\n{examples}{input}\nTour:",
+                    "example": "{input}\nTour: {target}",
+                    "few_shot": 2,
+                    "max_tokens": 48,
+                    "scorer": {"kind": "route"},
+                    "extract": "first_line",
+                },
+                answer=lambda t: " -> ".join(t["tour"]),
+            ),
+            Category(
+                name="load_planning",
+                generate=gen_load_planning,
+                description="5-9 parcels (kg) and identical vehicles of a given capacity; the answer assigns "
+                "the parcels to as few vehicles as possible.",
+                verified="The minimum number of vehicles is computed exactly by branch-and-bound over every "
+                "assignment; the target's plan is an optimal one. In about 40% of the items "
+                "first-fit-decreasing needs an extra vehicle (`meta.first_fit_decreasing`). Scored by "
+                "`load_plan`: the answer's groups are checked for capacity and completeness and their "
+                "number compared with the optimum.",
+                explain=lambda it: (f"optimum {it.target['optimum']} vehicles; first-fit-decreasing uses "
+                                    f"{it.meta['first_fit_decreasing']}"),
+                settings={
+                    "prompt": "Assign the parcels to as few vehicles as possible; no vehicle may carry more "
+                    "than its capacity.\n\n{examples}{input}\nPlan:",
+                    "example": "{input}\nPlan: {target}",
+                    "few_shot": 3,
+                    "max_tokens": 64,
+                    "scorer": {"kind": "load_plan"},
+                    "extract": "first_line",
+                },
+                answer=lambda t: "; ".join(f"V{i}: {' '.join(group)}" for i, group in enumerate(t["plan"], 1)),
+            ),
         ],
     ),
 ]
@@ -857,8 +1690,12 @@ def suite_toml(spec: SuiteSpec, seed: int, args_text: str) -> str:
 
 def example_block(cat: Category, item: Item) -> str:
     target = json.dumps(item.target) if isinstance(item.target, dict) else str(item.target)
-    body = item.input
-    return f"```text\n{body}\n```\n\nTarget: `{target}` ({cat.explain(item)})"
+    out = f"```text\n{item.input}\n```\n\nTarget: `{target}` ({cat.explain(item)})"
+    if cat.answer is not None:
+        text = cat.answer(item.target)
+        out += (f"\n\nAs an answer (and in few-shot examples):\n\n```text\n{text.rstrip()}\n```" if "\n" in text
+                else f"\n\nAs an answer (and in few-shot examples): `{text}`")
+    return out
 
 
 def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_text: str) -> str:
@@ -881,8 +1718,10 @@ def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_
     out += [f"| **total** | {total_train} | {total_test} |", ""]
     out += [
         "Prompts are plain completions (`chat = false`) with few-shot examples drawn from `train.jsonl`",
-        "(same category), one answer per line (`stop = [\"\\n\"]`) and a small `max_tokens`, so that even",
-        "a small model's answer is extractable. See `suite.toml` for each category's exact template.",
+        "(same category) and a small `max_tokens`, so that even a small model's answer is extractable:",
+        "one answer per line (`stop = [\"\\n\"]`), except code answers, which are a function in a",
+        "markdown fence the prompt opens (`stop = [\"```\"]`). See `suite.toml` for each category's exact",
+        "template.",
         "",
         "## Categories",
         "",
@@ -904,9 +1743,8 @@ def suite_readme(spec: SuiteSpec, seed: int, counts: dict, examples: dict, args_
         "## Adding categories",
         "",
         "Each category is one function `gen_<category>(rng) -> Item` in `suites/generate.py` plus one",
-        "`Category(...)` entry (prompt settings and scorer) in `SUITES`. Categories that need a sandboxed",
-        "code runner or a route/load solver as their verifier (function synthesis, bug fixing, routing,",
-        "load planning) will be added that way once their scorers exist in `src/score/`.",
+        "`Category(...)` entry (prompt settings and scorer) in `SUITES`. `python3 suites/verify_targets.py`",
+        "re-checks the code, route and load-plan targets with independent solvers.",
         "",
     ]
     return "\n".join(out)
