@@ -1,19 +1,26 @@
-//! A process-wide bound on concurrent sandboxes, one slot per core.
-//!
-//! Each slot has an index; while a run holds slot `i` it is the only run
-//! using the sandbox uid [`uid_of`]`(i)`, so the harness can find and kill
-//! every process the run left behind by uid.
+//! A process-wide bound on concurrent sandboxes (one slot per core), and
+//! the uids sandboxed programs run as.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
 /// First uid (and gid) given to sandboxed programs when the harness runs as
 /// root: an id far above the ranges distributions hand out, so no file on
 /// the system belongs to it.
 const UID_BASE: u32 = 2_000_000_000;
+/// Runs of one harness process before its uids repeat.
+const UIDS_PER_PROCESS: u32 = 100_000;
 
-/// The uid (and gid) a program runs as while holding slot `index`.
-pub(crate) fn uid_of(index: usize) -> u32 {
-    UID_BASE.saturating_add(u32::try_from(index).unwrap_or(u32::MAX - UID_BASE))
+/// A fresh uid (and gid) for one run. Every run gets its own, so the
+/// harness can find and kill every process a run left behind by uid, and
+/// killed processes of an earlier run that are not reaped yet (zombies
+/// still count towards `RLIMIT_NPROC`) cannot starve a later run. The
+/// range depends on the harness's pid, so two harness processes running at
+/// once (almost always) use different uids.
+pub(crate) fn fresh_uid() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % UIDS_PER_PROCESS;
+    UID_BASE + (std::process::id() % 1000) * UIDS_PER_PROCESS + n
 }
 
 struct Slots {
@@ -57,7 +64,8 @@ impl Slot {
     }
 
     /// The slot's index, `0..cores`.
-    pub(crate) fn index(&self) -> usize {
+    #[cfg(test)]
+    fn index(&self) -> usize {
         self.index
     }
 }
@@ -77,7 +85,7 @@ impl Drop for Slot {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn never_more_holders_than_slots() {
@@ -103,6 +111,7 @@ mod tests {
         }
         assert!(peak.load(Ordering::SeqCst) <= cores);
         assert!(peak.load(Ordering::SeqCst) >= 1);
-        assert_eq!(uid_of(3), 2_000_000_003);
+        let (a, b) = (fresh_uid(), fresh_uid());
+        assert!(a >= UID_BASE && b >= UID_BASE && a != b);
     }
 }

@@ -5,7 +5,7 @@
 //! output (declared per suite or category; each family has a default), then
 //! the family's [`Scorer`] compares it with the task's target.
 //!
-//! Families: [`exact`], [`numeric`], [`choice`], [`json`], [`regex`].
+//! Families: [`exact`], [`numeric`], [`choice`], [`json`], [`regex`], [`code`].
 //!
 //! Adding a family (a sandboxed code runner, a logistics route/load
 //! verifier) is a local change: a module with a parameter struct and a type
@@ -14,6 +14,7 @@
 //! [`ScorerSpec::default_extract`] and the parameter schema.
 
 pub mod choice;
+pub mod code;
 pub mod exact;
 pub mod extract;
 pub mod json;
@@ -28,6 +29,7 @@ use crate::suite::fields::{Checker, FieldSpec, Kind, join, optional, required};
 
 pub use self::regex::RegexSpec;
 pub use choice::ChoiceSpec;
+pub use code::CodeSpec;
 pub use exact::ExactSpec;
 pub use extract::Extract;
 pub use json::JsonSpec;
@@ -49,6 +51,8 @@ pub enum ScorerSpec {
     Json(JsonSpec),
     /// A regex capture compared exactly (see [`regex`]).
     Regex(RegexSpec),
+    /// Python code run against tests in the sandbox (see [`code`]).
+    Code(CodeSpec),
 }
 
 /// The result of scoring one output.
@@ -122,7 +126,7 @@ pub trait Scorer: Send + Sync {
 
 impl ScorerSpec {
     /// Every family name, as written in `kind`.
-    pub const KINDS: [&'static str; 5] = ["exact", "numeric", "choice", "json", "regex"];
+    pub const KINDS: [&'static str; 6] = ["exact", "numeric", "choice", "json", "regex", "code"];
 
     /// The family name, as written in `kind`.
     pub fn kind(&self) -> &'static str {
@@ -132,18 +136,20 @@ impl ScorerSpec {
             ScorerSpec::Choice(_) => "choice",
             ScorerSpec::Json(_) => "json",
             ScorerSpec::Regex(_) => "regex",
+            ScorerSpec::Code(_) => "code",
         }
     }
 
     /// The extraction step used when the suite declares none: `last_number`
     /// for numeric, `first_json_object` for json, `none` otherwise (choice
     /// finds the letter itself, knowing how many options there are; regex
-    /// applies its own pattern).
+    /// applies its own pattern; code takes the first python code block).
     pub fn default_extract(&self) -> Extract {
         match self {
             ScorerSpec::Numeric(_) => Extract::LastNumber,
             ScorerSpec::Json(_) => Extract::FirstJsonObject,
             ScorerSpec::Exact(_) | ScorerSpec::Choice(_) | ScorerSpec::Regex(_) => Extract::None,
+            ScorerSpec::Code(_) => Extract::None,
         }
     }
 
@@ -156,6 +162,7 @@ impl ScorerSpec {
             ScorerSpec::Choice(spec) => Box::new(choice::ChoiceScorer::new(spec)),
             ScorerSpec::Json(spec) => Box::new(json::JsonScorer::new(spec)?),
             ScorerSpec::Regex(spec) => Box::new(regex::RegexScorer::new(spec)?),
+            ScorerSpec::Code(spec) => Box::new(code::CodeScorer::new(spec)?),
         })
     }
 
@@ -167,6 +174,7 @@ impl ScorerSpec {
             "choice" => &[P_KIND],
             "json" => &[P_KIND, P_ABS, P_REL, P_CASE, P_PARTIAL],
             "regex" => &[P_KIND, P_PATTERN, P_GROUP, P_CASE],
+            "code" => &[P_KIND, P_TIMEOUT, P_MEMORY],
             _ => return None,
         })
     }
@@ -180,6 +188,8 @@ const P_PARTIAL: FieldSpec = optional("partial_credit", Kind::Bool);
 const P_PATTERN: FieldSpec = required("pattern", Kind::Str);
 const P_GROUP: FieldSpec = optional("group", Kind::UInt);
 const P_LANG: FieldSpec = optional("lang", Kind::Str);
+const P_TIMEOUT: FieldSpec = optional("timeout_ms", Kind::UInt);
+const P_MEMORY: FieldSpec = optional("memory_mb", Kind::UInt);
 
 /// Scores one output: applies `extract`, then the scorer described by `spec`.
 /// Never panics; an invalid spec scores 0 with the reason in the detail.
@@ -404,6 +414,10 @@ mod tests {
                 pattern: "a(b)".into(),
                 group: 1,
                 case_sensitive: false,
+            }),
+            ScorerSpec::Code(CodeSpec {
+                timeout_ms: 2000,
+                memory_mb: 256,
             }),
         ];
         for spec in specs {
