@@ -83,7 +83,11 @@ fn is_root() -> bool {
 }
 
 fn unique(name: &str) -> String {
-    format!("dg-sandbox-{name}-{}-{}", std::process::id(), rand::random::<u32>())
+    format!(
+        "dg-sandbox-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 #[test]
@@ -113,7 +117,10 @@ fn hostile_answers_score_zero_and_the_harness_goes_on() {
     assert_still_works(scorer);
 
     // Memory bombs: one huge allocation, and a slow grower.
-    let s = scorer.score(&t, "def f(x):\n    b = bytearray(2 * 1024 ** 3)\n    return 2 * x\n");
+    let s = scorer.score(
+        &t,
+        "def f(x):\n    b = bytearray(2 * 1024 ** 3)\n    return 2 * x\n",
+    );
     assert_zero(&s, "memory limit exceeded");
     let s = scorer.score(
         &t,
@@ -123,7 +130,10 @@ fn hostile_answers_score_zero_and_the_harness_goes_on() {
     assert_still_works(scorer);
 
     // A flood of output.
-    let s = scorer.score(&t, "def f(x):\n    while True:\n        print('x' * 1000)\n");
+    let s = scorer.score(
+        &t,
+        "def f(x):\n    while True:\n        print('x' * 1000)\n",
+    );
     assert_zero(&s, "output limit exceeded");
     assert_still_works(scorer);
 
@@ -148,7 +158,10 @@ fn hostile_answers_score_zero_and_the_harness_goes_on() {
     };
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     assert!(listener.set_nonblocking(true).is_ok());
-    for address in [format!("('127.0.0.1', {port})"), "('1.1.1.1', 80)".to_string()] {
+    for address in [
+        format!("('127.0.0.1', {port})"),
+        "('1.1.1.1', 80)".to_string(),
+    ] {
         let answer = format!(
             "import socket\ndef f(x):\n    socket.create_connection({address}, timeout=1).sendall(b'hi')\n    return 2 * x\n"
         );
@@ -214,7 +227,10 @@ fn os_layers_hold_without_the_audit_hook() {
             .find_map(|l| l.strip_prefix("done "))
             .map(|l| l.split_whitespace().collect())
             .unwrap_or_default();
-        let forks: usize = done.first().and_then(|w| w.parse().ok()).unwrap_or(usize::MAX);
+        let forks: usize = done
+            .first()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(usize::MAX);
         assert!(forks < limits.max_processes as usize, "{outcome:?}");
         assert_eq!(done.get(1), Some(&"11"), "EAGAIN expected: {outcome:?}");
         let pids: Vec<u32> = outcome
@@ -296,7 +312,10 @@ fn os_layers_hold_without_the_audit_hook() {
 fn tests_style_counts_passing_tests() {
     let scorer = scorer(5000, 256);
     let t = double_task();
-    let s = scorer.score(&t, &format!("Sure! Here it is:\n\n{GOOD}\n\nHope that helps."));
+    let s = scorer.score(
+        &t,
+        &format!("Sure! Here it is:\n\n{GOOD}\n\nHope that helps."),
+    );
     assert_eq!((s.value, s.detail.as_str()), (1.0, "3/3 tests passed"));
     assert_eq!(s.extracted.as_deref(), Some("def f(x):\n    return 2 * x"));
 
@@ -320,9 +339,15 @@ fn tests_style_counts_passing_tests() {
         "setup": "from math import fsum",
         "tests": ["assert mean([1, 2, 3]) == 2", "assert mean([0.5]) == 0.5"],
     }));
-    let s = scorer.score(&with_setup, "def mean(xs):\n    return fsum(xs) / len(xs)\n");
+    let s = scorer.score(
+        &with_setup,
+        "def mean(xs):\n    return fsum(xs) / len(xs)\n",
+    );
     assert_eq!((s.value, s.detail.as_str()), (1.0, "2/2 tests passed"));
-    let s = scorer.score(&with_setup, "def mean(xs):\n    return sum(xs) // len(xs)\n");
+    let s = scorer.score(
+        &with_setup,
+        "def mean(xs):\n    return sum(xs) // len(xs)\n",
+    );
     assert_eq!(s.detail, "1/2 tests passed: test 2 failed: AssertionError");
 }
 
@@ -340,7 +365,10 @@ fn humaneval_0() -> Task {
 fn humaneval_style_runs_check() {
     let scorer = scorer(5000, 256);
     let t = humaneval_0();
-    let canonical = t.target["solution"].as_str().unwrap_or_default().to_string();
+    let canonical = t.target["solution"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(scorer.target_text(&t.target), canonical);
     let s = scorer.score(&t, &canonical);
     assert_eq!((s.value, s.detail.as_str()), (1.0, "check passed"), "{s:?}");
@@ -352,7 +380,10 @@ fn humaneval_style_runs_check() {
     let wrong = "    return False\n";
     let s = scorer.score(&t, wrong);
     assert_eq!(s.value, 0.0);
-    assert!(s.detail.starts_with("program failed: AssertionError"), "{s:?}");
+    assert!(
+        s.detail.starts_with("program failed: AssertionError"),
+        "{s:?}"
+    );
 
     let s = scorer.score(&t, "    import sys\n    sys.exit(0)\n");
     assert_zero(&s, "program failed: SystemExit: 0");
@@ -386,7 +417,10 @@ fn sandboxes_run_in_parallel_threads() {
         if i % 2 == 0 {
             assert_eq!((s.value, s.detail.as_str()), (1.0, "3/3 tests passed"));
         } else {
-            assert_eq!(s.detail, "1/3 tests passed: test 2 failed: AssertionError (and 1 more)");
+            assert_eq!(
+                s.detail,
+                "1/3 tests passed: test 2 failed: AssertionError (and 1 more)"
+            );
         }
     }
     assert!(started.elapsed() < Duration::from_secs(20));

@@ -321,12 +321,20 @@ fn command(python: &Path, work: &Path, plan: &Plan, limits: &Limits) -> io::Resu
     let mut rlimits = vec![
         (libc::RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1),
         (libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
-        (libc::RLIMIT_FSIZE, limits.max_file_bytes, limits.max_file_bytes),
+        (
+            libc::RLIMIT_FSIZE,
+            limits.max_file_bytes,
+            limits.max_file_bytes,
+        ),
         (libc::RLIMIT_NOFILE, 64, 64),
         (libc::RLIMIT_CORE, 0, 0),
     ];
     if plan.uid.is_some() {
-        rlimits.push((libc::RLIMIT_NPROC, limits.max_processes, limits.max_processes));
+        rlimits.push((
+            libc::RLIMIT_NPROC,
+            limits.max_processes,
+            limits.max_processes,
+        ));
     }
     let containment = Containment {
         rlimits,
@@ -449,6 +457,9 @@ fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, b
     }
 }
 
+/// A reader thread and the buffer it fills.
+type Reader = (JoinHandle<()>, Arc<Mutex<Vec<u8>>>);
+
 /// A thread reading a pipe into a buffer of at most `cap` bytes; when more
 /// arrives it sets `over_cap` and kills the process group.
 fn reader<R: Read + Send + 'static>(
@@ -456,7 +467,7 @@ fn reader<R: Read + Send + 'static>(
     cap: usize,
     pgid: u32,
     over_cap: Arc<AtomicBool>,
-) -> (JoinHandle<()>, Arc<Mutex<Vec<u8>>>) {
+) -> Reader {
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&buffer);
     let handle = std::thread::spawn(move || {
@@ -482,7 +493,7 @@ fn reader<R: Read + Send + 'static>(
 /// The text a reader collected. Waits a moment for the reader to see the
 /// end of the pipe; a pipe still held open by a process that escaped every
 /// clean-up is abandoned (its thread ends when that process does).
-fn collect(reader: Option<(JoinHandle<()>, Arc<Mutex<Vec<u8>>>)>) -> String {
+fn collect(reader: Option<Reader>) -> String {
     let Some((handle, buffer)) = reader else {
         return String::new();
     };
@@ -571,7 +582,10 @@ mod tests {
     #[test]
     fn exit_codes_signals_and_syntax_errors_are_reported() {
         let run = |src: &str| run_python(src, "", &quick()).map(|o| (o.status, o.stderr));
-        assert!(matches!(run("import sys; sys.exit(3)"), Ok((Status::Exited(3), _))));
+        assert!(matches!(
+            run("import sys; sys.exit(3)"),
+            Ok((Status::Exited(3), _))
+        ));
         assert!(matches!(
             run("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"),
             Ok((Status::Signaled(11), _))

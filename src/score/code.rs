@@ -438,7 +438,9 @@ mod tests {
         );
         assert_eq!(
             err(json!("x")).as_deref(),
-            Some("target: expected a table with entry_point, solution and tests (or prompt and test)")
+            Some(
+                "target: expected a table with entry_point, solution and tests (or prompt and test)"
+            )
         );
         assert_eq!(
             err(json!({"entry_point": "f", "solution": "", "tests": []})).as_deref(),
@@ -466,7 +468,9 @@ mod tests {
             Some("target.tests: unknown field (expected: entry_point, prompt, test, solution)")
         );
         assert_eq!(
-            scorer.target_text(&json!({"entry_point": "f", "solution": "def f(): return 1", "tests": ["x"]})),
+            scorer.target_text(
+                &json!({"entry_point": "f", "solution": "def f(): return 1", "tests": ["x"]})
+            ),
             "def f(): return 1"
         );
     }
@@ -540,14 +544,15 @@ mod tests {
         };
         assert_eq!(
             from_report(&tests, &r),
-            Score::zero(
-                "1/3 tests passed: test 2 failed: AssertionError (and 1 more)"
-            )
+            Score::zero("1/3 tests passed: test 2 failed: AssertionError (and 1 more)")
         );
         let Some(r) = report(json!({"tests": [null, null]})) else {
             panic!("parses")
         };
-        assert_eq!(from_report(&tests, &r), Score::zero("malformed result line"));
+        assert_eq!(
+            from_report(&tests, &r),
+            Score::zero("malformed result line")
+        );
         let Some(r) = report(json!({"phase": "answer", "error": "MemoryError"})) else {
             panic!("parses")
         };
