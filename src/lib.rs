@@ -11,6 +11,7 @@ pub mod llm;
 pub mod model;
 pub mod report;
 pub mod run;
+pub mod sandbox;
 pub mod score;
 pub mod stats;
 pub mod suite;

@@ -31,7 +31,10 @@ fn import_verifies_canonical_solutions_and_scores_like_humaneval() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("wrote 12 problems"), "{stdout}");
-    assert!(stdout.contains("verified 12/12 canonical solutions pass"), "{stdout}");
+    assert!(
+        stdout.contains("verified 12/12 canonical solutions pass"),
+        "{stdout}"
+    );
 
     let suite = load_suite(&out).unwrap_or_else(|e| panic!("imported suite must load: {e}"));
     let tasks = &suite

@@ -384,7 +384,7 @@ fn scorer_problems() {
     let toml = "name = \"t\"\nversion = \"1\"\n\n[defaults.scorer]\nkind = \"fuzzy\"\n";
     assert_eq!(
         one(&[("suite.toml", toml.as_bytes()), ("test.jsonl", GOOD)]),
-        "suite.toml:5: defaults.scorer.kind: unknown scorer \"fuzzy\" (expected one of: exact, numeric, choice, json, regex)"
+        "suite.toml:5: defaults.scorer.kind: unknown scorer \"fuzzy\" (expected one of: exact, numeric, choice, json, regex, code, route, load_plan)"
     );
     let toml = "name = \"t\"\nversion = \"1\"\n\n[defaults.scorer]\nkind = \"numeric\"\nabs_tol = 0.1\ntolerance = 0.2\n";
     assert_eq!(

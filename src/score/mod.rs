@@ -5,8 +5,9 @@
 //! output (declared per suite or category; each family has a default), then
 //! the family's [`Scorer`] compares it with the task's target.
 //!
-//! Families: [`exact`], [`numeric`], [`choice`], [`json`], [`regex`], and the
-//! logistics verifiers [`route`] and [`load_plan`].
+//! Families: [`exact`], [`numeric`], [`choice`], [`json`], [`regex`], the
+//! sandboxed [`code`] runner, and the logistics verifiers [`route`] and
+//! [`load_plan`].
 //!
 //! Adding a family is a local change: a module with a parameter struct and a type
 //! implementing [`Scorer`], one variant in [`ScorerSpec`], and one arm in
@@ -14,6 +15,7 @@
 //! [`ScorerSpec::default_extract`] and the parameter schema.
 
 pub mod choice;
+pub mod code;
 pub mod exact;
 pub mod extract;
 pub mod json;
@@ -30,6 +32,7 @@ use crate::suite::fields::{Checker, FieldSpec, Kind, join, optional, required};
 
 pub use self::regex::RegexSpec;
 pub use choice::ChoiceSpec;
+pub use code::CodeSpec;
 pub use exact::ExactSpec;
 pub use extract::Extract;
 pub use json::JsonSpec;
@@ -53,6 +56,8 @@ pub enum ScorerSpec {
     Json(JsonSpec),
     /// A regex capture compared exactly (see [`regex`]).
     Regex(RegexSpec),
+    /// Python code run against tests in the sandbox (see [`code`]).
+    Code(CodeSpec),
     /// A visiting order checked as a tour and scored against the optimum (see [`route`]).
     Route(RouteSpec),
     /// Parcels assigned to vehicles, checked for feasibility and scored against the
@@ -131,12 +136,13 @@ pub trait Scorer: Send + Sync {
 
 impl ScorerSpec {
     /// Every family name, as written in `kind`.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "exact",
         "numeric",
         "choice",
         "json",
         "regex",
+        "code",
         "route",
         "load_plan",
     ];
@@ -149,6 +155,7 @@ impl ScorerSpec {
             ScorerSpec::Choice(_) => "choice",
             ScorerSpec::Json(_) => "json",
             ScorerSpec::Regex(_) => "regex",
+            ScorerSpec::Code(_) => "code",
             ScorerSpec::Route(_) => "route",
             ScorerSpec::LoadPlan(_) => "load_plan",
         }
@@ -157,7 +164,7 @@ impl ScorerSpec {
     /// The extraction step used when the suite declares none: `last_number`
     /// for numeric, `first_json_object` for json, `none` otherwise (choice
     /// finds the letter itself, knowing how many options there are; regex
-    /// applies its own pattern).
+    /// applies its own pattern; code takes the first python code block).
     pub fn default_extract(&self) -> Extract {
         match self {
             ScorerSpec::Numeric(_) => Extract::LastNumber,
@@ -165,6 +172,7 @@ impl ScorerSpec {
             ScorerSpec::Exact(_)
             | ScorerSpec::Choice(_)
             | ScorerSpec::Regex(_)
+            | ScorerSpec::Code(_)
             | ScorerSpec::Route(_)
             | ScorerSpec::LoadPlan(_) => Extract::None,
         }
@@ -179,6 +187,7 @@ impl ScorerSpec {
             ScorerSpec::Choice(spec) => Box::new(choice::ChoiceScorer::new(spec)),
             ScorerSpec::Json(spec) => Box::new(json::JsonScorer::new(spec)?),
             ScorerSpec::Regex(spec) => Box::new(regex::RegexScorer::new(spec)?),
+            ScorerSpec::Code(spec) => Box::new(code::CodeScorer::new(spec)?),
             ScorerSpec::Route(_) => Box::new(route::RouteScorer),
             ScorerSpec::LoadPlan(_) => Box::new(load_plan::LoadPlanScorer),
         })
@@ -192,6 +201,7 @@ impl ScorerSpec {
             "choice" => &[P_KIND],
             "json" => &[P_KIND, P_ABS, P_REL, P_CASE, P_PARTIAL],
             "regex" => &[P_KIND, P_PATTERN, P_GROUP, P_CASE],
+            "code" => &[P_KIND, P_TIMEOUT, P_MEMORY],
             "route" | "load_plan" => &[P_KIND],
             _ => return None,
         })
@@ -206,6 +216,8 @@ const P_PARTIAL: FieldSpec = optional("partial_credit", Kind::Bool);
 const P_PATTERN: FieldSpec = required("pattern", Kind::Str);
 const P_GROUP: FieldSpec = optional("group", Kind::UInt);
 const P_LANG: FieldSpec = optional("lang", Kind::Str);
+const P_TIMEOUT: FieldSpec = optional("timeout_ms", Kind::UInt);
+const P_MEMORY: FieldSpec = optional("memory_mb", Kind::UInt);
 
 /// Scores one output: applies `extract`, then the scorer described by `spec`.
 /// Never panics; an invalid spec scores 0 with the reason in the detail.
@@ -430,6 +442,10 @@ mod tests {
                 pattern: "a(b)".into(),
                 group: 1,
                 case_sensitive: false,
+            }),
+            ScorerSpec::Code(CodeSpec {
+                timeout_ms: 2000,
+                memory_mb: 256,
             }),
             ScorerSpec::Route(RouteSpec::default()),
             ScorerSpec::LoadPlan(LoadPlanSpec::default()),

@@ -1,0 +1,650 @@
+//! A sandbox for untrusted, model-written Python.
+//!
+//! [`run_python`] runs a program with Python 3 in a child process and
+//! returns its exit status and (capped) output. Containment, in layers:
+//!
+//! 1. **Limits** (`setrlimit` in the child): CPU seconds, address space,
+//!    processes, file size, open files, no core dumps; plus a wall-clock
+//!    limit and an output cap enforced by the harness, which then kills the
+//!    child's whole process group.
+//! 2. **Own session and process group** (`setsid`); after the program ends
+//!    (normally or not) the group is killed so no background process
+//!    survives. When running as root, each concurrent run also gets its own
+//!    unprivileged uid, and every process with that uid is killed
+//!    afterwards, which also catches processes that left the group.
+//! 3. **Namespaces and uid** (Linux): as root, a new network namespace (no
+//!    interface but a down loopback: every connection fails) and a new mount
+//!    namespace in which a fresh temporary directory is bind-mounted over
+//!    `/tmp`, `/var/tmp` and `/dev/shm`; then the program drops to an
+//!    unprivileged uid with no groups (needed: `RLIMIT_NPROC` is not
+//!    enforced for root, so a fork bomb would run free). Not as root: a new
+//!    user + network namespace where the kernel allows unprivileged user
+//!    namespaces; no uid change and no process limit (`RLIMIT_NPROC` would
+//!    count every process of the calling user). Whatever is unavailable is
+//!    skipped, never fatal, and reported in [`Isolation`].
+//! 4. **A Python audit hook** (trusted prelude, `python3 -I -S -B`) that
+//!    refuses sockets other than `AF_UNIX`, starting processes, `ctypes`,
+//!    and writing outside the work directory, with a clear
+//!    `PermissionError("sandbox: ... blocked")`. Audit hooks are not a
+//!    security boundary (C code can bypass them); they give clean reasons
+//!    and cover systems where layer 3 is missing.
+//! 5. **A clean environment**: only `PATH`, `HOME` (the work dir), `LANG`,
+//!    `PYTHONHASHSEED=0`, `PYTHONDONTWRITEBYTECODE=1`; the work dir is the
+//!    current directory and is removed afterwards.
+//!
+//! At most one sandbox per core runs at a time in the whole process; extra
+//! callers wait.
+//!
+//! The interpreter is `$DISTILL_GATE_PYTHON` if set, else the first of
+//! `/usr/bin/python3`, `/usr/local/bin/python3`, then `python3` on `PATH`.
+//! The uid drop needs an interpreter every user may execute (a pyenv build
+//! under `/root` is not); otherwise the program runs as the caller and
+//! [`Isolation::uid`] says so.
+
+mod child;
+mod slots;
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use self::child::Containment;
+use self::slots::Slot;
+
+/// Resource limits of one sandboxed run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock limit; the process group is killed when it passes.
+    pub wall: Duration,
+    /// CPU time limit in seconds (`RLIMIT_CPU`; SIGXCPU, then SIGKILL a second later).
+    pub cpu_seconds: u64,
+    /// Address-space limit in bytes (`RLIMIT_AS`); allocations beyond it fail (`MemoryError`).
+    pub memory_bytes: u64,
+    /// Process (and thread) limit for the sandbox uid (`RLIMIT_NPROC`); only
+    /// enforced when the harness runs as root and can drop to a sandbox uid.
+    pub max_processes: u64,
+    /// Cap on bytes kept of stdout and of stderr; exceeding it kills the run.
+    pub max_output_bytes: usize,
+    /// Largest file the program may write (`RLIMIT_FSIZE`).
+    pub max_file_bytes: u64,
+    /// Install the Python audit-hook guard (default true). Turning it off
+    /// leaves only the OS layers, e.g. to test them.
+    pub audit_hook: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            wall: Duration::from_secs(10),
+            cpu_seconds: 10,
+            memory_bytes: 512 << 20,
+            max_processes: 16,
+            max_output_bytes: 64 << 10,
+            max_file_bytes: 16 << 20,
+            audit_hook: true,
+        }
+    }
+}
+
+/// How a sandboxed run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// The program exited with this code.
+    Exited(i32),
+    /// The program was killed by this signal (SIGXCPU = 24 / SIGKILL = 9
+    /// after the CPU limit, SIGSEGV, ...).
+    Signaled(i32),
+    /// The wall-clock limit passed; the harness killed the process group.
+    WallTimeout,
+    /// Stdout or stderr exceeded the output cap; the harness killed the process group.
+    OutputLimit,
+}
+
+impl Status {
+    /// True when the program was stopped by the CPU time limit.
+    pub fn is_cpu_limit(&self) -> bool {
+        *self == Status::Signaled(libc::SIGXCPU)
+    }
+}
+
+/// What containment was in effect for a run (see the module doc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Isolation {
+    /// The harness ran as root.
+    pub root: bool,
+    /// The program ran in a new network namespace (no network).
+    pub network_namespace: bool,
+    /// The program ran in a new mount namespace with its work dir over `/tmp`, `/var/tmp`, `/dev/shm`.
+    pub private_tmp: bool,
+    /// The program ran in a new user namespace (not as root).
+    pub user_namespace: bool,
+    /// The uid the program ran as, when the harness dropped to a sandbox uid.
+    pub uid: Option<u32>,
+    /// `RLIMIT_NPROC` was set (only with a dropped uid).
+    pub process_limit: bool,
+    /// The Python audit-hook guard was installed.
+    pub audit_hook: bool,
+}
+
+impl Isolation {
+    /// One line for details and reports, e.g.
+    /// `root; netns; private /tmp; uid 2000000000; nproc limit; audit hook`.
+    pub fn describe(&self) -> String {
+        let pick = |on: bool, yes: &str, no: &str| if on { yes } else { no }.to_string();
+        let mut parts = vec![
+            pick(self.root, "root", "not root"),
+            pick(self.network_namespace, "netns", "NO netns (network open)"),
+            pick(self.private_tmp, "private /tmp", "shared /tmp"),
+        ];
+        if self.user_namespace {
+            parts.push("userns".into());
+        }
+        parts.push(match self.uid {
+            Some(uid) => format!("uid {uid}"),
+            None => "caller's uid".into(),
+        });
+        parts.push(pick(self.process_limit, "nproc limit", "NO process limit"));
+        parts.push(pick(self.audit_hook, "audit hook", "no audit hook"));
+        parts.join("; ")
+    }
+}
+
+/// The result of one sandboxed run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// How the run ended.
+    pub status: Status,
+    /// Standard output (at most `max_output_bytes`, lossy UTF-8).
+    pub stdout: String,
+    /// Standard error (at most `max_output_bytes`, lossy UTF-8).
+    pub stderr: String,
+    /// Wall-clock time from spawn to exit.
+    pub wall: Duration,
+    /// The containment that was in effect.
+    pub isolation: Isolation,
+}
+
+/// A failure of the harness itself (not of the sandboxed program).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// No Python 3 interpreter was found.
+    #[error("python3 not found (tried {tried}); set DISTILL_GATE_PYTHON to an interpreter")]
+    PythonNotFound {
+        /// The places looked at.
+        tried: String,
+    },
+    /// The temporary work directory could not be created or prepared.
+    #[error("cannot prepare the sandbox work directory {path}: {source}")]
+    WorkDir {
+        /// The directory (or its parent, when creation failed).
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The interpreter could not be started under any containment.
+    #[error("cannot start {python}: {source}")]
+    Spawn {
+        /// The interpreter.
+        python: PathBuf,
+        /// The error of the last (weakest) attempt.
+        source: io::Error,
+    },
+    /// Waiting for the child failed.
+    #[error("waiting for the sandboxed python failed: {0}")]
+    Wait(io::Error),
+}
+
+const PRELUDE: &str = include_str!("prelude.py");
+
+/// Runs `source` as a Python 3 program with `stdin` as its standard input,
+/// contained as described in the module doc. Blocks while all sandbox slots
+/// are taken. Errors only for harness-side failures; a program that
+/// crashes, loops or misbehaves gives an [`Outcome`].
+pub fn run_python(source: &str, stdin: &str, limits: &Limits) -> Result<Outcome, SandboxError> {
+    let python = python()?;
+    let _slot = Slot::acquire();
+    let root = child::euid() == 0;
+    let uid = (root && world_executable(&python)).then(slots::fresh_uid);
+    let workdir = tempfile::Builder::new()
+        .prefix("distill-gate-sandbox-")
+        .tempdir()
+        .map_err(|source| SandboxError::WorkDir {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let work = workdir.path().to_path_buf();
+    let prepare = |r: io::Result<()>| {
+        r.map_err(|source| SandboxError::WorkDir {
+            path: work.clone(),
+            source,
+        })
+    };
+    prepare(fs::write(work.join("main.py"), source))?;
+    if let Some(uid) = uid {
+        prepare(std::os::unix::fs::chown(&work, Some(uid), Some(uid)))?;
+        prepare(std::os::unix::fs::chown(
+            work.join("main.py"),
+            Some(uid),
+            Some(uid),
+        ))?;
+    }
+    let plans = plans(root, uid);
+    let first = FIRST_PLAN.load(Ordering::Relaxed).min(plans.len() - 1);
+    let mut last_error = None;
+    for (i, plan) in plans.iter().enumerate().skip(first) {
+        let command = match command(&python, &work, plan, limits) {
+            Ok(c) => c,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
+        match spawn_and_wait(command, stdin, limits, plan, root) {
+            Ok(outcome) => {
+                FIRST_PLAN.store(i, Ordering::Relaxed);
+                drop(workdir);
+                return Ok(outcome);
+            }
+            Err(Attempt::Spawn(e)) => last_error = Some(e),
+            Err(Attempt::Wait(e)) => return Err(SandboxError::Wait(e)),
+        }
+    }
+    Err(SandboxError::Spawn {
+        python,
+        source: last_error.unwrap_or_else(|| io::Error::other("no containment plan")),
+    })
+}
+
+/// Index of the strongest plan that worked last time (later runs start there).
+static FIRST_PLAN: AtomicUsize = AtomicUsize::new(0);
+
+/// One containment level to try.
+#[derive(Debug, Clone, PartialEq)]
+struct Plan {
+    unshare: libc::c_int,
+    private_tmp: bool,
+    uid: Option<u32>,
+}
+
+/// Containment levels, strongest first.
+fn plans(root: bool, uid: Option<u32>) -> Vec<Plan> {
+    let plan = |unshare, private_tmp, uid| Plan {
+        unshare,
+        private_tmp,
+        uid,
+    };
+    if root {
+        let mut plans = vec![
+            plan(child::NET_AND_MOUNT, true, uid),
+            plan(child::NET, false, uid),
+            plan(0, false, uid),
+        ];
+        if uid.is_some() {
+            plans.push(plan(0, false, None));
+        }
+        plans
+    } else {
+        vec![plan(child::USER_AND_NET, false, None), plan(0, false, None)]
+    }
+}
+
+/// Mount points the work dir is bound over in a private mount namespace;
+/// `/tmp` last, since the work dir itself usually lives under it.
+const PRIVATE_DIRS: [&str; 3] = ["/var/tmp", "/dev/shm", "/tmp"];
+
+fn command(python: &Path, work: &Path, plan: &Plan, limits: &Limits) -> io::Result<Command> {
+    let bind_targets: Vec<_> = if plan.private_tmp {
+        PRIVATE_DIRS
+            .iter()
+            .map(Path::new)
+            .filter(|p| p.is_dir())
+            .map(child::c_path)
+            .collect::<io::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let inside = if plan.private_tmp && bind_targets.last().is_some_and(|t| t.as_bytes() == b"/tmp")
+    {
+        PathBuf::from("/tmp")
+    } else {
+        work.to_path_buf()
+    };
+    let mut rlimits = vec![
+        (libc::RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1),
+        (libc::RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        (
+            libc::RLIMIT_FSIZE,
+            limits.max_file_bytes,
+            limits.max_file_bytes,
+        ),
+        (libc::RLIMIT_NOFILE, 64, 64),
+        (libc::RLIMIT_CORE, 0, 0),
+    ];
+    if plan.uid.is_some() {
+        rlimits.push((
+            libc::RLIMIT_NPROC,
+            limits.max_processes,
+            limits.max_processes,
+        ));
+    }
+    let containment = Containment {
+        rlimits,
+        unshare_flags: plan.unshare,
+        bind_targets,
+        bind_source: child::c_path(work)?,
+        cwd: child::c_path(&inside)?,
+        uid: plan.uid,
+    };
+    let mut command = Command::new(python);
+    command
+        .args(["-I", "-S", "-B", "-c", PRELUDE])
+        .arg(&inside)
+        .arg(if limits.audit_hook { "1" } else { "0" })
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", &inside)
+        .env("LANG", "C.UTF-8")
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    child::install(&mut command, containment);
+    Ok(command)
+}
+
+enum Attempt {
+    Spawn(io::Error),
+    Wait(io::Error),
+}
+
+fn spawn_and_wait(
+    mut command: Command,
+    stdin: &str,
+    limits: &Limits,
+    plan: &Plan,
+    root: bool,
+) -> Result<Outcome, Attempt> {
+    let start = Instant::now();
+    let mut child = command.spawn().map_err(Attempt::Spawn)?;
+    let pgid = child.id();
+    let over_cap = Arc::new(AtomicBool::new(false));
+    let feeder = child.stdin.take().map(|mut pipe| {
+        let data = stdin.as_bytes().to_vec();
+        std::thread::spawn(move || {
+            // The program may exit without reading; a broken pipe is fine.
+            let _ = pipe.write_all(&data);
+        })
+    });
+    let out = child
+        .stdout
+        .take()
+        .map(|p| reader(p, limits.max_output_bytes, pgid, Arc::clone(&over_cap)));
+    let err = child
+        .stderr
+        .take()
+        .map(|p| reader(p, limits.max_output_bytes, pgid, Arc::clone(&over_cap)));
+    let waited = wait_until(&mut child, start + limits.wall);
+    // Whatever happened, nothing of this run may survive it.
+    child::kill_group(pgid);
+    if let Some(uid) = plan.uid {
+        child::kill_uid(uid);
+    }
+    let (exit, timed_out) = match waited {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Attempt::Wait(e));
+        }
+    };
+    let wall = start.elapsed();
+    let stdout = collect(out);
+    let stderr = collect(err);
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
+    let status = if over_cap.load(Ordering::SeqCst) {
+        Status::OutputLimit
+    } else if timed_out {
+        Status::WallTimeout
+    } else if let Some(code) = exit.code() {
+        Status::Exited(code)
+    } else {
+        Status::Signaled(exit.signal().unwrap_or(0))
+    };
+    Ok(Outcome {
+        status,
+        stdout,
+        stderr,
+        wall,
+        isolation: Isolation {
+            root,
+            network_namespace: plan.unshare & libc::CLONE_NEWNET != 0,
+            private_tmp: plan.private_tmp,
+            user_namespace: plan.unshare & libc::CLONE_NEWUSER != 0,
+            uid: plan.uid,
+            process_limit: plan.uid.is_some(),
+            audit_hook: limits.audit_hook,
+        },
+    })
+}
+
+/// Waits for the child until `deadline`; past it, kills the group and
+/// reaps. Returns the exit status and whether the deadline passed.
+fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, bool)> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, false));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            child::kill_group(child.id());
+            return Ok((child.wait()?, true));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// A reader thread and the buffer it fills.
+type Reader = (JoinHandle<()>, Arc<Mutex<Vec<u8>>>);
+
+/// A thread reading a pipe into a buffer of at most `cap` bytes; when more
+/// arrives it sets `over_cap` and kills the process group.
+fn reader<R: Read + Send + 'static>(
+    mut pipe: R,
+    cap: usize,
+    pgid: u32,
+    over_cap: Arc<AtomicBool>,
+) -> Reader {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&buffer);
+    let handle = std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let mut kept = sink.lock().unwrap_or_else(PoisonError::into_inner);
+            let room = cap.saturating_sub(kept.len());
+            kept.extend_from_slice(chunk.get(..n.min(room)).unwrap_or_default());
+            if n > room {
+                over_cap.store(true, Ordering::SeqCst);
+                child::kill_group(pgid);
+                return;
+            }
+        }
+    });
+    (handle, buffer)
+}
+
+/// The text a reader collected. Waits a moment for the reader to see the
+/// end of the pipe; a pipe still held open by a process that escaped every
+/// clean-up is abandoned (its thread ends when that process does).
+fn collect(reader: Option<Reader>) -> String {
+    let Some((handle, buffer)) = reader else {
+        return String::new();
+    };
+    let until = Instant::now() + Duration::from_secs(1);
+    while !handle.is_finished() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if handle.is_finished() {
+        let _ = handle.join();
+    }
+    let bytes = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The interpreter (looked up once per process).
+fn python() -> Result<PathBuf, SandboxError> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PYTHON
+        .get_or_init(find_python)
+        .clone()
+        .map_err(|tried| SandboxError::PythonNotFound { tried })
+}
+
+fn find_python() -> Result<PathBuf, String> {
+    let mut tried = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("DISTILL_GATE_PYTHON") {
+        candidates.push(PathBuf::from(p));
+    }
+    candidates.push("/usr/bin/python3".into());
+    candidates.push("/usr/local/bin/python3".into());
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join("python3")));
+    }
+    for c in candidates {
+        if is_executable_file(&c) {
+            return Ok(c);
+        }
+        tried.push(c.display().to_string());
+    }
+    Err(tried.join(", "))
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// True when any user may execute `path`: the file is world-executable and
+/// every directory on the way to it is world-searchable.
+fn world_executable(path: &Path) -> bool {
+    let Ok(real) = fs::canonicalize(path) else {
+        return false;
+    };
+    let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode()).unwrap_or(0);
+    mode(&real) & 0o001 != 0 && real.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn quick() -> Limits {
+        Limits {
+            wall: Duration::from_secs(5),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn runs_a_program_with_stdin_and_a_clean_environment() {
+        let source = "import os, sys\nprint(sys.stdin.read().upper())\nprint(sorted(os.environ))\nprint(os.getcwd() == os.environ['HOME'])\n";
+        let outcome = run_python(source, "hello", &quick());
+        let Ok(outcome) = outcome else {
+            panic!("harness failed: {outcome:?}")
+        };
+        assert_eq!(outcome.status, Status::Exited(0), "{}", outcome.stderr);
+        let lines: Vec<&str> = outcome.stdout.lines().collect();
+        assert_eq!(lines.first(), Some(&"HELLO"));
+        assert_eq!(
+            lines.get(1),
+            Some(&"['HOME', 'LANG', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONHASHSEED']")
+        );
+        assert_eq!(lines.get(2), Some(&"True"));
+    }
+
+    #[test]
+    fn exit_codes_signals_and_syntax_errors_are_reported() {
+        let run = |src: &str| run_python(src, "", &quick()).map(|o| (o.status, o.stderr));
+        assert!(matches!(
+            run("import sys; sys.exit(3)"),
+            Ok((Status::Exited(3), _))
+        ));
+        assert!(matches!(
+            run("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"),
+            Ok((Status::Signaled(11), _))
+        ));
+        let syntax = run("def f(:\n  pass\n");
+        let Ok((Status::Exited(1), stderr)) = syntax else {
+            panic!("{syntax:?}")
+        };
+        assert!(stderr.contains("SyntaxError"), "{stderr}");
+        assert!(stderr.contains("main.py"), "{stderr}");
+    }
+
+    #[test]
+    fn the_program_file_is_gone_and_the_work_dir_removed() {
+        let source = "import os\nprint(os.listdir('.'))\nopen('out.txt', 'w').write('x')\nprint(os.path.abspath('out.txt'))\n";
+        let outcome = run_python(source, "", &quick());
+        let Ok(outcome) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(outcome.status, Status::Exited(0), "{}", outcome.stderr);
+        let mut lines = outcome.stdout.lines();
+        assert_eq!(lines.next(), Some("[]"));
+        let written = lines.next().unwrap_or_default();
+        if outcome.isolation.private_tmp {
+            assert_eq!(written, "/tmp/out.txt");
+        } else {
+            // The work dir, wherever it was, no longer exists.
+            assert!(written.ends_with("/out.txt"), "{written}");
+            assert!(!Path::new(written).exists());
+        }
+    }
+
+    #[test]
+    fn world_executable_checks_every_directory() {
+        assert!(world_executable(Path::new("/bin/sh")));
+        assert!(!world_executable(Path::new("/no/such/file")));
+        let dir = tempfile::tempdir();
+        let Ok(dir) = dir else { return };
+        let file = dir.path().join("x");
+        assert!(fs::write(&file, "").is_ok());
+        assert!(fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).is_ok());
+        assert!(fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).is_ok());
+        assert!(!world_executable(&file));
+    }
+
+    #[test]
+    fn describe_names_every_layer() {
+        let iso = Isolation {
+            root: true,
+            network_namespace: true,
+            private_tmp: true,
+            user_namespace: false,
+            uid: Some(2_000_000_000),
+            process_limit: true,
+            audit_hook: true,
+        };
+        assert_eq!(
+            iso.describe(),
+            "root; netns; private /tmp; uid 2000000000; nproc limit; audit hook"
+        );
+    }
+}

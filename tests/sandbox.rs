@@ -1,0 +1,427 @@
+//! The Python sandbox and the `code` scorer against hostile answers.
+//!
+//! Every hostile answer must score 0 with the right reason while the
+//! harness goes on: after each one a correct answer still scores 1.
+
+use std::io::ErrorKind;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use distill_gate::sandbox::{Limits, Status, run_python};
+use distill_gate::score::{CodeSpec, Score, Scorer, ScorerSpec};
+use distill_gate::suite::Task;
+use serde_json::{Map, Value, json};
+
+fn scorer(timeout_ms: u64, memory_mb: u64) -> Box<dyn Scorer> {
+    match ScorerSpec::Code(CodeSpec {
+        timeout_ms,
+        memory_mb,
+    })
+    .build()
+    {
+        Ok(s) => s,
+        Err(e) => panic!("valid spec: {e:?}"),
+    }
+}
+
+fn task(target: Value) -> Task {
+    Task {
+        id: "t".into(),
+        category: "code".into(),
+        input: "Write f".into(),
+        target,
+        scorer: None,
+        meta: Map::new(),
+    }
+}
+
+/// f(x) = 2x, three tests.
+fn double_task() -> Task {
+    task(json!({
+        "entry_point": "f",
+        "solution": "def f(x):\n    return 2 * x\n",
+        "tests": ["assert f(2) == 4", "assert f(3) == 6", "assert f(0) == 0"],
+    }))
+}
+
+const GOOD: &str = "```python\ndef f(x):\n    return 2 * x\n```";
+
+fn assert_zero(s: &Score, reason: &str) {
+    assert_eq!(s.value, 0.0, "{s:?}");
+    assert!(s.detail.contains(reason), "expected {reason:?} in {s:?}");
+}
+
+/// The harness still works: a correct answer scores 1.
+fn assert_still_works(scorer: &dyn Scorer) {
+    let s = scorer.score(&double_task(), GOOD);
+    assert_eq!(s.value, 1.0, "{s:?}");
+    assert_eq!(s.detail, "3/3 tests passed");
+}
+
+fn quick_limits() -> Limits {
+    Limits {
+        wall: Duration::from_secs(3),
+        cpu_seconds: 3,
+        audit_hook: false,
+        ..Limits::default()
+    }
+}
+
+/// Live (not zombie) processes with pid `pid`.
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|st| !st.trim_start().starts_with('Z'))
+    })
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn unique(name: &str) -> String {
+    format!(
+        "dg-sandbox-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+#[test]
+fn hostile_answers_score_zero_and_the_harness_goes_on() {
+    let scorer = scorer(1500, 256);
+    let scorer = scorer.as_ref();
+    let t = double_task();
+    assert_still_works(scorer);
+
+    // Infinite loop: wall or CPU limit.
+    let started = Instant::now();
+    let s = scorer.score(&t, "def f(x):\n    while True:\n        pass\n");
+    assert_eq!(s.value, 0.0, "{s:?}");
+    assert!(
+        s.detail.contains("timed out after 1.5 s") || s.detail.contains("CPU time limit"),
+        "{s:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_still_works(scorer);
+
+    // Fork bomb: the audit hook refuses (the OS limit is tested below).
+    let s = scorer.score(
+        &t,
+        "import os\ndef f(x):\n    while True:\n        os.fork()\n",
+    );
+    assert_zero(&s, "starting processes (os.fork) blocked");
+    assert_still_works(scorer);
+
+    // Memory bombs: one huge allocation, and a slow grower.
+    let s = scorer.score(
+        &t,
+        "def f(x):\n    b = bytearray(2 * 1024 ** 3)\n    return 2 * x\n",
+    );
+    assert_zero(&s, "memory limit exceeded");
+    let s = scorer.score(
+        &t,
+        "hog = []\nwhile True:\n    hog.append(' ' * 10 ** 6)\ndef f(x):\n    return 2 * x\n",
+    );
+    assert_zero(&s, "memory limit exceeded");
+    assert_still_works(scorer);
+
+    // A flood of output.
+    let s = scorer.score(
+        &t,
+        "def f(x):\n    while True:\n        print('x' * 1000)\n",
+    );
+    assert_zero(&s, "output limit exceeded");
+    assert_still_works(scorer);
+
+    // Writing outside the work dir: into the checkout and into /root.
+    let in_checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join(unique("write"));
+    let in_root = Path::new("/root").join(unique("write"));
+    for target in [&in_checkout, &in_root] {
+        let answer = format!(
+            "def f(x):\n    open({:?}, 'w').write('pwned')\n    return 2 * x\n",
+            target.display().to_string()
+        );
+        let s = scorer.score(&t, &answer);
+        assert_zero(&s, "writing outside the work directory");
+        assert!(!target.exists(), "{} was created", target.display());
+    }
+    assert_still_works(scorer);
+
+    // Network: a listener of ours on 127.0.0.1 and a public address.
+    let listener = TcpListener::bind("127.0.0.1:0");
+    let Ok(listener) = listener else {
+        panic!("cannot listen: {listener:?}")
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    assert!(listener.set_nonblocking(true).is_ok());
+    for address in [
+        format!("('127.0.0.1', {port})"),
+        "('1.1.1.1', 80)".to_string(),
+    ] {
+        let answer = format!(
+            "import socket\ndef f(x):\n    socket.create_connection({address}, timeout=1).sendall(b'hi')\n    return 2 * x\n"
+        );
+        let s = scorer.score(&t, &answer);
+        assert_zero(&s, "network access");
+    }
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock),
+        "the listener saw a connection"
+    );
+    assert_still_works(scorer);
+
+    // Exit early to skip the tests, or print a fake success line.
+    let s = scorer.score(&t, "import sys\nsys.exit(0)\n");
+    assert_zero(&s, "answer failed: SystemExit: 0");
+    let s = scorer.score(&t, "def f(x):\n    import sys\n    sys.exit(0)\n");
+    assert_zero(&s, "0/3 tests passed: test 1 failed: SystemExit: 0");
+    let s = scorer.score(
+        &t,
+        "import os\nprint('3/3 tests passed')\nprint('{\"tests\": [null, null, null]}')\nos._exit(0)\n",
+    );
+    assert_zero(&s, "exited with status 0 before the tests finished");
+    let s = scorer.score(&t, "def f(x):\n    import os\n    os._exit(0)\n");
+    assert_zero(&s, "exited with status 0 before the tests finished");
+    assert_still_works(scorer);
+
+    // A background process: refused by the hook (the OS clean-up is tested below).
+    let s = scorer.score(
+        &t,
+        "import os, time\nif os.fork() == 0:\n    time.sleep(60)\ndef f(x):\n    return 2 * x\n",
+    );
+    assert_zero(&s, "starting processes");
+    assert_still_works(scorer);
+}
+
+/// The OS layers alone (audit hook off) also stop fork bombs, network
+/// access, writes outside the work dir and background processes.
+#[test]
+fn os_layers_hold_without_the_audit_hook() {
+    let limits = quick_limits();
+    let probe = run_python("print('ok')", "", &limits);
+    let Ok(probe) = probe else {
+        panic!("{probe:?}")
+    };
+    let iso = probe.isolation.clone();
+    eprintln!("isolation here: {}", iso.describe());
+    if is_root() {
+        assert!(iso.uid.is_some(), "{iso:?}");
+        assert!(iso.process_limit, "{iso:?}");
+    }
+
+    // Fork bomb: children that fork too, until the process limit stops them.
+    let bomb = "import os, time\ncount = 0\nerror = None\nwhile count < 2000:\n    try:\n        pid = os.fork()\n    except OSError as e:\n        error = e.errno\n        break\n    if pid == 0:\n        try:\n            os.fork()\n        except OSError:\n            pass\n        print('pid', os.getpid(), flush=True)\n        time.sleep(60)\n        os._exit(0)\n    count += 1\nprint('done', count, error, flush=True)\n";
+    let outcome = run_python(bomb, "", &limits);
+    let Ok(outcome) = outcome else {
+        panic!("{outcome:?}")
+    };
+    if iso.process_limit {
+        assert_eq!(outcome.status, Status::Exited(0), "{outcome:?}");
+        let done: Vec<&str> = outcome
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("done "))
+            .map(|l| l.split_whitespace().collect())
+            .unwrap_or_default();
+        let forks: usize = done
+            .first()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(usize::MAX);
+        assert!(forks < limits.max_processes as usize, "{outcome:?}");
+        assert_eq!(done.get(1), Some(&"11"), "EAGAIN expected: {outcome:?}");
+        let pids: Vec<u32> = outcome
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("pid ")?.parse().ok())
+            .collect();
+        assert!(!pids.is_empty(), "{outcome:?}");
+        for pid in pids {
+            assert!(!alive(pid), "bomb process {pid} survived");
+        }
+    }
+
+    // Network: every connection fails in the new network namespace.
+    if iso.network_namespace {
+        let listener = TcpListener::bind("127.0.0.1:0");
+        let Ok(listener) = listener else {
+            panic!("{listener:?}")
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+        assert!(listener.set_nonblocking(true).is_ok());
+        let source = format!(
+            "import socket\nfor a in [('127.0.0.1', {port}), ('1.1.1.1', 80)]:\n    try:\n        socket.create_connection(a, timeout=1)\n        print('connected')\n    except OSError as e:\n        print(e.errno)\n"
+        );
+        let outcome = run_python(&source, "", &limits);
+        let Ok(outcome) = outcome else {
+            panic!("{outcome:?}")
+        };
+        assert_eq!(outcome.stdout, "101\n101\n", "{outcome:?}");
+        assert!(matches!(listener.accept(), Err(e) if e.kind() == ErrorKind::WouldBlock));
+    }
+
+    // Writes: the checkout is not writable for the sandbox uid; /tmp is private.
+    if iso.uid.is_some() {
+        let in_checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join(unique("os-write"));
+        let in_tmp = Path::new("/tmp").join(unique("os-write"));
+        let source = format!(
+            "for p in [{:?}, {:?}]:\n    try:\n        open(p, 'w').write('x')\n        print('wrote')\n    except OSError as e:\n        print(e.errno)\n",
+            in_checkout.display().to_string(),
+            in_tmp.display().to_string()
+        );
+        let outcome = run_python(&source, "", &limits);
+        let Ok(outcome) = outcome else {
+            panic!("{outcome:?}")
+        };
+        let first = outcome.stdout.lines().next();
+        assert_eq!(first, Some("13"), "{outcome:?}");
+        assert!(!in_checkout.exists());
+        if iso.private_tmp {
+            assert_eq!(outcome.stdout.lines().nth(1), Some("wrote"), "{outcome:?}");
+            assert!(!in_tmp.exists(), "/tmp write leaked out of the sandbox");
+        }
+    }
+
+    // Background processes, in the group and escaped with setsid, die with the run.
+    let source = "import os, time, sys\nfor escape in (False, True):\n    pid = os.fork()\n    if pid == 0:\n        if escape:\n            os.setsid()\n        time.sleep(60)\n        os._exit(0)\n    print(pid, flush=True)\n";
+    let outcome = run_python(source, "", &limits);
+    let Ok(outcome) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(outcome.status, Status::Exited(0), "{outcome:?}");
+    let pids: Vec<u32> = outcome
+        .stdout
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(pids.len(), 2, "{outcome:?}");
+    assert!(!alive(pids[0]), "background process {} survived", pids[0]);
+    if iso.uid.is_some() {
+        assert!(!alive(pids[1]), "setsid process {} survived", pids[1]);
+    }
+    assert!(
+        outcome.wall < Duration::from_secs(3),
+        "the harness waited for the background processes: {outcome:?}"
+    );
+}
+
+#[test]
+fn tests_style_counts_passing_tests() {
+    let scorer = scorer(5000, 256);
+    let t = double_task();
+    let s = scorer.score(
+        &t,
+        &format!("Sure! Here it is:\n\n{GOOD}\n\nHope that helps."),
+    );
+    assert_eq!((s.value, s.detail.as_str()), (1.0, "3/3 tests passed"));
+    assert_eq!(s.extracted.as_deref(), Some("def f(x):\n    return 2 * x"));
+
+    let s = scorer.score(&t, "def f(x):\n    return x * x\n");
+    assert_eq!(s.value, 0.0);
+    assert_eq!(s.detail, "2/3 tests passed: test 2 failed: AssertionError");
+
+    let s = scorer.score(&t, "def f(x):\n    return x +\n");
+    assert_eq!(s.value, 0.0);
+    assert!(
+        s.detail.starts_with("answer failed: SyntaxError: ") && s.detail.ends_with("(line 2)"),
+        "{s:?}"
+    );
+
+    let s = scorer.score(&t, "def g(x):\n    return 2 * x\n");
+    assert_eq!(s.detail, "answer does not define f()");
+
+    let with_setup = task(json!({
+        "entry_point": "mean",
+        "solution": "def mean(xs):\n    return fsum(xs) / len(xs)\n",
+        "setup": "from math import fsum",
+        "tests": ["assert mean([1, 2, 3]) == 2", "assert mean([0.5]) == 0.5"],
+    }));
+    let s = scorer.score(
+        &with_setup,
+        "def mean(xs):\n    return fsum(xs) / len(xs)\n",
+    );
+    assert_eq!((s.value, s.detail.as_str()), (1.0, "2/2 tests passed"));
+    let s = scorer.score(
+        &with_setup,
+        "def mean(xs):\n    return sum(xs) // len(xs)\n",
+    );
+    assert_eq!(s.detail, "1/2 tests passed: test 2 failed: AssertionError");
+}
+
+/// HumanEval/0 (has_close_elements) from openai/human-eval, HumanEval.jsonl.gz.
+fn humaneval_0() -> Task {
+    task(json!({
+        "entry_point": "has_close_elements",
+        "prompt": "from typing import List\n\n\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n    \"\"\" Check if in given list of numbers, are any two numbers closer to each other than\n    given threshold.\n    >>> has_close_elements([1.0, 2.0, 3.0], 0.5)\n    False\n    >>> has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3)\n    True\n    \"\"\"\n",
+        "solution": "    for idx, elem in enumerate(numbers):\n        for idx2, elem2 in enumerate(numbers):\n            if idx != idx2:\n                distance = abs(elem - elem2)\n                if distance < threshold:\n                    return True\n\n    return False\n",
+        "test": "\n\nMETADATA = {\n    'author': 'jt',\n    'dataset': 'test'\n}\n\n\ndef check(candidate):\n    assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.3) == True\n    assert candidate([1.0, 2.0, 3.9, 4.0, 5.0, 2.2], 0.05) == False\n    assert candidate([1.0, 2.0, 5.9, 4.0, 5.0], 0.95) == True\n    assert candidate([1.0, 2.0, 5.9, 4.0, 5.0], 0.8) == False\n    assert candidate([1.0, 2.0, 3.0, 4.0, 5.0, 2.0], 0.1) == True\n    assert candidate([1.1, 2.2, 3.1, 4.1, 5.1], 1.0) == True\n    assert candidate([1.1, 2.2, 3.1, 4.1, 5.1], 0.5) == False\n\n",
+    }))
+}
+
+#[test]
+fn humaneval_style_runs_check() {
+    let scorer = scorer(5000, 256);
+    let t = humaneval_0();
+    let canonical = t.target["solution"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(scorer.target_text(&t.target), canonical);
+    let s = scorer.score(&t, &canonical);
+    assert_eq!((s.value, s.detail.as_str()), (1.0, "check passed"), "{s:?}");
+
+    let rewritten = "```python\nfrom typing import List\n\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n    s = sorted(numbers)\n    return any(b - a < threshold for a, b in zip(s, s[1:]))\n```";
+    let s = scorer.score(&t, rewritten);
+    assert_eq!(s.value, 1.0, "{s:?}");
+
+    let wrong = "    return False\n";
+    let s = scorer.score(&t, wrong);
+    assert_eq!(s.value, 0.0);
+    assert!(
+        s.detail.starts_with("program failed: AssertionError"),
+        "{s:?}"
+    );
+
+    let s = scorer.score(&t, "    import sys\n    sys.exit(0)\n");
+    assert_zero(&s, "program failed: SystemExit: 0");
+}
+
+#[test]
+fn sandboxes_run_in_parallel_threads() {
+    let scorer = scorer(5000, 256);
+    let scorer = scorer.as_ref();
+    let t = double_task();
+    let started = Instant::now();
+    let scores: Vec<Score> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let t = &t;
+                scope.spawn(move || {
+                    if i % 2 == 0 {
+                        scorer.score(t, GOOD)
+                    } else {
+                        scorer.score(t, "def f(x):\n    return x + 2\n")
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Score::zero("thread panicked")))
+            .collect()
+    });
+    for (i, s) in scores.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!((s.value, s.detail.as_str()), (1.0, "3/3 tests passed"));
+        } else {
+            assert_eq!(
+                s.detail,
+                "1/3 tests passed: test 2 failed: AssertionError (and 1 more)"
+            );
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
