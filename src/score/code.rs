@@ -211,7 +211,7 @@ impl Target {
             } => json!({
                 "style": "tests",
                 "setup": setup,
-                "answer": code,
+                "answer": dedent(code),
                 "entry_point": entry_point,
                 "tests": tests,
             }),
@@ -221,7 +221,13 @@ impl Target {
                 test,
                 ..
             } => {
-                let joint = if defines(code, entry_point) { "\n" } else { "" };
+                // A whole function rewritten replaces the prompt's stub (after
+                // it, so the prompt's imports stay); a body continues the prompt.
+                let (joint, code) = if defines(code, entry_point) {
+                    ("\n", dedent(code))
+                } else {
+                    ("", code.to_string())
+                };
                 json!({
                     "style": "program",
                     "program": format!("{prompt}{joint}{code}\n{test}\ncheck({entry_point})"),
@@ -229,6 +235,34 @@ impl Target {
             }
         }
     }
+}
+
+/// `code` with the whitespace prefix common to its non-blank lines removed
+/// (as Python's `textwrap.dedent`), so an answer indented as a whole, or
+/// starting after a space, still runs as top-level code.
+fn dedent(code: &str) -> String {
+    let prefix = code
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| &line[..line.len() - line.trim_start_matches([' ', '\t']).len()])
+        .reduce(|common, indent| {
+            let same = common
+                .bytes()
+                .zip(indent.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            &common[..same]
+        })
+        .unwrap_or("");
+    if prefix.is_empty() {
+        return code.to_string();
+    }
+    code.split_inclusive('\n')
+        .map(|line| {
+            line.strip_prefix(prefix)
+                .unwrap_or(line.trim_start_matches([' ', '\t']))
+        })
+        .collect()
 }
 
 /// A string field of the target (`""` when optional and absent).
@@ -505,6 +539,18 @@ mod tests {
         assert_eq!(extract_code("```py\ny = 2\n```"), "y = 2");
         assert_eq!(extract_code("```\nz = 3\n```"), "z = 3");
         assert_eq!(extract_code("def f(): return 1"), "def f(): return 1");
+    }
+
+    #[test]
+    fn dedent_strips_the_common_indentation_only() {
+        assert_eq!(
+            dedent(" def f():\n     return 1\n"),
+            "def f():\n    return 1\n"
+        );
+        assert_eq!(dedent("def f():\n    return 1"), "def f():\n    return 1");
+        assert_eq!(dedent("\t\tx = 1\n\n\t\ty = 2\n"), "x = 1\n\ny = 2\n");
+        assert_eq!(dedent("  a\n b\n"), " a\nb\n");
+        assert_eq!(dedent(""), "");
     }
 
     #[test]
