@@ -380,6 +380,8 @@ pub struct RecordOptions {
     pub backend: String,
     /// Batch size.
     pub batch_size: usize,
+    /// Answers per task and how they are drawn.
+    pub sampling: plan::Sampling,
 }
 
 /// Provenance appended beside a transcript (`<out>.provenance.jsonl`, one
@@ -401,6 +403,13 @@ struct Provenance<'a> {
 
 /// `distill-gate record`.
 pub fn record(o: &RecordOptions) -> Result<u8> {
+    if o.sampling.samples > 1 && o.sampling.temperature.is_none_or(|t| t <= 0.0) {
+        eprintln!(
+            "--samples {} needs --temperature > 0 (greedy decoding gives the same answer every time)",
+            o.sampling.samples
+        );
+        return Ok(EXIT_BROKEN);
+    }
     let s = match suite::load_suite(&o.suite) {
         Ok(s) => s,
         Err(e) => {
@@ -415,10 +424,12 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     let requests: Vec<GenerationRequest> = plan::select(&split.tasks, o.limit)
         .into_iter()
         .map(|i| &split.tasks[i])
-        .map(|t| GenerationRequest {
-            id: format!("{}/{}", s.config.name, t.id),
-            prompt: suite::build_prompt(&s, t),
-            settings: s.generation_settings(t),
+        .flat_map(|t| {
+            o.sampling.requests(GenerationRequest {
+                id: format!("{}/{}", s.config.name, t.id),
+                prompt: suite::build_prompt(&s, t),
+                settings: s.generation_settings(t),
+            })
         })
         .collect();
     let done = if o.out.exists() {

@@ -233,6 +233,28 @@ pub struct SuiteRef {
     /// Threshold overrides for this suite.
     #[serde(default)]
     pub gate: Thresholds,
+    /// Answers drawn per item and model (default 1). With more than one,
+    /// an item's score is the mean over its samples (the unbiased pass@1)
+    /// and reports add pass@k; needs `temperature > 0`.
+    #[serde(default)]
+    pub samples: Option<u32>,
+    /// Sampling temperature for this suite's requests (default: the suite's
+    /// own settings, greedy).
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling mass in (0, 1] (default 1: off).
+    #[serde(default)]
+    pub top_p: Option<f32>,
+}
+
+/// Most samples per item a suite may ask for.
+pub const MAX_SAMPLES: u32 = 1000;
+
+impl SuiteRef {
+    /// Answers drawn per item (at least 1).
+    pub fn samples(&self) -> u32 {
+        self.samples.unwrap_or(1).max(1)
+    }
 }
 
 fn default_split() -> String {
@@ -587,6 +609,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
                 "must be at least 1",
             ));
         }
+        check_sampling(path, line, i, s.get_ref(), &mut problems);
     }
     let gate = match raw.gate {
         Some(g) => {
@@ -658,6 +681,42 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
             .collect(),
         gate,
     })
+}
+
+/// `samples`, `temperature` and `top_p` of `[[suites]]` entry `i`.
+fn check_sampling(path: &Path, line: usize, i: usize, s: &SuiteRef, problems: &mut Vec<Problem>) {
+    let mut bad = |field: &str, message: String| {
+        problems.push(Problem::new(
+            path,
+            line,
+            format!("suites[{i}].{field}"),
+            message,
+        ));
+    };
+    if let Some(n) = s.samples
+        && !(1..=MAX_SAMPLES).contains(&n)
+    {
+        bad("samples", format!("must be in 1..={MAX_SAMPLES}, got {n}"));
+    }
+    if let Some(t) = s.temperature
+        && !(t.is_finite() && (0.0..=2.0).contains(&t))
+    {
+        bad("temperature", format!("must be in [0, 2], got {t}"));
+    }
+    if let Some(p) = s.top_p
+        && !(p.is_finite() && p > 0.0 && p <= 1.0)
+    {
+        bad("top_p", format!("must be in (0, 1], got {p}"));
+    }
+    if s.samples() > 1 && s.temperature.is_none_or(|t| t <= 0.0) {
+        bad(
+            "samples",
+            format!(
+                "{} samples need `temperature` > 0 (greedy decoding gives the same answer every time)",
+                s.samples()
+            ),
+        );
+    }
 }
 
 fn check_unit(

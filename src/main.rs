@@ -136,6 +136,18 @@ struct RecordArgs {
     /// Requests per forward batch.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
+    /// Answers per task (as `samples` of the gate.toml suite entry it serves).
+    #[arg(long, default_value_t = 1)]
+    samples: u32,
+    /// Sampling temperature (as the suite entry's `temperature`).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Nucleus mass (as the suite entry's `top_p`).
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Base sampling seed (the gate.toml's `[run] seed`).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -240,6 +252,12 @@ fn dispatch(command: Command) -> Result<u8> {
             limit: a.limit,
             backend: a.backend,
             batch_size: a.batch_size,
+            sampling: distill_gate::run::plan::Sampling {
+                samples: a.samples,
+                temperature: a.temperature,
+                top_p: a.top_p,
+                seed: a.seed,
+            },
         }),
         Command::InitStudent(a) => cli::init_student(&cli::StudentShape {
             tokenizer_from: a.tokenizer_from,

@@ -69,6 +69,20 @@ pub struct ModelStats {
     pub cost: f64,
     /// Dollars per 1,000 items.
     pub cost_per_1k: f64,
+    /// pass@k (unbiased estimator) when the suite draws several samples per
+    /// item; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_at_k: Vec<PassAtK>,
+}
+
+/// One pass@k estimate: the chance that at least one of k samples drawn
+/// (without replacement) from an item's n is right, averaged over items.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PassAtK {
+    /// Samples allowed.
+    pub k: u64,
+    /// Mean over items of `1 - C(n-c, k) / C(n, k)`.
+    pub value: f64,
 }
 
 /// A student compared with the teacher on the same items.

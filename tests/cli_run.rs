@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use distill_gate::model::transcript::{TranscriptEntry, request_key};
-use distill_gate::model::{Completion, FinishReason, Latency, LatencySource, ModelIdentity, Usage};
+use distill_gate::model::{
+    Completion, FinishReason, GenerationRequest, Latency, LatencySource, ModelIdentity, Usage,
+};
+use distill_gate::run::plan::Sampling;
 use distill_gate::suite;
 
 fn bin() -> Command {
@@ -78,14 +81,41 @@ impl Workspace {
 
     /// Writes a transcript for `model` answering correctly when `right(i)`.
     fn transcript(&self, model: &str, latency_ms: f64, right: impl Fn(usize) -> bool) -> PathBuf {
+        self.sampled_transcript(model, latency_ms, &Sampling::SINGLE, |i, _| right(i))
+    }
+
+    /// Writes a transcript for `model` with every sample `sampling` draws,
+    /// answering sample `s` of item `i` correctly when `right(i, s)`.
+    fn sampled_transcript(
+        &self,
+        model: &str,
+        latency_ms: f64,
+        sampling: &Sampling,
+        right: impl Fn(usize, u32) -> bool,
+    ) -> PathBuf {
         let s = suite::load_suite(self.path().join("suites/arith")).unwrap();
         let split = s.split("test").unwrap();
         let mut out = String::new();
-        for (i, t) in split.tasks.iter().enumerate() {
-            let prompt = suite::build_prompt(&s, t);
-            let settings = s.generation_settings(t);
+        let requests = split.tasks.iter().enumerate().flat_map(|(i, t)| {
+            let base = GenerationRequest {
+                id: t.id.clone(),
+                prompt: suite::build_prompt(&s, t),
+                settings: s.generation_settings(t),
+            };
+            sampling
+                .requests(base)
+                .into_iter()
+                .zip(0u32..)
+                .map(move |(r, n)| (i, t, n, r))
+        });
+        for (i, t, n, request) in requests {
+            let GenerationRequest {
+                id: _,
+                prompt,
+                settings,
+            } = request;
             let target = t.target.as_f64().unwrap();
-            let answer = if right(i) { target } else { target + 1.0 };
+            let answer = if right(i, n) { target } else { target + 1.0 };
             let entry = TranscriptEntry {
                 key: request_key(&prompt, &settings),
                 model: ModelIdentity {
@@ -256,6 +286,81 @@ fn killed_run_resumes_to_the_same_summary() {
         std::fs::read(run_dir.join("summary.json")).unwrap(),
         summary
     );
+}
+
+#[test]
+fn sampled_suites_gate_on_mean_scores_and_report_pass_at_k() {
+    let ws = Workspace::new(40);
+    let sampling = Sampling {
+        samples: 4,
+        temperature: Some(0.8),
+        top_p: None,
+        seed: 20_261_125, // the config's default [run] seed
+    };
+    // Teacher: every sample right. good: 3 of 4 samples right on every item.
+    // bad: only sample 0 right, on even items.
+    ws.sampled_transcript("teacher", 400.0, &sampling, |_, _| true);
+    ws.sampled_transcript("good", 50.0, &sampling, |i, s| {
+        !(i + s as usize).is_multiple_of(4)
+    });
+    ws.sampled_transcript("bad", 50.0, &sampling, |i, s| s == 0 && i.is_multiple_of(2));
+    ws.config("samples = 4\ntemperature = 0.8\n[gate]\nmin_retention = 0.7\n");
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run_dir = ws.path().join("reports/t");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let row = |model: &str| {
+        summary["model_stats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["model"] == model && r["suite"] == "arith" && r["category"].is_null())
+            .cloned()
+            .unwrap()
+    };
+    let pass_at = |model: &str| -> Vec<(u64, f64)> {
+        row(model)["pass_at_k"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["k"].as_u64().unwrap(), p["value"].as_f64().unwrap()))
+            .collect()
+    };
+    // pass@k = 1 - C(n-c, k)/C(n, k) with n = 4: c = 3 gives 3/4, 1, 1;
+    // c = 1 gives 1/4, 1/2, 1 (half the items) and 0 (the other half).
+    assert_eq!(pass_at("teacher"), vec![(1, 1.0), (2, 1.0), (4, 1.0)]);
+    assert_eq!(pass_at("good"), vec![(1, 0.75), (2, 1.0), (4, 1.0)]);
+    assert_eq!(pass_at("bad"), vec![(1, 0.125), (2, 0.25), (4, 0.5)]);
+    assert_eq!(row("good")["accuracy"].as_f64(), Some(0.75));
+    assert_eq!(row("good")["n"].as_u64(), Some(40));
+    let verdict = |s: &str| {
+        summary["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["student"] == s)
+            .map(|g| g["verdict"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(verdict("good"), "PASS");
+    assert_eq!(verdict("bad"), "FAIL");
+    let journal = std::fs::read_to_string(run_dir.join("results.jsonl")).unwrap();
+    assert_eq!(
+        journal.lines().count(),
+        3 * 40 * 4,
+        "every sample journaled once"
+    );
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(md.contains("## pass@k") && md.contains("pass@4"), "{md}");
+}
+
+#[test]
+fn samples_without_temperature_are_refused() {
+    let ws = Workspace::standard(20);
+    ws.config("samples = 3\n");
+    assert_broken(&ws, "suites[0].samples: 3 samples need `temperature` > 0");
 }
 
 #[test]

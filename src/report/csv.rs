@@ -17,11 +17,12 @@ pub const RESULTS_FILE: &str = "results.csv";
 pub const STATS_FILE: &str = "stats.csv";
 
 /// Columns of `results.csv`, in order.
-pub const RESULTS_COLUMNS: [&str; 18] = [
+pub const RESULTS_COLUMNS: [&str; 19] = [
     "model",
     "role",
     "suite",
     "task_id",
+    "sample",
     "category",
     "score",
     "error",
@@ -114,6 +115,7 @@ struct ResultRow<'a> {
     role: Role,
     suite: &'a str,
     task_id: &'a str,
+    sample: u32,
     category: &'a str,
     score: f64,
     error: Option<&'a str>,
@@ -137,6 +139,7 @@ impl<'a> From<&'a JournalEntry> for ResultRow<'a> {
             role: e.role,
             suite: &e.suite,
             task_id: &e.task_id,
+            sample: e.sample,
             category: &e.category,
             score: e.score,
             error: e.error.as_deref(),
@@ -261,6 +264,7 @@ pub fn render_results(summary: &Summary, journal: &[JournalEntry]) -> Result<Vec
             .then_with(|| a.model.cmp(&b.model))
             .then_with(|| a.suite.cmp(&b.suite))
             .then_with(|| a.task_id.cmp(&b.task_id))
+            .then_with(|| a.sample.cmp(&b.sample))
     });
     write_csv(
         RESULTS_FILE,
@@ -350,6 +354,7 @@ mod tests {
             suite: "s".into(),
             task_id: "t1".into(),
             category: "c".into(),
+            sample: 0,
             output: Some("a, \"b\"\nc".into()),
             score: 0.5,
             detail: "partial".into(),
@@ -416,12 +421,13 @@ mod tests {
         let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
         let record = reader.records().next().unwrap().unwrap();
         assert_eq!(&record[1], "student");
-        assert_eq!(&record[5], "0.5");
-        assert_eq!(&record[6], "");
-        assert_eq!(&record[12], "12.5");
-        assert_eq!(&record[14], "recorded");
-        assert_eq!(&record[15], "1e-7");
-        assert_eq!(&record[16], "length");
-        assert_eq!(&record[17], "a, \"b\"\nc");
+        assert_eq!(&record[4], "0");
+        assert_eq!(&record[6], "0.5");
+        assert_eq!(&record[7], "");
+        assert_eq!(&record[13], "12.5");
+        assert_eq!(&record[15], "recorded");
+        assert_eq!(&record[16], "1e-7");
+        assert_eq!(&record[17], "length");
+        assert_eq!(&record[18], "a, \"b\"\nc");
     }
 }

@@ -68,6 +68,7 @@ pub fn render_markdown(ctx: &ReportContext<'_>) -> String {
     reasons(&mut out, &rows, summary.inconclusive_fails);
     accuracy_tables(&mut out, summary);
     comparison_table(&mut out, summary);
+    pass_at_k_table(&mut out, summary);
     latency_cost_table(&mut out, summary);
     models_table(&mut out, summary);
     suites_table(&mut out, summary);
@@ -415,6 +416,53 @@ fn comparison_table(out: &mut String, summary: &Summary) {
 }
 
 /// Latency, throughput and cost per model and suite (whole suites, then all).
+/// pass@k per model, suite and category, for suites that draw several samples.
+fn pass_at_k_table(out: &mut String, summary: &Summary) {
+    let stats: Vec<&ModelStats> = summary
+        .model_stats
+        .iter()
+        .filter(|s| !s.pass_at_k.is_empty() && s.suite != ALL_SUITES)
+        .collect();
+    let mut ks: Vec<u64> = stats
+        .iter()
+        .flat_map(|s| s.pass_at_k.iter().map(|p| p.k))
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    if ks.is_empty() {
+        return;
+    }
+    section(out, "pass@k");
+    let names: Vec<String> = ks.iter().map(|k| format!("pass@{k}")).collect();
+    let mut header = vec!["Model", "Suite", "Category", "Items"];
+    header.extend(names.iter().map(String::as_str));
+    let mut align = vec![L, L, L, R];
+    align.extend(ks.iter().map(|_| R));
+    let body: Vec<Vec<String>> = stats
+        .iter()
+        .map(|s| {
+            let mut row = vec![
+                escape(&s.model),
+                escape(&s.suite),
+                s.category.as_deref().map_or_else(|| "(all)".into(), escape),
+                s.n.to_string(),
+            ];
+            row.extend(ks.iter().map(|k| {
+                s.pass_at_k
+                    .iter()
+                    .find(|p| p.k == *k)
+                    .map_or_else(|| MISSING.into(), |p| percent(p.value))
+            }));
+            row
+        })
+        .collect();
+    table(out, &header, &align, &body);
+    out.push_str(
+        "\nUnbiased estimator 1 - C(n-c, k)/C(n, k) per item (n samples, c right), averaged over items; \
+         the gate uses each item's mean score (pass@1).\n",
+    );
+}
+
 fn latency_cost_table(out: &mut String, summary: &Summary) {
     let mut stats: Vec<&ModelStats> = summary
         .model_stats

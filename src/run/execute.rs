@@ -62,13 +62,22 @@ pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Proble
     let mut problems = Vec::new();
     for suite in &plan.suites {
         for item in &suite.items {
-            if !t.entries.contains_key(&key_of(&item.request)) {
+            if let Some(missing) = item
+                .requests
+                .iter()
+                .position(|r| !t.entries.contains_key(&key_of(r)))
+            {
+                let which = if item.requests.len() > 1 {
+                    format!(" (sample {missing} of {})", item.requests.len())
+                } else {
+                    String::new()
+                };
                 problems.push(Problem::new(
                     &suite.file,
                     item.line,
                     "id",
                     format!(
-                        "task {:?}: no completion for this prompt and these settings in transcript {} of model {:?}",
+                        "task {:?}{which}: no completion for this prompt and these settings in transcript {} of model {:?}",
                         item.task.id,
                         transcript.display(),
                         spec.name
@@ -93,13 +102,17 @@ pub fn execute(
     for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
         .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
     {
-        let pending: Vec<(&PlannedSuite, &PlannedItem)> = plan
+        let pending: Vec<Work> = plan
             .suites
             .iter()
-            .flat_map(|s| s.items.iter().map(move |i| (s, i)))
-            .filter(|(s, i)| !journal.is_done(&work_key(spec, s, i)))
+            .flat_map(|s| {
+                s.items
+                    .iter()
+                    .flat_map(move |i| (0..s.samples).map(move |n| (s, i, n)))
+            })
+            .filter(|(s, i, n)| !journal.is_done(&work_key(spec, s, i, *n)))
             .collect();
-        let total = plan.suites.iter().map(|s| s.items.len()).sum::<usize>();
+        let total = plan.total_work() / (1 + plan.config.students.len());
         progress.start_model(&spec.name, total, total - pending.len());
         if pending.is_empty() {
             continue;
@@ -107,7 +120,10 @@ pub fn execute(
         let mut model = open_model(spec)?;
         let batch = model.preferred_batch_size().max(1);
         for chunk in pending.chunks(batch) {
-            let requests: Vec<_> = chunk.iter().map(|(_, i)| i.request.clone()).collect();
+            let requests: Vec<_> = chunk
+                .iter()
+                .filter_map(|(_, i, n)| i.requests.get(*n as usize).cloned())
+                .collect();
             let answers = model.complete_batch(&requests);
             if answers.len() != requests.len() {
                 return Err(RunError::Model(format!(
@@ -143,11 +159,15 @@ pub fn execute(
     Ok(())
 }
 
-fn work_key(spec: &ModelSpec, suite: &PlannedSuite, item: &PlannedItem) -> WorkKey {
+/// One unit of work: an item of a suite, and which of its samples.
+type Work<'a> = (&'a PlannedSuite, &'a PlannedItem, u32);
+
+fn work_key(spec: &ModelSpec, suite: &PlannedSuite, item: &PlannedItem, sample: u32) -> WorkKey {
     WorkKey {
         model: spec.name.clone(),
         suite: suite.name().to_string(),
         task_id: item.task.id.clone(),
+        sample,
     }
 }
 
@@ -157,7 +177,7 @@ fn work_key(spec: &ModelSpec, suite: &PlannedSuite, item: &PlannedItem) -> WorkK
 fn journal_entries(
     spec: &ModelSpec,
     role: Role,
-    items: &[(&PlannedSuite, &PlannedItem)],
+    items: &[Work],
     answers: Vec<Result<Completion, ModelError>>,
 ) -> Vec<JournalEntry> {
     let work: Vec<_> = items.iter().zip(answers).collect();
@@ -165,7 +185,7 @@ fn journal_entries(
     if work.len() <= 1 || threads <= 1 {
         return work
             .into_iter()
-            .map(|((suite, item), answer)| journal_entry(spec, role, suite, item, answer))
+            .map(|((suite, item, n), answer)| journal_entry(spec, role, suite, item, *n, answer))
             .collect();
     }
     let per_thread = work.len().div_ceil(threads);
@@ -184,8 +204,8 @@ fn journal_entries(
             .map(|part| {
                 scope.spawn(move || {
                     part.into_iter()
-                        .map(|((suite, item), answer)| {
-                            journal_entry(spec, role, suite, item, answer)
+                        .map(|((suite, item, n), answer)| {
+                            journal_entry(spec, role, suite, item, *n, answer)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -201,12 +221,13 @@ fn journal_entries(
     })
 }
 
-/// Scores one answer and builds its journal line.
+/// Scores one answer (sample `sample` of `item`) and builds its journal line.
 pub fn journal_entry(
     spec: &ModelSpec,
     role: Role,
     suite: &PlannedSuite,
     item: &PlannedItem,
+    sample: u32,
     answer: Result<Completion, ModelError>,
 ) -> JournalEntry {
     let base = JournalEntry {
@@ -215,6 +236,7 @@ pub fn journal_entry(
         suite: suite.name().to_string(),
         task_id: item.task.id.clone(),
         category: item.task.category.clone(),
+        sample,
         output: None,
         score: 0.0,
         detail: String::new(),

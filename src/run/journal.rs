@@ -37,6 +37,9 @@ pub struct JournalEntry {
     pub task_id: String,
     /// Task category.
     pub category: String,
+    /// Which of the item's samples this is (0 when one answer per item is drawn).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sample: u32,
     /// The model's raw output (absent when the call errored).
     #[serde(default)]
     pub output: Option<String>,
@@ -72,8 +75,13 @@ impl JournalEntry {
             model: self.model.clone(),
             suite: self.suite.clone(),
             task_id: self.task_id.clone(),
+            sample: self.sample,
         }
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One unit of work: a model answering a task.
@@ -85,6 +93,8 @@ pub struct WorkKey {
     pub suite: String,
     /// Task id.
     pub task_id: String,
+    /// Sample index.
+    pub sample: u32,
 }
 
 /// Cuts a torn last line (one without a trailing newline) from a JSONL file
@@ -206,6 +216,7 @@ mod tests {
             suite: "s".into(),
             task_id: task.into(),
             category: "c".into(),
+            sample: 0,
             output: Some("42".into()),
             score: 1.0,
             detail: "ok".into(),

@@ -21,17 +21,70 @@ pub struct PlannedSuite {
     pub file: PathBuf,
     /// Tasks evaluated (after `limit`), in file order, with their line numbers.
     pub items: Vec<PlannedItem>,
+    /// Answers drawn per item and model.
+    pub samples: u32,
 }
 
-/// One task and the request built for it.
+/// One task and the requests built for it.
 #[derive(Debug, Clone)]
 pub struct PlannedItem {
     /// The task.
     pub task: Task,
     /// Its line in the split file.
     pub line: usize,
-    /// The request every model is asked (same prompt and settings for all).
-    pub request: GenerationRequest,
+    /// The requests every model is asked (same prompts and settings for
+    /// all), one per sample: index `s` is sample `s`.
+    pub requests: Vec<GenerationRequest>,
+}
+
+/// How many answers to draw per item, and how.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// Answers per item (at least 1).
+    pub samples: u32,
+    /// Temperature replacing the suite's (greedy) one, when set.
+    pub temperature: Option<f32>,
+    /// Nucleus mass replacing the suite's, when set.
+    pub top_p: Option<f32>,
+    /// Base seed: sample `s` is drawn with seed `seed + s`.
+    pub seed: u64,
+}
+
+impl Sampling {
+    /// One greedy answer per item, the suite's own settings.
+    pub const SINGLE: Sampling = Sampling {
+        samples: 1,
+        temperature: None,
+        top_p: None,
+        seed: 0,
+    };
+
+    /// The requests for one task: `base` as built from the suite, with this
+    /// sampling applied. Sample 0 keeps `base.id`; sample `s > 0` is
+    /// `"{id}#{s}"`. The seed is only set when sampling is on, so greedy
+    /// requests (and their transcript keys) do not depend on the run seed.
+    pub fn requests(&self, base: GenerationRequest) -> Vec<GenerationRequest> {
+        let mut base = base;
+        if let Some(t) = self.temperature {
+            base.settings.temperature = t;
+        }
+        if let Some(p) = self.top_p {
+            base.settings.top_p = p;
+        }
+        let sampled = base.settings.temperature > 0.0;
+        (0..self.samples.max(1))
+            .map(|s| {
+                let mut r = base.clone();
+                if sampled {
+                    r.settings.seed = self.seed.wrapping_add(u64::from(s));
+                }
+                if s > 0 {
+                    r.id = format!("{}#{s}", base.id);
+                }
+                r
+            })
+            .collect()
+    }
 }
 
 impl PlannedSuite {
@@ -51,9 +104,13 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Total (model, task) units of work.
+    /// Total (model, task, sample) units of work.
     pub fn total_work(&self) -> usize {
-        let items: usize = self.suites.iter().map(|s| s.items.len()).sum();
+        let items: usize = self
+            .suites
+            .iter()
+            .map(|s| s.items.len() * s.samples as usize)
+            .sum();
         items * (1 + self.config.students.len())
     }
 }
@@ -105,16 +162,22 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
         }
         let file = loaded.dir.join(format!("{}.jsonl", split.name));
         let lines = task_lines(&file);
+        let sampling = Sampling {
+            samples: sref.samples(),
+            temperature: sref.temperature,
+            top_p: sref.top_p,
+            seed: config.run.seed,
+        };
         let items = select(&split.tasks, sref.limit)
             .into_iter()
             .map(|i| {
                 let task = &split.tasks[i];
                 PlannedItem {
-                    request: GenerationRequest {
+                    requests: sampling.requests(GenerationRequest {
                         id: format!("{}/{}", loaded.config.name, task.id),
                         prompt: suite::build_prompt(&loaded, task),
                         settings: loaded.generation_settings(task),
-                    },
+                    }),
                     task: task.clone(),
                     line: lines.get(i).copied().unwrap_or(0),
                 }
@@ -126,6 +189,7 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             split: sref.split.clone(),
             suite: loaded,
             items,
+            samples: sampling.samples,
         });
     }
     for o in &config.gate.overrides {
@@ -213,6 +277,37 @@ mod tests {
         assert_eq!(select(&tasks, Some(5)), vec![0, 1, 3, 4, 6]);
         assert_eq!(select(&tasks, None), (0..9).collect::<Vec<_>>());
         assert_eq!(select(&tasks, Some(20)).len(), 9);
+    }
+
+    #[test]
+    fn samples_get_their_own_seeds_and_ids() {
+        let base = GenerationRequest {
+            id: "s/t1".into(),
+            prompt: "p".into(),
+            settings: crate::model::GenerationSettings::default(),
+        };
+        let greedy = Sampling {
+            seed: 7,
+            ..Sampling::SINGLE
+        }
+        .requests(base.clone());
+        assert_eq!(greedy, vec![base.clone()]);
+        let sampled = Sampling {
+            samples: 3,
+            temperature: Some(0.8),
+            top_p: Some(0.9),
+            seed: 7,
+        }
+        .requests(base);
+        let ids: Vec<&str> = sampled.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["s/t1", "s/t1#1", "s/t1#2"]);
+        let seeds: Vec<u64> = sampled.iter().map(|r| r.settings.seed).collect();
+        assert_eq!(seeds, [7, 8, 9]);
+        assert!(
+            sampled
+                .iter()
+                .all(|r| r.settings.temperature == 0.8 && r.settings.top_p == 0.9)
+        );
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //! and are left out of the pairs (the teacher's error rate is reported); an
 //! item the student errored on counts as wrong in the pairs *and* as an
 //! error in the student's error rate, which the gate checks.
+//!
+//! When a suite draws several samples per item, an item's score is the mean
+//! of its samples' scores (for binary scores, the unbiased pass@1 estimate
+//! c/n), the gate works on those item scores, an item with any failed call
+//! counts as an error, and pass@k is reported for each k up to the samples
+//! drawn. Latency, tokens and cost count every sample.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -17,7 +23,7 @@ use crate::run::plan::Plan;
 use crate::stats::{self, BootstrapOptions, Retention};
 use crate::summary::{
     AppliedThresholds, Comparison, GateResult, Interval, LatencyStats, ModelInfo, ModelStats,
-    SuiteInfo, Summary,
+    PassAtK, SuiteInfo, Summary,
 };
 
 /// A slice of the run statistics are computed on: a suite (or [`ALL`]), an
@@ -57,15 +63,28 @@ pub fn summarize(
         .iter()
         .flat_map(|s| s.items.iter().map(move |i| (s.name(), i.task.id.as_str())))
         .collect();
-    let mut by_model: BTreeMap<&str, HashMap<(&str, &str), &JournalEntry>> = BTreeMap::new();
+    let samples: HashMap<&str, u32> = plan.suites.iter().map(|s| (s.name(), s.samples)).collect();
+    let mut by_sample: BTreeMap<&str, HashMap<(&str, &str), Vec<&JournalEntry>>> = BTreeMap::new();
     for e in entries {
-        if planned.contains(&(e.suite.as_str(), e.task_id.as_str())) {
-            by_model
+        let wanted = samples.get(e.suite.as_str()).copied().unwrap_or(1);
+        if e.sample < wanted && planned.contains(&(e.suite.as_str(), e.task_id.as_str())) {
+            let answers = by_sample
                 .entry(e.model.as_str())
                 .or_default()
-                .insert((e.suite.as_str(), e.task_id.as_str()), e);
+                .entry((e.suite.as_str(), e.task_id.as_str()))
+                .or_default();
+            // A journal holds each sample once; keep the last line if not.
+            answers.retain(|a| a.sample != e.sample);
+            answers.push(e);
         }
     }
+    let by_model: BTreeMap<&str, HashMap<(&str, &str), Item>> = by_sample
+        .into_iter()
+        .map(|(model, items)| {
+            let items = items.into_iter().map(|(k, v)| (k, Item::of(v))).collect();
+            (model, items)
+        })
+        .collect();
     let empty = HashMap::new();
 
     let mut suites = Vec::new();
@@ -118,8 +137,7 @@ pub fn summarize(
                 .map(|s| (Role::Student, s.name.as_str())),
         ) {
             let items = by_model.get(name).unwrap_or(&empty);
-            let rows: Vec<&JournalEntry> =
-                keys.iter().filter_map(|k| items.get(k).copied()).collect();
+            let rows: Vec<&Item> = keys.iter().filter_map(|k| items.get(k)).collect();
             let thresholds = scope_thresholds(config, name, suite, plan);
             model_stats.push(model_row(
                 name,
@@ -244,12 +262,18 @@ fn model_row(
     role: Role,
     suite: &str,
     category: Option<&str>,
-    rows: &[&JournalEntry],
+    items: &[&Item],
     thresholds: &GateThresholds,
 ) -> Result<ModelStats, SummarizeError> {
-    let n = rows.len();
-    let errors = rows.iter().filter(|e| e.error.is_some()).count();
-    let scores: Vec<f64> = rows.iter().map(|e| e.score).collect();
+    let n = items.len();
+    let errors = items.iter().filter(|i| i.errored).count();
+    let scores: Vec<f64> = items.iter().map(|i| i.score).collect();
+    let pass_at_k = pass_at_k(items)?;
+    // Latency, tokens and cost count every sample drawn.
+    let rows: Vec<&JournalEntry> = items
+        .iter()
+        .flat_map(|i| i.answers.iter().copied())
+        .collect();
     let (accuracy, accuracy_interval) = if n == 0 {
         (
             0.0,
@@ -323,7 +347,66 @@ fn model_row(
         } else {
             cost * 1000.0 / n as f64
         },
+        pass_at_k,
     })
+}
+
+/// One item of one model: its samples (one unless the suite draws several).
+struct Item<'a> {
+    /// Mean score over the samples: with binary scores, the unbiased pass@1.
+    score: f64,
+    /// Whether any sample's model call failed (counted as an error).
+    errored: bool,
+    /// Samples scoring 1.
+    correct: u64,
+    /// The journal lines, one per sample.
+    answers: Vec<&'a JournalEntry>,
+}
+
+impl<'a> Item<'a> {
+    fn of(mut answers: Vec<&'a JournalEntry>) -> Self {
+        answers.sort_by_key(|a| a.sample);
+        let n = answers.len().max(1) as f64;
+        Item {
+            score: answers.iter().map(|a| a.score).sum::<f64>() / n,
+            errored: answers.iter().any(|a| a.error.is_some()),
+            correct: answers.iter().filter(|a| a.score >= 1.0).count() as u64,
+            answers,
+        }
+    }
+
+    fn cost(&self) -> f64 {
+        self.answers.iter().map(|a| a.cost).sum()
+    }
+}
+
+/// The `k` values reported (with the number of samples itself).
+const PASS_AT: [u64; 7] = [1, 2, 5, 10, 20, 50, 100];
+
+/// pass@k (unbiased estimator, mean over items) for every `k` in
+/// [`PASS_AT`] up to the fewest samples any item has, and for that number;
+/// empty when items have one sample.
+fn pass_at_k(items: &[&Item]) -> Result<Vec<PassAtK>, SummarizeError> {
+    let Some(fewest) = items.iter().map(|i| i.answers.len() as u64).min() else {
+        return Ok(Vec::new());
+    };
+    if fewest < 2 {
+        return Ok(Vec::new());
+    }
+    let mut ks: Vec<u64> = PASS_AT.iter().copied().filter(|&k| k < fewest).collect();
+    ks.push(fewest);
+    ks.into_iter()
+        .map(|k| {
+            let mut total = 0.0;
+            for item in items {
+                total += stats::pass_at_k(item.answers.len() as u64, item.correct, k)?;
+            }
+            Ok(PassAtK {
+                k,
+                value: total / items.len() as f64,
+            })
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -332,8 +415,8 @@ fn compare(
     suite: &str,
     category: Option<&str>,
     keys: &[(&str, &str)],
-    teacher: &HashMap<(&str, &str), &JournalEntry>,
-    items: &HashMap<(&str, &str), &JournalEntry>,
+    teacher: &HashMap<(&str, &str), Item>,
+    items: &HashMap<(&str, &str), Item>,
     thresholds: &GateThresholds,
     config: &GateConfig,
     teacher_row: Option<&ModelStats>,
@@ -347,13 +430,13 @@ fn compare(
         let (Some(t), Some(s)) = (teacher.get(k), items.get(k)) else {
             continue;
         };
-        if t.error.is_some() {
+        if t.errored {
             continue;
         }
         t_scores.push(t.score);
         s_scores.push(s.score);
-        t_cost += t.cost;
-        s_cost += s.cost;
+        t_cost += t.cost();
+        s_cost += s.cost();
     }
     let n = t_scores.len();
     let opts = BootstrapOptions {
