@@ -621,7 +621,7 @@ pub fn init_student(o: &StudentShape) -> Result<u8> {
         model_type: "llama".into(),
         torch_dtype: Some("float32".into()),
     };
-    distill_gate::llm::decoder::validate_config(&config)?;
+    distill_gate::llm::tensor_layout::validate_config(&config, &o.out)?;
     let weights = distill_gate::llm::decoder::random_weights(&config, o.seed, 0.02);
     let params: usize = weights.values().map(|t| t.data.len()).sum();
     let student = Checkpoint {

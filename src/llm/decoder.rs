@@ -10,6 +10,8 @@
 //! [`LlamaDecoder::forward_cached`] (prefill and incremental decoding with a
 //! [`KvCache`]).
 
+use std::path::Path;
+
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, RmsNorm};
 use burn::tensor::activation::silu;
@@ -24,7 +26,7 @@ use super::error::LlmError;
 use super::kv_cache::KvCache;
 use super::linear::{HfLinear, project};
 use super::rope::RopeAngles;
-use super::tensor_layout::expected_tensors;
+use super::tensor_layout::{expected_tensors, validate_config, validate_weights};
 use super::weights::{HostTensor, Weights};
 
 /// Label used as the "path" of errors about in-memory weights; checkpoint
@@ -98,95 +100,6 @@ fn layer_name(layer: usize, part: &str) -> String {
     format!("model.layers.{layer}.{part}.weight")
 }
 
-/// Checks that the hyper-parameters describe a buildable decoder.
-pub fn validate_config(config: &LlamaConfig) -> Result<(), LlmError> {
-    let bad = |message: String| Err(LlmError::mismatch(WEIGHTS_LABEL, message));
-    let positive = [
-        ("vocab_size", config.vocab_size),
-        ("hidden_size", config.hidden_size),
-        ("intermediate_size", config.intermediate_size),
-        ("num_hidden_layers", config.num_hidden_layers),
-        ("num_attention_heads", config.num_attention_heads),
-        ("num_key_value_heads", config.kv_heads()),
-        ("head_dim", config.head_dim()),
-        ("max_position_embeddings", config.max_position_embeddings),
-    ];
-    for (field, value) in positive {
-        if value == 0 {
-            return bad(format!("config field {field} must be positive"));
-        }
-    }
-    if !config.num_attention_heads.is_multiple_of(config.kv_heads()) {
-        return bad(format!(
-            "config num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
-            config.num_attention_heads,
-            config.kv_heads()
-        ));
-    }
-    if !config.head_dim().is_multiple_of(2) {
-        return bad(format!(
-            "config head_dim ({}) must be even for rotary embeddings",
-            config.head_dim()
-        ));
-    }
-    if !(config.rms_norm_eps > 0.0 && config.rms_norm_eps.is_finite()) {
-        return bad(format!(
-            "config rms_norm_eps ({}) must be positive",
-            config.rms_norm_eps
-        ));
-    }
-    if !(config.rope_theta > 0.0 && config.rope_theta.is_finite()) {
-        return bad(format!(
-            "config rope_theta ({}) must be positive",
-            config.rope_theta
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that `weights` holds every tensor of `config` with the right shape
-/// and no tensor this decoder cannot represent (projection biases).
-pub fn validate_weights(config: &LlamaConfig, weights: &Weights) -> Result<(), LlmError> {
-    validate_config(config)?;
-    for (name, shape) in expected_tensors(config) {
-        let Some(tensor) = weights.get(&name) else {
-            return Err(LlmError::mismatch(
-                WEIGHTS_LABEL,
-                format!("missing tensor {name} (expected shape {shape:?})"),
-            ));
-        };
-        if tensor.shape != shape {
-            return Err(LlmError::mismatch(
-                WEIGHTS_LABEL,
-                format!(
-                    "tensor {name} has shape {:?}, expected {shape:?}",
-                    tensor.shape
-                ),
-            ));
-        }
-        let needed: usize = shape.iter().product();
-        if tensor.data.len() != needed {
-            return Err(LlmError::mismatch(
-                WEIGHTS_LABEL,
-                format!(
-                    "tensor {name} holds {} values but its shape {shape:?} needs {needed}",
-                    tensor.data.len()
-                ),
-            ));
-        }
-    }
-    if let Some(name) = weights.keys().find(|name| {
-        (name.starts_with("model.layers.") && name.ends_with(".bias"))
-            || name.as_str() == "lm_head.bias"
-    }) {
-        return Err(LlmError::mismatch(
-            WEIGHTS_LABEL,
-            format!("unsupported tensor {name}: this Llama decoder has no projection biases"),
-        ));
-    }
-    Ok(())
-}
-
 /// Random weights in Hugging Face layout: every matrix drawn from
 /// `N(0, std^2)` (Box-Muller over a ChaCha8 stream seeded with `seed`),
 /// norms set to 1. Deterministic across platforms and backends.
@@ -257,15 +170,14 @@ fn host<const D: usize>(name: &str, t: Tensor<D>) -> Result<HostTensor, LlmError
 impl LlamaDecoder {
     /// Builds the decoder from Hugging Face-named f32 weights (Linear
     /// matrices `[out, in]`, q/k rows in rotate-half order). Every expected
-    /// tensor must be present with the right shape; errors name the tensor
-    /// and both shapes. Extra tensors (e.g. a tied `lm_head.weight`,
-    /// rotary caches) are ignored.
+    /// tensor must be present with the right shape and no other tensor may
+    /// be (see [`validate_weights`]); errors name the tensor and both shapes.
     pub fn from_weights(
         config: &LlamaConfig,
         weights: &Weights,
         device: &Device,
     ) -> Result<Self, LlmError> {
-        validate_weights(config, weights)?;
+        validate_weights(config, weights, Path::new(WEIGHTS_LABEL))?;
         Self::build(config, device, |name| {
             weights.get(name).cloned().ok_or_else(|| missing(name))
         })
@@ -279,7 +191,7 @@ impl LlamaDecoder {
         mut weights: Weights,
         device: &Device,
     ) -> Result<Self, LlmError> {
-        validate_weights(config, &weights)?;
+        validate_weights(config, &weights, Path::new(WEIGHTS_LABEL))?;
         Self::build(config, device, |name| {
             weights.remove(name).ok_or_else(|| missing(name))
         })
@@ -337,7 +249,7 @@ impl LlamaDecoder {
     /// A freshly initialised decoder (Hugging Face's default: weights
     /// `N(0, 0.02^2)`, norms 1), reproducible from `seed`.
     pub fn init_random(config: &LlamaConfig, device: &Device, seed: u64) -> Result<Self, LlmError> {
-        validate_config(config)?;
+        validate_config(config, Path::new(WEIGHTS_LABEL))?;
         Self::from_weights(config, &random_weights(config, seed, 0.02), device)
     }
 
