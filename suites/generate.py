@@ -22,7 +22,10 @@ plus one `Category(...)` entry.
 Splits: for each (suite, category, split) an independent random stream is
 seeded from the string "<seed>:<suite>:<category>:<split>". The test split is
 drawn first; train then skips any input already in test (or in train), so no
-test input text ever appears in train and ids never collide. Growing a split
+test input text ever appears in train and ids never collide. Code tasks
+(function synthesis, bug fix) are also split by the function they ask for:
+each function logic goes to test or train by a seeded hash (`logic_in_test`),
+each split draws only its own side, and test never repeats a task. Growing a split
 (`--train N`, `--test N`) appends items from its stream and keeps its earlier
 items; growing test also drops from train the items that now collide with a
 new test item.
