@@ -22,7 +22,10 @@ plus one `Category(...)` entry.
 Splits: for each (suite, category, split) an independent random stream is
 seeded from the string "<seed>:<suite>:<category>:<split>". The test split is
 drawn first; train then skips any input already in test (or in train), so no
-test input text ever appears in train and ids never collide. Growing a split
+test input text ever appears in train and ids never collide. Code tasks
+(function synthesis, bug fix) are also split by the function they ask for:
+each function logic goes to test or train by a seeded hash (`logic_in_test`),
+each split draws only its own side, and test never repeats a task. Growing a split
 (`--train N`, `--test N`) appends items from its stream and keeps its earlier
 items; growing test also drops from train the items that now collide with a
 new test item.
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import hashlib
 import itertools
 import math
 import json
@@ -61,6 +65,12 @@ class Item:
     input: str
     target: object
     meta: dict = field(default_factory=dict)
+    # Code tasks only (not written out): `logic` is the function the model
+    # must produce, ignoring its name and the example inputs; it decides
+    # the split the task may go to. `identity` is what makes two test tasks
+    # the same task (the logic, plus the injected bug for bug fixes).
+    logic: str | None = None
+    identity: str | None = None
 
 
 @dataclass
@@ -527,12 +537,19 @@ def rand_ints(rng: random.Random, n_min: int, n_max: int, lo: int, hi: int) -> l
 
 
 def fn_sum_multiples(rng):
-    a, b = sorted(rng.sample([2, 3, 4, 5, 6, 7, 9, 11], 2))
+    a, b = sorted(rng.sample(range(2, 13), 2))
+    count = rng.random() < 0.5
+    inclusive = rng.random() < 0.5
+    upto = "range(1, n + 1)" if inclusive else "range(1, n)"
+    what = "How many" if count else "Sum of the"
+    doc = (f"{what} positive integers {'up to and including' if inclusive else 'below'} n "
+           f"divisible by {a} or {b}.")
+    expr = "1" if count else "i"
     return FnSpec(
-        rng.choice(["sum_multiples", "multiples_total", "sum_of_multiples"]), "n: int", "int",
-        f"Sum of the positive integers below n divisible by {a} or {b}.",
-        fill("    return sum(i for i in range(1, n) if i % $a == 0 or i % $b == 0)\n", a=a, b=b),
-        [("range(1, n)", "range(1, n + 1)"), (" or ", " and ")],
+        rng.choice(["count_multiples", "multiples_count", "how_many_multiples"] if count
+                   else ["sum_multiples", "multiples_total", "sum_of_multiples"]), "n: int", "int", doc,
+        f"    return sum({expr} for i in {upto} if i % {a} == 0 or i % {b} == 0)\n",
+        [(upto, "range(1, n)" if inclusive else "range(1, n + 1)"), (" or ", " and ")],
         lambda r: (rng_choice_multiple(r, a, b),),
     )
 
@@ -546,10 +563,15 @@ def rng_choice_multiple(rng, a, b):
 
 def fn_run_length(rng):
     count_first = rng.random() < 0.5
+    omit_ones = rng.random() < 0.5
+    sep = rng.choice(["", ",", " ", ";"])
     piece = "f'{n}{c}'" if count_first else "f'{c}{n}'"
-    doc = ("Run-length encode s: each run of one character becomes its length then the character."
-           if count_first else
-           "Run-length encode s: each run of one character becomes the character then its length.")
+    if omit_ones:
+        piece = f"({piece} if n > 1 else c)"
+    doc = ("Run-length encode s: each run of one character becomes "
+           + ("its length then the character" if count_first else "the character then its length")
+           + ("; a run of one is just the character" if omit_ones else "")
+           + (f"; pieces joined by {sep!r}." if sep else "."))
     body = (
         "    runs = []\n"
         "    for ch in s:\n"
@@ -557,7 +579,7 @@ def fn_run_length(rng):
         "            runs[-1][1] += 1\n"
         "        else:\n"
         "            runs.append([ch, 1])\n"
-        f"    return ''.join({piece} for c, n in runs)\n"
+        f"    return {sep!r}.join({piece} for c, n in runs)\n"
     )
 
     def args(r):
@@ -577,21 +599,31 @@ def fn_run_length(rng):
 
 
 def fn_dedupe(rng):
-    if rng.random() < 0.5:
+    limit = rng.choice([None, 2, 3, 4, 5])
+    ret = "out" if limit is None else f"out[:{limit}]"
+    tail = "" if limit is None else f", at most the first {limit}"
+    if rng.random() < 0.6:
+        key, what, lo = rng.choice([
+            ("x", "repeats", 0),
+            ("abs(x)", "repeats of the absolute value", -9),
+            ("x % 3", "repeats of the remainder mod 3", 0),
+            ("x % 4", "repeats of the remainder mod 4", 0),
+            ("x % 5", "repeats of the remainder mod 5", 0),
+        ])
         body = (
             "    seen = set()\n"
             "    out = []\n"
             "    for x in xs:\n"
-            "        if x not in seen:\n"
-            "            seen.add(x)\n"
+            f"        if {key} not in seen:\n"
+            f"            seen.add({key})\n"
             "            out.append(x)\n"
-            "    return out\n"
+            f"    return {ret}\n"
         )
         return FnSpec(
             rng.choice(["dedupe", "unique", "remove_duplicates", "distinct"]), "xs: list[int]", "list[int]",
-            "The items of xs without repeats, keeping first occurrences in order.", body,
-            [("            seen.add(x)\n", ""), ("    return out\n", "    return sorted(out)\n")],
-            lambda r: ([r.randint(0, 9) for _ in range(r.randint(2, 8))],),
+            f"The items of xs without {what}, keeping first occurrences in order{tail}.", body,
+            [(f"            seen.add({key})\n", ""), (f"    return {ret}\n", f"    return sorted(out){ret[3:]}\n")],
+            lambda r: ([r.randint(lo, 9) for _ in range(r.randint(2, 8))],),
         )
     body = (
         "    seen = set()\n"
@@ -600,54 +632,72 @@ def fn_dedupe(rng):
         "        if w.lower() not in seen:\n"
         "            seen.add(w.lower())\n"
         "            out.append(w)\n"
-        "    return out\n"
+        f"    return {ret}\n"
     )
     pool = ["Box", "box", "BOX", "van", "Van", "dock", "Dock", "hub", "ramp", "Ramp", "lane"]
     return FnSpec(
         rng.choice(["dedupe_words", "unique_words", "first_spellings"]), "words: list[str]", "list[str]",
-        "The words without case-insensitive repeats, keeping first occurrences in order.", body,
+        f"The words without case-insensitive repeats, keeping first occurrences in order{tail}.", body,
         [("seen.add(w.lower())", "seen.add(w)"), ("            seen.add(w.lower())\n", "")],
         lambda r: (r.sample(pool, r.randint(2, 6)),),
     )
 
 
 def fn_chunk(rng):
+    k = rng.choice(["k", "2", "3", "4"])
+    keep = rng.random() < 0.5
+    summed = rng.random() < 0.5
+    piece = f"sum(xs[i:i + {k}])" if summed else f"xs[i:i + {k}]"
+    stop = "len(xs)" if keep else f"len(xs) - {k} + 1"
+    size = "k" if k == "k" else k
+    doc = (f"Split xs into consecutive pieces of {size} items"
+           + ("; the last may be shorter" if keep else ", dropping a shorter last piece")
+           + ("; return each piece's sum." if summed else "."))
+    returns = "list[int]" if summed else "list[list[int]]"
     return FnSpec(
-        rng.choice(["chunk", "chunks", "split_into", "batch"]), "xs: list[int], k: int", "list[list[int]]",
-        "Split xs into consecutive pieces of k items; the last may be shorter.",
-        "    return [xs[i:i + k] for i in range(0, len(xs), k)]\n",
-        [("range(0, len(xs), k)", "range(0, len(xs) - k, k)"), ("xs[i:i + k]", "xs[i:i + k - 1]")],
-        lambda r: ([r.randint(0, 20) for _ in range(r.randint(1, 8))], r.randint(1, 4)),
+        rng.choice(["chunk_sums", "batch_totals", "group_sums"] if summed else ["chunk", "chunks", "split_into", "batch"]),
+        "xs: list[int], k: int" if k == "k" else "xs: list[int]", returns, doc,
+        f"    return [{piece} for i in range(0, {stop}, {k})]\n",
+        [(f"range(0, {stop}, {k})", f"range(0, len(xs) - {k}, {k})"), (f"xs[i:i + {k}]", f"xs[i:i + {k} - 1]")],
+        (lambda r: ([r.randint(0, 20) for _ in range(r.randint(1, 8))], r.randint(1, 4))) if k == "k"
+        else (lambda r: ([r.randint(0, 20) for _ in range(r.randint(1, 9))],)),
     )
 
 
 def fn_parse_pairs(rng):
-    sep, eq = rng.choice([(";", "="), (",", ":"), ("&", "="), ("|", ":"), (";", ":")])
+    sep, eq = rng.choice([(";", "="), (",", ":"), ("&", "="), ("|", ":"), (";", ":"),
+                          (",", "="), ("|", "="), ("/", "="), ("/", ":"), ("&", ":")])
+    lower = rng.random() < 0.5
+    scale = rng.choice([1, 1, 10, 100])
+    keyexpr = "key.strip().lower()" if lower else "key.strip()"
+    valexpr = "int(value)" if scale == 1 else f"int(value) * {scale}"
     body = fill(
         "    out = {}\n"
         "    for part in s.split('$sep'):\n"
         "        if part.strip():\n"
         "            key, value = part.split('$eq')\n"
-        "            out[key.strip()] = int(value)\n"
-        "    return out\n", sep=sep, eq=eq)
+        "            out[$key] = $val\n"
+        "    return out\n", sep=sep, eq=eq, key=keyexpr, val=valexpr)
     buggy_edge = fill(
         "        if part.strip():\n"
         "            key, value = part.split('$eq')\n"
-        "            out[key.strip()] = int(value)\n", eq=eq)
+        "            out[$key] = $val\n", eq=eq, key=keyexpr, val=valexpr)
     fixed_edge = fill(
         "        key, value = part.split('$eq')\n"
-        "        out[key.strip()] = int(value)\n", eq=eq)
+        "        out[$key] = $val\n", eq=eq, key=keyexpr, val=valexpr)
 
     def args(r):
-        keys = r.sample(["a", "b", "x", "qty", "kg", "id", "zone", "n"], r.randint(1, 4))
+        keys = r.sample(["a", "B", "x", "Qty", "kg", "ID", "zone", "n"], r.randint(1, 4))
         text = sep.join(f"{k}{eq}{r.randint(0, 99)}" for k in keys)
         if r.random() < 0.4:
             text += sep
         return (text,)
 
+    extra = ("; keys lower-cased" if lower else "") + (f"; values times {scale}" if scale != 1 else "")
+    example = f"{{'a': {scale}, 'b': {2 * scale}}}"
     return FnSpec(
         rng.choice(["parse_pairs", "parse_kv", "to_dict", "parse_fields"]), "s: str", "dict[str, int]",
-        f"Parse 'a{eq}1{sep}b{eq}2' into {{'a': 1, 'b': 2}} (int values); skip empty parts.", body,
+        f"Parse 'a{eq}1{sep}b{eq}2' into {example} (int values{extra}); skip empty parts.", body,
         [(buggy_edge, fixed_edge), ("int(value)", "value")],
         args,
     )
@@ -675,60 +725,92 @@ def fn_clamp(rng):
     )
 
 
+LONG_WORD_TESTS = {
+    ">": ("longer than", ">="),
+    ">=": ("at least", ">"),
+    "<": ("shorter than", "<="),
+    "==": ("exactly", ">="),
+}
+
+
 def fn_long_words(rng):
-    k = rng.randint(3, 6)
+    op = rng.choice(sorted(LONG_WORD_TESTS))
+    k = rng.randint(4, 6) if op == "<" else rng.randint(3, 6)
+    listing = rng.random() < 0.5
+    phrase, bug_op = LONG_WORD_TESTS[op]
+    unit = "characters" if op != "==" else "characters long"
 
     def args(r):
         words = r.sample(WORDS, r.randint(2, 7))
-        if r.random() < 0.6:
-            words[r.randrange(len(words))] = r.choice([w for w in WORDS if len(w) == k])
-        if r.random() < 0.6:
-            words[r.randrange(len(words))] = r.choice([w for w in WORDS if len(w) > k])
+        for pool in ([w for w in WORDS if len(w) == k], [w for w in WORDS if len(w) > k],
+                     [w for w in WORDS if len(w) < k]):
+            if pool and r.random() < 0.6:
+                words[r.randrange(len(words))] = r.choice(pool)
         return (" ".join(words),)
 
+    if listing:
+        doc = f"The words of s (split on whitespace) that are {phrase} {k} {unit}, in order."
+        body = f"    return [w for w in s.split() if len(w) {op} {k}]\n"
+        names, returns = ["words_of_length", "pick_words", "filter_words"], "list[str]"
+    else:
+        doc = f"How many words of s (split on whitespace) are {phrase} {k} {unit}."
+        body = f"    return sum(1 for w in s.split() if len(w) {op} {k})\n"
+        names, returns = ["count_long_words", "count_words_by_length", "count_matching_words"], "int"
     return FnSpec(
-        rng.choice(["count_long_words", "long_words", "count_longer"]), "s: str", "int",
-        f"How many words of s (split on whitespace) are longer than {k} characters.",
-        f"    return sum(1 for w in s.split() if len(w) > {k})\n",
-        [(f"len(w) > {k}", f"len(w) >= {k}"), ("s.split()", "s.split(' ')[1:]")],
+        rng.choice(names), "s: str", returns, doc, body,
+        [(f"len(w) {op} {k}", f"len(w) {bug_op} {k}"), ("s.split()", "s.split(' ')[1:]")],
         args,
     )
 
 
+ORDINALS = {2: "second", 3: "third", 4: "fourth", 5: "fifth"}
+
+
 def fn_second_largest(rng):
     largest = rng.random() < 0.5
+    rank = rng.choice([2, 2, 3, 4])
+    missing = rng.choice(["None", "-1"])
     rev = "True" if largest else "False"
     word = "largest" if largest else "smallest"
+    nth = ORDINALS[rank]
     body = (
         f"    values = sorted(set(xs), reverse={rev})\n"
-        "    if len(values) < 2:\n"
-        "        return None\n"
-        "    return values[1]\n"
+        f"    if len(values) < {rank}:\n"
+        f"        return {missing}\n"
+        f"    return values[{rank - 1}]\n"
     )
 
     def args(r):
-        xs = [r.randint(0, 9) for _ in range(r.randint(1, 6))]
+        xs = [r.randint(0, 9) for _ in range(r.randint(1, 4 + rank))]
         if r.random() < 0.5:
             xs.append(max(xs) if largest else min(xs))
         r.shuffle(xs)
         return (xs,)
 
     return FnSpec(
-        rng.choice([f"second_{word}", f"{word}_but_one", f"next_{word}"]), "xs: list[int]", "int | None",
-        f"The second {word} distinct value in xs, or None if there is none.", body,
-        [(f"sorted(set(xs), reverse={rev})", f"sorted(xs, reverse={rev})"), ("if len(values) < 2:", "if len(values) < 1:")],
+        rng.choice([f"{nth}_{word}", f"{word}_{nth}", f"nth_{word}"]), "xs: list[int]",
+        "int | None" if missing == "None" else "int",
+        f"The {nth} {word} distinct value in xs, or {missing} if there is none.", body,
+        [(f"sorted(set(xs), reverse={rev})", f"sorted(xs, reverse={rev})"),
+         (f"if len(values) < {rank}:", f"if len(values) < {rank - 1}:")],
         args,
     )
 
 
 def fn_format_duration(rng):
-    style = rng.choice(["colon", "units"])
+    style = rng.choice(["colon", "units", "words", "minutes"])
     if style == "colon":
         ret = "    return f'{hours:02d}:{minutes:02d}:{secs:02d}'\n"
         doc = "Format a number of seconds as HH:MM:SS."
-    else:
+    elif style == "units":
         ret = "    return f'{hours}h {minutes:02d}m {secs:02d}s'\n"
         doc = "Format a number of seconds like '1h 02m 05s'."
+    elif style == "words":
+        ret = "    return f'{hours} h {minutes} min {secs:02d} s'\n"
+        doc = "Format a number of seconds like '1 h 2 min 05 s'."
+    else:
+        ret = "    return f'{hours * 60 + minutes}:{secs:02d}'\n"
+        doc = "Format a number of seconds as total minutes and seconds, like '62:05'."
     body = "    hours, rest = divmod(seconds, 3600)\n    minutes, secs = divmod(rest, 60)\n" + ret
     return FnSpec(
         rng.choice(["format_duration", "hms", "fmt_seconds", "as_clock"]), "seconds: int", "str", doc, body,
@@ -738,14 +820,17 @@ def fn_format_duration(rng):
 
 
 def fn_merge_intervals(rng):
+    touching = rng.random() < 0.5
+    count = rng.random() < 0.5
+    cmp = "<=" if touching else "<"
     body = (
         "    merged = []\n"
         "    for start, end in sorted(intervals):\n"
-        "        if merged and start <= merged[-1][1]:\n"
+        f"        if merged and start {cmp} merged[-1][1]:\n"
         "            merged[-1][1] = max(merged[-1][1], end)\n"
         "        else:\n"
         "            merged.append([start, end])\n"
-        "    return merged\n"
+        + ("    return len(merged)\n" if count else "    return merged\n")
     )
 
     def args(r):
@@ -757,21 +842,32 @@ def fn_merge_intervals(rng):
             out.append([out[0][1], out[0][1] + r.randint(1, 3)])
         return (out,)
 
+    which = "overlapping or touching" if touching else "overlapping (not merely touching)"
     return FnSpec(
-        rng.choice(["merge_intervals", "merge_ranges", "union_intervals"]), "intervals: list[list[int]]",
-        "list[list[int]]",
-        "Merge overlapping or touching [start, end] intervals; return them sorted.", body,
-        [("start <= merged[-1][1]", "start < merged[-1][1]"), ("max(merged[-1][1], end)", "end")],
+        rng.choice(["count_merged", "merged_count", "count_blocks"] if count
+                   else ["merge_intervals", "merge_ranges", "union_intervals"]),
+        "intervals: list[list[int]]", "int" if count else "list[list[int]]",
+        f"Merge {which} [start, end] intervals; return "
+        + ("how many remain." if count else "them sorted."), body,
+        [(f"start {cmp} merged[-1][1]", f"start {'<' if touching else '<='} merged[-1][1]"),
+         ("max(merged[-1][1], end)", "end")],
         args,
     )
 
 
+BRACKETS = ["()", "[]", "{}", "<>"]
+
+
 def fn_balanced(rng):
+    kinds = sorted(rng.sample(BRACKETS, rng.randint(2, 4)), key=BRACKETS.index)
+    pairs = "{" + ", ".join(f"'{c}': '{o}'" for o, c in kinds) + "}"
+    opening = "".join(o for o, _ in kinds)
+    closing = "".join(c for _, c in kinds)
     body = (
-        "    pairs = {')': '(', ']': '[', '}': '{'}\n"
+        f"    pairs = {pairs}\n"
         "    stack = []\n"
         "    for ch in s:\n"
-        "        if ch in '([{':\n"
+        f"        if ch in '{opening}':\n"
         "            stack.append(ch)\n"
         "        elif ch in pairs:\n"
         "            if not stack or stack.pop() != pairs[ch]:\n"
@@ -782,7 +878,7 @@ def fn_balanced(rng):
     def balanced(r, depth):
         out = ""
         for _ in range(r.randint(1, 2)):
-            o, c = r.choice(["()", "[]", "{}"])
+            o, c = r.choice(kinds)
             inner = balanced(r, depth - 1) if depth > 0 and r.random() < 0.6 else r.choice(["", "x", "ab"])
             out += o + inner + c
         return out
@@ -791,17 +887,19 @@ def fn_balanced(rng):
         s = balanced(r, 2)
         kind = r.random()
         if kind < 0.25:
-            s += r.choice("([{")
+            s += r.choice(opening)
         elif kind < 0.5:
             i = r.randrange(len(s))
-            s = s[:i] + r.choice(")]}") + s[i:]
+            s = s[:i] + r.choice(closing) + s[i:]
         elif kind < 0.6:
-            s = r.choice(")]}") + s
+            s = r.choice(closing) + s
         return (s,)
 
+    listed = " ".join(o + c for o, c in kinds)
     return FnSpec(
         rng.choice(["balanced", "is_balanced", "brackets_ok", "check_brackets"]), "s: str", "bool",
-        "Whether the brackets (), [] and {} in s are balanced and properly nested.", body,
+        f"Whether the brackets {listed} in s are balanced and properly nested (other characters are ignored).",
+        body,
         [("    return not stack\n", "    return True\n"),
          ("if not stack or stack.pop() != pairs[ch]", "if stack and stack.pop() != pairs[ch]")],
         args,
@@ -810,84 +908,127 @@ def fn_balanced(rng):
 
 def fn_rotate(rng):
     right = rng.random() < 0.5
+    k = rng.choice(["k", "k", "1", "2", "3"])
     expr = "xs[-k:] + xs[:-k]" if right else "xs[k:] + xs[:k]"
-    body = f"    if not xs:\n        return []\n    k %= len(xs)\n    return {expr}\n"
+    first = "k %= len(xs)" if k == "k" else f"k = {k} % len(xs)"
+    body = f"    if not xs:\n        return []\n    {first}\n    return {expr}\n"
     bug2 = ("xs[-k:] + xs[:-k]", "xs[k:] + xs[:k]") if right else ("xs[k:] + xs[:k]", "xs[-k:] + xs[:-k]")
+    bug1 = ("    k %= len(xs)\n", "") if k == "k" else (f"{k} % len(xs)", f"{k}")
+    direction = "right" if right else "left"
+    if k == "k":
+        return FnSpec(
+            rng.choice(["rotate", "rotate_list", "shift"]) + f"_{direction}", "xs: list[int], k: int",
+            "list[int]", f"xs rotated {direction} by k positions (k may exceed len(xs)).", body,
+            [bug1, bug2],
+            lambda r: ([r.randint(0, 9) for _ in range(r.randint(0, 6))], r.randint(0, 9)),
+        )
     return FnSpec(
-        rng.choice(["rotate", "rotate_list", "shift"]) + ("_right" if right else "_left"), "xs: list[int], k: int",
-        "list[int]", f"xs rotated {'right' if right else 'left'} by k positions (k may exceed len(xs)).", body,
-        [("    k %= len(xs)\n", ""), bug2],
-        lambda r: ([r.randint(0, 9) for _ in range(r.randint(0, 6))], r.randint(0, 9)),
+        rng.choice(["rotate", "rotate_list", "shift"]) + f"_{direction}_{k}", "xs: list[int]",
+        "list[int]", f"xs rotated {direction} by {k} position{'s' if k != '1' else ''} (xs may be shorter).",
+        body, [bug1, bug2],
+        lambda r: ([r.randint(0, 9) for _ in range(r.randint(0, 6))],),
     )
 
 
+WORD_CHANGES = {
+    "upper": ("w.upper()", "upper-cased"),
+    "capitalize": ("w.capitalize()", "capitalised"),
+    "reverse": ("w[::-1]", "reversed"),
+    "star": ("w + '*'", "followed by '*'"),
+}
+
+
 def fn_upper_every(rng):
-    k = rng.randint(2, 4)
-    method = rng.choice(["upper", "capitalize"])
-    body = f"    words = s.split()\n    return ' '.join(w.{method}() if (i + 1) % {k} == 0 else w for i, w in enumerate(words))\n"
-    ordinal = {2: "second", 3: "third", 4: "fourth"}[k]
-    what = "upper-cased" if method == "upper" else "capitalised"
+    k = rng.randint(2, 5)
+    method = rng.choice(sorted(WORD_CHANGES))
+    joiner = rng.choice([" ", " ", "-", "_"])
+    change, what = WORD_CHANGES[method]
+    body = (f"    words = s.split()\n    return {joiner!r}.join({change} if (i + 1) % {k} == 0 else w "
+            "for i, w in enumerate(words))\n")
+    ordinal = ORDINALS[k]
+    joined = "single spaces" if joiner == " " else repr(joiner)
     return FnSpec(
-        rng.choice([f"{method}_every_{ordinal}", f"mark_{ordinal}_words", f"every_{ordinal}_{method}"]), "s: str", "str",
-        f"The words of s joined by single spaces, every {ordinal} word {what}.", body,
-        [(f"(i + 1) % {k}", f"i % {k}"), ("' '.join", "''.join")],
-        lambda r: (" ".join(r.choice(WORDS[:40]) for _ in range(r.randint(k, 7))),),
+        rng.choice([f"{method}_every_{ordinal}", f"mark_{ordinal}_words", f"every_{ordinal}_{method}"]), "s: str",
+        "str", f"The words of s joined by {joined}, every {ordinal} word {what}.", body,
+        [(f"(i + 1) % {k}", f"i % {k}"), (f"{joiner!r}.join", "''.join")],
+        lambda r: (" ".join(r.choice(WORDS[:40]) for _ in range(r.randint(k, 8))),),
     )
 
 
 def fn_running(rng):
-    if rng.random() < 0.5:
+    kind = rng.choice(["sum", "max", "min", "positives"])
+    if kind in ("sum", "positives"):
+        step = "total += x" if kind == "sum" else "total += 1 if x > 0 else 0"
         body = (
             "    out = []\n"
             "    total = 0\n"
             "    for x in xs:\n"
-            "        total += x\n"
+            f"        {step}\n"
             "        out.append(total)\n"
             "    return out\n"
         )
+        doc = ("The running totals of xs: item i is xs[0] + ... + xs[i]." if kind == "sum"
+               else "Item i is how many of xs[0..i] are positive.")
         return FnSpec(
-            rng.choice(["prefix_sums", "running_total", "cumulative"]), "xs: list[int]", "list[int]",
-            "The running totals of xs: item i is xs[0] + ... + xs[i].", body,
-            [("        total += x\n        out.append(total)\n", "        out.append(total)\n        total += x\n"),
-             ("    total = 0\n", "    total = xs[0] if xs else 0\n")],
+            rng.choice(["prefix_sums", "running_total", "cumulative"] if kind == "sum"
+                       else ["running_positives", "positives_so_far", "count_positive_prefix"]),
+            "xs: list[int]", "list[int]", doc, body,
+            [(f"        {step}\n        out.append(total)\n", f"        out.append(total)\n        {step}\n"),
+             ("    total = 0\n", "    total = 1 if xs else 0\n")],
             lambda r: ([r.randint(-5, 9) for _ in range(r.randint(1, 7))],),
         )
+    better, worse, word = (">", "<", "largest") if kind == "max" else ("<", ">", "smallest")
     body = (
         "    out = []\n"
         "    best = None\n"
         "    for x in xs:\n"
-        "        if best is None or x > best:\n"
+        f"        if best is None or x {better} best:\n"
         "            best = x\n"
         "        out.append(best)\n"
         "    return out\n"
     )
     return FnSpec(
-        rng.choice(["running_max", "prefix_max", "max_so_far"]), "xs: list[int]", "list[int]",
-        "Item i is the largest of xs[0..i].", body,
-        [("best = None", "best = 0"), ("x > best", "x < best")],
+        rng.choice([f"running_{kind}", f"prefix_{kind}", f"{kind}_so_far"]), "xs: list[int]", "list[int]",
+        f"Item i is the {word} of xs[0..i].", body,
+        [("best = None", "best = 0"), (f"x {better} best", f"x {worse} best")],
         lambda r: ([r.randint(-9, 9) for _ in range(r.randint(1, 7))],),
     )
 
 
 def fn_count_chars(rng):
-    chars = rng.choice(["aeiou", "aeiouy", "xyz", "rst"])
-    body = f"    return sum(1 for ch in s.lower() if ch in '{chars}')\n"
+    if rng.random() < 0.3:
+        chars = rng.choice(["aeiou", "aeiouy"])
+    else:
+        chars = "".join(sorted(rng.sample("bcdeghklmnoprstuy", rng.randint(2, 4))))
+    fold = rng.random() < 0.6
+    text = "s.lower()" if fold else "s"
     return FnSpec(
         rng.choice(["count_vowels", "count_letters", "letter_hits"]) if chars.startswith("aeiou")
         else rng.choice(["count_letters", "letter_hits", f"count_{chars}"]),
-        "s: str", "int", f"How many characters of s are one of '{chars}', ignoring case.", body,
-        [("s.lower()", "s"), (f"'{chars}'", f"'{chars[:-1]}'")],
+        "s: str", "int",
+        f"How many characters of s are one of '{chars}'" + (", ignoring case." if fold else " (case-sensitive)."),
+        f"    return sum(1 for ch in {text} if ch in '{chars}')\n",
+        [(f"in {text} if", "in s.upper() if" if not fold else "in s if"), (f"'{chars}'", f"'{chars[:-1]}'")],
         lambda r: (" ".join(r.choice(WORDS).capitalize() if r.random() < 0.4 else r.choice(WORDS).upper()
                             if r.random() < 0.2 else r.choice(WORDS) for _ in range(r.randint(1, 3))),),
     )
 
 
+FIRST_ABOVE_TESTS = {">": ("greater than", ">="), ">=": ("at least", ">"), "<": ("less than", "<="),
+                     "<=": ("at most", "<")}
+
+
 def fn_first_above(rng):
+    op = rng.choice(sorted(FIRST_ABOVE_TESTS))
+    last = rng.random() < 0.5
+    missing = rng.choice(["-1", "None"])
+    phrase, bug_op = FIRST_ABOVE_TESTS[op]
+    loop = "    for i in range(len(xs) - 1, -1, -1):\n" if last else "    for i in range(len(xs)):\n"
     body = (
-        "    for i, x in enumerate(xs):\n"
-        "        if x > t:\n"
+        loop
+        + f"        if xs[i] {op} t:\n"
         "            return i\n"
-        "    return -1\n"
+        f"    return {missing}\n"
     )
 
     def args(r):
@@ -895,22 +1036,27 @@ def fn_first_above(rng):
         t = r.choice(xs) if r.random() < 0.6 else r.randint(0, 10)
         return (xs, t)
 
+    which = "last" if last else "first"
     return FnSpec(
-        rng.choice(["first_above", "index_above", "find_first_over"]), "xs: list[int], t: int", "int",
-        "Index of the first item of xs greater than t, or -1 if none is.", body,
-        [("x > t", "x >= t"), ("    return -1\n", "    return len(xs)\n")],
+        rng.choice([f"{which}_index", f"find_{which}", f"{which}_match"]), "xs: list[int], t: int",
+        "int" if missing == "-1" else "int | None",
+        f"Index of the {which} item of xs {phrase} t, or {missing} if none is.", body,
+        [(f"xs[i] {op} t", f"xs[i] {bug_op} t"),
+         (f"    return {missing}\n", "    return len(xs)\n" if missing == "-1" else "    return -1\n")],
         args,
     )
 
 
 def fn_window_sums(rng):
-    k = rng.randint(2, 4)
+    k = rng.randint(2, 5)
+    agg = rng.choice(["sum", "max", "min"])
+    noun = {"sum": "Sums", "max": "Maxima", "min": "Minima"}[agg]
     return FnSpec(
-        rng.choice(["window_sums", "rolling_sums", "sums_of_runs"]), "xs: list[int]", "list[int]",
-        f"Sums of every {k} consecutive items of xs, in order.",
-        f"    return [sum(xs[i:i + {k}]) for i in range(len(xs) - {k} + 1)]\n",
+        rng.choice([f"window_{agg}s", f"rolling_{agg}", f"{agg}_of_runs"]), "xs: list[int]", "list[int]",
+        f"{noun} of every {k} consecutive items of xs, in order.",
+        f"    return [{agg}(xs[i:i + {k}]) for i in range(len(xs) - {k} + 1)]\n",
         [(f"range(len(xs) - {k} + 1)", f"range(len(xs) - {k})"), (f"xs[i:i + {k}]", f"xs[i:i + {k - 1}]")],
-        lambda r: ([r.randint(0, 9) for _ in range(r.randint(k, 7))],),
+        lambda r: ([r.randint(0, 9) for _ in range(r.randint(k, 8))],),
     )
 
 
@@ -1008,6 +1154,11 @@ def code_target(spec: FnSpec, cases: list) -> dict:
     return {"entry_point": spec.name, "solution": solution, "tests": tests}
 
 
+def logic_key(template: str, spec: FnSpec) -> str:
+    """What the model must write, without the function's name: template, signature types and body."""
+    return f"{template}\n({spec.params}) -> {spec.returns}\n{spec.body}"
+
+
 def gen_function_synthesis(rng: random.Random) -> Item:
     while True:
         key, make = rng.choice(FN_TEMPLATES)
@@ -1017,7 +1168,8 @@ def gen_function_synthesis(rng: random.Random) -> Item:
             break
     _, call, value = cases[0]
     text = f"{spec.header()}    \"\"\"{spec.doc}\n    Example: {call} == {value!r}\n    \"\"\""
-    return Item(text, code_target(spec, cases), {"template": key})
+    logic = logic_key(key, spec)
+    return Item(text, code_target(spec, cases), {"template": key}, logic=logic, identity=logic)
 
 
 def gen_bug_fix(rng: random.Random) -> Item:
@@ -1046,7 +1198,9 @@ def gen_bug_fix(rng: random.Random) -> Item:
         break
     buggy_text = f"{spec.header()}    \"\"\"{spec.doc}\"\"\"\n{buggy_body}".rstrip("\n")
     text = f"{buggy_text}\n# Failing: {assert_line(shown)}"
-    return Item(text, code_target(spec, [shown] + others), {"template": key, "bug": bug})
+    logic = logic_key(key, spec)
+    return Item(text, code_target(spec, [shown] + others), {"template": key, "bug": bug},
+                logic=logic, identity=f"{logic}\nbug {bug}")
 
 
 # ---------------------------------------------------------------------------
@@ -1630,19 +1784,44 @@ def shares(total: int, parts: int) -> list:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+TEST_SHARE = 0.2
+
+
+def logic_in_test(seed: int, suite: str, logic: str) -> bool:
+    """Whether this function logic belongs to the test side (about TEST_SHARE of all logics).
+
+    A seeded hash of the logic alone (not the category), so a function asked
+    in a test task never appears in train, neither to write nor to fix.
+    """
+    digest = hashlib.sha256(f"{seed}:{suite}:{logic}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < TEST_SHARE * 2**64
+
+
 def draw(suite: str, category: Category, split: str, n: int, seed: int, taken: set) -> list:
-    """`n` items with inputs not in `taken` (which is updated), from the split's own stream."""
+    """`n` items with inputs not in `taken` (which is updated), from the split's own stream.
+
+    Code items (those with a `logic`) are drawn only from their split's side
+    of the logic partition, and test never repeats an identity.
+    """
     rng = random.Random(f"{seed}:{suite}:{category.name}:{split}")
     items = []
+    identities: set = set()
     misses = 0
     while len(items) < n:
         item = category.generate(rng)
+        if item.logic is not None and (logic_in_test(seed, suite, item.logic) != (split == "test")
+                                       or (split == "test" and item.identity in identities)):
+            misses += 1
+            if misses > 50 * (n + 100):
+                sys.exit(f"{suite}/{category.name}: cannot find {n} distinct {split} tasks; grow the templates")
+            continue
         if item.input in taken:
             misses += 1
             if misses > 50 * (n + 100):
                 sys.exit(f"{suite}/{category.name}: cannot find {n} distinct {split} inputs; grow the templates")
             continue
         taken.add(item.input)
+        identities.add(item.identity)
         items.append(item)
     return items
 

@@ -19,8 +19,11 @@ checks, for every task of these categories:
   and `optimum` equals a dynamic program over parcel subsets (the generator
   uses branch and bound).
 
-Also checks that no test input appears in train. Exits 1 with the problems
-found, else prints a count per category.
+Also checks that no test input appears in train, and that no test task can be
+answered from memory of train: no test solution (compared with line ends
+stripped) equals the solution of any train task of the suite, and no route or
+load-planning instance (`distances`; `parcels` with `capacity_kg`) appears in
+both splits. Exits 1 with the problems found, else prints a count per category.
 
 Usage: python3 suites/verify_targets.py [--dir suites]
 """
@@ -172,6 +175,33 @@ def check_load(task: dict) -> list:
     return problems
 
 
+def solution_text(task: dict) -> str | None:
+    """A code target's solution with whitespace at line ends stripped, else None."""
+    t = task["target"]
+    if not isinstance(t, dict) or not isinstance(t.get("solution"), str):
+        return None
+    return "\n".join(line.rstrip() for line in t["solution"].strip("\n").split("\n"))
+
+
+def instance_key(task: dict) -> str | None:
+    """A route or load-planning target's instance (what the solver was given), else None."""
+    t = task["target"]
+    if task["category"] == "route":
+        return "route " + json.dumps(t["distances"])
+    if task["category"] == "load_planning":
+        return "load " + json.dumps([t["capacity_kg"], t["parcels"]], sort_keys=True)
+    return None
+
+
+def leaks(tasks: dict) -> list:
+    """Test tasks whose solution or instance also occurs in train."""
+    problems = []
+    for key, what in ((solution_text, "solution"), (instance_key, "instance")):
+        in_train = {key(t) for t in tasks["train"]} - {None}
+        problems += [f"{t['id']}: test {what} also in train" for t in tasks["test"] if key(t) in in_train]
+    return problems
+
+
 CHECKS = {
     "function_synthesis": check_code,
     "bug_fix": check_code,
@@ -186,10 +216,11 @@ def main(argv: list | None = None) -> int:
     args = parser.parse_args(argv)
     problems, counts = [], Counter()
     for suite in sorted(p for p in args.dir.iterdir() if (p / "suite.toml").is_file()):
-        inputs = {}
+        inputs, by_split = {}, {}
         for split in ("train", "test"):
             tasks = [json.loads(line) for line in (suite / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
             inputs[split] = {t["input"] for t in tasks}
+            by_split[split] = tasks
             for task in tasks:
                 check = CHECKS.get(task["category"])
                 if check is None:
@@ -197,6 +228,7 @@ def main(argv: list | None = None) -> int:
                 counts[f"{suite.name}/{task['category']}/{split}"] += 1
                 problems += [f"{suite.name}/{task['id']}: {p}" for p in check(task)]
         problems += [f"{suite.name}: test input also in train: {i[:60]!r}" for i in inputs["test"] & inputs["train"]]
+        problems += [f"{suite.name}/{p}" for p in leaks(by_split)]
     for p in problems:
         print(p, file=sys.stderr)
     for key, n in sorted(counts.items()):

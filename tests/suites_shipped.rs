@@ -63,6 +63,33 @@ fn answer_text(suite: &Suite, task: &Task) -> String {
     }
 }
 
+/// A code target's solution with whitespace at line ends stripped, if the
+/// target is an object with a "solution" string.
+fn solution_text(task: &Task) -> Option<String> {
+    let solution = task.target.get("solution")?.as_str()?;
+    let lines: Vec<&str> = solution
+        .trim_matches('\n')
+        .lines()
+        .map(str::trim_end)
+        .collect();
+    Some(lines.join("\n"))
+}
+
+/// The instance a route or load-planning target was solved for: its
+/// `distances`, or its `parcels` with `capacity_kg`.
+fn instance(task: &Task) -> Option<String> {
+    let target = &task.target;
+    match task.category.as_str() {
+        "route" => Some(format!("route {}", target.get("distances")?)),
+        "load_planning" => Some(format!(
+            "load {} {}",
+            target.get("capacity_kg")?,
+            target.get("parcels")?
+        )),
+        _ => None,
+    }
+}
+
 #[test]
 fn shipped_suites_load_with_disjoint_nonempty_splits() {
     for name in SHIPPED {
@@ -86,6 +113,27 @@ fn shipped_suites_load_with_disjoint_nonempty_splits() {
                 "{name}: the input of test task {} also appears in train",
                 task.id
             );
+        }
+        // No test task can be answered from memory of train: the function a
+        // test task asks for (to write or to fix) is no train task's
+        // solution, and no solver instance is in both splits.
+        let train_solutions: HashSet<String> = train.iter().filter_map(solution_text).collect();
+        let train_instances: HashSet<String> = train.iter().filter_map(instance).collect();
+        for task in test {
+            if let Some(solution) = solution_text(task) {
+                assert!(
+                    !train_solutions.contains(&solution),
+                    "{name}: the solution of test task {} is a train solution",
+                    task.id
+                );
+            }
+            if let Some(instance) = instance(task) {
+                assert!(
+                    !train_instances.contains(&instance),
+                    "{name}: the instance of test task {} is also in train",
+                    task.id
+                );
+            }
         }
         let test_inputs: HashSet<&str> = test.iter().map(|t| t.input.as_str()).collect();
         assert_eq!(
