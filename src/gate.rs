@@ -363,6 +363,15 @@ fn retention_criterion(
         }
     }
     let (t, c) = (th.min_retention, th.confidence);
+    // A sum of fractional scores (route, load plan, samples) is not a count:
+    // show it to one decimal, whole counts without one.
+    let count = |x: f64| {
+        if x.fract() == 0.0 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1} (sum of scores)")
+        }
+    };
     let min_correct = th.min_teacher_correct as f64;
     if e.teacher_correct < min_correct {
         // Items until the teacher is expected to reach the minimum.
@@ -374,7 +383,9 @@ fn retention_criterion(
                 format!(
                     "retention cannot be measured: the teacher got {} of {} items right, \
                      fewer than the minimum {}",
-                    e.teacher_correct, e.n, th.min_teacher_correct
+                    count(e.teacher_correct),
+                    e.n,
+                    th.min_teacher_correct
                 ),
             ),
             more,
