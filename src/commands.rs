@@ -681,9 +681,7 @@ pub fn distill(o: &distill_gate::distill::DistillOptions) -> Result<u8> {
         summary.total_steps,
         format_secs(started.elapsed().as_secs_f64()),
         summary.tokens_per_s,
-        summary
-            .best_step
-            .map_or("-".to_string(), |s| s.to_string()),
+        summary.best_step.map_or("-".to_string(), |s| s.to_string()),
         summary
             .best_loss
             .map_or("-".to_string(), |l| format!("{l:.4}")),

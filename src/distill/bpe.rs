@@ -44,9 +44,7 @@ pub fn train_bpe<'a>(
     if vocab_size < MIN_VOCAB_SIZE {
         return Err(DistillError::option(
             "--vocab-size",
-            format!(
-                "{vocab_size} is below {MIN_VOCAB_SIZE} (3 special tokens + 256 byte symbols)"
-            ),
+            format!("{vocab_size} is below {MIN_VOCAB_SIZE} (3 special tokens + 256 byte symbols)"),
         ));
     }
     let specials: Vec<AddedToken> = SPECIAL_TOKENS
@@ -131,7 +129,10 @@ mod tests {
     fn trained_tokenizer_round_trips_text_and_has_specials() {
         let tok = train_bpe(TEXT.iter().copied(), 300).unwrap();
         assert!(tok.get_vocab_size(true) <= 300);
-        assert!(tok.get_vocab_size(true) > MIN_VOCAB_SIZE, "learned some merges");
+        assert!(
+            tok.get_vocab_size(true) > MIN_VOCAB_SIZE,
+            "learned some merges"
+        );
         let student = student_tokenizer(tok).unwrap();
         assert_eq!(student.token_id(END_OF_TEXT), Some(0));
         assert_eq!(student.eos, vec![0]);

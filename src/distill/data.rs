@@ -156,7 +156,11 @@ mod tests {
             assert!(val_large.contains(p));
         }
         // About 10% held out: 2000 draws, sd = sqrt(2000 * 0.09) ~ 13.4.
-        assert!((140..=260).contains(&val_large.len()), "{}", val_large.len());
+        assert!(
+            (140..=260).contains(&val_large.len()),
+            "{}",
+            val_large.len()
+        );
         // Another seed picks another slice.
         let (_, other) = split(&large, 8, 0.1);
         assert_ne!(other, val_large);

@@ -74,19 +74,14 @@ pub fn weighted_nll_sum(
             weights.len()
         )));
     }
-    if let Some(bad) = targets
-        .iter()
-        .find(|&&t| t < 0 || t as u64 >= vocab as u64)
-    {
+    if let Some(bad) = targets.iter().find(|&&t| t < 0 || t as u64 >= vocab as u64) {
         return Err(DistillError::Tensor(format!(
             "target id {bad} is outside the vocabulary of {vocab}"
         )));
     }
     let device: Device = logits.device();
-    let idx = Tensor::<3, Int>::from_data(
-        TensorData::new(targets.to_vec(), [rows, cols, 1]),
-        &device,
-    );
+    let idx =
+        Tensor::<3, Int>::from_data(TensorData::new(targets.to_vec(), [rows, cols, 1]), &device);
     let w = Tensor::<2>::from_data(TensorData::new(weights.to_vec(), [rows, cols]), &device);
     let picked = log_softmax(logits, 2).gather(2, idx).reshape([rows, cols]);
     Ok((picked * w).sum().neg())

@@ -311,7 +311,10 @@ pub fn student_config(
     if !shape.hidden.is_multiple_of(shape.heads) {
         return Err(DistillError::option(
             "--hidden",
-            format!("{} is not a multiple of --heads {}", shape.hidden, shape.heads),
+            format!(
+                "{} is not a multiple of --heads {}",
+                shape.hidden, shape.heads
+            ),
         ));
     }
     Ok(config)
@@ -392,7 +395,10 @@ fn check_resumable(
         if !differing.is_empty() {
             return Err(DistillError::Resume {
                 path: path.to_path_buf(),
-                message: format!("options differ from the saved run: {}", differing.join(", ")),
+                message: format!(
+                    "options differ from the saved run: {}",
+                    differing.join(", ")
+                ),
             });
         }
     }
