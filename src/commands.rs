@@ -639,3 +639,74 @@ pub fn init_student(o: &StudentShape) -> Result<u8> {
     );
     Ok(0)
 }
+
+/// `distill-gate distill`: trains a student, progress on stderr (a line
+/// every few seconds and at every evaluation).
+pub fn distill(o: &distill_gate::distill::DistillOptions) -> Result<u8> {
+    use distill_gate::distill::TrainEvent;
+    let started = Instant::now();
+    let mut last_print: Option<Instant> = None;
+    let mut on_event = |event: TrainEvent| match event {
+        TrainEvent::Prepared {
+            train,
+            validation,
+            vocab,
+            parameters,
+            total_steps,
+            start_step,
+        } => eprintln!(
+            "distilling into {}: {train} training + {validation} validation examples, \
+             vocab {vocab}, {parameters} parameters, steps {start_step}..{total_steps}",
+            o.out.display()
+        ),
+        TrainEvent::Step {
+            step,
+            total,
+            loss,
+            lr,
+            tokens_per_s,
+            eta_s,
+        } => {
+            if last_print.is_none_or(|t| t.elapsed().as_secs_f64() >= 5.0) || step == total {
+                last_print = Some(Instant::now());
+                eprintln!(
+                    "  step {step}/{total}  loss {loss:.4}  lr {lr:.2e}  {tokens_per_s:.0} tok/s  ETA {}",
+                    format_secs(eta_s)
+                );
+            }
+        }
+        TrainEvent::Eval(r) => eprintln!(
+            "  eval at step {} (epoch {:.2}): train loss {:.4}, validation loss {}, grad norm {:.3}{}",
+            r.step,
+            r.epoch,
+            r.train_loss,
+            r.val_loss.map_or("-".to_string(), |v| format!("{v:.4}")),
+            r.grad_norm,
+            if r.best { "  [best: saved]" } else { "" }
+        ),
+    };
+    let summary = distill_gate::distill::distill(o, &mut on_event)?;
+    eprintln!(
+        "done: {} of {} steps in {} ({:.0} tok/s); best step {} loss {}; wrote {}",
+        summary.steps_done,
+        summary.total_steps,
+        format_secs(started.elapsed().as_secs_f64()),
+        summary.tokens_per_s,
+        summary.best_step.map_or("-".to_string(), |s| s.to_string()),
+        summary
+            .best_loss
+            .map_or("-".to_string(), |l| format!("{l:.4}")),
+        o.out.display()
+    );
+    Ok(0)
+}
+
+/// Seconds as `1h02m03s`, `2m03s` or `3s`.
+fn format_secs(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
+    }
+}

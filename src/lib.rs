@@ -4,6 +4,7 @@
 pub mod config;
 pub mod cost;
 pub mod diagnostics;
+pub mod distill;
 pub mod fingerprint;
 pub mod gate;
 pub mod jsonl;

@@ -65,6 +65,11 @@ enum Command {
         after_help = "Examples:\n  distill-gate generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt 'What is 2+2?'\n  distill-gate generate --model students/s2m --prompts prompts.jsonl   # {\"prompt\": ...} per line\n\nThe completion goes to stdout; usage and tokens/s to stderr."
     )]
     Generate(GenerateArgs),
+    /// Train a student on teacher transcripts (sequence-level knowledge distillation).
+    #[command(
+        after_help = "Example:\n  distill-gate distill --transcript fixtures/teacher/logistics-train.jsonl --out students/s2m \\\n      --layers 4 --hidden 128 --heads 4 --kv-heads 2 --intermediate 352 --epochs 20\n\nThe student learns the teacher's completion (and where it stops) for each prompt; the\nprompt itself is not learned. DIR holds the best student (Hugging Face layout),\nDIR/training.json the log, DIR/last/ the state --resume continues from."
+    )]
+    Distill(DistillArgs),
 }
 
 #[derive(Args)]
@@ -215,6 +220,82 @@ struct GenerateArgs {
     batch_size: usize,
 }
 
+#[derive(Args)]
+struct DistillArgs {
+    /// Teacher transcript (JSONL from `record`); repeatable.
+    #[arg(long = "transcript", required = true)]
+    transcripts: Vec<PathBuf>,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Decoder layers.
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    /// Model width.
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Query heads.
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    /// Key/value heads.
+    #[arg(long, default_value_t = 2)]
+    kv_heads: usize,
+    /// Feed-forward width.
+    #[arg(long, default_value_t = 352)]
+    intermediate: usize,
+    /// Tokenizer vocabulary size (byte-level BPE trained on the training text).
+    #[arg(long, default_value_t = 1024)]
+    vocab_size: usize,
+    /// Longest training sequence in tokens (prompts are cut from the left to fit).
+    #[arg(long, default_value_t = 512)]
+    max_seq_len: usize,
+    /// Passes over the training pairs (default 10 unless --steps is given).
+    #[arg(long, conflicts_with = "steps")]
+    epochs: Option<usize>,
+    /// Optimizer steps.
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f64,
+    /// Final learning rate of the cosine decay (default --lr / 10).
+    #[arg(long)]
+    min_lr: Option<f64>,
+    /// Linear warmup steps (default: 5% of the steps, at most 100).
+    #[arg(long)]
+    warmup_steps: Option<usize>,
+    /// Maximum global gradient norm (0 disables clipping).
+    #[arg(long, default_value_t = 1.0)]
+    clip: f64,
+    /// AdamW decoupled weight decay.
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Fraction of pairs held out for validation (by a seeded hash of the request key).
+    #[arg(long, default_value_t = 0.1)]
+    val_fraction: f64,
+    /// Evaluate and checkpoint every N steps (0: once per epoch).
+    #[arg(long, default_value_t = 0)]
+    eval_every: usize,
+    /// Seed of initialisation, data order and the validation split.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// CPU backend: flex or ndarray.
+    #[arg(long, default_value = "flex")]
+    backend: String,
+    /// Storage of the saved student: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Continue the run saved in OUT/last (same options and transcripts).
+    #[arg(long)]
+    resume: bool,
+    /// Stop after this many steps in this invocation (continue later with --resume).
+    #[arg(long)]
+    stop_after: Option<usize>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run(RunArgs {
@@ -270,6 +351,7 @@ fn dispatch(command: Command) -> Result<u8> {
             out: a.out,
         }),
         Command::Generate(a) => generate(a),
+        Command::Distill(a) => cli::distill(&distill_options(a)?),
     }
 }
 
@@ -288,6 +370,43 @@ fn generate(a: GenerateArgs) -> Result<u8> {
         chat: a.chat,
     };
     cli::generate(&a.model, &a.backend, a.batch_size, &prompts, &settings)
+}
+
+fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptions> {
+    use distill_gate::distill::{DistillOptions, StudentShape, train::TrainLength};
+    let length = match (a.epochs, a.steps) {
+        (_, Some(s)) => TrainLength::Steps(s),
+        (e, None) => TrainLength::Epochs(e.unwrap_or(10)),
+    };
+    let dtype = serde_json::from_value(serde_json::Value::String(a.dtype.to_lowercase()))
+        .with_context(|| format!("--dtype {:?}: expected f32, f16 or bf16", a.dtype))?;
+    Ok(DistillOptions {
+        transcripts: a.transcripts,
+        out: a.out,
+        shape: StudentShape {
+            layers: a.layers,
+            hidden: a.hidden,
+            heads: a.heads,
+            kv_heads: a.kv_heads,
+            intermediate: a.intermediate,
+        },
+        vocab_size: a.vocab_size,
+        max_seq_len: a.max_seq_len,
+        length,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        min_lr: a.min_lr.unwrap_or(a.lr / 10.0),
+        warmup_steps: a.warmup_steps,
+        clip: a.clip,
+        weight_decay: a.weight_decay,
+        val_fraction: a.val_fraction,
+        eval_every: a.eval_every,
+        seed: a.seed,
+        backend: a.backend.parse()?,
+        dtype,
+        resume: a.resume,
+        stop_after: a.stop_after,
+    })
 }
 
 fn read_prompts(path: &Path) -> Result<Vec<String>> {

@@ -1,0 +1,21 @@
+//! Sequence-level knowledge distillation: train a small Llama-family student
+//! on a teacher's transcripts so it learns `p(completion | prompt)`.
+//!
+//! The stages, each a module: [`data`] (training pairs from transcripts and a
+//! stable train/validation split), [`bpe`] (a small byte-level BPE tokenizer
+//! trained on the training text), [`examples`] (token sequences with the
+//! prompt masked out of the loss), [`loss`] (masked cross-entropy),
+//! [`schedule`] (warmup + cosine learning rate), [`clip`] (global gradient
+//! norm clipping) and [`train`] (the loop, checkpoints, resume, the log).
+
+pub mod bpe;
+pub mod clip;
+pub mod data;
+pub mod error;
+pub mod examples;
+pub mod loss;
+pub mod schedule;
+pub mod train;
+
+pub use error::DistillError;
+pub use train::{DistillOptions, DistillSummary, StudentShape, TrainEvent, distill};

@@ -1,0 +1,696 @@
+//! The distillation loop: AdamW with a warmup + cosine schedule and global
+//! gradient-norm clipping, seeded data order, periodic validation, the best
+//! checkpoint in Hugging Face layout, and a resumable last state.
+//!
+//! Output directory layout:
+//! - `config.json`, `model.safetensors`, `tokenizer.json`,
+//!   `tokenizer_config.json`: the best student so far (lowest validation
+//!   loss; lowest training loss of the eval window when there is no
+//!   validation slice), loadable by `generate --model DIR` and gate configs.
+//! - `training.json`: options, transcript hashes, data counts, every
+//!   evaluation, timings; rewritten at each evaluation.
+//! - `last/`: `model.bpk` and `optimizer.bpk` (burnpack, parameter ids and
+//!   AdamW moments included), `tokenizer.json` and `state.json`, written at
+//!   each evaluation and at the end of a run; `--resume` continues from it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
+use burn::tensor::Device;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::bpe;
+use super::clip::clip_global_norm;
+use super::data::{self, TranscriptSource};
+use super::error::DistillError;
+use super::examples::{EncodeStats, Example, encode_pairs};
+use super::loss::{LossBatch, weighted_nll_sum};
+use super::schedule::LrSchedule;
+use crate::llm::config::EosTokens;
+use crate::llm::{
+    Backend, Checkpoint, LlamaConfig, LlamaDecoder, StorageDtype, TextTokenizer, expected_tensors,
+};
+
+/// Architecture of the student.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StudentShape {
+    /// Decoder layers.
+    pub layers: usize,
+    /// Model width.
+    pub hidden: usize,
+    /// Query heads.
+    pub heads: usize,
+    /// Key/value heads.
+    pub kv_heads: usize,
+    /// Feed-forward width.
+    pub intermediate: usize,
+}
+
+/// How long to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainLength {
+    /// Passes over the training pairs.
+    Epochs(usize),
+    /// Optimizer steps.
+    Steps(usize),
+}
+
+/// Everything `distill` needs; all of it (but `resume` and `stop_after`)
+/// must match when resuming.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistillOptions {
+    /// Teacher transcripts (JSONL).
+    pub transcripts: Vec<PathBuf>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Student architecture.
+    pub shape: StudentShape,
+    /// Tokenizer vocabulary size (specials and byte symbols included).
+    pub vocab_size: usize,
+    /// Longest training sequence (prompt + completion + EOS) in tokens.
+    pub max_seq_len: usize,
+    /// Training length.
+    pub length: TrainLength,
+    /// Sequences per optimizer step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Final learning rate.
+    pub min_lr: f64,
+    /// Linear warmup steps (`None`: 5% of the steps, at most 100).
+    pub warmup_steps: Option<usize>,
+    /// Maximum global gradient norm (0 disables clipping).
+    pub clip: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Fraction of pairs held out for validation.
+    pub val_fraction: f64,
+    /// Evaluate (and checkpoint) every this many steps (0: once per epoch).
+    pub eval_every: usize,
+    /// Seed of initialisation, data order and the validation split.
+    pub seed: u64,
+    /// CPU backend.
+    pub backend: Backend,
+    /// Storage precision of the saved student.
+    pub dtype: StorageDtype,
+    /// Continue from `out/last/`.
+    #[serde(skip)]
+    pub resume: bool,
+    /// Stop after this many steps in this invocation (continue later with
+    /// `resume`); the schedule still spans the whole training length.
+    #[serde(skip)]
+    pub stop_after: Option<usize>,
+}
+
+/// AdamW's first-moment decay.
+const BETA_1: f32 = 0.9;
+/// AdamW's second-moment decay (0.95, the usual choice for language models).
+const BETA_2: f32 = 0.95;
+/// AdamW's epsilon.
+const ADAM_EPSILON: f32 = 1e-8;
+
+/// One evaluation, as logged in `training.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// Epochs done (fractional).
+    pub epoch: f64,
+    /// Mean training loss per completion token since the previous evaluation.
+    pub train_loss: f64,
+    /// Mean validation loss per completion token (none without a validation slice).
+    pub val_loss: Option<f64>,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// Global gradient norm of the last step, before clipping.
+    pub grad_norm: f64,
+    /// Training throughput since the previous evaluation (real input tokens per second).
+    pub tokens_per_s: f64,
+    /// Training seconds so far (all runs of a resumed training).
+    pub train_seconds: f64,
+    /// Whether this evaluation produced a new best checkpoint.
+    pub best: bool,
+}
+
+/// Training state saved in `last/state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainState {
+    step: usize,
+    train_seconds: f64,
+    tokens_seen: u64,
+    best_criterion: Option<f64>,
+    best_step: Option<usize>,
+    evals: Vec<EvalRecord>,
+    options: DistillOptions,
+    transcripts: Vec<TranscriptSource>,
+}
+
+/// What a finished (or stopped) run reports, also written to `training.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DistillSummary {
+    /// The options used.
+    pub options: DistillOptions,
+    /// The transcripts read, with sha256.
+    pub transcripts: Vec<TranscriptSource>,
+    /// Distinct pairs (prompt, completion) in the transcripts.
+    pub pairs: usize,
+    /// Lines repeating a key already read.
+    pub duplicates: usize,
+    /// Encoding of the training pairs.
+    pub train: EncodeStats,
+    /// Encoding of the validation pairs.
+    pub validation: EncodeStats,
+    /// The student's architecture.
+    pub config: LlamaConfig,
+    /// Number of parameters.
+    pub parameters: usize,
+    /// Total optimizer steps of the schedule.
+    pub total_steps: usize,
+    /// Steps done.
+    pub steps_done: usize,
+    /// Steps per epoch.
+    pub steps_per_epoch: usize,
+    /// Step of the best checkpoint.
+    pub best_step: Option<usize>,
+    /// Its selection criterion (validation loss, else training loss).
+    pub best_loss: Option<f64>,
+    /// Every evaluation.
+    pub evals: Vec<EvalRecord>,
+    /// Training seconds (all runs).
+    pub train_seconds: f64,
+    /// Real input tokens processed (all runs).
+    pub tokens_seen: u64,
+    /// Mean training throughput (tokens_seen / train_seconds).
+    pub tokens_per_s: f64,
+    /// The harness version.
+    pub harness_version: String,
+}
+
+/// Progress reported while training.
+#[derive(Debug, Clone)]
+pub enum TrainEvent {
+    /// Data and model are ready.
+    Prepared {
+        /// Training examples.
+        train: usize,
+        /// Validation examples.
+        validation: usize,
+        /// Tokenizer vocabulary.
+        vocab: usize,
+        /// Student parameters.
+        parameters: usize,
+        /// Schedule length.
+        total_steps: usize,
+        /// First step of this run (> 0 when resumed).
+        start_step: usize,
+    },
+    /// One optimizer step done.
+    Step {
+        /// Steps done.
+        step: usize,
+        /// Schedule length.
+        total: usize,
+        /// This batch's mean loss per completion token.
+        loss: f64,
+        /// Its learning rate.
+        lr: f64,
+        /// Throughput over this run so far.
+        tokens_per_s: f64,
+        /// Estimated seconds to the end of the schedule.
+        eta_s: f64,
+    },
+    /// An evaluation (and checkpoint) happened.
+    Eval(EvalRecord),
+}
+
+/// `out/last`.
+fn last_dir(out: &Path) -> PathBuf {
+    out.join("last")
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), DistillError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| DistillError::io(path, std::io::Error::other(e)))?;
+    std::fs::write(path, text + "\n").map_err(|e| DistillError::io(path, e))
+}
+
+fn validate(o: &DistillOptions) -> Result<(), DistillError> {
+    let positive = [
+        ("--layers", o.shape.layers),
+        ("--hidden", o.shape.hidden),
+        ("--heads", o.shape.heads),
+        ("--kv-heads", o.shape.kv_heads),
+        ("--intermediate", o.shape.intermediate),
+        ("--batch-size", o.batch_size),
+    ];
+    for (name, v) in positive {
+        if v == 0 {
+            return Err(DistillError::option(name, "must be positive"));
+        }
+    }
+    if o.max_seq_len < 2 {
+        return Err(DistillError::option("--max-seq-len", "must be at least 2"));
+    }
+    if matches!(o.length, TrainLength::Epochs(0) | TrainLength::Steps(0)) {
+        return Err(DistillError::option("--epochs/--steps", "must be positive"));
+    }
+    if !(o.lr > 0.0 && o.lr.is_finite()) {
+        return Err(DistillError::option("--lr", "must be positive"));
+    }
+    if !(o.min_lr >= 0.0 && o.min_lr <= o.lr) {
+        return Err(DistillError::option("--min-lr", "must be in [0, --lr]"));
+    }
+    if !(o.clip >= 0.0 && o.clip.is_finite()) {
+        return Err(DistillError::option("--clip", "must be >= 0"));
+    }
+    if !(o.weight_decay >= 0.0 && o.weight_decay < 1.0) {
+        return Err(DistillError::option("--weight-decay", "must be in [0, 1)"));
+    }
+    if !(0.0..1.0).contains(&o.val_fraction) {
+        return Err(DistillError::option("--val-fraction", "must be in [0, 1)"));
+    }
+    if o.transcripts.is_empty() {
+        return Err(DistillError::option("--transcript", "give at least one"));
+    }
+    Ok(())
+}
+
+/// The student's architecture for a tokenizer.
+pub fn student_config(
+    shape: &StudentShape,
+    tokenizer: &TextTokenizer,
+    max_seq_len: usize,
+) -> Result<LlamaConfig, DistillError> {
+    let config = LlamaConfig {
+        vocab_size: tokenizer.vocab_size(),
+        hidden_size: shape.hidden,
+        intermediate_size: shape.intermediate,
+        num_hidden_layers: shape.layers,
+        num_attention_heads: shape.heads,
+        num_key_value_heads: Some(shape.kv_heads),
+        head_dim: None,
+        // RoPE has no learned positions; leave room for prompts longer than
+        // the training window.
+        max_position_embeddings: max_seq_len.max(2048),
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        tie_word_embeddings: true,
+        bos_token_id: None,
+        eos_token_id: Some(EosTokens::Many(tokenizer.eos.clone())),
+        architectures: vec!["LlamaForCausalLM".into()],
+        model_type: "llama".into(),
+        torch_dtype: Some("float32".into()),
+    };
+    crate::llm::decoder::validate_config(&config)?;
+    if !shape.hidden.is_multiple_of(shape.heads) {
+        return Err(DistillError::option(
+            "--hidden",
+            format!(
+                "{} is not a multiple of --heads {}",
+                shape.hidden, shape.heads
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+/// Saves `model` with `tokenizer` as a Hugging Face directory.
+pub fn save_student(
+    model: &LlamaDecoder,
+    tokenizer: &TextTokenizer,
+    dir: &Path,
+    dtype: StorageDtype,
+) -> Result<String, DistillError> {
+    let ckpt = Checkpoint {
+        config: model.config().clone(),
+        weights: model.to_weights()?,
+        tokenizer: tokenizer.clone(),
+        fingerprint: String::new(),
+        source: dir.to_path_buf(),
+    };
+    Ok(ckpt.save_hf_dir(dir, dtype)?)
+}
+
+/// The order in which epoch `epoch` visits the `n` training examples.
+fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Mean loss per completion token of `model` over `examples`.
+fn evaluate(
+    model: &LlamaDecoder,
+    examples: &[Example],
+    batch_size: usize,
+    pad: u32,
+) -> Result<Option<f64>, DistillError> {
+    let (mut sum, mut count) = (0f64, 0usize);
+    for chunk in examples.chunks(batch_size) {
+        let refs: Vec<&Example> = chunk.iter().collect();
+        let lb = LossBatch::new(&refs, pad)?;
+        let logits = model.forward(&lb.batch)?;
+        sum += scalar(weighted_nll_sum(logits, &lb.targets, &lb.weights)?)?;
+        count += lb.target_tokens;
+    }
+    Ok((count > 0).then(|| sum / count as f64))
+}
+
+fn scalar(t: burn::tensor::Tensor<1>) -> Result<f64, DistillError> {
+    t.into_data()
+        .iter::<f32>()
+        .next()
+        .map(f64::from)
+        .ok_or_else(|| DistillError::Tensor("empty loss tensor".into()))
+}
+
+/// Refuses to resume when the options or transcripts differ from the saved run.
+fn check_resumable(
+    state: &TrainState,
+    options: &DistillOptions,
+    sources: &[TranscriptSource],
+    path: &Path,
+) -> Result<(), DistillError> {
+    let saved = serde_json::to_value(&state.options).unwrap_or_default();
+    let now = serde_json::to_value(options).unwrap_or_default();
+    if let (Some(saved), Some(now)) = (saved.as_object(), now.as_object()) {
+        let differing: Vec<String> = now
+            .iter()
+            .filter(|(k, v)| saved.get(*k) != Some(v))
+            .map(|(k, v)| {
+                format!(
+                    "{k} (saved {}, now {v})",
+                    saved.get(k).cloned().unwrap_or_default()
+                )
+            })
+            .collect();
+        if !differing.is_empty() {
+            return Err(DistillError::Resume {
+                path: path.to_path_buf(),
+                message: format!(
+                    "options differ from the saved run: {}",
+                    differing.join(", ")
+                ),
+            });
+        }
+    }
+    let hashes = |s: &[TranscriptSource]| s.iter().map(|t| t.sha256.clone()).collect::<Vec<_>>();
+    if hashes(&state.transcripts) != hashes(sources) {
+        return Err(DistillError::Resume {
+            path: path.to_path_buf(),
+            message: "the transcripts changed since the saved run (sha256 differs)".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Saves the resumable state into `out/last` (written beside, then swapped in).
+fn save_last(
+    out: &Path,
+    model: &LlamaDecoder,
+    optim: &burn::optim::ModuleOptimizer,
+    tokenizer: &TextTokenizer,
+    state: &TrainState,
+) -> Result<(), DistillError> {
+    let tmp = out.join("last.tmp");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| DistillError::io(&tmp, e))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(|e| DistillError::io(&tmp, e))?;
+    let record_err = |p: &Path, e: burn::store::RecordError| {
+        DistillError::io(p, std::io::Error::other(format!("{e:?}")))
+    };
+    let model_path = tmp.join("model.bpk");
+    model
+        .clone()
+        .save_file(&model_path)
+        .map_err(|e| record_err(&model_path, e))?;
+    let optim_path = tmp.join("optimizer.bpk");
+    optim
+        .save(&optim_path)
+        .map_err(|e| record_err(&optim_path, e))?;
+    let tok_path = tmp.join("tokenizer.json");
+    tokenizer
+        .inner()
+        .save(&tok_path, true)
+        .map_err(|e| DistillError::Tokenizer(format!("{}: {e}", tok_path.display())))?;
+    write_json(&tmp.join("state.json"), state)?;
+    let last = last_dir(out);
+    if last.exists() {
+        std::fs::remove_dir_all(&last).map_err(|e| DistillError::io(&last, e))?;
+    }
+    std::fs::rename(&tmp, &last).map_err(|e| DistillError::io(&last, e))
+}
+
+fn read_state(path: &Path) -> Result<TrainState, DistillError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DistillError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| DistillError::Resume {
+        path: path.to_path_buf(),
+        message: format!("invalid state: {e}"),
+    })
+}
+
+/// Trains a student on the transcripts' pairs (see the module docs for what
+/// is written where). `on_event` sees progress.
+pub fn distill(
+    options: &DistillOptions,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> Result<DistillSummary, DistillError> {
+    validate(options)?;
+    let out = &options.out;
+    let loaded = data::load_pairs(&options.transcripts)?;
+    let (train_pairs, val_pairs) = data::split(&loaded.pairs, options.seed, options.val_fraction);
+    if train_pairs.is_empty() {
+        return Err(DistillError::NoData(format!(
+            "{} pair(s) with a completion in the transcripts, none left for training",
+            loaded.pairs.len()
+        )));
+    }
+
+    // Tokenizer and resumed state.
+    let last = last_dir(out);
+    let state_path = last.join("state.json");
+    let (tokenizer, resumed) = if options.resume {
+        let state = read_state(&state_path)?;
+        check_resumable(&state, options, &loaded.sources, &state_path)?;
+        let tok = TextTokenizer::from_file(&last.join("tokenizer.json"))?;
+        (bpe::student_tokenizer(tok.inner().clone())?, Some(state))
+    } else {
+        if last.exists() || out.join("training.json").exists() {
+            return Err(DistillError::option(
+                "--out",
+                format!(
+                    "{} already holds a training run: pass --resume to continue it or choose another directory",
+                    out.display()
+                ),
+            ));
+        }
+        let text = bpe::training_text(&train_pairs);
+        let inner = bpe::train_bpe(text.iter().map(String::as_str), options.vocab_size)?;
+        (bpe::student_tokenizer(inner)?, None)
+    };
+    let pad = tokenizer.eos.first().copied().unwrap_or(0);
+    let (train, train_stats) = encode_pairs(&tokenizer, &train_pairs, options.max_seq_len)?;
+    let (val, val_stats) = encode_pairs(&tokenizer, &val_pairs, options.max_seq_len)?;
+    if train.is_empty() {
+        return Err(DistillError::NoData(format!(
+            "every training pair was skipped ({} too long for --max-seq-len {}, {} empty)",
+            train_stats.skipped_too_long, options.max_seq_len, train_stats.skipped_empty
+        )));
+    }
+
+    // Model and optimizer.
+    let config = student_config(&options.shape, &tokenizer, options.max_seq_len)?;
+    let parameters: usize = expected_tensors(&config)
+        .iter()
+        .filter(|(name, _)| name != "lm_head.weight")
+        .map(|(_, s)| s.iter().product::<usize>())
+        .sum();
+    let device: Device = options.backend.device().autodiff();
+    let mut model = LlamaDecoder::init_random(&config, &device, options.seed)?;
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(BETA_1)
+        .with_beta_2(BETA_2)
+        .with_epsilon(ADAM_EPSILON)
+        .with_weight_decay(options.weight_decay as f32)
+        .init();
+    let mut state = match resumed {
+        Some(state) => {
+            let resume_err = |p: PathBuf, e: burn::store::RecordError| DistillError::Resume {
+                path: p,
+                message: format!("{e:?}"),
+            };
+            let model_path = last.join("model.bpk");
+            model = model
+                .try_load_file(&model_path)
+                .map_err(|e| resume_err(model_path.clone(), e))?;
+            let optim_path = last.join("optimizer.bpk");
+            optim = optim
+                .load(&optim_path)
+                .map_err(|e| resume_err(optim_path.clone(), e))?;
+            state
+        }
+        None => {
+            std::fs::create_dir_all(out).map_err(|e| DistillError::io(out, e))?;
+            TrainState {
+                step: 0,
+                train_seconds: 0.0,
+                tokens_seen: 0,
+                best_criterion: None,
+                best_step: None,
+                evals: Vec::new(),
+                options: options.clone(),
+                transcripts: loaded.sources.clone(),
+            }
+        }
+    };
+
+    let steps_per_epoch = train.len().div_ceil(options.batch_size);
+    let total_steps = match options.length {
+        TrainLength::Epochs(e) => e * steps_per_epoch,
+        TrainLength::Steps(s) => s,
+    };
+    let schedule = LrSchedule {
+        peak: options.lr,
+        min: options.min_lr,
+        warmup: options
+            .warmup_steps
+            .unwrap_or((total_steps / 20).min(100))
+            .min(total_steps.saturating_sub(1)),
+        total: total_steps,
+    };
+    let eval_every = if options.eval_every == 0 {
+        steps_per_epoch
+    } else {
+        options.eval_every
+    };
+    let end = options
+        .stop_after
+        .map_or(total_steps, |n| (state.step + n).min(total_steps));
+    on_event(TrainEvent::Prepared {
+        train: train.len(),
+        validation: val.len(),
+        vocab: tokenizer.vocab_size(),
+        parameters,
+        total_steps,
+        start_step: state.step,
+    });
+
+    let summary = |state: &TrainState| DistillSummary {
+        options: options.clone(),
+        transcripts: loaded.sources.clone(),
+        pairs: loaded.pairs.len(),
+        duplicates: loaded.duplicates,
+        train: train_stats.clone(),
+        validation: val_stats.clone(),
+        config: config.clone(),
+        parameters,
+        total_steps,
+        steps_done: state.step,
+        steps_per_epoch,
+        best_step: state.best_step,
+        best_loss: state.best_criterion,
+        evals: state.evals.clone(),
+        train_seconds: state.train_seconds,
+        tokens_seen: state.tokens_seen,
+        tokens_per_s: state.tokens_seen as f64 / state.train_seconds.max(1e-9),
+        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+
+    let run_start_step = state.step;
+    let run_start_seconds = state.train_seconds;
+    let mut run_tokens = 0u64;
+    let (mut window_loss, mut window_tokens, mut window_input, mut window_secs) =
+        (0f64, 0usize, 0u64, 0f64);
+    let mut order: Option<(usize, Vec<usize>)> = None;
+    while state.step < end {
+        let step_start = Instant::now();
+        let epoch = state.step / steps_per_epoch;
+        let in_epoch = state.step % steps_per_epoch;
+        if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            order = Some((epoch, epoch_order(train.len(), options.seed, epoch)));
+        }
+        let indices = order.as_ref().map(|(_, o)| o.as_slice()).unwrap_or(&[]);
+        let from = in_epoch * options.batch_size;
+        let to = (from + options.batch_size).min(indices.len());
+        let refs: Vec<&Example> = indices[from..to].iter().map(|&i| &train[i]).collect();
+        let lb = LossBatch::new(&refs, pad)?;
+        let logits = model.forward(&lb.batch)?;
+        let loss = weighted_nll_sum(logits, &lb.targets, &lb.weights)?
+            .div_scalar(lb.target_tokens.max(1) as f64);
+        let loss_value = scalar(loss.clone())?;
+        if !loss_value.is_finite() {
+            return Err(DistillError::Tensor(format!(
+                "loss is {loss_value} at step {} (training diverged; lower --lr)",
+                state.step + 1
+            )));
+        }
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        let last_norm = clip_global_norm(&model, &mut grads, options.clip)?;
+        let last_lr = schedule.lr(state.step);
+        model = optim.step(last_lr, model, grads);
+        state.step += 1;
+
+        let secs = step_start.elapsed().as_secs_f64();
+        state.train_seconds += secs;
+        state.tokens_seen += lb.input_tokens as u64;
+        run_tokens += lb.input_tokens as u64;
+        window_loss += loss_value * lb.target_tokens as f64;
+        window_tokens += lb.target_tokens;
+        window_input += lb.input_tokens as u64;
+        window_secs += secs;
+        let run_secs = state.train_seconds - run_start_seconds;
+        let per_step = run_secs / (state.step - run_start_step) as f64;
+        on_event(TrainEvent::Step {
+            step: state.step,
+            total: total_steps,
+            loss: loss_value,
+            lr: last_lr,
+            tokens_per_s: run_tokens as f64 / run_secs.max(1e-9),
+            eta_s: per_step * (total_steps - state.step) as f64,
+        });
+
+        if state.step.is_multiple_of(eval_every) || state.step == total_steps {
+            let train_loss = window_loss / window_tokens.max(1) as f64;
+            let val_loss = evaluate(&model.valid(), &val, options.batch_size, pad)?;
+            let criterion = val_loss.unwrap_or(train_loss);
+            let best = state.best_criterion.is_none_or(|b| criterion < b);
+            if best {
+                save_student(&model, &tokenizer, out, options.dtype)?;
+                state.best_criterion = Some(criterion);
+                state.best_step = Some(state.step);
+            }
+            let record = EvalRecord {
+                step: state.step,
+                epoch: state.step as f64 / steps_per_epoch as f64,
+                train_loss,
+                val_loss,
+                lr: last_lr,
+                grad_norm: last_norm,
+                tokens_per_s: window_input as f64 / window_secs.max(1e-9),
+                train_seconds: state.train_seconds,
+                best,
+            };
+            state.evals.push(record.clone());
+            on_event(TrainEvent::Eval(record));
+            (window_loss, window_tokens, window_input, window_secs) = (0.0, 0, 0, 0.0);
+            save_last(out, &model, &optim, &tokenizer, &state)?;
+            write_json(&out.join("training.json"), &summary(&state))?;
+        }
+    }
+    // A run stopped between evaluations keeps its progress.
+    if state.evals.last().is_none_or(|e| e.step != state.step) {
+        save_last(out, &model, &optim, &tokenizer, &state)?;
+    }
+    let done = summary(&state);
+    write_json(&out.join("training.json"), &done)?;
+    Ok(done)
+}
