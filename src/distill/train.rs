@@ -307,7 +307,7 @@ pub fn student_config(
         model_type: "llama".into(),
         torch_dtype: Some("float32".into()),
     };
-    crate::llm::decoder::validate_config(&config)?;
+    crate::llm::tensor_layout::validate_config(&config, std::path::Path::new("<student shape>"))?;
     if !shape.hidden.is_multiple_of(shape.heads) {
         return Err(DistillError::option(
             "--hidden",
