@@ -505,12 +505,15 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let mut prov_path = o.out.clone().into_os_string();
-    prov_path.push(".provenance.json");
-    std::fs::write(
-        &prov_path,
-        serde_json::to_string_pretty(&provenance)? + "\n",
-    )
-    .with_context(|| PathBuf::from(&prov_path).display().to_string())?;
+    prov_path.push(".provenance.jsonl");
+    let prov_path = PathBuf::from(prov_path);
+    let line = serde_json::to_string(&provenance)? + "\n";
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&prov_path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()))
+        .with_context(|| prov_path.display().to_string())?;
     Ok(0)
 }
 
