@@ -202,7 +202,10 @@ fn distributions(
     let [_, cols, vocab] = logits.dims();
     let p = softmax(logits.reshape([cols, vocab]), 1);
     let all: Vec<f32> = p.into_data().iter::<f32>().collect();
-    (all[positions.start * vocab..positions.end * vocab].to_vec(), vocab)
+    (
+        all[positions.start * vocab..positions.end * vocab].to_vec(),
+        vocab,
+    )
 }
 
 /// Mean over positions of KL(teacher || student), natural log.
@@ -251,7 +254,10 @@ fn kl_only_student_moves_towards_the_teachers_distributions() {
     // training.json names the teacher and the options.
     let log: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("training.json")).unwrap()).unwrap();
-    assert_eq!(log["teacher"]["fingerprint"], teacher_ckpt.fingerprint.as_str());
+    assert_eq!(
+        log["teacher"]["fingerprint"],
+        teacher_ckpt.fingerprint.as_str()
+    );
     assert_eq!(log["options"]["teacher"]["kd_weight"], 1.0);
     assert_eq!(log["options"]["teacher"]["kd_temperature"], 2.0);
     assert!(log["options"]["vocab_size"].is_null());
@@ -273,15 +279,41 @@ fn kl_only_student_moves_towards_the_teachers_distributions() {
     let answer = entry["completion"]["text"].as_str().unwrap();
     ids.extend(tok.inner().encode(answer, false).unwrap().get_ids());
     let positions = prompt_len - 1..ids.len() - 1;
-    let initial = LlamaDecoder::init_random(&summary.config, &Backend::Flex.device(), o.seed).unwrap();
+    let initial =
+        LlamaDecoder::init_random(&summary.config, &Backend::Flex.device(), o.seed).unwrap();
     let trained = decoder(&out);
     let t = distributions(&teacher, &ids, positions.clone());
     let before = mean_kl(&t, &distributions(&initial, &ids, positions.clone()));
+    let positions_ce = positions.clone();
     let after = mean_kl(&t, &distributions(&trained, &ids, positions));
-    eprintln!("KL(teacher || student) per position: before {before:.4}, after {after:.4}; loss {} -> {}", losses[0], losses[losses.len() - 1]);
-    assert!(before > 0.5, "the random teacher is far from the initial student: {before}");
+    // The same student trained on the same answers with cross-entropy only
+    // (alpha = 0: the teacher model gives its tokenizer, not its logits)
+    // ends further from the teacher's distributions.
+    let mut ce_only = o.clone();
+    ce_only.out = dir.path().join("ce-only");
+    ce_only.teacher.as_mut().unwrap().kd_weight = 0.0;
+    let ce_summary = distill(&ce_only, &mut |_| {}).unwrap();
+    assert!(ce_summary.evals.iter().all(|e| e.val_kl.is_none()));
+    let ce_after = mean_kl(
+        &t,
+        &distributions(&decoder(&ce_only.out), &ids, positions_ce),
+    );
+    eprintln!(
+        "KL(teacher || student) per position: before {before:.4}, after {after:.4} \
+         (cross-entropy only: {ce_after:.4}); loss {} -> {}",
+        losses[0],
+        losses[losses.len() - 1]
+    );
+    assert!(
+        before > 0.5,
+        "the random teacher is far from the initial student: {before}"
+    );
     assert!(after < 0.35 * before, "KL {before} -> {after}");
     assert!(losses[losses.len() - 1] < 0.5 * losses[0], "{losses:?}");
+    assert!(
+        after < ce_after,
+        "KL-trained {after} vs CE-trained {ce_after}"
+    );
 }
 
 #[test]

@@ -75,10 +75,8 @@ pub fn completion_logits(model: &LlamaDecoder, lb: &LossBatch) -> Result<Tensor<
         )));
     }
     let device: Device = hidden.device();
-    let idx = Tensor::<1, Int>::from_data(
-        TensorData::new(lb.cells.clone(), [lb.cells.len()]),
-        &device,
-    );
+    let idx =
+        Tensor::<1, Int>::from_data(TensorData::new(lb.cells.clone(), [lb.cells.len()]), &device);
     let picked = hidden.reshape([rows * cols, width]).select(0, idx);
     Ok(model.logits(picked))
 }
@@ -238,18 +236,27 @@ mod tests {
         let s = matrix(&student, 2, &ad).require_grad();
         let loss = kl_sum(s.clone(), matrix(&teacher, 2, &device), 2.0).unwrap();
         let grads = loss.backward();
-        let g: Vec<f32> = s
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .iter::<f32>()
-            .collect();
+        let g: Vec<f32> = s.grad(&grads).unwrap().into_data().iter::<f32>().collect();
         let want = [-0.160_078_33, 0.060_436_08, 0.099_642_25];
         for (g, w) in g.iter().zip(want) {
             assert!((g - w).abs() < 1e-5, "{g:?} vs {want:?}");
         }
-        assert!(kl_sum(matrix(&student, 2, &device), matrix(&teacher, 3, &device), 2.0).is_err());
-        assert!(kl_sum(matrix(&student, 2, &device), matrix(&teacher, 2, &device), 0.0).is_err());
+        assert!(
+            kl_sum(
+                matrix(&student, 2, &device),
+                matrix(&teacher, 3, &device),
+                2.0
+            )
+            .is_err()
+        );
+        assert!(
+            kl_sum(
+                matrix(&student, 2, &device),
+                matrix(&teacher, 2, &device),
+                0.0
+            )
+            .is_err()
+        );
     }
 
     #[test]

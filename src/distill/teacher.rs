@@ -135,7 +135,11 @@ pub fn check_same_tokenizer(
     let s = student.encode(TOKENIZER_PROBE)?;
     let t = teacher.encode(TOKENIZER_PROBE)?;
     if s != t {
-        let at = s.iter().zip(&t).position(|(a, b)| a != b).unwrap_or(s.len().min(t.len()));
+        let at = s
+            .iter()
+            .zip(&t)
+            .position(|(a, b)| a != b)
+            .unwrap_or(s.len().min(t.len()));
         return Err(mismatch(format!(
             "the probe text encodes differently from token {at} on ({} vs {} ids)",
             s.len(),
@@ -194,7 +198,10 @@ mod tests {
         let err = check_same_tokenizer(&other, &a, "last/tokenizer.json")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("last/tokenizer.json") && err.contains("EOS"), "{err}");
+        assert!(
+            err.contains("last/tokenizer.json") && err.contains("EOS"),
+            "{err}"
+        );
         let mut bos = a.clone();
         // A BOS that is added shows in the probe's ids; one that is not
         // still has to agree.
@@ -216,7 +223,12 @@ mod tests {
         };
         o.validate().unwrap();
         o.kd_weight = 1.5;
-        assert!(o.validate().unwrap_err().to_string().contains("--kd-weight"));
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--kd-weight")
+        );
         o.kd_weight = 1.0;
         o.kd_temperature = 0.0;
         let err = o.validate().unwrap_err().to_string();

@@ -450,10 +450,7 @@ fn evaluate(
     if count == 0 {
         return Ok((None, None));
     }
-    Ok((
-        Some(sum / count as f64),
-        kl_total.map(|k| k / count as f64),
-    ))
+    Ok((Some(sum / count as f64), kl_total.map(|k| k / count as f64)))
 }
 
 fn scalar(t: Tensor<1>) -> Result<f64, DistillError> {
@@ -842,8 +839,7 @@ pub fn distill(
 
         if state.step.is_multiple_of(eval_every) || state.step == total_steps {
             let train_loss = window_loss / window_tokens.max(1) as f64;
-            let (val_loss, val_kl) =
-                evaluate(&model.valid(), kd, &val, options.batch_size, pad)?;
+            let (val_loss, val_kl) = evaluate(&model.valid(), kd, &val, options.batch_size, pad)?;
             let criterion = val_loss.unwrap_or(train_loss);
             let best = state.best_criterion.is_none_or(|b| criterion < b);
             if best {
