@@ -659,8 +659,14 @@ pub fn distill(o: &distill_gate::distill::DistillOptions) -> Result<u8> {
             start_step,
         } => eprintln!(
             "distilling into {}: {train} training + {validation} validation examples, \
-             vocab {vocab}, {parameters} parameters, steps {start_step}..{total_steps}",
-            o.out.display()
+             vocab {vocab}, {parameters} parameters, steps {start_step}..{total_steps}{}",
+            o.out.display(),
+            o.teacher.as_ref().map_or(String::new(), |t| format!(
+                "; token-level distillation from {} (alpha {}, T {})",
+                t.model.display(),
+                t.kd_weight,
+                t.kd_temperature
+            ))
         ),
         TrainEvent::Step {
             step,
@@ -679,14 +685,17 @@ pub fn distill(o: &distill_gate::distill::DistillOptions) -> Result<u8> {
             }
         }
         TrainEvent::Eval(r) => eprintln!(
-            "  eval at step {} (epoch {:.2}): train loss {:.4}, validation loss {}, grad norm {:.3}{}",
+            "  eval at step {} (epoch {:.2}): train loss {:.4}, validation loss {}{}, grad norm {:.3}{}",
             r.step,
             r.epoch,
             r.train_loss,
             r.val_loss.map_or("-".to_string(), |v| format!("{v:.4}")),
+            r.val_kl
+                .map_or(String::new(), |k| format!(" (KL to teacher {k:.4})")),
             r.grad_norm,
             if r.best { "  [best: saved]" } else { "" }
         ),
+        TrainEvent::Warning(w) => eprintln!("warning: {w}"),
     };
     let summary = distill_gate::distill::distill(o, &mut on_event)?;
     eprintln!(

@@ -243,9 +243,11 @@ struct DistillArgs {
     /// Feed-forward width.
     #[arg(long, default_value_t = 352)]
     intermediate: usize,
-    /// Tokenizer vocabulary size (byte-level BPE trained on the training text).
-    #[arg(long, default_value_t = 1024)]
-    vocab_size: usize,
+    /// Tokenizer vocabulary size (byte-level BPE trained on the training text;
+    /// default 1024). Not with --teacher-model: the student then uses the
+    /// teacher's tokenizer.
+    #[arg(long, conflicts_with = "teacher_model")]
+    vocab_size: Option<usize>,
     /// Longest training sequence in tokens (prompts are cut from the left to fit).
     #[arg(long, default_value_t = 512)]
     max_seq_len: usize,
@@ -294,6 +296,18 @@ struct DistillArgs {
     /// Stop after this many steps in this invocation (continue later with --resume).
     #[arg(long)]
     stop_after: Option<usize>,
+    /// Token-level distillation: a local teacher checkpoint (Hugging Face
+    /// directory or .gguf) whose next-token distributions the student also
+    /// learns; the student uses its tokenizer.
+    #[arg(long)]
+    teacher_model: Option<PathBuf>,
+    /// Weight alpha of the KL term: loss = (1 - alpha) * CE + alpha * T^2 * KL
+    /// (default 0.5; needs --teacher-model).
+    #[arg(long, requires = "teacher_model")]
+    kd_weight: Option<f64>,
+    /// Softmax temperature T of the KL term (default 2.0; needs --teacher-model).
+    #[arg(long, requires = "teacher_model")]
+    kd_temperature: Option<f64>,
 }
 
 fn main() -> ExitCode {
@@ -373,7 +387,8 @@ fn generate(a: GenerateArgs) -> Result<u8> {
 }
 
 fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptions> {
-    use distill_gate::distill::{DistillOptions, StudentShape, train::TrainLength};
+    use distill_gate::distill::teacher::{DEFAULT_KD_TEMPERATURE, DEFAULT_KD_WEIGHT};
+    use distill_gate::distill::{DistillOptions, StudentShape, TeacherOptions, train::TrainLength};
     let length = match (a.epochs, a.steps) {
         (_, Some(s)) => TrainLength::Steps(s),
         (e, None) => TrainLength::Epochs(e.unwrap_or(10)),
@@ -390,7 +405,10 @@ fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptio
             kv_heads: a.kv_heads,
             intermediate: a.intermediate,
         },
-        vocab_size: a.vocab_size,
+        vocab_size: match a.teacher_model {
+            Some(_) => None,
+            None => Some(a.vocab_size.unwrap_or(1024)),
+        },
         max_seq_len: a.max_seq_len,
         length,
         batch_size: a.batch_size,
@@ -404,6 +422,11 @@ fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptio
         seed: a.seed,
         backend: a.backend.parse()?,
         dtype,
+        teacher: a.teacher_model.map(|model| TeacherOptions {
+            model,
+            kd_weight: a.kd_weight.unwrap_or(DEFAULT_KD_WEIGHT),
+            kd_temperature: a.kd_temperature.unwrap_or(DEFAULT_KD_TEMPERATURE),
+        }),
         resume: a.resume,
         stop_after: a.stop_after,
     })

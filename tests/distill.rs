@@ -92,7 +92,8 @@ fn options(transcript: &Path, out: &Path, steps: usize) -> DistillOptions {
             kv_heads: 1,
             intermediate: 64,
         },
-        vocab_size: 300,
+        vocab_size: Some(300),
+        teacher: None,
         max_seq_len: 64,
         length: TrainLength::Steps(steps),
         batch_size: 5,
@@ -238,7 +239,7 @@ fn bad_options_are_refused_before_training() {
 #[test]
 fn padding_and_prompt_targets_do_not_change_an_examples_loss() {
     use distill_gate::distill::examples::Example;
-    use distill_gate::distill::loss::{LossBatch, weighted_nll_sum};
+    use distill_gate::distill::loss::{LossBatch, completion_logits, nll_sum};
     use distill_gate::llm::{LlamaConfig, LlamaDecoder};
     let config: LlamaConfig = serde_json::from_value(serde_json::json!({
         "vocab_size": 40, "hidden_size": 16, "intermediate_size": 32,
@@ -250,8 +251,8 @@ fn padding_and_prompt_targets_do_not_change_an_examples_loss() {
     let model = LlamaDecoder::init_random(&config, &device, 5).unwrap();
     let loss = |examples: &[&Example]| -> f32 {
         let lb = LossBatch::new(examples, 0).unwrap();
-        let logits = model.forward(&lb.batch).unwrap();
-        weighted_nll_sum(logits, &lb.targets, &lb.weights)
+        let logits = completion_logits(&model, &lb).unwrap();
+        nll_sum(logits, &lb.targets)
             .unwrap()
             .into_data()
             .iter::<f32>()

@@ -2,6 +2,12 @@
 //! gradient-norm clipping, seeded data order, periodic validation, the best
 //! checkpoint in Hugging Face layout, and a resumable last state.
 //!
+//! The loss per completion token is the cross-entropy on the teacher's
+//! token; with a teacher model (token-level distillation) it is
+//! `(1 - alpha) * CE + alpha * T^2 * KL(softmax(teacher / T) ||
+//! softmax(student / T))`, the teacher run without autodiff on the same
+//! padded batch, and the student uses the teacher's tokenizer.
+//!
 //! Output directory layout:
 //! - `config.json`, `model.safetensors`, `tokenizer.json`,
 //!   `tokenizer_config.json`: the best student so far (lowest validation
@@ -18,7 +24,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -29,8 +35,9 @@ use super::clip::clip_global_norm;
 use super::data::{self, TranscriptSource};
 use super::error::DistillError;
 use super::examples::{EncodeStats, Example, encode_pairs};
-use super::loss::{LossBatch, weighted_nll_sum};
+use super::loss::{KdWeights, LossBatch, completion_logits, kl_sum, nll_sum};
 use super::schedule::LrSchedule;
+use super::teacher::{Teacher, TeacherInfo, TeacherOptions, check_same_tokenizer};
 use crate::llm::config::EosTokens;
 use crate::llm::{
     Backend, Checkpoint, LlamaConfig, LlamaDecoder, StorageDtype, TextTokenizer, expected_tensors,
@@ -71,8 +78,11 @@ pub struct DistillOptions {
     pub out: PathBuf,
     /// Student architecture.
     pub shape: StudentShape,
-    /// Tokenizer vocabulary size (specials and byte symbols included).
-    pub vocab_size: usize,
+    /// Vocabulary size of the byte-level BPE tokenizer trained for the
+    /// student (specials and byte symbols included); required without a
+    /// teacher model, refused with one (the student then uses the teacher's
+    /// tokenizer).
+    pub vocab_size: Option<usize>,
     /// Longest training sequence (prompt + completion + EOS) in tokens.
     pub max_seq_len: usize,
     /// Training length.
@@ -99,6 +109,9 @@ pub struct DistillOptions {
     pub backend: Backend,
     /// Storage precision of the saved student.
     pub dtype: StorageDtype,
+    /// Token-level distillation on a local teacher model's logits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherOptions>,
     /// Continue from `out/last/`.
     #[serde(skip)]
     pub resume: bool,
@@ -126,6 +139,11 @@ pub struct EvalRecord {
     pub train_loss: f64,
     /// Mean validation loss per completion token (none without a validation slice).
     pub val_loss: Option<f64>,
+    /// Mean KL divergence per completion token from the teacher model to the
+    /// student at the distillation temperature, on the validation slice
+    /// (token-level distillation only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_kl: Option<f64>,
     /// Learning rate of the last step.
     pub lr: f64,
     /// Global gradient norm of the last step, before clipping.
@@ -149,6 +167,8 @@ struct TrainState {
     evals: Vec<EvalRecord>,
     options: DistillOptions,
     transcripts: Vec<TranscriptSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    teacher: Option<TeacherInfo>,
 }
 
 /// What a finished (or stopped) run reports, also written to `training.json`.
@@ -158,6 +178,9 @@ pub struct DistillSummary {
     pub options: DistillOptions,
     /// The transcripts read, with sha256.
     pub transcripts: Vec<TranscriptSource>,
+    /// The teacher model of token-level distillation, with its fingerprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherInfo>,
     /// Distinct pairs (prompt, completion) in the transcripts.
     pub pairs: usize,
     /// Lines repeating a key already read.
@@ -227,6 +250,8 @@ pub enum TrainEvent {
     },
     /// An evaluation (and checkpoint) happened.
     Eval(EvalRecord),
+    /// Something the user should know that does not stop training.
+    Warning(String),
 }
 
 /// `out/last`.
@@ -278,17 +303,43 @@ fn validate(o: &DistillOptions) -> Result<(), DistillError> {
     if o.transcripts.is_empty() {
         return Err(DistillError::option("--transcript", "give at least one"));
     }
+    match (&o.teacher, o.vocab_size) {
+        (Some(_), Some(_)) => {
+            return Err(DistillError::option(
+                "--vocab-size",
+                "the student uses the teacher model's tokenizer with --teacher-model \
+                 (its vocabulary must match the teacher's logits); leave --vocab-size out",
+            ));
+        }
+        (None, None) => {
+            return Err(DistillError::option(
+                "--vocab-size",
+                "required without --teacher-model",
+            ));
+        }
+        (Some(t), None) => t.validate()?,
+        (None, Some(_)) => {}
+    }
     Ok(())
 }
 
-/// The student's architecture for a tokenizer.
+/// The student's architecture for a tokenizer and an output layer of
+/// `vocab_rows` rows (at least the tokenizer's size; more when it must match
+/// a teacher whose embedding is padded).
 pub fn student_config(
     shape: &StudentShape,
     tokenizer: &TextTokenizer,
+    vocab_rows: usize,
     max_seq_len: usize,
 ) -> Result<LlamaConfig, DistillError> {
+    if vocab_rows < tokenizer.vocab_size() {
+        return Err(DistillError::Tokenizer(format!(
+            "an output layer of {vocab_rows} rows cannot cover the tokenizer's {} tokens",
+            tokenizer.vocab_size()
+        )));
+    }
     let config = LlamaConfig {
-        vocab_size: tokenizer.vocab_size(),
+        vocab_size: vocab_rows,
         hidden_size: shape.hidden,
         intermediate_size: shape.intermediate,
         num_hidden_layers: shape.layers,
@@ -301,7 +352,7 @@ pub fn student_config(
         rms_norm_eps: 1e-5,
         rope_theta: 10_000.0,
         tie_word_embeddings: true,
-        bos_token_id: None,
+        bos_token_id: tokenizer.bos,
         eos_token_id: Some(EosTokens::Many(tokenizer.eos.clone())),
         architectures: vec!["LlamaForCausalLM".into()],
         model_type: "llama".into(),
@@ -346,25 +397,63 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// Mean loss per completion token of `model` over `examples`.
+/// The teacher of token-level distillation and the weights of the loss terms.
+#[derive(Clone, Copy)]
+struct Kd<'a> {
+    teacher: &'a Teacher,
+    weights: KdWeights,
+}
+
+/// The loss of one batch summed over its learned cells (cross-entropy, or
+/// the distillation mix with a teacher), and the KL sum when a teacher
+/// contributed one (the teacher is not run when `alpha` is 0).
+fn batch_loss(
+    model: &LlamaDecoder,
+    kd: Option<Kd<'_>>,
+    lb: &LossBatch,
+) -> Result<(Tensor<1>, Option<Tensor<1>>), DistillError> {
+    let student = completion_logits(model, lb)?;
+    match kd {
+        Some(kd) if kd.weights.alpha > 0.0 => {
+            let teacher = kd.teacher.completion_logits(lb)?;
+            let ce = nll_sum(student.clone(), &lb.targets)?;
+            let kl = kl_sum(student, teacher, kd.weights.temperature)?;
+            Ok((kd.weights.combine(ce, kl.clone()), Some(kl)))
+        }
+        _ => Ok((nll_sum(student, &lb.targets)?, None)),
+    }
+}
+
+/// Mean loss and mean KL (with a teacher) per completion token of `model`
+/// over `examples`.
 fn evaluate(
     model: &LlamaDecoder,
+    kd: Option<Kd<'_>>,
     examples: &[Example],
     batch_size: usize,
     pad: u32,
-) -> Result<Option<f64>, DistillError> {
-    let (mut sum, mut count) = (0f64, 0usize);
+) -> Result<(Option<f64>, Option<f64>), DistillError> {
+    let (mut sum, mut kl_total, mut count) = (0f64, None::<f64>, 0usize);
     for chunk in examples.chunks(batch_size) {
         let refs: Vec<&Example> = chunk.iter().collect();
         let lb = LossBatch::new(&refs, pad)?;
-        let logits = model.forward(&lb.batch)?;
-        sum += scalar(weighted_nll_sum(logits, &lb.targets, &lb.weights)?)?;
+        if lb.target_tokens == 0 {
+            continue;
+        }
+        let (loss, kl) = batch_loss(model, kd, &lb)?;
+        sum += scalar(loss)?;
+        if let Some(kl) = kl {
+            *kl_total.get_or_insert(0.0) += scalar(kl)?;
+        }
         count += lb.target_tokens;
     }
-    Ok((count > 0).then(|| sum / count as f64))
+    if count == 0 {
+        return Ok((None, None));
+    }
+    Ok((Some(sum / count as f64), kl_total.map(|k| k / count as f64)))
 }
 
-fn scalar(t: burn::tensor::Tensor<1>) -> Result<f64, DistillError> {
+fn scalar(t: Tensor<1>) -> Result<f64, DistillError> {
     t.into_data()
         .iter::<f32>()
         .next()
@@ -382,13 +471,17 @@ fn check_resumable(
     let saved = serde_json::to_value(&state.options).unwrap_or_default();
     let now = serde_json::to_value(options).unwrap_or_default();
     if let (Some(saved), Some(now)) = (saved.as_object(), now.as_object()) {
-        let differing: Vec<String> = now
-            .iter()
-            .filter(|(k, v)| saved.get(*k) != Some(v))
-            .map(|(k, v)| {
+        // Keys of both sides: an option present in one run only (a teacher
+        // model, say) differs too.
+        let keys: std::collections::BTreeSet<&String> = saved.keys().chain(now.keys()).collect();
+        let differing: Vec<String> = keys
+            .into_iter()
+            .filter(|k| saved.get(*k) != now.get(*k))
+            .map(|k| {
                 format!(
-                    "{k} (saved {}, now {v})",
-                    saved.get(k).cloned().unwrap_or_default()
+                    "{k} (saved {}, now {})",
+                    saved.get(k).cloned().unwrap_or_default(),
+                    now.get(k).cloned().unwrap_or_default()
                 )
             })
             .collect();
@@ -450,6 +543,30 @@ fn save_last(
     std::fs::rename(&tmp, &last).map_err(|e| DistillError::io(&last, e))
 }
 
+/// Refuses to resume with a teacher model other than the saved run's.
+fn check_same_teacher(
+    saved: Option<&TeacherInfo>,
+    now: &TeacherInfo,
+    path: &Path,
+) -> Result<(), DistillError> {
+    let message = match saved {
+        None => "the saved run has no teacher model".to_string(),
+        Some(s) if s.fingerprint != now.fingerprint => format!(
+            "the teacher model changed since the saved run: {} has fingerprint {}, \
+             the run was trained with {} (fingerprint {})",
+            now.path.display(),
+            now.fingerprint,
+            s.path.display(),
+            s.fingerprint
+        ),
+        Some(_) => return Ok(()),
+    };
+    Err(DistillError::Resume {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
 fn read_state(path: &Path) -> Result<TrainState, DistillError> {
     let text = std::fs::read_to_string(path).map_err(|e| DistillError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| DistillError::Resume {
@@ -478,11 +595,10 @@ pub fn distill(
     // Tokenizer and resumed state.
     let last = last_dir(out);
     let state_path = last.join("state.json");
-    let (tokenizer, resumed) = if options.resume {
+    let resumed = if options.resume {
         let state = read_state(&state_path)?;
         check_resumable(&state, options, &loaded.sources, &state_path)?;
-        let tok = TextTokenizer::from_file(&last.join("tokenizer.json"))?;
-        (bpe::student_tokenizer(tok.inner().clone())?, Some(state))
+        Some(state)
     } else {
         if last.exists() || out.join("training.json").exists() {
             return Err(DistillError::option(
@@ -493,9 +609,58 @@ pub fn distill(
                 ),
             ));
         }
-        let text = bpe::training_text(&train_pairs);
-        let inner = bpe::train_bpe(text.iter().map(String::as_str), options.vocab_size)?;
-        (bpe::student_tokenizer(inner)?, None)
+        None
+    };
+    let teacher = match &options.teacher {
+        Some(t) => Some(Teacher::load(&t.model, options.backend)?),
+        None => None,
+    };
+    if let Some(t) = &teacher {
+        if let Some(state) = &resumed {
+            check_same_teacher(state.teacher.as_ref(), t.info(), &state_path)?;
+        }
+        for source in &loaded.sources {
+            if let Some(id) = source.teacher.as_ref()
+                && id.fingerprint != t.info().fingerprint
+            {
+                on_event(TrainEvent::Warning(format!(
+                    "{} was written by {} (fingerprint {}), not by the teacher model {} \
+                     (fingerprint {}): the student learns the transcript's answers and \
+                     the teacher model's distributions",
+                    source.path.display(),
+                    id.name,
+                    id.fingerprint,
+                    t.info().path.display(),
+                    t.info().fingerprint
+                )));
+            }
+        }
+    }
+    let saved_tokenizer = last.join("tokenizer.json");
+    let tokenizer = match (&teacher, &resumed) {
+        (Some(t), resumed) => {
+            let tok = t.tokenizer().clone();
+            if resumed.is_some() {
+                let mut saved = TextTokenizer::from_file(&saved_tokenizer)?;
+                saved.bos = tok.bos;
+                saved.add_bos = tok.add_bos;
+                saved.eos = tok.eos.clone();
+                check_same_tokenizer(&saved, &tok, &saved_tokenizer.display().to_string())?;
+            }
+            tok
+        }
+        (None, Some(_)) => {
+            let tok = TextTokenizer::from_file(&saved_tokenizer)?;
+            bpe::student_tokenizer(tok.inner().clone())?
+        }
+        (None, None) => {
+            let vocab_size = options.vocab_size.ok_or_else(|| {
+                DistillError::option("--vocab-size", "required without --teacher-model")
+            })?;
+            let text = bpe::training_text(&train_pairs);
+            let inner = bpe::train_bpe(text.iter().map(String::as_str), vocab_size)?;
+            bpe::student_tokenizer(inner)?
+        }
     };
     let pad = tokenizer.eos.first().copied().unwrap_or(0);
     let (train, train_stats) = encode_pairs(&tokenizer, &train_pairs, options.max_seq_len)?;
@@ -508,7 +673,20 @@ pub fn distill(
     }
 
     // Model and optimizer.
-    let config = student_config(&options.shape, &tokenizer, options.max_seq_len)?;
+    let vocab_rows = teacher
+        .as_ref()
+        .map_or(tokenizer.vocab_size(), |t| t.info().vocab_rows);
+    let config = student_config(&options.shape, &tokenizer, vocab_rows, options.max_seq_len)?;
+    let kd = teacher
+        .as_ref()
+        .zip(options.teacher.as_ref())
+        .map(|(teacher, o)| Kd {
+            teacher,
+            weights: KdWeights {
+                alpha: o.kd_weight,
+                temperature: o.kd_temperature,
+            },
+        });
     let parameters: usize = expected_tensors(&config)
         .iter()
         .filter(|(name, _)| name != "lm_head.weight")
@@ -549,6 +727,7 @@ pub fn distill(
                 evals: Vec::new(),
                 options: options.clone(),
                 transcripts: loaded.sources.clone(),
+                teacher: teacher.as_ref().map(|t| t.info().clone()),
             }
         }
     };
@@ -587,6 +766,7 @@ pub fn distill(
     let summary = |state: &TrainState| DistillSummary {
         options: options.clone(),
         transcripts: loaded.sources.clone(),
+        teacher: teacher.as_ref().map(|t| t.info().clone()),
         pairs: loaded.pairs.len(),
         duplicates: loaded.duplicates,
         train: train_stats.clone(),
@@ -623,9 +803,8 @@ pub fn distill(
         let to = (from + options.batch_size).min(indices.len());
         let refs: Vec<&Example> = indices[from..to].iter().map(|&i| &train[i]).collect();
         let lb = LossBatch::new(&refs, pad)?;
-        let logits = model.forward(&lb.batch)?;
-        let loss = weighted_nll_sum(logits, &lb.targets, &lb.weights)?
-            .div_scalar(lb.target_tokens.max(1) as f64);
+        let (loss, _) = batch_loss(&model, kd, &lb)?;
+        let loss = loss.div_scalar(lb.target_tokens.max(1) as f64);
         let loss_value = scalar(loss.clone())?;
         if !loss_value.is_finite() {
             return Err(DistillError::Tensor(format!(
@@ -660,11 +839,22 @@ pub fn distill(
 
         if state.step.is_multiple_of(eval_every) || state.step == total_steps {
             let train_loss = window_loss / window_tokens.max(1) as f64;
-            let val_loss = evaluate(&model.valid(), &val, options.batch_size, pad)?;
+            let (val_loss, val_kl) = evaluate(&model.valid(), kd, &val, options.batch_size, pad)?;
             let criterion = val_loss.unwrap_or(train_loss);
             let best = state.best_criterion.is_none_or(|b| criterion < b);
             if best {
                 save_student(&model, &tokenizer, out, options.dtype)?;
+                if let Some(t) = &teacher {
+                    // The saved student must tokenize exactly like the
+                    // teacher (its tokenizer went through tokenizer.json and
+                    // tokenizer_config.json).
+                    let saved = crate::llm::hf_dir::read_tokenizer(out, &config)?;
+                    check_same_tokenizer(
+                        &saved,
+                        t.tokenizer(),
+                        &format!("the saved student's tokenizer ({})", out.display()),
+                    )?;
+                }
                 state.best_criterion = Some(criterion);
                 state.best_step = Some(state.step);
             }
@@ -673,6 +863,7 @@ pub fn distill(
                 epoch: state.step as f64 / steps_per_epoch as f64,
                 train_loss,
                 val_loss,
+                val_kl,
                 lr: last_lr,
                 grad_norm: last_norm,
                 tokens_per_s: window_input as f64 / window_secs.max(1e-9),
