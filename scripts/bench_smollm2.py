@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """Prefill and decode tokens/s of SmolLM2-135M in distill-gate's burn runtime
-(flex and ndarray, batch 1 and 16) next to llama.cpp (llama-cpp-python,
-batch 1), in one run on the same machine.
+(flex and ndarray, batch 1 and 16) next to llama.cpp (llama-cpp-python, batch
+1 and 16), in one run on the same machine, all with 2 threads.
 
 Usage: scripts/bench_smollm2.py [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
-Needs: cargo build --release; pip install llama-cpp-python.
-Prompts: 16 plain prompts of about 64 tokens; 32 greedy new tokens each
-(no stop sequence; a sequence that emits EOS earlier decodes fewer).
-Ours: prefill = prompt tokens / time to first token of the batch;
-decode = completion tokens after the first / (total - first token time).
+                                [--backends flex,ndarray] [--batches 1,16]
+Needs: cargo build --release (the binary is looked up under $CARGO_TARGET_DIR,
+default target/); pip install llama-cpp-python numpy.
+Prompts: 16 plain prompts of 58-59 tokens (no chat template, no BOS: the
+model adds none); 32 greedy new tokens each, no stop sequence (a sequence
+that emits EOS earlier decodes fewer).
+prefill tok/s = prompt tokens / time until the first new token of the batch;
+decode tok/s = new tokens after the first / time after the first.
+llama.cpp: the high-level `Llama` API at batch 1, and its C API (one
+`llama_decode` per step for all sequences, one KV stream per sequence,
+greedy argmax) at each batch size. The C API run's greedy tokens are checked
+against the high-level run's for the first prompts (printed to stderr).
+Ours: `distill-gate generate`, timings from its stderr.
 """
 import argparse
 import json
