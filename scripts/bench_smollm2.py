@@ -99,7 +99,9 @@ def llamacpp_batched(model, batch):
     import ctypes
     import numpy as np
     import llama_cpp as L
+    from llama_cpp._logger import set_verbose
 
+    set_verbose(False)  # llama.cpp's load messages off; errors still print
     L.llama_backend_init()
     mparams = L.llama_model_default_params()
     lmodel = L.llama_model_load_from_file(model.encode(), mparams)
@@ -177,6 +179,22 @@ def llamacpp_batched(model, batch):
     return total_prompt / (t1 - t0), decoded / (t2 - t1), out
 
 
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def llama_cpp_version():
+    import llama_cpp
+    return llama_cpp.__version__
+
+
 def common_prefix(a, b):
     n = 0
     for x, y in zip(a, b):
@@ -194,6 +212,15 @@ def main():
     a = ap.parse_args()
     batches = [int(x) for x in a.batches.split(",") if x]
     backends = [x for x in a.backends.split(",") if x]
+    if backends and not os.path.exists(BIN):
+        print(f"{BIN} is missing: run cargo build --release (or set CARGO_TARGET_DIR)",
+              file=sys.stderr)
+        return 2
+    if not os.path.exists(a.model):
+        print(f"{a.model} is missing: run scripts/fetch-smollm2", file=sys.stderr)
+        return 2
+    load_start = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M %Z")
     (p, d), reference = llamacpp_high_level(a.model, SANITY_PROMPTS)
     rows = [("llama.cpp high-level API", "Q4_1", 1, p, d)]
     for batch in batches:
@@ -208,6 +235,10 @@ def main():
             p, d = ours(a.model, backend, batch)
             rows.append(("distill-gate burn", backend, batch, p, d))
             print(f"done: {backend} batch {batch}", file=sys.stderr, flush=True)
+    print(f"{started}, {cpu_model()}, {os.cpu_count()} cores; "
+          f"load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
+          f"llama-cpp-python {llama_cpp_version()}")
+    print()
     print("| runtime (2 threads) | backend | batch | prefill tok/s | decode tok/s |")
     print("|---|---|---|---|---|")
     for r in rows:
