@@ -1,24 +1,38 @@
 #!/usr/bin/env python3
 """Prefill and decode tokens/s of SmolLM2-135M in distill-gate's burn runtime
-(flex and ndarray, batch 1 and 16) next to llama.cpp (llama-cpp-python,
-batch 1), in one run on the same machine.
+(flex and ndarray, batch 1 and 16) next to llama.cpp (llama-cpp-python, batch
+1 and 16), in one run on the same machine, all with 2 threads.
 
 Usage: scripts/bench_smollm2.py [--model models/SmolLM2-135M-Instruct.Q4_1.gguf]
-Needs: cargo build --release; pip install llama-cpp-python.
-Prompts: 16 plain prompts of about 64 tokens; 32 greedy new tokens each
-(no stop sequence; a sequence that emits EOS earlier decodes fewer).
-Ours: prefill = prompt tokens / time to first token of the batch;
-decode = completion tokens after the first / (total - first token time).
+                                [--backends flex,ndarray] [--batches 1,16]
+Needs: cargo build --release (the binary is looked up under $CARGO_TARGET_DIR,
+default target/); pip install llama-cpp-python numpy.
+Prompts: 16 plain prompts of 58-59 tokens (no chat template, no BOS: the
+model adds none); 32 greedy new tokens each, no stop sequence (a sequence
+that emits EOS earlier decodes fewer).
+prefill tok/s = prompt tokens / time until the first new token of the batch;
+decode tok/s = new tokens after the first / time after the first.
+llama.cpp: the high-level `Llama` API at batch 1, and its C API (one
+`llama_decode` per step for all sequences, one KV stream per sequence,
+greedy argmax) at each batch size. The C API run's greedy tokens are checked
+against the high-level run's for the first prompts (printed to stderr).
+Ours: `distill-gate generate`, timings from its stderr.
 """
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
 
-BIN = "target/release/distill-gate"
+BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "distill-gate")
+NEW_TOKENS = 32
+SANITY_PROMPTS = 3
+CTX_PER_SEQ = 512
+# llama.cpp's own default on CPU ("auto") turns flash attention on.
+FLASH_ATTN = True
 BASE = ("Shipment {i}: {n} pallets of machine parts leave the Hamburg depot on Monday "
         "for a customer in Lyon; the carrier quotes a transit time of three business "
         "days, a fuel surcharge of twelve percent and a weight of {w} kg per pallet. Summary:")
@@ -35,7 +49,7 @@ def ours(model, backend, batch):
             f.write(json.dumps({"prompt": p}) + "\n")
         path = f.name
     args = [BIN, "generate", "--model", model, "--backend", backend, "--batch-size", str(batch),
-            "--max-tokens", "32"]
+            "--max-tokens", str(NEW_TOKENS)]
     args += ["--prompts", path] if batch > 1 else ["--prompt", ps[0]]
     err = subprocess.run(args, capture_output=True, text=True, check=True).stderr
     rows = re.findall(r"prompt (\d+) tokens, completion (\d+) tokens, first token ([\d.]+) ms, total ([\d.]+) ms", err)
@@ -46,35 +60,189 @@ def ours(model, backend, batch):
     return prompt_tok / ttft, (comp_tok - len(rows)) / max(total - ttft, 1e-9)
 
 
-def llamacpp(model):
+def llamacpp_high_level(model, n_prompts):
+    """Batch 1 through the high-level `Llama` API: prefill and decode tok/s of
+    prompt 0, and the greedy tokens of the first `n_prompts` prompts."""
     from llama_cpp import Llama
-    llm = Llama(model_path=model, n_ctx=512, n_threads=2, verbose=False)
-    ids = llm.tokenize(prompts(1)[0].encode(), add_bos=False, special=True)
-    llm.reset()
+    llm = Llama(model_path=model, n_ctx=CTX_PER_SEQ, n_threads=2, n_threads_batch=2,
+                flash_attn=FLASH_ATTN, verbose=False)
+    outputs = []
+    speed = None
+    for p in prompts(n_prompts):
+        ids = llm.tokenize(p.encode(), add_bos=False, special=True)
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(ids)
+        toks = []
+        # The prompt is cached exactly, so generate samples from its logits
+        # without evaluating it again; each further token is one decode.
+        gen = llm.generate(ids, top_k=1, temp=0.0, repeat_penalty=1.0)
+        toks.append(next(gen))
+        t1 = time.perf_counter()
+        for tok in gen:
+            toks.append(tok)
+            if tok == llm.token_eos() or len(toks) == NEW_TOKENS:
+                break
+        t2 = time.perf_counter()
+        gen.close()
+        outputs.append(toks)
+        if speed is None:
+            speed = (len(ids) / (t1 - t0), (len(toks) - 1) / (t2 - t1))
+    return speed, outputs
+
+
+def llamacpp_batched(model, batch):
+    """`batch` sequences decoded together through llama.cpp's C API: one
+    `llama_decode` for all prompts (prefill), then one per step with one
+    token per live sequence; greedy argmax over each sequence's logits.
+    Returns (prefill tok/s, decode tok/s, greedy tokens per sequence)."""
+    import ctypes
+    import numpy as np
+    import llama_cpp as L
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(False)  # llama.cpp's load messages off; errors still print
+    L.llama_backend_init()
+    mparams = L.llama_model_default_params()
+    lmodel = L.llama_model_load_from_file(model.encode(), mparams)
+    if not lmodel:
+        raise RuntimeError(f"llama.cpp could not load {model}")
+    vocab = L.llama_model_get_vocab(lmodel)
+    n_vocab = L.llama_vocab_n_tokens(vocab)
+    eos = L.llama_vocab_eos(vocab)
+    ids = []
+    for p in prompts(batch):
+        text = p.encode()
+        buf = (L.llama_token * (len(text) + 8))()
+        n = L.llama_tokenize(vocab, text, len(text), buf, len(buf), False, True)
+        if n < 0:
+            raise RuntimeError("llama_tokenize: buffer too small")
+        ids.append(list(buf[:n]))
+    total_prompt = sum(len(x) for x in ids)
+    if max(len(x) for x in ids) + NEW_TOKENS > CTX_PER_SEQ:
+        raise RuntimeError(f"prompts too long for {CTX_PER_SEQ} context cells")
+    cparams = L.llama_context_default_params()
+    cparams.n_seq_max = batch
+    # One KV stream per sequence (kv_unified off), each of n_ctx / n_seq_max
+    # cells: the same as the high-level run's context.
+    cparams.n_ctx = batch * CTX_PER_SEQ
+    cparams.n_batch = max(total_prompt, 512)
+    cparams.n_threads = 2
+    cparams.n_threads_batch = 2
+    cparams.flash_attn_type = (L.LLAMA_FLASH_ATTN_TYPE_ENABLED if FLASH_ATTN
+                               else L.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    ctx = L.llama_init_from_model(lmodel, cparams)
+    if not ctx:
+        raise RuntimeError("llama.cpp could not create the context")
+    b = L.llama_batch_init(max(total_prompt, batch), 0, 1)
+
+    def fill(entries):
+        # entries: (token, position, sequence, wants logits)
+        for i, (tok, pos, seq, out) in enumerate(entries):
+            b.token[i] = tok
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq
+            b.logits[i] = out
+        b.n_tokens = len(entries)
+
+    def argmax(i):
+        ptr = L.llama_get_logits_ith(ctx, i)
+        return int(np.argmax(np.ctypeslib.as_array(ptr, shape=(n_vocab,))))
+
+    def decode():
+        rc = L.llama_decode(ctx, b)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+
+    entries = [(tok, pos, s, int(pos == len(x) - 1))
+               for s, x in enumerate(ids) for pos, tok in enumerate(x)]
+    fill(entries)
     t0 = time.perf_counter()
-    llm.eval(ids)
+    decode()
+    last = [i for i, e in enumerate(entries) if e[3]]
+    out = [[argmax(i)] for i in last]
     t1 = time.perf_counter()
-    n = 0
-    for tok in llm.generate(ids, top_k=1, reset=False):
-        n += 1
-        if n == 32:
-            break
+    live = [s for s in range(batch) if out[s][-1] != eos]
+    decoded = 0
+    while live:
+        fill([(out[s][-1], len(ids[s]) + len(out[s]) - 1, s, 1) for s in live])
+        decode()
+        for i, s in enumerate(live):
+            out[s].append(argmax(i))
+        decoded += len(live)
+        live = [s for s in live if out[s][-1] != eos and len(out[s]) < NEW_TOKENS]
     t2 = time.perf_counter()
-    return len(ids) / (t1 - t0), n / (t2 - t1)
+    L.llama_batch_free(b)
+    L.llama_free(ctx)
+    L.llama_model_free(lmodel)
+    return total_prompt / (t1 - t0), decoded / (t2 - t1), out
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def llama_cpp_version():
+    import llama_cpp
+    return llama_cpp.__version__
+
+
+def common_prefix(a, b):
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    ap.add_argument("--backends", default="flex,ndarray", help="comma-separated; empty for none")
+    ap.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
     a = ap.parse_args()
-    print("| runtime | backend | batch | prefill tok/s | decode tok/s |")
-    print("|---|---|---|---|---|")
-    p, d = llamacpp(a.model)
-    print(f"| llama.cpp (llama-cpp-python, 2 threads) | Q4_1 | 1 | {p:.0f} | {d:.0f} |")
-    for backend in ["flex", "ndarray"]:
-        for batch in [1, 16]:
+    batches = [int(x) for x in a.batches.split(",") if x]
+    backends = [x for x in a.backends.split(",") if x]
+    if backends and not os.path.exists(BIN):
+        print(f"{BIN} is missing: run cargo build --release (or set CARGO_TARGET_DIR)",
+              file=sys.stderr)
+        return 2
+    if not os.path.exists(a.model):
+        print(f"{a.model} is missing: run scripts/fetch-smollm2", file=sys.stderr)
+        return 2
+    load_start = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M %Z")
+    (p, d), reference = llamacpp_high_level(a.model, SANITY_PROMPTS)
+    rows = [("llama.cpp high-level API", "Q4_1", 1, p, d)]
+    for batch in batches:
+        p, d, out = llamacpp_batched(a.model, batch)
+        rows.append(("llama.cpp C API", "Q4_1", batch, p, d))
+        for i, ref in enumerate(reference[:batch]):
+            same = common_prefix(ref, out[i])
+            print(f"sanity: llama.cpp batch {batch} prompt {i}: {same} of {len(ref)} greedy "
+                  f"tokens equal to the high-level batch-1 run", file=sys.stderr)
+    for backend in backends:
+        for batch in batches:
             p, d = ours(a.model, backend, batch)
-            print(f"| distill-gate burn | {backend} | {batch} | {p:.0f} | {d:.0f} |", flush=True)
+            rows.append(("distill-gate burn", backend, batch, p, d))
+            print(f"done: {backend} batch {batch}", file=sys.stderr, flush=True)
+    print(f"{started}, {cpu_model()}, {os.cpu_count()} cores; "
+          f"load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
+          f"llama-cpp-python {llama_cpp_version()}")
+    print()
+    print("| runtime (2 threads) | backend | batch | prefill tok/s | decode tok/s |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.0f} | {r[4]:.0f} |")
     return 0
 
 
