@@ -219,14 +219,7 @@ mod tests {
     use serde_json::json;
 
     fn task(target: Value) -> Task {
-        Task {
-            id: "j".into(),
-            category: "c".into(),
-            input: "plan".into(),
-            target,
-            scorer: None,
-            meta: Map::new(),
-        }
+        crate::score::test_task(target)
     }
 
     fn scorer(abs_tol: f64, partial_credit: bool) -> JsonScorer {

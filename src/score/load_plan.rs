@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{FieldError, Score, Scorer};
+use super::{FieldError, Score, Scorer, amount};
 use crate::suite::Task;
 
 /// Up to this many parcels, loading a suite recomputes the optimum exactly
@@ -156,8 +156,8 @@ impl Instance {
             if load > self.capacity {
                 return Err(format!(
                     "vehicle {used} overloaded: {} kg > {} kg",
-                    fmt_kg(load),
-                    fmt_kg(self.capacity)
+                    amount(load),
+                    amount(self.capacity)
                 ));
             }
         }
@@ -194,14 +194,6 @@ impl Instance {
 
 fn is_id_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
-}
-
-fn fmt_kg(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2}")
-    }
 }
 
 /// The fewest bins of `capacity` that hold `weights` (exact branch and bound
@@ -327,19 +319,8 @@ mod tests {
         })
     }
 
-    fn task(target: Value) -> Task {
-        Task {
-            id: "l1".into(),
-            category: "load_planning".into(),
-            input: String::new(),
-            target,
-            scorer: None,
-            meta: Map::new(),
-        }
-    }
-
     fn score(answer: &str) -> Score {
-        LoadPlanScorer.score(&task(tight()), answer)
+        LoadPlanScorer.score(&crate::score::test_task(tight()), answer)
     }
 
     #[test]

@@ -257,6 +257,29 @@ pub(crate) fn plain_text(value: &Value) -> String {
     }
 }
 
+/// A quantity as written in details: whole numbers without decimals, others
+/// to two decimals (`412`, `46.18`).
+pub(crate) fn amount(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// A task of category `c` with this target, for scorer tests.
+#[cfg(test)]
+pub(crate) fn test_task(target: Value) -> Task {
+    Task {
+        id: "t".into(),
+        category: "c".into(),
+        input: "?".into(),
+        target,
+        scorer: None,
+        meta: Map::new(),
+    }
+}
+
 /// A string quoted and shortened for a detail message.
 pub(crate) fn quoted(text: &str) -> String {
     const MAX: usize = 60;
@@ -460,14 +483,7 @@ mod tests {
 
     #[test]
     fn invalid_spec_scores_zero_with_reason() {
-        let task = Task {
-            id: "t".into(),
-            category: "c".into(),
-            input: "q".into(),
-            target: json!(1),
-            scorer: None,
-            meta: Map::new(),
-        };
+        let task = test_task(json!(1));
         let spec = ScorerSpec::Numeric(NumericSpec {
             abs_tol: -1.0,
             rel_tol: 0.0,

@@ -297,14 +297,7 @@ mod tests {
         let Ok(scorer) = scorer else {
             panic!("valid spec")
         };
-        let task = |target: Value| Task {
-            id: "n".into(),
-            category: "c".into(),
-            input: "?".into(),
-            target,
-            scorer: None,
-            meta: Map::new(),
-        };
+        let task = crate::score::test_task;
         let t = task(serde_json::json!("$1,000"));
         // 0.1% of 1000 = 1
         assert_eq!(scorer.score(&t, "$1,000.99").value, 1.0);

@@ -95,14 +95,7 @@ mod tests {
         let Ok(scorer) = scorer else {
             panic!("valid pattern")
         };
-        let task = Task {
-            id: "r".into(),
-            category: "c".into(),
-            input: "?".into(),
-            target: json!(["São Paulo", "Sao Paulo"]),
-            scorer: None,
-            meta: Map::new(),
-        };
+        let task = crate::score::test_task(json!(["São Paulo", "Sao Paulo"]));
         let s = scorer.score(&task, "Thinking...\nANSWER: são paulo.\n");
         assert_eq!(s.value, 1.0);
         assert_eq!(s.extracted.as_deref(), Some("são paulo."));

@@ -26,7 +26,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{FieldError, Score, Scorer};
+use super::{FieldError, Score, Scorer, amount};
 use crate::suite::Task;
 
 /// Up to this many nodes (depot included), loading a suite recomputes the
@@ -137,8 +137,8 @@ impl Instance {
                 "target.tour",
                 format!(
                     "has length {} but optimum is {}",
-                    fmt_len(length),
-                    fmt_len(instance.optimum)
+                    amount(length),
+                    amount(instance.optimum)
                 ),
             ));
         }
@@ -218,15 +218,6 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= LENGTH_TOL * a.abs().max(b.abs()).max(1.0)
 }
 
-/// A length as written in details: integers without decimals.
-fn fmt_len(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{x:.0}")
-    } else {
-        format!("{x:.2}")
-    }
-}
-
 /// The shortest closed tour from node 0 through every other node (Held-Karp,
 /// `O(2^n n^2)`); `None` above [`EXACT_CHECK_MAX_NODES`] nodes.
 fn exact_optimum(distances: &[Vec<f64>]) -> Option<f64> {
@@ -277,8 +268,8 @@ impl Scorer for RouteScorer {
                 "target.optimum",
                 format!(
                     "is {} but the shortest tour has length {}",
-                    fmt_len(instance.optimum),
-                    fmt_len(optimum)
+                    amount(instance.optimum),
+                    amount(optimum)
                 ),
             ));
         }
@@ -303,12 +294,12 @@ impl Scorer for RouteScorer {
             Ok(order) => {
                 let length = instance.length(&order);
                 if close(length, instance.optimum) {
-                    Score::binary(true, format!("optimal tour {}", fmt_len(length)))
+                    Score::binary(true, format!("optimal tour {}", amount(length)))
                 } else if length < instance.optimum {
                     Score::zero(format!(
                         "tour {} is shorter than the target's optimum {}: invalid target",
-                        fmt_len(length),
-                        fmt_len(instance.optimum)
+                        amount(length),
+                        amount(instance.optimum)
                     ))
                 } else {
                     let excess = 100.0 * (length / instance.optimum - 1.0);
@@ -316,8 +307,8 @@ impl Scorer for RouteScorer {
                         value: instance.optimum / length,
                         detail: format!(
                             "tour {} vs optimum {} (+{excess:.1}%)",
-                            fmt_len(length),
-                            fmt_len(instance.optimum)
+                            amount(length),
+                            amount(instance.optimum)
                         ),
                         extracted: None,
                     }
@@ -361,19 +352,8 @@ mod tests {
         })
     }
 
-    fn task(target: Value) -> Task {
-        Task {
-            id: "r1".into(),
-            category: "route".into(),
-            input: String::new(),
-            target,
-            scorer: None,
-            meta: Map::new(),
-        }
-    }
-
     fn score(answer: &str) -> Score {
-        RouteScorer.score(&task(square()), answer)
+        RouteScorer.score(&crate::score::test_task(square()), answer)
     }
 
     #[test]
