@@ -593,7 +593,7 @@ fn terminal_report_shows_verdicts_reasons_and_models() {
         "INCONCLUSIVE student-8m / logistics\n  - retention not measurable: teacher got 3 items right\n"
     ));
     assert!(plain.contains("0.812 [0.770]"), "{plain}");
-    assert!(plain.contains("min 0.950 (95% one-sided)"));
+    assert!(plain.contains("min 0.950 @ 95%"));
     assert!(plain.contains("78.0%"));
     assert!(plain.contains("[70.9%, 84.4%]"));
     assert!(plain.contains("saves $3.78"));
@@ -680,7 +680,8 @@ fn parse_xml(text: &str) -> Element {
                 .collect(),
             text: node
                 .children()
-                .filter_map(|c| c.is_text().then(|| c.text().unwrap_or_default()))
+                .filter(|c| c.is_text())
+                .map(|c| c.text().unwrap_or_default())
                 .collect(),
         }
     }
