@@ -56,3 +56,55 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::{AppliedThresholds, GateResult, Verdict};
+
+    fn with_threshold(min_retention: f64, confidence: f64) -> Summary {
+        let mut summary = crate::report::tests::bare_summary();
+        summary.gates.push(GateResult {
+            student: "s".into(),
+            suite: "x".into(),
+            verdict: Verdict::Pass,
+            reasons: Vec::new(),
+            items_needed: None,
+            thresholds: AppliedThresholds {
+                min_retention,
+                confidence,
+                max_p95_latency_ms: None,
+                min_speedup: None,
+                max_cost_ratio: None,
+                max_error_rate: None,
+            },
+        });
+        summary
+    }
+
+    #[test]
+    fn floats_load_back_bit_for_bit() {
+        // 0.9531 - 0.01 is 0.9430999999999999 in f64; serde_json without
+        // `float_roundtrip` reads that text back as 0.9431, one ulp off.
+        let tricky = 0.9531_f64 - 0.01;
+        let summary = with_threshold(tricky, 0.95);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SUMMARY_FILE);
+        std::fs::write(&path, render_summary(&summary).unwrap()).unwrap();
+        let back = read_summary(&path).unwrap();
+        assert_eq!(
+            back.gates[0].thresholds.min_retention.to_bits(),
+            tricky.to_bits()
+        );
+        assert_eq!(back, summary);
+    }
+
+    #[test]
+    fn nan_is_refused_with_its_field() {
+        let err = render_summary(&with_threshold(0.95, f64::NAN)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "summary.json: gates[0].thresholds.confidence is NaN, which JSON cannot represent"
+        );
+    }
+}

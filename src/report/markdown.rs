@@ -91,6 +91,7 @@ pub fn render_markdown_short(summary: &Summary) -> String {
             "Threshold",
         ];
         let align = [L, L, L, R, R, R];
+        out.push('\n');
         let body = rows
             .iter()
             .map(|r| {

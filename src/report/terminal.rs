@@ -122,19 +122,25 @@ fn latency_text(latency: &LatencyStats, ms: f64, recorded: &mut bool) -> String 
 
 const MISSING: &str = "—";
 
+/// Two values in one cell, one per line; a missing one shows as `—`.
+fn pair(first: Option<String>, second: Option<String>) -> String {
+    format!(
+        "{}\n{}",
+        first.as_deref().unwrap_or(MISSING),
+        second.as_deref().unwrap_or(MISSING)
+    )
+}
+
 fn verdict_table(rows: &[GateRow<'_>], color: bool, recorded: &mut bool) -> Table {
     let mut table = new_table(
         &[
             "Student",
             "Suite",
             "Verdict",
-            "Teacher acc",
-            "Student acc",
-            "Retention [lower bound]\nvs threshold",
-            "McNemar p",
-            "Agreement",
-            "p95 latency",
-            "Speedup",
+            "Accuracy\nteacher → student",
+            "Retention\n[lower bound]",
+            "McNemar p\nagreement",
+            "p95 latency\nspeedup",
             "Cost / 1k\nsavings",
             "Errors",
         ],
@@ -144,70 +150,70 @@ fn verdict_table(rows: &[GateRow<'_>], color: bool, recorded: &mut bool) -> Tabl
         let g = row.gate;
         let t = &g.thresholds;
         let threshold = format!(
-            "min {} ({} one-sided)",
+            "min {} @ {}",
             ratio(t.min_retention),
             confidence(t.confidence)
         );
         let retention = match row.comparison {
-            Some(c) if !c.measurable => format!("{}\n{threshold}", not_measurable(c)),
-            Some(c) => {
-                let point = c.retention.map_or_else(|| MISSING.to_string(), ratio);
-                let lower = c.retention_lower.map_or_else(|| MISSING.to_string(), ratio);
-                format!("{point} [{lower}]\n{threshold}")
-            }
+            Some(c) if !c.measurable => format!(
+                "not measurable:\nteacher got {} right\n{threshold}",
+                items(c.teacher_correct)
+            ),
+            Some(c) => format!(
+                "{} [{}]\n{threshold}",
+                c.retention.map_or_else(|| MISSING.to_string(), ratio),
+                c.retention_lower.map_or_else(|| MISSING.to_string(), ratio)
+            ),
             None => format!("{MISSING}\n{threshold}"),
         };
-        let student_acc = row.student.map_or_else(
-            || MISSING.to_string(),
-            |s| {
-                format!(
-                    "{}\n{}",
-                    percent(s.accuracy),
-                    percent_interval(&s.accuracy_interval)
-                )
-            },
+        let accuracy = format!(
+            "{} → {}\n{}",
+            row.teacher
+                .map_or_else(|| MISSING.to_string(), |s| percent(s.accuracy)),
+            row.student
+                .map_or_else(|| MISSING.to_string(), |s| percent(s.accuracy)),
+            row.student.map_or_else(
+                || MISSING.to_string(),
+                |s| percent_interval(&s.accuracy_interval)
+            ),
         );
-        let cost = match (row.student, row.comparison) {
-            (Some(s), Some(c)) => {
-                format!("{}\n{}", dollars(s.cost_per_1k), savings(c.savings_per_1k))
-            }
-            (Some(s), None) => dollars(s.cost_per_1k),
-            (None, Some(c)) => savings(c.savings_per_1k),
-            (None, None) => MISSING.to_string(),
-        };
+        let mcnemar = pair(
+            row.comparison.map(|c| p_value(c.mcnemar_p)),
+            row.comparison.map(|c| percent(c.agreement)),
+        );
+        let speed = pair(
+            row.student
+                .and_then(|s| s.latency)
+                .map(|l| latency_text(&l, l.p95_ms, recorded)),
+            row.comparison.and_then(|c| c.speedup).map(factor),
+        );
+        let cost = pair(
+            row.student.map(|s| dollars(s.cost_per_1k)),
+            row.comparison.map(|c| savings(c.savings_per_1k)),
+        );
         table.add_row(vec![
             Cell::new(&g.student),
             Cell::new(&g.suite),
             verdict_cell(g.verdict),
-            Cell::new(
-                row.teacher
-                    .map_or_else(|| MISSING.to_string(), |s| percent(s.accuracy)),
-            ),
-            Cell::new(student_acc),
+            Cell::new(accuracy),
             Cell::new(retention),
-            Cell::new(
-                row.comparison
-                    .map_or_else(|| MISSING.to_string(), |c| p_value(c.mcnemar_p)),
-            ),
-            Cell::new(
-                row.comparison
-                    .map_or_else(|| MISSING.to_string(), |c| percent(c.agreement)),
-            ),
-            Cell::new(row.student.and_then(|s| s.latency).map_or_else(
-                || MISSING.to_string(),
-                |l| latency_text(&l, l.p95_ms, recorded),
-            )),
-            Cell::new(
-                row.comparison
-                    .and_then(|c| c.speedup)
-                    .map_or_else(|| MISSING.to_string(), factor),
-            ),
+            Cell::new(mcnemar),
+            Cell::new(speed),
             Cell::new(cost),
             Cell::new(row.student.map_or_else(|| MISSING.to_string(), errors)),
         ]);
     }
     align_right(&mut table, 3);
     table
+}
+
+/// "3 items" or "1 item".
+fn items(n: u64) -> String {
+    if n == 1 {
+        "1 item".into()
+    } else {
+        format!("{n} items")
+    }
 }
 
 /// "saves $3.40" or "costs $0.12 more" (per 1,000 items).
