@@ -340,28 +340,14 @@ pub fn import_humaneval(
 /// The tasks whose canonical solution does not score 1, scored on one
 /// thread per core.
 fn canonical_failures(loaded: &suite::Suite, tasks: &[suite::Task]) -> Vec<(String, String)> {
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let per_thread = tasks.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = tasks
-            .chunks(per_thread)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .filter_map(|task| {
-                            let solution = task.target["solution"].as_str().unwrap_or_default();
-                            let score = loaded.score(task, solution);
-                            (score.value < 1.0).then(|| (task.id.clone(), score.detail))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
+    distill_gate::run::parallel::map_in_order(tasks.iter().collect(), |task| {
+        let solution = task.target["solution"].as_str().unwrap_or_default();
+        let score = loaded.score(task, solution);
+        (score.value < 1.0).then(|| (task.id.clone(), score.detail))
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Options of `distill-gate record`.

@@ -181,43 +181,8 @@ fn journal_entries(
     answers: Vec<Result<Completion, ModelError>>,
 ) -> Vec<JournalEntry> {
     let work: Vec<_> = items.iter().zip(answers).collect();
-    let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    if work.len() <= 1 || threads <= 1 {
-        return work
-            .into_iter()
-            .map(|((suite, item, n), answer)| journal_entry(spec, role, suite, item, *n, answer))
-            .collect();
-    }
-    let per_thread = work.len().div_ceil(threads);
-    let mut parts: Vec<Vec<_>> = Vec::new();
-    let mut work = work.into_iter();
-    loop {
-        let part: Vec<_> = work.by_ref().take(per_thread).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| {
-                scope.spawn(move || {
-                    part.into_iter()
-                        .map(|((suite, item, n), answer)| {
-                            journal_entry(spec, role, suite, item, *n, answer)
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    super::parallel::map_in_order(work, |((suite, item, n), answer)| {
+        journal_entry(spec, role, suite, item, *n, answer)
     })
 }
 

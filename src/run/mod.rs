@@ -2,6 +2,7 @@
 
 pub mod execute;
 pub mod journal;
+pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod summarize;
