@@ -9,8 +9,9 @@ use anyhow::{Context, Result, bail};
 use distill_gate::config::{self, ModelSource, ModelSpec};
 use distill_gate::diagnostics::Problems;
 use distill_gate::fingerprint::{sha256_file, sha256_hex};
+use distill_gate::model::http::budget::Budget;
 use distill_gate::model::transcript::{self, TranscriptEntry, TranscriptWriter, key_of};
-use distill_gate::model::{GenerationRequest, GenerationSettings, Model};
+use distill_gate::model::{GenerationRequest, GenerationSettings, Model, ModelError};
 use distill_gate::report;
 use distill_gate::run::execute::{self, RunError, RunManifest};
 use distill_gate::run::journal::{self, Journal, Role};
@@ -87,12 +88,24 @@ pub fn validate(config_path: &Path) -> Result<u8> {
     }
 }
 
-/// `distill-gate run`.
-pub fn run(config_path: &Path, fresh: bool, show_progress: bool) -> Result<u8> {
-    let (plan, config_sha256) = match load_plan(config_path)? {
+/// `distill-gate run`; `max_cost` overrides `[run] max_cost` without
+/// changing the config (so the journal still resumes).
+pub fn run(
+    config_path: &Path,
+    fresh: bool,
+    show_progress: bool,
+    max_cost: Option<f64>,
+) -> Result<u8> {
+    let (mut plan, config_sha256) = match load_plan(config_path)? {
         Err(p) => return Ok(print_problems(&p)),
         Ok(x) => x,
     };
+    if let Some(c) = max_cost {
+        if !(c.is_finite() && c >= 0.0) {
+            bail!("--max-cost must be a non-negative number of dollars, got {c}");
+        }
+        plan.config.run.max_cost = Some(c);
+    }
     let run_dir = plan.config.run_dir();
     let manifest = RunManifest {
         config_sha256: config_sha256.clone(),
@@ -174,6 +187,10 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
         ModelSource::Local { path, backend, .. } => (
             format!("local burn ({})", backend.as_deref().unwrap_or("flex")),
             checkpoint_fingerprint(path)?,
+        ),
+        ModelSource::Http(h) => (
+            format!("{} API at {}", h.provider.as_str(), h.base_url),
+            h.model.clone(),
         ),
     };
     let p = &spec.price;
@@ -350,10 +367,23 @@ fn canonical_failures(loaded: &suite::Suite, tasks: &[suite::Task]) -> Vec<(Stri
     .collect()
 }
 
+/// Which model `record` asks.
+pub enum RecordModel {
+    /// A local checkpoint (Hugging Face directory or `.gguf`).
+    Checkpoint(PathBuf),
+    /// A model entry (teacher or student) of a gate config, e.g. an HTTP API.
+    FromConfig {
+        /// The gate config.
+        config: PathBuf,
+        /// The entry's `name`.
+        name: String,
+    },
+}
+
 /// Options of `distill-gate record`.
 pub struct RecordOptions {
-    /// Checkpoint.
-    pub model: PathBuf,
+    /// The model.
+    pub model: RecordModel,
     /// Suite directory.
     pub suite: PathBuf,
     /// Split.
@@ -375,7 +405,8 @@ pub struct RecordOptions {
 #[derive(serde::Serialize)]
 struct Provenance<'a> {
     model: distill_gate::model::ModelIdentity,
-    checkpoint: &'a Path,
+    /// The checkpoint, or the gate config holding the model entry.
+    source: &'a Path,
     suite: &'a str,
     suite_version: &'a str,
     split: &'a str,
@@ -429,13 +460,10 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         .iter()
         .filter(|r| !done.contains_key(&key_of(r)))
         .collect();
-    let name = o
-        .model
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut model =
-        distill_gate::model::open::open_local(&name, &o.model, &o.backend, o.batch_size)?;
+    let (mut model, source) = match open_record_model(o)? {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
     let identity = model.identity();
     let mut writer = TranscriptWriter::open(&o.out).with_context(|| o.out.display().to_string())?;
     eprintln!(
@@ -451,9 +479,16 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     let mut finished = 0usize;
     for chunk in pending.chunks(model.preferred_batch_size().max(1)) {
         let batch: Vec<GenerationRequest> = chunk.iter().map(|r| (*r).clone()).collect();
+        let mut fatal = None;
         for (req, answer) in batch.iter().zip(model.complete_batch(&batch)) {
             let (completion, error) = match answer {
                 Ok(c) => (Some(c), None),
+                // Never obtained: not written, so asked again when resumed.
+                Err(ModelError::Fatal(msg)) => {
+                    fatal.get_or_insert(msg);
+                    continue;
+                }
+                Err(ModelError::Stopped(_)) => continue,
                 Err(e) => (None, Some(e.to_string())),
             };
             writer.append(&TranscriptEntry {
@@ -466,6 +501,13 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
                 error,
             })?;
         }
+        if let Some(msg) = fatal {
+            eprintln!(
+                "error: {msg}\n(answers so far are saved in {}; run the same command again to resume)",
+                o.out.display()
+            );
+            return Ok(EXIT_BROKEN);
+        }
         finished += chunk.len();
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
@@ -476,7 +518,7 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     }
     let provenance = Provenance {
         model: identity,
-        checkpoint: &o.model,
+        source: &source,
         suite: &s.config.name,
         suite_version: &s.config.version,
         split: &o.split,
@@ -501,6 +543,42 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()))
         .with_context(|| prov_path.display().to_string())?;
     Ok(0)
+}
+
+/// A model `record` asks, and the file it comes from (checkpoint or config).
+type OpenedModel = (Box<dyn Model>, PathBuf);
+
+/// Opens the model `record` asks; `Err(code)` after printing what is wrong
+/// with a config.
+fn open_record_model(o: &RecordOptions) -> Result<std::result::Result<OpenedModel, u8>> {
+    match &o.model {
+        RecordModel::Checkpoint(path) => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let model =
+                distill_gate::model::open::open_local(&name, path, &o.backend, o.batch_size)?;
+            Ok(Ok((Box::new(model), path.clone())))
+        }
+        RecordModel::FromConfig { config, name } => {
+            let cfg = match config::load(config) {
+                Ok(c) => c,
+                Err(p) => return Ok(Err(print_problems(&p))),
+            };
+            let Some(spec) = cfg.models().find(|m| &m.name == name) else {
+                let names: Vec<&str> = cfg.models().map(|m| m.name.as_str()).collect();
+                bail!(
+                    "{}: no model named {name:?} (it has {})",
+                    config.display(),
+                    names.join(", ")
+                );
+            };
+            let budget = std::sync::Arc::new(Budget::new(cfg.run.max_cost, 0.0));
+            let model = execute::open_model(spec, &budget)?;
+            Ok(Ok((model, config.clone())))
+        }
+    }
 }
 
 /// `distill-gate generate`.

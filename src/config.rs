@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::diagnostics::{Problem, Problems, line_of_offset};
+use crate::model::http::{HttpSource, Provider};
 
 /// A whole `gate.toml`, with relative paths resolved against its directory.
 #[derive(Debug, Clone)]
@@ -49,6 +50,10 @@ pub struct RunSettings {
     /// is considered measurable on a suite.
     #[serde(default = "default_min_teacher_correct")]
     pub min_teacher_correct: u64,
+    /// Most dollars the run may spend on API models; a request that could
+    /// cross it is not sent and the run stops (resumable with a higher limit).
+    #[serde(default)]
+    pub max_cost: Option<f64>,
 }
 
 impl Default for RunSettings {
@@ -60,6 +65,7 @@ impl Default for RunSettings {
             bootstrap_resamples: default_resamples(),
             inconclusive_fails: true,
             min_teacher_correct: default_min_teacher_correct(),
+            max_cost: None,
         }
     }
 }
@@ -98,6 +104,8 @@ pub enum ModelSource {
         /// Requests per forward batch.
         batch_size: Option<usize>,
     },
+    /// A model behind an HTTP API (`kind = "openai"` or `"anthropic"`).
+    Http(HttpSource),
 }
 
 /// Prices used for cost: per token for API teachers, per compute hour for
@@ -152,61 +160,172 @@ struct RawModelSpec {
     #[serde(default)]
     batch_size: Option<usize>,
     #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    api_key_env: Option<String>,
+    #[serde(default)]
+    system: Option<String>,
+    #[serde(default)]
+    max_tokens: Option<usize>,
+    #[serde(default)]
+    temperature: Option<f32>,
+    #[serde(default)]
+    stop: Option<Vec<String>>,
+    #[serde(default)]
+    concurrency: Option<usize>,
+    #[serde(default)]
+    requests_per_minute: Option<u32>,
+    #[serde(default)]
+    tokens_per_minute: Option<u64>,
+    #[serde(default)]
+    timeout_secs: Option<f64>,
+    #[serde(default)]
+    max_retries: Option<u32>,
+    #[serde(default)]
+    cache: Option<bool>,
+    #[serde(default)]
+    cache_dir: Option<PathBuf>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
     price: Price,
     #[serde(default)]
     gate: Thresholds,
 }
 
+/// Keys of an HTTP model entry (`kind = "openai"` or `"anthropic"`).
+const HTTP_KEYS: &[&str] = &[
+    "base_url",
+    "model",
+    "api_key_env",
+    "system",
+    "max_tokens",
+    "temperature",
+    "stop",
+    "concurrency",
+    "requests_per_minute",
+    "tokens_per_minute",
+    "timeout_secs",
+    "max_retries",
+    "cache",
+    "cache_dir",
+    "stream",
+];
+
 impl RawModelSpec {
+    /// The kind-specific keys that are set, by name.
+    fn set_keys(&self) -> Vec<&'static str> {
+        [
+            ("transcript", self.transcript.is_some()),
+            ("path", self.path.is_some()),
+            ("backend", self.backend.is_some()),
+            ("batch_size", self.batch_size.is_some()),
+            ("base_url", self.base_url.is_some()),
+            ("model", self.model.is_some()),
+            ("api_key_env", self.api_key_env.is_some()),
+            ("system", self.system.is_some()),
+            ("max_tokens", self.max_tokens.is_some()),
+            ("temperature", self.temperature.is_some()),
+            ("stop", self.stop.is_some()),
+            ("concurrency", self.concurrency.is_some()),
+            ("requests_per_minute", self.requests_per_minute.is_some()),
+            ("tokens_per_minute", self.tokens_per_minute.is_some()),
+            ("timeout_secs", self.timeout_secs.is_some()),
+            ("max_retries", self.max_retries.is_some()),
+            ("cache", self.cache.is_some()),
+            ("cache_dir", self.cache_dir.is_some()),
+            ("stream", self.stream.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| *set)
+        .map(|(k, _)| k)
+        .collect()
+    }
+
     /// The spec, or what is wrong with the keys for this `kind`.
-    fn into_spec(self, field: &str) -> Result<ModelSpec, (String, String)> {
+    /// `output_dir` is where an HTTP model's response cache goes by default.
+    fn into_spec(self, field: &str, output_dir: &Path) -> Result<ModelSpec, (String, String)> {
+        let allowed: &[&str] = match self.kind.as_str() {
+            "replay" => &["transcript"],
+            "local" => &["path", "backend", "batch_size"],
+            "openai" | "anthropic" => HTTP_KEYS,
+            other => {
+                return Err((
+                    format!("{field}.kind"),
+                    format!(
+                        "unknown kind {other:?} (expected \"replay\", \"local\", \"openai\" or \"anthropic\")"
+                    ),
+                ));
+            }
+        };
+        if let Some(k) = self.set_keys().into_iter().find(|k| !allowed.contains(k)) {
+            let takes: Vec<String> = allowed.iter().map(|k| format!("`{k}`")).collect();
+            return Err((
+                format!("{field}.{k}"),
+                format!(
+                    "not a key of kind = {:?} (it takes {})",
+                    self.kind,
+                    takes.join(", ")
+                ),
+            ));
+        }
         let source = match self.kind.as_str() {
-            "replay" => {
-                if let Some(k) = [
-                    ("path", self.path.is_some()),
-                    ("backend", self.backend.is_some()),
-                    ("batch_size", self.batch_size.is_some()),
-                ]
-                .iter()
-                .find(|(_, set)| *set)
-                {
-                    return Err((
-                        format!("{field}.{}", k.0),
-                        "not a key of kind = \"replay\" (it takes `transcript`)".into(),
-                    ));
-                }
-                let transcript = self.transcript.ok_or_else(|| {
+            "replay" => ModelSource::Replay {
+                transcript: self.transcript.ok_or_else(|| {
                     (
                         format!("{field}.transcript"),
                         "kind = \"replay\" needs a transcript file".to_string(),
                     )
-                })?;
-                ModelSource::Replay { transcript }
-            }
-            "local" => {
-                if self.transcript.is_some() {
-                    return Err((
-                        format!("{field}.transcript"),
-                        "not a key of kind = \"local\" (it takes `path`)".into(),
-                    ));
-                }
-                let path = self.path.ok_or_else(|| {
+                })?,
+            },
+            "local" => ModelSource::Local {
+                path: self.path.ok_or_else(|| {
                     (
                         format!("{field}.path"),
                         "kind = \"local\" needs a checkpoint path".to_string(),
                     )
+                })?,
+                backend: self.backend,
+                batch_size: self.batch_size,
+            },
+            _ => {
+                let provider = if self.kind == "anthropic" {
+                    Provider::Anthropic
+                } else {
+                    Provider::Openai
+                };
+                let model = self.model.ok_or_else(|| {
+                    (
+                        format!("{field}.model"),
+                        format!("kind = {:?} needs the API's model name", self.kind),
+                    )
                 })?;
-                ModelSource::Local {
-                    path,
-                    backend: self.backend,
-                    batch_size: self.batch_size,
-                }
-            }
-            other => {
-                return Err((
-                    format!("{field}.kind"),
-                    format!("unknown kind {other:?} (expected \"replay\" or \"local\")"),
-                ));
+                let cache_dir = match (self.cache, self.cache_dir) {
+                    (Some(false), _) => None,
+                    (_, Some(dir)) => Some(dir),
+                    (_, None) => Some(output_dir.join("http-cache")),
+                };
+                ModelSource::Http(HttpSource {
+                    provider,
+                    base_url: self
+                        .base_url
+                        .unwrap_or_else(|| provider.default_base_url().to_string()),
+                    model,
+                    api_key_env: self.api_key_env,
+                    system: self.system,
+                    max_tokens: self.max_tokens,
+                    temperature: self.temperature,
+                    stop: self.stop.unwrap_or_default(),
+                    concurrency: self.concurrency.unwrap_or(4),
+                    requests_per_minute: self.requests_per_minute,
+                    tokens_per_minute: self.tokens_per_minute,
+                    timeout_secs: self.timeout_secs.unwrap_or(120.0),
+                    max_retries: self.max_retries.unwrap_or(6),
+                    cache_dir,
+                    stream: self.stream.unwrap_or(false),
+                })
             }
         };
         Ok(ModelSpec {
@@ -498,6 +617,17 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         ));
     }
 
+    if let Some(c) = run.max_cost
+        && !(c.is_finite() && c >= 0.0)
+    {
+        problems.push(Problem::new(
+            path,
+            0,
+            "run.max_cost",
+            format!("must be a non-negative number of dollars, got {c}"),
+        ));
+    }
+
     let resolve = |p: &Path| {
         if p.is_absolute() {
             p.to_path_buf()
@@ -540,10 +670,15 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
                 "must be at least 1",
             ));
         }
+        if let ModelSource::Http(h) = &m.source {
+            for (key, message) in http_problems(h) {
+                problems.push(Problem::new(path, line, format!("{field}.{key}"), message));
+            }
+        }
     };
     let convert = |raw: Spanned<RawModelSpec>, field: &str, problems: &mut Vec<Problem>| {
         let line = line_at(raw.span());
-        match raw.into_inner().into_spec(field) {
+        match raw.into_inner().into_spec(field, &run.output_dir) {
             Ok(m) => {
                 check_model(&m, line, field, problems);
                 Some((line, m))
@@ -658,6 +793,10 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
                 backend,
                 batch_size,
             },
+            ModelSource::Http(h) => ModelSource::Http(HttpSource {
+                cache_dir: h.cache_dir.as_deref().map(resolve),
+                ..h
+            }),
         };
         ModelSpec { source, ..m }
     };
@@ -681,6 +820,62 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
             .collect(),
         gate,
     })
+}
+
+/// What is wrong with an HTTP model's settings, as (key, message) pairs.
+fn http_problems(h: &HttpSource) -> Vec<(&'static str, String)> {
+    let mut p = Vec::new();
+    if !(h.base_url.starts_with("http://") || h.base_url.starts_with("https://")) {
+        p.push((
+            "base_url",
+            format!("must start with http:// or https://, got {:?}", h.base_url),
+        ));
+    }
+    if h.model.trim().is_empty() {
+        p.push(("model", "must not be empty".to_string()));
+    }
+    if h.api_key_env
+        .as_deref()
+        .is_some_and(|v| v.trim().is_empty())
+    {
+        p.push((
+            "api_key_env",
+            "names an environment variable; leave it out for a server without a key".into(),
+        ));
+    }
+    if !(1..=256).contains(&h.concurrency) {
+        p.push((
+            "concurrency",
+            format!("must be 1 to 256, got {}", h.concurrency),
+        ));
+    }
+    if !(h.timeout_secs.is_finite() && h.timeout_secs > 0.0) {
+        p.push((
+            "timeout_secs",
+            format!("must be positive, got {}", h.timeout_secs),
+        ));
+    }
+    if h.max_retries > 20 {
+        p.push((
+            "max_retries",
+            format!("must be at most 20, got {}", h.max_retries),
+        ));
+    }
+    if h.requests_per_minute == Some(0) {
+        p.push(("requests_per_minute", "must be at least 1".into()));
+    }
+    if h.tokens_per_minute == Some(0) {
+        p.push(("tokens_per_minute", "must be at least 1".into()));
+    }
+    if h.max_tokens == Some(0) {
+        p.push(("max_tokens", "must be at least 1".into()));
+    }
+    if let Some(t) = h.temperature
+        && !(t.is_finite() && (0.0..=2.0).contains(&t))
+    {
+        p.push(("temperature", format!("must be between 0 and 2, got {t}")));
+    }
+    p
 }
 
 /// `samples`, `temperature` and `top_p` of `[[suites]]` entry `i`.

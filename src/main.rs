@@ -52,7 +52,7 @@ enum Command {
     Suites(SuitesCommand),
     /// Run one local model over a suite split and write a replay transcript.
     #[command(
-        after_help = "Example:\n  distill-gate record --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\\n      --suite suites/logistics --split test --out fixtures/teacher/logistics-test.jsonl\n\nAn existing transcript is resumed: recorded prompts are not asked again."
+        after_help = "Example:\n  distill-gate record --model models/SmolLM2-135M-Instruct.Q4_1.gguf \\\n      --suite suites/logistics --split test --out fixtures/teacher/logistics-test.jsonl\n  distill-gate record --config gate.toml --name gpt-4o-mini \\\n      --suite suites/coding --split train --out transcripts/coding-train.jsonl\n\nAn existing transcript is resumed: recorded prompts are not asked again."
     )]
     Record(RecordArgs),
     /// Write a randomly initialised Llama-family student (HF layout) with another checkpoint's tokenizer.
@@ -83,6 +83,9 @@ struct RunArgs {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+    /// Spending limit in dollars for API models (overrides `[run] max_cost`).
+    #[arg(long, value_name = "DOLLARS")]
+    max_cost: Option<f64>,
 }
 
 #[derive(Subcommand)]
@@ -121,8 +124,14 @@ enum SuitesCommand {
 #[derive(Args)]
 struct RecordArgs {
     /// Checkpoint: a Hugging Face directory or a .gguf file.
-    #[arg(long)]
-    model: PathBuf,
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+    model: Option<PathBuf>,
+    /// Instead of --model: a gate config holding the model entry (e.g. an HTTP teacher).
+    #[arg(long, requires = "name")]
+    config: Option<PathBuf>,
+    /// With --config: the model entry's name.
+    #[arg(long, requires = "config")]
+    name: Option<String>,
     /// Suite directory.
     #[arg(long)]
     suite: PathBuf,
@@ -316,6 +325,7 @@ fn main() -> ExitCode {
         config: PathBuf::from(cli::DEMO_CONFIG),
         fresh: false,
         quiet: false,
+        max_cost: None,
     }));
     match dispatch(command) {
         Ok(code) => ExitCode::from(code),
@@ -328,7 +338,7 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Run(a) => cli::run(&a.config, a.fresh, !a.quiet),
+        Command::Run(a) => cli::run(&a.config, a.fresh, !a.quiet, a.max_cost),
         Command::Validate { config } => cli::validate(&config),
         Command::Report { run_dir } => cli::report(&run_dir),
         Command::Suites(SuitesCommand::List { dir }) => cli::suites_list(&dir),
@@ -340,7 +350,11 @@ fn dispatch(command: Command) -> Result<u8> {
             no_verify,
         }) => cli::import_humaneval(&file, &out, name.as_deref(), max_tokens, !no_verify),
         Command::Record(a) => cli::record(&cli::RecordOptions {
-            model: a.model,
+            model: match (a.model, a.config, a.name) {
+                (Some(path), _, _) => cli::RecordModel::Checkpoint(path),
+                (None, Some(config), Some(name)) => cli::RecordModel::FromConfig { config, name },
+                _ => anyhow::bail!("record needs --model PATH, or --config FILE with --name MODEL"),
+            },
             suite: a.suite,
             split: a.split,
             out: a.out,

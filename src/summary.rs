@@ -34,6 +34,9 @@ pub struct LatencyStats {
     pub live: usize,
     /// Items whose latency was recorded earlier (replay) or cached.
     pub recorded: usize,
+    /// Of `recorded`, the answers served from an HTTP response cache.
+    #[serde(default)]
+    pub cached: usize,
 }
 
 /// One model on one suite (or one category of it, or all suites).

@@ -12,6 +12,9 @@ use distill_gate::model::{
 use distill_gate::run::plan::Sampling;
 use distill_gate::suite;
 
+mod common;
+use common::text;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_distill-gate"))
 }
@@ -24,27 +27,6 @@ fn run(args: &[&str], dir: &Path) -> Output {
         .expect("spawn distill-gate")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-const SUITE_TOML: &str = r#"name = "arith"
-version = "1.0"
-description = "sums"
-[defaults]
-prompt = "{examples}Q: {input}\nA:"
-example = "Q: {input}\nA: {target}\n"
-few_shot = 2
-max_tokens = 8
-stop = ["\n"]
-scorer = { kind = "numeric", abs_tol = 0.0 }
-"#;
-
 /// A workspace with one suite of `n` items and a config; transcripts are
 /// added by [`Workspace::transcript`].
 struct Workspace {
@@ -54,24 +36,7 @@ struct Workspace {
 impl Workspace {
     fn new(n: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let suite = dir.path().join("suites/arith");
-        std::fs::create_dir_all(&suite).unwrap();
-        std::fs::write(suite.join("suite.toml"), SUITE_TOML).unwrap();
-        let line = |id: String, a: usize, b: usize| {
-            let cat = if a.is_multiple_of(2) { "even" } else { "odd" };
-            format!(
-                "{{\"id\": \"{id}\", \"category\": \"{cat}\", \"input\": \"{a} + {b}\", \"target\": {}}}\n",
-                a + b
-            )
-        };
-        let train: String = (0..10)
-            .map(|i| line(format!("train-{i}"), i, 100 + i))
-            .collect();
-        let test: String = (0..n)
-            .map(|i| line(format!("t-{i}"), i, 7 * i + 3))
-            .collect();
-        std::fs::write(suite.join("train.jsonl"), train).unwrap();
-        std::fs::write(suite.join("test.jsonl"), test).unwrap();
+        common::write_arith_suite(dir.path(), n);
         Self { dir }
     }
 

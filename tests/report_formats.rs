@@ -66,6 +66,7 @@ fn stats(
             ttft_mean_ms: (role == Role::Teacher).then_some(210.5),
             live: if role == Role::Teacher { 0 } else { n },
             recorded: if role == Role::Teacher { n } else { 0 },
+            cached: 0,
         }),
         tokens_per_s: Some(if role == Role::Teacher { 85.26 } else { 410.0 }),
         prompt_tokens: 150 * n as u64,

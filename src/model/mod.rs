@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod http;
 pub mod local;
 pub mod open;
 
@@ -145,8 +146,12 @@ pub enum ModelError {
     #[error("model call failed: {0}")]
     Failed(String),
     /// The backend cannot go on at all (bad key, unreadable checkpoint); the run stops.
-    #[error("model unusable: {0}")]
+    #[error("{0}")]
     Fatal(String),
+    /// The request was not sent because the run is stopping (another request
+    /// failed fatally or the budget is spent); it is asked again on resume.
+    #[error("not sent: {0}")]
+    Stopped(String),
 }
 
 /// Every model backend: replay transcripts, HTTP teachers, local burn checkpoints.

@@ -2,13 +2,16 @@
 //! journal; every answer is scored and journaled before the next batch.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::config::{ModelSource, ModelSpec};
 use crate::cost::request_cost;
 use crate::diagnostics::{Problem, Problems};
+use crate::model::http::HttpModel;
+use crate::model::http::budget::Budget;
 use crate::model::replay::ReplayModel;
 use crate::model::transcript::key_of;
-use crate::model::{Completion, Model, ModelError};
+use crate::model::{Completion, LatencySource, Model, ModelError};
 use crate::run::journal::{Journal, JournalEntry, Role, WorkKey};
 use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
 use crate::run::progress::Progress;
@@ -32,9 +35,13 @@ pub enum RunError {
     },
 }
 
-/// Opens the model a config entry names.
-pub fn open_model(spec: &ModelSpec) -> Result<Box<dyn Model>, RunError> {
+/// Opens the model a config entry names; API models spend from `budget`.
+pub fn open_model(spec: &ModelSpec, budget: &Arc<Budget>) -> Result<Box<dyn Model>, RunError> {
     match &spec.source {
+        ModelSource::Http(h) => Ok(Box::new(
+            HttpModel::open(&spec.name, h, &spec.price, Arc::clone(budget))
+                .map_err(|e| RunError::Model(e.to_string()))?,
+        )),
         ModelSource::Replay { transcript } => {
             Ok(Box::new(ReplayModel::open(&spec.name, transcript)?))
         }
@@ -93,12 +100,34 @@ pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Proble
     }
 }
 
+/// Dollars already spent on API calls by the journaled part of a run:
+/// the cost of every answer an HTTP model gave live (cached and replayed
+/// answers cost nothing now).
+pub fn api_spend(plan: &Plan, entries: &[JournalEntry]) -> f64 {
+    let http: std::collections::HashSet<&str> = plan
+        .config
+        .models()
+        .filter(|m| matches!(m.source, ModelSource::Http(_)))
+        .map(|m| m.name.as_str())
+        .collect();
+    entries
+        .iter()
+        .filter(|e| http.contains(e.model.as_str()))
+        .filter(|e| e.latency.is_some_and(|l| l.source == LatencySource::Live))
+        .map(|e| e.cost)
+        .sum()
+}
+
 /// Runs every model over every planned item not yet journaled.
 pub fn execute(
     plan: &Plan,
     journal: &mut Journal,
     progress: &mut Progress,
 ) -> Result<(), RunError> {
+    let budget = Arc::new(Budget::new(
+        plan.config.run.max_cost,
+        api_spend(plan, journal.entries()),
+    ));
     for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
         .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
     {
@@ -117,7 +146,7 @@ pub fn execute(
         if pending.is_empty() {
             continue;
         }
-        let mut model = open_model(spec)?;
+        let mut model = open_model(spec, &budget)?;
         let batch = model.preferred_batch_size().max(1);
         for chunk in pending.chunks(batch) {
             let requests: Vec<_> = chunk
@@ -133,20 +162,29 @@ pub fn execute(
                     requests.len()
                 )));
             }
-            // Answers before a fatal error are scored and kept; the fatal one stops the run.
-            let mut answers = answers;
-            let fatal = answers
-                .iter()
-                .position(|a| matches!(a, Err(ModelError::Fatal(_))))
-                .map(|at| answers.split_off(at));
-            for entry in journal_entries(spec, role, chunk, answers) {
+            // Every answer is scored and kept except the ones never obtained
+            // (a fatal error, or not sent because the run is stopping): those
+            // are asked again on resume. A fatal error then stops the run.
+            let mut fatal = None;
+            let mut answered = Vec::with_capacity(chunk.len());
+            for (work, answer) in chunk.iter().zip(answers) {
+                match answer {
+                    Err(ModelError::Fatal(msg)) => {
+                        fatal.get_or_insert(msg);
+                    }
+                    Err(ModelError::Stopped(_)) => {}
+                    answer => answered.push((*work, answer)),
+                }
+            }
+            let (works, answers): (Vec<Work>, Vec<_>) = answered.into_iter().unzip();
+            for entry in journal_entries(spec, role, &works, answers) {
                 progress.item_done(entry.error.is_some(), entry.cost);
                 journal.append(entry).map_err(|source| RunError::Io {
                     path: journal.path().to_path_buf(),
                     source,
                 })?;
             }
-            if let Some(Err(ModelError::Fatal(msg))) = fatal.and_then(|f| f.into_iter().next()) {
+            if let Some(msg) = fatal {
                 return Err(RunError::Model(format!(
                     "{} stopped the run: {msg} (results so far are saved in {})",
                     spec.name,

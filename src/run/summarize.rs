@@ -317,6 +317,10 @@ fn model_row(
                 .then(|| ttft.iter().sum::<f64>() / ttft.len() as f64),
             live,
             recorded: latencies.len() - live,
+            cached: rows
+                .iter()
+                .filter(|e| e.latency.is_some_and(|l| l.source == LatencySource::Cached))
+                .count(),
         })
     };
     let prompt_tokens: u64 = rows.iter().map(|e| e.usage.prompt_tokens).sum();

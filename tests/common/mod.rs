@@ -1,0 +1,54 @@
+//! Helpers shared by the CLI integration tests: a small arithmetic suite
+//! written into a temporary directory, and a readable dump of a command's
+//! output for assertion messages.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::Path;
+use std::process::Output;
+
+/// `suite.toml` of the arithmetic suite: numeric answers, two-shot prompts.
+pub const ARITH_SUITE_TOML: &str = r#"name = "arith"
+version = "1.0"
+description = "sums"
+[defaults]
+prompt = "{examples}Q: {input}\nA:"
+example = "Q: {input}\nA: {target}\n"
+few_shot = 2
+max_tokens = 8
+stop = ["\n"]
+scorer = { kind = "numeric", abs_tol = 0.0 }
+"#;
+
+/// Writes `suites/arith` under `root`: 10 train items and `n` test items
+/// `t-i` asking `i + (7i + 3)`, category `even`/`odd` by `i`.
+pub fn write_arith_suite(root: &Path, n: usize) {
+    let suite = root.join("suites/arith");
+    std::fs::create_dir_all(&suite).unwrap();
+    std::fs::write(suite.join("suite.toml"), ARITH_SUITE_TOML).unwrap();
+    let line = |id: String, a: usize, b: usize| {
+        let cat = if a.is_multiple_of(2) { "even" } else { "odd" };
+        format!(
+            "{{\"id\": \"{id}\", \"category\": \"{cat}\", \"input\": \"{a} + {b}\", \"target\": {}}}\n",
+            a + b
+        )
+    };
+    let train: String = (0..10)
+        .map(|i| line(format!("train-{i}"), i, 100 + i))
+        .collect();
+    let test: String = (0..n)
+        .map(|i| line(format!("t-{i}"), i, 7 * i + 3))
+        .collect();
+    std::fs::write(suite.join("train.jsonl"), train).unwrap();
+    std::fs::write(suite.join("test.jsonl"), test).unwrap();
+}
+
+/// Exit status, stdout and stderr of a finished command.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
