@@ -237,15 +237,15 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
         if fault == Some(Fault::CloseMidStream) {
             return send_events(&mut stream, &events[..events.len() / 2]);
         }
-        send_events(&mut stream, &events)?;
+        // Counted before the last byte leaves: the client may act on the
+        // answer (and the test read the ledger) before this thread resumes.
         deliver(state, cost);
-        return Ok(());
+        return send_events(&mut stream, &events);
     }
     match fault {
         None => {
-            respond(&mut stream, 200, "", &reply.to_string())?;
             deliver(state, cost);
-            Ok(())
+            respond(&mut stream, 200, "", &reply.to_string())
         }
         Some(Fault::TooManyRequests { retry_after }) => respond(
             &mut stream,
@@ -277,9 +277,8 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
         Some(Fault::MalformedJson) => respond(&mut stream, 200, "", "{\"choices\": [{\"mess"),
         Some(Fault::NoUsage) => {
             reply.as_object_mut().unwrap().remove("usage");
-            respond(&mut stream, 200, "", &reply.to_string())?;
             deliver(state, 0.0);
-            Ok(())
+            respond(&mut stream, 200, "", &reply.to_string())
         }
         Some(Fault::CloseMidStream) => respond(&mut stream, 200, "", &reply.to_string()),
     }
