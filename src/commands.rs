@@ -413,8 +413,11 @@ struct Provenance<'a> {
     items: usize,
     harness_version: &'static str,
     recorded_at_unix: u64,
-    backend: &'a str,
-    batch_size: usize,
+    /// CPU backend and batch size of a local checkpoint (absent for a config entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch_size: Option<usize>,
     command: String,
 }
 
@@ -516,6 +519,7 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
             finished as f64 / secs.max(1e-9)
         );
     }
+    let local = matches!(o.model, RecordModel::Checkpoint(_));
     let provenance = Provenance {
         model: identity,
         source: &source,
@@ -528,8 +532,8 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
-        backend: &o.backend,
-        batch_size: o.batch_size,
+        backend: local.then_some(o.backend.as_str()),
+        batch_size: local.then_some(o.batch_size),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let mut prov_path = o.out.clone().into_os_string();
