@@ -587,6 +587,8 @@ mod tests {
                 undefined_resamples: 0,
                 seed: 1,
                 moments,
+                method: crate::stats::IntervalMethod::Percentile,
+                clusters: None,
             }),
             p95_latency_ms: None,
             speedup: None,

