@@ -9,7 +9,7 @@
 //! | quantity | function | method |
 //! |---|---|---|
 //! | accuracy | [`accuracy`], [`wilson`], [`wilson_one_sided`] | Wilson score (binary), Student t (fractional) |
-//! | retention | [`retention_estimate`] | [`IntervalMethod`]: Fieller (default), BCa, percentile bootstrap, delta method on log R; optionally clustered |
+//! | retention | [`retention_estimate`] | [`IntervalMethod`]: score (default), Fieller, BCa, percentile bootstrap, delta method on log R; optionally clustered |
 //! | retention (percentile) | [`paired_bootstrap_retention`] | paired percentile bootstrap |
 //! | retention cross-check | [`delta_method_retention`] | delta method on log R |
 //! | clustering | [`Clusters`], [`design_effect`] | cluster-robust variance, two-stage bootstrap |
@@ -30,6 +30,7 @@ mod passk;
 mod percentile;
 mod power;
 mod retention;
+mod score;
 mod wilson;
 
 pub use bootstrap::{

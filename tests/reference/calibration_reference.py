@@ -57,3 +57,56 @@ for c in [0.95, 0.90]:
                           vectorized=True, method="BCa", n_resamples=200_000,
                           confidence_level=c, random_state=1)
     print(f"c={c}: {res.confidence_interval.low!r}, {res.confidence_interval.high!r}")
+
+print("## Score statistic for a paired ratio (Nam & Blackwelder 2002; Tang, Tang & Chan 2003):")
+print("## constrained MLE by Nelder-Mead over (p11, p10), p01 = θ p10 + (θ-1) p11")
+
+
+def constrained_mle(x11, x10, x01, x00, th):
+    xs = [x11, x10, x01, x00]
+
+    def probs(v):
+        p11, p10 = v
+        return [p11, p10, th * p10 + (th - 1) * p11, 1 - th * p11 - (1 + th) * p10]
+
+    def nll(v):
+        ps = probs(v)
+        if min(ps) <= 0:
+            return 1e18
+        return -sum(x * np.log(p) for x, p in zip(xs, ps) if x > 0)
+
+    best = None
+    for start in [(0.3, 0.1), (0.5, 0.05), (0.2, 0.2), (0.6, 0.02), (0.1, 0.01), (0.8, 0.05)]:
+        r = optimize.minimize(nll, start, method="Nelder-Mead",
+                              options={"xatol": 1e-14, "fatol": 1e-14, "maxiter": 40000})
+        if best is None or r.fun < best.fun:
+            best = r
+    return probs(best.x)
+
+
+def null_var(cells, th):
+    p = constrained_mle(*cells, th)
+    d = [1 - th, -th, 1.0, 0.0]
+    return sum(pi * di * di for pi, di in zip(p, d))
+
+
+def score(cells, th):
+    n = sum(cells)
+    d = [1 - th, -th, 1.0, 0.0]
+    mean = sum(x * di for x, di in zip(cells, d)) / n
+    return np.sqrt(n) * mean / np.sqrt(null_var(cells, th))
+
+
+for cells, th in [((15, 3, 0, 32), 0.95), ((15, 0, 0, 35), 0.95), ((300, 40, 25, 135), 0.9),
+                  ((40, 9, 2, 9), 0.95), ((40, 9, 2, 9), 1.1), ((12, 1, 4, 33), 0.8)]:
+    print(f"(({cells[0]}.0, {cells[1]}.0, {cells[2]}.0, {cells[3]}.0), {th}, {null_var(cells, th)!r}),")
+
+print("## score interval by brentq on the score statistic")
+for cells, c in [((300, 40, 25, 135), 0.95), ((40, 9, 2, 9), 0.95), ((15, 0, 0, 35), 0.9)]:
+    R = (cells[0] + cells[2]) / (cells[0] + cells[1])
+    z2 = stats.norm.ppf((1 + c) / 2)
+    z1 = stats.norm.ppf(c)
+    lo = optimize.brentq(lambda r: score(cells, r) - z2, 0.5, R - 1e-9, xtol=1e-12)
+    hi = optimize.brentq(lambda r: score(cells, r) + z2, R + 1e-9, 1.9, xtol=1e-12)
+    lb = optimize.brentq(lambda r: score(cells, r) - z1, 0.5, R - 1e-9, xtol=1e-12)
+    print(f"(({cells[0]}.0, {cells[1]}.0, {cells[2]}.0, {cells[3]}.0), {c}, {lo!r}, {hi!r}, {lb!r}),")
