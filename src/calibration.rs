@@ -522,6 +522,6 @@ mod tests {
         assert_eq!(par, ser);
         let table = markdown_table(&par);
         assert_eq!(table.lines().count(), 4, "{table}");
-        assert!(table.contains("| 60 | 0.7 | 0.95 |"), "{table}");
+        assert!(table.contains("| 60 | 0.7 | 0.950 |"), "{table}");
     }
 }

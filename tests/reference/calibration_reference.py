@@ -110,3 +110,8 @@ for cells, c in [((300, 40, 25, 135), 0.95), ((40, 9, 2, 9), 0.95), ((15, 0, 0, 
     hi = optimize.brentq(lambda r: score(cells, r) + z2, R + 1e-9, 1.9, xtol=1e-12)
     lb = optimize.brentq(lambda r: score(cells, r) - z1, 0.5, R - 1e-9, xtol=1e-12)
     print(f"(({cells[0]}.0, {cells[1]}.0, {cells[2]}.0, {cells[3]}.0), {c}, {lo!r}, {hi!r}, {lb!r}),")
+
+print("## Holm / Bonferroni: multipletests(p, alpha=0.05)")
+p = [0.004, 0.011, 0.0165, 0.03, 0.2]
+for m in ["holm", "bonferroni"]:
+    print(m, list(multipletests(p, alpha=0.05, method=m)[0]))
