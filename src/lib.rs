@@ -11,6 +11,7 @@ pub mod gate;
 pub mod jsonl;
 pub mod llm;
 pub mod model;
+pub mod plan;
 pub mod report;
 pub mod run;
 pub mod sandbox;

@@ -115,3 +115,17 @@ print("## Holm / Bonferroni: multipletests(p, alpha=0.05)")
 p = [0.004, 0.011, 0.0165, 0.03, 0.2]
 for m in ["holm", "bonferroni"]:
     print(m, list(multipletests(p, alpha=0.05, method=m)[0]))
+
+print("## plan: NormalIndPower().solve_power(effect_size=δ/σ_D, alpha=1-c, power, ratio=0, alternative='larger')")
+from statsmodels.stats.power import NormalIndPower
+for pt, r, d, t, c, pw in [(0.8, 0.98, 0.1, 0.95, 0.95, 0.8), (0.5, 1.0, 0.2, 0.9, 0.95, 0.9),
+                           (0.9, 0.99, 0.05, 0.95, 0.99, 0.8)]:
+    ps = r * pt
+    p10 = (d + pt - ps) / 2
+    p11 = pt - p10
+    var_t, var_s, cov = pt * (1 - pt), ps * (1 - ps), p11 - pt * ps
+    delta = ps - t * pt
+    sd = np.sqrt(var_s + t * t * var_t - 2 * t * cov)
+    n = NormalIndPower().solve_power(effect_size=delta / sd, alpha=1 - c, power=pw, ratio=0,
+                                     alternative="larger")
+    print(repr(n))
