@@ -253,6 +253,60 @@ pub fn report(run_dir: &Path) -> Result<u8> {
     Ok(summary.exit_code as u8)
 }
 
+/// `distill-gate plan` from expected rates.
+pub fn plan(input: &distill_gate::plan::PlanInput) -> Result<u8> {
+    let p = distill_gate::plan::plan(input)?;
+    println!(
+        "teacher accuracy {}, student accuracy {} (retention {}), disagreement {}",
+        input.teacher_accuracy, p.student_accuracy, input.retention, input.disagreement
+    );
+    match p.items {
+        Some(n) => println!(
+            "{n} paired items give a {}% chance of PASS at min_retention {} and confidence {} \
+             (about {:.0} of them right for the teacher)",
+            input.power * 100.0,
+            input.threshold,
+            input.confidence,
+            p.teacher_correct.unwrap_or(0.0)
+        ),
+        None => println!(
+            "no suite size: an expected retention of {} does not exceed min_retention {}, \
+             so the gate would tend to FAIL",
+            input.retention, input.threshold
+        ),
+    }
+    Ok(0)
+}
+
+/// `distill-gate plan --run DIR`: more items for each INCONCLUSIVE gate.
+pub fn plan_more(run_dir: &Path, power: f64) -> Result<u8> {
+    let path = run_dir.join("summary.json");
+    let bytes = std::fs::read(&path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let summary: Summary =
+        serde_json::from_slice(&bytes).with_context(|| format!("{}: malformed", path.display()))?;
+    let rows = distill_gate::plan::more_items(&summary, power)?;
+    if rows.is_empty() {
+        println!("no INCONCLUSIVE gate in {}", run_dir.display());
+    }
+    for r in rows {
+        let more = match r.more {
+            Some(k) => format!("about {k} more paired items (power {power})"),
+            None => "no number of items is likely to settle it".to_string(),
+        };
+        println!(
+            "{} on {}: {} items, teacher accuracy {:.3}, retention {}, disagreement {:.3}: {more}",
+            r.student,
+            r.suite,
+            r.n,
+            r.teacher_accuracy,
+            r.retention
+                .map_or("not measurable".to_string(), |x| format!("{x:.4}")),
+            r.disagreement
+        );
+    }
+    Ok(0)
+}
+
 /// `distill-gate suites list`.
 pub fn suites_list(dir: &Path) -> Result<u8> {
     let listings = match suite::list_suites(dir) {

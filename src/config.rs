@@ -425,6 +425,12 @@ pub struct GateRules {
     pub defaults: Thresholds,
     /// Pair-specific thresholds.
     pub overrides: Vec<PairOverride>,
+    /// How the retention interval is computed (`[gate] interval`).
+    pub interval: crate::stats::IntervalMethod,
+    /// Which items share a cluster (`[gate] clusters`).
+    pub clusters: crate::gate::ClusterBy,
+    /// Family-wise adjustment over the run's gates (`[gate] family_wise`).
+    pub family_wise: crate::gate::FamilyWise,
 }
 
 /// Thresholds for one student on one suite (most specific; wins over all).
@@ -457,6 +463,12 @@ struct RawGate {
     max_error_rate: Option<f64>,
     #[serde(default)]
     overrides: Vec<RawOverride>,
+    #[serde(default)]
+    interval: crate::stats::IntervalMethod,
+    #[serde(default)]
+    clusters: crate::gate::ClusterBy,
+    #[serde(default)]
+    family_wise: crate::gate::FamilyWise,
 }
 
 /// One `[[gate.overrides]]` as written.
@@ -506,6 +518,9 @@ impl From<RawGate> for GateRules {
                     },
                 })
                 .collect(),
+            interval: g.interval,
+            clusters: g.clusters,
+            family_wise: g.family_wise,
         }
     }
 }

@@ -557,6 +557,130 @@ fn limit_criterion(
     })
 }
 
+/// Family-wise control over the retention criteria of every gate in a run
+/// (`[gate] family_wise` in `gate.toml`).
+///
+/// Each gate's retention criterion tests `H₀: R <= min_retention` at level
+/// `α = 1 - confidence` and PASSes when it rejects. With `m` gates in a run
+/// and no adjustment, each gate alone falsely passes with probability at
+/// most `α`, but the chance that *some* gate falsely passes can reach
+/// `m α`. The adjustments bound that family-wise rate by `α`:
+///
+/// - `bonferroni`: every gate uses confidence `1 - α / m`.
+/// - `holm` (Holm 1979, Scand. J. Statist. 6, 65-70), step-down on the
+///   bounds: with `r` gates not yet passed, every one whose lower bound at
+///   confidence `1 - α / r` clears its threshold passes; repeat with the new
+///   `r` until none does. This is exactly Holm's procedure on the one-sided
+///   p-values (a bound at `1 - α / r` clears `t` iff `p <= α / r`), at least
+///   as many passes as Bonferroni, same guarantee.
+///
+/// When gates have different confidences, each uses its own `α`; the
+/// family-wise error rate is then at most the largest `α`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FamilyWise {
+    /// Per-gate confidence only (the default).
+    #[default]
+    None,
+    /// Holm's step-down adjustment.
+    Holm,
+    /// Bonferroni's adjustment.
+    Bonferroni,
+}
+
+impl fmt::Display for FamilyWise {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FamilyWise::None => "none",
+            FamilyWise::Holm => "holm",
+            FamilyWise::Bonferroni => "bonferroni",
+        })
+    }
+}
+
+/// The confidence each gate's retention criterion is judged at under
+/// `rule`, given the configured `confidences` (one per gate).
+///
+/// `passes_at(i, c)` must say whether gate `i`'s retention criterion
+/// PASSes at confidence `c`; it is called only for [`FamilyWise::Holm`].
+/// Judging gate `i` at the returned confidence gives the adjusted verdict.
+pub fn family_confidences<E>(
+    rule: FamilyWise,
+    confidences: &[f64],
+    mut passes_at: impl FnMut(usize, f64) -> Result<bool, E>,
+) -> Result<Vec<f64>, E> {
+    let m = confidences.len() as f64;
+    let at = |c: f64, r: f64| 1.0 - (1.0 - c) / r;
+    match rule {
+        FamilyWise::None => Ok(confidences.to_vec()),
+        FamilyWise::Bonferroni => Ok(confidences.iter().map(|&c| at(c, m)).collect()),
+        FamilyWise::Holm => {
+            let mut out = confidences.to_vec();
+            let mut remaining: Vec<usize> = (0..confidences.len()).collect();
+            while !remaining.is_empty() {
+                let r = remaining.len() as f64;
+                let mut passed = Vec::new();
+                for &i in &remaining {
+                    let c = at(confidences.get(i).copied().unwrap_or(0.95), r);
+                    if let Some(slot) = out.get_mut(i) {
+                        *slot = c;
+                    }
+                    if passes_at(i, c)? {
+                        passed.push(i);
+                    }
+                }
+                if passed.is_empty() {
+                    break;
+                }
+                remaining.retain(|i| !passed.contains(i));
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Which items share a cluster for the retention uncertainty
+/// (`[gate] clusters` in `gate.toml`): `"none"`, `"category"`, or
+/// `"meta.<key>"` (tasks with equal `meta.<key>` values, e.g. a template
+/// id; a task without the key is its own cluster).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ClusterBy {
+    /// Items are independent (the default).
+    #[default]
+    None,
+    /// Items of a category form a cluster.
+    Category,
+    /// Items with equal `meta.<key>` form a cluster.
+    Meta(String),
+}
+
+impl TryFrom<String> for ClusterBy {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_str() {
+            "none" => Ok(ClusterBy::None),
+            "category" => Ok(ClusterBy::Category),
+            _ => match s.strip_prefix("meta.") {
+                Some(key) if !key.is_empty() => Ok(ClusterBy::Meta(key.to_string())),
+                _ => Err(format!(
+                    "unknown clusters {s:?} (expected \"none\", \"category\" or \"meta.<key>\")"
+                )),
+            },
+        }
+    }
+}
+
+impl From<ClusterBy> for String {
+    fn from(c: ClusterBy) -> String {
+        match c {
+            ClusterBy::None => "none".into(),
+            ClusterBy::Category => "category".into(),
+            ClusterBy::Meta(key) => format!("meta.{key}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,6 +711,8 @@ mod tests {
                 undefined_resamples: 0,
                 seed: 1,
                 moments,
+                method: crate::stats::IntervalMethod::Percentile,
+                clusters: None,
             }),
             p95_latency_ms: None,
             speedup: None,
@@ -785,5 +911,51 @@ mod tests {
         let d = decide(&GateThresholds::new(0.995), &input).unwrap();
         assert_eq!(d.verdict, Verdict::Inconclusive, "{d:?}");
         assert!(d.items_needed.is_some());
+    }
+    #[test]
+    fn holm_and_bonferroni_match_statsmodels() {
+        // One-sided p-values of five gates and statsmodels 0.15.0
+        // `multipletests(p, alpha=0.05, method="holm" | "bonferroni")[0]`
+        // (tests/reference/calibration_reference.py): Holm rejects
+        // [True, True, True, False, False], Bonferroni [True, False, False, False, False].
+        let p = [0.004, 0.011, 0.0165, 0.03, 0.2];
+        let conf = [0.95; 5];
+        // A gate passes at confidence c iff its p-value <= 1 - c.
+        let passes = |i: usize, c: f64| Ok::<_, ()>(p[i] <= 1.0 - c + 1e-15);
+        let judge = |rule| {
+            let c = family_confidences(rule, &conf, passes).unwrap();
+            (0..5).map(|i| passes(i, c[i]).unwrap()).collect::<Vec<_>>()
+        };
+        assert_eq!(judge(FamilyWise::Holm), [true, true, true, false, false]);
+        assert_eq!(
+            judge(FamilyWise::Bonferroni),
+            [true, false, false, false, false]
+        );
+        assert_eq!(judge(FamilyWise::None), [true, true, true, true, false]);
+        let c = family_confidences(FamilyWise::Bonferroni, &conf, passes).unwrap();
+        assert!((c[0] - 0.99).abs() < 1e-15);
+        // Holm: three passed at 0.99, 0.9875, 0.98333; the two left stay at 1 - 0.05 / 2.
+        let c = family_confidences(FamilyWise::Holm, &conf, passes).unwrap();
+        assert!(
+            (c[3] - 0.975).abs() < 1e-15 && (c[4] - 0.975).abs() < 1e-15,
+            "{c:?}"
+        );
+    }
+
+    #[test]
+    fn cluster_by_parses_and_round_trips() {
+        #[derive(Deserialize)]
+        struct T {
+            c: ClusterBy,
+        }
+        let parse = |s: &str| toml::from_str::<T>(&format!("c = {s:?}")).map(|t| t.c);
+        assert_eq!(parse("category").unwrap(), ClusterBy::Category);
+        assert_eq!(
+            parse("meta.template").unwrap(),
+            ClusterBy::Meta("template".into())
+        );
+        assert_eq!(parse("none").unwrap(), ClusterBy::None);
+        assert!(parse("meta.").is_err() && parse("suite").is_err());
+        assert_eq!(String::from(ClusterBy::Meta("t".into())), "meta.t");
     }
 }

@@ -1,6 +1,7 @@
 //! distill-gate: decides, with evidence, whether a distilled student model may
 //! replace its teacher.
 
+pub mod calibration;
 pub mod config;
 pub mod cost;
 pub mod diagnostics;
@@ -10,6 +11,7 @@ pub mod gate;
 pub mod jsonl;
 pub mod llm;
 pub mod model;
+pub mod plan;
 pub mod report;
 pub mod run;
 pub mod sandbox;

@@ -70,6 +70,37 @@ enum Command {
         after_help = "Example:\n  distill-gate distill --transcript fixtures/teacher/logistics-train.jsonl --out students/s2m \\\n      --layers 4 --hidden 128 --heads 4 --kv-heads 2 --intermediate 352 --epochs 20\n\nThe student learns the teacher's completion (and where it stops) for each prompt; the\nprompt itself is not learned. DIR holds the best student (Hugging Face layout),\nDIR/training.json the log, DIR/last/ the state --resume continues from."
     )]
     Distill(DistillArgs),
+    /// How many paired items a gate needs (from expected rates), or how many
+    /// more would settle each INCONCLUSIVE gate of a run.
+    #[command(
+        after_help = "Examples:\n  distill-gate plan --teacher-accuracy 0.8 --retention 0.98 --disagreement 0.1\n  distill-gate plan --run reports/demo --power 0.9\n\nThe sample size of the one-sided (non-inferiority) z test on S - t*T for paired\nbinary outcomes; see docs/calibration.md."
+    )]
+    Plan(PlanArgs),
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// Expected teacher accuracy.
+    #[arg(long, required_unless_present = "run")]
+    teacher_accuracy: Option<f64>,
+    /// Expected retention (student accuracy / teacher accuracy).
+    #[arg(long, required_unless_present = "run")]
+    retention: Option<f64>,
+    /// Expected disagreement: share of items exactly one model gets right.
+    #[arg(long, required_unless_present = "run")]
+    disagreement: Option<f64>,
+    /// The gate's min_retention.
+    #[arg(long, default_value_t = 0.95)]
+    threshold: f64,
+    /// The gate's confidence.
+    #[arg(long, default_value_t = 0.95)]
+    confidence: f64,
+    /// Wanted probability of PASS when the expectations hold.
+    #[arg(long, default_value_t = 0.8)]
+    power: f64,
+    /// A run directory: plan more items for its INCONCLUSIVE gates instead.
+    #[arg(long, conflicts_with_all = ["teacher_accuracy", "retention", "disagreement"])]
+    run: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -341,6 +372,17 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Run(a) => cli::run(&a.config, a.fresh, !a.quiet, a.max_cost),
         Command::Validate { config } => cli::validate(&config),
         Command::Report { run_dir } => cli::report(&run_dir),
+        Command::Plan(a) => match a.run {
+            Some(dir) => cli::plan_more(&dir, a.power),
+            None => cli::plan(&distill_gate::plan::PlanInput {
+                teacher_accuracy: a.teacher_accuracy.unwrap_or(0.0),
+                retention: a.retention.unwrap_or(0.0),
+                disagreement: a.disagreement.unwrap_or(0.0),
+                threshold: a.threshold,
+                confidence: a.confidence,
+                power: a.power,
+            }),
+        },
         Command::Suites(SuitesCommand::List { dir }) => cli::suites_list(&dir),
         Command::Suites(SuitesCommand::ImportHumaneval {
             file,

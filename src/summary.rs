@@ -220,4 +220,79 @@ pub struct Summary {
     pub inconclusive_fails: bool,
     /// 0 when every gate passed, 1 otherwise.
     pub exit_code: i32,
+    /// How the statistics were computed, and the design effects and
+    /// per-item sample variances (absent in summaries written before).
+    #[serde(default)]
+    pub statistics: RunStatistics,
+}
+
+/// The statistical settings of a run and the numbers that qualify its
+/// intervals.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStatistics {
+    /// Retention interval method (`[gate] interval`).
+    pub interval: crate::stats::IntervalMethod,
+    /// Clustering of items (`[gate] clusters`).
+    pub clusters: crate::gate::ClusterBy,
+    /// Family-wise adjustment over the gates (`[gate] family_wise`).
+    pub family_wise: crate::gate::FamilyWise,
+    /// Per comparison with at least two clusters: the design effect.
+    #[serde(default)]
+    pub design_effects: Vec<DesignEffect>,
+    /// Per model and scope whose items have several samples: the mean
+    /// within-item variance of the sample scores.
+    #[serde(default)]
+    pub sample_variances: Vec<SampleVariance>,
+    /// Per gate, when `family_wise` is not `none`: the confidence its
+    /// retention criterion was judged at.
+    #[serde(default)]
+    pub adjusted_confidences: Vec<AdjustedConfidence>,
+}
+
+/// How much clustering inflates the variance of retention in one comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesignEffect {
+    /// Student name.
+    pub student: String,
+    /// Suite name, or `"all"`.
+    pub suite: String,
+    /// Category, or `None` for the whole suite.
+    pub category: Option<String>,
+    /// What the clusters are: the configured `clusters`, or `category`
+    /// when clustering is off (reported so a user can decide to turn it on).
+    pub clustered_by: crate::gate::ClusterBy,
+    /// Number of clusters.
+    pub clusters: usize,
+    /// Cluster-robust variance of `S̄ - R̂ T̄` over its independent-items variance.
+    pub design_effect: f64,
+}
+
+/// Spread of the repeated samples of one model's items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleVariance {
+    /// Model name.
+    pub model: String,
+    /// Suite name, or `"all"`.
+    pub suite: String,
+    /// Category, or `None` for the whole suite.
+    pub category: Option<String>,
+    /// Items with at least two samples.
+    pub items: usize,
+    /// Mean over those items of the sample variance (`k - 1` denominator)
+    /// of their `k` sample scores; for binary scores `c (k - c) / (k (k - 1))`.
+    pub mean_item_variance: f64,
+}
+
+/// The confidence a gate's retention criterion was judged at after the
+/// family-wise adjustment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdjustedConfidence {
+    /// Student name.
+    pub student: String,
+    /// Suite name.
+    pub suite: String,
+    /// The configured confidence.
+    pub configured: f64,
+    /// The confidence used.
+    pub adjusted: f64,
 }

@@ -242,6 +242,7 @@ fn summary() -> Summary {
         gates,
         inconclusive_fails: true,
         exit_code: 1,
+        statistics: Default::default(),
     }
 }
 

@@ -69,6 +69,7 @@ pub fn render_markdown(ctx: &ReportContext<'_>) -> String {
     accuracy_tables(&mut out, summary);
     comparison_table(&mut out, summary);
     pass_at_k_table(&mut out, summary);
+    statistics_section(&mut out, summary);
     latency_cost_table(&mut out, summary);
     models_table(&mut out, summary);
     suites_table(&mut out, summary);
@@ -595,6 +596,109 @@ fn suites_table(out: &mut String, summary: &Summary) {
         &[L, L, L, R, L],
         &body,
     );
+}
+
+/// How retention was estimated, the design effects, the spread of repeated
+/// samples and the family-wise confidences.
+fn statistics_section(out: &mut String, summary: &Summary) {
+    let st = &summary.statistics;
+    section(out, "Statistics");
+    let family = match st.family_wise {
+        crate::gate::FamilyWise::None => {
+            "none (each gate's confidence holds for that gate alone)".to_string()
+        }
+        rule => format!("{rule} (one error rate for the whole run)"),
+    };
+    out.push_str(&format!(
+        "Retention interval: {}; clusters: {}; family-wise adjustment: {family}.\n",
+        st.interval,
+        escape(&String::from(st.clusters.clone())),
+    ));
+    let scope = |suite: &str, category: &Option<String>| match category {
+        Some(c) => format!("{} / {}", escape(suite), escape(c)),
+        None => escape(suite),
+    };
+    if !st.design_effects.is_empty() {
+        out.push_str(
+            "\nDesign effect: how many times clustering multiplies the variance of retention \
+             (1 = items independent).\n\n",
+        );
+        let rows: Vec<Vec<String>> = st
+            .design_effects
+            .iter()
+            .map(|d| {
+                vec![
+                    escape(&d.student),
+                    scope(&d.suite, &d.category),
+                    escape(&String::from(d.clustered_by.clone())),
+                    d.clusters.to_string(),
+                    format!("{:.2}", d.design_effect),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "Student",
+                "Scope",
+                "Clusters by",
+                "Clusters",
+                "Design effect",
+            ],
+            &[
+                Align::Left,
+                Align::Left,
+                Align::Left,
+                Align::Right,
+                Align::Right,
+            ],
+            &rows,
+        );
+    }
+    if !st.sample_variances.is_empty() {
+        out.push_str("\nRepeated samples: mean within-item variance of the sample scores.\n\n");
+        let rows: Vec<Vec<String>> = st
+            .sample_variances
+            .iter()
+            .map(|v| {
+                vec![
+                    escape(&v.model),
+                    scope(&v.suite, &v.category),
+                    v.items.to_string(),
+                    format!("{:.4}", v.mean_item_variance),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["Model", "Scope", "Items", "Mean item variance"],
+            &[Align::Left, Align::Left, Align::Right, Align::Right],
+            &rows,
+        );
+    }
+    if !st.adjusted_confidences.is_empty() {
+        out.push_str(
+            "\nConfidence of each retention criterion after the family-wise adjustment.\n\n",
+        );
+        let rows: Vec<Vec<String>> = st
+            .adjusted_confidences
+            .iter()
+            .map(|a| {
+                vec![
+                    escape(&a.student),
+                    escape(&a.suite),
+                    a.configured.to_string(),
+                    a.adjusted.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &["Student", "Suite", "Configured", "Adjusted"],
+            &[Align::Left, Align::Left, Align::Right, Align::Right],
+            &rows,
+        );
+    }
 }
 
 fn reproduce(out: &mut String, ctx: &ReportContext<'_>) {

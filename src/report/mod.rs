@@ -378,6 +378,7 @@ pub(crate) mod tests {
             gates: Vec::new(),
             inconclusive_fails: true,
             exit_code: 1,
+            statistics: Default::default(),
         }
     }
 }

@@ -16,14 +16,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::config::{GateConfig, Thresholds, builtin_thresholds};
-use crate::gate::{self, GateInput, GateThresholds};
+use crate::gate::{self, ClusterBy, GateInput, GateThresholds};
 use crate::model::LatencySource;
 use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::Plan;
-use crate::stats::{self, BootstrapOptions, Retention};
+use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Clusters, Retention};
 use crate::summary::{
-    AppliedThresholds, Comparison, GateResult, Interval, LatencyStats, ModelInfo, ModelStats,
-    PassAtK, SuiteInfo, Summary,
+    AdjustedConfidence, AppliedThresholds, Comparison, DesignEffect, GateResult, Interval,
+    LatencyStats, ModelInfo, ModelStats, PassAtK, RunStatistics, SampleVariance, SuiteInfo,
+    Summary,
 };
 
 /// A slice of the run statistics are computed on: a suite (or [`ALL`]), an
@@ -86,11 +87,19 @@ pub fn summarize(
         })
         .collect();
     let empty = HashMap::new();
+    let labels = ClusterLabels::of(plan);
 
     let mut suites = Vec::new();
     let mut model_stats = Vec::new();
     let mut comparisons = Vec::new();
     let mut gates = Vec::new();
+    let mut pending: Vec<PendingGate> = Vec::new();
+    let mut statistics = RunStatistics {
+        interval: config.gate.interval,
+        clusters: config.gate.clusters.clone(),
+        family_wise: config.gate.family_wise,
+        ..RunStatistics::default()
+    };
 
     for ps in &plan.suites {
         let categories: BTreeSet<&str> =
@@ -139,6 +148,15 @@ pub fn summarize(
             let items = by_model.get(name).unwrap_or(&empty);
             let rows: Vec<&Item> = keys.iter().filter_map(|k| items.get(k)).collect();
             let thresholds = scope_thresholds(config, name, suite, plan);
+            if let Some((items, mean_item_variance)) = sample_variance(&rows) {
+                statistics.sample_variances.push(SampleVariance {
+                    model: name.to_string(),
+                    suite: suite.clone(),
+                    category: category.clone(),
+                    items,
+                    mean_item_variance,
+                });
+            }
             model_stats.push(model_row(
                 name,
                 role,
@@ -161,7 +179,7 @@ pub fn summarize(
                 .rev()
                 .find(|r| r.model == student.name && &r.suite == suite && &r.category == category)
                 .cloned();
-            let (cmp, estimate) = compare(
+            let (cmp, paired, design_effect) = compare(
                 &student.name,
                 suite,
                 category.as_deref(),
@@ -172,35 +190,70 @@ pub fn summarize(
                 config,
                 teacher_row.as_ref(),
                 student_row.as_ref(),
+                &labels,
             )?;
+            if let Some(d) = design_effect {
+                statistics.design_effects.push(d);
+            }
             if category.is_none() && suite != ALL {
                 let student_row = student_row.as_ref();
-                let input = GateInput {
-                    retention: estimate,
-                    p95_latency_ms: student_row.and_then(|r| r.latency.map(|l| l.p95_ms)),
-                    speedup: cmp.speedup,
-                    cost_ratio: cmp.cost_ratio,
-                    error_rate: student_row.map(|r| r.error_rate),
-                };
-                let decision = gate::decide(&thresholds, &input)?;
-                gates.push(GateResult {
+                pending.push(PendingGate {
                     student: student.name.clone(),
                     suite: suite.clone(),
-                    verdict: decision.verdict,
-                    reasons: decision.reasons,
-                    items_needed: decision.items_needed,
-                    thresholds: AppliedThresholds {
-                        min_retention: thresholds.min_retention,
-                        confidence: thresholds.confidence,
-                        max_p95_latency_ms: thresholds.max_p95_latency_ms,
-                        min_speedup: thresholds.min_speedup,
-                        max_cost_ratio: thresholds.max_cost_ratio,
-                        max_error_rate: thresholds.max_error_rate,
+                    thresholds: thresholds.clone(),
+                    input: GateInput {
+                        retention: paired.estimate.clone(),
+                        p95_latency_ms: student_row.and_then(|r| r.latency.map(|l| l.p95_ms)),
+                        speedup: cmp.speedup,
+                        cost_ratio: cmp.cost_ratio,
+                        error_rate: student_row.map(|r| r.error_rate),
                     },
+                    paired,
                 });
             }
             comparisons.push(cmp);
         }
+    }
+
+    // The run's gates as one family: each judged at its (adjusted) confidence.
+    let configured: Vec<f64> = pending.iter().map(|g| g.thresholds.confidence).collect();
+    let adjusted = gate::family_confidences(config.gate.family_wise, &configured, |i, c| {
+        let Some(g) = pending.get(i) else {
+            return Ok(false);
+        };
+        let d = g.decide_at(c, config)?;
+        Ok::<_, SummarizeError>(
+            d.criteria
+                .first()
+                .is_some_and(|r| r.verdict == gate::Verdict::Pass),
+        )
+    })?;
+    for (g, c) in pending.iter().zip(adjusted) {
+        let decision = g.decide_at(c, config)?;
+        if config.gate.family_wise != gate::FamilyWise::None {
+            statistics.adjusted_confidences.push(AdjustedConfidence {
+                student: g.student.clone(),
+                suite: g.suite.clone(),
+                configured: g.thresholds.confidence,
+                adjusted: c,
+            });
+        }
+        let thresholds = &g.thresholds;
+        gates.push(GateResult {
+            student: g.student.clone(),
+            suite: g.suite.clone(),
+            verdict: decision.verdict,
+            reasons: decision.reasons,
+            items_needed: decision.items_needed,
+            thresholds: AppliedThresholds {
+                min_retention: thresholds.min_retention,
+                confidence: thresholds.confidence,
+                max_p95_latency_ms: thresholds.max_p95_latency_ms,
+                min_speedup: thresholds.min_speedup,
+                max_cost_ratio: thresholds.max_cost_ratio,
+                max_error_rate: thresholds.max_error_rate,
+            },
+        });
     }
 
     let failed = gates.iter().any(|g| match g.verdict {
@@ -225,6 +278,134 @@ pub fn summarize(
         gates,
         inconclusive_fails: config.run.inconclusive_fails,
         exit_code: i32::from(failed),
+        statistics,
+    })
+}
+
+/// Cluster labels of the planned items: as configured, and by category
+/// (for the design effect reported when clustering is off). Labels include
+/// the suite, so categories of different suites are different clusters.
+struct ClusterLabels<'a> {
+    by: ClusterBy,
+    configured: HashMap<(&'a str, &'a str), String>,
+    category: HashMap<(&'a str, &'a str), String>,
+}
+
+impl<'a> ClusterLabels<'a> {
+    fn of(plan: &'a Plan) -> Self {
+        let by = plan.config.gate.clusters.clone();
+        let mut configured = HashMap::new();
+        let mut category = HashMap::new();
+        for ps in &plan.suites {
+            for i in &ps.items {
+                let key = (ps.name(), i.task.id.as_str());
+                let cat = format!("{}\u{1f}{}", ps.name(), i.task.category);
+                let label = match &by {
+                    ClusterBy::None => None,
+                    ClusterBy::Category => Some(cat.clone()),
+                    // A task without the key is a cluster of its own.
+                    ClusterBy::Meta(k) => Some(match i.task.meta.get(k) {
+                        Some(v) => format!("{}\u{1f}{v}", ps.name()),
+                        None => format!("{}\u{1f}\u{0}{}", ps.name(), i.task.id),
+                    }),
+                };
+                if let Some(label) = label {
+                    configured.insert(key, label);
+                }
+                category.insert(key, cat);
+            }
+        }
+        Self {
+            by,
+            configured,
+            category,
+        }
+    }
+
+    /// Clusters of `keys` from `map` (`None` when a key has no label).
+    fn clusters(
+        map: &HashMap<(&'a str, &'a str), String>,
+        keys: &[(&'a str, &'a str)],
+    ) -> Option<Clusters> {
+        let labels: Option<Vec<&String>> = keys.iter().map(|k| map.get(k)).collect();
+        labels.map(|l| Clusters::from_labels(&l))
+    }
+}
+
+/// The paired scores of one comparison and the gate's estimate on them.
+struct Paired {
+    teacher: Vec<f64>,
+    student: Vec<f64>,
+    clusters: Option<Clusters>,
+    estimate: Retention<BootstrapEstimate>,
+}
+
+/// Retention on paired scores with the run's interval method and clusters.
+fn estimate(
+    teacher: &[f64],
+    student: &[f64],
+    clusters: Option<&Clusters>,
+    confidence: f64,
+    config: &GateConfig,
+) -> Result<Retention<BootstrapEstimate>, SummarizeError> {
+    let opts = BootstrapOptions {
+        resamples: u32::try_from(config.run.bootstrap_resamples).unwrap_or(u32::MAX),
+        seed: config.run.seed,
+        confidence,
+    };
+    Ok(stats::retention_estimate(
+        teacher,
+        student,
+        clusters,
+        config.gate.interval,
+        &opts,
+    )?)
+}
+
+/// A gate waiting for the family-wise adjustment.
+struct PendingGate {
+    student: String,
+    suite: String,
+    thresholds: GateThresholds,
+    input: GateInput,
+    paired: Paired,
+}
+
+impl PendingGate {
+    /// The decision with the retention criterion judged at confidence `c`.
+    fn decide_at(&self, c: f64, config: &GateConfig) -> Result<gate::GateDecision, SummarizeError> {
+        let mut th = self.thresholds.clone();
+        th.confidence = c;
+        let mut input = self.input.clone();
+        if c != self.thresholds.confidence {
+            let p = &self.paired;
+            input.retention = estimate(&p.teacher, &p.student, p.clusters.as_ref(), c, config)?;
+        }
+        Ok(gate::decide(&th, &input)?)
+    }
+}
+
+/// Items with at least two samples and the mean of their sample variances
+/// (`k - 1` denominator); `None` when no item has two samples.
+fn sample_variance(items: &[&Item]) -> Option<(usize, f64)> {
+    let variances: Vec<f64> = items
+        .iter()
+        .filter(|i| i.answers.len() >= 2)
+        .map(|i| {
+            let k = i.answers.len() as f64;
+            let mean = i.answers.iter().map(|a| a.score).sum::<f64>() / k;
+            i.answers
+                .iter()
+                .map(|a| (a.score - mean) * (a.score - mean))
+                .sum::<f64>()
+                / (k - 1.0)
+        })
+        .collect();
+    (!variances.is_empty()).then(|| {
+        (
+            variances.len(),
+            variances.iter().sum::<f64>() / variances.len() as f64,
+        )
     })
 }
 
@@ -425,7 +606,9 @@ fn compare(
     config: &GateConfig,
     teacher_row: Option<&ModelStats>,
     student_row: Option<&ModelStats>,
-) -> Result<(Comparison, Retention<stats::BootstrapEstimate>), SummarizeError> {
+    labels: &ClusterLabels,
+) -> Result<(Comparison, Paired, Option<DesignEffect>), SummarizeError> {
+    let mut used = Vec::new();
     let mut t_scores = Vec::new();
     let mut s_scores = Vec::new();
     let mut t_cost = 0.0;
@@ -437,18 +620,42 @@ fn compare(
         if t.errored {
             continue;
         }
+        used.push(*k);
         t_scores.push(t.score);
         s_scores.push(s.score);
         t_cost += t.cost();
         s_cost += s.cost();
     }
     let n = t_scores.len();
-    let opts = BootstrapOptions {
-        resamples: u32::try_from(config.run.bootstrap_resamples).unwrap_or(u32::MAX),
-        seed: config.run.seed,
-        confidence: thresholds.confidence,
+    let clusters = match labels.by {
+        ClusterBy::None => None,
+        _ => ClusterLabels::clusters(&labels.configured, &used),
     };
-    let estimate = stats::paired_bootstrap_retention(&t_scores, &s_scores, &opts)?;
+    let estimate = estimate(
+        &t_scores,
+        &s_scores,
+        clusters.as_ref(),
+        thresholds.confidence,
+        config,
+    )?;
+    let (deff_by, deff_clusters) = match &clusters {
+        Some(c) => (labels.by.clone(), Some(c.clone())),
+        None => (
+            ClusterBy::Category,
+            ClusterLabels::clusters(&labels.category, &used),
+        ),
+    };
+    let design_effect = match deff_clusters {
+        Some(c) => stats::design_effect(&t_scores, &s_scores, &c)?.map(|d| DesignEffect {
+            student: student.to_string(),
+            suite: suite.to_string(),
+            category: category.map(str::to_string),
+            clustered_by: deff_by,
+            clusters: c.len(),
+            design_effect: d,
+        }),
+        None => None,
+    };
     let delta = stats::delta_method_retention(&t_scores, &s_scores, thresholds.confidence)?;
     let t_right: Vec<bool> = t_scores.iter().map(|&x| x >= 1.0).collect();
     let s_right: Vec<bool> = s_scores.iter().map(|&x| x >= 1.0).collect();
@@ -494,5 +701,11 @@ fn compare(
         cost_ratio: (t_cost > 0.0).then(|| s_cost / t_cost),
         savings_per_1k: per_1k(t_cost) - per_1k(s_cost),
     };
-    Ok((cmp, estimate))
+    let paired = Paired {
+        teacher: t_scores,
+        student: s_scores,
+        clusters,
+        estimate,
+    };
+    Ok((cmp, paired, design_effect))
 }

@@ -34,10 +34,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::error::{check_confidence, check_paired_scores};
-use super::percentile::linear_quantile;
-use super::retention::{Retention, UnmeasurableReason, unmeasurable};
-use super::{Interval, PairedMoments, StatsError};
+use super::{Interval, IntervalMethod, PairedMoments, Retention, StatsError, retention_estimate};
 
 /// Default number of bootstrap resamples.
 pub const DEFAULT_RESAMPLES: u32 = 10_000;
@@ -99,6 +96,17 @@ pub struct BootstrapEstimate {
     pub seed: u64,
     /// Per-item sample moments, for the delta method and power analysis.
     pub moments: PairedMoments,
+    /// How `interval` and `lower_bound` were computed (estimates written
+    /// before the method was selectable were percentile intervals).
+    #[serde(default = "percentile")]
+    pub method: IntervalMethod,
+    /// Number of clusters when the uncertainty was clustered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<u64>,
+}
+
+fn percentile() -> IntervalMethod {
+    IntervalMethod::Percentile
 }
 
 /// Paired bootstrap of retention `mean(student) / mean(teacher)`.
@@ -113,80 +121,21 @@ pub fn paired_bootstrap_retention(
     student: &[f64],
     opts: &BootstrapOptions,
 ) -> Result<Retention<BootstrapEstimate>, StatsError> {
-    check_confidence(opts.confidence)?;
-    check_paired_scores(teacher, student)?;
-    if opts.resamples < MIN_RESAMPLES {
-        return Err(StatsError::TooFewResamples {
-            min: MIN_RESAMPLES,
-            got: opts.resamples,
-        });
-    }
-    let Ok(n) = u32::try_from(teacher.len()) else {
-        return Err(StatsError::Parameter {
-            field: "number of paired items",
-            expected: "at most 4294967295",
-            value: teacher.len() as f64,
-        });
-    };
-    if n == 0 {
-        return Ok(Retention::Unmeasurable(unmeasurable(
-            UnmeasurableReason::NoItems,
-            teacher,
-            student,
-        )));
-    }
-    let teacher_sum: f64 = teacher.iter().sum();
-    if teacher_sum == 0.0 {
-        return Ok(Retention::Unmeasurable(unmeasurable(
-            UnmeasurableReason::TeacherScoredZero,
-            teacher,
-            student,
-        )));
-    }
-    let student_sum: f64 = student.iter().sum();
+    retention_estimate(teacher, student, None, IntervalMethod::Percentile, opts)
+}
 
-    let data = PairedData::new(teacher, student);
-    let ratios = resample_ratios(&data, n, opts);
-    let undefined_resamples = opts.resamples - ratios.len() as u32;
-    if ratios.is_empty() {
-        return Ok(Retention::Unmeasurable(unmeasurable(
-            UnmeasurableReason::AllResamplesUndefined,
-            teacher,
-            student,
-        )));
+/// The defined resampled ratios of the paired item bootstrap, sorted
+/// ascending (input already checked: paired, in range, `n < 2^32`).
+pub(crate) fn iid_bootstrap_ratios(
+    teacher: &[f64],
+    student: &[f64],
+    opts: &BootstrapOptions,
+) -> Vec<f64> {
+    let n = u32::try_from(teacher.len()).unwrap_or(u32::MAX);
+    if n == 0 {
+        return Vec::new();
     }
-    let c = opts.confidence;
-    let q = |p: f64| linear_quantile(&ratios, p);
-    let m = ratios.len() as f64;
-    let mean_ratio = ratios.iter().sum::<f64>() / m;
-    let var_ratio = if ratios.len() > 1 {
-        ratios
-            .iter()
-            .map(|r| (r - mean_ratio) * (r - mean_ratio))
-            .sum::<f64>()
-            / (m - 1.0)
-    } else {
-        0.0
-    };
-    let nf = f64::from(n);
-    Ok(Retention::Measured(BootstrapEstimate {
-        n: u64::from(n),
-        teacher_mean: teacher_sum / nf,
-        student_mean: student_sum / nf,
-        teacher_correct: teacher_sum,
-        point: student_sum / teacher_sum,
-        confidence: c,
-        interval: Interval {
-            lower: q((1.0 - c) / 2.0),
-            upper: q((1.0 + c) / 2.0),
-        },
-        lower_bound: q(1.0 - c),
-        standard_error: var_ratio.sqrt(),
-        resamples: opts.resamples,
-        undefined_resamples,
-        seed: opts.seed,
-        moments: PairedMoments::from_checked(teacher, student),
-    }))
+    resample_ratios(&PairedData::new(teacher, student), n, opts)
 }
 
 /// Paired scores in the layout the resampling loop reads.

@@ -106,6 +106,14 @@ pub enum StatsError {
         /// The value that was given.
         value: f64,
     },
+    /// Cluster labels that do not cover the paired items one to one.
+    #[error("{labels} cluster labels for {items} paired items")]
+    ClusterLength {
+        /// Number of paired items.
+        items: usize,
+        /// Number of labelled items.
+        labels: usize,
+    },
     /// A distribution from `statrs` rejected its parameters (should not
     /// happen for validated input; kept so nothing panics).
     #[error("{distribution} distribution rejected its parameters: {detail}")]

@@ -9,16 +9,20 @@
 //! | quantity | function | method |
 //! |---|---|---|
 //! | accuracy | [`accuracy`], [`wilson`], [`wilson_one_sided`] | Wilson score (binary), Student t (fractional) |
-//! | retention | [`paired_bootstrap_retention`] | paired percentile bootstrap |
+//! | retention | [`retention_estimate`] | [`IntervalMethod`]: score (default), Fieller, BCa, percentile bootstrap, delta method on log R; optionally clustered |
+//! | retention (percentile) | [`paired_bootstrap_retention`] | paired percentile bootstrap |
 //! | retention cross-check | [`delta_method_retention`] | delta method on log R |
+//! | clustering | [`Clusters`], [`design_effect`] | cluster-robust variance, two-stage bootstrap |
 //! | paired difference | [`mcnemar_exact`] | exact binomial test on discordant pairs |
 //! | items needed | [`items_needed`], [`additional_items_needed`] | one-sided z test on S - t*T |
 //! | latency | [`percentile`], [`summarize`] | linear interpolation (numpy "linear") |
 //! | pass@k | [`pass_at_k`] | unbiased estimator of Chen et al. (2021) |
 
 mod bootstrap;
+mod cluster;
 mod delta;
 mod error;
+mod estimate;
 mod mcnemar;
 mod moments;
 mod normal;
@@ -26,14 +30,17 @@ mod passk;
 mod percentile;
 mod power;
 mod retention;
+mod score;
 mod wilson;
 
 pub use bootstrap::{
     BootstrapEstimate, BootstrapOptions, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_RESAMPLES,
     paired_bootstrap_retention,
 };
+pub use cluster::{Clusters, design_effect};
 pub use delta::{DeltaEstimate, delta_method_retention};
 pub use error::StatsError;
+pub use estimate::{IntervalMethod, retention_estimate};
 pub use mcnemar::{McNemar, mcnemar_exact};
 pub use moments::PairedMoments;
 pub use passk::pass_at_k;
