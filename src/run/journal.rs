@@ -152,7 +152,17 @@ pub struct Journal {
     path: PathBuf,
     done: HashSet<WorkKey>,
     entries: Vec<JournalEntry>,
+    /// Lines appended by this process.
+    appended: usize,
+    /// Test hook ([`TEAR_AT_ENV`]): tear the line with this index.
+    tear_at: Option<usize>,
 }
+
+/// Crash-safety test hook: when this environment variable holds `n`, the
+/// `n`-th line (0-based) this process appends is written only half, synced,
+/// and the process then sleeps for ten minutes and aborts, so a test can
+/// SIGKILL it with a torn last line on disk (tests/crash_safety.rs).
+pub const TEAR_AT_ENV: &str = "DISTILL_GATE_TEST_TEAR_JOURNAL_AT";
 
 impl Journal {
     /// Opens the journal at `path`, reading what earlier attempts finished
@@ -175,6 +185,10 @@ impl Journal {
             path: path.to_path_buf(),
             done,
             entries,
+            appended: 0,
+            tear_at: std::env::var(TEAR_AT_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok()),
         })
     }
 
@@ -187,6 +201,13 @@ impl Journal {
     pub fn append(&mut self, entry: JournalEntry) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        if self.tear_at == Some(self.appended) {
+            self.file.write_all(&line[..line.len() / 2])?;
+            self.file.sync_data()?;
+            std::thread::sleep(std::time::Duration::from_secs(600));
+            std::process::abort();
+        }
+        self.appended += 1;
         self.file.write_all(&line)?;
         self.file.sync_data()?;
         self.done.insert(entry.work_key());
