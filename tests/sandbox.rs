@@ -279,7 +279,9 @@ fn os_layers_hold_without_the_audit_hook() {
             panic!("{outcome:?}")
         };
         let first = outcome.stdout.lines().next();
-        assert_eq!(first, Some("13"), "{outcome:?}");
+        // In the jail the checkout does not exist (ENOENT); else EACCES.
+        let want = if outcome.isolation.jail { "2" } else { "13" };
+        assert_eq!(first, Some(want), "{outcome:?}");
         assert!(!in_checkout.exists());
         if iso.private_tmp {
             assert_eq!(outcome.stdout.lines().nth(1), Some("wrote"), "{outcome:?}");
@@ -443,8 +445,12 @@ fn free_bytes(path: &Path) -> u64 {
     }
 }
 
-/// Live processes whose real uid is a sandbox uid (at or above 2,000,000,000).
-fn sandbox_processes() -> Vec<String> {
+/// Live processes whose real uid is one the sandbox of the harness process
+/// `harness` hands out (see `src/sandbox/slots.rs`: 100,000 uids from
+/// 2,000,000,000 + (pid mod 1000) * 100,000).
+fn sandbox_processes(harness: u32) -> Vec<String> {
+    let first = 2_000_000_000 + u64::from(harness % 1000) * 100_000;
+    let uids = first..first + 100_000;
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -462,7 +468,7 @@ fn sandbox_processes() -> Vec<String> {
                 .lines()
                 .find_map(|l| l.strip_prefix("State:"))
                 .is_some_and(|st| st.trim_start().starts_with('Z'));
-            uid.is_some_and(|u| u >= 2_000_000_000) && !zombie
+            uid.is_some_and(|u| uids.contains(&u)) && !zombie
         })
         .collect()
 }
@@ -541,11 +547,15 @@ fn attacks_in_a_run_score_zero_with_reasons_and_leave_nothing_behind() {
     });
     ws.config(&["teacher", "attacker"], "");
     let free_before = free_bytes(Path::new("/tmp"));
-    let out = ws
+    let child = ws
         .command(&["run", "gate.toml", "--quiet"])
         .env("OPENAI_API_KEY", FAKE_KEY)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("spawn");
+    let harness = child.id();
+    let out = child.wait_with_output().expect("wait");
     assert_eq!(out.status.code(), Some(1), "{}", support::text(&out));
     let all = support::text(&out);
     assert!(!all.contains(FAKE_KEY), "key leaked to the output: {all}");
@@ -574,7 +584,7 @@ fn attacks_in_a_run_score_zero_with_reasons_and_leave_nothing_behind() {
         free_after + (256 << 20) > free_before,
         "free space on /tmp fell from {free_before} to {free_after}"
     );
-    let left = sandbox_processes();
+    let left = sandbox_processes(harness);
     assert!(left.is_empty(), "sandbox processes left: {left:?}");
 }
 
@@ -643,5 +653,4 @@ fn jail_hides_the_host_and_bounds_what_the_program_can_take() {
         free_after + (128 << 20) > free_before,
         "free space on /tmp fell from {free_before} to {free_after}"
     );
-    assert!(sandbox_processes().is_empty());
 }
