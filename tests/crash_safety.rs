@@ -190,3 +190,35 @@ fn torn_last_line_is_redone_not_misread() {
     let line18 = bytes.split(|&b| b == b'\n').nth(17).unwrap_or_default();
     assert!(line18.starts_with(tail) && line18.len() > tail.len());
 }
+
+/// Determinism: the same inputs and seed give a byte-identical
+/// `summary.json` run after run, on every core or pinned to one (the
+/// scorers' thread pool and the bootstrap then see one thread).
+#[test]
+fn summary_is_byte_identical_across_runs_and_thread_counts() {
+    let ws = arith(200);
+    let models = standard_models(&ws);
+    ws.config(&models, "");
+    let summary = |command: &mut std::process::Command| {
+        let out = command.output().expect("spawn");
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        std::fs::read(ws.run_dir().join("summary.json")).expect("summary")
+    };
+    let args = ["run", "gate.toml", "--quiet", "--fresh"];
+    let first = summary(&mut ws.command(&args));
+    let again = summary(&mut ws.command(&args));
+    assert!(first == again, "two runs differ");
+    let mut one_thread = ws.command(&args);
+    one_thread.env("RAYON_NUM_THREADS", "1");
+    let taskset = std::path::Path::new("/usr/bin/taskset");
+    if taskset.exists() {
+        one_thread = std::process::Command::new(taskset);
+        one_thread
+            .args(["-c", "0", env!("CARGO_BIN_EXE_distill-gate")])
+            .args(args)
+            .current_dir(ws.path())
+            .env("RAYON_NUM_THREADS", "1");
+    }
+    let single = summary(&mut one_thread);
+    assert!(first == single, "one core and all cores differ");
+}
