@@ -3,8 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = distill_gate::config::parse(std::path::Path::new("/fuzz/gate.toml"), text);
-    }
-});
+fuzz_target!(|data: &[u8]| distill_gate_fuzz::gate_toml(data));

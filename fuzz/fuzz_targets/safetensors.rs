@@ -3,9 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = distill_gate::llm::safetensors_io::parse_safetensors(
-        data,
-        std::path::Path::new("fuzz.safetensors"),
-    );
-});
+fuzz_target!(|data: &[u8]| distill_gate_fuzz::safetensors(data));

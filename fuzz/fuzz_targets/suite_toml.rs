@@ -3,12 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-const TEST: &str = "{\"id\": \"a\", \"category\": \"c\", \"input\": \"1 + 1\", \"target\": 2}\n";
-
-fuzz_target!(|data: &[u8]| {
-    let dir = distill_gate_fuzz::scratch().join("suite_toml");
-    std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("suite.toml"), data).expect("write");
-    std::fs::write(dir.join("test.jsonl"), TEST).expect("write");
-    let _ = distill_gate::suite::load_suite(&dir);
-});
+fuzz_target!(|data: &[u8]| distill_gate_fuzz::suite_toml(data));
