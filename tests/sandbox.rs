@@ -3,6 +3,8 @@
 //! Every hostile answer must score 0 with the right reason while the
 //! harness goes on: after each one a correct answer still scores 1.
 
+mod support;
+
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::Path;
@@ -277,7 +279,9 @@ fn os_layers_hold_without_the_audit_hook() {
             panic!("{outcome:?}")
         };
         let first = outcome.stdout.lines().next();
-        assert_eq!(first, Some("13"), "{outcome:?}");
+        // In the jail the checkout does not exist (ENOENT); else EACCES.
+        let want = if outcome.isolation.jail { "2" } else { "13" };
+        assert_eq!(first, Some(want), "{outcome:?}");
         assert!(!in_checkout.exists());
         if iso.private_tmp {
             assert_eq!(outcome.stdout.lines().nth(1), Some("wrote"), "{outcome:?}");
@@ -424,4 +428,229 @@ fn sandboxes_run_in_parallel_threads() {
         }
     }
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Free bytes on the file system holding `path` (`statvfs`).
+fn free_bytes(path: &Path) -> u64 {
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return 0;
+    };
+    // SAFETY: statvfs writes into the zeroed struct we own; `c` is NUL-terminated.
+    unsafe {
+        let mut st: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
+            return 0;
+        }
+        st.f_bavail as u64 * st.f_frsize as u64
+    }
+}
+
+/// Live processes whose real uid is one the sandbox of the harness process
+/// `harness` hands out (see `src/sandbox/slots.rs`: 100,000 uids from
+/// 2,000,000,000 + (pid mod 1000) * 100,000).
+fn sandbox_processes(harness: u32) -> Vec<String> {
+    let first = 2_000_000_000 + u64::from(harness % 1000) * 100_000;
+    let uids = first..first + 100_000;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|status| {
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|u| u.parse::<u64>().ok());
+            let zombie = status
+                .lines()
+                .find_map(|l| l.strip_prefix("State:"))
+                .is_some_and(|st| st.trim_start().starts_with('Z'));
+            uid.is_some_and(|u| uids.contains(&u)) && !zombie
+        })
+        .collect()
+}
+
+const FAKE_KEY: &str = "sk-fake-distill-gate-0123456789abcdef";
+
+/// The attacks, as answers to "write f(x) = 2x": each returns 2x only when
+/// the attack worked, so a contained attack fails the test with a reason.
+fn attacks() -> Vec<(&'static str, String)> {
+    let checkout = env!("CARGO_MANIFEST_DIR");
+    vec![
+        (
+            "api key from the environment",
+            "import os\ndef f(x):\n    print(os.environ['OPENAI_API_KEY'])\n    return 2 * x\n".into(),
+        ),
+        (
+            "api key from /proc/self/environ",
+            "def f(x):\n    data = open('/proc/self/environ', 'rb').read()\n    assert b'OPENAI_API_KEY' in data, 'no key in /proc/self/environ'\n    print(data)\n    return 2 * x\n".into(),
+        ),
+        (
+            "api key from /proc/<ppid>/environ",
+            "import os\ndef f(x):\n    data = open('/proc/%d/environ' % os.getppid(), 'rb').read()\n    print(data)\n    assert b'OPENAI_API_KEY' in data, 'no key in the parent environ'\n    return 2 * x\n".into(),
+        ),
+        (
+            "api key from any /proc/*/environ",
+            "import os\ndef f(x):\n    found = []\n    for pid in os.listdir('/proc'):\n        try:\n            data = open('/proc/' + pid + '/environ', 'rb').read()\n        except OSError:\n            continue\n        if b'OPENAI_API_KEY' in data:\n            found.append(data)\n    print(found)\n    assert found, 'no readable environ holds the key'\n    return 2 * x\n".into(),
+        ),
+        (
+            "reading the checkout",
+            format!("def f(x):\n    print(open('{checkout}/Cargo.toml').read())\n    return 2 * x\n"),
+        ),
+        (
+            "reading the home directory",
+            "import os\ndef f(x):\n    print(os.listdir('/root'))\n    return 2 * x\n".into(),
+        ),
+        (
+            "filling the disk with many files",
+            "def f(x):\n    for i in range(100000):\n        with open('fill%d' % i, 'wb') as out:\n            out.write(b'x' * (1 << 20))\n    return 2 * x\n".into(),
+        ),
+        (
+            "filling the disk with one big file",
+            "def f(x):\n    with open('big', 'wb') as out:\n        for i in range(100000):\n            out.write(b'x' * (1 << 20))\n    return 2 * x\n".into(),
+        ),
+        (
+            "raising resource limits",
+            "import resource\ndef f(x):\n    for r in (resource.RLIMIT_AS, resource.RLIMIT_CPU, resource.RLIMIT_NPROC, resource.RLIMIT_FSIZE):\n        resource.setrlimit(r, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n    return 2 * x\n".into(),
+        ),
+        (
+            "leaving a background process",
+            "import os, time\ndef f(x):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(120)\n    return 2 * x\n".into(),
+        ),
+    ]
+}
+
+/// The attacks as a model's answers in a real run of the binary, with a
+/// (fake) API key in the harness's environment: every one scores 0 with a
+/// reason, the key appears nowhere, the teacher still scores 1 everywhere,
+/// the disk keeps its free space and no sandbox process is left.
+#[test]
+fn attacks_in_a_run_score_zero_with_reasons_and_leave_nothing_behind() {
+    let attacks = attacks();
+    let suite = "name = \"attacks\"\nversion = \"1\"\ndescription = \"hostile answers\"\n[defaults]\nprompt = \"{input}\"\nmax_tokens = 512\nscorer = { kind = \"code\", timeout_ms = 4000, memory_mb = 256 }\n";
+    let tasks: String = attacks
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            format!(
+                "{{\"id\": \"a{i}\", \"category\": \"attack\", \"input\": \"Write f(x) = 2x ({i})\", \"target\": {{\"entry_point\": \"f\", \"solution\": \"def f(x):\\n    return 2 * x\\n\", \"tests\": [\"assert f(2) == 4\"]}}}}\n"
+            )
+        })
+        .collect();
+    let ws = support::Workspace::new(suite, &tasks);
+    ws.transcript("teacher", |_, _| GOOD.to_string());
+    ws.transcript("attacker", |i, _| {
+        attacks.get(i).map(|(_, a)| a.clone()).unwrap_or_default()
+    });
+    ws.config(&["teacher", "attacker"], "");
+    let free_before = free_bytes(Path::new("/tmp"));
+    let child = ws
+        .command(&["run", "gate.toml", "--quiet"])
+        .env("OPENAI_API_KEY", FAKE_KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let harness = child.id();
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(1), "{}", support::text(&out));
+    let all = support::text(&out);
+    assert!(!all.contains(FAKE_KEY), "key leaked to the output: {all}");
+
+    let journal = std::fs::read_to_string(ws.run_dir().join("results.jsonl")).expect("journal");
+    for line in journal.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("journal line");
+        let i: usize = e["task_id"].as_str().unwrap_or("")[1..].parse().unwrap_or(usize::MAX);
+        let what = attacks.get(i).map_or("?", |a| a.0);
+        let detail = e["detail"].as_str().unwrap_or("");
+        if e["model"] == "teacher" {
+            assert_eq!(e["score"], 1.0, "teacher on {what}: {e}");
+        } else {
+            assert_eq!(e["score"], 0.0, "{what} was not contained: {e}");
+            assert!(detail.contains("failed") || detail.contains("limit"), "{what}: no reason: {e}");
+            eprintln!("{what:40} -> {detail}");
+        }
+    }
+    for f in std::fs::read_dir(ws.run_dir()).expect("run dir").flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+        assert!(!text.contains(FAKE_KEY), "key leaked into {}", f.path().display());
+    }
+    // The disk: the fill attacks wrote at most their tmpfs quota, now freed.
+    let free_after = free_bytes(Path::new("/tmp"));
+    assert!(
+        free_after + (256 << 20) > free_before,
+        "free space on /tmp fell from {free_before} to {free_after}"
+    );
+    let left = sandbox_processes(harness);
+    assert!(left.is_empty(), "sandbox processes left: {left:?}");
+}
+
+/// The OS layers alone (no audit hook): the file-system jail hides the
+/// checkout, the home directory and other processes, bounds `/tmp`, and
+/// limits cannot be raised from inside.
+#[test]
+fn jail_hides_the_host_and_bounds_what_the_program_can_take() {
+    let limits = quick_limits();
+    let probe = run_python("print('ok')", "", &limits);
+    let Ok(probe) = probe else {
+        panic!("{probe:?}")
+    };
+    let iso = probe.isolation;
+    eprintln!("isolation here: {}", iso.describe());
+    if is_root() {
+        assert!(iso.jail, "as root the jail must be in effect: {iso:?}");
+    }
+    let harness = std::process::id();
+    let source = format!(
+        "import os, resource\n\
+         def attempt(name, fn):\n    try:\n        fn()\n        print(name, 'ok')\n    except OSError as e:\n        print(name, 'errno', e.errno)\n    except ValueError as e:\n        print(name, 'refused')\n\
+         attempt('checkout', lambda: open({checkout:?}).read())\n\
+         attempt('home', lambda: os.listdir('/root'))\n\
+         attempt('harness_environ', lambda: open('/proc/{harness}/environ', 'rb').read())\n\
+         attempt('init_environ', lambda: open('/proc/1/environ', 'rb').read())\n\
+         others = [p for p in os.listdir('/proc') if p.isdigit() and os.stat('/proc/' + p).st_uid != os.getuid()]\n\
+         print('other_processes', len(others))\n\
+         attempt('raise_as', lambda: resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY,) * 2))\n\
+         attempt('raise_nproc', lambda: resource.setrlimit(resource.RLIMIT_NPROC, (10 ** 6,) * 2))\n\
+         n = 0\n\
+         def fill():\n    global n\n    while n < 100000:\n        with open('f%d' % n, 'wb') as out:\n            out.write(b'x' * (1 << 20))\n        n += 1\n\
+         attempt('fill', fill)\n\
+         print('files', n)\n",
+        checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+    );
+    let free_before = free_bytes(Path::new("/tmp"));
+    let outcome = run_python(&source, "", &limits);
+    let Ok(outcome) = outcome else {
+        panic!("{outcome:?}")
+    };
+    eprintln!("{}", outcome.stdout);
+    let said = |what: &str| {
+        outcome
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(what)?.strip_prefix(' '))
+            .unwrap_or("missing")
+            .to_string()
+    };
+    // Limits are hard limits: never raised from inside, root or not.
+    assert_eq!(said("raise_as"), "refused", "{outcome:?}");
+    if iso.jail {
+        assert_eq!(said("checkout"), "errno 2", "{outcome:?}");
+        assert_eq!(said("home"), "errno 2", "{outcome:?}");
+        assert_eq!(said("harness_environ"), "errno 2", "{outcome:?}");
+        assert_eq!(said("init_environ"), "errno 2", "{outcome:?}");
+        assert_eq!(said("other_processes"), "0", "{outcome:?}");
+        assert_eq!(said("raise_nproc"), "refused", "{outcome:?}");
+        assert_eq!(said("fill"), "errno 28", "{outcome:?}");
+        let files: u64 = said("files").parse().unwrap_or(u64::MAX);
+        assert!(files <= 4 * limits.max_file_bytes >> 20, "{outcome:?}");
+    }
+    let free_after = free_bytes(Path::new("/tmp"));
+    assert!(
+        free_after + (128 << 20) > free_before,
+        "free space on /tmp fell from {free_before} to {free_after}"
+    );
 }

@@ -332,5 +332,9 @@ pub fn prepare_run_dir(dir: &Path, manifest: &RunManifest, fresh: bool) -> Resul
     }
     let text =
         serde_json::to_string_pretty(manifest).map_err(|e| RunError::Model(e.to_string()))?;
-    std::fs::write(&manifest_path, text + "\n").map_err(io(&manifest_path))
+    // Written aside and renamed, so a run killed here never leaves a torn
+    // run.json that would stop the next attempt from resuming.
+    let partial = dir.join("run.json.partial");
+    std::fs::write(&partial, text + "\n").map_err(io(&partial))?;
+    std::fs::rename(&partial, &manifest_path).map_err(io(&manifest_path))
 }

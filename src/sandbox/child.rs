@@ -26,6 +26,31 @@ pub(crate) struct Containment {
     pub cwd: CString,
     /// Drop to this uid and gid (with no supplementary groups).
     pub uid: Option<u32>,
+    /// With a mount namespace: a new root file system to pivot into.
+    pub jail: Option<Jail>,
+}
+
+/// A minimal root file system built in the child's mount namespace: a
+/// small tmpfs holding read-only binds of the system directories, a few
+/// device nodes, the program directory (read-only) and a size-limited
+/// tmpfs `/tmp`; `/proc` shows only the sandbox uid's own processes.
+/// Everything else (the checkout, home directories, other processes'
+/// `/proc/<pid>/environ`) is simply not there.
+pub(crate) struct Jail {
+    /// An empty directory the new root (a tmpfs) is mounted on.
+    pub root: CString,
+    /// Directories to create inside the new root, parents first.
+    pub dirs: Vec<CString>,
+    /// `(target, link)`: symbolic links to create (e.g. `/bin -> usr/bin`).
+    pub symlinks: Vec<(CString, CString)>,
+    /// `(host path, path in the jail)`: bound read-only (directories).
+    pub read_only: Vec<(CString, CString)>,
+    /// `(host device, path in the jail)`: device nodes bound onto empty files.
+    pub devices: Vec<(CString, CString)>,
+    /// The jail's `/tmp` and the mount options of its tmpfs (size, inodes).
+    pub tmp: (CString, CString),
+    /// The jail's `/proc`.
+    pub proc_dir: CString,
 }
 
 /// An rlimit resource id as `setrlimit` takes it on this platform.
@@ -51,7 +76,8 @@ pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
 /// Registers `containment` to run in the child before `exec`.
 pub(crate) fn install(command: &mut Command, containment: Containment) {
     // SAFETY: `contain` only makes async-signal-safe system calls (setsid,
-    // prctl, setrlimit, unshare, mount, chdir, setgroups, setgid, setuid) on
+    // prctl, setrlimit, unshare, mount, mkdir, symlink, open, close,
+    // pivot_root, umount2, chdir, setgroups, setgid, setuid) on
     // data prepared before the fork; it neither allocates nor takes locks.
     unsafe {
         command.pre_exec(move || contain(&containment));
@@ -85,6 +111,9 @@ fn contain(c: &Containment) -> io::Result<()> {
         if c.unshare_flags != 0 {
             check(libc::unshare(c.unshare_flags))?;
         }
+        if let Some(jail) = &c.jail {
+            enter_jail(jail)?;
+        }
         if !c.bind_targets.is_empty() {
             check(libc::mount(
                 std::ptr::null(),
@@ -109,6 +138,95 @@ fn contain(c: &Containment) -> io::Result<()> {
             check(libc::setgid(uid))?;
             check(libc::setuid(uid))?;
         }
+    }
+    Ok(())
+}
+
+/// Builds the jail and makes it the root (see [`Jail`]); runs in the child
+/// after `unshare(CLONE_NEWNS)`.
+fn enter_jail(j: &Jail) -> io::Result<()> {
+    fn check(ret: libc::c_int) -> io::Result<()> {
+        if ret == -1 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+    let null = std::ptr::null::<libc::c_char>();
+    let ro = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | libc::MS_NOSUID;
+    // SAFETY: system calls on NUL-terminated strings owned by `j`, which
+    // outlives the call; see `install`.
+    unsafe {
+        check(libc::mount(
+            null,
+            c"/".as_ptr(),
+            null,
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ))?;
+        check(libc::mount(
+            c"tmpfs".as_ptr(),
+            j.root.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            c"size=1m,nr_inodes=256,mode=755".as_ptr().cast(),
+        ))?;
+        for dir in &j.dirs {
+            check(libc::mkdir(dir.as_ptr(), 0o755))?;
+        }
+        for (target, link) in &j.symlinks {
+            check(libc::symlink(target.as_ptr(), link.as_ptr()))?;
+        }
+        for (host, inside) in &j.read_only {
+            check(libc::mount(
+                host.as_ptr(),
+                inside.as_ptr(),
+                null,
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ))?;
+            check(libc::mount(null, inside.as_ptr(), null, ro, std::ptr::null()))?;
+        }
+        for (host, inside) in &j.devices {
+            let fd = libc::open(inside.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o666);
+            check(fd)?;
+            check(libc::close(fd))?;
+            check(libc::mount(
+                host.as_ptr(),
+                inside.as_ptr(),
+                null,
+                libc::MS_BIND,
+                std::ptr::null(),
+            ))?;
+        }
+        let (tmp, options) = &j.tmp;
+        check(libc::mount(
+            c"tmpfs".as_ptr(),
+            tmp.as_ptr(),
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        ))?;
+        // `hidepid=2`: the program sees only its own uid's processes. A
+        // kernel refusing the option leaves /proc empty, which is stricter.
+        libc::mount(
+            c"proc".as_ptr(),
+            j.proc_dir.as_ptr(),
+            c"proc".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            c"hidepid=2".as_ptr().cast(),
+        );
+        check(libc::mount(
+            null,
+            j.root.as_ptr(),
+            null,
+            libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV,
+            std::ptr::null(),
+        ))?;
+        check(libc::chdir(j.root.as_ptr()))?;
+        check(libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) as libc::c_int)?;
+        check(libc::umount2(c".".as_ptr(), libc::MNT_DETACH))?;
+        check(libc::chdir(c"/".as_ptr()))?;
     }
     Ok(())
 }

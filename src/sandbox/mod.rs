@@ -125,6 +125,11 @@ pub struct Isolation {
     pub network_namespace: bool,
     /// The program ran in a new mount namespace with its work dir over `/tmp`, `/var/tmp`, `/dev/shm`.
     pub private_tmp: bool,
+    /// The program ran in a file-system jail: a new root holding only the
+    /// system directories (read-only), its program, a size-limited tmpfs
+    /// `/tmp` and a `/proc` showing only its own processes.
+    #[serde(default)]
+    pub jail: bool,
     /// The program ran in a new user namespace (not as root).
     pub user_namespace: bool,
     /// The uid the program ran as, when the harness dropped to a sandbox uid.
@@ -137,13 +142,14 @@ pub struct Isolation {
 
 impl Isolation {
     /// One line for details and reports, e.g.
-    /// `root; netns; private /tmp; uid 2000000000; nproc limit; audit hook`.
+    /// `root; netns; private /tmp; fs jail; uid 2000000000; nproc limit; audit hook`.
     pub fn describe(&self) -> String {
         let pick = |on: bool, yes: &str, no: &str| if on { yes } else { no }.to_string();
         let mut parts = vec![
             pick(self.root, "root", "not root"),
             pick(self.network_namespace, "netns", "NO netns (network open)"),
             pick(self.private_tmp, "private /tmp", "shared /tmp"),
+            pick(self.jail, "fs jail", "host fs visible"),
         ];
         if self.user_namespace {
             parts.push("userns".into());
@@ -222,6 +228,20 @@ pub fn run_python(source: &str, stdin: &str, limits: &Limits) -> Result<Outcome,
             source,
         })?;
     let work = workdir.path().to_path_buf();
+    // The mount point of the jail's root (stays empty outside the child).
+    let jail_dir = if root && jail_possible(&python) {
+        Some(
+            tempfile::Builder::new()
+                .prefix("distill-gate-jail-")
+                .tempdir()
+                .map_err(|source| SandboxError::WorkDir {
+                    path: std::env::temp_dir(),
+                    source,
+                })?,
+        )
+    } else {
+        None
+    };
     let prepare = |r: io::Result<()>| {
         r.map_err(|source| SandboxError::WorkDir {
             path: work.clone(),
@@ -237,11 +257,12 @@ pub fn run_python(source: &str, stdin: &str, limits: &Limits) -> Result<Outcome,
             Some(uid),
         ))?;
     }
-    let plans = plans(root, uid);
+    let plans = plans(root, uid, jail_dir.is_some());
     let first = FIRST_PLAN.load(Ordering::Relaxed).min(plans.len() - 1);
     let mut last_error = None;
     for (i, plan) in plans.iter().enumerate().skip(first) {
-        let command = match command(&python, &work, plan, limits) {
+        let jail = jail_dir.as_ref().map(|d| d.path());
+        let command = match command(&python, &work, jail, plan, limits) {
             Ok(c) => c,
             Err(e) => {
                 last_error = Some(e);
@@ -272,22 +293,31 @@ static FIRST_PLAN: AtomicUsize = AtomicUsize::new(0);
 struct Plan {
     unshare: libc::c_int,
     private_tmp: bool,
+    jail: bool,
     uid: Option<u32>,
 }
 
 /// Containment levels, strongest first.
-fn plans(root: bool, uid: Option<u32>) -> Vec<Plan> {
+fn plans(root: bool, uid: Option<u32>, jail: bool) -> Vec<Plan> {
     let plan = |unshare, private_tmp, uid| Plan {
         unshare,
         private_tmp,
+        jail: false,
         uid,
     };
     if root {
-        let mut plans = vec![
+        let mut plans = Vec::new();
+        if jail {
+            plans.push(Plan {
+                jail: true,
+                ..plan(child::NET_AND_MOUNT, true, uid)
+            });
+        }
+        plans.extend([
             plan(child::NET_AND_MOUNT, true, uid),
             plan(child::NET, false, uid),
             plan(0, false, uid),
-        ];
+        ]);
         if uid.is_some() {
             plans.push(plan(0, false, None));
         }
@@ -301,8 +331,80 @@ fn plans(root: bool, uid: Option<u32>) -> Vec<Plan> {
 /// `/tmp` last, since the work dir itself usually lives under it.
 const PRIVATE_DIRS: [&str; 3] = ["/var/tmp", "/dev/shm", "/tmp"];
 
-fn command(python: &Path, work: &Path, plan: &Plan, limits: &Limits) -> io::Result<Command> {
-    let bind_targets: Vec<_> = if plan.private_tmp {
+/// System directories the jail shows read-only (or as the same symbolic
+/// links, on merged-`/usr` systems).
+const JAIL_SYSTEM_DIRS: [&str; 8] = [
+    "/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32", "/etc",
+];
+/// Device nodes the jail shows.
+const JAIL_DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"];
+/// Where the program directory appears in the jail.
+const JAIL_PROGRAM_DIR: &str = "/run";
+
+/// The jail can run `python` when the interpreter lives in one of the
+/// system directories it shows.
+fn jail_possible(python: &Path) -> bool {
+    fs::canonicalize(python).is_ok_and(|real| {
+        JAIL_SYSTEM_DIRS
+            .iter()
+            .any(|d| real.starts_with(d) && fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+    })
+}
+
+/// The jail's layout under mount point `root` (see [`child::Jail`]); its
+/// `/tmp` holds at most 4 × `max_file_bytes` and 1024 files.
+fn jail(root: &Path, work: &Path, limits: &Limits) -> io::Result<child::Jail> {
+    let inside = |p: &str| child::c_path(&root.join(p.trim_start_matches('/')));
+    let mut dirs = Vec::new();
+    let mut symlinks = Vec::new();
+    let mut read_only = Vec::new();
+    for dir in JAIL_SYSTEM_DIRS {
+        let Ok(meta) = fs::symlink_metadata(dir) else {
+            continue;
+        };
+        if meta.is_symlink() {
+            symlinks.push((child::c_path(&fs::read_link(dir)?)?, inside(dir)?));
+        } else if meta.is_dir() {
+            dirs.push(inside(dir)?);
+            read_only.push((child::c_path(Path::new(dir))?, inside(dir)?));
+        }
+    }
+    for dir in ["/dev", "/tmp", "/proc", JAIL_PROGRAM_DIR] {
+        dirs.push(inside(dir)?);
+    }
+    read_only.push((child::c_path(work)?, inside(JAIL_PROGRAM_DIR)?));
+    let devices = JAIL_DEVICES
+        .iter()
+        .filter(|d| Path::new(d).exists())
+        .map(|d| Ok((child::c_path(Path::new(d))?, inside(d)?)))
+        .collect::<io::Result<_>>()?;
+    let options = format!(
+        "size={},nr_inodes=1024,mode=1777",
+        limits.max_file_bytes.saturating_mul(4).max(1 << 20)
+    );
+    Ok(child::Jail {
+        root: child::c_path(root)?,
+        dirs,
+        symlinks,
+        read_only,
+        devices,
+        tmp: (inside("/tmp")?, child::c_path(Path::new(&options))?),
+        proc_dir: inside("/proc")?,
+    })
+}
+
+fn command(
+    python: &Path,
+    work: &Path,
+    jail_root: Option<&Path>,
+    plan: &Plan,
+    limits: &Limits,
+) -> io::Result<Command> {
+    let jail = match jail_root {
+        Some(root) if plan.jail => Some(jail(root, work, limits)?),
+        _ => None,
+    };
+    let bind_targets: Vec<_> = if plan.private_tmp && jail.is_none() {
         PRIVATE_DIRS
             .iter()
             .map(Path::new)
@@ -312,11 +414,17 @@ fn command(python: &Path, work: &Path, plan: &Plan, limits: &Limits) -> io::Resu
     } else {
         Vec::new()
     };
-    let inside = if plan.private_tmp && bind_targets.last().is_some_and(|t| t.as_bytes() == b"/tmp")
+    let inside = if jail.is_some()
+        || plan.private_tmp && bind_targets.last().is_some_and(|t| t.as_bytes() == b"/tmp")
     {
         PathBuf::from("/tmp")
     } else {
         work.to_path_buf()
+    };
+    let program = if jail.is_some() {
+        Path::new(JAIL_PROGRAM_DIR).join("main.py")
+    } else {
+        inside.join("main.py")
     };
     let mut rlimits = vec![
         (libc::RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1),
@@ -343,12 +451,14 @@ fn command(python: &Path, work: &Path, plan: &Plan, limits: &Limits) -> io::Resu
         bind_source: child::c_path(work)?,
         cwd: child::c_path(&inside)?,
         uid: plan.uid,
+        jail,
     };
     let mut command = Command::new(python);
     command
         .args(["-I", "-S", "-B", "-c", PRELUDE])
         .arg(&inside)
         .arg(if limits.audit_hook { "1" } else { "0" })
+        .arg(&program)
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", &inside)
@@ -431,6 +541,7 @@ fn spawn_and_wait(
             root,
             network_namespace: plan.unshare & libc::CLONE_NEWNET != 0,
             private_tmp: plan.private_tmp,
+            jail: plan.jail,
             user_namespace: plan.unshare & libc::CLONE_NEWUSER != 0,
             uid: plan.uid,
             process_limit: plan.uid.is_some(),
@@ -637,6 +748,7 @@ mod tests {
             root: true,
             network_namespace: true,
             private_tmp: true,
+            jail: true,
             user_namespace: false,
             uid: Some(2_000_000_000),
             process_limit: true,
@@ -644,7 +756,7 @@ mod tests {
         };
         assert_eq!(
             iso.describe(),
-            "root; netns; private /tmp; uid 2000000000; nproc limit; audit hook"
+            "root; netns; private /tmp; fs jail; uid 2000000000; nproc limit; audit hook"
         );
     }
 }

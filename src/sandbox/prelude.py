@@ -1,8 +1,9 @@
 # Trusted prelude of the distill-gate sandbox (run with python3 -I -S -B -c).
 #
-# argv: [-c, <work dir as the program sees it>, <"1" to install the guard>]
-# Reads the program from <work dir>/main.py, deletes the file, optionally
-# installs an audit hook, then runs the program as __main__.
+# argv: [-c, <work dir as the program sees it>, <"1" to install the guard>,
+#        <the program file as the program sees it>]
+# Reads the program, deletes the file (in the jail it is read-only, and
+# stays), optionally installs an audit hook, then runs the program as __main__.
 #
 # The audit hook gives clean error messages for network, process and file
 # access; it is defence in depth, NOT a security boundary (code that reaches
@@ -90,10 +91,13 @@ def _install_guard(workdir):
 def _sandbox_main():
     workdir = sys.argv[1]
     guard = sys.argv[2] == "1"
-    path = os.path.join(workdir, "main.py")
+    path = sys.argv[3]
     with open(path, "rb") as f:
         source = f.read()
-    os.remove(path)
+    try:
+        os.remove(path)
+    except OSError:
+        pass
     code = compile(source, "main.py", "exec")
     module = type(sys)("__main__")
     module.__file__ = "main.py"

@@ -18,6 +18,9 @@ use crate::score::{check_extract, check_scorer};
 /// Longest accepted JSONL line, in bytes (16 MiB).
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest split file accepted (its tasks are all held in memory).
+pub const MAX_SPLIT_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Name of the suite configuration file.
 const CONFIG_FILE: &str = "suite.toml";
 
@@ -391,6 +394,21 @@ fn read_split(
             return (tasks, lines);
         }
     };
+    // Every task of a split is held in memory; refuse a file that would
+    // take more than a bounded amount before reading any of it.
+    if let Ok(meta) = file.metadata()
+        && meta.len() > MAX_SPLIT_BYTES
+    {
+        problems.push(Problem::file(
+            path,
+            format!(
+                "file is {} bytes, more than the {} MiB a split may hold; split the tasks into several suites",
+                meta.len(),
+                MAX_SPLIT_BYTES >> 20
+            ),
+        ));
+        return (tasks, lines);
+    }
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut buf = Vec::new();
     let mut line_no = 0;
