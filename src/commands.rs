@@ -156,7 +156,10 @@ fn finish(
         .collect::<Result<Vec<_>>>()?;
     let summary = summarize(plan, entries, models, config_sha256)?;
     let reproduce = format!("distill-gate run {}", plan.config.path.display());
-    let ctx = report::ReportContext::new(&summary, entries).with_reproduce(&reproduce);
+    let tasks = report::html::task_texts(plan);
+    let ctx = report::ReportContext::new(&summary, entries)
+        .with_reproduce(&reproduce)
+        .with_tasks(&tasks);
     report::write_reports(run_dir, &ctx, &report::standard_exporters())
         .with_context(|| format!("writing reports in {}", run_dir.display()))?;
     print!(

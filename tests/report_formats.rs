@@ -831,7 +831,8 @@ fn write_reports_writes_every_format_atomically_and_rejects_duplicate_names() {
             "stats.csv",
             "report.md",
             "junit.xml",
-            "report.txt"
+            "report.txt",
+            "report.html"
         ]
     );
     let mut on_disk: Vec<String> = std::fs::read_dir(&run)

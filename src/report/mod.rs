@@ -16,6 +16,7 @@ use crate::summary::{Comparison, GateResult, ModelStats, Summary, Verdict};
 
 pub mod csv;
 mod finite;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -31,6 +32,9 @@ pub struct ReportContext<'a> {
     pub journal: &'a [JournalEntry],
     /// The command line that reproduces the run, shown in `report.md` when known.
     pub reproduce: Option<&'a str>,
+    /// What each task asked and expected, for per-item views (`report.html`
+    /// shows it next to the answers) when known.
+    pub tasks: Option<&'a html::TaskTexts>,
 }
 
 impl<'a> ReportContext<'a> {
@@ -40,6 +44,7 @@ impl<'a> ReportContext<'a> {
             summary,
             journal,
             reproduce: None,
+            tasks: None,
         }
     }
 
@@ -47,6 +52,14 @@ impl<'a> ReportContext<'a> {
     pub fn with_reproduce(self, command: &'a str) -> Self {
         Self {
             reproduce: Some(command),
+            ..self
+        }
+    }
+
+    /// The same context, with the task texts per-item views show.
+    pub fn with_tasks(self, tasks: &'a html::TaskTexts) -> Self {
+        Self {
+            tasks: Some(tasks),
             ..self
         }
     }
@@ -104,6 +117,16 @@ pub enum ReportError {
         #[source]
         source: serde_json::Error,
     },
+    /// The plotting library failed to draw a chart.
+    #[error("{file}: cannot draw the chart \"{chart}\": {message}")]
+    Chart {
+        /// The report file being rendered.
+        file: &'static str,
+        /// The chart's title.
+        chart: String,
+        /// plotters' error.
+        message: String,
+    },
     /// Two exporters in one call write the same file name.
     #[error("two report formats both write {file}")]
     DuplicateFile {
@@ -122,8 +145,8 @@ pub trait Exporter {
 }
 
 /// Every file format a run writes: `summary.json`, `results.csv`,
-/// `stats.csv`, `report.md`, `junit.xml` and `report.txt` (the terminal
-/// report without colour).
+/// `stats.csv`, `report.md`, `junit.xml`, `report.txt` (the terminal
+/// report without colour) and `report.html` (charts).
 pub fn standard_exporters() -> Vec<Box<dyn Exporter>> {
     vec![
         Box::new(json::SummaryJson),
@@ -132,6 +155,7 @@ pub fn standard_exporters() -> Vec<Box<dyn Exporter>> {
         Box::new(markdown::Markdown),
         Box::new(junit::JUnit),
         Box::new(terminal::TerminalText),
+        Box::new(html::Html),
     ]
 }
 
