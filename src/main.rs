@@ -46,7 +46,32 @@ enum Command {
     Report {
         /// The run directory (holding run.json and results.jsonl).
         run_dir: PathBuf,
+        /// Append a short Markdown summary to this file.
+        #[arg(long, value_name = "PATH")]
+        summary_md: Option<PathBuf>,
     },
+    /// Combine the shard runs of `run --shard i/N` into one run.
+    #[command(
+        after_help = "Example:\n  distill-gate merge reports/demo/shard-*-of-4 --out reports/demo-merged\n\nRefuses shards of different configs or models, a shard given twice, a missing or\nunfinished shard. The merged summary equals that of an unsharded run."
+    )]
+    Merge {
+        /// The shard run directories (every shard exactly once).
+        #[arg(required = true)]
+        shard_dirs: Vec<PathBuf>,
+        /// The merged run directory (must not hold a journal yet).
+        #[arg(long)]
+        out: PathBuf,
+        /// Append a short Markdown summary to this file.
+        #[arg(long, value_name = "PATH")]
+        summary_md: Option<PathBuf>,
+    },
+    /// May a candidate run's students replace the baseline run's? Per student
+    /// and suite: accuracy and retention change, McNemar, latency and cost
+    /// deltas, a decision and a swap plan.
+    #[command(
+        after_help = "Example:\n  distill-gate compare reports/approved reports/candidate --out reports/compare\n\nExit codes: 0 every student approved, 1 a student rejected or inconclusive,\n2 the runs cannot be compared (different suites, no matching items)."
+    )]
+    Compare(CompareArgs),
     /// Work with suites.
     #[command(subcommand)]
     Suites(SuitesCommand),
@@ -73,6 +98,23 @@ enum Command {
 }
 
 #[derive(Args)]
+struct CompareArgs {
+    /// The run directory of the approved (baseline) run.
+    baseline: PathBuf,
+    /// The run directory of the candidate run.
+    candidate: PathBuf,
+    /// Write compare.json and compare.md into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Append a short Markdown summary to this file.
+    #[arg(long, value_name = "PATH")]
+    summary_md: Option<PathBuf>,
+    /// Minimum candidate / baseline accuracy ratio (default: each gate's min_retention).
+    #[arg(long)]
+    min_retention: Option<f64>,
+}
+
+#[derive(Args)]
 struct RunArgs {
     /// The gate config.
     #[arg(default_value = cli::DEMO_CONFIG)]
@@ -83,6 +125,15 @@ struct RunArgs {
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
+    /// Run only shard i of N (1-based, e.g. 2/8): the items whose hash of
+    /// suite and task id falls in it, into the run directory's shard-i-of-N/.
+    /// Combine the shards with `distill-gate merge`.
+    #[arg(long, value_name = "i/N")]
+    shard: Option<distill_gate::run::shard::Shard>,
+    /// Append a short Markdown summary (verdict table, one line per student)
+    /// to this file, e.g. "$GITHUB_STEP_SUMMARY".
+    #[arg(long, value_name = "PATH")]
+    summary_md: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -316,6 +367,8 @@ fn main() -> ExitCode {
         config: PathBuf::from(cli::DEMO_CONFIG),
         fresh: false,
         quiet: false,
+        shard: None,
+        summary_md: None,
     }));
     match dispatch(command) {
         Ok(code) => ExitCode::from(code),
@@ -328,9 +381,30 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Run(a) => cli::run(&a.config, a.fresh, !a.quiet),
+        Command::Run(a) => cli::run(
+            &a.config,
+            a.fresh,
+            !a.quiet,
+            a.shard,
+            a.summary_md.as_deref(),
+        ),
         Command::Validate { config } => cli::validate(&config),
-        Command::Report { run_dir } => cli::report(&run_dir),
+        Command::Report {
+            run_dir,
+            summary_md,
+        } => cli::report(&run_dir, summary_md.as_deref()),
+        Command::Merge {
+            shard_dirs,
+            out,
+            summary_md,
+        } => cli::merge(&shard_dirs, &out, summary_md.as_deref()),
+        Command::Compare(a) => cli::compare(&cli::CompareOptions {
+            baseline: a.baseline,
+            candidate: a.candidate,
+            out: a.out,
+            summary_md: a.summary_md,
+            min_retention: a.min_retention,
+        }),
         Command::Suites(SuitesCommand::List { dir }) => cli::suites_list(&dir),
         Command::Suites(SuitesCommand::ImportHumaneval {
             file,

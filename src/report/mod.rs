@@ -19,7 +19,8 @@ mod finite;
 pub mod json;
 pub mod junit;
 pub mod markdown;
-mod numbers;
+pub(crate) mod numbers;
+pub mod summary_md;
 pub mod terminal;
 
 /// What every format renders from.
