@@ -12,108 +12,30 @@
 //! costs follow from them and the token counts, the bootstrap is seeded).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_distill-gate"))
-}
+#[path = "support/demo.rs"]
+mod demo;
 
-fn run(args: &[&str], dir: &Path) -> Output {
-    bin()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("spawn distill-gate")
-}
+use demo::{Student, run, text};
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+fn workspace(seed: u64) -> tempfile::TempDir {
+    demo::workspace(
+        seed,
+        &[
+            Student {
+                name: "copy",
+                speed: 0.05,
+                wrong: |_| false,
+            },
+            Student {
+                name: "lossy",
+                speed: 0.02,
+                wrong: |i| i % 4 == 0,
+            },
+        ],
+        &[("coding", 40), ("logistics", 120)],
     )
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A student transcript from the teacher's: answers replaced by a wrong one
-/// where `wrong(line)`, latencies scaled by `speed`.
-pub fn derived_transcript(out: &Path, name: &str, speed: f64, wrong: impl Fn(usize) -> bool) {
-    let teacher =
-        std::fs::read_to_string(repo().join("fixtures/teacher/smollm2-135m-test.jsonl")).unwrap();
-    let mut text = String::new();
-    for (i, line) in teacher.lines().enumerate() {
-        let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
-        v["model"]["name"] = name.into();
-        v["model"]["backend"] = "test".into();
-        v["model"]["fingerprint"] = format!("fp-{name}").into();
-        if let Some(c) = v["completion"].as_object_mut() {
-            if wrong(i) {
-                c.insert("text".into(), " zzz-not-an-answer".into());
-            }
-            let ms = c["latency"]["total_ms"].as_f64().unwrap();
-            c["latency"]["total_ms"] = (ms * speed).into();
-            c["latency"]["first_token_ms"] = serde_json::Value::Null;
-        }
-        text.push_str(&serde_json::to_string(&v).unwrap());
-        text.push('\n');
-    }
-    std::fs::write(out.join(format!("{name}.jsonl")), text).unwrap();
-}
-
-/// A workspace with the demo's teacher, two replay students and a config
-/// over both demo suites.
-pub fn workspace(seed: u64) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    derived_transcript(dir.path(), "copy", 0.05, |_| false);
-    derived_transcript(dir.path(), "lossy", 0.02, |i| i % 4 == 0);
-    let r = repo();
-    let config = format!(
-        r#"[run]
-name = "demo"
-output_dir = "reports"
-seed = {seed}
-
-[teacher]
-name = "smollm2-135m"
-kind = "replay"
-transcript = "{teacher}"
-price = {{ input_per_mtok = 0.15, output_per_mtok = 0.60 }}
-
-[[students]]
-name = "copy"
-kind = "replay"
-transcript = "copy.jsonl"
-price = {{ per_hour = 0.09 }}
-
-[[students]]
-name = "lossy"
-kind = "replay"
-transcript = "lossy.jsonl"
-price = {{ per_hour = 0.09 }}
-
-[[suites]]
-path = "{coding}"
-split = "test"
-limit = 40
-
-[[suites]]
-path = "{logistics}"
-split = "test"
-limit = 120
-
-[gate]
-min_retention = 0.9
-"#,
-        teacher = r.join("fixtures/teacher/smollm2-135m-test.jsonl").display(),
-        coding = r.join("suites/coding").display(),
-        logistics = r.join("suites/logistics").display(),
-    );
-    std::fs::write(dir.path().join("gate.toml"), config).unwrap();
-    dir
 }
 
 fn shard_dir(ws: &Path, i: u32, n: u32) -> PathBuf {

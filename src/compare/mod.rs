@@ -390,6 +390,8 @@ fn suite_change(
     if let Some(m) = opts.min_retention {
         thresholds.min_retention = m;
     }
+    // The error rate is judged by the candidate's own gate, not against the baseline.
+    thresholds.max_error_rate = None;
     let boot = swap::bootstrap_options(sides.baseline.summary, thresholds.confidence);
     let b_scores: Vec<f64> = matched.iter().map(|(_, x, _)| x.score).collect();
     let c_scores: Vec<f64> = matched.iter().map(|(_, _, y)| y.score).collect();

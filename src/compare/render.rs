@@ -50,24 +50,24 @@ fn opt(x: Option<f64>, f: fn(f64) -> String) -> String {
     x.map_or_else(|| MISSING.to_string(), f)
 }
 
-/// `+2.5% [-1.0%, +6.0%]` (percentage points of accuracy or retention).
-fn change(c: Option<&Change>) -> String {
+/// `+2.5% [-1.0%, +6.0%]` (percentage points of accuracy) or `-0.042
+/// [-0.080, -0.010]` (retention), by `f`.
+fn change(c: Option<&Change>, f: fn(f64) -> String) -> String {
+    let signed = |x: f64| {
+        let t = f(x);
+        if x >= 0.0 { format!("+{t}") } else { t }
+    };
     c.map_or_else(
         || MISSING.to_string(),
         |c| {
             format!(
                 "{} [{}, {}]",
-                signed_points(c.point),
-                signed_points(c.lower),
-                signed_points(c.upper)
+                signed(c.point),
+                signed(c.lower),
+                signed(c.upper)
             )
         },
     )
-}
-
-fn signed_points(x: f64) -> String {
-    let p = percent(x);
-    if x >= 0.0 { format!("+{p}") } else { p }
 }
 
 fn latency_pair(b: &Operating, c: &Operating, pick: fn(&Operating) -> Option<f64>) -> String {
@@ -90,13 +90,13 @@ fn suite_cells(s: &SuiteChange) -> Vec<String> {
             percent(s.baseline_accuracy),
             percent(s.candidate_accuracy)
         ),
-        change(s.accuracy_change.as_ref()),
+        change(s.accuracy_change.as_ref(), percent),
         format!(
             "{} → {}",
             opt(s.baseline_retention, ratio),
             opt(s.candidate_retention, ratio)
         ),
-        change(s.retention_change.as_ref()),
+        change(s.retention_change.as_ref(), ratio),
         format!(
             "{} (≥ {} at {}: {})",
             opt(s.ratio, ratio),
