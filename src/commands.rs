@@ -282,14 +282,24 @@ pub fn report(run_dir: &Path, summary_md: Option<&Path>) -> Result<u8> {
     Ok(summary.exit_code as u8)
 }
 
-/// `distill-gate merge`: shard runs into one run directory `out`.
-pub fn merge(shard_dirs: &[PathBuf], out: &Path, summary_md: Option<&Path>) -> Result<u8> {
+/// `distill-gate merge`: shard runs into one run directory `out`. The
+/// config is the one the shards' `run.json` names, or `config` (which must
+/// have the same content) when it lives elsewhere on this machine.
+pub fn merge(
+    shard_dirs: &[PathBuf],
+    out: &Path,
+    config: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Result<u8> {
     use distill_gate::run::merge;
     let shards = shard_dirs
         .iter()
         .map(|d| merge::read_shard(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let manifest = merge::check_shards(&shards)?;
+    let mut manifest = merge::check_shards(&shards)?;
+    if let Some(c) = config {
+        manifest.config = std::path::absolute(c).unwrap_or_else(|_| c.to_path_buf());
+    }
     // The suites are needed (the merged summary counts every planned item);
     // the models are not: their identities come from the shards' summaries.
     let config = match config::load(&manifest.config) {
@@ -300,7 +310,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path, summary_md: Option<&Path>) -> R
         std::fs::read(&manifest.config).with_context(|| manifest.config.display().to_string())?;
     if sha256_hex(&bytes) != manifest.config_sha256 {
         bail!(
-            "{} changed since the shards ran: it no longer matches their config_sha256",
+            "{} is not the config the shards ran (its content differs from their config_sha256)",
             manifest.config.display()
         );
     }

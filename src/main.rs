@@ -61,6 +61,10 @@ enum Command {
         /// The merged run directory (must not hold a journal yet).
         #[arg(long)]
         out: PathBuf,
+        /// The config, when not at the path the shards' run.json names
+        /// (another machine); its content must be the same.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Append a short Markdown summary to this file.
         #[arg(long, value_name = "PATH")]
         summary_md: Option<PathBuf>,
@@ -396,8 +400,9 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Merge {
             shard_dirs,
             out,
+            config,
             summary_md,
-        } => cli::merge(&shard_dirs, &out, summary_md.as_deref()),
+        } => cli::merge(&shard_dirs, &out, config.as_deref(), summary_md.as_deref()),
         Command::Compare(a) => cli::compare(&cli::CompareOptions {
             baseline: a.baseline,
             candidate: a.candidate,

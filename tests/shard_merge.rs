@@ -132,6 +132,21 @@ fn merged_shards_give_the_unsharded_summary() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a journal"));
 
+    // A config given with --config must be the one the shards ran.
+    let edited = std::fs::read_to_string(ws.join("gate.toml")).unwrap() + "\n# edited\n";
+    std::fs::write(ws.join("other.toml"), edited).unwrap();
+    let mut args: Vec<String> = vec!["merge".into()];
+    args.extend(dirs.iter().map(|d| d.display().to_string()));
+    args.extend(["--out", "refused", "--config", "other.toml"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args, ws);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not the config the shards ran"),
+        "{}",
+        text(&out)
+    );
+
     // A shard whose student weights differ.
     let s1 = shard_dir(ws, 1, 3).join("summary.json");
     let original = std::fs::read_to_string(&s1).unwrap();
