@@ -274,3 +274,112 @@ fn blend<'a>(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Latency, LatencySource};
+    use crate::summary::{AppliedThresholds, GateResult, ModelInfo, SuiteInfo};
+
+    fn entry(model: &str, role: Role, category: &str, i: usize, right: bool) -> JournalEntry {
+        let (cost, ms) = if role == Role::Teacher {
+            (1.0, 100.0)
+        } else {
+            (0.1, 10.0)
+        };
+        JournalEntry {
+            model: model.into(),
+            role,
+            suite: "s".into(),
+            task_id: format!("{category}-{i}"),
+            category: category.into(),
+            sample: 0,
+            output: Some(String::new()),
+            score: f64::from(u8::from(right)),
+            detail: String::new(),
+            extracted: None,
+            usage: Default::default(),
+            latency: Some(Latency {
+                total_ms: ms,
+                first_token_ms: None,
+                batch_ms: None,
+                batch_size: 1,
+                source: LatencySource::Recorded,
+            }),
+            finish: None,
+            cost,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn takes_over_the_category_it_keeps_and_blends_the_numbers() {
+        let mut summary = crate::report::tests::bare_summary();
+        for (name, role) in [("t", Role::Teacher), ("st", Role::Student)] {
+            summary.models.push(ModelInfo {
+                name: name.into(),
+                role,
+                backend: String::new(),
+                fingerprint: String::new(),
+                price: String::new(),
+            });
+        }
+        summary.suites.push(SuiteInfo {
+            name: "s".into(),
+            version: "1".into(),
+            split: "test".into(),
+            items: 100,
+            categories: vec!["a".into(), "b".into()],
+        });
+        summary.gates.push(GateResult {
+            student: "st".into(),
+            suite: "s".into(),
+            verdict: Verdict::Fail,
+            reasons: Vec::new(),
+            items_needed: None,
+            thresholds: AppliedThresholds {
+                min_retention: 0.95,
+                confidence: 0.95,
+                max_p95_latency_ms: None,
+                min_speedup: None,
+                max_cost_ratio: None,
+                max_error_rate: None,
+            },
+        });
+        // Teacher right on 40 of 50 items in each category; the student
+        // matches it on "a" and gets every "b" item wrong.
+        let mut journal = Vec::new();
+        for c in ["a", "b"] {
+            for i in 0..50 {
+                journal.push(entry("t", Role::Teacher, c, i, i < 40));
+                journal.push(entry("st", Role::Student, c, i, c == "a" && i < 40));
+            }
+        }
+        let plans = swap_plans(&summary, &journal).unwrap();
+        assert_eq!(plans.len(), 1);
+        let p = &plans[0];
+        let taken: Vec<(&str, bool, Verdict)> = p
+            .categories
+            .iter()
+            .map(|c| (c.category.as_str(), c.take_over, c.verdict))
+            .collect();
+        assert_eq!(
+            taken,
+            [("a", true, Verdict::Pass), ("b", false, Verdict::Fail)]
+        );
+        // Hand-computed blend: "a" from the student, "b" from the teacher.
+        // Accuracy (40 + 40) / 100; retention 80 / 80; cost (50 * 0.1 + 50 * 1)
+        // / 100 items * 1000 = 550; latencies 50 x 10 ms and 50 x 100 ms:
+        // numpy.percentile(..., 50) = 55, (..., 95) = 100.
+        let b = p.blended;
+        assert_eq!((b.items, b.routed_items), (100, 50));
+        assert_eq!(b.accuracy, 0.8);
+        assert_eq!(b.retention, Some(1.0));
+        assert!((b.cost_per_1k - 550.0).abs() < 1e-9, "{b:?}");
+        assert_eq!((b.p50_ms, b.p95_ms), (Some(55.0), Some(100.0)));
+        let t = p.teacher_only;
+        assert_eq!((t.routed_items, t.retention), (0, Some(1.0)));
+        assert!((t.cost_per_1k - 1000.0).abs() < 1e-9);
+        assert_eq!(t.p50_ms, Some(100.0));
+    }
+}
