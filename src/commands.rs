@@ -17,6 +17,7 @@ use distill_gate::run::execute::{self, RunError, RunManifest};
 use distill_gate::run::journal::{self, Journal, Role};
 use distill_gate::run::plan::{self, Plan};
 use distill_gate::run::progress::Progress;
+use distill_gate::run::shard::Shard;
 use distill_gate::run::summarize::summarize;
 use distill_gate::suite;
 use distill_gate::summary::{ModelInfo, Summary};
@@ -88,28 +89,51 @@ pub fn validate(config_path: &Path) -> Result<u8> {
     }
 }
 
-/// `distill-gate run`; `max_cost` overrides `[run] max_cost` without
-/// changing the config (so the journal still resumes).
-pub fn run(
-    config_path: &Path,
-    fresh: bool,
-    show_progress: bool,
-    max_cost: Option<f64>,
-) -> Result<u8> {
+/// Options of `distill-gate run`.
+pub struct RunOptions<'a> {
+    /// The gate config.
+    pub config: &'a Path,
+    /// Discard an earlier journal.
+    pub fresh: bool,
+    /// Show progress on stderr.
+    pub show_progress: bool,
+    /// Overrides `[run] max_cost` without changing the config (so the
+    /// journal still resumes).
+    pub max_cost: Option<f64>,
+    /// Only this slice of the items, into the run directory's `shard-i-of-N/`.
+    pub shard: Option<Shard>,
+    /// Append the short Markdown summary to this file.
+    pub summary_md: Option<&'a Path>,
+}
+
+/// `distill-gate run`.
+pub fn run(o: &RunOptions) -> Result<u8> {
+    let (config_path, fresh, show_progress, shard, summary_md) =
+        (o.config, o.fresh, o.show_progress, o.shard, o.summary_md);
     let (mut plan, config_sha256) = match load_plan(config_path)? {
         Err(p) => return Ok(print_problems(&p)),
         Ok(x) => x,
     };
-    if let Some(c) = max_cost {
+    if let Some(c) = o.max_cost {
         if !(c.is_finite() && c >= 0.0) {
             bail!("--max-cost must be a non-negative number of dollars, got {c}");
         }
         plan.config.run.max_cost = Some(c);
     }
-    let run_dir = plan.config.run_dir();
+    let (plan, run_dir) = match shard {
+        Some(s) => {
+            let dir = plan.config.run_dir().join(s.dir_name());
+            (s.apply(plan), dir)
+        }
+        None => {
+            let dir = plan.config.run_dir();
+            (plan, dir)
+        }
+    };
     let manifest = RunManifest {
         config_sha256: config_sha256.clone(),
         config: std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf()),
+        shard,
     };
     match execute::prepare_run_dir(&run_dir, &manifest, fresh) {
         Ok(()) => {}
@@ -129,19 +153,30 @@ pub fn run(
             return Ok(EXIT_BROKEN);
         }
     }
-    let summary = finish(&plan, journal.entries(), &config_sha256, &run_dir)?;
+    let models = plan_models(&plan)?;
+    let summary = finish(&plan, journal.entries(), &config_sha256, &run_dir, models)?;
+    write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
     Ok(summary.exit_code as u8)
 }
 
-/// Summarises a journal, writes every report and prints the table.
-fn finish(
-    plan: &Plan,
-    entries: &[journal::JournalEntry],
-    config_sha256: &str,
-    run_dir: &Path,
-) -> Result<Summary> {
-    let models = plan
-        .config
+/// Appends `text` to the file at `path` (created if missing), as
+/// `$GITHUB_STEP_SUMMARY` expects.
+pub fn write_summary_md(path: Option<&Path>, text: &str) -> Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("--summary-md {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .with_context(|| format!("--summary-md {}", path.display()))
+}
+
+/// What the reports say about each model of a plan, teacher first.
+fn plan_models(plan: &Plan) -> Result<Vec<ModelInfo>> {
+    plan.config
         .models()
         .map(|spec| {
             model_info(
@@ -153,7 +188,17 @@ fn finish(
                 },
             )
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect()
+}
+
+/// Summarises a journal, writes every report and prints the table.
+fn finish(
+    plan: &Plan,
+    entries: &[journal::JournalEntry],
+    config_sha256: &str,
+    run_dir: &Path,
+    models: Vec<ModelInfo>,
+) -> Result<Summary> {
     let summary = summarize(plan, entries, models, config_sha256)?;
     let reproduce = format!("distill-gate run {}", plan.config.path.display());
     let tasks = report::html::task_texts(plan);
@@ -230,8 +275,8 @@ fn checkpoint_fingerprint(path: &Path) -> Result<String> {
     sha256_file(&file).with_context(|| file.display().to_string())
 }
 
-/// `distill-gate report`.
-pub fn report(run_dir: &Path) -> Result<u8> {
+/// `distill-gate report` (of a whole run or of one shard).
+pub fn report(run_dir: &Path, summary_md: Option<&Path>) -> Result<u8> {
     let manifest_path = run_dir.join("run.json");
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("{}: not a run directory", manifest_path.display()))?;
@@ -248,11 +293,81 @@ pub fn report(run_dir: &Path) -> Result<u8> {
             run_dir.display()
         );
     }
+    let plan = match manifest.shard {
+        Some(s) => s.apply(plan),
+        None => plan,
+    };
     let entries = match journal::read(&run_dir.join("results.jsonl")) {
         Ok(e) => e,
         Err(p) => return Ok(print_problems(&p)),
     };
-    let summary = finish(&plan, &entries, &sha, run_dir)?;
+    let models = plan_models(&plan)?;
+    let summary = finish(&plan, &entries, &sha, run_dir, models)?;
+    write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
+    Ok(summary.exit_code as u8)
+}
+
+/// `distill-gate merge`: shard runs into one run directory `out`. The
+/// config is the one the shards' `run.json` names, or `config` (which must
+/// have the same content) when it lives elsewhere on this machine.
+pub fn merge(
+    shard_dirs: &[PathBuf],
+    out: &Path,
+    config: Option<&Path>,
+    summary_md: Option<&Path>,
+) -> Result<u8> {
+    use distill_gate::run::merge;
+    let shards = shard_dirs
+        .iter()
+        .map(|d| merge::read_shard(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut manifest = merge::check_shards(&shards)?;
+    if let Some(c) = config {
+        manifest.config = std::path::absolute(c).unwrap_or_else(|_| c.to_path_buf());
+    }
+    // The suites are needed (the merged summary counts every planned item);
+    // the models are not: their identities come from the shards' summaries.
+    let config = match config::load(&manifest.config) {
+        Ok(c) => c,
+        Err(p) => return Ok(print_problems(&p)),
+    };
+    let bytes =
+        std::fs::read(&manifest.config).with_context(|| manifest.config.display().to_string())?;
+    if sha256_hex(&bytes) != manifest.config_sha256 {
+        bail!(
+            "{} is not the config the shards ran (its content differs from their config_sha256)",
+            manifest.config.display()
+        );
+    }
+    let plan = match plan::plan(config) {
+        Ok(p) => p,
+        Err(p) => return Ok(print_problems(&p)),
+    };
+    let entries = merge::merge_entries(&plan, &shards)?;
+    if out.join("results.jsonl").exists() {
+        bail!(
+            "{} already holds a journal; merge into a new directory",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+    let manifest_text = serde_json::to_string_pretty(&manifest)? + "\n";
+    report::write_atomic(&out.join("run.json"), manifest_text.as_bytes())?;
+    let mut journal_text = String::new();
+    for e in &entries {
+        journal_text.push_str(&serde_json::to_string(e)?);
+        journal_text.push('\n');
+    }
+    report::write_atomic(&out.join("results.jsonl"), journal_text.as_bytes())?;
+    let models = shards.first().map(|s| s.models.clone()).unwrap_or_default();
+    let summary = finish(&plan, &entries, &manifest.config_sha256, out, models)?;
+    eprintln!(
+        "merged {} shards ({} results) into {}",
+        shards.len(),
+        entries.len(),
+        out.display()
+    );
+    write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
     Ok(summary.exit_code as u8)
 }
 
@@ -846,4 +961,46 @@ fn format_secs(secs: f64) -> String {
         (0, m, sec) => format!("{m}m{sec:02}s"),
         (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
     }
+}
+
+/// What `distill-gate compare` was asked.
+pub struct CompareOptions {
+    /// The approved run's directory.
+    pub baseline: PathBuf,
+    /// The candidate run's directory.
+    pub candidate: PathBuf,
+    /// Where to write compare.json and compare.md.
+    pub out: Option<PathBuf>,
+    /// Where to append the short Markdown summary.
+    pub summary_md: Option<PathBuf>,
+    /// Minimum candidate / baseline accuracy ratio.
+    pub min_retention: Option<f64>,
+}
+
+/// `distill-gate compare`: exit 0 when every student is approved, 1 when
+/// one is rejected or inconclusive, 2 when the runs cannot be compared.
+pub fn compare(o: &CompareOptions) -> Result<u8> {
+    use distill_gate::compare::{self as cmp, render};
+    let baseline = cmp::load_run(&o.baseline)?;
+    let candidate = cmp::load_run(&o.candidate)?;
+    let result = cmp::compare_runs(
+        &baseline,
+        &candidate,
+        &cmp::CompareOptions {
+            min_retention: o.min_retention,
+        },
+    )?;
+    print!("{}", render::render_terminal(&result));
+    if let Some(out) = &o.out {
+        std::fs::create_dir_all(out).with_context(|| out.display().to_string())?;
+        let json = serde_json::to_string_pretty(&result)? + "\n";
+        report::write_atomic(&out.join("compare.json"), json.as_bytes())?;
+        report::write_atomic(
+            &out.join("compare.md"),
+            render::render_markdown(&result).as_bytes(),
+        )?;
+        println!("reports: {}", out.display());
+    }
+    write_summary_md(o.summary_md.as_deref(), &render::render_summary_md(&result))?;
+    Ok(result.exit_code as u8)
 }

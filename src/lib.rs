@@ -2,6 +2,7 @@
 //! replace its teacher.
 
 pub mod calibration;
+pub mod compare;
 pub mod config;
 pub mod cost;
 pub mod diagnostics;

@@ -46,7 +46,36 @@ enum Command {
     Report {
         /// The run directory (holding run.json and results.jsonl).
         run_dir: PathBuf,
+        /// Append a short Markdown summary to this file.
+        #[arg(long, value_name = "PATH")]
+        summary_md: Option<PathBuf>,
     },
+    /// Combine the shard runs of `run --shard i/N` into one run.
+    #[command(
+        after_help = "Example:\n  distill-gate merge reports/demo/shard-*-of-4 --out reports/demo-merged\n\nRefuses shards of different configs or models, a shard given twice, a missing or\nunfinished shard. The merged summary equals that of an unsharded run."
+    )]
+    Merge {
+        /// The shard run directories (every shard exactly once).
+        #[arg(required = true)]
+        shard_dirs: Vec<PathBuf>,
+        /// The merged run directory (must not hold a journal yet).
+        #[arg(long)]
+        out: PathBuf,
+        /// The config, when not at the path the shards' run.json names
+        /// (another machine); its content must be the same.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Append a short Markdown summary to this file.
+        #[arg(long, value_name = "PATH")]
+        summary_md: Option<PathBuf>,
+    },
+    /// May a candidate run's students replace the baseline run's? Per student
+    /// and suite: accuracy and retention change, McNemar, latency and cost
+    /// deltas, a decision and a swap plan.
+    #[command(
+        after_help = "Example:\n  distill-gate compare reports/approved reports/candidate --out reports/compare\n\nExit codes: 0 every student approved, 1 a student rejected or inconclusive,\n2 the runs cannot be compared (different suites, no matching items)."
+    )]
+    Compare(CompareArgs),
     /// Work with suites.
     #[command(subcommand)]
     Suites(SuitesCommand),
@@ -104,6 +133,23 @@ struct PlanArgs {
 }
 
 #[derive(Args)]
+struct CompareArgs {
+    /// The run directory of the approved (baseline) run.
+    baseline: PathBuf,
+    /// The run directory of the candidate run.
+    candidate: PathBuf,
+    /// Write compare.json and compare.md into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Append a short Markdown summary to this file.
+    #[arg(long, value_name = "PATH")]
+    summary_md: Option<PathBuf>,
+    /// Minimum candidate / baseline accuracy ratio (default: each gate's min_retention).
+    #[arg(long)]
+    min_retention: Option<f64>,
+}
+
+#[derive(Args)]
 struct RunArgs {
     /// The gate config.
     #[arg(default_value = cli::DEMO_CONFIG)]
@@ -117,6 +163,15 @@ struct RunArgs {
     /// Spending limit in dollars for API models (overrides `[run] max_cost`).
     #[arg(long, value_name = "DOLLARS")]
     max_cost: Option<f64>,
+    /// Run only shard i of N (1-based, e.g. 2/8): the items whose hash of
+    /// suite and task id falls in it, into the run directory's shard-i-of-N/.
+    /// Combine the shards with `distill-gate merge`.
+    #[arg(long, value_name = "i/N")]
+    shard: Option<distill_gate::run::shard::Shard>,
+    /// Append a short Markdown summary (verdict table, one line per student)
+    /// to this file, e.g. "$GITHUB_STEP_SUMMARY".
+    #[arg(long, value_name = "PATH")]
+    summary_md: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -357,6 +412,8 @@ fn main() -> ExitCode {
         fresh: false,
         quiet: false,
         max_cost: None,
+        shard: None,
+        summary_md: None,
     }));
     match dispatch(command) {
         Ok(code) => ExitCode::from(code),
@@ -369,9 +426,6 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Run(a) => cli::run(&a.config, a.fresh, !a.quiet, a.max_cost),
-        Command::Validate { config } => cli::validate(&config),
-        Command::Report { run_dir } => cli::report(&run_dir),
         Command::Plan(a) => match a.run {
             Some(dir) => cli::plan_more(&dir, a.power),
             None => cli::plan(&distill_gate::plan::PlanInput {
@@ -383,6 +437,32 @@ fn dispatch(command: Command) -> Result<u8> {
                 power: a.power,
             }),
         },
+        Command::Run(a) => cli::run(&cli::RunOptions {
+            config: &a.config,
+            fresh: a.fresh,
+            show_progress: !a.quiet,
+            max_cost: a.max_cost,
+            shard: a.shard,
+            summary_md: a.summary_md.as_deref(),
+        }),
+        Command::Validate { config } => cli::validate(&config),
+        Command::Report {
+            run_dir,
+            summary_md,
+        } => cli::report(&run_dir, summary_md.as_deref()),
+        Command::Merge {
+            shard_dirs,
+            out,
+            config,
+            summary_md,
+        } => cli::merge(&shard_dirs, &out, config.as_deref(), summary_md.as_deref()),
+        Command::Compare(a) => cli::compare(&cli::CompareOptions {
+            baseline: a.baseline,
+            candidate: a.candidate,
+            out: a.out,
+            summary_md: a.summary_md,
+            min_retention: a.min_retention,
+        }),
         Command::Suites(SuitesCommand::List { dir }) => cli::suites_list(&dir),
         Command::Suites(SuitesCommand::ImportHumaneval {
             file,

@@ -1,7 +1,8 @@
 //! `report.md`: the run for a reader on GitHub or in a pull request. The
 //! full report has the verdicts, reasons, accuracy per category, the
-//! comparison statistics, latency and cost, the models and suites, and how
-//! to reproduce the run; [`render_markdown_short`] has verdicts and reasons
+//! comparison statistics, latency and cost, the swap plan (which categories
+//! each student may take over), the models and suites, and how to reproduce
+//! the run; [`render_markdown_short`] has verdicts and reasons
 //! only (for a CI job summary).
 //!
 //! Every piece of text that comes from the run (model names, reasons,
@@ -71,6 +72,7 @@ pub fn render_markdown(ctx: &ReportContext<'_>) -> String {
     pass_at_k_table(&mut out, summary);
     statistics_section(&mut out, summary);
     latency_cost_table(&mut out, summary);
+    swap_plan_section(&mut out, ctx);
     models_table(&mut out, summary);
     suites_table(&mut out, summary);
     reproduce(&mut out, ctx);
@@ -113,6 +115,27 @@ pub fn render_markdown_short(summary: &Summary) -> String {
     out
 }
 
+/// The swap plan: per student, the categories it may take over from the
+/// teacher and the blended numbers (see [`crate::compare::swap`]).
+fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
+    if !ctx
+        .summary
+        .models
+        .iter()
+        .any(|m| m.role == crate::run::journal::Role::Student)
+    {
+        return;
+    }
+    section(out, "Swap plan");
+    match crate::compare::swap::swap_plans(ctx.summary, ctx.journal) {
+        Ok(plans) => out.push_str(&crate::compare::render::swap_markdown(&plans)),
+        Err(e) => out.push_str(&format!(
+            "The swap plan could not be computed: {}\n",
+            escape(&e.to_string())
+        )),
+    }
+}
+
 fn title(out: &mut String, summary: &Summary) {
     let overall = overall_verdict(summary);
     out.push_str(&format!(
@@ -128,7 +151,7 @@ fn section(out: &mut String, name: &str) {
     out.push_str(&format!("\n## {name}\n\n"));
 }
 
-fn verdict_md(verdict: Verdict) -> String {
+pub(crate) fn verdict_md(verdict: Verdict) -> String {
     let mark = match verdict {
         Verdict::Pass => "✅",
         Verdict::Fail => "❌",

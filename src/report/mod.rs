@@ -20,7 +20,8 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
-mod numbers;
+pub(crate) mod numbers;
+pub mod summary_md;
 pub mod terminal;
 
 /// What every format renders from.

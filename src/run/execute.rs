@@ -281,6 +281,9 @@ pub struct RunManifest {
     pub config_sha256: String,
     /// The config file.
     pub config: PathBuf,
+    /// When the run is one shard of a larger one (`run --shard i/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::run::shard::Shard>,
 }
 
 /// Prepares the run directory: checks or writes `run.json`; `fresh` discards
@@ -325,6 +328,21 @@ pub fn prepare_run_dir(dir: &Path, manifest: &RunManifest, fresh: bool) -> Resul
                     "this run directory holds results of a different config ({}); \
                      use --fresh to start over or set another [run] name",
                     old.config.display()
+                ),
+            ))));
+        }
+        if old.shard != manifest.shard {
+            let name = |s: Option<crate::run::shard::Shard>| {
+                s.map_or_else(|| "the whole run".to_string(), |s| format!("shard {s}"))
+            };
+            return Err(RunError::Input(Problems::one(Problem::new(
+                &manifest_path,
+                0,
+                "shard",
+                format!(
+                    "this run directory holds {}, not {}; use --fresh to start over",
+                    name(old.shard),
+                    name(manifest.shard)
                 ),
             ))));
         }

@@ -2,7 +2,9 @@
 
 pub mod execute;
 pub mod journal;
+pub mod merge;
 pub mod parallel;
 pub mod plan;
 pub mod progress;
+pub mod shard;
 pub mod summarize;

@@ -1,0 +1,385 @@
+//! The swap plan of one run: per student, the categories it may take over
+//! from the teacher, and what routing just those categories to it would
+//! give.
+//!
+//! A category (of a suite) is taken over when the gate's retention rule
+//! ([`crate::gate::decide`]) passes on that category's paired items, with
+//! the thresholds of the student's gate on that suite (min_retention,
+//! confidence and max_error_rate; latency and cost limits apply to a whole
+//! deployment, not a slice, and are left to the blend's numbers).
+//!
+//! The blend routes every item of a taken-over category to the student and
+//! every other item to the teacher. Over all suites' items (those the
+//! teacher answered without error, as for retention): blended retention
+//! `sum(blended scores) / sum(teacher scores)` with its paired bootstrap
+//! lower bound, p50/p95 latency over the routed answers' latencies, and cost
+//! per 1,000 items. It assumes traffic has the categories in the
+//! proportions of the suites.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::compare::pairing::{ItemKey, ItemScore, item_scores};
+use crate::gate::{self, GateInput, GateThresholds, Verdict};
+use crate::run::journal::{JournalEntry, Role};
+use crate::stats::{self, BootstrapOptions};
+use crate::summary::Summary;
+
+use super::CompareError;
+
+/// One category of one suite, decided for one student.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryDecision {
+    /// Suite name.
+    pub suite: String,
+    /// Category.
+    pub category: String,
+    /// Paired items.
+    pub n: usize,
+    /// Retention point estimate, when measurable.
+    pub retention: Option<f64>,
+    /// One-sided lower bound at the gate's confidence, when measurable.
+    pub retention_lower: Option<f64>,
+    /// The gate rule's verdict on the category.
+    pub verdict: Verdict,
+    /// Whether the student takes the category over (verdict PASS).
+    pub take_over: bool,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// When inconclusive: additional items of the category that would decide it.
+    pub items_needed: Option<u64>,
+}
+
+/// Retention, latency and cost of a routing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Blend {
+    /// Items counted (answered by the teacher without error).
+    pub items: usize,
+    /// Of those, items routed to the student.
+    pub routed_items: usize,
+    /// Mean score of the routed answers.
+    pub accuracy: f64,
+    /// Blended accuracy / teacher accuracy, when the teacher scored above 0.
+    pub retention: Option<f64>,
+    /// Paired bootstrap one-sided lower bound of `retention` at the gate's confidence.
+    pub retention_lower: Option<f64>,
+    /// Median latency of the routed answers (ms), when measured.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile latency (ms), when measured.
+    pub p95_ms: Option<f64>,
+    /// Dollars per 1,000 items.
+    pub cost_per_1k: f64,
+}
+
+/// The swap plan of one student.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapPlan {
+    /// Student name.
+    pub student: String,
+    /// Every category of every suite, in suite and category order.
+    pub categories: Vec<CategoryDecision>,
+    /// The teacher answering everything.
+    pub teacher_only: Blend,
+    /// The taken-over categories routed to the student, the rest to the teacher.
+    pub blended: Blend,
+}
+
+/// The swap plan of every student of a run, from its summary (thresholds,
+/// seed, resamples) and journal (item scores).
+pub fn swap_plans(
+    summary: &Summary,
+    entries: &[JournalEntry],
+) -> Result<Vec<SwapPlan>, CompareError> {
+    let items = item_scores(entries);
+    let empty = BTreeMap::new();
+    let teacher_name = summary
+        .models
+        .iter()
+        .find(|m| m.role == Role::Teacher)
+        .map(|m| m.name.as_str());
+    let teacher = teacher_name.and_then(|t| items.get(t)).unwrap_or(&empty);
+    summary
+        .models
+        .iter()
+        .filter(|m| m.role == Role::Student)
+        .map(|m| {
+            let student = items.get(&m.name).unwrap_or(&empty);
+            plan_for(summary, &m.name, teacher, student)
+        })
+        .collect()
+}
+
+fn plan_for(
+    summary: &Summary,
+    student: &str,
+    teacher: &BTreeMap<ItemKey, ItemScore>,
+    items: &BTreeMap<ItemKey, ItemScore>,
+) -> Result<SwapPlan, CompareError> {
+    // Paired items the teacher answered, by (suite, category).
+    let mut by_category: BTreeMap<(&str, &str), Vec<(&ItemScore, &ItemScore)>> = BTreeMap::new();
+    for (key, t) in teacher.iter().filter(|(_, t)| !t.errored) {
+        if let Some(s) = items.get(key) {
+            by_category
+                .entry((key.0.as_str(), t.category.as_str()))
+                .or_default()
+                .push((t, s));
+        }
+    }
+    let mut categories = Vec::new();
+    let mut routed: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for suite in &summary.suites {
+        let thresholds = suite_thresholds(summary, student, &suite.name);
+        for category in &suite.categories {
+            let pairs = by_category
+                .get(&(suite.name.as_str(), category.as_str()))
+                .map_or(&[][..], Vec::as_slice);
+            let d = decide_category(summary, &thresholds, pairs)?;
+            if d.verdict == Verdict::Pass {
+                routed.insert((suite.name.as_str(), category.as_str()));
+            }
+            categories.push(CategoryDecision {
+                suite: suite.name.clone(),
+                category: category.clone(),
+                take_over: d.verdict == Verdict::Pass,
+                ..d
+            });
+        }
+    }
+    let confidence = summary
+        .gates
+        .iter()
+        .find(|g| g.student == student)
+        .map_or(gate::DEFAULT_CONFIDENCE, |g| g.thresholds.confidence);
+    let all: Vec<(bool, &ItemScore, &ItemScore)> = by_category
+        .iter()
+        .flat_map(|(k, pairs)| {
+            let to_student = routed.contains(k);
+            pairs.iter().map(move |(t, s)| (to_student, *t, *s))
+        })
+        .collect();
+    let opts = bootstrap_options(summary, confidence);
+    Ok(SwapPlan {
+        student: student.to_string(),
+        categories,
+        teacher_only: blend(all.iter().map(|(_, t, _)| (false, *t, *t)), &opts)?,
+        blended: blend(all.iter().copied(), &opts)?,
+    })
+}
+
+/// The bootstrap settings of a run at a confidence.
+pub(crate) fn bootstrap_options(summary: &Summary, confidence: f64) -> BootstrapOptions {
+    BootstrapOptions {
+        resamples: u32::try_from(summary.bootstrap_resamples).unwrap_or(u32::MAX),
+        seed: summary.seed,
+        confidence,
+    }
+}
+
+/// The thresholds of a student's gate on a suite, as the run applied them
+/// (retention and error rate), or the defaults when the run has no such gate.
+pub(crate) fn suite_thresholds(summary: &Summary, student: &str, suite: &str) -> GateThresholds {
+    match summary
+        .gates
+        .iter()
+        .find(|g| g.student == student && g.suite == suite)
+    {
+        Some(g) => {
+            let mut t = GateThresholds::new(g.thresholds.min_retention);
+            t.confidence = g.thresholds.confidence;
+            t.max_error_rate = g.thresholds.max_error_rate;
+            t
+        }
+        None => GateThresholds::new(0.95),
+    }
+}
+
+fn decide_category(
+    summary: &Summary,
+    thresholds: &GateThresholds,
+    pairs: &[(&ItemScore, &ItemScore)],
+) -> Result<CategoryDecision, CompareError> {
+    let t: Vec<f64> = pairs.iter().map(|(t, _)| t.score).collect();
+    let s: Vec<f64> = pairs.iter().map(|(_, s)| s.score).collect();
+    let errors = pairs.iter().filter(|(_, s)| s.errored).count();
+    let estimate = stats::paired_bootstrap_retention(
+        &t,
+        &s,
+        &bootstrap_options(summary, thresholds.confidence),
+    )?;
+    let measured = estimate.measured().cloned();
+    let input = GateInput {
+        retention: estimate,
+        p95_latency_ms: None,
+        speedup: None,
+        cost_ratio: None,
+        error_rate: (!pairs.is_empty()).then(|| errors as f64 / pairs.len() as f64),
+    };
+    let d = gate::decide(thresholds, &input)?;
+    Ok(CategoryDecision {
+        suite: String::new(),
+        category: String::new(),
+        n: pairs.len(),
+        retention: measured.as_ref().map(|e| e.point),
+        retention_lower: measured.as_ref().map(|e| e.lower_bound),
+        verdict: d.verdict,
+        take_over: false,
+        reasons: d.reasons,
+        items_needed: d.items_needed,
+    })
+}
+
+/// The numbers of a routing: `(routed to the student, teacher item, student item)`.
+fn blend<'a>(
+    items: impl Iterator<Item = (bool, &'a ItemScore, &'a ItemScore)>,
+    opts: &BootstrapOptions,
+) -> Result<Blend, CompareError> {
+    let mut teacher_scores = Vec::new();
+    let mut scores = Vec::new();
+    let mut latencies = Vec::new();
+    let mut cost = 0.0;
+    let mut routed_items = 0;
+    for (routed, t, s) in items {
+        let chosen = if routed { s } else { t };
+        routed_items += usize::from(routed);
+        teacher_scores.push(t.score);
+        scores.push(chosen.score);
+        latencies.extend_from_slice(&chosen.latencies_ms);
+        cost += chosen.cost;
+    }
+    let n = scores.len();
+    let estimate = stats::paired_bootstrap_retention(&teacher_scores, &scores, opts)?;
+    let measured = estimate.measured();
+    let latency = if latencies.is_empty() {
+        None
+    } else {
+        Some(stats::summarize(&latencies)?)
+    };
+    Ok(Blend {
+        items: n,
+        routed_items,
+        accuracy: if n == 0 {
+            0.0
+        } else {
+            scores.iter().sum::<f64>() / n as f64
+        },
+        retention: measured.map(|e| e.point),
+        retention_lower: measured.map(|e| e.lower_bound),
+        p50_ms: latency.map(|l| l.p50),
+        p95_ms: latency.map(|l| l.p95),
+        cost_per_1k: if n == 0 {
+            0.0
+        } else {
+            cost * 1000.0 / n as f64
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Latency, LatencySource};
+    use crate::summary::{AppliedThresholds, GateResult, ModelInfo, SuiteInfo};
+
+    fn entry(model: &str, role: Role, category: &str, i: usize, right: bool) -> JournalEntry {
+        let (cost, ms) = if role == Role::Teacher {
+            (1.0, 100.0)
+        } else {
+            (0.1, 10.0)
+        };
+        JournalEntry {
+            model: model.into(),
+            role,
+            suite: "s".into(),
+            task_id: format!("{category}-{i}"),
+            category: category.into(),
+            sample: 0,
+            output: Some(String::new()),
+            score: f64::from(u8::from(right)),
+            detail: String::new(),
+            extracted: None,
+            usage: Default::default(),
+            latency: Some(Latency {
+                total_ms: ms,
+                first_token_ms: None,
+                batch_ms: None,
+                batch_size: 1,
+                source: LatencySource::Recorded,
+            }),
+            finish: None,
+            cost,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn takes_over_the_category_it_keeps_and_blends_the_numbers() {
+        let mut summary = crate::report::tests::bare_summary();
+        for (name, role) in [("t", Role::Teacher), ("st", Role::Student)] {
+            summary.models.push(ModelInfo {
+                name: name.into(),
+                role,
+                backend: String::new(),
+                fingerprint: String::new(),
+                price: String::new(),
+            });
+        }
+        summary.suites.push(SuiteInfo {
+            name: "s".into(),
+            version: "1".into(),
+            split: "test".into(),
+            items: 100,
+            categories: vec!["a".into(), "b".into()],
+        });
+        summary.gates.push(GateResult {
+            student: "st".into(),
+            suite: "s".into(),
+            verdict: Verdict::Fail,
+            reasons: Vec::new(),
+            items_needed: None,
+            thresholds: AppliedThresholds {
+                min_retention: 0.95,
+                confidence: 0.95,
+                max_p95_latency_ms: None,
+                min_speedup: None,
+                max_cost_ratio: None,
+                max_error_rate: None,
+            },
+        });
+        // Teacher right on 40 of 50 items in each category; the student
+        // matches it on "a" and gets every "b" item wrong.
+        let mut journal = Vec::new();
+        for c in ["a", "b"] {
+            for i in 0..50 {
+                journal.push(entry("t", Role::Teacher, c, i, i < 40));
+                journal.push(entry("st", Role::Student, c, i, c == "a" && i < 40));
+            }
+        }
+        let plans = swap_plans(&summary, &journal).unwrap();
+        assert_eq!(plans.len(), 1);
+        let p = &plans[0];
+        let taken: Vec<(&str, bool, Verdict)> = p
+            .categories
+            .iter()
+            .map(|c| (c.category.as_str(), c.take_over, c.verdict))
+            .collect();
+        assert_eq!(
+            taken,
+            [("a", true, Verdict::Pass), ("b", false, Verdict::Fail)]
+        );
+        // Hand-computed blend: "a" from the student, "b" from the teacher.
+        // Accuracy (40 + 40) / 100; retention 80 / 80; cost (50 * 0.1 + 50 * 1)
+        // / 100 items * 1000 = 550; latencies 50 x 10 ms and 50 x 100 ms:
+        // numpy.percentile(..., 50) = 55, (..., 95) = 100.
+        let b = p.blended;
+        assert_eq!((b.items, b.routed_items), (100, 50));
+        assert_eq!(b.accuracy, 0.8);
+        assert_eq!(b.retention, Some(1.0));
+        assert!((b.cost_per_1k - 550.0).abs() < 1e-9, "{b:?}");
+        assert_eq!((b.p50_ms, b.p95_ms), (Some(55.0), Some(100.0)));
+        let t = p.teacher_only;
+        assert_eq!((t.routed_items, t.retention), (0, Some(1.0)));
+        assert!((t.cost_per_1k - 1000.0).abs() < 1e-9);
+        assert_eq!(t.p50_ms, Some(100.0));
+    }
+}

@@ -1,0 +1,108 @@
+//! The short Markdown summary of a run (`--summary-md PATH`), for
+//! `$GITHUB_STEP_SUMMARY` or a pull-request comment: the verdict table and
+//! one line per student, no links (the run directory may not be reachable
+//! from where it is read).
+
+use super::markdown::{escape, verdict_md};
+use super::numbers::{confidence, percent, ratio};
+use super::{GateRow, gate_rows, items_needed, overall_verdict, verdict_counts};
+use crate::gate::Verdict;
+use crate::summary::Summary;
+
+const MISSING: &str = "—";
+
+/// The short summary of a run.
+pub fn render_run(summary: &Summary) -> String {
+    let rows = gate_rows(summary);
+    let mut out = format!(
+        "### distill-gate: {}: {}\n\n{} (exit code {}).\n\n",
+        escape(&summary.run),
+        verdict_md(overall_verdict(summary)),
+        verdict_counts(summary),
+        summary.exit_code
+    );
+    if rows.is_empty() {
+        out.push_str("No gates: the run has no students.\n");
+        return out;
+    }
+    out.push_str(
+        "| Student | Suite | Verdict | Student acc | Retention | Lower bound | Threshold |\n",
+    );
+    out.push_str("|---|---|---|---:|---:|---:|---:|\n");
+    for r in &rows {
+        let c = r.comparison;
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | ≥ {} ({}) |\n",
+            escape(&r.gate.student),
+            escape(&r.gate.suite),
+            verdict_md(r.gate.verdict),
+            r.student
+                .map_or_else(|| MISSING.into(), |s| percent(s.accuracy)),
+            c.and_then(|c| c.retention)
+                .map_or_else(|| MISSING.into(), ratio),
+            c.and_then(|c| c.retention_lower)
+                .map_or_else(|| MISSING.into(), ratio),
+            ratio(r.gate.thresholds.min_retention),
+            confidence(r.gate.thresholds.confidence),
+        ));
+    }
+    out.push('\n');
+    let mut students: Vec<&str> = Vec::new();
+    for r in &rows {
+        if !students.contains(&r.gate.student.as_str()) {
+            students.push(&r.gate.student);
+        }
+    }
+    for student in students {
+        let mine: Vec<&GateRow<'_>> = rows.iter().filter(|r| r.gate.student == student).collect();
+        out.push_str(&format!("- {}\n", escape(&student_line(student, &mine))));
+    }
+    out
+}
+
+/// "s2m: FAIL on coding (retention 0.81 below 0.95); PASS on logistics".
+fn student_line(student: &str, rows: &[&GateRow<'_>]) -> String {
+    let worst = if rows.iter().any(|r| r.gate.verdict == Verdict::Fail) {
+        Verdict::Fail
+    } else if rows.iter().any(|r| r.gate.verdict == Verdict::Inconclusive) {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Pass
+    };
+    let parts: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let mut p = format!("{} {}", r.gate.suite, r.gate.verdict);
+            if r.gate.verdict != Verdict::Pass {
+                if let Some(first) = r.gate.reasons.first() {
+                    p.push_str(&format!(" ({first})"));
+                }
+                if r.gate.verdict == Verdict::Inconclusive
+                    && let Some(n) = items_needed(r)
+                {
+                    p.push_str(&format!("; {n}"));
+                }
+            }
+            p
+        })
+        .collect();
+    format!("{student}: {worst}: {}", parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::bare_summary;
+
+    #[test]
+    fn a_summary_without_gates_says_so() {
+        let s = bare_summary();
+        let md = render_run(&s);
+        assert!(md.starts_with("### distill-gate: "), "{md}");
+        assert!(md.contains("No gates"), "{md}");
+        assert!(
+            !md.contains("](") && !md.contains("http"),
+            "link-free: {md}"
+        );
+    }
+}
