@@ -936,7 +936,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px
 
 /// The disagreement filter: hides items outside the chosen category and
 /// without an answer from the chosen student. Without JavaScript every item
-/// is shown.
+/// is shown. No `&` or `<` in it, so the page stays well-formed XML.
 const SCRIPT: &str = r#"(function () {
   var group = document.getElementById('f-group');
   var student = document.getElementById('f-student');
@@ -948,8 +948,12 @@ const SCRIPT: &str = r#"(function () {
       var inGroup = group.value === '' || g.getAttribute('data-group') === group.value;
       var any = false;
       g.querySelectorAll('.item').forEach(function (item) {
-        var on = inGroup && (student.value === '' ||
-          item.querySelector('.answer[data-student="' + student.value + '"]') !== null);
+        var on = inGroup;
+        if (on) {
+          if (student.value !== '') {
+            on = item.querySelector('.answer[data-student="' + student.value + '"]') !== null;
+          }
+        }
         item.hidden = !on;
         if (on) { shown += 1; any = true; }
       });
