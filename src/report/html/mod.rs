@@ -905,6 +905,7 @@ table { border-collapse: collapse; margin: 8px 0; width: 100%; }
 th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { font-weight: 600; background: var(--bg); white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.num.muted { white-space: normal; min-width: 10em; }
 tr.why td { font-size: 12px; color: #3a3a3e; padding-top: 0; }
 tr.why div + div { margin-top: 2px; }
 table.verdicts tr:not(.why) td { border-bottom: none; }
