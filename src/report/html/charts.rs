@@ -632,7 +632,7 @@ mod tests {
         assert_eq!(round_up(0.18, 1.0), 0.2);
         assert_eq!(round_up(0.9, 1.0), 1.0);
         assert_eq!(round_up(1.1, 1.0), 1.1, "never cuts data off");
-        assert_eq!(nice_step(0.013), 0.02);
+        assert!((nice_step(0.013) - 0.02).abs() < 1e-12);
         assert_eq!(nice_step(3.0), 5.0);
         assert_eq!(nice_step(0.0), 1.0);
     }

@@ -905,6 +905,7 @@ table { border-collapse: collapse; margin: 8px 0; width: 100%; }
 th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
 th { font-weight: 600; background: var(--bg); white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
+td.num.muted { white-space: normal; min-width: 10em; }
 tr.why td { font-size: 12px; color: #3a3a3e; padding-top: 0; }
 tr.why div + div { margin-top: 2px; }
 table.verdicts tr:not(.why) td { border-bottom: none; }
@@ -936,7 +937,7 @@ footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px
 
 /// The disagreement filter: hides items outside the chosen category and
 /// without an answer from the chosen student. Without JavaScript every item
-/// is shown.
+/// is shown. No `&` or `<` in it, so the page stays well-formed XML.
 const SCRIPT: &str = r#"(function () {
   var group = document.getElementById('f-group');
   var student = document.getElementById('f-student');
@@ -948,8 +949,12 @@ const SCRIPT: &str = r#"(function () {
       var inGroup = group.value === '' || g.getAttribute('data-group') === group.value;
       var any = false;
       g.querySelectorAll('.item').forEach(function (item) {
-        var on = inGroup && (student.value === '' ||
-          item.querySelector('.answer[data-student="' + student.value + '"]') !== null);
+        var on = inGroup;
+        if (on) {
+          if (student.value !== '') {
+            on = item.querySelector('.answer[data-student="' + student.value + '"]') !== null;
+          }
+        }
         item.hidden = !on;
         if (on) { shown += 1; any = true; }
       });
