@@ -129,7 +129,7 @@ impl Cells {
             cells.neither,
         ]
         .iter()
-        .any(|&p| !(p >= tol))
+        .any(|&p| p < tol || p.is_nan())
         {
             return Err(CalibrationError::Scenario {
                 field: "discordance",

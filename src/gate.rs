@@ -1,8 +1,10 @@
 //! The verdict rule: thresholds and measured numbers in, PASS / FAIL /
 //! INCONCLUSIVE out, with a reason for every criterion.
 //!
-//! Retention (always evaluated), for the bootstrap estimate of
-//! `R = acc(student) / acc(teacher)` at the configured confidence `c`:
+//! Retention (always evaluated), for the estimate of
+//! `R = acc(student) / acc(teacher)` at the configured confidence `c` (by
+//! the interval method of `[gate] interval`, default the score interval;
+//! see [`crate::stats::retention_estimate`] and docs/calibration.md):
 //!
 //! 1. cannot be measured (no items, teacher scored 0, or the teacher got
 //!    fewer than [`GateThresholds::min_teacher_correct`] items right) →
@@ -179,7 +181,8 @@ impl GateThresholds {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateInput {
-    /// Paired-bootstrap retention (at the gate's confidence).
+    /// Retention and its one-sided lower bound at the gate's confidence
+    /// (from [`crate::stats::retention_estimate`]).
     pub retention: Retention<BootstrapEstimate>,
     /// Student p95 latency in milliseconds.
     #[serde(default)]

@@ -300,6 +300,27 @@ fn sampled_suites_gate_on_mean_scores_and_report_pass_at_k() {
     assert_eq!(pass_at("bad"), vec![(1, 0.125), (2, 0.25), (4, 0.5)]);
     assert_eq!(row("good")["accuracy"].as_f64(), Some(0.75));
     assert_eq!(row("good")["n"].as_u64(), Some(40));
+    // The paired statistics use the per-item means: retention 0.75 / 1.
+    let good_cmp = summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["student"] == "good" && c["category"].is_null())
+        .unwrap();
+    assert_eq!(good_cmp["retention"].as_f64(), Some(0.75));
+    // Per-item variance across samples: 3 of 4 right is 3·1/(4·3) = 0.25
+    // (sample variance of [1, 1, 1, 0]); the teacher never varies.
+    let variance = |model: &str| {
+        summary["statistics"]["sample_variances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["model"] == model && v["category"].is_null())
+            .map(|v| v["mean_item_variance"].as_f64().unwrap())
+            .unwrap()
+    };
+    assert_eq!(variance("good"), 0.25);
+    assert_eq!(variance("teacher"), 0.0);
     let verdict = |s: &str| {
         summary["gates"]
             .as_array()
@@ -453,4 +474,68 @@ fn suites_list_shows_splits() {
         stdout.contains("arith 1.0") && stdout.contains("test: 12 tasks"),
         "{stdout}"
     );
+}
+
+#[test]
+fn clusters_and_holm_are_reported_and_plan_reads_the_run() {
+    let ws = Workspace::standard(200);
+    ws.config("[gate]\nclusters = \"category\"\nfamily_wise = \"holm\"\n");
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let run_dir = ws.path().join("reports/t");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let st = &summary["statistics"];
+    assert_eq!(st["interval"], "score");
+    assert_eq!(st["clusters"], "category");
+    assert_eq!(st["family_wise"], "holm");
+    let deff = st["design_effects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["student"] == "bad" && d["suite"] == "arith" && d["category"].is_null())
+        .unwrap();
+    assert_eq!(deff["clusters"].as_u64(), Some(2), "{deff}");
+    assert!(deff["design_effect"].as_f64().unwrap() > 0.0);
+    // Holm over two gates: "good" passes at 1 - 0.05/2; "bad" fails and
+    // stays at 1 - 0.05/1.
+    let adjusted = |s: &str| {
+        st["adjusted_confidences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["student"] == s)
+            .map(|a| a["adjusted"].as_f64().unwrap())
+            .unwrap()
+    };
+    assert_eq!(adjusted("good"), 0.975);
+    assert_eq!(adjusted("bad"), 0.95);
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains("## Statistics") && md.contains("Design effect"),
+        "{md}"
+    );
+
+    let out = run(&["plan", "--run", "reports/t"], ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("no INCONCLUSIVE gate"),
+        "{}",
+        text(&out)
+    );
+    let out = run(
+        &[
+            "plan",
+            "--teacher-accuracy",
+            "0.8",
+            "--retention",
+            "0.98",
+            "--disagreement",
+            "0.1",
+        ],
+        ws.path(),
+    );
+    // statsmodels NormalIndPower: 1026.39 (tests/plan.rs).
+    assert!(text(&out).contains("1027 paired items"), "{}", text(&out));
 }

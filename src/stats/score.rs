@@ -221,6 +221,9 @@ fn null_variance(cells: &[(f64, f64); 4], n: f64) -> f64 {
 mod tests {
     use super::*;
 
+    /// Cell counts (both, teacher only, student only, neither).
+    type Table = (f64, f64, f64, f64);
+
     fn counts(both: f64, teacher_only: f64, student_only: f64, neither: f64) -> CellCounts {
         CellCounts {
             both,
@@ -241,7 +244,7 @@ mod tests {
             assert!((got - var).abs() < 1e-7, "{c:?} θ={theta}: {got} vs {var}");
         }
     }
-    const NULL_VARIANCE_REF: [((f64, f64, f64, f64), f64, f64); 6] = [
+    const NULL_VARIANCE_REF: [(Table, f64, f64); 6] = [
         ((15.0, 3.0, 0.0, 32.0), 0.95, 0.04199999816380423),
         ((15.0, 0.0, 0.0, 35.0), 0.95, 0.014250000010932221),
         ((300.0, 40.0, 25.0, 135.0), 0.9, 0.13209940518824695),
@@ -264,7 +267,7 @@ mod tests {
             assert!((b - lb).abs() < 1e-6, "{c:?}: {b}");
         }
     }
-    const SCORE_INTERVAL_REF: [((f64, f64, f64, f64), f64, f64, f64, f64); 3] = [
+    const SCORE_INTERVAL_REF: [(Table, f64, f64, f64, f64); 3] = [
         (
             (300.0, 40.0, 25.0, 135.0),
             0.95,
