@@ -113,13 +113,13 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
         let child = match round % 4 {
             0 => {
                 let child = start(&ws, None);
-                let ms = rng.random_range(0..=full_run.as_millis() as u64 / 8);
+                let ms = rng.random_range(0..=full_run.as_millis() as u64 / 20);
                 std::thread::sleep(Duration::from_millis(ms));
                 child
             }
             1 | 3 => {
                 let mut child = start(&ws, None);
-                let want = done + rng.random_range(1..=total / 40);
+                let want = done + rng.random_range(1..=total / 80);
                 while journaled_lines(&journal) < want && child.try_wait().ok().flatten().is_none()
                 {
                     std::thread::sleep(Duration::from_micros(200));
