@@ -88,7 +88,10 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let want = std::fs::read(reference.run_dir().join("summary.json")).expect("summary");
     let total = 3 * ITEMS;
-    assert_eq!(journaled(&reference.run_dir().join("results.jsonl")).len(), total);
+    assert_eq!(
+        journaled(&reference.run_dir().join("results.jsonl")).len(),
+        total
+    );
 
     // The victim: the same inputs, killed over and over.
     let ws = arith(ITEMS);
@@ -110,14 +113,15 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
         let child = match round % 4 {
             0 => {
                 let child = start(&ws, None);
-                let ms = rng.random_range(0..=full_run.as_millis() as u64 / 8);
+                let ms = rng.random_range(0..=full_run.as_millis() as u64 / 20);
                 std::thread::sleep(Duration::from_millis(ms));
                 child
             }
             1 | 3 => {
                 let mut child = start(&ws, None);
-                let want = done + rng.random_range(1..=total / 40);
-                while journaled_lines(&journal) < want && child.try_wait().ok().flatten().is_none() {
+                let want = done + rng.random_range(1..=total / 80);
+                while journaled_lines(&journal) < want && child.try_wait().ok().flatten().is_none()
+                {
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 child
@@ -139,7 +143,11 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
         // Nothing journaled is lost, and nothing journaled is asked again
         // (a re-asked item would be appended a second time).
         assert!(after.len() >= before.len(), "round {round}: lines lost");
-        assert_eq!(after[..before.len()], before[..], "round {round}: journal rewritten");
+        assert_eq!(
+            after[..before.len()],
+            before[..],
+            "round {round}: journal rewritten"
+        );
         before = after;
     }
     assert!(kills >= 20, "only {kills} kills before the run finished");

@@ -15,13 +15,20 @@ use std::time::{Duration, Instant};
 use distill_gate::llm::gguf::GgufFile;
 
 fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz")
+        .join(target);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
     };
     let mut files: Vec<_> = entries
         .flatten()
-        .filter_map(|e| Some((e.file_name().into_string().ok()?, std::fs::read(e.path()).ok()?)))
+        .filter_map(|e| {
+            Some((
+                e.file_name().into_string().ok()?,
+                std::fs::read(e.path()).ok()?,
+            ))
+        })
         .collect();
     files.sort();
     files

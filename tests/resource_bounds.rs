@@ -12,6 +12,7 @@ use support::{Workspace, arith, text};
 
 /// Runs `distill-gate <args>` and returns its output and its peak RSS in
 /// bytes (from `wait4`, for this child alone).
+#[allow(clippy::zombie_processes)] // reaped by `wait4` below, which std cannot do
 fn run_measured(ws: &Workspace, args: &[&str]) -> (Output, u64) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
@@ -30,8 +31,18 @@ fn run_measured(ws: &Workspace, args: &[&str]) -> (Output, u64) {
             buf
         })
     };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: wait4 on our own child, writing into values we own. The
@@ -93,13 +104,19 @@ fn a_10mb_completion_and_a_model_that_never_stops_end_with_a_result() {
             _ => format!(" {target}"),
         }
     });
-    ws.transcript("good", |_, t| format!(" {}", t.target.as_f64().unwrap_or(0.0)));
+    ws.transcript("good", |_, t| {
+        format!(" {}", t.target.as_f64().unwrap_or(0.0))
+    });
     ws.transcript("bad", |_, _| " 0".into());
     ws.config(&["teacher", "good", "bad"], "");
     let (out, rss) = run_measured(&ws, &["run", "gate.toml", "--quiet"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let summary = std::fs::read_to_string(ws.run_dir().join("summary.json")).expect("summary");
-    assert!(summary.len() < MB as usize, "summary.json is {} bytes", summary.len());
+    assert!(
+        summary.len() < MB as usize,
+        "summary.json is {} bytes",
+        summary.len()
+    );
     eprintln!("peak RSS {} MB", rss / MB);
     // The whole 10 MB answer is held a few times over at most.
     assert!(rss < 400 * MB, "peak RSS {} MB", rss / MB);
@@ -111,7 +128,10 @@ fn a_10mb_completion_and_a_model_that_never_stops_end_with_a_result() {
 #[test]
 #[ignore]
 fn a_100k_item_suite_runs_with_bounded_memory_and_visible_progress() {
-    let items: usize = std::env::var("BIG_SUITE_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let items: usize = std::env::var("BIG_SUITE_ITEMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
     let ws = arith(items);
     standard_models_small(&ws);
     let started = Instant::now();
@@ -119,7 +139,13 @@ fn a_100k_item_suite_runs_with_bounded_memory_and_visible_progress() {
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&items.to_string()), "no progress shown: {stderr}");
-    eprintln!("{items} items x 3 models: {took:?}, peak RSS {} MB", rss / MB);
+    assert!(
+        stderr.contains(&items.to_string()),
+        "no progress shown: {stderr}"
+    );
+    eprintln!(
+        "{items} items x 3 models: {took:?}, peak RSS {} MB",
+        rss / MB
+    );
     assert!(rss < 1024 * MB, "peak RSS {} MB", rss / MB);
 }

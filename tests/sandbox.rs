@@ -456,7 +456,12 @@ fn sandbox_processes(harness: u32) -> Vec<String> {
     };
     entries
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
         .filter(|status| {
             let uid = status
@@ -563,20 +568,29 @@ fn attacks_in_a_run_score_zero_with_reasons_and_leave_nothing_behind() {
     let journal = std::fs::read_to_string(ws.run_dir().join("results.jsonl")).expect("journal");
     for line in journal.lines() {
         let e: serde_json::Value = serde_json::from_str(line).expect("journal line");
-        let i: usize = e["task_id"].as_str().unwrap_or("")[1..].parse().unwrap_or(usize::MAX);
+        let i: usize = e["task_id"].as_str().unwrap_or("")[1..]
+            .parse()
+            .unwrap_or(usize::MAX);
         let what = attacks.get(i).map_or("?", |a| a.0);
         let detail = e["detail"].as_str().unwrap_or("");
         if e["model"] == "teacher" {
             assert_eq!(e["score"], 1.0, "teacher on {what}: {e}");
         } else {
             assert_eq!(e["score"], 0.0, "{what} was not contained: {e}");
-            assert!(detail.contains("failed") || detail.contains("limit"), "{what}: no reason: {e}");
+            assert!(
+                detail.contains("failed") || detail.contains("limit"),
+                "{what}: no reason: {e}"
+            );
             eprintln!("{what:40} -> {detail}");
         }
     }
     for f in std::fs::read_dir(ws.run_dir()).expect("run dir").flatten() {
         let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        assert!(!text.contains(FAKE_KEY), "key leaked into {}", f.path().display());
+        assert!(
+            !text.contains(FAKE_KEY),
+            "key leaked into {}",
+            f.path().display()
+        );
     }
     // The disk: the fill attacks wrote at most their tmpfs quota, now freed.
     let free_after = free_bytes(Path::new("/tmp"));
@@ -646,7 +660,7 @@ fn jail_hides_the_host_and_bounds_what_the_program_can_take() {
         assert_eq!(said("raise_nproc"), "refused", "{outcome:?}");
         assert_eq!(said("fill"), "errno 28", "{outcome:?}");
         let files: u64 = said("files").parse().unwrap_or(u64::MAX);
-        assert!(files <= 4 * limits.max_file_bytes >> 20, "{outcome:?}");
+        assert!(files <= (4 * limits.max_file_bytes) >> 20, "{outcome:?}");
     }
     let free_after = free_bytes(Path::new("/tmp"));
     assert!(

@@ -37,7 +37,13 @@ fn write(name: &str, data: &[u8]) -> PathBuf {
 fn shipped_suites() -> &'static [Suite] {
     static SUITES: OnceLock<Vec<Suite>> = OnceLock::new();
     SUITES.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(SUITES_DIR);
+        // The manifest is the fuzz crate's, or distill-gate's for the
+        // regression tests (which include this file).
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = [manifest.join("suites"), manifest.join("../suites")]
+            .into_iter()
+            .find(|p| p.is_dir())
+            .expect("suites/ next to the manifest");
         ["coding", "logistics"]
             .iter()
             .map(|s| load_suite(root.join(s)).expect("shipped suite loads"))
@@ -45,16 +51,12 @@ fn shipped_suites() -> &'static [Suite] {
     })
 }
 
-/// `suites/` relative to the manifest of the crate this file is built in
-/// (the fuzz crate, or distill-gate itself for the regression tests).
-#[cfg(fuzzing)]
-const SUITES_DIR: &str = "../suites";
-#[cfg(not(fuzzing))]
-const SUITES_DIR: &str = "suites";
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
 
 /// Every target: its name (the `fuzz_targets/` file and the corpus and
 /// `tests/data/fuzz/` directory) and its function.
-pub const TARGETS: [(&str, fn(&[u8])); 11] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("extract", extract),
     ("gate_toml", gate_toml),
     ("gguf", gguf),

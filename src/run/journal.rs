@@ -194,9 +194,7 @@ impl Journal {
             done,
             entries,
             appended: 0,
-            tear_at: std::env::var(TEAR_AT_ENV)
-                .ok()
-                .and_then(|v| v.parse().ok()),
+            tear_at: std::env::var(TEAR_AT_ENV).ok().and_then(|v| v.parse().ok()),
             last_sync: std::time::Instant::now(),
         })
     }

@@ -185,7 +185,13 @@ fn enter_jail(j: &Jail) -> io::Result<()> {
                 libc::MS_BIND | libc::MS_REC,
                 std::ptr::null(),
             ))?;
-            check(libc::mount(null, inside.as_ptr(), null, ro, std::ptr::null()))?;
+            check(libc::mount(
+                null,
+                inside.as_ptr(),
+                null,
+                ro,
+                std::ptr::null(),
+            ))?;
         }
         for (host, inside) in &j.devices {
             let fd = libc::open(inside.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o666);

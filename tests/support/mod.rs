@@ -92,7 +92,10 @@ impl Workspace {
         let mut text = String::from("[run]\nname = \"t\"\noutput_dir = \"reports\"\nseed = 7\n");
         for (i, m) in models.iter().enumerate() {
             let (table, price) = if i == 0 {
-                ("[teacher]", "{ input_per_mtok = 1.0, output_per_mtok = 4.0 }")
+                (
+                    "[teacher]",
+                    "{ input_per_mtok = 1.0, output_per_mtok = 4.0 }",
+                )
             } else {
                 ("[[students]]", "{ per_hour = 1.0 }")
             };
