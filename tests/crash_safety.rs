@@ -113,13 +113,13 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
         let child = match round % 4 {
             0 => {
                 let child = start(&ws, None);
-                let ms = rng.random_range(0..=full_run.as_millis() as u64 / 20);
+                let ms = rng.random_range(0..=full_run.as_millis() as u64 / 40);
                 std::thread::sleep(Duration::from_millis(ms));
                 child
             }
             1 | 3 => {
                 let mut child = start(&ws, None);
-                let want = done + rng.random_range(1..=total / 80);
+                let want = done + rng.random_range(1..=total / 150);
                 while journaled_lines(&journal) < want && child.try_wait().ok().flatten().is_none()
                 {
                     std::thread::sleep(Duration::from_micros(200));
@@ -127,7 +127,7 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
                 child
             }
             _ => {
-                let child = start(&ws, Some(rng.random_range(0..(total - done).min(30))));
+                let child = start(&ws, Some(rng.random_range(0..(total - done).min(10))));
                 assert!(
                     wait_for_torn_tail(&journal, Duration::from_secs(30)),
                     "the tear hook never left a torn line"

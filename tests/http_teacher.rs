@@ -718,6 +718,8 @@ kind = "replay"
 transcript = "teacher.jsonl"
 [[suites]]
 path = "suites/arith"
+[gate]
+min_retention = 0.5
 "#;
     std::fs::write(dir.path().join("replay.toml"), replay).unwrap();
     let out = bin(dir.path(), &["run", "replay.toml", "--quiet"]);

@@ -290,7 +290,10 @@ impl HttpModel {
         let mut rng = rand::rng();
         let mut retry = 0u32;
         loop {
-            if stopping.load(Ordering::SeqCst) {
+            // A request holding a reservation is sent; only retries stop
+            // once the run is stopping (so a budget refusal elsewhere does
+            // not waste money already committed).
+            if retry > 0 && stopping.load(Ordering::SeqCst) {
                 self.budget.release(reservation);
                 return Err(ModelError::Stopped(format!(
                     "{}: the run is stopping",
