@@ -109,15 +109,19 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
         }
         // Three kinds of kill point: a seeded random moment (from start-up
         // on), right after the journal has grown by a random number of
-        // lines (twice as often), and in the middle of writing a line.
-        let child = match round % 4 {
+        // lines, and (most often) in the middle of writing a line. The
+        // replay models answer in batches of 256, so the first two can
+        // overshoot by a whole batch; the mid-line kills advance by at most
+        // ten lines, which keeps the number of kill points above twenty
+        // however the timing falls.
+        let child = match round % 10 {
             0 => {
                 let child = start(&ws, None);
                 let ms = rng.random_range(0..=full_run.as_millis() as u64 / 40);
                 std::thread::sleep(Duration::from_millis(ms));
                 child
             }
-            1 | 3 => {
+            5 => {
                 let mut child = start(&ws, None);
                 let want = done + rng.random_range(1..=total / 150);
                 while journaled_lines(&journal) < want && child.try_wait().ok().flatten().is_none()
