@@ -290,30 +290,8 @@ fn resample_ratios(data: &PairedData, n: u32, opts: &BootstrapOptions) -> Vec<f6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::test_support::{measured, table};
     use crate::stats::{Retention, UnmeasurableReason, delta_method_retention};
-
-    /// Paired binary scores with the given cell counts.
-    fn table(both: usize, t_only: usize, s_only: usize, neither: usize) -> (Vec<f64>, Vec<f64>) {
-        let mut t = Vec::new();
-        let mut s = Vec::new();
-        for (count, tv, sv) in [
-            (both, 1.0, 1.0),
-            (t_only, 1.0, 0.0),
-            (s_only, 0.0, 1.0),
-            (neither, 0.0, 0.0),
-        ] {
-            t.extend(std::iter::repeat_n(tv, count));
-            s.extend(std::iter::repeat_n(sv, count));
-        }
-        (t, s)
-    }
-
-    fn measured(r: Retention<BootstrapEstimate>) -> BootstrapEstimate {
-        match r {
-            Retention::Measured(e) => e,
-            Retention::Unmeasurable(u) => panic!("unmeasurable: {u:?}"),
-        }
-    }
 
     #[test]
     fn quantiles_match_an_independent_numpy_bootstrap() {

@@ -95,21 +95,7 @@ pub fn delta_method_retention(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn table(both: usize, t_only: usize, s_only: usize, neither: usize) -> (Vec<f64>, Vec<f64>) {
-        let mut t = Vec::new();
-        let mut s = Vec::new();
-        for (count, tv, sv) in [
-            (both, 1.0, 1.0),
-            (t_only, 1.0, 0.0),
-            (s_only, 0.0, 1.0),
-            (neither, 0.0, 0.0),
-        ] {
-            t.extend(std::iter::repeat_n(tv, count));
-            s.extend(std::iter::repeat_n(sv, count));
-        }
-        (t, s)
-    }
+    use crate::stats::test_support::table;
 
     #[test]
     fn matches_numpy_reference() {

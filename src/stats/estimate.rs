@@ -369,28 +369,7 @@ fn fieller((tm, sm): (f64, f64), cov: &MeanCovariance, z: f64) -> Interval {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn table(both: usize, t_only: usize, s_only: usize, neither: usize) -> (Vec<f64>, Vec<f64>) {
-        let mut t = Vec::new();
-        let mut s = Vec::new();
-        for (count, tv, sv) in [
-            (both, 1.0, 1.0),
-            (t_only, 1.0, 0.0),
-            (s_only, 0.0, 1.0),
-            (neither, 0.0, 0.0),
-        ] {
-            t.extend(std::iter::repeat_n(tv, count));
-            s.extend(std::iter::repeat_n(sv, count));
-        }
-        (t, s)
-    }
-
-    fn measured(r: Retention<BootstrapEstimate>) -> BootstrapEstimate {
-        match r {
-            Retention::Measured(e) => e,
-            Retention::Unmeasurable(u) => panic!("unmeasurable: {u:?}"),
-        }
-    }
+    use crate::stats::test_support::{measured, table};
 
     fn estimate(t: &[f64], s: &[f64], m: IntervalMethod, c: f64) -> BootstrapEstimate {
         let opts = BootstrapOptions {

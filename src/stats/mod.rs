@@ -33,6 +33,42 @@ mod retention;
 mod score;
 mod wilson;
 
+/// Helpers shared by the statistics tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{BootstrapEstimate, Retention};
+
+    /// Paired binary scores with the given cell counts (both right,
+    /// teacher only, student only, neither).
+    pub(crate) fn table(
+        both: usize,
+        t_only: usize,
+        s_only: usize,
+        neither: usize,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let mut t = Vec::new();
+        let mut s = Vec::new();
+        for (count, tv, sv) in [
+            (both, 1.0, 1.0),
+            (t_only, 1.0, 0.0),
+            (s_only, 0.0, 1.0),
+            (neither, 0.0, 0.0),
+        ] {
+            t.extend(std::iter::repeat_n(tv, count));
+            s.extend(std::iter::repeat_n(sv, count));
+        }
+        (t, s)
+    }
+
+    /// The estimate of a measurable retention; panics otherwise.
+    pub(crate) fn measured(r: Retention<BootstrapEstimate>) -> BootstrapEstimate {
+        match r {
+            Retention::Measured(e) => e,
+            Retention::Unmeasurable(u) => panic!("unmeasurable: {u:?}"),
+        }
+    }
+}
+
 pub use bootstrap::{
     BootstrapEstimate, BootstrapOptions, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_RESAMPLES,
     paired_bootstrap_retention,
