@@ -33,6 +33,22 @@ mod retention;
 mod score;
 mod wilson;
 
+pub use bootstrap::{
+    BootstrapEstimate, BootstrapOptions, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_RESAMPLES,
+    paired_bootstrap_retention,
+};
+pub use cluster::{Clusters, design_effect};
+pub use delta::{DeltaEstimate, delta_method_retention};
+pub use error::StatsError;
+pub use estimate::{IntervalMethod, retention_estimate};
+pub use mcnemar::{McNemar, mcnemar_exact};
+pub use moments::PairedMoments;
+pub use passk::pass_at_k;
+pub use percentile::{Summary, percentile, summarize};
+pub use power::{additional_items_needed, items_needed};
+pub use retention::{Retention, Unmeasurable, UnmeasurableReason};
+pub use wilson::{Accuracy, AccuracyMethod, Interval, accuracy, wilson, wilson_one_sided};
+
 /// Helpers shared by the statistics tests.
 #[cfg(test)]
 pub(crate) mod test_support {
@@ -68,19 +84,3 @@ pub(crate) mod test_support {
         }
     }
 }
-
-pub use bootstrap::{
-    BootstrapEstimate, BootstrapOptions, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_RESAMPLES,
-    paired_bootstrap_retention,
-};
-pub use cluster::{Clusters, design_effect};
-pub use delta::{DeltaEstimate, delta_method_retention};
-pub use error::StatsError;
-pub use estimate::{IntervalMethod, retention_estimate};
-pub use mcnemar::{McNemar, mcnemar_exact};
-pub use moments::PairedMoments;
-pub use passk::pass_at_k;
-pub use percentile::{Summary, percentile, summarize};
-pub use power::{additional_items_needed, items_needed};
-pub use retention::{Retention, Unmeasurable, UnmeasurableReason};
-pub use wilson::{Accuracy, AccuracyMethod, Interval, accuracy, wilson, wilson_one_sided};
