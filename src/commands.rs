@@ -870,6 +870,7 @@ pub fn init_student(o: &StudentShape) -> Result<u8> {
     let student = Checkpoint {
         config,
         weights,
+        quantized: Default::default(),
         tokenizer: source.tokenizer,
         fingerprint: String::new(),
         source: o.out.clone(),

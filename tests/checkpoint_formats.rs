@@ -6,8 +6,8 @@ use std::path::Path;
 use distill_gate::llm::gguf::{self, GgmlType, GgufFile};
 use distill_gate::llm::safetensors_io::{read_safetensors, write_safetensors};
 use distill_gate::llm::{
-    ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlmError, StorageDtype, TextTokenizer,
-    Weights, expected_tensors,
+    Backend, ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlamaDecoder, LlmError,
+    StorageDtype, TextTokenizer, Weights, expected_tensors,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -102,6 +102,7 @@ fn tiny_checkpoint(tied: bool) -> Checkpoint {
     let config = tiny_config(tied);
     Checkpoint {
         weights: random_weights(&config, 7),
+        quantized: Default::default(),
         config,
         tokenizer: tiny_tokenizer(),
         fingerprint: String::new(),
@@ -659,4 +660,126 @@ fn chat_templates_survive_jinja_round_trips() {
             default_system: Some("You are SmolLM".into())
         })
     );
+}
+
+/// Greedy decoding of `prompt` for `steps` tokens with rows 1..=`rows`
+/// copies of it: the logits of every step, row 0 (`[steps][vocab]`).
+fn decode_logits(
+    decoder: &LlamaDecoder,
+    prompt: &[u32],
+    rows: usize,
+    steps: usize,
+) -> Vec<Vec<f32>> {
+    let mut cache = decoder.new_cache(vec![0; rows], prompt.len() + steps);
+    let block: Vec<u32> = (0..rows).flat_map(|_| prompt.iter().copied()).collect();
+    let mut hidden = decoder
+        .forward_cached(&block, prompt.len(), &mut cache)
+        .unwrap();
+    let mut out = Vec::new();
+    for _ in 0..steps {
+        let [r, c, w] = hidden.dims();
+        let last = hidden.slice([0..r, c - 1..c, 0..w]);
+        let logits: Vec<f32> = decoder.logits(last).into_data().iter::<f32>().collect();
+        let vocab = logits.len() / rows;
+        let row0 = logits[..vocab].to_vec();
+        let next = row0
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i as u32)
+            .unwrap();
+        out.push(row0);
+        hidden = decoder
+            .forward_cached(&vec![next; rows], 1, &mut cache)
+            .unwrap();
+    }
+    out
+}
+
+#[test]
+fn quantized_gguf_decodes_like_its_dequantized_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Backend::Flex.device();
+    let prompt = tiny_tokenizer().encode("the cat and the 42 dogs").unwrap();
+    for tied in [true, false] {
+        let ckpt = tiny_checkpoint(tied);
+        for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
+            let path = dir.path().join(format!("tiny-{tied}-{}.gguf", ty.name()));
+            ckpt.save_gguf(&path, ty).unwrap();
+            let back = Checkpoint::load(&path).unwrap();
+            // Seven matrices per layer, the embedding and (untied) the LM head.
+            let heads = if tied { 1 } else { 2 };
+            assert_eq!(back.quantized.len(), 7 * 2 + heads, "{ty:?} tied={tied}");
+            let head = if tied {
+                "model.embed_tokens.weight"
+            } else {
+                "lm_head.weight"
+            };
+            assert!(back.quantized.contains_key(head));
+            let plain = LlamaDecoder::from_weights(&back.config, &back.weights, &device).unwrap();
+            let quantized = LlamaDecoder::from_weights(&back.config, &back.weights, &device)
+                .unwrap()
+                .with_quantized(back.quantized.clone())
+                .unwrap();
+            // Batch 1 and 3 take the quantized path for every decode step.
+            for rows in [1, 3] {
+                let want = decode_logits(&plain, &prompt, rows, 8);
+                let got = decode_logits(&quantized, &prompt, rows, 8);
+                for (step, (w, g)) in want.iter().zip(&got).enumerate() {
+                    let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+                    let diff = w.iter().zip(g).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                    assert!(
+                        diff <= 1e-4 * scale.max(1.0),
+                        "{ty:?} tied={tied} rows={rows} step {step}: logits differ by {diff} (scale {scale})"
+                    );
+                    let argmax = |v: &[f32]| {
+                        v.iter()
+                            .enumerate()
+                            .max_by(|a, b| a.1.total_cmp(b.1))
+                            .unwrap()
+                            .0
+                    };
+                    assert_eq!(argmax(w), argmax(g), "{ty:?} tied={tied} step {step}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn quantized_matrices_must_fit_the_decoder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.gguf");
+    tiny_checkpoint(false)
+        .save_gguf(&path, GgmlType::Q8_0)
+        .unwrap();
+    let back = Checkpoint::load(&path).unwrap();
+    let device = Backend::Flex.device();
+    let build = || LlamaDecoder::from_weights(&back.config, &back.weights, &device).unwrap();
+    // An untied head handed to a tied decoder.
+    let mut tied_config = back.config.clone();
+    tied_config.tie_word_embeddings = true;
+    let mut weights = back.weights.clone();
+    weights.remove("lm_head.weight");
+    let tied = LlamaDecoder::from_weights(&tied_config, &weights, &device).unwrap();
+    let msg = tied
+        .with_quantized(back.quantized.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("lm_head.weight"), "{msg}");
+    // A matrix under another layer's name with another shape.
+    let mut swapped = back.quantized.clone();
+    let up = swapped.remove("model.layers.0.mlp.up_proj.weight").unwrap();
+    swapped.insert("model.layers.0.mlp.down_proj.weight".into(), up);
+    let msg = build().with_quantized(swapped).unwrap_err().to_string();
+    assert!(
+        msg.contains("model.layers.0.mlp.down_proj.weight") && msg.contains("[96, 64]"),
+        "{msg}"
+    );
+    // A name the decoder does not have.
+    let mut extra = back.quantized.clone();
+    let up = extra["model.layers.0.mlp.up_proj.weight"].clone();
+    extra.insert("model.layers.9.mlp.up_proj.weight".into(), up);
+    let msg = build().with_quantized(extra).unwrap_err().to_string();
+    assert!(msg.contains("model.layers.9"), "{msg}");
 }

@@ -105,6 +105,7 @@ fn write_teacher(dir: &Path, seed: u64) -> PathBuf {
     let ckpt = Checkpoint {
         config,
         weights,
+        quantized: Default::default(),
         tokenizer: tiny_tokenizer(),
         fingerprint: String::new(),
         source: dir.to_path_buf(),

@@ -80,7 +80,8 @@ impl Teacher {
             vocab_rows: ckpt.config.vocab_size,
             tokenizer_vocab: ckpt.tokenizer.vocab_size(),
         };
-        let decoder = LlamaDecoder::from_weights_owned(&ckpt.config, ckpt.weights, &device)?;
+        let decoder = LlamaDecoder::from_weights_owned(&ckpt.config, ckpt.weights, &device)?
+            .with_quantized(ckpt.quantized)?;
         Ok(Self {
             decoder,
             tokenizer: ckpt.tokenizer,

@@ -381,6 +381,7 @@ pub fn save_student(
     let ckpt = Checkpoint {
         config: model.config().clone(),
         weights: model.to_weights()?,
+        quantized: Default::default(),
         tokenizer: tokenizer.clone(),
         fingerprint: String::new(),
         source: dir.to_path_buf(),

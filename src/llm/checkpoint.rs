@@ -16,6 +16,7 @@ use super::config::LlamaConfig;
 use super::error::LlmError;
 use super::gguf::{self, GgmlType, GgufFile};
 use super::hf_dir;
+use super::quant_matrix::QuantWeights;
 use super::safetensors_io::{StorageDtype, parse_safetensors, write_safetensors};
 use super::tensor_layout::{validate_config, validate_weights};
 use super::tokenizer::TextTokenizer;
@@ -28,6 +29,10 @@ pub struct Checkpoint {
     pub config: LlamaConfig,
     /// All tensors as f32 under Hugging Face names (Q/K in rotate-half order).
     pub weights: Weights,
+    /// The matrices a GGUF file stores as `Q4_0`, `Q4_1` or `Q8_0`, kept
+    /// quantized for fast decoding (empty for other checkpoints). `weights`
+    /// holds the same matrices dequantized.
+    pub quantized: QuantWeights,
     /// Tokenizer with BOS/EOS and chat template.
     pub tokenizer: TextTokenizer,
     /// sha256 (lowercase hex) of the weights file (`model.safetensors` or the `.gguf`).
@@ -43,6 +48,7 @@ impl std::fmt::Debug for Checkpoint {
             .field("fingerprint", &self.fingerprint)
             .field("config", &self.config)
             .field("tensors", &self.weights.len())
+            .field("quantized", &self.quantized.len())
             .field("tokenizer", &self.tokenizer)
             .finish()
     }
@@ -112,6 +118,7 @@ impl Checkpoint {
         Ok(Self {
             config,
             weights,
+            quantized: QuantWeights::new(),
             tokenizer,
             fingerprint,
             source: dir.to_path_buf(),
@@ -125,9 +132,11 @@ impl Checkpoint {
         validate_config(&config, path)?;
         let tokenizer = gguf::tokenizer_from_gguf(&file)?;
         let weights = gguf::weights_from_gguf(&file, &config)?;
+        let quantized = gguf::quantized_from_gguf(&file, &config)?;
         Ok(Self {
             config,
             weights,
+            quantized,
             tokenizer,
             fingerprint,
             source: path.to_path_buf(),

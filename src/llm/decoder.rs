@@ -11,6 +11,7 @@
 //! [`KvCache`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, RmsNorm};
@@ -24,7 +25,8 @@ use super::batch::TokenBatch;
 use super::config::LlamaConfig;
 use super::error::LlmError;
 use super::kv_cache::KvCache;
-use super::linear::{HfLinear, project};
+use super::linear::{HfLinear, project, project_quantized};
+use super::quant_matrix::{QuantMatrix, QuantWeights};
 use super::rope::RopeAngles;
 use super::tensor_layout::{expected_tensors, validate_config, validate_weights};
 use super::weights::{HostTensor, Weights};
@@ -91,6 +93,10 @@ pub struct LlamaDecoder {
     pub norm: RmsNorm,
     /// Output projection `[vocab, hidden]`; `None` when tied to the embedding.
     pub lm_head: Option<HfLinear>,
+    /// The tied embedding in a block-quantized format, when the checkpoint
+    /// stored it so (the LM head's decode path; see [`HfLinear`]).
+    #[module(skip)]
+    tied_head: Option<Arc<QuantMatrix>>,
     #[module(skip)]
     config: LlamaConfig,
 }
@@ -242,6 +248,7 @@ impl LlamaDecoder {
             layers,
             norm: final_norm,
             lm_head,
+            tied_head: None,
             config: config.clone(),
         })
     }
@@ -311,9 +318,74 @@ impl LlamaDecoder {
 
     /// Projects final hidden states (`[..., hidden]`) to vocabulary logits.
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
-        match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => project(self.embed_tokens.weight.val(), hidden),
+        match (&self.lm_head, &self.tied_head) {
+            (Some(head), _) => head.forward(hidden),
+            (None, Some(q)) => project_quantized(q, self.embed_tokens.weight.val(), hidden),
+            (None, None) => project(self.embed_tokens.weight.val(), hidden),
+        }
+    }
+
+    /// Hands the checkpoint's quantized matrices (see
+    /// [`Checkpoint::quantized`](super::Checkpoint::quantized)) to the
+    /// layers they belong to, which then decode with them. Only for
+    /// inference: the quantized products have no gradient. Fails when a
+    /// matrix's name is not one of this decoder's or its shape differs
+    /// from the f32 weight's.
+    pub fn with_quantized(mut self, mut quantized: QuantWeights) -> Result<Self, LlmError> {
+        let path = Path::new(WEIGHTS_LABEL);
+        let attach = |name: &str, q: QuantMatrix, weight: &Tensor<2>| {
+            let [rows, cols] = weight.dims();
+            if [q.rows(), q.cols()] != [rows, cols] {
+                return Err(LlmError::mismatch(
+                    path,
+                    format!(
+                        "quantized {name} is [{}, {}] but the weight is [{rows}, {cols}]",
+                        q.rows(),
+                        q.cols()
+                    ),
+                ));
+            }
+            Ok(Some(Arc::new(q)))
+        };
+        for (l, layer) in self.layers.iter_mut().enumerate() {
+            let attn = &mut layer.self_attn;
+            let mlp = &mut layer.mlp;
+            for (part, lin) in [
+                ("self_attn.q_proj", &mut attn.q_proj),
+                ("self_attn.k_proj", &mut attn.k_proj),
+                ("self_attn.v_proj", &mut attn.v_proj),
+                ("self_attn.o_proj", &mut attn.o_proj),
+                ("mlp.gate_proj", &mut mlp.gate_proj),
+                ("mlp.up_proj", &mut mlp.up_proj),
+                ("mlp.down_proj", &mut mlp.down_proj),
+            ] {
+                let name = layer_name(l, part);
+                if let Some(q) = quantized.remove(&name) {
+                    lin.quantized = attach(&name, q, &lin.weight.val())?;
+                }
+            }
+        }
+        if let Some(q) = quantized.remove("lm_head.weight") {
+            let Some(head) = &mut self.lm_head else {
+                return Err(LlmError::mismatch(
+                    path,
+                    "quantized lm_head.weight given to a decoder with a tied head",
+                ));
+            };
+            head.quantized = attach("lm_head.weight", q, &head.weight.val())?;
+        }
+        let embed = "model.embed_tokens.weight";
+        if let Some(q) = quantized.remove(embed)
+            && self.lm_head.is_none()
+        {
+            self.tied_head = attach(embed, q, &self.embed_tokens.weight.val())?;
+        }
+        match quantized.keys().next() {
+            Some(name) => Err(LlmError::mismatch(
+                path,
+                format!("quantized {name} is not a matrix of this decoder"),
+            )),
+            None => Ok(self),
         }
     }
 

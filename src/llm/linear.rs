@@ -9,15 +9,34 @@
 //! at 16 rows: 43 ms vs 110 ms) and is no slower on ndarray. Keeping the
 //! checkpoint layout also means weights load and export without transposes,
 //! and a tied LM head is the embedding matrix itself.
+//!
+//! A layer loaded from a quantized GGUF tensor also keeps the quantized
+//! blocks ([`QuantMatrix`]) and multiplies decode-shaped inputs (up to
+//! [`QUANTIZED_MAX_ROWS`] rows) with them: those products are bound by
+//! reading the weights, which the quantized form makes 4-6 times smaller.
+//! Larger inputs (prefill, training) use the f32 matrix.
+
+use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
+
+use super::quant_matrix::QuantMatrix;
+
+/// The most activation rows multiplied with the quantized blocks; more
+/// rows go to the f32 matrix (burn's matmul), which is faster once the
+/// weights are read for enough rows.
+pub const QUANTIZED_MAX_ROWS: usize = 16;
 
 /// `y = x W^T` with `W` stored `[out, in]`.
 #[derive(Module, Debug)]
 pub struct HfLinear {
     /// The weight, `[out, in]`.
     pub weight: Param<Tensor<2>>,
+    /// The same weight in a block-quantized format, when the checkpoint
+    /// stored it so; used for inference only (it has no gradient).
+    #[module(skip)]
+    pub quantized: Option<Arc<QuantMatrix>>,
 }
 
 impl HfLinear {
@@ -29,13 +48,42 @@ impl HfLinear {
                 TensorData::new(data, [out, inp]),
                 device,
             )),
+            quantized: None,
         }
     }
 
     /// Applies the layer to `x` of shape `[..., in]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        project(self.weight.val(), x)
+        match &self.quantized {
+            Some(q) => project_quantized(q, self.weight.val(), x),
+            None => project(self.weight.val(), x),
+        }
     }
+}
+
+/// `x W^T` with the quantized blocks when `x` has at most
+/// [`QUANTIZED_MAX_ROWS`] rows, else with the f32 `weight`.
+pub fn project_quantized<const D: usize>(
+    quantized: &QuantMatrix,
+    weight: Tensor<2>,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    let dims = x.dims();
+    let rows = dims[..D - 1].iter().product::<usize>();
+    if rows > QUANTIZED_MAX_ROWS || dims[D - 1] != quantized.cols() {
+        return project(weight, x);
+    }
+    let device = x.device();
+    let values = match x.clone().into_data().try_into_vec::<f32>() {
+        Ok(values) => values,
+        Err(_) => return project(weight, x),
+    };
+    let mut out_dims = dims;
+    out_dims[D - 1] = quantized.rows();
+    Tensor::from_data(
+        TensorData::new(quantized.matmul(&values), out_dims),
+        &device,
+    )
 }
 
 /// `x W^T` for `W` of shape `[out, in]` and `x` of shape `[..., in]`.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::local::LocalModel;
-use crate::llm::{Backend, Checkpoint, LlmError};
+use crate::llm::{Backend, Checkpoint, LlamaDecoder, LlmError};
 
 /// Loads a checkpoint (Hugging Face directory or `.gguf`) and builds a
 /// [`LocalModel`] on the named CPU backend (`flex` or `ndarray`).
@@ -17,13 +17,8 @@ pub fn open_local(
         .parse()
         .map_err(|e| LlmError::Generation(format!("{e}")))?;
     let ckpt = Checkpoint::load(path)?;
-    let model = LocalModel::new(
-        name,
-        ckpt.fingerprint,
-        ckpt.config,
-        ckpt.weights,
-        ckpt.tokenizer,
-        backend,
-    )?;
+    let decoder = LlamaDecoder::from_weights_owned(&ckpt.config, ckpt.weights, &backend.device())?
+        .with_quantized(ckpt.quantized)?;
+    let model = LocalModel::from_decoder(name, ckpt.fingerprint, decoder, ckpt.tokenizer, backend);
     Ok(model.with_batch_size(batch_size))
 }

@@ -8,6 +8,7 @@ use super::reader::GgufFile;
 use super::value::GgufValue;
 use crate::llm::config::{EosTokens, LlamaConfig};
 use crate::llm::error::LlmError;
+use crate::llm::quant_matrix::{QuantMatrix, QuantWeights};
 use crate::llm::weights::{HostTensor, Weights};
 
 /// Per-layer tensors: (llama.cpp suffix after `blk.N.`, HF suffix after `model.layers.N.`).
@@ -84,19 +85,32 @@ pub fn permute_qk_rows(
     heads: usize,
     order: QkOrder,
 ) -> Result<Vec<f32>, String> {
-    if heads == 0
-        || !rows.is_multiple_of(heads)
-        || !(rows / heads).is_multiple_of(2)
-        || data.len() != rows * cols
-    {
+    if data.len() != rows * cols {
         return Err(format!(
-            "cannot permute a [{rows}, {cols}] projection ({} values) into {heads} heads of even width",
+            "cannot permute a [{rows}, {cols}] projection holding {} values",
             data.len()
+        ));
+    }
+    let sources = qk_row_sources(rows, heads, order)?;
+    let mut out = Vec::with_capacity(data.len());
+    for from in sources {
+        out.extend_from_slice(&data[from * cols..(from + 1) * cols]);
+    }
+    Ok(out)
+}
+
+/// The row permutation of [`permute_qk_rows`]: row `r` of the result is
+/// row `sources[r]` of the input. Fails when the rows do not split into
+/// `heads` heads of even width.
+pub fn qk_row_sources(rows: usize, heads: usize, order: QkOrder) -> Result<Vec<usize>, String> {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
+        return Err(format!(
+            "cannot permute a projection of {rows} rows into {heads} heads of even width"
         ));
     }
     let head_dim = rows / heads;
     let half = head_dim / 2;
-    let mut out = vec![0f32; data.len()];
+    let mut sources = vec![0; rows];
     for h in 0..heads {
         for j in 0..2 {
             for i in 0..half {
@@ -106,12 +120,11 @@ pub fn permute_qk_rows(
                     QkOrder::ToInterleaved => (rotate_half, interleaved),
                     QkOrder::ToRotateHalf => (interleaved, rotate_half),
                 };
-                out[to * cols..(to + 1) * cols]
-                    .copy_from_slice(&data[from * cols..(from + 1) * cols]);
+                sources[to] = from;
             }
         }
     }
-    Ok(out)
+    Ok(sources)
 }
 
 /// The number of heads a projection's rows are grouped in for the Q/K
@@ -240,6 +253,38 @@ pub fn weights_from_gguf(file: &GgufFile, config: &LlamaConfig) -> Result<Weight
         weights.insert(name, HostTensor { shape, data });
     }
     Ok(weights)
+}
+
+/// The 2-D tensors stored as `Q4_0`, `Q4_1` or `Q8_0`, kept quantized
+/// under their Hugging Face names (Q/K rows in rotate-half order), for the
+/// decoder's quantized decode path (see
+/// [`LlamaDecoder::with_quantized`](crate::llm::LlamaDecoder::with_quantized)).
+/// Tensors in other types are left out; call after [`weights_from_gguf`],
+/// which validates names and shapes.
+pub fn quantized_from_gguf(
+    file: &GgufFile,
+    config: &LlamaConfig,
+) -> Result<QuantWeights, LlmError> {
+    let path = file.path();
+    let mut out = QuantWeights::new();
+    for info in &file.tensors {
+        let shape = info.shape();
+        let (Some(name), &[rows, cols]) = (hf_name(&info.name), shape.as_slice()) else {
+            continue;
+        };
+        let Some(mut matrix) =
+            QuantMatrix::from_ggml(info.ggml_type, file.tensor_bytes(info), rows, cols)
+        else {
+            continue;
+        };
+        if let Some(heads) = qk_heads(&name, config) {
+            let sources = qk_row_sources(rows, heads, QkOrder::ToRotateHalf)
+                .map_err(|e| LlmError::mismatch(path, format!("tensor {:?}: {e}", info.name)))?;
+            matrix = matrix.permute_rows(&sources);
+        }
+        out.insert(name, matrix);
+    }
+    Ok(out)
 }
 
 fn u32_value(key: &str, v: usize, path: &Path) -> Result<GgufValue, LlmError> {

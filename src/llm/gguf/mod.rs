@@ -10,7 +10,8 @@ pub mod vocab;
 pub mod writer;
 
 pub use llama::{
-    QkOrder, config_from_gguf, gguf_name, hf_name, permute_qk_rows, weights_from_gguf,
+    QkOrder, config_from_gguf, gguf_name, hf_name, permute_qk_rows, qk_row_sources,
+    quantized_from_gguf, weights_from_gguf,
 };
 pub use quant::GgmlType;
 pub use reader::{GgufFile, GgufTensorInfo};
