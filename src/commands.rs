@@ -19,6 +19,7 @@ use distill_gate::run::plan::{self, Plan};
 use distill_gate::run::progress::Progress;
 use distill_gate::run::shard::Shard;
 use distill_gate::run::summarize::summarize;
+use distill_gate::run::timings::Timings;
 use distill_gate::suite;
 use distill_gate::summary::{ModelInfo, Summary};
 
@@ -108,6 +109,8 @@ pub struct RunOptions<'a> {
 
 /// `distill-gate run`.
 pub fn run(o: &RunOptions) -> Result<u8> {
+    let started = Instant::now();
+    let mut timings = Timings::default();
     let (config_path, fresh, show_progress, shard, summary_md) =
         (o.config, o.fresh, o.show_progress, o.shard, o.summary_md);
     let (mut plan, config_sha256) = match load_plan(config_path)? {
@@ -145,7 +148,8 @@ pub fn run(o: &RunOptions) -> Result<u8> {
         Err(p) => return Ok(print_problems(&p)),
     };
     let mut progress = Progress::new(show_progress);
-    match execute::execute(&plan, &mut journal, &mut progress) {
+    timings.setup_secs = started.elapsed().as_secs_f64();
+    match execute::execute(&plan, &mut journal, &mut progress, &mut timings) {
         Ok(()) => {}
         Err(RunError::Input(p)) => return Ok(print_problems(&p)),
         Err(e) => {
@@ -154,8 +158,23 @@ pub fn run(o: &RunOptions) -> Result<u8> {
         }
     }
     let models = plan_models(&plan)?;
-    let summary = finish(&plan, journal.entries(), &config_sha256, &run_dir, models)?;
+    let summary = finish(
+        &plan,
+        journal.entries(),
+        &config_sha256,
+        &run_dir,
+        models,
+        &mut timings,
+    )?;
     write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
+    timings.total_secs = started.elapsed().as_secs_f64();
+    eprintln!("{}", timings.render());
+    let timings_path = run_dir.join("timings.json");
+    std::fs::write(
+        &timings_path,
+        serde_json::to_string_pretty(&timings)? + "\n",
+    )
+    .with_context(|| timings_path.display().to_string())?;
     Ok(summary.exit_code as u8)
 }
 
@@ -198,8 +217,12 @@ fn finish(
     config_sha256: &str,
     run_dir: &Path,
     models: Vec<ModelInfo>,
+    timings: &mut Timings,
 ) -> Result<Summary> {
+    let started = Instant::now();
     let summary = summarize(plan, entries, models, config_sha256)?;
+    timings.statistics_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
     let reproduce = format!("distill-gate run {}", plan.config.path.display());
     let tasks = report::html::task_texts(plan);
     let ctx = report::ReportContext::new(&summary, entries)
@@ -207,6 +230,7 @@ fn finish(
         .with_tasks(&tasks);
     report::write_reports(run_dir, &ctx, &report::standard_exporters())
         .with_context(|| format!("writing reports in {}", run_dir.display()))?;
+    timings.reports_secs = started.elapsed().as_secs_f64();
     print!(
         "{}",
         report::terminal::render_terminal(&summary, std::io::stdout().is_terminal())
@@ -302,7 +326,14 @@ pub fn report(run_dir: &Path, summary_md: Option<&Path>) -> Result<u8> {
         Err(p) => return Ok(print_problems(&p)),
     };
     let models = plan_models(&plan)?;
-    let summary = finish(&plan, &entries, &sha, run_dir, models)?;
+    let summary = finish(
+        &plan,
+        &entries,
+        &sha,
+        run_dir,
+        models,
+        &mut Timings::default(),
+    )?;
     write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
     Ok(summary.exit_code as u8)
 }
@@ -360,7 +391,14 @@ pub fn merge(
     }
     report::write_atomic(&out.join("results.jsonl"), journal_text.as_bytes())?;
     let models = shards.first().map(|s| s.models.clone()).unwrap_or_default();
-    let summary = finish(&plan, &entries, &manifest.config_sha256, out, models)?;
+    let summary = finish(
+        &plan,
+        &entries,
+        &manifest.config_sha256,
+        out,
+        models,
+        &mut Timings::default(),
+    )?;
     eprintln!(
         "merged {} shards ({} results) into {}",
         shards.len(),

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::config::{ModelSource, ModelSpec};
 use crate::cost::request_cost;
@@ -15,6 +16,7 @@ use crate::model::{Completion, LatencySource, Model, ModelError};
 use crate::run::journal::{Journal, JournalEntry, Role, WorkKey};
 use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
 use crate::run::progress::Progress;
+use crate::run::timings::Timings;
 
 /// Why a run could not be evaluated (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -119,41 +121,110 @@ pub fn api_spend(plan: &Plan, entries: &[JournalEntry]) -> f64 {
 }
 
 /// Runs every model over every planned item not yet journaled.
+///
+/// Models are asked on this thread, one batch after another; a second
+/// thread scores each batch and journals it, in order, while the models go
+/// on (a replayed teacher's answers are scored while the first student
+/// runs). A killed run redoes what was answered but not yet journaled.
+/// Where the time went is added to `timings`.
 pub fn execute(
     plan: &Plan,
     journal: &mut Journal,
     progress: &mut Progress,
+    timings: &mut Timings,
 ) -> Result<(), RunError> {
     let budget = Arc::new(Budget::new(
         plan.config.run.max_cost,
         api_spend(plan, journal.entries()),
     ));
-    for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
-        .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
-    {
-        let pending: Vec<Work> = plan
-            .suites
-            .iter()
-            .flat_map(|s| {
-                s.items
-                    .iter()
-                    .flat_map(move |i| (0..s.samples).map(move |n| (s, i, n)))
-            })
-            .filter(|(s, i, n)| !journal.is_done(&work_key(spec, s, i, *n)))
+    let total = plan.total_work() / (1 + plan.config.students.len());
+    let models: Vec<(Role, &ModelSpec, Vec<Work>)> =
+        std::iter::once((Role::Teacher, &plan.config.teacher))
+            .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
+            .map(|(role, spec)| (role, spec, pending_work(plan, spec, journal)))
             .collect();
-        let total = plan.total_work() / (1 + plan.config.students.len());
-        progress.start_model(&spec.name, total, total - pending.len());
+    let (to_scorer, inbox) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let scorer = scope.spawn(move || score_and_journal(&inbox, journal, progress));
+        let asked = ask_models(&models, total, &budget, &to_scorer, timings);
+        drop(to_scorer);
+        let waiting = Instant::now();
+        let scored = scorer
+            .join()
+            .map_err(|_| RunError::Model("the scoring thread panicked".into()))?;
+        timings.scoring_secs += waiting.elapsed().as_secs_f64();
+        let busy = scored?;
+        timings.scoring_busy_secs += busy;
+        asked
+    })
+}
+
+/// The items `spec` still has to answer.
+fn pending_work<'a>(plan: &'a Plan, spec: &ModelSpec, journal: &Journal) -> Vec<Work<'a>> {
+    plan.suites
+        .iter()
+        .flat_map(|s| {
+            s.items
+                .iter()
+                .flat_map(move |i| (0..s.samples).map(move |n| (s, i, n)))
+        })
+        .filter(|(s, i, n)| !journal.is_done(&work_key(spec, s, i, *n)))
+        .collect()
+}
+
+/// What the asking thread tells the scoring thread, in order.
+enum ToScorer<'a> {
+    /// A model starts: `total` items, `already` of them journaled before.
+    Start {
+        model: &'a str,
+        total: usize,
+        already: usize,
+    },
+    /// A batch of answers to score and journal.
+    Batch {
+        spec: &'a ModelSpec,
+        role: Role,
+        works: Vec<Work<'a>>,
+        answers: Vec<Result<Completion, ModelError>>,
+    },
+    /// The model's last batch was sent.
+    Finish,
+}
+
+/// Asks each model for its pending items, batch by batch, and hands the
+/// answers to the scoring thread. Stops early (without an error of its
+/// own) when the scoring thread has stopped.
+fn ask_models<'a>(
+    models: &'a [(Role, &'a ModelSpec, Vec<Work<'a>>)],
+    total: usize,
+    budget: &Arc<Budget>,
+    to_scorer: &std::sync::mpsc::Sender<ToScorer<'a>>,
+    timings: &mut Timings,
+) -> Result<(), RunError> {
+    for (role, spec, pending) in models {
+        let start = ToScorer::Start {
+            model: &spec.name,
+            total,
+            already: total - pending.len(),
+        };
+        if to_scorer.send(start).is_err() {
+            return Ok(());
+        }
         if pending.is_empty() {
             continue;
         }
-        let mut model = open_model(spec, &budget)?;
+        let loading = Instant::now();
+        let mut model = open_model(spec, budget)?;
+        timings.model_load_secs += loading.elapsed().as_secs_f64();
         let batch = model.preferred_batch_size().max(1);
         for chunk in pending.chunks(batch) {
             let requests: Vec<_> = chunk
                 .iter()
                 .filter_map(|(_, i, n)| i.requests.get(*n as usize).cloned())
                 .collect();
+            let asking = Instant::now();
             let answers = model.complete_batch(&requests);
+            timings.add_model(&spec.name, asking.elapsed());
             if answers.len() != requests.len() {
                 return Err(RunError::Model(format!(
                     "{}: backend returned {} answers for {} requests",
@@ -162,9 +233,6 @@ pub fn execute(
                     requests.len()
                 )));
             }
-            // Every answer is scored and kept except the ones never obtained
-            // (a fatal error, or not sent because the run is stopping): those
-            // are asked again on resume. A fatal error then stops the run.
             let mut fatal = None;
             let mut answered = Vec::with_capacity(chunk.len());
             for (work, answer) in chunk.iter().zip(answers) {
@@ -177,24 +245,65 @@ pub fn execute(
                 }
             }
             let (works, answers): (Vec<Work>, Vec<_>) = answered.into_iter().unzip();
-            for entry in journal_entries(spec, role, &works, answers) {
-                progress.item_done(entry.error.is_some(), entry.cost);
-                journal.append(entry).map_err(|source| RunError::Io {
-                    path: journal.path().to_path_buf(),
-                    source,
-                })?;
+            let batch = ToScorer::Batch {
+                spec,
+                role: *role,
+                works,
+                answers,
+            };
+            if to_scorer.send(batch).is_err() {
+                return Ok(());
             }
             if let Some(msg) = fatal {
                 return Err(RunError::Model(format!(
-                    "{} stopped the run: {msg} (results so far are saved in {})",
+                    "{} stopped the run: {msg} (results answered so far are saved in the journal)",
                     spec.name,
-                    journal.path().display()
                 )));
             }
         }
-        progress.finish_model();
+        if to_scorer.send(ToScorer::Finish).is_err() {
+            return Ok(());
+        }
     }
     Ok(())
+}
+
+/// The scoring thread: scores each batch, journals it and reports
+/// progress, until the asking thread hangs up. Returns the seconds it
+/// spent working.
+fn score_and_journal(
+    inbox: &std::sync::mpsc::Receiver<ToScorer<'_>>,
+    journal: &mut Journal,
+    progress: &mut Progress,
+) -> Result<f64, RunError> {
+    let mut busy = 0.0;
+    for message in inbox {
+        let working = Instant::now();
+        match message {
+            ToScorer::Start {
+                model,
+                total,
+                already,
+            } => progress.start_model(model, total, already),
+            ToScorer::Batch {
+                spec,
+                role,
+                works,
+                answers,
+            } => {
+                for entry in journal_entries(spec, role, &works, answers) {
+                    progress.item_done(entry.error.is_some(), entry.cost);
+                    journal.append(entry).map_err(|source| RunError::Io {
+                        path: journal.path().to_path_buf(),
+                        source,
+                    })?;
+                }
+            }
+            ToScorer::Finish => progress.finish_model(),
+        }
+        busy += working.elapsed().as_secs_f64();
+    }
+    Ok(busy)
 }
 
 /// One unit of work: an item of a suite, and which of its samples.

@@ -8,3 +8,4 @@ pub mod plan;
 pub mod progress;
 pub mod shard;
 pub mod summarize;
+pub mod timings;
