@@ -1,5 +1,7 @@
 //! Prefill and decode throughput (tokens/s) of the real SmolLM2-135M-Instruct
-//! (Q4_1 GGUF, dequantized to f32) at batch 1 and 16 on flex and ndarray.
+//! (Q4_1 GGUF) at batch 1 and 16: on flex and ndarray as `generate` runs it
+//! (decode-shaped products from the quantized blocks, the rest in f32), and
+//! on flex from the dequantized f32 weights alone (`flex-f32`).
 //!
 //! Prefill: one `forward_cached` over a block of 64-token prompts plus the
 //! LM head on the last column, read back to the host. Decode: 16 greedy
@@ -89,12 +91,20 @@ fn prefill(decoder: &LlamaDecoder, block: &[u32], batch: usize) -> (KvCache, Vec
     (cache, next)
 }
 
-fn bench_backend(c: &mut Criterion, ckpt: &Checkpoint, backend: Backend) {
+fn bench_backend(c: &mut Criterion, ckpt: &Checkpoint, backend: Backend, quantized: bool) {
     let decoder =
         LlamaDecoder::from_weights(&ckpt.config, &ckpt.weights, &backend.device()).expect("model");
+    let (decoder, label) = if quantized {
+        let q = decoder
+            .with_quantized(ckpt.quantized.clone())
+            .expect("quantized matrices fit");
+        (q, backend.to_string())
+    } else {
+        (decoder, format!("{backend}-f32"))
+    };
     for batch in BATCHES {
         let block = prompt_block(ckpt, batch);
-        let mut group = c.benchmark_group(format!("smollm2/{backend}/batch{batch}"));
+        let mut group = c.benchmark_group(format!("smollm2/{label}/batch{batch}"));
         group.throughput(Throughput::Elements((batch * PROMPT) as u64));
         group.bench_function("prefill", |b| {
             b.iter(|| black_box(prefill(&decoder, &block, batch).1))
@@ -148,7 +158,8 @@ fn main() {
         .measurement_time(Duration::from_secs(5))
         .configure_from_args();
     for backend in Backend::ALL {
-        bench_backend(&mut c, &ckpt, backend);
+        bench_backend(&mut c, &ckpt, backend, true);
     }
+    bench_backend(&mut c, &ckpt, Backend::Flex, false);
     c.final_summary();
 }

@@ -15,6 +15,8 @@ use distill_gate::run::journal::{self, JournalEntry, Role};
 use distill_gate::summary::Summary;
 use roxmltree::{Document, Node, ParsingOptions};
 
+mod common;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -395,45 +397,12 @@ fn check_report(run_dir: &Path) -> usize {
     charts
 }
 
-/// The demo config with absolute paths, `limit` items per suite and the
-/// reports written under `out`.
-fn demo_config(limit: usize, out: &Path) -> String {
-    let text =
-        std::fs::read_to_string(root().join("fixtures/gate.toml")).expect("fixtures/gate.toml");
-    let fixtures = root().join("fixtures");
-    let replace = |text: String, from: &str, to: &str| {
-        assert!(text.contains(from), "fixtures/gate.toml has no {from:?}");
-        text.replace(from, to)
-    };
-    let text = replace(
-        text,
-        "\"teacher/",
-        &format!("\"{}/teacher/", fixtures.display()),
-    );
-    let text = replace(
-        text,
-        "\"students/",
-        &format!("\"{}/students/", fixtures.display()),
-    );
-    let text = replace(
-        text,
-        "\"../suites/",
-        &format!("\"{}/suites/", root().display()),
-    );
-    let text = replace(
-        text,
-        "output_dir = \"../reports\"",
-        &format!("output_dir = \"{}\"", out.display()),
-    );
-    replace(text, "limit = 120", &format!("limit = {limit}"))
-}
-
 #[test]
 fn live_run_of_the_demo_fixtures_writes_a_checked_report_html() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("gate.toml"),
-        demo_config(6, &dir.path().join("reports")),
+        common::demo_config(6, &dir.path().join("reports")),
     )
     .unwrap();
     let out = distill_gate(&["run", "gate.toml", "--quiet"], dir.path());

@@ -507,17 +507,11 @@ mod tests {
                 kernel.dots(&row, &x[..one.len() * cols], &sums, &mut one);
                 for (i, v) in one.iter().enumerate() {
                     let e = want[i * rows];
-                    assert!(
-                        (v - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                        "{kernel:?} n={n}: {v} vs {e}"
-                    );
+                    assert!(close(*v, i * rows), "{kernel:?} n={n}: {v} vs {e}");
                 }
             }
-            for (g, e) in got.iter().zip(&want) {
-                assert!(
-                    (g - e).abs() <= 1e-4 * (1.0 + e.abs()),
-                    "{ty:?} n={n}: {g} vs {e}"
-                );
+            for (i, g) in got.iter().enumerate() {
+                assert!(close(*g, i), "{ty:?} n={n} entry {i}: {g} vs {}", want[i]);
             }
         }
     }

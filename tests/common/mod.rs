@@ -4,7 +4,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 /// `suite.toml` of the arithmetic suite: numeric answers, two-shot prompts.
@@ -51,4 +51,42 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
+}
+
+/// The repository's root (where `fixtures/` and `suites/` are).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The demo config with absolute paths, `limit` items per suite and the
+/// reports written under `out`.
+pub fn demo_config(limit: usize, out: &Path) -> String {
+    let text = std::fs::read_to_string(repo_root().join("fixtures/gate.toml"))
+        .expect("fixtures/gate.toml");
+    let fixtures = repo_root().join("fixtures");
+    let replace = |text: String, from: &str, to: &str| {
+        assert!(text.contains(from), "fixtures/gate.toml has no {from:?}");
+        text.replace(from, to)
+    };
+    let text = replace(
+        text,
+        "\"teacher/",
+        &format!("\"{}/teacher/", fixtures.display()),
+    );
+    let text = replace(
+        text,
+        "\"students/",
+        &format!("\"{}/students/", fixtures.display()),
+    );
+    let text = replace(
+        text,
+        "\"../suites/",
+        &format!("\"{}/suites/", repo_root().display()),
+    );
+    let text = replace(
+        text,
+        "output_dir = \"../reports\"",
+        &format!("output_dir = \"{}\"", out.display()),
+    );
+    replace(text, "limit = 120", &format!("limit = {limit}"))
 }
