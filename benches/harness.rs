@@ -5,7 +5,8 @@
 //! The target is under one second.
 //!
 //! Run: `cargo bench --bench harness`. After criterion's figure it prints
-//! the run's own split of the time (`timings.json`).
+//! the run's own split of the time (`timings.json`); with `HARNESS_KEEP=1`
+//! it keeps the workspace for profiling.
 
 use std::time::Duration;
 
@@ -43,5 +44,9 @@ fn main() {
     match std::fs::read_to_string(&timings) {
         Ok(t) => println!("split of the last run ({}):\n{t}", timings.display()),
         Err(e) => println!("{}: {e}", timings.display()),
+    }
+    // HARNESS_KEEP=1 keeps the workspace for profiling by hand.
+    if std::env::var_os("HARNESS_KEEP").is_some() {
+        println!("workspace kept: {}", ws.dir.keep().display());
     }
 }

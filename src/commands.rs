@@ -49,8 +49,13 @@ fn load_plan(config_path: &Path) -> Result<std::result::Result<(Plan, String), P
         Err(p) => return Ok(Err(p)),
     };
     let mut problems = Vec::new();
-    for spec in plan.config.models() {
-        if let Err(p) = execute::check_replay_coverage(&plan, spec) {
+    // Replay transcripts are read and checked on one thread per core.
+    let coverage =
+        distill_gate::run::parallel::map_in_order(plan.config.models().collect(), |spec| {
+            execute::check_replay_coverage(&plan, spec)
+        });
+    for (spec, covered) in plan.config.models().zip(coverage) {
+        if let Err(p) = covered {
             problems.extend(p.0);
         }
         if let ModelSource::Local { path, .. } = &spec.source
@@ -243,9 +248,10 @@ fn finish(
 fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
     let (backend, fingerprint) = match &spec.source {
         ModelSource::Replay { transcript } => {
-            let t = transcript::read(transcript).map_err(|p| anyhow::anyhow!("{p}"))?;
+            let t = transcript::read_shared(transcript).map_err(|p| anyhow::anyhow!("{p}"))?;
             let m = t
                 .model
+                .clone()
                 .unwrap_or_else(|| distill_gate::model::ModelIdentity {
                     backend: "unknown".into(),
                     name: spec.name.clone(),

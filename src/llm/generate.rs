@@ -8,6 +8,7 @@
 //! matmuls). Finished sequences are dropped from the cache, so they stop
 //! costing compute.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use burn::tensor::activation::log_softmax as log_softmax_tensor;
@@ -152,19 +153,34 @@ pub fn generate(
     }
     let mut active: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].limit > 0).collect();
     if !active.is_empty() {
-        run_batch(
-            decoder,
-            tokenizer,
-            requests,
-            &eos,
-            &mut seqs,
-            &mut active,
-            start,
-        )?;
+        on_compute_pool(|| {
+            run_batch(
+                decoder,
+                tokenizer,
+                requests,
+                &eos,
+                &mut seqs,
+                &mut active,
+                start,
+            )
+        })?;
     }
     seqs.into_iter()
         .map(|seq| finish_output(tokenizer, &requests[seq.request], &eos, seq))
         .collect()
+}
+
+/// Runs `f` on a worker thread of the compute pool (rayon, one thread per
+/// core). The parallel kernels `f` starts (burn's and the quantized
+/// products) then share the work with the calling thread; started from an
+/// outside thread, every one of them (about 200 per decoded token) would be
+/// handed to the pool and waited on, waking threads each time.
+fn on_compute_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    match POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().build().ok()) {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
 }
 
 /// Prefills the active sequences and decodes until all are finished.

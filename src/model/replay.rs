@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use std::sync::Arc;
+
 use super::transcript::{self, Transcript, key_of};
 use super::{Completion, GenerationRequest, LatencySource, Model, ModelError, ModelIdentity};
 use crate::diagnostics::Problems;
@@ -12,7 +14,7 @@ use crate::diagnostics::Problems;
 #[derive(Debug)]
 pub struct ReplayModel {
     name: String,
-    transcript: Transcript,
+    transcript: Arc<Transcript>,
 }
 
 impl ReplayModel {
@@ -20,7 +22,7 @@ impl ReplayModel {
     pub fn open(name: &str, path: &Path) -> Result<Self, Problems> {
         Ok(Self {
             name: name.to_string(),
-            transcript: transcript::read(path)?,
+            transcript: transcript::read_shared(path)?,
         })
     }
 

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +102,34 @@ pub fn read(path: &Path) -> Result<Transcript, Problems> {
         transcript.entries.insert(entry.key.clone(), entry);
         None
     })?;
+    Ok(transcript)
+}
+
+/// [`read`], remembered for the rest of the process: a run checks that a
+/// replayed model covers the plan, names it in the reports and replays it,
+/// and reads its transcript once for all three. The file is read again
+/// when its length or modification time changed.
+pub fn read_shared(path: &Path) -> Result<Arc<Transcript>, Problems> {
+    type Cache = Mutex<Vec<(PathBuf, Option<(u64, SystemTime)>, Arc<Transcript>)>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let stamp = std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some((m.len(), m.modified().ok()?)));
+    let cache = CACHE.get_or_init(Cache::default);
+    let hit = |entries: &[(PathBuf, Option<(u64, SystemTime)>, Arc<Transcript>)]| {
+        entries
+            .iter()
+            .find(|(p, s, _)| p == path && stamp.is_some() && *s == stamp)
+            .map(|(_, _, t)| Arc::clone(t))
+    };
+    if let Some(t) = cache.lock().ok().and_then(|c| hit(&c)) {
+        return Ok(t);
+    }
+    let transcript = Arc::new(read(path)?);
+    if let Ok(mut c) = cache.lock() {
+        c.retain(|(p, _, _)| p != path);
+        c.push((path.to_path_buf(), stamp, Arc::clone(&transcript)));
+    }
     Ok(transcript)
 }
 

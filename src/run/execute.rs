@@ -67,7 +67,7 @@ pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Proble
     let ModelSource::Replay { transcript } = &spec.source else {
         return Ok(());
     };
-    let t = crate::model::transcript::read(transcript)?;
+    let t = crate::model::transcript::read_shared(transcript)?;
     let mut problems = Vec::new();
     for suite in &plan.suites {
         for item in &suite.items {
@@ -291,13 +291,14 @@ fn score_and_journal(
                 works,
                 answers,
             } => {
-                for entry in journal_entries(spec, role, &works, answers) {
+                let entries = journal_entries(spec, role, &works, answers);
+                for entry in &entries {
                     progress.item_done(entry.error.is_some(), entry.cost);
-                    journal.append(entry).map_err(|source| RunError::Io {
-                        path: journal.path().to_path_buf(),
-                        source,
-                    })?;
                 }
+                journal.append_all(entries).map_err(|source| RunError::Io {
+                    path: journal.path().to_path_buf(),
+                    source,
+                })?;
             }
             ToScorer::Finish => progress.finish_model(),
         }

@@ -204,25 +204,34 @@ impl Journal {
         self.done.contains(key)
     }
 
-    /// Appends one result; syncs to disk when [`SYNC_INTERVAL`] has passed
-    /// since the last sync (and when the journal is dropped).
-    pub fn append(&mut self, entry: JournalEntry) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        if self.tear_at == Some(self.appended) {
-            self.file.write_all(&line[..line.len() / 2])?;
-            self.file.sync_data()?;
-            std::thread::sleep(std::time::Duration::from_secs(600));
-            std::process::abort();
+    /// Appends results in order with one write (a batch's lines reach the
+    /// kernel together; after a kill mid-write the torn last line is redone
+    /// on resume). Syncs to disk when [`SYNC_INTERVAL`] has passed since the
+    /// last sync (and when the journal is dropped).
+    pub fn append_all(&mut self, entries: Vec<JournalEntry>) -> std::io::Result<()> {
+        let mut lines = Vec::new();
+        for entry in &entries {
+            let start = lines.len();
+            serde_json::to_writer(&mut lines, entry).map_err(std::io::Error::other)?;
+            lines.push(b'\n');
+            if self.tear_at == Some(self.appended) {
+                let torn = start + (lines.len() - start) / 2;
+                self.file.write_all(&lines[..torn])?;
+                self.file.sync_data()?;
+                std::thread::sleep(std::time::Duration::from_secs(600));
+                std::process::abort();
+            }
+            self.appended += 1;
         }
-        self.appended += 1;
-        self.file.write_all(&line)?;
+        self.file.write_all(&lines)?;
         if self.last_sync.elapsed() >= SYNC_INTERVAL {
             self.file.sync_data()?;
             self.last_sync = std::time::Instant::now();
         }
-        self.done.insert(entry.work_key());
-        self.entries.push(entry);
+        for entry in entries {
+            self.done.insert(entry.work_key());
+            self.entries.push(entry);
+        }
         Ok(())
     }
 
