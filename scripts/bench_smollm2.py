@@ -179,6 +179,100 @@ def llamacpp_batched(model, batch):
     return total_prompt / (t1 - t0), decoded / (t2 - t1), out
 
 
+def ours_eval(model, suite, split, batch, limit):
+    """Evaluation as a gate run does it: `distill-gate record` over a suite
+    split (the harness's batching, length sorting, greedy settings, stop
+    sequences). Returns (prompt tokens, completion tokens, seconds of
+    generation, [(prompt, completion tokens)] in the order asked); the
+    seconds are the batches' wall times from the transcript (model loading
+    excluded, as for llama.cpp)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "t.jsonl")
+        subprocess.run([BIN, "record", "--model", model, "--suite", suite, "--split", split,
+                        "--out", out, "--batch-size", str(batch), "--limit", str(limit)],
+                       check=True, capture_output=True)
+        entries = [json.loads(line) for line in open(out)]
+    done = [e for e in entries if e.get("completion")]
+    prompt_tok = sum(e["completion"]["usage"]["prompt_tokens"] for e in done)
+    comp_tok = sum(e["completion"]["usage"]["completion_tokens"] for e in done)
+    secs = sum(e["completion"]["latency"]["batch_ms"] / e["completion"]["latency"]["batch_size"]
+               for e in done) / 1000
+    return prompt_tok, comp_tok, secs, [(e["prompt"], e["completion"]["usage"]["completion_tokens"])
+                                        for e in done]
+
+
+def llamacpp_eval(model, requests, parallel):
+    """The same prompts through llama.cpp's C API, `parallel` sequences at a
+    time (shortest prompts together), each generating exactly as many
+    tokens as ours did (greedy argmax; the same work whatever each runtime
+    would have stopped at). Returns (prompt tokens, completion tokens,
+    seconds)."""
+    import numpy as np
+    import llama_cpp as L
+    from llama_cpp._logger import set_verbose
+
+    set_verbose(False)
+    L.llama_backend_init()
+    lmodel = L.llama_model_load_from_file(model.encode(), L.llama_model_default_params())
+    vocab = L.llama_model_get_vocab(lmodel)
+    n_vocab = L.llama_vocab_n_tokens(vocab)
+    work = []
+    for prompt, n_new in requests:
+        text = prompt.encode()
+        buf = (L.llama_token * (len(text) + 8))()
+        n = L.llama_tokenize(vocab, text, len(text), buf, len(buf), False, True)
+        work.append((list(buf[:n]), n_new))
+    work.sort(key=lambda w: len(w[0]))
+    longest = max(len(w[0]) + w[1] for w in work)
+    cparams = L.llama_context_default_params()
+    cparams.n_seq_max = parallel
+    cparams.n_ctx = parallel * (longest + 8)
+    cparams.n_batch = parallel * (longest + 8)
+    cparams.n_threads = 2
+    cparams.n_threads_batch = 2
+    cparams.flash_attn_type = (L.LLAMA_FLASH_ATTN_TYPE_ENABLED if FLASH_ATTN
+                               else L.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+    ctx = L.llama_init_from_model(lmodel, cparams)
+    b = L.llama_batch_init(cparams.n_batch, 0, 1)
+
+    def run(entries):
+        for i, (tok, pos, seq, out) in enumerate(entries):
+            b.token[i] = tok
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq
+            b.logits[i] = out
+        b.n_tokens = len(entries)
+        if L.llama_decode(ctx, b) != 0:
+            raise RuntimeError("llama_decode failed")
+
+    def argmax(i):
+        return int(np.argmax(np.ctypeslib.as_array(L.llama_get_logits_ith(ctx, i), shape=(n_vocab,))))
+
+    prompt_tok = sum(len(w[0]) for w in work)
+    comp_tok = sum(w[1] for w in work)
+    t0 = time.perf_counter()
+    for start in range(0, len(work), parallel):
+        chunk = work[start:start + parallel]
+        L.llama_memory_clear(L.llama_get_memory(ctx), True)
+        entries = [(tok, pos, s, int(pos == len(ids) - 1))
+                   for s, (ids, _) in enumerate(chunk) for pos, tok in enumerate(ids)]
+        run(entries)
+        last = [i for i, e in enumerate(entries) if e[3]]
+        out = [[argmax(i)] for i in last]
+        live = [s for s, (_, n_new) in enumerate(chunk) if n_new > 1]
+        while live:
+            run([(out[s][-1], len(chunk[s][0]) + len(out[s]) - 1, s, 1) for s in live])
+            for i, s in enumerate(live):
+                out[s].append(argmax(i))
+            live = [s for s in live if len(out[s]) < chunk[s][1]]
+    secs = time.perf_counter() - t0
+    L.llama_batch_free(b)
+    L.llama_free(ctx)
+    L.llama_model_free(lmodel)
+    return prompt_tok, comp_tok, secs
+
+
 def cpu_model():
     try:
         with open("/proc/cpuinfo") as f:
@@ -209,6 +303,12 @@ def main():
     ap.add_argument("--model", default="models/SmolLM2-135M-Instruct.Q4_1.gguf")
     ap.add_argument("--backends", default="flex,ndarray", help="comma-separated; empty for none")
     ap.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
+    ap.add_argument("--eval-suite", default="suites/logistics",
+                    help="suite whose split is evaluated end to end (empty: skip)")
+    ap.add_argument("--eval-split", default="test")
+    ap.add_argument("--eval-limit", type=int, default=64, help="first N items of the split")
+    ap.add_argument("--eval-parallel", default="16,32",
+                    help="llama.cpp parallel sequences to try; the best counts")
     a = ap.parse_args()
     batches = [int(x) for x in a.batches.split(",") if x]
     backends = [x for x in a.backends.split(",") if x]
@@ -235,6 +335,14 @@ def main():
             p, d = ours(a.model, backend, batch)
             rows.append(("distill-gate burn", backend, batch, p, d))
             print(f"done: {backend} batch {batch}", file=sys.stderr, flush=True)
+    evals = []
+    if a.eval_suite:
+        p, c, secs, requests = ours_eval(a.model, a.eval_suite, a.eval_split, 16, a.eval_limit)
+        evals.append((f"distill-gate record (flex, batch 16)", p, c, secs))
+        for par in [int(x) for x in a.eval_parallel.split(",") if x]:
+            lp, lc, lsecs = llamacpp_eval(a.model, requests, par)
+            evals.append((f"llama.cpp C API ({par} parallel sequences)", lp, lc, lsecs))
+        print("done: evaluation throughput", file=sys.stderr, flush=True)
     print(f"{started}, {cpu_model()}, {os.cpu_count()} cores; "
           f"load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
           f"llama-cpp-python {llama_cpp_version()}")
@@ -243,6 +351,26 @@ def main():
     print("|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]:.0f} | {r[4]:.0f} |")
+    best_cpp_decode_1 = max(r[4] for r in rows if r[0].startswith("llama.cpp") and r[2] == 1)
+    ours_decode_1 = [r for r in rows if r[0].startswith("distill-gate") and r[2] == 1]
+    if ours_decode_1:
+        print()
+        print("batch-1 decode, ours / best llama.cpp: " + ", ".join(
+            f"{r[1]} {r[4] / best_cpp_decode_1:.2f}x" for r in ours_decode_1))
+    if evals:
+        print()
+        print(f"Evaluation of {a.eval_suite} ({a.eval_split} split, first {a.eval_limit} items), "
+              "prompt + completion tokens:")
+        print()
+        print("| runtime (2 threads) | prompt tokens | completion tokens | seconds | tokens/s |")
+        print("|---|---|---|---|---|")
+        for name, p, c, secs in evals:
+            print(f"| {name} | {p} | {c} | {secs:.2f} | {(p + c) / secs:.0f} |")
+        ours_tps = (evals[0][1] + evals[0][2]) / evals[0][3]
+        best_cpp = max((p + c) / secs for _, p, c, secs in evals[1:]) if len(evals) > 1 else None
+        if best_cpp:
+            print()
+            print(f"evaluation throughput, ours / best llama.cpp: {ours_tps / best_cpp:.2f}x")
     return 0
 
 

@@ -284,8 +284,7 @@ mod tests {
         let path = dir.path().join("results.jsonl");
         {
             let mut j = Journal::open(&path).unwrap();
-            j.append(entry("a")).unwrap();
-            j.append(entry("b")).unwrap();
+            j.append_all(vec![entry("a"), entry("b")]).unwrap();
         }
         // Simulate a kill mid-write: half of a third line.
         let full = serde_json::to_string(&entry("c")).unwrap();
