@@ -668,3 +668,23 @@ fn jail_hides_the_host_and_bounds_what_the_program_can_take() {
         "free space on /tmp fell from {free_before} to {free_after}"
     );
 }
+
+#[test]
+fn hashes_and_set_order_are_the_same_in_every_run() {
+    // A model's `list(set(words))` must score the same on every run: the
+    // sandbox fixes PYTHONHASHSEED (and must not run Python in a mode that
+    // ignores it). The working directory is not importable.
+    let program = "import sys\nprint(hash('distill'), list({'a', 'b', 'c', 'd', 'e', 'f'}), '' in sys.path)\n";
+    let outputs: Vec<String> = (0..4)
+        .map(|_| {
+            let out = run_python(program, "", &quick_limits()).expect("sandbox runs");
+            assert!(matches!(out.status, Status::Exited(0)), "{out:?}");
+            out.stdout
+        })
+        .collect();
+    assert!(outputs[0].trim_end().ends_with("False"), "{}", outputs[0]);
+    assert!(
+        outputs.iter().all(|o| o == &outputs[0]),
+        "outputs differ between runs: {outputs:?}"
+    );
+}

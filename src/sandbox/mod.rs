@@ -22,7 +22,7 @@
 //!    namespaces; no uid change and no process limit (`RLIMIT_NPROC` would
 //!    count every process of the calling user). Whatever is unavailable is
 //!    skipped, never fatal, and reported in [`Isolation`].
-//! 4. **A Python audit hook** (trusted prelude, `python3 -I -S -B`) that
+//! 4. **A Python audit hook** (trusted prelude, `python3 -s -S -B` in a cleared environment) that
 //!    refuses sockets other than `AF_UNIX`, starting processes, `ctypes`,
 //!    and writing outside the work directory, with a clear
 //!    `PermissionError("sandbox: ... blocked")`. Audit hooks are not a
@@ -455,7 +455,11 @@ fn command(
     };
     let mut command = Command::new(python);
     command
-        .args(["-I", "-S", "-B", "-c", PRELUDE])
+        // Not -I: it implies -E, which ignores PYTHONHASHSEED below, and
+        // then a set's order (and an answer's score) changes between runs.
+        // The environment is cleared instead; the prelude drops the working
+        // directory from sys.path (-I's other effect).
+        .args(["-s", "-S", "-B", "-c", PRELUDE])
         .arg(&inside)
         .arg(if limits.audit_hook { "1" } else { "0" })
         .arg(&program)

@@ -1,4 +1,7 @@
-# Trusted prelude of the distill-gate sandbox (run with python3 -I -S -B -c).
+# Trusted prelude of the distill-gate sandbox (run with python3 -s -S -B -c
+# in a cleared environment: not -I, which would also ignore PYTHONHASHSEED,
+# so str hashes and set order would change from run to run; the one other
+# thing -I does, leaving the working directory off sys.path, is done below).
 #
 # argv: [-c, <work dir as the program sees it>, <"1" to install the guard>,
 #        <the program file as the program sees it>]
@@ -11,6 +14,9 @@
 # layer set up by the harness: rlimits, namespaces and an unprivileged uid.
 import os
 import sys
+
+if sys.path and sys.path[0] in ("", "."):
+    del sys.path[0]
 
 
 def _install_guard(workdir):
