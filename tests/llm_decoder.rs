@@ -382,6 +382,102 @@ fn batched_greedy_generation_equals_each_prompt_alone() {
     }
 }
 
+/// Prompts that share their first 20 tokens (a few-shot block), then differ
+/// in length and content.
+fn prompts_with_shared_prefix() -> Vec<Vec<u32>> {
+    let prefix: Vec<u32> = (0..20).map(|i| 1 + (i * 37 % 250) as u32).collect();
+    [
+        vec![40, 77, 12],
+        vec![66],
+        vec![300, 17, 81, 4, 60, 9],
+        vec![99, 98],
+    ]
+    .into_iter()
+    .map(|suffix| prefix.iter().copied().chain(suffix).collect())
+    .collect()
+}
+
+#[test]
+fn forked_cache_after_a_shared_prefix_matches_the_full_forward() {
+    for backend in Backend::ALL {
+        let (_, _, decoder) = tiny_model(backend, false);
+        let seqs = prompts_with_shared_prefix();
+        let shared = 20;
+        let width = seqs.iter().map(|s| s.len() - shared).max().unwrap();
+        let pads: Vec<usize> = seqs.iter().map(|s| width - (s.len() - shared)).collect();
+        let mut cache = decoder.new_cache(vec![0], shared + width + 2);
+        decoder
+            .forward_cached(&seqs[0][..shared], shared, &mut cache)
+            .unwrap();
+        cache.fork(pads.clone()).unwrap();
+        assert_eq!(cache.rows(), seqs.len());
+        assert_eq!(cache.pad_start(), shared);
+        let mut block = Vec::new();
+        for (seq, &pad) in seqs.iter().zip(&pads) {
+            block.extend(std::iter::repeat_n(0u32, pad));
+            block.extend_from_slice(&seq[shared..]);
+        }
+        let hidden = decoder.forward_cached(&block, width, &mut cache).unwrap();
+        let (suffix_logits, _) = host_logits(decoder.logits(hidden));
+        // One decode step on top: the token 5 after every prompt.
+        let hidden = decoder
+            .forward_cached(&vec![5; seqs.len()], 1, &mut cache)
+            .unwrap();
+        let (step_logits, _) = host_logits(decoder.logits(hidden));
+        for (row, seq) in seqs.iter().enumerate() {
+            let mut full_seq = seq.clone();
+            full_seq.push(5);
+            let batch = TokenBatch::right_padded(&[full_seq.clone()], 0).unwrap();
+            let (full, _) = host_logits(decoder.forward(&batch).unwrap());
+            let mut checks = Vec::new();
+            for i in shared..seq.len() {
+                let col = pads[row] + (i - shared);
+                checks.push((i, &suffix_logits[(row * width + col) * VOCAB..][..VOCAB]));
+            }
+            checks.push((seq.len(), &step_logits[row * VOCAB..][..VOCAB]));
+            for (pos, got) in checks {
+                let want = &full[pos * VOCAB..][..VOCAB];
+                let worst = got
+                    .iter()
+                    .zip(want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                assert!(
+                    worst < 1e-4,
+                    "{backend} row {row} pos {pos}: max diff {worst}"
+                );
+            }
+        }
+        assert!(cache.fork(vec![0, 0]).is_err(), "only one-row caches fork");
+    }
+}
+
+#[test]
+fn batched_generation_with_a_shared_prefix_equals_each_prompt_alone() {
+    let tok = tiny_tokenizer();
+    for backend in Backend::ALL {
+        let (_, _, decoder) = tiny_model(backend, false);
+        let requests: Vec<GenerateRequest> = prompts_with_shared_prefix()
+            .into_iter()
+            .zip([12, 7, 30, 10])
+            .map(|(p, n)| request(p, n))
+            .collect();
+        let batched = generate(&decoder, &tok, &requests).unwrap();
+        let mut distinct = std::collections::BTreeSet::new();
+        for (req, got) in requests.iter().zip(&batched) {
+            let alone = generate(&decoder, &tok, std::slice::from_ref(req)).unwrap();
+            assert_eq!(
+                got.tokens, alone[0].tokens,
+                "{backend} prompt {:?}",
+                req.prompt
+            );
+            assert_eq!(got.prompt_tokens, req.prompt.len());
+            distinct.insert(got.tokens.clone());
+        }
+        assert!(distinct.len() >= 3, "outputs should depend on the suffix");
+    }
+}
+
 #[test]
 fn generation_continues_the_greedy_argmax_of_the_full_forward() {
     // Independent of the cache: each generated token is the argmax of a

@@ -116,21 +116,34 @@ fn strided_attention(
     softmax(scores, 3).matmul(v)
 }
 
+/// Where each row's padding columns are: `pads[r]` columns from column
+/// `start` on (`start = 0`: left padding).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Padding<'a> {
+    /// First padding column of every row.
+    pub start: usize,
+    /// Padding columns per row.
+    pub pads: &'a [usize],
+}
+
 /// Boolean attention mask (`true` = masked) of shape
 /// `[rows, 1, groups * s, past + s]` for `s` new tokens per row following
-/// `past` cached columns, where row `r`'s first `pads[r]` columns are
-/// padding. Query `i` (column `past + i`) sees key `j` when `j <= past + i`
-/// and `j` is not padding; a padding query also sees itself, so no row is
-/// fully masked. Returns `None` when nothing is masked.
+/// `past` cached columns, where row `r`'s columns `start..start + pads[r]`
+/// are padding. Query `i` (column `past + i`) sees key `j` when
+/// `j <= past + i` and `j` is not padding; a padding query also sees
+/// itself, so no row is fully masked. Returns `None` when nothing is masked.
 pub(crate) fn attention_mask(
-    pads: &[usize],
+    padding: Padding<'_>,
     past: usize,
     seq: usize,
     groups: usize,
     device: &Device,
 ) -> Option<Tensor<4, Bool>> {
+    let (start, pads) = (padding.start, padding.pads);
     let keys = past + seq;
-    let masked = |pad: usize, i: usize, j: usize| j > past + i || (j < pad && j != past + i);
+    let masked = |pad: usize, i: usize, j: usize| {
+        j > past + i || ((start..start + pad).contains(&j) && j != past + i)
+    };
     let any = pads
         .iter()
         .any(|&pad| (0..seq).any(|i| (0..keys).any(|j| masked(pad, i, j))));
@@ -162,7 +175,11 @@ mod tests {
     fn causal_mask_with_left_padding() {
         let device = Backend::Flex.device();
         // Row 0 unpadded, row 1 with one pad column; 3 new tokens, no past.
-        let got = mask_values(attention_mask(&[0, 1], 0, 3, 1, &device)).unwrap();
+        let padding = Padding {
+            start: 0,
+            pads: &[0, 1],
+        };
+        let got = mask_values(attention_mask(padding, 0, 3, 1, &device)).unwrap();
         #[rustfmt::skip]
         let expected = vec![
             false, true, true,
@@ -179,13 +196,36 @@ mod tests {
     #[test]
     fn decode_step_masks_only_padding_and_repeats_groups() {
         let device = Backend::Flex.device();
-        assert!(attention_mask(&[0, 0], 4, 1, 3, &device).is_none());
-        let got = mask_values(attention_mask(&[2, 0], 3, 1, 2, &device)).unwrap();
+        let left = |pads| Padding { start: 0, pads };
+        assert!(attention_mask(left(&[0, 0]), 4, 1, 3, &device).is_none());
+        let got = mask_values(attention_mask(left(&[2, 0]), 3, 1, 2, &device)).unwrap();
         #[rustfmt::skip]
         let expected = vec![
             true, true, false, false,
             true, true, false, false,
             false, false, false, false,
+            false, false, false, false,
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn padding_after_a_shared_prefix_is_masked_in_the_middle() {
+        let device = Backend::Flex.device();
+        // Two prefix columns are cached; row 0 has one pad column after
+        // them (column 2), row 1 none; two new tokens per row.
+        let padding = Padding {
+            start: 2,
+            pads: &[1, 0],
+        };
+        let got = mask_values(attention_mask(padding, 2, 2, 1, &device)).unwrap();
+        #[rustfmt::skip]
+        let expected = vec![
+            // row 0: query column 2 is the pad (sees itself), column 3 skips it
+            false, false, false, true,
+            false, false, true, false,
+            // row 1: plain causal
+            false, false, false, true,
             false, false, false, false,
         ];
         assert_eq!(got, expected);

@@ -20,7 +20,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::attention::{Attention, attention_mask};
+use super::attention::{Attention, Padding, attention_mask};
 use super::batch::TokenBatch;
 use super::config::LlamaConfig;
 use super::error::LlmError;
@@ -404,14 +404,18 @@ impl LlamaDecoder {
             .flat_map(|r| (0..cols).map(move |c| c.saturating_sub(batch.start(r))))
             .collect();
         let x = self.embed(batch.ids(), rows, cols)?;
-        self.run_layers(x, &positions, batch.starts(), 0, None)
+        let padding = Padding {
+            start: 0,
+            pads: batch.starts(),
+        };
+        self.run_layers(x, &positions, padding, 0, None)
     }
 
     /// Inference forward of `cols` new tokens per row (`tokens` row-major,
     /// `cache.rows() * cols` ids) after the cache's columns: writes their
     /// keys/values into `cache` and returns hidden states after the final
     /// norm, `[rows, cols, hidden]`. Prefill is one call with the whole
-    /// left-padded prompt block (padding given by the cache's pads); decode
+    /// left-padded prompt block (padding given by the cache's padding); decode
     /// is one call per step with `cols = 1`.
     pub fn forward_cached(
         &self,
@@ -435,13 +439,14 @@ impl LlamaDecoder {
         }
         let past = cache.len();
         let pads = cache.pads().to_vec();
-        let positions: Vec<usize> = pads
-            .iter()
-            .flat_map(|&pad| (0..cols).map(move |i| (past + i).saturating_sub(pad)))
-            .collect();
+        let positions = cache.next_positions(cols);
+        let padding = Padding {
+            start: cache.pad_start(),
+            pads: &pads,
+        };
         let x = self.embed(tokens, rows, cols)?;
         cache.reserve(cols)?;
-        let hidden = self.run_layers(x, &positions, &pads, past, Some(cache))?;
+        let hidden = self.run_layers(x, &positions, padding, past, Some(cache))?;
         cache.advance(cols);
         Ok(hidden)
     }
@@ -462,7 +467,7 @@ impl LlamaDecoder {
         &self,
         mut x: Tensor<3>,
         positions: &[usize],
-        pads: &[usize],
+        padding: Padding<'_>,
         past: usize,
         mut cache: Option<&mut KvCache>,
     ) -> Result<Tensor<3>, LlmError> {
@@ -477,7 +482,7 @@ impl LlamaDecoder {
             &device,
         );
         let groups = self.config.num_attention_heads / self.config.kv_heads();
-        let mask = attention_mask(pads, past, cols, groups, &device);
+        let mask = attention_mask(padding, past, cols, groups, &device);
         for (l, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (c, l));
             x = layer.forward(x, &rope, mask.clone(), layer_cache)?;

@@ -21,6 +21,7 @@ use super::error::LlmError;
 use super::sampling::{Sampler, SamplingParams, log_softmax};
 use super::tokenizer::TextTokenizer;
 use crate::model::FinishReason;
+use crate::model::batching::common_prefix_len;
 
 /// Token id written into padding columns (always inside the vocabulary;
 /// padding is masked, so its value does not matter).
@@ -197,17 +198,30 @@ fn run_batch(
         .iter()
         .map(|&i| requests[seqs[i].request].prompt.as_slice())
         .collect();
-    let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+    let shared = shared_prefix(&prompts);
+    let width = prompts.iter().map(|p| p.len() - shared).max().unwrap_or(0);
     let most_new = active.iter().map(|&i| seqs[i].limit).max().unwrap_or(0);
-    let pads: Vec<usize> = prompts.iter().map(|p| width - p.len()).collect();
+    let pads: Vec<usize> = prompts.iter().map(|p| width - (p.len() - shared)).collect();
     let mut block = Vec::with_capacity(prompts.len() * width);
     for (prompt, &pad) in prompts.iter().zip(&pads) {
         block.extend(std::iter::repeat_n(PAD_ID, pad));
-        block.extend_from_slice(prompt);
+        block.extend_from_slice(&prompt[shared..]);
     }
     // Room for the first tokens; the cache doubles if a sequence runs longer
     // (most stop well before max_new_tokens, so this saves memory and memset).
-    let mut cache = decoder.new_cache(pads, width + most_new.min(INITIAL_NEW_COLUMNS));
+    let capacity = shared + width + most_new.min(INITIAL_NEW_COLUMNS);
+    let mut cache = match prompts.first() {
+        // The prefix every prompt shares (a category's instructions and
+        // few-shot examples) is prefilled once and its keys and values
+        // copied to every row; each row then prefills only its own suffix.
+        Some(first) if shared > 0 => {
+            let mut cache = decoder.new_cache(vec![0], capacity);
+            decoder.forward_cached(&first[..shared], shared, &mut cache)?;
+            cache.fork(pads)?;
+            cache
+        }
+        _ => decoder.new_cache(pads, capacity),
+    };
     let hidden = decoder.forward_cached(&block, width, &mut cache)?;
     let mut logits = last_logits(decoder, hidden)?;
     let vocab = decoder.config().vocab_size;
@@ -242,6 +256,32 @@ fn run_batch(
             .collect();
         let hidden = decoder.forward_cached(&step, 1, &mut cache)?;
         logits = last_logits(decoder, hidden)?;
+    }
+}
+
+/// Fewest shared leading tokens worth a prefill of their own: below this
+/// the second forward costs more than the tokens it saves.
+pub const MIN_SHARED_PREFIX: usize = 16;
+
+/// Leading tokens every prompt of a batch of two or more shares, when at
+/// least [`MIN_SHARED_PREFIX`]; at most the shortest prompt's length minus
+/// one, so every row keeps a token of its own to predict from. 0 otherwise.
+fn shared_prefix(prompts: &[&[u32]]) -> usize {
+    let [first, rest @ ..] = prompts else {
+        return 0;
+    };
+    if rest.is_empty() {
+        return 0;
+    }
+    let common = rest
+        .iter()
+        .fold(first.len(), |n, p| common_prefix_len(&first[..n], p));
+    let shortest = prompts.iter().map(|p| p.len()).min().unwrap_or(0);
+    let shared = common.min(shortest.saturating_sub(1));
+    if shared >= MIN_SHARED_PREFIX {
+        shared
+    } else {
+        0
     }
 }
 
@@ -395,4 +435,25 @@ pub fn loglikelihood(
         scores[i] += row.iter().map(|&v| f64::from(v)).sum::<f64>();
     }
     Ok(scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_prefix_needs_two_prompts_and_leaves_each_a_token() {
+        let long: Vec<u32> = (0..40).collect();
+        let mut other = long.clone();
+        other[30] = 999;
+        assert_eq!(shared_prefix(&[&long, &other]), 30);
+        assert_eq!(shared_prefix(&[&long]), 0, "one prompt shares nothing");
+        assert_eq!(
+            shared_prefix(&[&long, &long]),
+            39,
+            "identical prompts keep a token"
+        );
+        assert_eq!(shared_prefix(&[&long[..10], &long]), 0, "below the minimum");
+        assert_eq!(shared_prefix(&[&long, &other, &[7, 8][..]]), 0);
+    }
 }

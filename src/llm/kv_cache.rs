@@ -4,9 +4,11 @@
 //! `[rows, kv_heads, capacity, head_dim]`; a forward over `s` new tokens
 //! writes columns `len..len + s` in place (burn reuses a uniquely owned
 //! buffer) and attends over columns `0..len + s`. The prefix is never
-//! recomputed. Rows may carry left padding: row `r`'s first `pads[r]`
-//! columns are masked out of attention and its positions count from its
-//! first real column.
+//! recomputed. Rows may carry padding: row `r`'s `pads[r]` columns from
+//! column `pad_start` on are masked out of attention, and its positions
+//! skip them. With `pad_start = 0` that is left padding; a cache forked
+//! after a shared prompt prefix ([`KvCache::fork`]) pads each row between
+//! the prefix and its own suffix.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
@@ -26,6 +28,7 @@ pub struct KvCache {
     /// One entry per layer; `None` only transiently while a layer writes.
     layers: Vec<Option<LayerKv>>,
     pads: Vec<usize>,
+    pad_start: usize,
     len: usize,
     capacity: usize,
     kv_heads: usize,
@@ -51,6 +54,7 @@ impl KvCache {
         Self {
             layers,
             pads,
+            pad_start: 0,
             len: 0,
             capacity,
             kv_heads,
@@ -79,9 +83,49 @@ impl KvCache {
         self.capacity
     }
 
-    /// Leading padding columns of each row.
+    /// Padding columns of each row (starting at [`KvCache::pad_start`]).
     pub fn pads(&self) -> &[usize] {
         &self.pads
+    }
+
+    /// The column where each row's padding starts: 0 for left padding, the
+    /// shared prefix's length after [`KvCache::fork`].
+    pub fn pad_start(&self) -> usize {
+        self.pad_start
+    }
+
+    /// Positions of the next `cols` columns of each row, row-major: a
+    /// column's index minus the row's padding before it.
+    pub fn next_positions(&self, cols: usize) -> Vec<usize> {
+        let (start, past) = (self.pad_start, self.len);
+        self.pads
+            .iter()
+            .flat_map(|&pad| {
+                (past..past + cols).map(move |c| if c < start { c } else { c.saturating_sub(pad) })
+            })
+            .collect()
+    }
+
+    /// Turns a one-row cache holding a shared prompt prefix into one row
+    /// per entry of `pads`, each starting with a copy of the prefix and
+    /// then `pads[r]` padding columns (the suffixes are left-padded after
+    /// the prefix). Fails unless the cache has exactly one unpadded row.
+    pub fn fork(&mut self, pads: Vec<usize>) -> Result<(), LlmError> {
+        if self.rows() != 1 || self.pads[0] != 0 {
+            return Err(LlmError::Generation(format!(
+                "only a one-row unpadded kv cache can be forked (this one has {} rows)",
+                self.rows()
+            )));
+        }
+        if pads.is_empty() {
+            return Err(LlmError::Generation(
+                "forking a kv cache into no rows".into(),
+            ));
+        }
+        self.select_rows(&vec![0; pads.len()])?;
+        self.pads = pads;
+        self.pad_start = self.len;
+        Ok(())
     }
 
     /// Number of layers.
@@ -91,9 +135,9 @@ impl KvCache {
 
     /// Keeps the rows listed in `rows`, in that order (a row may be listed
     /// more than once to fork it, e.g. one prompt scored against several
-    /// continuations). Leading columns that are padding in every kept row
-    /// are dropped, so finished or long-padded sequences stop costing
-    /// attention work.
+    /// continuations). With left padding, leading columns that are padding
+    /// in every kept row are dropped, so finished or long-padded sequences
+    /// stop costing attention work.
     pub fn select_rows(&mut self, rows: &[usize]) -> Result<(), LlmError> {
         if let Some(&bad) = rows.iter().find(|&&r| r >= self.rows()) {
             return Err(LlmError::Generation(format!(
@@ -102,7 +146,11 @@ impl KvCache {
             )));
         }
         let pads: Vec<usize> = rows.iter().map(|&r| self.pads[r]).collect();
-        let trim = pads.iter().copied().min().unwrap_or(0).min(self.len);
+        let trim = if self.pad_start == 0 {
+            pads.iter().copied().min().unwrap_or(0).min(self.len)
+        } else {
+            0
+        };
         let index_data: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
         let index =
             Tensor::<1, Int>::from_data(TensorData::new(index_data, [rows.len()]), &self.device);

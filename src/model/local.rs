@@ -2,12 +2,15 @@
 
 use std::time::Instant;
 
+use super::batching::prefix_batches;
 use super::{
     Completion, GenerationRequest, Latency, LatencySource, Model, ModelError, ModelIdentity, Usage,
 };
 use crate::llm::decoder::LlamaDecoder;
 use crate::llm::device::Backend;
-use crate::llm::generate::{GenerateRequest, check_request, generate, loglikelihood};
+use crate::llm::generate::{
+    GenerateRequest, MIN_SHARED_PREFIX, check_request, generate, loglikelihood,
+};
 use crate::llm::sampling::SamplingParams;
 use crate::llm::{LlamaConfig, LlmError, TextTokenizer, Weights};
 
@@ -174,9 +177,12 @@ impl Model for LocalModel {
                 Err(e) => results[i] = Err(ModelError::Failed(format!("{}: {e}", request.id))),
             }
         }
-        // Similar lengths together: less padding in each batch.
-        ready.sort_by_key(|(_, r)| r.prompt.len());
-        for chunk in ready.chunks(self.batch_size) {
+        // Prompts sharing a prefix (a category's instructions and few-shot
+        // examples) side by side, so each batch prefills the prefix once.
+        ready.sort_by(|(_, a), (_, b)| a.prompt.cmp(&b.prompt));
+        let prompts: Vec<&[u32]> = ready.iter().map(|(_, r)| r.prompt.as_slice()).collect();
+        for range in prefix_batches(&prompts, self.batch_size, MIN_SHARED_PREFIX) {
+            let chunk = &ready[range];
             let batch: Vec<GenerateRequest> = chunk.iter().map(|(_, r)| r.clone()).collect();
             let started = Instant::now();
             let outcome = generate(&self.decoder, &self.tokenizer, &batch);

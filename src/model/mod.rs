@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod batching;
 pub mod http;
 pub mod local;
 pub mod open;

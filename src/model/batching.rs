@@ -1,0 +1,101 @@
+//! Which requests are asked together: prompts that share a long prefix (a
+//! category's instructions and few-shot examples) go in the same batch, so
+//! a local model prefills the prefix once per batch
+//! ([`generate`](crate::llm::generate::generate)) and an API's prompt
+//! cache sees it back to back.
+
+use std::ops::Range;
+
+/// Number of leading elements `a` and `b` share.
+pub fn common_prefix_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Splits `prompts`, sorted so that prompts sharing a prefix are adjacent
+/// (sorted by their tokens or text), into consecutive batches of at most
+/// `batch_size` (at least 1). Neighbours sharing at least `min_shared`
+/// leading elements form a group (in sorted order everything between two
+/// members shares it too); a batch never mixes a group with anything
+/// else, so a category's last items do not share a batch with the next
+/// category's first. Prompts that belong to no group are simply chunked.
+pub fn prefix_batches<T: PartialEq>(
+    prompts: &[&[T]],
+    batch_size: usize,
+    min_shared: usize,
+) -> Vec<Range<usize>> {
+    let n = prompts.len();
+    let shares = |i: usize| {
+        i > 0 && i < n && common_prefix_len(prompts[i - 1], prompts[i]) >= min_shared
+    };
+    // Segments: groups, and runs of prompts in no group.
+    let mut segments = Vec::new();
+    let mut start = 0;
+    for i in 1..n {
+        let group = i - start >= 2 && shares(start + 1);
+        let split = if group {
+            !shares(i)
+        } else {
+            // A run in no group ends where a group starts.
+            !shares(i) && shares(i + 1)
+        };
+        if split {
+            segments.push(start..i);
+            start = i;
+        }
+    }
+    if start < n {
+        segments.push(start..n);
+    }
+    let size = batch_size.max(1);
+    segments
+        .into_iter()
+        .flat_map(|seg| {
+            (seg.start..seg.end)
+                .step_by(size)
+                .map(move |b| b..(b + size).min(seg.end))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_prefix() {
+        assert_eq!(common_prefix_len(b"abcd", b"abxd"), 2);
+        assert_eq!(common_prefix_len(b"ab", b"abcd"), 2);
+        assert_eq!(common_prefix_len::<u8>(b"", b"a"), 0);
+    }
+
+    #[test]
+    fn batches_end_where_the_shared_prefix_would_break() {
+        let a: Vec<Vec<u32>> = (0..5).map(|i| [vec![1; 20], vec![i]].concat()).collect();
+        let b: Vec<Vec<u32>> = (0..3).map(|i| [vec![2; 20], vec![i]].concat()).collect();
+        let short: Vec<Vec<u32>> = (0..3).map(|i| vec![3, i]).collect();
+        let all: Vec<&[u32]> = a
+            .iter()
+            .chain(&b)
+            .chain(&short)
+            .map(Vec::as_slice)
+            .collect();
+        assert_eq!(prefix_batches(&all, 16, 16), vec![0..5, 5..8, 8..11]);
+        assert_eq!(prefix_batches(&all, 4, 16), vec![0..4, 4..5, 5..8, 8..11]);
+        assert_eq!(
+            prefix_batches(&all, 0, 16),
+            (0..11).map(|i| i..i + 1).collect::<Vec<_>>()
+        );
+        assert!(prefix_batches::<u32>(&[], 4, 16).is_empty());
+        // Prompts without a shared prefix are simply chunked.
+        assert_eq!(prefix_batches(&all[8..], 2, 16), vec![0..2, 2..3]);
+        // A prompt in no group before a group stays out of it.
+        let lone = vec![0u32, 9];
+        let mixed: Vec<&[u32]> = std::iter::once(lone.as_slice())
+            .chain(all[8..].iter().copied())
+            .chain(all[..5].iter().copied())
+            .collect();
+        assert_eq!(prefix_batches(&mixed, 16, 16), vec![0..4, 4..9]);
+        // A shorter minimum counts the short prompts' one shared token too.
+        assert_eq!(prefix_batches(&all[8..], 16, 1), vec![0..3]);
+    }
+}
