@@ -114,8 +114,17 @@ impl TextTokenizer {
     }
 
     /// Loads a `tokenizer.json`.
+    ///
+    /// The text is parsed as JSON first and the tokenizer built from the
+    /// parsed value: `tokenizers` reading the file itself panics (instead
+    /// of failing) on a syntax error inside the `decoder` object, which
+    /// libFuzzer found with a cut-off file.
     pub fn from_file(path: &Path) -> Result<Self, LlmError> {
-        let inner = tokenizers::Tokenizer::from_file(path)
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LlmError::format(path, format!("cannot read tokenizer: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| LlmError::format(path, format!("cannot load tokenizer: {e}")))?;
+        let inner: tokenizers::Tokenizer = serde_json::from_value(value)
             .map_err(|e| LlmError::format(path, format!("cannot load tokenizer: {e}")))?;
         Ok(Self::new(inner))
     }

@@ -24,9 +24,8 @@ pub fn prefix_batches<T: PartialEq>(
     min_shared: usize,
 ) -> Vec<Range<usize>> {
     let n = prompts.len();
-    let shares = |i: usize| {
-        i > 0 && i < n && common_prefix_len(prompts[i - 1], prompts[i]) >= min_shared
-    };
+    let shares =
+        |i: usize| i > 0 && i < n && common_prefix_len(prompts[i - 1], prompts[i]) >= min_shared;
     // Segments: groups, and runs of prompts in no group.
     let mut segments = Vec::new();
     let mut start = 0;
