@@ -11,7 +11,7 @@ use distill_gate::diagnostics::Problems;
 use distill_gate::fingerprint::{sha256_file, sha256_hex};
 use distill_gate::model::http::budget::Budget;
 use distill_gate::model::transcript::{self, TranscriptEntry, TranscriptWriter, key_of};
-use distill_gate::model::{GenerationRequest, GenerationSettings, Model, ModelError};
+use distill_gate::model::{GenerationRequest, GenerationSettings, Model, ModelError, batching};
 use distill_gate::report;
 use distill_gate::run::execute::{self, RunError, RunManifest};
 use distill_gate::run::journal::{self, Journal, Role};
@@ -675,10 +675,13 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     } else {
         Default::default()
     };
-    let pending: Vec<&GenerationRequest> = requests
+    // In prompt order, so a batch shares its category's prompt prefix
+    // (prefilled once by a local model), as in `run`.
+    let mut pending: Vec<&GenerationRequest> = requests
         .iter()
         .filter(|r| !done.contains_key(&key_of(r)))
         .collect();
+    pending.sort_by(|a, b| a.prompt.cmp(&b.prompt));
     let (mut model, source) = match open_record_model(o)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
@@ -696,7 +699,8 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     );
     let started = Instant::now();
     let mut finished = 0usize;
-    for chunk in pending.chunks(model.preferred_batch_size().max(1)) {
+    let batches = batching::request_batches(&pending, |r| &r.prompt, model.preferred_batch_size());
+    for chunk in batches.into_iter().map(|range| &pending[range]) {
         let batch: Vec<GenerationRequest> = chunk.iter().map(|r| (*r).clone()).collect();
         let mut fatal = None;
         for (req, answer) in batch.iter().zip(model.complete_batch(&batch)) {

@@ -56,6 +56,20 @@ pub fn prefix_batches<T: PartialEq>(
         .collect()
 }
 
+/// Shared prompt bytes (about 16 tokens) that keep requests in one batch.
+pub const SHARED_PROMPT_BYTES: usize = 64;
+
+/// Batches of at most `batch_size` of `items` (already in prompt order, see
+/// [`prefix_batches`]) by the prompt text `prompt` gives for each.
+pub fn request_batches<T>(
+    items: &[T],
+    prompt: impl Fn(&T) -> &str,
+    batch_size: usize,
+) -> Vec<Range<usize>> {
+    let prompts: Vec<&[u8]> = items.iter().map(|i| prompt(i).as_bytes()).collect();
+    prefix_batches(&prompts, batch_size, SHARED_PROMPT_BYTES)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

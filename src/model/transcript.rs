@@ -110,13 +110,15 @@ pub fn read(path: &Path) -> Result<Transcript, Problems> {
 /// and reads its transcript once for all three. The file is read again
 /// when its length or modification time changed.
 pub fn read_shared(path: &Path) -> Result<Arc<Transcript>, Problems> {
-    type Cache = Mutex<Vec<(PathBuf, Option<(u64, SystemTime)>, Arc<Transcript>)>>;
+    /// A transcript read earlier: its path, (length, modification time) then, and content.
+    type Entry = (PathBuf, Option<(u64, SystemTime)>, Arc<Transcript>);
+    type Cache = Mutex<Vec<Entry>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let stamp = std::fs::metadata(path)
         .ok()
         .and_then(|m| Some((m.len(), m.modified().ok()?)));
     let cache = CACHE.get_or_init(Cache::default);
-    let hit = |entries: &[(PathBuf, Option<(u64, SystemTime)>, Arc<Transcript>)]| {
+    let hit = |entries: &[Entry]| {
         entries
             .iter()
             .find(|(p, s, _)| p == path && stamp.is_some() && *s == stamp)

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::config::{ModelSource, ModelSpec};
 use crate::cost::request_cost;
 use crate::diagnostics::{Problem, Problems};
-use crate::model::batching::prefix_batches;
+use crate::model::batching::request_batches;
 use crate::model::http::HttpModel;
 use crate::model::http::budget::Budget;
 use crate::model::replay::ReplayModel;
@@ -166,7 +166,6 @@ pub fn execute(
 /// model prefills the prefix once per batch and an API's prompt cache
 /// sees it repeated back to back.
 fn pending_work<'a>(plan: &'a Plan, spec: &ModelSpec, journal: &Journal) -> Vec<Work<'a>> {
-    let prompt = |(_, i, n): &Work<'a>| i.requests.get(*n as usize).map(|r| r.prompt.as_str());
     plan.suites
         .iter()
         .flat_map(|s| {
@@ -176,15 +175,18 @@ fn pending_work<'a>(plan: &'a Plan, spec: &ModelSpec, journal: &Journal) -> Vec<
                 .flat_map(move |i| (0..s.samples).map(move |n| (s, i, n)))
                 .filter(|(s, i, n)| !journal.is_done(&work_key(spec, s, i, *n)))
                 .collect();
-            works.sort_by(|a, b| prompt(a).cmp(&prompt(b)));
+            works.sort_by(|a, b| work_prompt(a).cmp(work_prompt(b)));
             works
         })
         .collect()
 }
 
-/// Shared prompt bytes (about 16 tokens) that keep a batch together: see
-/// [`prefix_batches`].
-const SHARED_PROMPT_BYTES: usize = 64;
+/// The prompt a piece of work asks ("" for a sample the plan lacks).
+fn work_prompt<'a>((_, item, sample): &Work<'a>) -> &'a str {
+    item.requests
+        .get(*sample as usize)
+        .map_or("", |r| r.prompt.as_str())
+}
 
 /// What the asking thread tells the scoring thread, in order.
 enum ToScorer<'a> {
@@ -230,15 +232,7 @@ fn ask_models<'a>(
         let loading = Instant::now();
         let mut model = open_model(spec, budget)?;
         timings.model_load_secs += loading.elapsed().as_secs_f64();
-        let prompts: Vec<&[u8]> = pending
-            .iter()
-            .map(|(_, i, n)| {
-                i.requests
-                    .get(*n as usize)
-                    .map_or(&[][..], |r| r.prompt.as_bytes())
-            })
-            .collect();
-        let batches = prefix_batches(&prompts, model.preferred_batch_size(), SHARED_PROMPT_BYTES);
+        let batches = request_batches(pending, |w| work_prompt(w), model.preferred_batch_size());
         for chunk in batches.into_iter().map(|range| &pending[range]) {
             let requests: Vec<_> = chunk
                 .iter()
