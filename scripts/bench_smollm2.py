@@ -201,12 +201,37 @@ def ours_eval(model, suite, split, batch, limit):
                                         for e in done]
 
 
-def llamacpp_eval(model, requests, parallel):
+MIN_SHARED_PREFIX = 16  # tokens; the same threshold as src/llm/generate.rs
+
+
+def prefix_groups(work, size):
+    """Chunks of at most `size` of `work` (sorted by prompt tokens) that
+    never mix a group of prompts sharing MIN_SHARED_PREFIX tokens with
+    anything else: src/model/batching.rs's rule."""
+    n = len(work)
+    shares = lambda i: 0 < i < n and common_prefix(work[i - 1][0], work[i][0]) >= MIN_SHARED_PREFIX
+    segments, start = [], 0
+    for i in range(1, n):
+        group = i - start >= 2 and shares(start + 1)
+        split = (not shares(i)) if group else (not shares(i) and shares(i + 1))
+        if split:
+            segments.append((start, i))
+            start = i
+    if start < n:
+        segments.append((start, n))
+    return [work[b:min(b + size, e)] for s_, e in segments for b in range(s_, e, size)]
+
+
+def llamacpp_eval(model, requests, parallel, shared):
     """The same prompts through llama.cpp's C API, `parallel` sequences at a
-    time (shortest prompts together), each generating exactly as many
-    tokens as ours did (greedy argmax; the same work whatever each runtime
-    would have stopped at). Returns (prompt tokens, completion tokens,
-    seconds)."""
+    time, each generating exactly as many tokens as ours did (greedy argmax;
+    the same work whatever each runtime would have stopped at).
+    shared=False: prompts sorted by length, each prefilled whole.
+    shared=True: the best llama.cpp can do with what our harness does:
+    prompts in token order, chunked as ours, the chunk's common prefix
+    decoded once into sequence 0 and shared with the others through
+    llama_memory_seq_cp (a unified KV cache, so no copy), then the suffixes.
+    Returns (prompt tokens, completion tokens, seconds)."""
     import numpy as np
     import llama_cpp as L
     from llama_cpp._logger import set_verbose
@@ -222,7 +247,12 @@ def llamacpp_eval(model, requests, parallel):
         buf = (L.llama_token * (len(text) + 8))()
         n = L.llama_tokenize(vocab, text, len(text), buf, len(buf), False, True)
         work.append((list(buf[:n]), n_new))
-    work.sort(key=lambda w: len(w[0]))
+    if shared:
+        work.sort(key=lambda w: w[0])
+        chunks = prefix_groups(work, parallel)
+    else:
+        work.sort(key=lambda w: len(w[0]))
+        chunks = [work[i:i + parallel] for i in range(0, len(work), parallel)]
     longest = max(len(w[0]) + w[1] for w in work)
     cparams = L.llama_context_default_params()
     cparams.n_seq_max = parallel
@@ -230,9 +260,11 @@ def llamacpp_eval(model, requests, parallel):
     cparams.n_batch = parallel * (longest + 8)
     cparams.n_threads = 2
     cparams.n_threads_batch = 2
+    cparams.kv_unified = shared
     cparams.flash_attn_type = (L.LLAMA_FLASH_ATTN_TYPE_ENABLED if FLASH_ATTN
                                else L.LLAMA_FLASH_ATTN_TYPE_DISABLED)
     ctx = L.llama_init_from_model(lmodel, cparams)
+    mem = L.llama_get_memory(ctx)
     b = L.llama_batch_init(cparams.n_batch, 0, 1)
 
     def run(entries):
@@ -252,20 +284,28 @@ def llamacpp_eval(model, requests, parallel):
     prompt_tok = sum(len(w[0]) for w in work)
     comp_tok = sum(w[1] for w in work)
     t0 = time.perf_counter()
-    for start in range(0, len(work), parallel):
-        chunk = work[start:start + parallel]
-        L.llama_memory_clear(L.llama_get_memory(ctx), True)
-        entries = [(tok, pos, s, int(pos == len(ids) - 1))
-                   for s, (ids, _) in enumerate(chunk) for pos, tok in enumerate(ids)]
+    for chunk in chunks:
+        L.llama_memory_clear(mem, True)
+        skip = 0
+        if shared and len(chunk) > 1:
+            common = min(common_prefix(chunk[0][0], w[0]) for w in chunk[1:])
+            common = min(common, min(len(w[0]) for w in chunk) - 1)
+            if common >= MIN_SHARED_PREFIX:
+                skip = common
+                run([(tok, pos, 0, 0) for pos, tok in enumerate(chunk[0][0][:skip])])
+                for s_ in range(1, len(chunk)):
+                    L.llama_memory_seq_cp(mem, 0, s_, -1, -1)
+        entries = [(tok, pos, s_, int(pos == len(ids) - 1))
+                   for s_, (ids, _) in enumerate(chunk) for pos, tok in enumerate(ids) if pos >= skip]
         run(entries)
         last = [i for i, e in enumerate(entries) if e[3]]
         out = [[argmax(i)] for i in last]
-        live = [s for s, (_, n_new) in enumerate(chunk) if n_new > 1]
+        live = [s_ for s_, (_, n_new) in enumerate(chunk) if n_new > 1]
         while live:
-            run([(out[s][-1], len(chunk[s][0]) + len(out[s]) - 1, s, 1) for s in live])
-            for i, s in enumerate(live):
-                out[s].append(argmax(i))
-            live = [s for s in live if len(out[s]) < chunk[s][1]]
+            run([(out[s_][-1], len(chunk[s_][0]) + len(out[s_]) - 1, s_, 1) for s_ in live])
+            for i, s_ in enumerate(live):
+                out[s_].append(argmax(i))
+            live = [s_ for s_ in live if len(out[s_]) < chunk[s_][1]]
     secs = time.perf_counter() - t0
     L.llama_batch_free(b)
     L.llama_free(ctx)
@@ -306,9 +346,10 @@ def main():
     ap.add_argument("--eval-suite", default="suites/logistics",
                     help="suite whose split is evaluated end to end (empty: skip)")
     ap.add_argument("--eval-split", default="test")
-    ap.add_argument("--eval-limit", type=int, default=64, help="first N items of the split")
-    ap.add_argument("--eval-parallel", default="16,32",
+    ap.add_argument("--eval-limit", type=int, default=120, help="first N items of the split")
+    ap.add_argument("--eval-parallel", default="16",
                     help="llama.cpp parallel sequences to try; the best counts")
+    ap.add_argument("--json", help="also write every figure to this file (scripts/perf-targets)")
     a = ap.parse_args()
     batches = [int(x) for x in a.batches.split(",") if x]
     backends = [x for x in a.backends.split(",") if x]
@@ -340,8 +381,10 @@ def main():
         p, c, secs, requests = ours_eval(a.model, a.eval_suite, a.eval_split, 16, a.eval_limit)
         evals.append((f"distill-gate record (flex, batch 16)", p, c, secs))
         for par in [int(x) for x in a.eval_parallel.split(",") if x]:
-            lp, lc, lsecs = llamacpp_eval(a.model, requests, par)
-            evals.append((f"llama.cpp C API ({par} parallel sequences)", lp, lc, lsecs))
+            for shared in (False, True):
+                lp, lc, lsecs = llamacpp_eval(a.model, requests, par, shared)
+                how = "shared prefix" if shared else "whole prompts"
+                evals.append((f"llama.cpp C API ({par} parallel sequences, {how})", lp, lc, lsecs))
         print("done: evaluation throughput", file=sys.stderr, flush=True)
     print(f"{started}, {cpu_model()}, {os.cpu_count()} cores; "
           f"load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}; "
@@ -371,6 +414,18 @@ def main():
         if best_cpp:
             print()
             print(f"evaluation throughput, ours / best llama.cpp: {ours_tps / best_cpp:.2f}x")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({
+                "started": started, "cpu": cpu_model(), "cores": os.cpu_count(),
+                "load_start": load_start, "load_end": os.getloadavg()[0],
+                "llama_cpp_python": llama_cpp_version(),
+                "speed": [dict(zip(("runtime", "backend", "batch", "prefill_tok_s", "decode_tok_s"), r))
+                          for r in rows],
+                "eval": {"suite": a.eval_suite, "split": a.eval_split, "limit": a.eval_limit,
+                         "runs": [dict(zip(("runtime", "prompt_tokens", "completion_tokens",
+                                            "seconds"), e)) for e in evals]},
+            }, f, indent=1)
     return 0
 
 
