@@ -168,24 +168,9 @@ pub fn execute(
 fn pending_work<'a>(plan: &'a Plan, spec: &ModelSpec, journal: &Journal) -> Vec<Work<'a>> {
     plan.suites
         .iter()
-        .flat_map(|s| {
-            let mut works: Vec<Work<'a>> = s
-                .items
-                .iter()
-                .flat_map(move |i| (0..s.samples).map(move |n| (s, i, n)))
-                .filter(|(s, i, n)| !journal.is_done(&work_key(spec, s, i, *n)))
-                .collect();
-            works.sort_by(|a, b| work_prompt(a).cmp(work_prompt(b)));
-            works
-        })
+        .flat_map(|s| s.asking_order().into_iter().map(move |(i, n)| (s, i, n)))
+        .filter(|(s, i, n)| !journal.is_done(&work_key(spec, s, i, *n)))
         .collect()
-}
-
-/// The prompt a piece of work asks ("" for a sample the plan lacks).
-fn work_prompt<'a>((_, item, sample): &Work<'a>) -> &'a str {
-    item.requests
-        .get(*sample as usize)
-        .map_or("", |r| r.prompt.as_str())
 }
 
 /// What the asking thread tells the scoring thread, in order.
@@ -232,7 +217,11 @@ fn ask_models<'a>(
         let loading = Instant::now();
         let mut model = open_model(spec, budget)?;
         timings.model_load_secs += loading.elapsed().as_secs_f64();
-        let batches = request_batches(pending, |w| work_prompt(w), model.preferred_batch_size());
+        let batches = request_batches(
+            pending,
+            |(_, i, n)| i.prompt(*n),
+            model.preferred_batch_size(),
+        );
         for chunk in batches.into_iter().map(|range| &pending[range]) {
             let requests: Vec<_> = chunk
                 .iter()

@@ -202,7 +202,8 @@ fn model_difference(a: &[ModelInfo], b: &[ModelInfo]) -> Option<(String, String)
 /// The merged journal of checked shards under the unsharded `plan`: every
 /// planned (model, task, sample) exactly once, from the shard that owns the
 /// item, in the order an unsharded run writes them (models teacher first,
-/// then suites, items and samples in plan order).
+/// then suites in plan order, each suite's items and samples in
+/// [`asking_order`](crate::run::plan::PlannedSuite::asking_order)).
 pub fn merge_entries(plan: &Plan, shards: &[ShardRun]) -> Result<Vec<JournalEntry>, MergeError> {
     let mut by_key: HashMap<WorkKey, (JournalEntry, &Path)> = HashMap::new();
     for s in shards {
@@ -229,30 +230,28 @@ pub fn merge_entries(plan: &Plan, shards: &[ShardRun]) -> Result<Vec<JournalEntr
     let mut missing: BTreeSet<(u32, String)> = BTreeSet::new();
     for spec in plan.config.models() {
         for suite in &plan.suites {
-            for item in &suite.items {
-                for sample in 0..suite.samples {
-                    let key = WorkKey {
-                        model: spec.name.clone(),
-                        suite: suite.name().to_string(),
-                        task_id: item.task.id.clone(),
-                        sample,
-                    };
-                    match by_key.remove(&key) {
-                        Some((entry, _)) => merged.push(entry),
-                        None => {
-                            let owner = crate::run::shard::shard_of(
-                                suite.name(),
-                                &item.task.id,
-                                shards.first().map_or(1, |s| s.shard.count),
-                            );
-                            missing.insert((
-                                owner,
-                                format!(
-                                    "{} {}/{} sample {sample}",
-                                    spec.name, key.suite, key.task_id
-                                ),
-                            ));
-                        }
+            for (item, sample) in suite.asking_order() {
+                let key = WorkKey {
+                    model: spec.name.clone(),
+                    suite: suite.name().to_string(),
+                    task_id: item.task.id.clone(),
+                    sample,
+                };
+                match by_key.remove(&key) {
+                    Some((entry, _)) => merged.push(entry),
+                    None => {
+                        let owner = crate::run::shard::shard_of(
+                            suite.name(),
+                            &item.task.id,
+                            shards.first().map_or(1, |s| s.shard.count),
+                        );
+                        missing.insert((
+                            owner,
+                            format!(
+                                "{} {}/{} sample {sample}",
+                                spec.name, key.suite, key.task_id
+                            ),
+                        ));
                     }
                 }
             }

@@ -92,6 +92,28 @@ impl PlannedSuite {
     pub fn name(&self) -> &str {
         &self.suite.config.name
     }
+
+    /// Every (item, sample) in the order a run asks them: by prompt, so
+    /// that prompts sharing a prefix (a category's instructions and
+    /// few-shot examples) are asked together; ties in plan order.
+    pub fn asking_order(&self) -> Vec<(&PlannedItem, u32)> {
+        let mut work: Vec<(&PlannedItem, u32)> = self
+            .items
+            .iter()
+            .flat_map(|i| (0..self.samples).map(move |n| (i, n)))
+            .collect();
+        work.sort_by(|(a, n), (b, m)| a.prompt(*n).cmp(b.prompt(*m)));
+        work
+    }
+}
+
+impl PlannedItem {
+    /// The prompt of sample `sample` ("" if the item has no such sample).
+    pub fn prompt(&self, sample: u32) -> &str {
+        self.requests
+            .get(sample as usize)
+            .map_or("", |r| r.prompt.as_str())
+    }
 }
 
 /// A validated config with its suites loaded.
