@@ -85,7 +85,7 @@ pub fn permute_qk_rows(
     heads: usize,
     order: QkOrder,
 ) -> Result<Vec<f32>, String> {
-    if data.len() != rows * cols {
+    if rows.checked_mul(cols) != Some(data.len()) || rows > data.len() {
         return Err(format!(
             "cannot permute a [{rows}, {cols}] projection holding {} values",
             data.len()

@@ -260,6 +260,14 @@ impl GgufFile {
             for d in 0..n_dims {
                 dims.push(c.u64(&|| format!("dimension {d} of tensor {name:?}"))?);
             }
+            // A zero dimension makes the element count 0 whatever the others
+            // claim, and a row count of 2^40 then passes every size check
+            // (libFuzzer found the permutation of Q/K rows allocating it).
+            if dims.contains(&0) {
+                return Err(c.err(format!(
+                    "tensor {name:?} has a dimension of 0 (dimensions {dims:?})"
+                )));
+            }
             let type_id = c.u32(&|| format!("type of tensor {name:?}"))?;
             let offset = c.u64(&|| format!("data offset of tensor {name:?}"))?;
             infos.push((name, dims, type_id, offset));
