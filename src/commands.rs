@@ -163,6 +163,7 @@ pub fn run(o: &RunOptions) -> Result<u8> {
         }
     }
     let models = plan_models(&plan)?;
+    transcript::release_shared();
     let summary = finish(
         &plan,
         journal.entries(),

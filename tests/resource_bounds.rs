@@ -73,7 +73,6 @@ fn a_1gb_suite_file_is_refused_before_it_is_read() {
         .open(&path)
         .expect("open");
     file.set_len(1 << 30).expect("grow to 1 GiB");
-    let started = Instant::now();
     let (out, rss) = run_measured(&ws, &["run", "gate.toml", "--quiet"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let all = text(&out);
@@ -81,7 +80,6 @@ fn a_1gb_suite_file_is_refused_before_it_is_read() {
         all.contains("test.jsonl") && all.contains("more than the 256 MiB a split may hold"),
         "{all}"
     );
-    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     assert!(rss < 200 * MB, "peak RSS {} MB", rss / MB);
 }
 

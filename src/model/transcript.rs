@@ -110,15 +110,11 @@ pub fn read(path: &Path) -> Result<Transcript, Problems> {
 /// and reads its transcript once for all three. The file is read again
 /// when its length or modification time changed.
 pub fn read_shared(path: &Path) -> Result<Arc<Transcript>, Problems> {
-    /// A transcript read earlier: its path, (length, modification time) then, and content.
-    type Entry = (PathBuf, Option<(u64, SystemTime)>, Arc<Transcript>);
-    type Cache = Mutex<Vec<Entry>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
     let stamp = std::fs::metadata(path)
         .ok()
         .and_then(|m| Some((m.len(), m.modified().ok()?)));
     let cache = CACHE.get_or_init(Cache::default);
-    let hit = |entries: &[Entry]| {
+    let hit = |entries: &[CacheEntry]| {
         entries
             .iter()
             .find(|(p, s, _)| p == path && stamp.is_some() && *s == stamp)
@@ -133,6 +129,24 @@ pub fn read_shared(path: &Path) -> Result<Arc<Transcript>, Problems> {
         c.push((path.to_path_buf(), stamp, Arc::clone(&transcript)));
     }
     Ok(transcript)
+}
+
+/// A transcript read earlier: its path, (length, modification time) then, and content.
+type CacheEntry = (PathBuf, Option<(u64, SystemTime)>, Arc<Transcript>);
+type Cache = Mutex<Vec<CacheEntry>>;
+/// The transcripts [`read_shared`] remembers.
+static CACHE: OnceLock<Cache> = OnceLock::new();
+
+/// Forgets every transcript [`read_shared`] remembers, so each is freed as
+/// soon as no model holds it. A run calls this when its models are done:
+/// summarising and reporting need the journal, not the transcripts, which
+/// were half of a 100,000-item replay run's peak memory.
+pub fn release_shared() {
+    if let Some(cache) = CACHE.get()
+        && let Ok(mut c) = cache.lock()
+    {
+        c.clear();
+    }
 }
 
 /// Appends entries to a transcript, one flushed line each.

@@ -504,6 +504,29 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
     })
 }
 
+/// Most dots the latency chart draws for one model. Beyond this the strip
+/// is solid anyway, and a dot per item made `report.html` grow by about
+/// 100 bytes an item (tens of MB for a 100,000-item run).
+pub(super) const MAX_STRIP_POINTS: usize = 2_000;
+
+/// The latencies drawn as dots: all of them up to [`MAX_STRIP_POINTS`],
+/// else that many order statistics evenly spaced in rank (the minimum and
+/// the maximum always among them), so the strip keeps the distribution's
+/// shape.
+fn strip_points(sorted_ms: &[f64]) -> impl Iterator<Item = f64> + '_ {
+    let n = sorted_ms.len();
+    let shown = n.min(MAX_STRIP_POINTS);
+    (0..shown).map(move |k| {
+        let rank = if shown < n {
+            // Nearest rank to k/(shown-1) of the way from first to last.
+            (k * (n - 1) + (shown - 1) / 2) / (shown - 1)
+        } else {
+            k
+        };
+        sorted_ms[rank]
+    })
+}
+
 /// One model's latencies for the distribution chart.
 pub(super) struct LatencyRow<'a> {
     /// Model name.
@@ -607,7 +630,7 @@ pub(super) fn latency_chart(rows: &[LatencyRow<'_>]) -> Result<String, ChartErro
                 r.color.stroke_width(1),
             )))?;
             // Spread by the golden ratio: deterministic, evenly filled.
-            chart.draw_series(r.sorted_ms.iter().enumerate().map(|(k, &ms)| {
+            chart.draw_series(strip_points(&r.sorted_ms).enumerate().map(|(k, ms)| {
                 let jitter = ((k as f64 * 0.618_033_988_75).fract() - 0.5) * 0.5;
                 Circle::new((x(ms), y + jitter), 2, r.color.mix(0.55).filled())
             }))?;
@@ -626,6 +649,23 @@ pub(super) fn latency_chart(rows: &[LatencyRow<'_>]) -> Result<String, ChartErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latency_strip_draws_at_most_max_points_spanning_the_distribution() {
+        let few: Vec<f64> = (0..10).map(f64::from).collect();
+        assert_eq!(strip_points(&few).collect::<Vec<_>>(), few);
+        let many: Vec<f64> = (0..100_000).map(f64::from).collect();
+        let shown: Vec<f64> = strip_points(&many).collect();
+        assert_eq!(shown.len(), MAX_STRIP_POINTS);
+        assert_eq!((shown[0], shown[shown.len() - 1]), (0.0, 99_999.0));
+        assert!(
+            shown.windows(2).all(|w| w[0] < w[1]),
+            "distinct ranks, in order"
+        );
+        // Evenly spaced: the median dot is the median item, within one step.
+        let step = 99_999.0 / (MAX_STRIP_POINTS - 1) as f64;
+        assert!((shown[MAX_STRIP_POINTS / 2] - 50_000.0).abs() <= step);
+    }
 
     #[test]
     fn axis_ends_are_round() {

@@ -603,12 +603,14 @@ fn latency(
     summary: &Summary,
     journal: &[JournalEntry],
 ) -> Result<(), ReportError> {
-    out.push_str(
+    let most = charts::MAX_STRIP_POINTS;
+    out.push_str(&format!(
         "<section id=\"latency\">\n<h2>Latency</h2>\n<p class=\"note\">Every item's latency per \
-         model over all suites (dots), the middle half of the items (box) and the 50th, 95th and \
-         99th percentiles (ticks). Models marked “recorded” replay latencies measured when their \
+         model over all suites (dots; above {most} items, {most} of them evenly spaced in rank), the \
+         middle half of the items (box) and the 50th, 95th and 99th percentiles (ticks), all \
+         computed from every item. Models marked “recorded” replay latencies measured when their \
          transcript was recorded, not in this run.</p>\n",
-    );
+    ));
     let mut labels = Vec::new();
     let mut data_rows = Vec::new();
     for (i, m) in summary.models.iter().enumerate() {
