@@ -82,6 +82,8 @@ fn timed(samples: &RefCell<Vec<f64>>, iters: u64, mut f: impl FnMut()) -> Durati
 }
 
 fn main() {
+    // As the binary runs (src/allocator.rs).
+    distill_gate::allocator::keep_freed_memory();
     let device = Backend::Flex.device();
     let mut c = Criterion::default()
         .sample_size(10)

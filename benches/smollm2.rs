@@ -137,6 +137,8 @@ fn bench_backend(c: &mut Criterion, ckpt: &Checkpoint, backend: Backend, quantiz
 }
 
 fn main() {
+    // As the binary runs (src/allocator.rs).
+    distill_gate::allocator::keep_freed_memory();
     let path = model_path();
     if !path.exists() {
         println!(

@@ -1,6 +1,7 @@
 //! distill-gate: decides, with evidence, whether a distilled student model may
 //! replace its teacher.
 
+pub mod allocator;
 pub mod calibration;
 pub mod compare;
 pub mod config;

@@ -406,7 +406,7 @@ struct DistillArgs {
 }
 
 fn main() -> ExitCode {
-    keep_freed_memory();
+    distill_gate::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Run(RunArgs {
         config: PathBuf::from(cli::DEMO_CONFIG),
@@ -586,23 +586,4 @@ fn read_prompts(path: &Path) -> Result<Vec<String>> {
         out.push(l.prompt);
     }
     Ok(out)
-}
-
-/// Makes glibc's malloc keep large freed blocks for reuse instead of
-/// unmapping them. A forward allocates and frees activation, attention and
-/// logit buffers of up to tens of MB at every step; glibc served each one
-/// with a fresh `mmap`, so the kernel zeroed new pages every time (profile
-/// of `distill-gate record` over SmolLM2: 8% of the time in
-/// `clear_page_erms`, 3% more in page faults). Blocks up to 32 MiB (glibc's
-/// ceiling for the threshold) now come from the heap, which keeps up to
-/// 1 GiB of freed memory instead of returning it at once. The numbers
-/// computed are unchanged; only where the buffers live.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes tuning parameters of the allocator; it
-    // is called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
 }
