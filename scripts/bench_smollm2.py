@@ -202,12 +202,15 @@ def ours_eval(model, suite, split, batch, limit):
 
 
 MIN_SHARED_PREFIX = 16  # tokens; the same threshold as src/llm/generate.rs
+REQUEST_WINDOW = 4  # batches handed to a local model at once (src/model/local.rs)
 
 
 def prefix_groups(work, size):
     """Chunks of at most `size` of `work` (sorted by prompt tokens) that
     never mix a group of prompts sharing MIN_SHARED_PREFIX tokens with
-    anything else: src/model/batching.rs's rule."""
+    anything else, as our harness batches them: src/model/batching.rs cuts
+    groups into windows of REQUEST_WINDOW batches, and src/model/local.rs
+    orders each window's group by length before cutting it into batches."""
     n = len(work)
     shares = lambda i: 0 < i < n and common_prefix(work[i - 1][0], work[i][0]) >= MIN_SHARED_PREFIX
     segments, start = [], 0
@@ -219,7 +222,13 @@ def prefix_groups(work, size):
             start = i
     if start < n:
         segments.append((start, n))
-    return [work[b:min(b + size, e)] for s_, e in segments for b in range(s_, e, size)]
+    window = size * REQUEST_WINDOW
+    chunks = []
+    for s_, e in segments:
+        for w in range(s_, e, window):
+            part = sorted(work[w:min(w + window, e)], key=lambda x: (len(x[0]), x[0]))
+            chunks.extend(part[b:b + size] for b in range(0, len(part), size))
+    return chunks
 
 
 def llamacpp_eval(model, requests, parallel, shared):

@@ -56,6 +56,31 @@ pub fn prefix_batches<T: PartialEq>(
         .collect()
 }
 
+/// The batches a local model runs `prompts` (in any order) in, as indices
+/// into `prompts`: sorted so that prompts sharing at least `min_shared`
+/// leading elements are adjacent ([`prefix_batches`]' groups, each batch's
+/// prefix is prefilled once), and within a group by length, so that a
+/// batch pads its suffixes to a similar length. At most `batch_size` (at
+/// least 1) a batch; a batch never mixes groups.
+pub fn length_batches<T: Ord>(
+    prompts: &[&[T]],
+    batch_size: usize,
+    min_shared: usize,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..prompts.len()).collect();
+    order.sort_by(|&a, &b| prompts[a].cmp(prompts[b]));
+    let sorted: Vec<&[T]> = order.iter().map(|&i| prompts[i]).collect();
+    let size = batch_size.max(1);
+    let mut batches = Vec::new();
+    for group in prefix_batches(&sorted, sorted.len(), min_shared) {
+        let members = &mut order[group];
+        members
+            .sort_by(|&a, &b| (prompts[a].len(), prompts[a]).cmp(&(prompts[b].len(), prompts[b])));
+        batches.extend(members.chunks(size).map(<[usize]>::to_vec));
+    }
+    batches
+}
+
 /// Shared prompt bytes (about 16 tokens) that keep requests in one batch.
 pub const SHARED_PROMPT_BYTES: usize = 64;
 
@@ -79,6 +104,31 @@ mod tests {
         assert_eq!(common_prefix_len(b"abcd", b"abxd"), 2);
         assert_eq!(common_prefix_len(b"ab", b"abcd"), 2);
         assert_eq!(common_prefix_len::<u8>(b"", b"a"), 0);
+    }
+
+    #[test]
+    fn length_batches_keep_groups_apart_and_order_each_by_length() {
+        // Group 1: prefix of 20 ones, suffix lengths 3, 1, 2, 1 (unsorted
+        // input); group 2: prefix of 20 twos; then one prompt alone.
+        let p: Vec<Vec<u32>> = vec![
+            [vec![1; 20], vec![7, 7, 7]].concat(),
+            [vec![2; 20], vec![5]].concat(),
+            [vec![1; 20], vec![9]].concat(),
+            vec![3],
+            [vec![1; 20], vec![8, 8]].concat(),
+            [vec![1; 20], vec![4]].concat(),
+            [vec![2; 20], vec![6, 6]].concat(),
+        ];
+        let prompts: Vec<&[u32]> = p.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            length_batches(&prompts, 3, 16),
+            vec![vec![5, 2, 4], vec![0], vec![1, 6], vec![3]]
+        );
+        assert_eq!(
+            length_batches(&prompts, 16, 16),
+            vec![vec![5, 2, 4, 0], vec![1, 6], vec![3]]
+        );
+        assert!(length_batches::<u32>(&[], 4, 16).is_empty());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use super::batching::prefix_batches;
+use super::batching::length_batches;
 use super::{
     Completion, GenerationRequest, Latency, LatencySource, Model, ModelError, ModelIdentity, Usage,
 };
@@ -16,6 +16,9 @@ use crate::llm::{LlamaConfig, LlmError, TextTokenizer, Weights};
 
 /// Default number of requests decoded together.
 pub const DEFAULT_BATCH_SIZE: usize = 16;
+
+/// Batches a local model is handed at once (see `preferred_batch_size`).
+const REQUEST_WINDOW: usize = 4;
 
 /// A Llama-family checkpoint answering requests locally.
 #[derive(Debug)]
@@ -178,11 +181,11 @@ impl Model for LocalModel {
             }
         }
         // Prompts sharing a prefix (a category's instructions and few-shot
-        // examples) side by side, so each batch prefills the prefix once.
-        ready.sort_by(|(_, a), (_, b)| a.prompt.cmp(&b.prompt));
+        // examples) batched together, each batch by similar length.
         let prompts: Vec<&[u32]> = ready.iter().map(|(_, r)| r.prompt.as_slice()).collect();
-        for range in prefix_batches(&prompts, self.batch_size, MIN_SHARED_PREFIX) {
-            let chunk = &ready[range];
+        for batch_rows in length_batches(&prompts, self.batch_size, MIN_SHARED_PREFIX) {
+            let chunk: Vec<&(usize, GenerateRequest)> =
+                batch_rows.iter().map(|&row| &ready[row]).collect();
             let batch: Vec<GenerateRequest> = chunk.iter().map(|(_, r)| r.clone()).collect();
             let started = Instant::now();
             let outcome = generate(&self.decoder, &self.tokenizer, &batch);
@@ -221,7 +224,9 @@ impl Model for LocalModel {
         results
     }
 
+    /// Several batches' worth, so that the requests of a prefix group
+    /// arrive together and can be batched by length within it.
     fn preferred_batch_size(&self) -> usize {
-        self.batch_size
+        self.batch_size.saturating_mul(REQUEST_WINDOW)
     }
 }
