@@ -831,7 +831,8 @@ fn local_model_answers_requests_through_the_model_trait() {
     )
     .unwrap()
     .with_batch_size(2);
-    assert_eq!(model.preferred_batch_size(), 2);
+    // Handed four batches' worth at once, batched by length inside.
+    assert_eq!(model.preferred_batch_size(), 8);
     let identity = model.identity();
     assert_eq!(identity.backend, "local");
     assert_eq!(identity.name, "tiny");
