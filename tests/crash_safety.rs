@@ -8,11 +8,13 @@
 mod support;
 
 use std::collections::HashSet;
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use distill_gate::run::journal::{JournalEntry, TEAR_AT_ENV};
+use distill_gate::run::journal::{JournalEntry, TEAR_AT_ENV, TORN_NOTICE};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use support::{Workspace, arith, standard_models, text};
@@ -55,25 +57,28 @@ fn start(ws: &Workspace, tear_at: Option<usize>) -> Child {
     let mut c = ws.command(&["run", "gate.toml", "--quiet"]);
     c.stdout(Stdio::null()).stderr(Stdio::null());
     if let Some(n) = tear_at {
-        c.env(TEAR_AT_ENV, n.to_string());
+        c.env(TEAR_AT_ENV, n.to_string()).stderr(Stdio::piped());
     }
     c.spawn().expect("spawn distill-gate")
 }
 
-/// Waits until the journal ends in a torn line (the tear hook has written
-/// half a line and sleeps); false after the timeout.
-fn wait_for_torn_tail(journal: &Path, timeout: Duration) -> bool {
-    let until = Instant::now() + timeout;
-    while Instant::now() < until {
-        if let Ok(bytes) = std::fs::read(journal)
-            && !bytes.is_empty()
-            && !bytes.ends_with(b"\n")
-        {
-            return true;
+/// Waits until the tear hook says the torn line is on disk (it then
+/// sleeps); false after the timeout or if the child ends first. The file
+/// alone cannot tell: it also ends without a newline while a batch is being
+/// written, or while an earlier kill's torn line awaits truncation.
+fn wait_for_torn_line(child: &mut Child, timeout: Duration) -> bool {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line == TORN_NOTICE {
+                let _ = tx.send(());
+                break;
+            }
         }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    false
+    });
+    rx.recv_timeout(timeout).is_ok()
 }
 
 #[test]
@@ -131,9 +136,9 @@ fn sigkill_at_random_points_and_mid_line_resumes_to_the_same_summary() {
                 child
             }
             _ => {
-                let child = start(&ws, Some(rng.random_range(0..(total - done).min(10))));
+                let mut child = start(&ws, Some(rng.random_range(0..(total - done).min(10))));
                 assert!(
-                    wait_for_torn_tail(&journal, Duration::from_secs(30)),
+                    wait_for_torn_line(&mut child, Duration::from_secs(30)),
                     "the tear hook never left a torn line"
                 );
                 torn += 1;
@@ -178,9 +183,9 @@ fn torn_last_line_is_redone_not_misread() {
     let ws = arith(30);
     let models = standard_models(&ws);
     ws.config(&models, "");
-    let child = start(&ws, Some(17));
+    let mut child = start(&ws, Some(17));
     let journal = ws.run_dir().join("results.jsonl");
-    assert!(wait_for_torn_tail(&journal, Duration::from_secs(30)));
+    assert!(wait_for_torn_line(&mut child, Duration::from_secs(30)));
     kill(child);
     let bytes = std::fs::read(&journal).expect("journal");
     let tail_start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);

@@ -168,9 +168,16 @@ const SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Crash-safety test hook: when this environment variable holds `n`, the
 /// `n`-th line (0-based) this process appends is written only half, synced,
-/// and the process then sleeps for ten minutes and aborts, so a test can
-/// SIGKILL it with a torn last line on disk (tests/crash_safety.rs).
+/// [`TORN_NOTICE`] is printed on stderr, and the process then sleeps for ten
+/// minutes and aborts, so a test can SIGKILL it with a torn last line on
+/// disk (tests/crash_safety.rs).
 pub const TEAR_AT_ENV: &str = "DISTILL_GATE_TEST_TEAR_JOURNAL_AT";
+
+/// The stderr line of the [`TEAR_AT_ENV`] hook once the torn line is on
+/// disk. A test waits for it rather than for the file to end without a
+/// newline: a reader can also see that while a whole batch is being
+/// written, or while a torn line left by an earlier kill is still there.
+pub const TORN_NOTICE: &str = "distill-gate test hook: journal line torn";
 
 impl Journal {
     /// Opens the journal at `path`, reading what earlier attempts finished
@@ -218,6 +225,7 @@ impl Journal {
                 let torn = start + (lines.len() - start) / 2;
                 self.file.write_all(&lines[..torn])?;
                 self.file.sync_data()?;
+                eprintln!("{TORN_NOTICE}");
                 std::thread::sleep(std::time::Duration::from_secs(600));
                 std::process::abort();
             }
