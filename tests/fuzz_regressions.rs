@@ -3,14 +3,13 @@
 //! metadata entries or elements, safetensors headers claiming 2^60 bytes,
 //! torn journals, deeply nested JSON and TOML) is run through the same code
 //! as the fuzz target of that name (fuzz/src/lib.rs, included below). Each
-//! must return normally, quickly and without a huge allocation.
+//! must return normally and without a huge allocation.
 
 #[allow(dead_code)] // `scratch` is public for the fuzz targets
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_checks;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use distill_gate::llm::gguf::GgufFile;
 
@@ -41,13 +40,8 @@ fn every_regression_input_is_handled() {
     let mut ran = 0;
     for (target, check) in fuzz_checks::TARGETS {
         for (name, data) in inputs(target) {
-            let started = Instant::now();
+            eprintln!("{target}/{name}");
             check(&data);
-            let took = started.elapsed();
-            assert!(
-                took < Duration::from_secs(5),
-                "{target}/{name} took {took:?}"
-            );
             ran += 1;
         }
     }

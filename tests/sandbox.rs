@@ -293,6 +293,9 @@ fn os_layers_hold_without_the_audit_hook() {
     let Ok(outcome) = outcome else {
         panic!("{outcome:?}")
     };
+    // Exited, not WallTimeout: the harness returned when the program
+    // exited, without waiting for the sleeping background processes (they
+    // would have kept it past the 3 s wall limit).
     assert_eq!(outcome.status, Status::Exited(0), "{outcome:?}");
     let pids: Vec<u32> = outcome
         .stdout
@@ -304,10 +307,6 @@ fn os_layers_hold_without_the_audit_hook() {
     if iso.uid.is_some() {
         assert!(!alive(pids[1]), "setsid process {} survived", pids[1]);
     }
-    assert!(
-        outcome.wall < Duration::from_secs(3),
-        "the harness waited for the background processes: {outcome:?}"
-    );
 }
 
 #[test]
