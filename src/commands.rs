@@ -164,9 +164,17 @@ pub fn run(o: &RunOptions) -> Result<u8> {
     }
     let models = plan_models(&plan)?;
     transcript::release_shared();
+    // The journal holds no lines in memory: the reports read them back, now
+    // that the models (and any replayed transcripts) are gone.
+    let journal_path = journal.path().to_path_buf();
+    drop(journal);
+    let entries = match journal::read(&journal_path) {
+        Ok(e) => e,
+        Err(p) => return Ok(print_problems(&p)),
+    };
     let summary = finish(
         &plan,
-        journal.entries(),
+        &entries,
         &config_sha256,
         &run_dir,
         models,
@@ -670,17 +678,15 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         })
         .collect();
     let done = if o.out.exists() {
-        transcript::read(&o.out)
-            .map_err(|p| anyhow::anyhow!("{p}"))?
-            .entries
+        Some(transcript::read(&o.out).map_err(|p| anyhow::anyhow!("{p}"))?)
     } else {
-        Default::default()
+        None
     };
     // In prompt order, so a batch shares its category's prompt prefix
     // (prefilled once by a local model), as in `run`.
     let mut pending: Vec<&GenerationRequest> = requests
         .iter()
-        .filter(|r| !done.contains_key(&key_of(r)))
+        .filter(|r| !done.as_ref().is_some_and(|t| t.contains(r)))
         .collect();
     pending.sort_by(|a, b| a.prompt.cmp(&b.prompt));
     let (mut model, source) = match open_record_model(o)? {

@@ -7,7 +7,12 @@ use sha2::{Digest, Sha256};
 
 /// Lower-case hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex(&sha256(bytes))
+}
+
+/// SHA-256 of bytes.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
 }
 
 /// Lower-case hex SHA-256 of a file's contents, read in chunks.
@@ -27,7 +32,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 
 /// Lowercase hex, two digits per byte (a table lookup: transcripts and
 /// plans key every request by a digest, so this runs for every item).
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {

@@ -13,6 +13,17 @@ use crate::diagnostics::{Problem, Problems};
 /// Longest line accepted (a completion is capped well below this).
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 
+/// Where a value's line is in its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineSpan {
+    /// 1-based line number.
+    pub number: usize,
+    /// Byte offset of the line's first byte.
+    pub offset: u64,
+    /// Length of the line in bytes, its newline included.
+    pub len: usize,
+}
+
 /// Reads every line of `path` as a `T`, calling `on_value(line, value)`,
 /// which may report a problem with that value. A missing file is an empty
 /// one when `missing_ok`. All problems are returned together.
@@ -20,6 +31,16 @@ pub fn read<T: DeserializeOwned>(
     path: &Path,
     missing_ok: bool,
     mut on_value: impl FnMut(usize, T) -> Option<Problem>,
+) -> Result<(), Problems> {
+    read_spans(path, missing_ok, |span, value| on_value(span.number, value))
+}
+
+/// [`read`], telling `on_value` where each value's line is, so a reader can
+/// keep the span instead of the value and read the line again later.
+pub fn read_spans<T: DeserializeOwned>(
+    path: &Path,
+    missing_ok: bool,
+    mut on_value: impl FnMut(LineSpan, T) -> Option<Problem>,
 ) -> Result<(), Problems> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -37,6 +58,7 @@ pub fn read<T: DeserializeOwned>(
     let mut problems = Vec::new();
     let mut buf = Vec::new();
     let mut line_no = 0;
+    let mut offset = 0u64;
     loop {
         buf.clear();
         let n = read_bounded_line(&mut reader, &mut buf).map_err(|e| {
@@ -51,6 +73,12 @@ pub fn read<T: DeserializeOwned>(
             break;
         }
         line_no += 1;
+        let span = LineSpan {
+            number: line_no,
+            offset,
+            len: n,
+        };
+        offset += n as u64;
         if n > MAX_LINE_BYTES {
             problems.push(Problem::new(
                 path,
@@ -70,7 +98,7 @@ pub fn read<T: DeserializeOwned>(
             continue;
         }
         match serde_json::from_str::<T>(text) {
-            Ok(value) => problems.extend(on_value(line_no, value)),
+            Ok(value) => problems.extend(on_value(span, value)),
             Err(_) if !complete => {} // torn last line: its writer was killed mid-line
             Err(e) => problems.push(Problem::new(path, line_no, json_field(&e), e.to_string())),
         }

@@ -154,11 +154,13 @@ pub fn journal(data: &[u8]) {
     let path = write("results.jsonl", data);
     let before = read(&path);
     if let Ok(journal) = Journal::open(&path) {
-        // Resuming keeps exactly the complete lines a reader accepts.
+        // Resuming keeps exactly the complete lines a reader accepts, and
+        // knows each of them is done.
         if let Ok(before) = before {
-            let kept = journal.entries();
+            let kept = read(&path).expect("a resumed journal reads back");
             assert!(kept.len() <= before.len());
             assert_eq!(kept, &before[..kept.len()]);
+            assert!(kept.iter().all(|e| journal.is_done(&e.work_key())));
         }
         let after = std::fs::read(&path).expect("read back");
         assert!(after.is_empty() || after.ends_with(b"\n"));

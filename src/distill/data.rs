@@ -67,7 +67,7 @@ pub fn load_pairs(paths: &[PathBuf]) -> Result<Pairs, DistillError> {
         let bytes = std::fs::read(path).map_err(|e| DistillError::io(path, e))?;
         let sha256 = crate::fingerprint::sha256_hex(&bytes);
         let t = transcript::read(path).map_err(DistillError::Transcript)?;
-        let mut entries: Vec<_> = t.entries.into_values().collect();
+        let mut entries = t.entries().map_err(DistillError::Transcript)?;
         entries.sort_by(|a, b| a.key.cmp(&b.key));
         let (mut completions, mut errors) = (0, 0);
         for e in entries {

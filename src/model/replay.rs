@@ -5,7 +5,7 @@ use std::path::Path;
 
 use std::sync::Arc;
 
-use super::transcript::{self, Transcript, key_of};
+use super::transcript::{self, Transcript};
 use super::{Completion, GenerationRequest, LatencySource, Model, ModelError, ModelIdentity};
 use crate::diagnostics::Problems;
 
@@ -28,12 +28,12 @@ impl ReplayModel {
 
     /// Number of recorded requests.
     pub fn len(&self) -> usize {
-        self.transcript.entries.len()
+        self.transcript.len()
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.transcript.entries.is_empty()
+        self.transcript.is_empty()
     }
 }
 
@@ -59,15 +59,15 @@ impl Model for ReplayModel {
     ) -> Vec<Result<Completion, ModelError>> {
         requests
             .iter()
-            .map(|r| match self.transcript.entries.get(&key_of(r)) {
-                None => Err(ModelError::Missing(format!(
+            .map(|r| match self.transcript.get(r) {
+                Ok(None) => Err(ModelError::Missing(format!(
                     "{} (no line in {} has this prompt and these settings)",
                     r.id,
                     self.transcript.path.display()
                 ))),
-                Some(e) => match (&e.completion, &e.error) {
-                    (Some(c), _) => {
-                        let mut c = c.clone();
+                Err(problem) => Err(ModelError::Failed(problem.to_string())),
+                Ok(Some(e)) => match (e.completion, e.error) {
+                    (Some(mut c), _) => {
                         c.latency.source = LatencySource::Recorded;
                         Ok(c)
                     }

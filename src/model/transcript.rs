@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Completion, GenerationRequest, GenerationSettings, ModelIdentity};
 use crate::diagnostics::{Problem, Problems};
-use crate::fingerprint::sha256_hex;
+use crate::fingerprint::{hex, sha256};
 use crate::jsonl;
 
 /// One line of a transcript.
@@ -39,15 +39,20 @@ pub struct TranscriptEntry {
 }
 
 /// The key of a request: SHA-256 of the prompt and the settings that change
-/// the answer.
+/// the answer, in hex.
 pub fn request_key(prompt: &str, settings: &GenerationSettings) -> String {
+    hex(&request_digest(prompt, settings))
+}
+
+/// [`request_key`] as bytes.
+fn request_digest(prompt: &str, settings: &GenerationSettings) -> RequestDigest {
     // serde_json writes struct fields in declaration order: the key is stable.
     let settings = serde_json::to_string(settings).unwrap_or_default();
     let mut bytes = Vec::with_capacity(prompt.len() + settings.len() + 1);
     bytes.extend_from_slice(settings.as_bytes());
     bytes.push(0);
     bytes.extend_from_slice(prompt.as_bytes());
-    sha256_hex(&bytes)
+    sha256(&bytes)
 }
 
 /// Key of a [`GenerationRequest`].
@@ -55,26 +60,104 @@ pub fn key_of(request: &GenerationRequest) -> String {
     request_key(&request.prompt, &request.settings)
 }
 
-/// A transcript read into memory, indexed by key.
-#[derive(Debug, Clone, Default)]
+/// A request key as bytes (SHA-256).
+type RequestDigest = [u8; 32];
+
+/// A transcript indexed by key. It holds where each key's line is, not the
+/// line: a replayed model of a 100,000-item suite costs a few megabytes of
+/// index, whatever its prompts and answers weigh, and each answer is read
+/// from the file when it is asked for.
+#[derive(Debug)]
 pub struct Transcript {
     /// The file it came from.
     pub path: PathBuf,
-    /// Entries by key; a later line for the same key replaces an earlier one.
-    pub entries: HashMap<String, TranscriptEntry>,
     /// The model that produced it (from its first line).
     pub model: Option<ModelIdentity>,
+    /// The file, open for reading lines back.
+    file: File,
+    /// Where each key's line is; a later line for the same key replaces an
+    /// earlier one.
+    lines: HashMap<RequestDigest, jsonl::LineSpan>,
 }
 
-/// Reads a transcript. Every malformed line is reported with its line number;
-/// a torn final line (a recording killed mid-write) is ignored, since
-/// `record` redoes it.
+impl Transcript {
+    /// Number of recorded requests.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Whether the transcript answers this request.
+    pub fn contains(&self, request: &GenerationRequest) -> bool {
+        self.lines
+            .contains_key(&request_digest(&request.prompt, &request.settings))
+    }
+
+    /// The recorded line for this request, read back from the file; `None`
+    /// when the request was not recorded. An error names the line when the
+    /// file no longer holds what was indexed (it was edited during the run).
+    pub fn get(&self, request: &GenerationRequest) -> Result<Option<TranscriptEntry>, Problem> {
+        let digest = request_digest(&request.prompt, &request.settings);
+        match self.lines.get(&digest) {
+            None => Ok(None),
+            Some(span) => self.read_line(span, &digest).map(Some),
+        }
+    }
+
+    /// Every key's line (the latest line of each key), in file order.
+    pub fn entries(&self) -> Result<Vec<TranscriptEntry>, Problems> {
+        let mut spans: Vec<_> = self.lines.iter().collect();
+        spans.sort_by_key(|(_, span)| span.offset);
+        spans
+            .into_iter()
+            .map(|(digest, span)| self.read_line(span, digest))
+            .collect::<Result<_, _>>()
+            .map_err(Problems::one)
+    }
+
+    fn read_line(
+        &self,
+        span: &jsonl::LineSpan,
+        digest: &RequestDigest,
+    ) -> Result<TranscriptEntry, Problem> {
+        use std::os::unix::fs::FileExt;
+        let problem = |what: String| Problem::new(&self.path, span.number, "", what);
+        let mut line = vec![0; span.len];
+        self.file
+            .read_exact_at(&mut line, span.offset)
+            .map_err(|e| problem(format!("cannot read the line back: {e}")))?;
+        let entry: TranscriptEntry = serde_json::from_slice(&line).map_err(|e| {
+            problem(format!(
+                "changed since it was read (the line no longer parses: {e})"
+            ))
+        })?;
+        if request_digest(&entry.prompt, &entry.settings) != *digest {
+            return Err(problem(
+                "changed since it was read (the line now holds another request)".into(),
+            ));
+        }
+        Ok(entry)
+    }
+}
+
+/// Reads and checks a transcript, indexing where each key's line is. Every
+/// malformed line is reported with its line number; a torn final line (a
+/// recording killed mid-write) is ignored, since `record` redoes it.
 pub fn read(path: &Path) -> Result<Transcript, Problems> {
+    let file = File::open(path)
+        .map_err(|e| Problems::one(Problem::new(path, 0, "", format!("cannot open: {e}"))))?;
     let mut transcript = Transcript {
         path: path.to_path_buf(),
-        ..Transcript::default()
+        model: None,
+        file,
+        lines: HashMap::new(),
     };
-    jsonl::read(path, false, |line, entry: TranscriptEntry| {
+    jsonl::read_spans(path, false, |span, entry: TranscriptEntry| {
+        let line = span.number;
         if let Some(first) = &transcript.model
             && first.fingerprint != entry.model.fingerprint
         {
@@ -88,7 +171,8 @@ pub fn read(path: &Path) -> Result<Transcript, Problems> {
                 ),
             ));
         }
-        if request_key(&entry.prompt, &entry.settings) != entry.key {
+        let digest = request_digest(&entry.prompt, &entry.settings);
+        if hex(&digest) != entry.key {
             return Some(Problem::new(
                 path,
                 line,
@@ -97,9 +181,9 @@ pub fn read(path: &Path) -> Result<Transcript, Problems> {
             ));
         }
         if transcript.model.is_none() {
-            transcript.model = Some(entry.model.clone());
+            transcript.model = Some(entry.model);
         }
-        transcript.entries.insert(entry.key.clone(), entry);
+        transcript.lines.insert(digest, span);
         None
     })?;
     Ok(transcript)

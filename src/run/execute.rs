@@ -12,8 +12,7 @@ use crate::model::batching::request_batches;
 use crate::model::http::HttpModel;
 use crate::model::http::budget::Budget;
 use crate::model::replay::ReplayModel;
-use crate::model::transcript::key_of;
-use crate::model::{Completion, LatencySource, Model, ModelError};
+use crate::model::{Completion, Model, ModelError};
 use crate::run::journal::{Journal, JournalEntry, Role, WorkKey};
 use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
 use crate::run::progress::Progress;
@@ -72,11 +71,7 @@ pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Proble
     let mut problems = Vec::new();
     for suite in &plan.suites {
         for item in &suite.items {
-            if let Some(missing) = item
-                .requests
-                .iter()
-                .position(|r| !t.entries.contains_key(&key_of(r)))
-            {
+            if let Some(missing) = item.requests.iter().position(|r| !t.contains(r)) {
                 let which = if item.requests.len() > 1 {
                     format!(" (sample {missing} of {})", item.requests.len())
                 } else {
@@ -106,20 +101,18 @@ pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Proble
 /// Dollars already spent on API calls by the journaled part of a run:
 /// the cost of every answer an HTTP model gave live (cached and replayed
 /// answers cost nothing now).
-pub fn api_spend(plan: &Plan, entries: &[JournalEntry]) -> f64 {
-    let http: std::collections::HashSet<&str> = plan
-        .config
+fn api_spend(plan: &Plan, journal: &Journal) -> f64 {
+    plan.config
         .models()
         .filter(|m| matches!(m.source, ModelSource::Http(_)))
-        .map(|m| m.name.as_str())
-        .collect();
-    entries
-        .iter()
-        .filter(|e| http.contains(e.model.as_str()))
-        .filter(|e| e.latency.is_some_and(|l| l.source == LatencySource::Live))
-        .map(|e| e.cost)
+        .map(|m| journal.live_cost(&m.name))
         .sum()
 }
+
+/// Answered batches the asking thread may hand on before the scoring thread
+/// takes them: a model faster than its scorer (a replayed transcript) waits
+/// here instead of queueing every answer of the run in memory.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 /// Runs every model over every planned item not yet journaled.
 ///
@@ -136,7 +129,7 @@ pub fn execute(
 ) -> Result<(), RunError> {
     let budget = Arc::new(Budget::new(
         plan.config.run.max_cost,
-        api_spend(plan, journal.entries()),
+        api_spend(plan, journal),
     ));
     let total = plan.total_work() / (1 + plan.config.students.len());
     let models: Vec<(Role, &ModelSpec, Vec<Work>)> =
@@ -144,7 +137,7 @@ pub fn execute(
             .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
             .map(|(role, spec)| (role, spec, pending_work(plan, spec, journal)))
             .collect();
-    let (to_scorer, inbox) = std::sync::mpsc::channel();
+    let (to_scorer, inbox) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
     std::thread::scope(|scope| {
         let scorer = scope.spawn(move || score_and_journal(&inbox, journal, progress));
         let asked = ask_models(&models, total, &budget, &to_scorer, timings);
@@ -199,7 +192,7 @@ fn ask_models<'a>(
     models: &'a [(Role, &'a ModelSpec, Vec<Work<'a>>)],
     total: usize,
     budget: &Arc<Budget>,
-    to_scorer: &std::sync::mpsc::Sender<ToScorer<'a>>,
+    to_scorer: &std::sync::mpsc::SyncSender<ToScorer<'a>>,
     timings: &mut Timings,
 ) -> Result<(), RunError> {
     for (role, spec, pending) in models {

@@ -2,16 +2,17 @@
 //! task), appended and synced as each result arrives. A run killed at any
 //! point resumes from it; a torn last line is detected and redone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::diagnostics::{Problem, Problems};
 use crate::jsonl;
-use crate::model::{FinishReason, Latency, Usage};
+use crate::model::{FinishReason, Latency, LatencySource, Usage};
 
 /// Whether a journal line is about the teacher or a student.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,6 +98,28 @@ pub struct WorkKey {
     pub sample: u32,
 }
 
+impl WorkKey {
+    /// What the journal remembers of a done unit of work: 16 bytes of
+    /// SHA-256 over its fields, whatever their length. Two of a run's
+    /// keys collide with odds of about n²/2¹²⁹ (below 10⁻²⁶ at a million
+    /// lines).
+    fn digest(&self) -> KeyDigest {
+        let mut hasher = Sha256::new();
+        for field in [&self.model, &self.suite, &self.task_id] {
+            // Length-prefixed, so no two field splits hash alike.
+            hasher.update((field.len() as u64).to_le_bytes());
+            hasher.update(field.as_bytes());
+        }
+        hasher.update(self.sample.to_le_bytes());
+        let mut digest = [0; 16];
+        digest.copy_from_slice(&hasher.finalize()[..16]);
+        digest
+    }
+}
+
+/// See [`WorkKey::digest`].
+type KeyDigest = [u8; 16];
+
 /// Cuts a torn last line (one without a trailing newline) from a JSONL file
 /// that is about to be appended to. Returns whether anything was cut.
 pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
@@ -139,19 +162,30 @@ pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
 /// will be redone); a malformed complete line is an error naming the line.
 pub fn read(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
     let mut entries = Vec::new();
-    jsonl::read(path, true, |_, e: JournalEntry| {
-        entries.push(e);
-        None
-    })?;
+    for_each(path, |e| entries.push(e))?;
     Ok(entries)
 }
 
-/// The journal of a run being executed: appends results and knows what is done.
+/// Streams the complete lines of a journal to `on_entry`, one at a time, as
+/// [`read`] would return them (a missing journal has none).
+pub fn for_each(path: &Path, mut on_entry: impl FnMut(JournalEntry)) -> Result<(), Problems> {
+    jsonl::read(path, true, |_, e: JournalEntry| {
+        on_entry(e);
+        None
+    })
+}
+
+/// The journal of a run being executed: appends results and knows what is
+/// done. It holds no line in memory, only a digest of each line's key, so
+/// a run's memory does not grow with the text of its answers; the reports
+/// read the file back when the run is over.
 pub struct Journal {
     file: File,
     path: PathBuf,
-    done: HashSet<WorkKey>,
-    entries: Vec<JournalEntry>,
+    done: HashSet<KeyDigest>,
+    /// Dollars of the answers given live, by model, in the lines there
+    /// when the journal was opened (see [`Journal::live_cost`]).
+    live_cost: HashMap<String, f64>,
     /// Lines appended by this process.
     appended: usize,
     /// Test hook ([`TEAR_AT_ENV`]): tear the line with this index.
@@ -188,8 +222,14 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         truncate_torn_tail(path).map_err(io)?;
-        let entries = read(path)?;
-        let done = entries.iter().map(JournalEntry::work_key).collect();
+        let mut done = HashSet::new();
+        let mut live_cost: HashMap<String, f64> = HashMap::new();
+        for_each(path, |e| {
+            done.insert(e.work_key().digest());
+            if e.latency.is_some_and(|l| l.source == LatencySource::Live) {
+                *live_cost.entry(e.model).or_default() += e.cost;
+            }
+        })?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -199,7 +239,7 @@ impl Journal {
             file,
             path: path.to_path_buf(),
             done,
-            entries,
+            live_cost,
             appended: 0,
             tear_at: std::env::var(TEAR_AT_ENV).ok().and_then(|v| v.parse().ok()),
             last_sync: std::time::Instant::now(),
@@ -208,7 +248,13 @@ impl Journal {
 
     /// Whether this unit of work is already journaled.
     pub fn is_done(&self, key: &WorkKey) -> bool {
-        self.done.contains(key)
+        self.done.contains(&key.digest())
+    }
+
+    /// Dollars spent on answers `model` gave live (not replayed or cached),
+    /// as journaled before this process opened the journal.
+    pub fn live_cost(&self, model: &str) -> f64 {
+        self.live_cost.get(model).copied().unwrap_or(0.0)
     }
 
     /// Appends results in order with one write (a batch's lines reach the
@@ -236,16 +282,10 @@ impl Journal {
             self.file.sync_data()?;
             self.last_sync = std::time::Instant::now();
         }
-        for entry in entries {
-            self.done.insert(entry.work_key());
-            self.entries.push(entry);
+        for entry in &entries {
+            self.done.insert(entry.work_key().digest());
         }
         Ok(())
-    }
-
-    /// Every result so far, in journal order.
-    pub fn entries(&self) -> &[JournalEntry] {
-        &self.entries
     }
 
     /// The journal file.
@@ -301,7 +341,8 @@ mod tests {
         drop(f);
 
         let j = Journal::open(&path).unwrap();
-        assert_eq!(j.entries().len(), 2);
+        assert_eq!(read(&path).unwrap().len(), 2);
+        assert!(j.is_done(&entry("a").work_key()));
         assert!(j.is_done(&entry("b").work_key()));
         assert!(!j.is_done(&entry("c").work_key()));
         let text = std::fs::read_to_string(&path).unwrap();
