@@ -168,18 +168,17 @@ pub fn run(o: &RunOptions) -> Result<u8> {
     // that the models (and any replayed transcripts) are gone.
     let journal_path = journal.path().to_path_buf();
     drop(journal);
-    let entries = match journal::read(&journal_path) {
-        Ok(e) => e,
-        Err(p) => return Ok(print_problems(&p)),
-    };
-    let summary = finish(
+    let summary = match finish(
         &plan,
-        &entries,
+        &journal_path,
         &config_sha256,
         &run_dir,
         models,
         &mut timings,
-    )?;
+    )? {
+        Ok(s) => s,
+        Err(p) => return Ok(print_problems(&p)),
+    };
     write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
     timings.total_secs = started.elapsed().as_secs_f64();
     eprintln!("{}", timings.render());
@@ -224,24 +223,34 @@ fn plan_models(plan: &Plan) -> Result<Vec<ModelInfo>> {
         .collect()
 }
 
-/// Summarises a journal, writes every report and prints the table.
+/// Summarises a journal, writes every report and prints the table; the
+/// journal's problems when a line does not parse. The journal's lines are
+/// held without their answer texts, which the reports read back from the
+/// file as they write them.
 fn finish(
     plan: &Plan,
-    entries: &[journal::JournalEntry],
+    journal_path: &Path,
     config_sha256: &str,
     run_dir: &Path,
     models: Vec<ModelInfo>,
     timings: &mut Timings,
-) -> Result<Summary> {
+) -> Result<Result<Summary, Problems>> {
     let started = Instant::now();
-    let summary = summarize(plan, entries, models, config_sha256)?;
+    let (entries, texts) = match journal::read_for_reports(journal_path)
+        .and_then(|e| Ok((e, journal::AnswerTexts::open(journal_path)?)))
+    {
+        Ok(x) => x,
+        Err(p) => return Ok(Err(p)),
+    };
+    let summary = summarize(plan, &entries, models, config_sha256)?;
     timings.statistics_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let reproduce = format!("distill-gate run {}", plan.config.path.display());
     let tasks = report::html::task_texts(plan);
-    let ctx = report::ReportContext::new(&summary, entries)
+    let ctx = report::ReportContext::new(&summary, &entries)
         .with_reproduce(&reproduce)
-        .with_tasks(&tasks);
+        .with_tasks(&tasks)
+        .with_texts(&texts);
     report::write_reports(run_dir, &ctx, &report::standard_exporters())
         .with_context(|| format!("writing reports in {}", run_dir.display()))?;
     timings.reports_secs = started.elapsed().as_secs_f64();
@@ -250,7 +259,7 @@ fn finish(
         report::terminal::render_terminal(&summary, std::io::stdout().is_terminal())
     );
     println!("reports: {}", run_dir.display());
-    Ok(summary)
+    Ok(Ok(summary))
 }
 
 /// What the reports say about a model, computed without loading it.
@@ -336,19 +345,18 @@ pub fn report(run_dir: &Path, summary_md: Option<&Path>) -> Result<u8> {
         Some(s) => s.apply(plan),
         None => plan,
     };
-    let entries = match journal::read(&run_dir.join("results.jsonl")) {
-        Ok(e) => e,
-        Err(p) => return Ok(print_problems(&p)),
-    };
     let models = plan_models(&plan)?;
-    let summary = finish(
+    let summary = match finish(
         &plan,
-        &entries,
+        &run_dir.join("results.jsonl"),
         &sha,
         run_dir,
         models,
         &mut Timings::default(),
-    )?;
+    )? {
+        Ok(s) => s,
+        Err(p) => return Ok(print_problems(&p)),
+    };
     write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
     Ok(summary.exit_code as u8)
 }
@@ -404,20 +412,26 @@ pub fn merge(
         journal_text.push_str(&serde_json::to_string(e)?);
         journal_text.push('\n');
     }
-    report::write_atomic(&out.join("results.jsonl"), journal_text.as_bytes())?;
+    let journal_path = out.join("results.jsonl");
+    report::write_atomic(&journal_path, journal_text.as_bytes())?;
+    let results = entries.len();
+    drop((entries, journal_text));
     let models = shards.first().map(|s| s.models.clone()).unwrap_or_default();
-    let summary = finish(
+    let summary = match finish(
         &plan,
-        &entries,
+        &journal_path,
         &manifest.config_sha256,
         out,
         models,
         &mut Timings::default(),
-    )?;
+    )? {
+        Ok(s) => s,
+        Err(p) => return Ok(print_problems(&p)),
+    };
     eprintln!(
         "merged {} shards ({} results) into {}",
         shards.len(),
-        entries.len(),
+        results,
         out.display()
     );
     write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;

@@ -110,6 +110,26 @@ pub fn read_spans<T: DeserializeOwned>(
     }
 }
 
+/// Reads the line at `span` of `file` (the file at `path`) back as a `T`;
+/// an error names the line (the file changed since it was read, or cannot
+/// be read).
+pub fn read_line_at<T: DeserializeOwned>(
+    file: &File,
+    path: &Path,
+    span: &LineSpan,
+) -> Result<T, Problem> {
+    use std::os::unix::fs::FileExt;
+    let problem = |what: String| Problem::new(path, span.number, "", what);
+    let mut line = vec![0; span.len];
+    file.read_exact_at(&mut line, span.offset)
+        .map_err(|e| problem(format!("cannot read the line back: {e}")))?;
+    serde_json::from_slice(&line).map_err(|e| {
+        problem(format!(
+            "changed since it was read (the line no longer parses: {e})"
+        ))
+    })
+}
+
 /// Reads one line, keeping at most [`MAX_LINE_BYTES`] + 1 bytes of it so a
 /// huge line never allocates without bound; returns the line's full length.
 pub fn read_bounded_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {

@@ -279,6 +279,7 @@ fn entry(model: &str, role: Role, suite: &str, task: &str, output: Option<&str>)
         error: output
             .is_none()
             .then(|| "model call failed: timeout, retried 3×".into()),
+        texts_at: None,
     }
 }
 

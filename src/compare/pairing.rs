@@ -115,6 +115,7 @@ mod tests {
             finish: None,
             cost: 0.5,
             error: None,
+            texts_at: None,
         }
     }
 

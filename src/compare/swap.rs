@@ -309,6 +309,7 @@ mod tests {
             finish: None,
             cost,
             error: None,
+            texts_at: None,
         }
     }
 

@@ -124,20 +124,13 @@ impl Transcript {
         span: &jsonl::LineSpan,
         digest: &RequestDigest,
     ) -> Result<TranscriptEntry, Problem> {
-        use std::os::unix::fs::FileExt;
-        let problem = |what: String| Problem::new(&self.path, span.number, "", what);
-        let mut line = vec![0; span.len];
-        self.file
-            .read_exact_at(&mut line, span.offset)
-            .map_err(|e| problem(format!("cannot read the line back: {e}")))?;
-        let entry: TranscriptEntry = serde_json::from_slice(&line).map_err(|e| {
-            problem(format!(
-                "changed since it was read (the line no longer parses: {e})"
-            ))
-        })?;
+        let entry: TranscriptEntry = jsonl::read_line_at(&self.file, &self.path, span)?;
         if request_digest(&entry.prompt, &entry.settings) != *digest {
-            return Err(problem(
-                "changed since it was read (the line now holds another request)".into(),
+            return Err(Problem::new(
+                &self.path,
+                span.number,
+                "",
+                "changed since it was read (the line now holds another request)",
             ));
         }
         Ok(entry)

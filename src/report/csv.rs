@@ -4,6 +4,8 @@
 //! full precision (shortest text that reads back as the same float); quoting
 //! of commas, quotes and newlines in model outputs is the csv crate's.
 
+use std::io::Write;
+
 use serde::Serialize;
 
 use super::{Exporter, ReportContext, ReportError, model_rank, suite_rank};
@@ -94,7 +96,13 @@ impl Exporter for ResultsCsv {
     }
 
     fn render(&self, ctx: &ReportContext<'_>) -> Result<Vec<u8>, ReportError> {
-        render_results(ctx.summary, ctx.journal)
+        let mut bytes = Vec::new();
+        write_results(ctx, &mut bytes)?;
+        Ok(bytes)
+    }
+
+    fn write(&self, ctx: &ReportContext<'_>, out: &mut dyn Write) -> Result<(), ReportError> {
+        write_results(ctx, out)
     }
 }
 
@@ -256,7 +264,17 @@ impl<'a> StatsRow<'a> {
 /// model (summary order, teacher first), suite (summary order) and task id;
 /// entries with equal keys keep their journal order.
 pub fn render_results(summary: &Summary, journal: &[JournalEntry]) -> Result<Vec<u8>, ReportError> {
-    let mut entries: Vec<&JournalEntry> = journal.iter().collect();
+    let mut bytes = Vec::new();
+    write_results(&ReportContext::new(summary, journal), &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Writes `results.csv` as [`render_results`] renders it, one row at a
+/// time, reading each answer back from the journal file when the context's
+/// lines were read without their texts.
+fn write_results(ctx: &ReportContext<'_>, out: &mut dyn Write) -> Result<(), ReportError> {
+    let summary = ctx.summary;
+    let mut entries: Vec<&JournalEntry> = ctx.journal.iter().collect();
     entries.sort_by(|a, b| {
         let key = |e: &JournalEntry| (model_rank(summary, &e.model), suite_rank(summary, &e.suite));
         key(a)
@@ -266,11 +284,17 @@ pub fn render_results(summary: &Summary, journal: &[JournalEntry]) -> Result<Vec
             .then_with(|| a.task_id.cmp(&b.task_id))
             .then_with(|| a.sample.cmp(&b.sample))
     });
-    write_csv(
-        RESULTS_FILE,
-        &RESULTS_COLUMNS,
-        entries.into_iter().map(ResultRow::from),
-    )
+    let err = |source| ReportError::Csv {
+        file: RESULTS_FILE,
+        source,
+    };
+    let mut writer = csv_writer(RESULTS_FILE, &RESULTS_COLUMNS, out)?;
+    for e in entries {
+        writer
+            .serialize(ResultRow::from(ctx.full(e)?.as_ref()))
+            .map_err(err)?;
+    }
+    writer.flush().map_err(|e| err(e.into()))
 }
 
 /// Renders `stats.csv`: one row per model statistics row, joined with the
@@ -324,16 +348,28 @@ pub fn render_stats(summary: &Summary) -> Result<Vec<u8>, ReportError> {
 
 /// Writes the header and then every row (the header is written even when
 /// there are no rows, which serde-driven headers would not do).
+/// A CSV writer on `out` that has written `header`.
+fn csv_writer<W: Write>(
+    file: &'static str,
+    header: &[&str],
+    out: W,
+) -> Result<::csv::Writer<W>, ReportError> {
+    let mut writer = ::csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(out);
+    writer
+        .write_record(header)
+        .map_err(|source| ReportError::Csv { file, source })?;
+    Ok(writer)
+}
+
 fn write_csv<R: Serialize>(
     file: &'static str,
     header: &[&str],
     rows: impl IntoIterator<Item = R>,
 ) -> Result<Vec<u8>, ReportError> {
     let err = |source| ReportError::Csv { file, source };
-    let mut writer = ::csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    writer.write_record(header).map_err(err)?;
+    let mut writer = csv_writer(file, header, Vec::new())?;
     for row in rows {
         writer.serialize(row).map_err(err)?;
     }
@@ -374,6 +410,7 @@ mod tests {
             finish: Some(FinishReason::Length),
             cost: 1e-7,
             error: None,
+            texts_at: None,
         }
     }
 

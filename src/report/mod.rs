@@ -1,17 +1,20 @@
 //! Report formats: one file per format behind the small [`Exporter`] trait,
-//! and [`write_reports`], which renders every format first and then writes
-//! each file atomically (temporary file, sync, rename) into a run directory.
+//! and [`write_reports`], which writes every format to a temporary file
+//! first and then renames each into a run directory (temporary file, sync,
+//! rename), so a run directory holds a whole set of reports or the old one.
 //!
 //! Every format renders from the [`Summary`] (and the journal, for per-item
-//! views). Nothing here decides anything: numbers are formatted for display
+//! views; its answer texts may stay in the file until a report shows them). Nothing here decides anything: numbers are formatted for display
 //! only, after every comparison has been made by the gate.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::run::journal::{JournalEntry, Role};
+use crate::diagnostics::Problem;
+use crate::run::journal::{AnswerTexts, JournalEntry, Role};
 use crate::summary::{Comparison, GateResult, ModelStats, Summary, Verdict};
 
 pub mod csv;
@@ -36,6 +39,9 @@ pub struct ReportContext<'a> {
     /// What each task asked and expected, for per-item views (`report.html`
     /// shows it next to the answers) when known.
     pub tasks: Option<&'a html::TaskTexts>,
+    /// Where the answer texts of journal lines read without them
+    /// ([`crate::run::journal::read_for_reports`]) are read back from.
+    pub texts: Option<&'a AnswerTexts>,
 }
 
 impl<'a> ReportContext<'a> {
@@ -46,6 +52,24 @@ impl<'a> ReportContext<'a> {
             journal,
             reproduce: None,
             tasks: None,
+            texts: None,
+        }
+    }
+
+    /// The same context, reading answer texts back with `texts`.
+    pub fn with_texts(self, texts: &'a AnswerTexts) -> Self {
+        Self {
+            texts: Some(texts),
+            ..self
+        }
+    }
+
+    /// A journal line with its answer texts, read back from the journal
+    /// file when the line was read without them.
+    pub fn full<'e>(&self, entry: &'e JournalEntry) -> Result<Cow<'e, JournalEntry>, ReportError> {
+        match self.texts {
+            Some(texts) => texts.full(entry).map_err(ReportError::Journal),
+            None => Ok(Cow::Borrowed(entry)),
         }
     }
 
@@ -98,6 +122,15 @@ pub enum ReportError {
         #[source]
         source: ::csv::Error,
     },
+    /// Writing a report's bytes failed.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        /// The report file being written.
+        file: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A file-system operation failed.
     #[error("{}: cannot {action}: {source}", path.display())]
     Io {
@@ -128,6 +161,9 @@ pub enum ReportError {
         /// plotters' error.
         message: String,
     },
+    /// An answer could not be read back from the journal.
+    #[error("{0}")]
+    Journal(Problem),
     /// Two exporters in one call write the same file name.
     #[error("two report formats both write {file}")]
     DuplicateFile {
@@ -143,6 +179,16 @@ pub trait Exporter {
 
     /// Renders the whole file. Same context in, same bytes out.
     fn render(&self, ctx: &ReportContext<'_>) -> Result<Vec<u8>, ReportError>;
+
+    /// Writes the file to `out`: the bytes [`Exporter::render`] returns. A
+    /// format whose size grows with the run's answers streams them instead.
+    fn write(&self, ctx: &ReportContext<'_>, out: &mut dyn Write) -> Result<(), ReportError> {
+        let bytes = self.render(ctx)?;
+        out.write_all(&bytes).map_err(|source| ReportError::Write {
+            file: self.file_name(),
+            source,
+        })
+    }
 }
 
 /// Every file format a run writes: `summary.json`, `results.csv`,
@@ -160,8 +206,10 @@ pub fn standard_exporters() -> Vec<Box<dyn Exporter>> {
     ]
 }
 
-/// Renders every exporter, then writes each file into `dir` (created if
-/// missing) atomically. Nothing is written when any format fails to render.
+/// Writes every exporter's file into `dir` (created if missing): each to a
+/// temporary file beside its name, then, once all are written and synced,
+/// each renamed over its name. Nothing is written (and a directory this
+/// call created is removed) when any format fails.
 /// Returns the paths written, in exporter order.
 pub fn write_reports(
     dir: &Path,
@@ -176,20 +224,42 @@ pub fn write_reports(
             });
         }
     }
-    let rendered = exporters
-        .iter()
-        .map(|e| Ok((e.file_name(), e.render(ctx)?)))
-        .collect::<Result<Vec<_>, ReportError>>()?;
+    let created = !dir.exists();
     fs::create_dir_all(dir).map_err(|source| ReportError::Io {
         path: dir.to_path_buf(),
         action: "create the report directory",
         source,
     })?;
-    let mut written = Vec::with_capacity(rendered.len());
-    for (name, bytes) in rendered {
-        let path = dir.join(name);
-        write_atomic(&path, &bytes)?;
-        written.push(path);
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(exporters.len());
+    for exporter in exporters {
+        let path = dir.join(exporter.file_name());
+        match write_temporary(&path, |out| exporter.write(ctx, out)) {
+            Ok(tmp) => staged.push((tmp, path)),
+            Err(e) => {
+                // Best effort: the render error is what the caller needs.
+                for (tmp, _) in &staged {
+                    let _ = fs::remove_file(tmp);
+                }
+                if created {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let mut written = Vec::with_capacity(staged.len());
+    for (i, (tmp, path)) in staged.iter().enumerate() {
+        if let Err(source) = fs::rename(tmp, path) {
+            for (tmp, _) in &staged[i..] {
+                let _ = fs::remove_file(tmp);
+            }
+            return Err(ReportError::Io {
+                path: path.clone(),
+                action: "rename the temporary file to",
+                source,
+            });
+        }
+        written.push(path.clone());
     }
     sync_dir(dir)?;
     Ok(written)
@@ -199,14 +269,38 @@ pub fn write_reports(
 /// complete new one: a temporary file next to it is written, synced and
 /// renamed over `path`. The temporary file is removed on failure.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let tmp = write_temporary(path, |out| {
+        out.write_all(bytes).map_err(|source| ReportError::Io {
+            path: path.to_path_buf(),
+            action: "write the temporary file for",
+            source,
+        })
+    })?;
+    fs::rename(&tmp, path).map_err(|source| {
+        // Best effort: the rename error is what the caller needs.
+        let _ = fs::remove_file(&tmp);
+        ReportError::Io {
+            path: path.to_path_buf(),
+            action: "rename the temporary file to",
+            source,
+        }
+    })
+}
+
+/// Writes a temporary file next to `path` with `fill` (buffered), syncs it
+/// and returns its path; removes it on failure.
+fn write_temporary(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<(), ReportError>,
+) -> Result<PathBuf, ReportError> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     let tmp = path.with_file_name(format!(
         ".{}.{}.tmp",
         name.as_deref().unwrap_or("report"),
         std::process::id()
     ));
-    let io = |action: &'static str, path: &Path| {
-        let path = path.to_path_buf();
+    let io = |action: &'static str| {
+        let path = tmp.clone();
         move |source| ReportError::Io {
             path,
             action,
@@ -214,18 +308,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         }
     };
     let result = File::create(&tmp)
-        .map_err(io("create the temporary file", &tmp))
-        .and_then(|mut f| {
-            f.write_all(bytes)
-                .map_err(io("write the temporary file", &tmp))?;
-            f.sync_all().map_err(io("sync the temporary file", &tmp))
-        })
-        .and_then(|()| fs::rename(&tmp, path).map_err(io("rename the temporary file to", path)));
-    if result.is_err() {
-        // Best effort: the original error is what the caller needs to see.
-        let _ = fs::remove_file(&tmp);
+        .map_err(io("create the temporary file"))
+        .and_then(|f| {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, f);
+            fill(&mut out)?;
+            let f = out
+                .into_inner()
+                .map_err(|e| io("write the temporary file")(e.into_error()))?;
+            f.sync_all().map_err(io("sync the temporary file"))
+        });
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            // Best effort: the original error is what the caller needs to see.
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
 }
 
 /// Makes the renames in `dir` durable.

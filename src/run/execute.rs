@@ -357,6 +357,7 @@ pub fn journal_entry(
         finish: None,
         cost: 0.0,
         error: None,
+        texts_at: None,
     };
     match answer {
         Ok(c) => {

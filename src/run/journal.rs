@@ -2,6 +2,7 @@
 //! task), appended and synced as each result arrives. A run killed at any
 //! point resumes from it; a torn last line is detected and redone.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -67,6 +68,11 @@ pub struct JournalEntry {
     /// error in the statistics, never as a silent zero.
     #[serde(default)]
     pub error: Option<String>,
+    /// Not part of the line: where it is in its journal, when it was read
+    /// by [`read_for_reports`], which leaves `output` and `extracted` in
+    /// the file for [`AnswerTexts`] to read back.
+    #[serde(skip)]
+    pub texts_at: Option<jsonl::LineSpan>,
 }
 
 impl JournalEntry {
@@ -164,6 +170,61 @@ pub fn read(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
     let mut entries = Vec::new();
     for_each(path, |e| entries.push(e))?;
     Ok(entries)
+}
+
+/// Reads a journal for reporting: every complete line, with its answer
+/// texts (`output` and `extracted`) left in the file and `texts_at` saying
+/// where, so the reports of a run hold its numbers, not its answers, and
+/// read each answer back with [`AnswerTexts`] as they write it.
+pub fn read_for_reports(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
+    let mut entries = Vec::new();
+    jsonl::read_spans(path, true, |span, mut e: JournalEntry| {
+        e.output = None;
+        e.extracted = None;
+        e.texts_at = Some(span);
+        entries.push(e);
+        None
+    })?;
+    Ok(entries)
+}
+
+/// Reads answer texts back from a journal, for the lines
+/// [`read_for_reports`] left them out of.
+#[derive(Debug)]
+pub struct AnswerTexts {
+    path: PathBuf,
+    file: File,
+}
+
+impl AnswerTexts {
+    /// Opens the journal at `path` for reading texts back.
+    pub fn open(path: &Path) -> Result<Self, Problems> {
+        let file = File::open(path)
+            .map_err(|e| Problems::one(Problem::new(path, 0, "", format!("cannot open: {e}"))))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// `entry` with its answer texts: itself when it was read whole, else
+    /// its line read back. An error names the line when the journal no
+    /// longer holds it (the file changed since it was read).
+    pub fn full<'e>(&self, entry: &'e JournalEntry) -> Result<Cow<'e, JournalEntry>, Problem> {
+        let Some(span) = entry.texts_at else {
+            return Ok(Cow::Borrowed(entry));
+        };
+        let full: JournalEntry = jsonl::read_line_at(&self.file, &self.path, &span)?;
+        if full.work_key() != entry.work_key() {
+            return Err(Problem::new(
+                &self.path,
+                span.number,
+                "",
+                "changed since it was read (the line now holds another result)",
+            ));
+        }
+        Ok(Cow::Owned(full))
+    }
 }
 
 /// Streams the complete lines of a journal to `on_entry`, one at a time, as
@@ -323,7 +384,39 @@ mod tests {
             finish: None,
             cost: 0.0,
             error: None,
+            texts_at: None,
         }
+    }
+
+    #[test]
+    fn reports_read_answer_texts_back_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let mut long = entry("b");
+        long.output = Some("x".repeat(100_000));
+        long.extracted = Some("42".into());
+        {
+            let mut j = Journal::open(&path).unwrap();
+            j.append_all(vec![entry("a"), long.clone()]).unwrap();
+        }
+        let light = read_for_reports(&path).unwrap();
+        assert_eq!(light.len(), 2);
+        assert!(
+            light
+                .iter()
+                .all(|e| e.output.is_none() && e.extracted.is_none())
+        );
+        let texts = AnswerTexts::open(&path).unwrap();
+        assert_eq!(texts.full(&light[1]).unwrap().into_owned(), long);
+        assert_eq!(texts.full(&long).unwrap(), Cow::Borrowed(&long));
+
+        // A journal rewritten under the report is named, not misread.
+        std::fs::write(&path, serde_json::to_string(&entry("c")).unwrap() + "\n").unwrap();
+        let err = texts.full(&light[0]).unwrap_err().to_string();
+        assert!(
+            err.contains("results.jsonl:1") && err.contains("changed"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -111,6 +111,7 @@ mod tests {
             finish: None,
             cost: 0.0,
             error: None,
+            texts_at: None,
         }
     }
 

@@ -151,7 +151,7 @@ pub fn render_html(ctx: &ReportContext<'_>) -> Result<String, ReportError> {
     retention_cost(&mut out, summary)?;
     accuracy(&mut out, summary)?;
     latency(&mut out, summary, ctx.journal)?;
-    disagreement_section(&mut out, ctx);
+    disagreement_section(&mut out, ctx)?;
     models_and_suites(&mut out, summary);
     footer(&mut out, ctx);
     out.push_str("<script>\n");
@@ -694,7 +694,7 @@ fn score_text(x: f64) -> String {
     }
 }
 
-fn disagreement_section(out: &mut String, ctx: &ReportContext<'_>) {
+fn disagreement_section(out: &mut String, ctx: &ReportContext<'_>) -> Result<(), ReportError> {
     let summary = ctx.summary;
     let groups = disagreements(summary, ctx.journal);
     let total: usize = groups.iter().map(|g| g.items.len()).sum();
@@ -706,7 +706,7 @@ fn disagreement_section(out: &mut String, ctx: &ReportContext<'_>) {
     ));
     if groups.is_empty() {
         out.push_str("</section>\n");
-        return;
+        return Ok(());
     }
     out.push_str("<div class=\"filters\"><label>Category <select id=\"f-group\"><option value=\"\">all</option>");
     for (g, group) in groups.iter().enumerate() {
@@ -729,12 +729,18 @@ fn disagreement_section(out: &mut String, ctx: &ReportContext<'_>) {
     }
     out.push_str("</select></label> <span id=\"f-count\"></span></div>\n");
     for (g, group) in groups.iter().enumerate() {
-        disagreement_group(out, ctx, g, group);
+        disagreement_group(out, ctx, g, group)?;
     }
     out.push_str("</section>\n");
+    Ok(())
 }
 
-fn disagreement_group(out: &mut String, ctx: &ReportContext<'_>, index: usize, group: &Group<'_>) {
+fn disagreement_group(
+    out: &mut String,
+    ctx: &ReportContext<'_>,
+    index: usize,
+    group: &Group<'_>,
+) -> Result<(), ReportError> {
     let shown = group.items.len().min(MAX_ITEMS_PER_CATEGORY);
     out.push_str(&format!(
         "<div class=\"group\" data-group=\"g{index}\" data-suite=\"{}\" data-category=\"{}\" \
@@ -752,7 +758,7 @@ fn disagreement_group(out: &mut String, ctx: &ReportContext<'_>, index: usize, g
         }
     ));
     for item in group.items.iter().take(MAX_ITEMS_PER_CATEGORY) {
-        disagreement_item(out, ctx, item);
+        disagreement_item(out, ctx, item)?;
     }
     if shown < group.items.len() {
         out.push_str(&format!(
@@ -761,9 +767,14 @@ fn disagreement_group(out: &mut String, ctx: &ReportContext<'_>, index: usize, g
         ));
     }
     out.push_str("</div>\n");
+    Ok(())
 }
 
-fn disagreement_item(out: &mut String, ctx: &ReportContext<'_>, item: &Disagreement<'_>) {
+fn disagreement_item(
+    out: &mut String,
+    ctx: &ReportContext<'_>,
+    item: &Disagreement<'_>,
+) -> Result<(), ReportError> {
     let summary = ctx.summary;
     let t = item.teacher;
     let sample = if t.sample > 0 {
@@ -792,9 +803,9 @@ fn disagreement_item(out: &mut String, ctx: &ReportContext<'_>, item: &Disagreem
         ),
     }
     out.push_str("<div class=\"answers\">\n");
-    answer(out, summary, t);
+    answer(out, summary, ctx.full(t)?.as_ref());
     for s in &item.differ {
-        answer(out, summary, s);
+        answer(out, summary, ctx.full(s)?.as_ref());
     }
     out.push_str("</div>\n");
     if !item.agree.is_empty() {
@@ -805,6 +816,7 @@ fn disagreement_item(out: &mut String, ctx: &ReportContext<'_>, item: &Disagreem
         ));
     }
     out.push_str("</article>\n");
+    Ok(())
 }
 
 fn answer(out: &mut String, summary: &Summary, e: &JournalEntry) {
