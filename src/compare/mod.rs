@@ -40,7 +40,7 @@ pub struct RunData {
     pub dir: PathBuf,
     /// Its `summary.json`.
     pub summary: Summary,
-    /// Its journal.
+    /// Its journal, read without the answer texts.
     pub entries: Vec<JournalEntry>,
 }
 
@@ -115,7 +115,8 @@ pub fn load_run(dir: &Path) -> Result<RunData, CompareError> {
         message: format!("not a valid summary: {e}"),
     })?;
     let journal_path = dir.join("results.jsonl");
-    let entries = journal::read(&journal_path).map_err(|p| CompareError::Read {
+    // Comparing needs scores, costs and latencies, not the answers' text.
+    let entries = journal::read_for_reports(&journal_path).map_err(|p| CompareError::Read {
         path: journal_path,
         message: p.to_string(),
     })?;
