@@ -15,10 +15,11 @@ use std::sync::Arc;
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, RmsNorm};
-use burn::tensor::activation::silu;
+use burn::tensor::activation;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::attention::{Attention, Padding, attention_mask};
 use super::batch::TokenBatch;
@@ -51,6 +52,35 @@ impl Mlp {
         let gate = silu(self.gate_proj.forward(x.clone()));
         self.down_proj.forward(gate * self.up_proj.forward(x))
     }
+}
+
+/// SiLU, `x * sigmoid(x)`. On flex, outside autodiff, it runs on every
+/// core: flex computes `sigmoid` on one thread, and its `exp` was 6% of a
+/// student's forward with the other core idle. The formula is flex's own
+/// (`sigmoid_f32` in burn-flex 0.22.1, then one multiply), so the values
+/// are bit for bit those of `activation::silu`, which a test checks.
+fn silu(x: Tensor<3>) -> Tensor<3> {
+    let device = x.device();
+    if x.is_require_grad() || device.is_autodiff() || device != Device::flex() {
+        return activation::silu(x);
+    }
+    let shape = x.shape();
+    let Ok(mut values) = x.clone().into_data().try_into_vec::<f32>() else {
+        return activation::silu(x);
+    };
+    drop(x);
+    values.par_chunks_mut(1 << 14).for_each(|chunk| {
+        for v in chunk {
+            let s = if *v >= 0.0 {
+                1.0 / (1.0 + (-*v).exp())
+            } else {
+                let e = v.exp();
+                e / (1.0 + e)
+            };
+            *v *= s;
+        }
+    });
+    Tensor::from_data(TensorData::new(values, shape), &device)
 }
 
 /// One pre-norm decoder layer.
@@ -488,5 +518,36 @@ impl LlamaDecoder {
             x = layer.forward(x, &rope, mask.clone(), layer_cache)?;
         }
         Ok(self.norm.forward(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_silu_is_bit_for_bit_flex_silu() {
+        let device = Device::flex();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut values: Vec<f32> = (0..3 * 40_000)
+            .map(|_| rng.random_range(-30.0f32..30.0))
+            .collect();
+        values[..8].copy_from_slice(&[
+            0.0,
+            -0.0,
+            f32::MIN_POSITIVE,
+            -1e-30,
+            88.7,
+            -104.0,
+            f32::MAX,
+            f32::MIN,
+        ]);
+        let x = Tensor::<3>::from_data(TensorData::new(values, [3, 200, 200]), &device);
+        let ours = silu(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        let flex = activation::silu(x).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(ours.len(), flex.len());
+        for (i, (a, b)) in ours.iter().zip(&flex).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "element {i}: {a} vs {b}");
+        }
     }
 }
