@@ -13,6 +13,7 @@ use crate::model::http::HttpModel;
 use crate::model::http::budget::Budget;
 use crate::model::replay::ReplayModel;
 use crate::model::{Completion, Model, ModelError};
+use crate::run::in_flight::{self, InFlight};
 use crate::run::journal::{Journal, JournalEntry, Role, WorkKey};
 use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
 use crate::run::progress::Progress;
@@ -109,11 +110,6 @@ fn api_spend(plan: &Plan, journal: &Journal) -> f64 {
         .sum()
 }
 
-/// Answered batches the asking thread may hand on before the scoring thread
-/// takes them: a model faster than its scorer (a replayed transcript) waits
-/// here instead of queueing every answer of the run in memory.
-const BATCHES_IN_FLIGHT: usize = 4;
-
 /// Runs every model over every planned item not yet journaled.
 ///
 /// Models are asked on this thread, one batch after another; a second
@@ -137,10 +133,15 @@ pub fn execute(
             .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
             .map(|(role, spec)| (role, spec, pending_work(plan, spec, journal)))
             .collect();
-    let (to_scorer, inbox) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+    let (to_scorer, inbox) = std::sync::mpsc::channel();
+    let in_flight = InFlight::new(in_flight::MAX_BYTES);
     std::thread::scope(|scope| {
-        let scorer = scope.spawn(move || score_and_journal(&inbox, journal, progress));
-        let asked = ask_models(&models, total, &budget, &to_scorer, timings);
+        let in_flight = &in_flight;
+        let scorer = scope.spawn(move || {
+            let _closer = in_flight.closer();
+            score_and_journal(&inbox, in_flight, journal, progress)
+        });
+        let asked = ask_models(&models, total, &budget, &to_scorer, in_flight, timings);
         drop(to_scorer);
         let waiting = Instant::now();
         let scored = scorer
@@ -180,6 +181,8 @@ enum ToScorer<'a> {
         role: Role,
         works: Vec<Work<'a>>,
         answers: Vec<Result<Completion, ModelError>>,
+        /// What the answers weigh, counted in [`InFlight`].
+        bytes: usize,
     },
     /// The model's last batch was sent.
     Finish,
@@ -192,7 +195,8 @@ fn ask_models<'a>(
     models: &'a [(Role, &'a ModelSpec, Vec<Work<'a>>)],
     total: usize,
     budget: &Arc<Budget>,
-    to_scorer: &std::sync::mpsc::SyncSender<ToScorer<'a>>,
+    to_scorer: &std::sync::mpsc::Sender<ToScorer<'a>>,
+    in_flight: &InFlight,
     timings: &mut Timings,
 ) -> Result<(), RunError> {
     for (role, spec, pending) in models {
@@ -243,11 +247,16 @@ fn ask_models<'a>(
                 }
             }
             let (works, answers): (Vec<Work>, Vec<_>) = answered.into_iter().unzip();
+            let bytes = in_flight::answer_bytes(&answers);
+            if !in_flight.acquire(bytes) {
+                return Ok(());
+            }
             let batch = ToScorer::Batch {
                 spec,
                 role: *role,
                 works,
                 answers,
+                bytes,
             };
             if to_scorer.send(batch).is_err() {
                 return Ok(());
@@ -271,6 +280,7 @@ fn ask_models<'a>(
 /// spent working.
 fn score_and_journal(
     inbox: &std::sync::mpsc::Receiver<ToScorer<'_>>,
+    in_flight: &InFlight,
     journal: &mut Journal,
     progress: &mut Progress,
 ) -> Result<f64, RunError> {
@@ -288,8 +298,10 @@ fn score_and_journal(
                 role,
                 works,
                 answers,
+                bytes,
             } => {
                 let entries = journal_entries(spec, role, &works, answers);
+                in_flight.release(bytes);
                 for entry in &entries {
                     progress.item_done(entry.error.is_some(), entry.cost);
                 }

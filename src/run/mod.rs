@@ -1,6 +1,7 @@
 //! Orchestration: plan the run, execute it against the journal, summarise.
 
 pub mod execute;
+pub mod in_flight;
 pub mod journal;
 pub mod merge;
 pub mod parallel;
