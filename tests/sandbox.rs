@@ -146,7 +146,15 @@ fn hostile_answers_score_zero_and_the_harness_goes_on() {
             target.display().to_string()
         );
         let s = scorer.score(&t, &answer);
-        assert_zero(&s, "writing outside the work directory");
+        // A checkout under /tmp (a CI clone may live there) is hidden by
+        // the sandbox's private /tmp: the write fails before the audit
+        // hook sees it, contained all the same.
+        let reason = if target.starts_with("/tmp") && s.detail.contains("FileNotFoundError") {
+            "FileNotFoundError"
+        } else {
+            "writing outside the work directory"
+        };
+        assert_zero(&s, reason);
         assert!(!target.exists(), "{} was created", target.display());
     }
     assert_still_works(scorer);
