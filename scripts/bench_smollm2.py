@@ -240,6 +240,10 @@ def llamacpp_eval(model, requests, parallel, shared):
     prompts in token order, chunked as ours, the chunk's common prefix
     decoded once into sequence 0 and shared with the others through
     llama_memory_seq_cp (a unified KV cache, so no copy), then the suffixes.
+    As ours (src/llm/generate.rs, PrefixMemo), a chunk whose common prefix
+    is the previous chunk's keeps it: only sequence 0's cells past the
+    prefix and the other sequences are removed, and the prefix is not
+    decoded again.
     Returns (prompt tokens, completion tokens, seconds)."""
     import numpy as np
     import llama_cpp as L
@@ -293,17 +297,28 @@ def llamacpp_eval(model, requests, parallel, shared):
     prompt_tok = sum(len(w[0]) for w in work)
     comp_tok = sum(w[1] for w in work)
     t0 = time.perf_counter()
+    kept = None  # the prefix whose cells sequence 0 still holds
     for chunk in chunks:
-        L.llama_memory_clear(mem, True)
         skip = 0
+        prefix = None
         if shared and len(chunk) > 1:
             common = min(common_prefix(chunk[0][0], w[0]) for w in chunk[1:])
             common = min(common, min(len(w[0]) for w in chunk) - 1)
             if common >= MIN_SHARED_PREFIX:
                 skip = common
-                run([(tok, pos, 0, 0) for pos, tok in enumerate(chunk[0][0][:skip])])
-                for s_ in range(1, len(chunk)):
-                    L.llama_memory_seq_cp(mem, 0, s_, -1, -1)
+                prefix = chunk[0][0][:skip]
+        if prefix is not None and prefix == kept:
+            L.llama_memory_seq_rm(mem, 0, skip, -1)
+            for s_ in range(1, parallel):
+                L.llama_memory_seq_rm(mem, s_, -1, -1)
+        else:
+            L.llama_memory_clear(mem, True)
+            if prefix is not None:
+                run([(tok, pos, 0, 0) for pos, tok in enumerate(prefix)])
+        kept = prefix
+        if prefix is not None:
+            for s_ in range(1, len(chunk)):
+                L.llama_memory_seq_cp(mem, 0, s_, -1, -1)
         entries = [(tok, pos, s_, int(pos == len(ids) - 1))
                    for s_, (ids, _) in enumerate(chunk) for pos, tok in enumerate(ids) if pos >= skip]
         run(entries)

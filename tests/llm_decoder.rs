@@ -4,7 +4,9 @@
 //! forward written from the Hugging Face Llama formulas.
 
 use distill_gate::llm::decoder::{LlamaDecoder, random_weights};
-use distill_gate::llm::generate::{GenerateRequest, Generated, generate, loglikelihood};
+use distill_gate::llm::generate::{
+    GenerateRequest, Generated, PrefixMemo, generate, generate_with, loglikelihood,
+};
 use distill_gate::llm::sampling::{SamplingParams, log_softmax};
 use distill_gate::llm::{
     Backend, HostTensor, LlamaConfig, LlmError, TextTokenizer, TokenBatch, Weights,
@@ -475,6 +477,43 @@ fn batched_generation_with_a_shared_prefix_equals_each_prompt_alone() {
             distinct.insert(got.tokens.clone());
         }
         assert!(distinct.len() >= 3, "outputs should depend on the suffix");
+    }
+}
+
+#[test]
+fn a_prefix_kept_from_the_previous_batch_gives_the_same_tokens() {
+    let tok = tiny_tokenizer();
+    for backend in Backend::ALL {
+        let (_, _, decoder) = tiny_model(backend, false);
+        let requests: Vec<GenerateRequest> = prompts_with_shared_prefix()
+            .into_iter()
+            .zip([12, 7, 30, 10])
+            .map(|(p, n)| request(p, n))
+            .collect();
+        let (first, second) = requests.split_at(2);
+        let mut memo = PrefixMemo::default();
+        generate_with(&decoder, &tok, first, &mut memo).unwrap();
+        assert_eq!(
+            memo.kept_tokens(),
+            20,
+            "{backend}: the shared prefix is kept"
+        );
+        let reused = generate_with(&decoder, &tok, second, &mut memo).unwrap();
+        let fresh = generate(&decoder, &tok, second).unwrap();
+        for (a, b) in reused.iter().zip(&fresh) {
+            assert_eq!(a.tokens, b.tokens, "{backend}");
+        }
+        // A batch with another prefix replaces the kept one.
+        let other: Vec<GenerateRequest> = [vec![7u32; 24], [vec![7u32; 20], vec![8; 3]].concat()]
+            .into_iter()
+            .map(|p| request(p, 3))
+            .collect();
+        generate_with(&decoder, &tok, &other, &mut memo).unwrap();
+        assert_eq!(memo.kept_tokens(), 20, "{backend}");
+        let again = generate_with(&decoder, &tok, second, &mut memo).unwrap();
+        for (a, b) in again.iter().zip(&fresh) {
+            assert_eq!(a.tokens, b.tokens, "{backend}");
+        }
     }
 }
 

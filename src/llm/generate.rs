@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::config::LlamaConfig;
 use super::decoder::LlamaDecoder;
 use super::error::LlmError;
+use super::kv_cache::KvCache;
 use super::sampling::{Sampler, SamplingParams, log_softmax};
 use super::tokenizer::TextTokenizer;
 use crate::model::FinishReason;
@@ -125,6 +126,48 @@ pub fn generate(
     tokenizer: &TextTokenizer,
     requests: &[GenerateRequest],
 ) -> Result<Vec<Generated>, LlmError> {
+    generate_with(decoder, tokenizer, requests, &mut PrefixMemo::default())
+}
+
+/// The prefilled one-row KV cache of the last batch's shared prompt prefix,
+/// kept for the next batch: the batches of one prefix group (a category's
+/// instructions and few-shot examples) then prefill it once between them.
+/// A batch whose shared prefix differs in any token prefills its own and
+/// replaces it. The values are those a fresh prefill computes, bit for bit.
+#[derive(Debug, Default)]
+pub struct PrefixMemo {
+    tokens: Vec<u32>,
+    cache: Option<KvCache>,
+}
+
+impl PrefixMemo {
+    /// Tokens of the kept prefix (0 when none is kept).
+    pub fn kept_tokens(&self) -> usize {
+        self.cache.as_ref().map_or(0, |_| self.tokens.len())
+    }
+
+    /// The kept cache when it holds exactly `prefix`.
+    fn get(&self, prefix: &[u32]) -> Option<KvCache> {
+        self.cache
+            .as_ref()
+            .filter(|_| self.tokens == prefix)
+            .cloned()
+    }
+
+    fn keep(&mut self, prefix: &[u32], cache: KvCache) {
+        self.tokens = prefix.to_vec();
+        self.cache = Some(cache);
+    }
+}
+
+/// [`generate`], reusing `memo`'s prefilled prefix when this batch shares
+/// the same one (a local model keeps one memo across its batches).
+pub fn generate_with(
+    decoder: &LlamaDecoder,
+    tokenizer: &TextTokenizer,
+    requests: &[GenerateRequest],
+    memo: &mut PrefixMemo,
+) -> Result<Vec<Generated>, LlmError> {
     let start = Instant::now();
     let config = decoder.config();
     for (i, request) in requests.iter().enumerate() {
@@ -155,15 +198,14 @@ pub fn generate(
     let mut active: Vec<usize> = (0..seqs.len()).filter(|&i| seqs[i].limit > 0).collect();
     if !active.is_empty() {
         on_compute_pool(|| {
-            run_batch(
+            let job = Job {
                 decoder,
                 tokenizer,
                 requests,
-                &eos,
-                &mut seqs,
-                &mut active,
+                eos: &eos,
                 start,
-            )
+            };
+            run_batch(&job, &mut seqs, &mut active, memo)
         })?;
     }
     seqs.into_iter()
@@ -184,16 +226,30 @@ fn on_compute_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
+/// What a batch is generated with.
+struct Job<'a> {
+    decoder: &'a LlamaDecoder,
+    tokenizer: &'a TextTokenizer,
+    requests: &'a [GenerateRequest],
+    eos: &'a [u32],
+    /// When generation started (the latencies count from here).
+    start: Instant,
+}
+
 /// Prefills the active sequences and decodes until all are finished.
 fn run_batch(
-    decoder: &LlamaDecoder,
-    tokenizer: &TextTokenizer,
-    requests: &[GenerateRequest],
-    eos: &[u32],
+    job: &Job<'_>,
     seqs: &mut [Sequence],
     active: &mut Vec<usize>,
-    start: Instant,
+    memo: &mut PrefixMemo,
 ) -> Result<(), LlmError> {
+    let &Job {
+        decoder,
+        tokenizer,
+        requests,
+        eos,
+        start,
+    } = job;
     let prompts: Vec<&[u32]> = active
         .iter()
         .map(|&i| requests[seqs[i].request].prompt.as_slice())
@@ -212,11 +268,21 @@ fn run_batch(
     let capacity = shared + width + most_new.min(INITIAL_NEW_COLUMNS);
     let mut cache = match prompts.first() {
         // The prefix every prompt shares (a category's instructions and
-        // few-shot examples) is prefilled once and its keys and values
-        // copied to every row; each row then prefills only its own suffix.
+        // few-shot examples) is prefilled once (or taken from the previous
+        // batch of its group) and its keys and values copied to every row;
+        // each row then prefills only its own suffix.
         Some(first) if shared > 0 => {
-            let mut cache = decoder.new_cache(vec![0], capacity);
-            decoder.forward_cached(&first[..shared], shared, &mut cache)?;
+            let prefix = &first[..shared];
+            let mut cache = match memo.get(prefix) {
+                Some(cache) => cache,
+                None => {
+                    let mut cache = decoder.new_cache(vec![0], capacity);
+                    decoder.forward_cached(prefix, shared, &mut cache)?;
+                    cache
+                }
+            };
+            cache.grow_to(capacity)?;
+            memo.keep(prefix, cache.clone());
             cache.fork(pads)?;
             cache
         }

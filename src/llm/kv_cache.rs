@@ -180,7 +180,15 @@ impl KvCache {
         if needed <= self.capacity {
             return Ok(());
         }
-        let new_capacity = needed.max(self.capacity * 2);
+        self.grow_to(needed.max(self.capacity * 2))
+    }
+
+    /// Grows the buffers to exactly `new_capacity` columns (nothing when
+    /// they hold that many already), keeping what is filled.
+    pub(crate) fn grow_to(&mut self, new_capacity: usize) -> Result<(), LlmError> {
+        if new_capacity <= self.capacity {
+            return Ok(());
+        }
         let rows = self.rows();
         let shape = [rows, self.kv_heads, new_capacity, self.head_dim];
         let filled = [0..rows, 0..self.kv_heads, 0..self.len, 0..self.head_dim];

@@ -9,7 +9,7 @@ use super::{
 use crate::llm::decoder::LlamaDecoder;
 use crate::llm::device::Backend;
 use crate::llm::generate::{
-    GenerateRequest, MIN_SHARED_PREFIX, check_request, generate, loglikelihood,
+    GenerateRequest, MIN_SHARED_PREFIX, PrefixMemo, check_request, generate_with, loglikelihood,
 };
 use crate::llm::sampling::SamplingParams;
 use crate::llm::{LlamaConfig, LlmError, TextTokenizer, Weights};
@@ -29,6 +29,8 @@ pub struct LocalModel {
     tokenizer: TextTokenizer,
     backend: Backend,
     batch_size: usize,
+    /// The last batch's prefilled prompt prefix, for the next batch of its group.
+    prefix: PrefixMemo,
 }
 
 impl LocalModel {
@@ -69,6 +71,7 @@ impl LocalModel {
             tokenizer,
             backend,
             batch_size: DEFAULT_BATCH_SIZE,
+            prefix: PrefixMemo::default(),
         }
     }
 
@@ -188,7 +191,7 @@ impl Model for LocalModel {
                 batch_rows.iter().map(|&row| &ready[row]).collect();
             let batch: Vec<GenerateRequest> = chunk.iter().map(|(_, r)| r.clone()).collect();
             let started = Instant::now();
-            let outcome = generate(&self.decoder, &self.tokenizer, &batch);
+            let outcome = generate_with(&self.decoder, &self.tokenizer, &batch, &mut self.prefix);
             let batch_ms = started.elapsed().as_secs_f64() * 1e3;
             match outcome {
                 Ok(outputs) => {
