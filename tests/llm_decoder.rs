@@ -454,16 +454,21 @@ fn forked_cache_after_a_shared_prefix_matches_the_full_forward() {
     }
 }
 
+/// [`prompts_with_shared_prefix`], asking for 12, 7, 30 and 10 tokens.
+fn shared_prefix_requests() -> Vec<GenerateRequest> {
+    prompts_with_shared_prefix()
+        .into_iter()
+        .zip([12, 7, 30, 10])
+        .map(|(p, n)| request(p, n))
+        .collect()
+}
+
 #[test]
 fn batched_generation_with_a_shared_prefix_equals_each_prompt_alone() {
     let tok = tiny_tokenizer();
     for backend in Backend::ALL {
         let (_, _, decoder) = tiny_model(backend, false);
-        let requests: Vec<GenerateRequest> = prompts_with_shared_prefix()
-            .into_iter()
-            .zip([12, 7, 30, 10])
-            .map(|(p, n)| request(p, n))
-            .collect();
+        let requests = shared_prefix_requests();
         let batched = generate(&decoder, &tok, &requests).unwrap();
         let mut distinct = std::collections::BTreeSet::new();
         for (req, got) in requests.iter().zip(&batched) {
@@ -485,11 +490,7 @@ fn a_prefix_kept_from_the_previous_batch_gives_the_same_tokens() {
     let tok = tiny_tokenizer();
     for backend in Backend::ALL {
         let (_, _, decoder) = tiny_model(backend, false);
-        let requests: Vec<GenerateRequest> = prompts_with_shared_prefix()
-            .into_iter()
-            .zip([12, 7, 30, 10])
-            .map(|(p, n)| request(p, n))
-            .collect();
+        let requests = shared_prefix_requests();
         let (first, second) = requests.split_at(2);
         let mut memo = PrefixMemo::default();
         generate_with(&decoder, &tok, first, &mut memo).unwrap();
