@@ -278,11 +278,11 @@ fn run_batch(
                 None => {
                     let mut cache = decoder.new_cache(vec![0], capacity);
                     decoder.forward_cached(prefix, shared, &mut cache)?;
+                    memo.keep(prefix, cache.clone());
                     cache
                 }
             };
             cache.grow_to(capacity)?;
-            memo.keep(prefix, cache.clone());
             cache.fork(pads)?;
             cache
         }
