@@ -454,6 +454,80 @@ fn forked_cache_after_a_shared_prefix_matches_the_full_forward() {
     }
 }
 
+fn bits(t: burn::tensor::Tensor<3>) -> Vec<u32> {
+    t.into_data().iter::<f32>().map(f32::to_bits).collect()
+}
+
+/// Prompts of 90, 40, 70, 20 and 60 tokens after `prefix` shared ones:
+/// 280 real tokens in a block of 450 (packed by `forward_prompts`).
+fn long_prompts(prefix: usize) -> Vec<Vec<u32>> {
+    let shared: Vec<u32> = (0..prefix).map(|i| 1 + (i * 37 % 250) as u32).collect();
+    [90u32, 40, 70, 20, 60]
+        .iter()
+        .map(|&len| {
+            let suffix = (0..len).map(|i| 3 + (i * 71 + len * 13) % 330);
+            shared.iter().copied().chain(suffix).collect()
+        })
+        .collect()
+}
+
+/// `forward_prompts` computes only the real tokens of a padded block; its
+/// last hidden states, and a decode step on the cache it filled, are bit
+/// for bit those of `forward_cached` over the padded block, left-padded
+/// or forked after a shared prefix, and for a block too small to pack.
+#[test]
+fn ragged_prompt_block_is_bit_for_bit_the_padded_block() {
+    for backend in Backend::ALL {
+        let (_, _, decoder) = tiny_model(backend, false);
+        let cases = [
+            (long_prompts(0), 0),
+            (long_prompts(20), 20),
+            (prompts_with_shared_prefix(), 20),
+        ];
+        for (seqs, shared) in cases {
+            let width = seqs.iter().map(|s| s.len() - shared).max().unwrap();
+            let pads: Vec<usize> = seqs.iter().map(|s| width - (s.len() - shared)).collect();
+            let fresh = || {
+                if shared == 0 {
+                    return decoder.new_cache(pads.clone(), width + 2);
+                }
+                let mut cache = decoder.new_cache(vec![0], shared + width + 2);
+                decoder
+                    .forward_cached(&seqs[0][..shared], shared, &mut cache)
+                    .unwrap();
+                cache.fork(pads.clone()).unwrap();
+                cache
+            };
+            let mut block = Vec::new();
+            for (seq, &pad) in seqs.iter().zip(&pads) {
+                block.extend(std::iter::repeat_n(0u32, pad));
+                block.extend_from_slice(&seq[shared..]);
+            }
+            let mut padded = fresh();
+            let hidden = decoder.forward_cached(&block, width, &mut padded).unwrap();
+            let [rows, _, channels] = hidden.dims();
+            let want = hidden.slice([0..rows, width - 1..width, 0..channels]);
+            let mut ragged = fresh();
+            let suffixes: Vec<&[u32]> = seqs.iter().map(|s| &s[shared..]).collect();
+            let got = decoder.forward_prompts(&suffixes, &mut ragged).unwrap();
+            assert_eq!(got.dims(), [seqs.len(), 1, channels]);
+            assert_eq!(bits(got), bits(want), "{backend}, prefix {shared}");
+            let step = vec![5; seqs.len()];
+            let a = decoder.forward_cached(&step, 1, &mut padded).unwrap();
+            let b = decoder.forward_cached(&step, 1, &mut ragged).unwrap();
+            assert_eq!(bits(a), bits(b), "{backend}, prefix {shared}: decode step");
+            let mut wrong = fresh();
+            decoder
+                .forward_cached(&vec![5; seqs.len()], 1, &mut wrong)
+                .unwrap();
+            assert!(
+                decoder.forward_prompts(&suffixes, &mut wrong).is_err(),
+                "a cache whose padding is not the block's is refused"
+            );
+        }
+    }
+}
+
 /// [`prompts_with_shared_prefix`], asking for 12, 7, 30 and 10 tokens.
 fn shared_prefix_requests() -> Vec<GenerateRequest> {
     prompts_with_shared_prefix()

@@ -18,6 +18,7 @@ use burn::tensor::{Bool, Device, Tensor, TensorData};
 use super::error::LlmError;
 use super::kv_cache::KvCache;
 use super::linear::HfLinear;
+use super::ragged::Ragged;
 use super::rope::RopeAngles;
 
 /// Self-attention of one decoder layer (no biases, as in Llama).
@@ -43,20 +44,31 @@ impl Attention {
     /// Attends `x` (`[batch, s, hidden]`) to itself, or, with a cache, to
     /// the cached prefix plus itself (the new keys/values are written to
     /// the cache). `mask` comes from [`attention_mask`] with this layer's
-    /// group count; `None` means nothing is masked.
+    /// group count; `None` means nothing is masked. With a `ragged` layout,
+    /// `x` holds only the block's real tokens (`[1, tokens, hidden]`, as
+    /// does the result): they are projected packed and attend in the
+    /// padded block.
     pub(crate) fn forward(
         &self,
         x: Tensor<3>,
         rope: &RopeAngles,
         mask: Option<Tensor<4, Bool>>,
         cache: Option<(&mut KvCache, usize)>,
+        ragged: Option<&Ragged>,
     ) -> Result<Tensor<3>, LlmError> {
-        let [batch, seq, _] = x.dims();
+        let padded = |t: Tensor<3>| match ragged {
+            Some(layout) => layout.to_padded(t),
+            None => t,
+        };
+        let q = padded(self.q_proj.forward(x.clone()));
+        let k = padded(self.k_proj.forward(x.clone()));
+        let v = padded(self.v_proj.forward(x));
+        let [batch, seq, _] = q.dims();
         let (heads, kv_heads, dim) = (self.heads, self.kv_heads, self.head_dim);
         let split = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, dim]).swap_dims(1, 2);
-        let q = rope.apply(split(self.q_proj.forward(x.clone()), heads));
-        let k = rope.apply(split(self.k_proj.forward(x.clone()), kv_heads));
-        let v = split(self.v_proj.forward(x), kv_heads);
+        let q = rope.apply(split(q, heads));
+        let k = rope.apply(split(k, kv_heads));
+        let v = split(v, kv_heads);
         let groups = heads / kv_heads;
         let q = q.reshape([batch, kv_heads, groups * seq, dim]);
         let context = match cache {
@@ -80,6 +92,10 @@ impl Attention {
             .reshape([batch, heads, seq, dim])
             .swap_dims(1, 2)
             .reshape([batch, seq, heads * dim]);
+        let context = match ragged {
+            Some(layout) => layout.to_packed(context),
+            None => context,
+        };
         Ok(self.o_proj.forward(context))
     }
 }

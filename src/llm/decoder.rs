@@ -28,9 +28,22 @@ use super::error::LlmError;
 use super::kv_cache::KvCache;
 use super::linear::{HfLinear, project, project_quantized};
 use super::quant_matrix::{QuantMatrix, QuantWeights};
+use super::ragged::Ragged;
 use super::rope::RopeAngles;
 use super::tensor_layout::{expected_tensors, validate_config, validate_weights};
 use super::weights::{HostTensor, Weights};
+
+/// Token id written into padding columns (inside every vocabulary; padding
+/// is masked, so its value does not matter).
+const PAD_ID: u32 = 0;
+
+/// The fewest real tokens a prompt block needs to run packed
+/// ([`LlamaDecoder::forward_prompts`]). Below it the block runs padded: the
+/// gemm crate multiplies small products (at most 256 outputs, or both
+/// sides at most 64) with kernels that sum in another order, so a packed
+/// block that small would round differently from the padded one, and it
+/// saves little anyway.
+const RAGGED_MIN_TOKENS: usize = 257;
 
 /// Label used as the "path" of errors about in-memory weights; checkpoint
 /// readers wrap these errors with the file they read.
@@ -103,10 +116,15 @@ impl DecoderLayer {
         rope: &RopeAngles,
         mask: Option<Tensor<4, burn::tensor::Bool>>,
         cache: Option<(&mut KvCache, usize)>,
+        ragged: Option<&Ragged>,
     ) -> Result<Tensor<3>, LlmError> {
-        let attended =
-            self.self_attn
-                .forward(self.input_layernorm.forward(x.clone()), rope, mask, cache)?;
+        let attended = self.self_attn.forward(
+            self.input_layernorm.forward(x.clone()),
+            rope,
+            mask,
+            cache,
+            ragged,
+        )?;
         let h = x + attended;
         Ok(h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h)))
     }
@@ -438,7 +456,7 @@ impl LlamaDecoder {
             start: 0,
             pads: batch.starts(),
         };
-        self.run_layers(x, &positions, padding, 0, None)
+        self.run_layers(x, &positions, padding, 0, None, None)
     }
 
     /// Inference forward of `cols` new tokens per row (`tokens` row-major,
@@ -476,8 +494,81 @@ impl LlamaDecoder {
         };
         let x = self.embed(tokens, rows, cols)?;
         cache.reserve(cols)?;
-        let hidden = self.run_layers(x, &positions, padding, past, Some(cache))?;
+        let hidden = self.run_layers(x, &positions, padding, past, Some(cache), None)?;
         cache.advance(cols);
+        Ok(hidden)
+    }
+
+    /// Inference forward of a block of prompts of unequal lengths, one per
+    /// cache row, after the cache's columns: the block is the prompts
+    /// left-padded to the longest, as the cache's padding says (row `r`
+    /// has `longest - prompts[r].len()` padding columns starting where the
+    /// block does), but only the real tokens are computed (see
+    /// [`Ragged`]) when there are at least [`RAGGED_MIN_TOKENS`]. Writes
+    /// the block's keys/values into `cache` (zeros in the padding columns
+    /// of a packed block) and returns each row's last hidden state after
+    /// the final norm, `[rows, 1, hidden]`: bit for bit the last column of
+    /// [`LlamaDecoder::forward_cached`] over the padded block.
+    pub fn forward_prompts(
+        &self,
+        prompts: &[&[u32]],
+        cache: &mut KvCache,
+    ) -> Result<Tensor<3>, LlmError> {
+        let rows = cache.rows();
+        let width = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        if prompts.len() != rows || prompts.iter().any(|p| p.is_empty()) {
+            return Err(LlmError::Generation(format!(
+                "forward_prompts got {} prompts (an empty one is refused) for {rows} cache rows",
+                prompts.len()
+            )));
+        }
+        let padded_as_block = cache.len() == cache.pad_start()
+            && cache
+                .pads()
+                .iter()
+                .zip(prompts)
+                .all(|(&pad, p)| pad == width - p.len());
+        if !padded_as_block {
+            return Err(LlmError::Generation(format!(
+                "the kv cache's padding ({:?} from column {}, {} columns filled) is not the \
+                 left padding of prompts of {:?} tokens",
+                cache.pads(),
+                cache.pad_start(),
+                cache.len(),
+                prompts.iter().map(|p| p.len()).collect::<Vec<_>>()
+            )));
+        }
+        let tokens = prompts.concat();
+        if tokens.len() < RAGGED_MIN_TOKENS || tokens.len() == rows * width {
+            let mut block = Vec::with_capacity(rows * width);
+            for prompt in prompts {
+                block.extend(std::iter::repeat_n(PAD_ID, width - prompt.len()));
+                block.extend_from_slice(prompt);
+            }
+            let hidden = self.forward_cached(&block, width, cache)?;
+            let [_, _, channels] = hidden.dims();
+            return Ok(hidden.slice([0..rows, width - 1..width, 0..channels]));
+        }
+        if cache.num_layers() != self.layers.len() {
+            return Err(LlmError::Generation(format!(
+                "kv cache has {} layers, the decoder {}",
+                cache.num_layers(),
+                self.layers.len()
+            )));
+        }
+        let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
+        let ragged = Ragged::new(&lens, width, &self.device());
+        let past = cache.len();
+        let pads = cache.pads().to_vec();
+        let positions = cache.next_positions(width);
+        let padding = Padding {
+            start: cache.pad_start(),
+            pads: &pads,
+        };
+        let x = self.embed(&tokens, 1, ragged.tokens())?;
+        cache.reserve(width)?;
+        let hidden = self.run_layers(x, &positions, padding, past, Some(cache), Some(&ragged))?;
+        cache.advance(width);
         Ok(hidden)
     }
 
@@ -493,6 +584,9 @@ impl LlamaDecoder {
         Ok(self.embed_tokens.forward(ids))
     }
 
+    /// The decoder layers and the final norm over `x`, a `[rows, cols]`
+    /// block; with a `ragged` layout `x` holds only its real tokens and
+    /// only each row's last hidden state is returned (`[rows, 1, hidden]`).
     fn run_layers(
         &self,
         mut x: Tensor<3>,
@@ -500,8 +594,15 @@ impl LlamaDecoder {
         padding: Padding<'_>,
         past: usize,
         mut cache: Option<&mut KvCache>,
+        ragged: Option<&Ragged>,
     ) -> Result<Tensor<3>, LlmError> {
-        let [rows, cols, _] = x.dims();
+        let [rows, cols] = match ragged {
+            Some(layout) => layout.block(),
+            None => {
+                let [rows, cols, _] = x.dims();
+                [rows, cols]
+            }
+        };
         let device = self.device();
         let rope = RopeAngles::new(
             positions,
@@ -515,7 +616,10 @@ impl LlamaDecoder {
         let mask = attention_mask(padding, past, cols, groups, &device);
         for (l, layer) in self.layers.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| (c, l));
-            x = layer.forward(x, &rope, mask.clone(), layer_cache)?;
+            x = layer.forward(x, &rope, mask.clone(), layer_cache, ragged)?;
+        }
+        if let Some(layout) = ragged {
+            x = layout.last_tokens(x);
         }
         Ok(self.norm.forward(x))
     }

@@ -1,7 +1,8 @@
 //! Batched generation with a KV cache, and log-likelihood scoring.
 //!
 //! A batch of prompts of different lengths is left-padded into one block
-//! and prefilled in a single forward; then every active sequence advances
+//! and prefilled in a single forward that computes only the real tokens
+//! ([`LlamaDecoder::forward_prompts`]); then every active sequence advances
 //! one token per step, reusing the cache. Each sequence's positions start
 //! at 0 on its first real token and padding is masked, so a prompt gets the
 //! same tokens alone or in any batch (up to float rounding of the batched
@@ -24,8 +25,8 @@ use super::tokenizer::TextTokenizer;
 use crate::model::FinishReason;
 use crate::model::batching::common_prefix_len;
 
-/// Token id written into padding columns (always inside the vocabulary;
-/// padding is masked, so its value does not matter).
+/// Token id fed to rows that have stopped or continuations that have ended
+/// (always inside the vocabulary; those columns are never read).
 const PAD_ID: u32 = 0;
 
 /// Generated-token columns preallocated in the KV cache before it has to grow.
@@ -258,11 +259,7 @@ fn run_batch(
     let width = prompts.iter().map(|p| p.len() - shared).max().unwrap_or(0);
     let most_new = active.iter().map(|&i| seqs[i].limit).max().unwrap_or(0);
     let pads: Vec<usize> = prompts.iter().map(|p| width - (p.len() - shared)).collect();
-    let mut block = Vec::with_capacity(prompts.len() * width);
-    for (prompt, &pad) in prompts.iter().zip(&pads) {
-        block.extend(std::iter::repeat_n(PAD_ID, pad));
-        block.extend_from_slice(&prompt[shared..]);
-    }
+    let suffixes: Vec<&[u32]> = prompts.iter().map(|p| &p[shared..]).collect();
     // Room for the first tokens; the cache doubles if a sequence runs longer
     // (most stop well before max_new_tokens, so this saves memory and memset).
     let capacity = shared + width + most_new.min(INITIAL_NEW_COLUMNS);
@@ -288,7 +285,7 @@ fn run_batch(
         }
         _ => decoder.new_cache(pads, capacity),
     };
-    let hidden = decoder.forward_cached(&block, width, &mut cache)?;
+    let hidden = decoder.forward_prompts(&suffixes, &mut cache)?;
     let mut logits = last_logits(decoder, hidden)?;
     let vocab = decoder.config().vocab_size;
     loop {

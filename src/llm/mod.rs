@@ -15,6 +15,7 @@ pub mod hf_dir;
 pub mod kv_cache;
 pub mod linear;
 pub mod quant_matrix;
+mod ragged;
 pub mod rope;
 pub mod safetensors_io;
 pub mod sampling;
