@@ -72,16 +72,27 @@ impl Attention {
         let groups = heads / kv_heads;
         let q = q.reshape([batch, kv_heads, groups * seq, dim]);
         let context = match cache {
-            // Decoding after a prefix: attend over the cache in place. The
-            // cache views are strided (the buffers are longer than the filled
-            // prefix); burn's matmul reads them without a copy, whereas the
-            // fused attention kernel would first copy the whole prefix.
-            Some((cache, layer)) if !cache.is_empty() => {
+            // A decode step (one new column) after a prefix: attend over the
+            // cache in place. The cache views are strided (the buffers are
+            // longer than the filled prefix); burn's matmul reads them
+            // without a copy, whereas the fused kernel would first copy the
+            // whole prefix for a single query.
+            Some((cache, layer)) if !cache.is_empty() && seq == 1 => {
                 let (k, v) = cache.append(layer, k, v)?;
                 strided_attention(q, k, v, mask, dim)
             }
-            // Prefill (empty cache) or no cache: the fresh keys/values are the
-            // whole context, so the fused kernel gets them contiguous.
+            // A block of columns after a prefix (prompt suffixes after a
+            // shared prefix): the fused kernel. Copying the cached keys and
+            // values contiguous costs far less than materialising the
+            // block's scores through separate mask, softmax and matmul
+            // passes (16 suffixes of 211 columns after 364 cached ones:
+            // 7.2 s with those passes, 5.3 s fused).
+            Some((cache, layer)) if !cache.is_empty() => {
+                let (k, v) = cache.append(layer, k, v)?;
+                fused_attention(q, k, v, mask)
+            }
+            // Prefill (empty cache): the fresh keys/values are the whole
+            // context, so the fused kernel gets them contiguous.
             Some((cache, layer)) => {
                 cache.append(layer, k.clone(), v.clone())?;
                 fused_attention(q, k, v, mask)
