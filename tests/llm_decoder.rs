@@ -3,7 +3,7 @@
 //! sampling, log-likelihood, weight round trips, and a naive f64 reference
 //! forward written from the Hugging Face Llama formulas.
 
-use distill_gate::llm::decoder::{LlamaDecoder, random_weights};
+use distill_gate::llm::decoder::{LlamaDecoder, RAGGED_MIN_TOKENS, random_weights};
 use distill_gate::llm::generate::{
     GenerateRequest, Generated, PrefixMemo, generate, generate_with, loglikelihood,
 };
@@ -458,11 +458,19 @@ fn bits(t: burn::tensor::Tensor<3>) -> Vec<u32> {
     t.into_data().iter::<f32>().map(f32::to_bits).collect()
 }
 
-/// Prompts of 90, 40, 70, 20 and 60 tokens after `prefix` shared ones:
-/// 280 real tokens in a block of 450 (packed by `forward_prompts`).
+/// Suffix lengths of [`long_prompts`]: 280 real tokens in a block of 450.
+const LONG_LENS: [u32; 5] = [90, 40, 70, 20, 60];
+
+// The block is large enough for `forward_prompts` to pack it.
+const _: () = assert!(
+    (LONG_LENS[0] + LONG_LENS[1] + LONG_LENS[2] + LONG_LENS[3] + LONG_LENS[4]) as usize
+        >= RAGGED_MIN_TOKENS
+);
+
+/// Prompts of [`LONG_LENS`] tokens after `prefix` shared ones.
 fn long_prompts(prefix: usize) -> Vec<Vec<u32>> {
     let shared: Vec<u32> = (0..prefix).map(|i| 1 + (i * 37 % 250) as u32).collect();
-    [90u32, 40, 70, 20, 60]
+    LONG_LENS
         .iter()
         .map(|&len| {
             let suffix = (0..len).map(|i| 3 + (i * 71 + len * 13) % 330);
@@ -474,7 +482,8 @@ fn long_prompts(prefix: usize) -> Vec<Vec<u32>> {
 /// `forward_prompts` computes only the real tokens of a padded block; its
 /// last hidden states, and a decode step on the cache it filled, are bit
 /// for bit those of `forward_cached` over the padded block, left-padded
-/// or forked after a shared prefix, and for a block too small to pack.
+/// or forked after a shared prefix, and (trivially, the padded path both
+/// times) for a block too small to pack.
 #[test]
 fn ragged_prompt_block_is_bit_for_bit_the_padded_block() {
     for backend in Backend::ALL {

@@ -5,10 +5,11 @@
 //!
 //! Built from and exported to [`Weights`] under Hugging Face names and
 //! shapes, so checkpoints move between this crate and the wider ecosystem.
-//! Two forwards: [`LlamaDecoder::forward`] over a padded [`TokenBatch`]
-//! (no cache, differentiable, for training and scoring) and
+//! Three forwards: [`LlamaDecoder::forward`] over a padded [`TokenBatch`]
+//! (no cache, differentiable, for training and scoring),
 //! [`LlamaDecoder::forward_cached`] (prefill and incremental decoding with a
-//! [`KvCache`]).
+//! [`KvCache`]) and [`LlamaDecoder::forward_prompts`] (a prefill of prompts
+//! of unequal lengths that skips their padding).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,17 +34,18 @@ use super::rope::RopeAngles;
 use super::tensor_layout::{expected_tensors, validate_config, validate_weights};
 use super::weights::{HostTensor, Weights};
 
-/// Token id written into padding columns (inside every vocabulary; padding
-/// is masked, so its value does not matter).
-const PAD_ID: u32 = 0;
+/// Token id written into padding columns and fed where a row has no token
+/// (inside every vocabulary; those columns are masked or never read, so its
+/// value does not matter).
+pub(crate) const PAD_ID: u32 = 0;
 
 /// The fewest real tokens a prompt block needs to run packed
 /// ([`LlamaDecoder::forward_prompts`]). Below it the block runs padded: the
 /// gemm crate multiplies small products (at most 256 outputs, or both
 /// sides at most 64) with kernels that sum in another order, so a packed
-/// block that small would round differently from the padded one, and it
-/// saves little anyway.
-const RAGGED_MIN_TOKENS: usize = 257;
+/// block that small could round differently from the padded one (with any
+/// model's matrices, whatever their sizes), and it saves little anyway.
+pub const RAGGED_MIN_TOKENS: usize = 257;
 
 /// Label used as the "path" of errors about in-memory weights; checkpoint
 /// readers wrap these errors with the file they read.
@@ -503,8 +505,8 @@ impl LlamaDecoder {
     /// cache row, after the cache's columns: the block is the prompts
     /// left-padded to the longest, as the cache's padding says (row `r`
     /// has `longest - prompts[r].len()` padding columns starting where the
-    /// block does), but only the real tokens are computed (see
-    /// [`Ragged`]) when there are at least [`RAGGED_MIN_TOKENS`]. Writes
+    /// block does), but only the real tokens are computed (see `Ragged` in
+    /// `llm/ragged.rs`) when there are at least [`RAGGED_MIN_TOKENS`]. Writes
     /// the block's keys/values into `cache` (zeros in the padding columns
     /// of a packed block) and returns each row's last hidden state after
     /// the final norm, `[rows, 1, hidden]`: bit for bit the last column of
@@ -538,8 +540,8 @@ impl LlamaDecoder {
                 prompts.iter().map(|p| p.len()).collect::<Vec<_>>()
             )));
         }
-        let tokens = prompts.concat();
-        if tokens.len() < RAGGED_MIN_TOKENS || tokens.len() == rows * width {
+        let real: usize = prompts.iter().map(|p| p.len()).sum();
+        if real < RAGGED_MIN_TOKENS || real == rows * width {
             let mut block = Vec::with_capacity(rows * width);
             for prompt in prompts {
                 block.extend(std::iter::repeat_n(PAD_ID, width - prompt.len()));
@@ -565,7 +567,7 @@ impl LlamaDecoder {
             start: cache.pad_start(),
             pads: &pads,
         };
-        let x = self.embed(&tokens, 1, ragged.tokens())?;
+        let x = self.embed(&prompts.concat(), 1, ragged.tokens())?;
         cache.reserve(width)?;
         let hidden = self.run_layers(x, &positions, padding, past, Some(cache), Some(&ragged))?;
         cache.advance(width);

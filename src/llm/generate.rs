@@ -1,13 +1,13 @@
 //! Batched generation with a KV cache, and log-likelihood scoring.
 //!
 //! A batch of prompts of different lengths is left-padded into one block
-//! and prefilled in a single forward that computes only the real tokens
-//! ([`LlamaDecoder::forward_prompts`]); then every active sequence advances
-//! one token per step, reusing the cache. Each sequence's positions start
-//! at 0 on its first real token and padding is masked, so a prompt gets the
-//! same tokens alone or in any batch (up to float rounding of the batched
-//! matmuls). Finished sequences are dropped from the cache, so they stop
-//! costing compute.
+//! and prefilled in a single forward, which computes only the real tokens
+//! once the block has enough of them ([`LlamaDecoder::forward_prompts`]);
+//! then every active sequence advances one token per step, reusing the
+//! cache. Each sequence's positions start at 0 on its first real token and
+//! padding is masked, so a prompt gets the same tokens alone or in any
+//! batch (up to float rounding of the batched matmuls). Finished sequences
+//! are dropped from the cache, so they stop costing compute.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -17,17 +17,13 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::config::LlamaConfig;
-use super::decoder::LlamaDecoder;
+use super::decoder::{LlamaDecoder, PAD_ID};
 use super::error::LlmError;
 use super::kv_cache::KvCache;
 use super::sampling::{Sampler, SamplingParams, log_softmax};
 use super::tokenizer::TextTokenizer;
 use crate::model::FinishReason;
 use crate::model::batching::common_prefix_len;
-
-/// Token id fed to rows that have stopped or continuations that have ended
-/// (always inside the vocabulary; those columns are never read).
-const PAD_ID: u32 = 0;
 
 /// Generated-token columns preallocated in the KV cache before it has to grow.
 const INITIAL_NEW_COLUMNS: usize = 64;

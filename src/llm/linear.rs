@@ -91,10 +91,22 @@ pub fn project_quantized<const D: usize>(
 }
 
 /// Activation rows above which [`project`] makes them the left operand of
-/// the product (on flex, outside autodiff). Up to 64 rows gemm may take its
-/// small-product path, whose sums run in another order; above it both
-/// forms give the same bits.
+/// the product (on flex, outside autodiff). Up to it the weight stays on the
+/// left, which is faster for decode-shaped products (see the module doc).
+/// Above it both forms give the same bits (a test checks the SmolLM2 and
+/// s6m matrices): gemm's sums over the inputs are chunked by their count
+/// only, and its small-product kernels, which sum in another order, are out
+/// of reach with more than 64 rows (for any matrix of 4 or more outputs).
 pub const ROWS_LEFT_MIN: usize = 64;
+
+/// Whether [`project`] puts `rows` activation rows of `x` on the left.
+fn rows_left<const D: usize>(rows: usize, x: &Tensor<D>) -> bool {
+    let device = x.device();
+    rows > ROWS_LEFT_MIN
+        && device == Device::flex()
+        && !device.is_autodiff()
+        && !x.is_require_grad()
+}
 
 /// `x W^T` for `W` of shape `[out, in]` and `x` of shape `[..., in]`.
 pub fn project<const D: usize>(weight: Tensor<2>, x: Tensor<D>) -> Tensor<D> {
@@ -104,13 +116,9 @@ pub fn project<const D: usize>(weight: Tensor<2>, x: Tensor<D>) -> Tensor<D> {
     let [out, _] = weight.dims();
     let mut out_dims = dims;
     out_dims[D - 1] = out;
-    let device = x.device();
-    let rows_left = rows > ROWS_LEFT_MIN
-        && device == Device::flex()
-        && !device.is_autodiff()
-        && !x.is_require_grad();
+    let left = rows_left(rows, &x);
     let flat: Tensor<2> = x.reshape([rows, inp]);
-    let product = if rows_left {
+    let product = if left {
         flat.matmul(weight.transpose())
     } else {
         weight.matmul(flat.transpose()).transpose()
@@ -120,23 +128,32 @@ pub fn project<const D: usize>(weight: Tensor<2>, x: Tensor<D>) -> Tensor<D> {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::Distribution;
-
     use super::*;
     use crate::llm::device::Backend;
+    use crate::llm::quant_matrix::tests::values;
 
     #[test]
     fn rows_on_either_side_of_the_product_give_the_same_bits() {
         let device = Backend::Flex.device();
         let bits =
             |t: Tensor<3>| -> Vec<u32> { t.into_data().iter::<f32>().map(f32::to_bits).collect() };
+        // s6m's q/k/v and MLP matrices, SmolLM2's o_proj and MLP ones.
         for (out, inp, rows) in [
             (96, 288, ROWS_LEFT_MIN + 1),
             (288, 288, 300),
+            (768, 288, 130),
+            (288, 768, 130),
+            (576, 576, 100),
             (1536, 576, 130),
+            (576, 1536, 130),
         ] {
-            let w = Tensor::<2>::random([out, inp], Distribution::Normal(0.0, 1.0), &device);
-            let x = Tensor::<3>::random([1, rows, inp], Distribution::Normal(0.0, 1.0), &device);
+            let w =
+                Tensor::<2>::from_data(TensorData::new(values(out * inp, 1), [out, inp]), &device);
+            let x = Tensor::<3>::from_data(
+                TensorData::new(values(rows * inp, 2), [1, rows, inp]),
+                &device,
+            );
+            assert!(rows_left(rows, &x), "{rows} rows go on the left");
             let weight_left = w
                 .clone()
                 .matmul(x.clone().reshape([rows, inp]).transpose())

@@ -464,12 +464,12 @@ mod avx2 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::llm::gguf::quant::{dequantize, quantize};
 
     /// Deterministic pseudo-random values in [-1, 1).
-    fn values(n: usize, seed: u32) -> Vec<f32> {
+    pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
         (0..n)
             .map(|_| {
@@ -539,6 +539,15 @@ mod tests {
             }
             for (i, g) in got.iter().enumerate() {
                 assert!(close(*g, i), "{ty:?} n={n} entry {i}: {g} vs {}", want[i]);
+            }
+            // Each row's arithmetic is the same whatever group it is in.
+            for (i, x_row) in x.chunks_exact(cols).enumerate() {
+                let alone: Vec<u32> = m.matmul(x_row).iter().map(|v| v.to_bits()).collect();
+                let batched: Vec<u32> = got[i * rows..(i + 1) * rows]
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect();
+                assert_eq!(alone, batched, "{ty:?} n={n} row {i}");
             }
         }
     }
