@@ -96,8 +96,7 @@ impl Attention {
             // shared prefix): the fused kernel. Copying the cached keys and
             // values contiguous costs far less than materialising the
             // block's scores through separate mask, softmax and matmul
-            // passes (16 suffixes of 211 columns after 364 cached ones:
-            // 7.2 s with those passes, 5.3 s fused).
+            // passes (the logistics evaluation's `record`: 32.7 -> 29.9 s).
             Some((cache, layer)) if !cache.is_empty() => {
                 let (k, v) = cache.append(layer, k, v)?;
                 fused_attention(q, k, v, mask)

@@ -480,25 +480,8 @@ impl LlamaDecoder {
                 tokens.len()
             )));
         }
-        if cache.num_layers() != self.layers.len() {
-            return Err(LlmError::Generation(format!(
-                "kv cache has {} layers, the decoder {}",
-                cache.num_layers(),
-                self.layers.len()
-            )));
-        }
-        let past = cache.len();
-        let pads = cache.pads().to_vec();
-        let positions = cache.next_positions(cols);
-        let padding = Padding {
-            start: cache.pad_start(),
-            pads: &pads,
-        };
         let x = self.embed(tokens, rows, cols)?;
-        cache.reserve(cols)?;
-        let hidden = self.run_layers(x, &positions, padding, past, Some(cache), None)?;
-        cache.advance(cols);
-        Ok(hidden)
+        self.run_cached(x, cols, cache, None)
     }
 
     /// Inference forward of a block of prompts of unequal lengths, one per
@@ -551,6 +534,22 @@ impl LlamaDecoder {
             let [_, _, channels] = hidden.dims();
             return Ok(hidden.slice([0..rows, width - 1..width, 0..channels]));
         }
+        let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
+        let ragged = Ragged::new(&lens, width, &self.device());
+        let x = self.embed(&prompts.concat(), 1, ragged.tokens())?;
+        self.run_cached(x, width, cache, Some(&ragged))
+    }
+
+    /// The layers over `cols` new columns per cache row (`x` embedded, or
+    /// packed when `ragged`), after the cache's columns: writes their
+    /// keys/values and advances the cache.
+    fn run_cached(
+        &self,
+        x: Tensor<3>,
+        cols: usize,
+        cache: &mut KvCache,
+        ragged: Option<&Ragged>,
+    ) -> Result<Tensor<3>, LlmError> {
         if cache.num_layers() != self.layers.len() {
             return Err(LlmError::Generation(format!(
                 "kv cache has {} layers, the decoder {}",
@@ -558,19 +557,16 @@ impl LlamaDecoder {
                 self.layers.len()
             )));
         }
-        let lens: Vec<usize> = prompts.iter().map(|p| p.len()).collect();
-        let ragged = Ragged::new(&lens, width, &self.device());
         let past = cache.len();
         let pads = cache.pads().to_vec();
-        let positions = cache.next_positions(width);
+        let positions = cache.next_positions(cols);
         let padding = Padding {
             start: cache.pad_start(),
             pads: &pads,
         };
-        let x = self.embed(&prompts.concat(), 1, ragged.tokens())?;
-        cache.reserve(width)?;
-        let hidden = self.run_layers(x, &positions, padding, past, Some(cache), Some(&ragged))?;
-        cache.advance(width);
+        cache.reserve(cols)?;
+        let hidden = self.run_layers(x, &positions, padding, past, Some(cache), ragged)?;
+        cache.advance(cols);
         Ok(hidden)
     }
 

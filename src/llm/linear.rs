@@ -8,9 +8,10 @@
 //! `[in, out]` `Linear` (16 x 576 x 1536: 0.7 ms vs 1.4 ms of CPU; the
 //! 49152-row LM head at 16 rows: 43 ms vs 110 ms) and is no slower on
 //! ndarray. For more than [`ROWS_LEFT_MIN`] rows on flex (prefill, scoring)
-//! the rows are the left operand and `W^T` a transposed view: 2,048 rows
-//! through the s6m and SmolLM2 matrices ran 5-35% faster that way (the
-//! result is contiguous, too), with every bit of the product the same.
+//! the rows are the left operand and `W^T` a transposed view: gemm packs
+//! the rows instead of the weight and the result is contiguous (the s6m
+//! forward of `cargo bench --bench forward` went from 55% to 59% of the
+//! matmul), with every bit of the product the same.
 //! Keeping the checkpoint layout also means weights load and export
 //! without transposes, and a tied LM head is the embedding matrix itself.
 //!
