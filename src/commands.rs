@@ -14,6 +14,7 @@ use distill_gate::model::transcript::{self, TranscriptEntry, TranscriptWriter, k
 use distill_gate::model::{GenerationRequest, GenerationSettings, Model, ModelError, batching};
 use distill_gate::report;
 use distill_gate::run::execute::{self, RunError, RunManifest};
+use distill_gate::run::identity::{self, ModelIds};
 use distill_gate::run::journal::{self, Journal, Role};
 use distill_gate::run::plan::{self, Plan};
 use distill_gate::run::progress::Progress;
@@ -71,6 +72,9 @@ fn load_plan(config_path: &Path) -> Result<std::result::Result<(Plan, String), P
     }
     if !problems.is_empty() {
         return Ok(Err(Problems(problems)));
+    }
+    for c in &plan.contamination {
+        eprintln!("warning: contamination: {}", c.describe());
     }
     Ok(Ok((plan, sha256_hex(&bytes))))
 }
@@ -152,9 +156,13 @@ pub fn run(o: &RunOptions) -> Result<u8> {
         Ok(j) => j,
         Err(p) => return Ok(print_problems(&p)),
     };
+    let ids = match ModelIds::of_plan(&plan) {
+        Ok(ids) => ids,
+        Err(p) => return Ok(print_problems(&p)),
+    };
     let mut progress = Progress::new(show_progress);
     timings.setup_secs = started.elapsed().as_secs_f64();
-    match execute::execute(&plan, &mut journal, &mut progress, &mut timings) {
+    match execute::execute(&plan, &ids, &mut journal, &mut progress, &mut timings) {
         Ok(()) => {}
         Err(RunError::Input(p)) => return Ok(print_problems(&p)),
         Err(e) => {
@@ -162,7 +170,7 @@ pub fn run(o: &RunOptions) -> Result<u8> {
             return Ok(EXIT_BROKEN);
         }
     }
-    let models = plan_models(&plan)?;
+    let models = plan_models(&plan, &ids)?;
     transcript::release_shared();
     // The journal holds no lines in memory: the reports read them back, now
     // that the models (and any replayed transcripts) are gone.
@@ -170,6 +178,7 @@ pub fn run(o: &RunOptions) -> Result<u8> {
     drop(journal);
     let summary = match finish(
         &plan,
+        &ids,
         &journal_path,
         &config_sha256,
         &run_dir,
@@ -207,28 +216,33 @@ pub fn write_summary_md(path: Option<&Path>, text: &str) -> Result<()> {
 }
 
 /// What the reports say about each model of a plan, teacher first.
-fn plan_models(plan: &Plan) -> Result<Vec<ModelInfo>> {
+fn plan_models(plan: &Plan, ids: &ModelIds) -> Result<Vec<ModelInfo>> {
     plan.config
         .models()
         .map(|spec| {
-            model_info(
-                spec,
-                if spec.name == plan.config.teacher.name {
-                    Role::Teacher
-                } else {
-                    Role::Student
-                },
-            )
+            let role = if spec.name == plan.config.teacher.name {
+                Role::Teacher
+            } else {
+                Role::Student
+            };
+            let mut info = model_info(spec, role)?;
+            info.model_id = ids
+                .get(&spec.name)
+                .map(|id| id.0.clone())
+                .unwrap_or_default();
+            Ok(info)
         })
         .collect()
 }
 
 /// Summarises a journal, writes every report and prints the table; the
-/// journal's problems when a line does not parse. The journal's lines are
-/// held without their answer texts, which the reports read back from the
-/// file as they write them.
+/// journal's problems when a line does not parse or is not the current
+/// answer of the model the config names (see [`identity::check_journal`]).
+/// The journal's lines are held without their answer texts, which the
+/// reports read back from the file as they write them.
 fn finish(
     plan: &Plan,
+    ids: &ModelIds,
     journal_path: &Path,
     config_sha256: &str,
     run_dir: &Path,
@@ -242,6 +256,9 @@ fn finish(
         Ok(x) => x,
         Err(p) => return Ok(Err(p)),
     };
+    if let Err(p) = identity::check_journal(Some(plan), ids, &entries, journal_path) {
+        return Ok(Err(p));
+    }
     let summary = summarize(plan, &entries, models, config_sha256)?;
     timings.statistics_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
@@ -305,6 +322,7 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
         role,
         backend,
         fingerprint,
+        model_id: String::new(),
         price: if price.is_empty() {
             "unpriced".into()
         } else {
@@ -345,9 +363,14 @@ pub fn report(run_dir: &Path, summary_md: Option<&Path>) -> Result<u8> {
         Some(s) => s.apply(plan),
         None => plan,
     };
-    let models = plan_models(&plan)?;
+    let ids = match ModelIds::of_plan(&plan) {
+        Ok(ids) => ids,
+        Err(p) => return Ok(print_problems(&p)),
+    };
+    let models = plan_models(&plan, &ids)?;
     let summary = match finish(
         &plan,
+        &ids,
         &run_dir.join("results.jsonl"),
         &sha,
         run_dir,
@@ -417,8 +440,12 @@ pub fn merge(
     let results = entries.len();
     drop((entries, journal_text));
     let models = shards.first().map(|s| s.models.clone()).unwrap_or_default();
+    // Every merged line must be the answer of the model the shards'
+    // summaries name (check_shards made sure they name the same ones).
+    let ids = ModelIds::from_models(&models);
     let summary = match finish(
         &plan,
+        &ids,
         &journal_path,
         &manifest.config_sha256,
         out,

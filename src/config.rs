@@ -54,6 +54,11 @@ pub struct RunSettings {
     /// cross it is not sent and the run stops (resumable with a higher limit).
     #[serde(default)]
     pub max_cost: Option<f64>,
+    /// Whether a student may be gated on items its training transcripts
+    /// hold ([`crate::run::contamination`]): an error by default; allowed,
+    /// every report warns.
+    #[serde(default)]
+    pub allow_contamination: bool,
 }
 
 impl Default for RunSettings {
@@ -66,6 +71,7 @@ impl Default for RunSettings {
             inconclusive_fails: true,
             min_teacher_correct: default_min_teacher_correct(),
             max_cost: None,
+            allow_contamination: false,
         }
     }
 }

@@ -174,6 +174,11 @@ pub struct ModelInfo {
     pub backend: String,
     /// Weights hash or API model string.
     pub fingerprint: String,
+    /// The identity every journaled answer of the model is bound to
+    /// ([`crate::run::identity::ModelId`]); empty in summaries written
+    /// before answers were bound to models.
+    #[serde(default)]
+    pub model_id: String,
     /// Price description.
     pub price: String,
 }
@@ -224,6 +229,11 @@ pub struct Summary {
     /// per-item sample variances (absent in summaries written before).
     #[serde(default)]
     pub statistics: RunStatistics,
+    /// Students' training transcripts that hold gated items (allowed by
+    /// `[run] allow_contamination`) or could not be checked; every report
+    /// warns about each.
+    #[serde(default)]
+    pub contamination: Vec<crate::run::contamination::Contamination>,
 }
 
 /// The statistical settings of a run and the numbers that qualify its

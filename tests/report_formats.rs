@@ -220,6 +220,7 @@ fn summary() -> Summary {
                 } else {
                     format!("sha256:{}", "ab12".repeat(16))
                 },
+                model_id: "cd34".repeat(16),
                 price: if *role == Role::Teacher {
                     "$0.15/Mtok in, $0.60/Mtok out".into()
                 } else {
@@ -243,6 +244,7 @@ fn summary() -> Summary {
         inconclusive_fails: true,
         exit_code: 1,
         statistics: Default::default(),
+        contamination: Vec::new(),
     }
 }
 
@@ -279,6 +281,8 @@ fn entry(model: &str, role: Role, suite: &str, task: &str, output: Option<&str>)
         error: output
             .is_none()
             .then(|| "model call failed: timeout, retried 3×".into()),
+        model_id: None,
+        request: None,
         texts_at: None,
     }
 }

@@ -149,7 +149,7 @@ pub fn hf_config(data: &[u8]) {
 
 /// Run journals (`results.jsonl`): reading, and opening one to resume.
 pub fn journal(data: &[u8]) {
-    use distill_gate::run::journal::{Journal, read};
+    use distill_gate::run::journal::{Journal, WorkStatus, read};
 
     let path = write("results.jsonl", data);
     let before = read(&path);
@@ -160,7 +160,17 @@ pub fn journal(data: &[u8]) {
             let kept = read(&path).expect("a resumed journal reads back");
             assert!(kept.len() <= before.len());
             assert_eq!(kept, &before[..kept.len()]);
-            assert!(kept.iter().all(|e| journal.is_done(&e.work_key())));
+            assert!(kept.iter().all(|e| {
+                let (id, request) = (e.model_id.as_deref(), e.request.as_deref());
+                let status = journal.status(&e.work_key(), id.unwrap_or(""), request.unwrap_or(""));
+                let bound = id.is_some() && request.is_some();
+                status
+                    == if bound {
+                        WorkStatus::Done
+                    } else {
+                        WorkStatus::Stale
+                    }
+            }));
         }
         let after = std::fs::read(&path).expect("read back");
         assert!(after.is_empty() || after.ends_with(b"\n"));

@@ -116,10 +116,17 @@ pub fn load_run(dir: &Path) -> Result<RunData, CompareError> {
     })?;
     let journal_path = dir.join("results.jsonl");
     // Comparing needs scores, costs and latencies, not the answers' text.
-    let entries = journal::read_for_reports(&journal_path).map_err(|p| CompareError::Read {
-        path: journal_path,
-        message: p.to_string(),
-    })?;
+    let entries = journal::read_for_reports(&journal_path)
+        .and_then(|entries| {
+            // Every answer must be the one of the model the summary names.
+            let ids = crate::run::identity::ModelIds::from_models(&summary.models);
+            crate::run::identity::check_journal(None, &ids, &entries, &journal_path)?;
+            Ok(entries)
+        })
+        .map_err(|p| CompareError::Read {
+            path: journal_path,
+            message: p.to_string(),
+        })?;
     Ok(RunData {
         dir: dir.to_path_buf(),
         summary,

@@ -115,6 +115,8 @@ mod tests {
             finish: None,
             cost: 0.5,
             error: None,
+            model_id: None,
+            request: None,
             texts_at: None,
         }
     }

@@ -309,6 +309,8 @@ mod tests {
             finish: None,
             cost,
             error: None,
+            model_id: None,
+            request: None,
             texts_at: None,
         }
     }
@@ -322,6 +324,7 @@ mod tests {
                 role,
                 backend: String::new(),
                 fingerprint: String::new(),
+                model_id: String::new(),
                 price: String::new(),
             });
         }

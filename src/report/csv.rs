@@ -410,6 +410,8 @@ mod tests {
             finish: Some(FinishReason::Length),
             cost: 1e-7,
             error: None,
+            model_id: None,
+            request: None,
             texts_at: None,
         }
     }

@@ -503,6 +503,7 @@ pub(crate) mod tests {
             inconclusive_fails: true,
             exit_code: 1,
             statistics: Default::default(),
+            contamination: Vec::new(),
         }
     }
 }

@@ -12,9 +12,11 @@ use crate::model::batching::request_batches;
 use crate::model::http::HttpModel;
 use crate::model::http::budget::Budget;
 use crate::model::replay::ReplayModel;
+use crate::model::transcript::key_of;
 use crate::model::{Completion, Model, ModelError};
+use crate::run::identity::{ModelId, ModelIds};
 use crate::run::in_flight::{self, InFlight};
-use crate::run::journal::{Journal, JournalEntry, Role, WorkKey};
+use crate::run::journal::{Journal, JournalEntry, Role, WorkKey, WorkStatus};
 use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
 use crate::run::progress::Progress;
 use crate::run::timings::Timings;
@@ -116,9 +118,12 @@ fn api_spend(plan: &Plan, journal: &Journal) -> f64 {
 /// thread scores each batch and journals it, in order, while the models go
 /// on (a replayed teacher's answers are scored while the first student
 /// runs). A killed run redoes what was answered but not yet journaled.
-/// Where the time went is added to `timings`.
+/// Where the time went is added to `timings`. A journaled answer counts as
+/// done only when it is the answer of the model with identity `ids` gives
+/// it now to the request the plan asks now; any other is asked again.
 pub fn execute(
     plan: &Plan,
+    ids: &ModelIds,
     journal: &mut Journal,
     progress: &mut Progress,
     timings: &mut Timings,
@@ -128,11 +133,16 @@ pub fn execute(
         api_spend(plan, journal),
     ));
     let total = plan.total_work() / (1 + plan.config.students.len());
-    let models: Vec<(Role, &ModelSpec, Vec<Work>)> =
-        std::iter::once((Role::Teacher, &plan.config.teacher))
-            .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
-            .map(|(role, spec)| (role, spec, pending_work(plan, spec, journal)))
-            .collect();
+    let mut models = Vec::new();
+    for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
+        .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
+    {
+        let id = ids
+            .get(&spec.name)
+            .ok_or_else(|| RunError::Model(format!("{}: no model identity computed", spec.name)))?;
+        let pending = pending_work(plan, spec, id, journal);
+        models.push((role, spec, id, pending));
+    }
     let (to_scorer, inbox) = std::sync::mpsc::channel();
     let in_flight = InFlight::new(in_flight::MAX_BYTES);
     std::thread::scope(|scope| {
@@ -154,30 +164,60 @@ pub fn execute(
     })
 }
 
-/// The items `spec` still has to answer, suite by suite, each suite's in
-/// the order of their prompts: prompts sharing a prefix (a category's
-/// instructions and few-shot examples) are asked together, so a local
-/// model prefills the prefix once per batch and an API's prompt cache
-/// sees it repeated back to back.
-fn pending_work<'a>(plan: &'a Plan, spec: &ModelSpec, journal: &Journal) -> Vec<Work<'a>> {
-    plan.suites
-        .iter()
-        .flat_map(|s| s.asking_order().into_iter().map(move |(i, n)| (s, i, n)))
-        .filter(|(s, i, n)| !journal.is_done(&work_key(spec, s, i, *n)))
-        .collect()
+/// The items `spec` (identity `id`) still has to answer, suite by suite,
+/// each suite's in the order of their prompts: prompts sharing a prefix (a
+/// category's instructions and few-shot examples) are asked together, so a
+/// local model prefills the prefix once per batch and an API's prompt cache
+/// sees it repeated back to back. Items journaled by another identity of
+/// the model or for another request are pending again and counted.
+fn pending_work<'a>(
+    plan: &'a Plan,
+    spec: &ModelSpec,
+    id: &ModelId,
+    journal: &Journal,
+) -> Pending<'a> {
+    let mut pending = Pending::default();
+    for suite in &plan.suites {
+        for (item, n) in suite.asking_order() {
+            let Some(request) = item.requests.get(n as usize) else {
+                continue;
+            };
+            let key = work_key(spec, suite, item, n);
+            match journal.status(&key, &id.0, &key_of(request)) {
+                WorkStatus::Done => continue,
+                WorkStatus::Stale => pending.stale += 1,
+                WorkStatus::Missing => {}
+            }
+            pending.works.push((suite, item, n));
+        }
+    }
+    pending
+}
+
+/// What a model still has to answer.
+#[derive(Default)]
+struct Pending<'a> {
+    /// Its units of work, in asking order.
+    works: Vec<Work<'a>>,
+    /// How many of them were journaled by another identity of the model
+    /// or for another request, and are asked again.
+    stale: usize,
 }
 
 /// What the asking thread tells the scoring thread, in order.
 enum ToScorer<'a> {
-    /// A model starts: `total` items, `already` of them journaled before.
+    /// A model starts: `total` items, `already` of them journaled before,
+    /// `stale` journaled answers of another identity or request asked again.
     Start {
         model: &'a str,
         total: usize,
         already: usize,
+        stale: usize,
     },
     /// A batch of answers to score and journal.
     Batch {
         spec: &'a ModelSpec,
+        id: &'a ModelId,
         role: Role,
         works: Vec<Work<'a>>,
         answers: Vec<Result<Completion, ModelError>>,
@@ -192,19 +232,21 @@ enum ToScorer<'a> {
 /// answers to the scoring thread. Stops early (without an error of its
 /// own) when the scoring thread has stopped.
 fn ask_models<'a>(
-    models: &'a [(Role, &'a ModelSpec, Vec<Work<'a>>)],
+    models: &'a [(Role, &'a ModelSpec, &'a ModelId, Pending<'a>)],
     total: usize,
     budget: &Arc<Budget>,
     to_scorer: &std::sync::mpsc::Sender<ToScorer<'a>>,
     in_flight: &InFlight,
     timings: &mut Timings,
 ) -> Result<(), RunError> {
-    for (role, spec, pending) in models {
+    for (role, spec, id, pending) in models {
         let start = ToScorer::Start {
             model: &spec.name,
             total,
-            already: total - pending.len(),
+            already: total - pending.works.len(),
+            stale: pending.stale,
         };
+        let pending = &pending.works;
         if to_scorer.send(start).is_err() {
             return Ok(());
         }
@@ -253,6 +295,7 @@ fn ask_models<'a>(
             }
             let batch = ToScorer::Batch {
                 spec,
+                id,
                 role: *role,
                 works,
                 answers,
@@ -292,15 +335,28 @@ fn score_and_journal(
                 model,
                 total,
                 already,
-            } => progress.start_model(model, total, already),
+                stale,
+            } => {
+                if stale > 0 {
+                    // Always said, --quiet or not: the journal held answers
+                    // that are not this model's answers to these requests.
+                    eprintln!(
+                        "{model}: {stale} journaled answer(s) were given by another model \
+                         (its checkpoint, transcript, backend or settings changed) or to \
+                         another request (the suite's prompt or settings changed): asking again"
+                    );
+                }
+                progress.start_model(model, total, already)
+            }
             ToScorer::Batch {
                 spec,
+                id,
                 role,
                 works,
                 answers,
                 bytes,
             } => {
-                let entries = journal_entries(spec, role, &works, answers);
+                let entries = journal_entries(spec, id, role, &works, answers);
                 in_flight.release(bytes);
                 for entry in &entries {
                     progress.item_done(entry.error.is_some(), entry.cost);
@@ -334,19 +390,23 @@ fn work_key(spec: &ModelSpec, suite: &PlannedSuite, item: &PlannedItem, sample: 
 /// `answers` may be shorter than `items`; the extra items are skipped.
 fn journal_entries(
     spec: &ModelSpec,
+    id: &ModelId,
     role: Role,
     items: &[Work],
     answers: Vec<Result<Completion, ModelError>>,
 ) -> Vec<JournalEntry> {
     let work: Vec<_> = items.iter().zip(answers).collect();
     super::parallel::map_in_order(work, |((suite, item, n), answer)| {
-        journal_entry(spec, role, suite, item, *n, answer)
+        journal_entry(spec, id, role, suite, item, *n, answer)
     })
 }
 
-/// Scores one answer (sample `sample` of `item`) and builds its journal line.
+/// Scores one answer (sample `sample` of `item`) of the model `spec` with
+/// identity `id` and builds its journal line, bound to that identity and
+/// to the request answered.
 pub fn journal_entry(
     spec: &ModelSpec,
+    id: &ModelId,
     role: Role,
     suite: &PlannedSuite,
     item: &PlannedItem,
@@ -369,6 +429,8 @@ pub fn journal_entry(
         finish: None,
         cost: 0.0,
         error: None,
+        model_id: Some(id.0.clone()),
+        request: item.requests.get(sample as usize).map(key_of),
         texts_at: None,
     };
     match answer {

@@ -3,7 +3,7 @@
 //! point resumes from it; a torn last line is detected and redone.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -68,6 +68,17 @@ pub struct JournalEntry {
     /// error in the statistics, never as a silent zero.
     #[serde(default)]
     pub error: Option<String>,
+    /// The identity of the model that gave this answer
+    /// ([`crate::run::identity::ModelId`]: its checkpoint's or transcript's
+    /// content, backend and settings). A line is reused only while it
+    /// matches the model the config names; absent in journals written
+    /// before answers were bound to models, whose lines are asked again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_id: Option<String>,
+    /// The key of the request answered (prompt and generation settings,
+    /// [`crate::model::transcript::request_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     /// Not part of the line: where it is in its journal, when it was read
     /// by [`read_for_reports`], which leaves `output` and `extracted` in
     /// the file for [`AnswerTexts`] to read back.
@@ -126,6 +137,37 @@ impl WorkKey {
 /// See [`WorkKey::digest`].
 type KeyDigest = [u8; 16];
 
+/// What the journal remembers of who answered a done unit of work and to
+/// what: 16 bytes of SHA-256 over the line's model identity and request
+/// key (see [`binding_digest`]).
+type BindingDigest = [u8; 16];
+
+/// [`BindingDigest`] of a line's `model_id` and `request`; `None` for a
+/// line that carries neither (it can never be shown current).
+fn binding_digest(model_id: Option<&str>, request: Option<&str>) -> Option<BindingDigest> {
+    let (model_id, request) = (model_id?, request?);
+    let mut hasher = Sha256::new();
+    for field in [model_id, request] {
+        hasher.update((field.len() as u64).to_le_bytes());
+        hasher.update(field.as_bytes());
+    }
+    let mut digest = [0; 16];
+    digest.copy_from_slice(&hasher.finalize()[..16]);
+    Some(digest)
+}
+
+/// Whether a unit of work is in the journal, and by whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkStatus {
+    /// Not journaled.
+    Missing,
+    /// Journaled as the answer of this model to this request.
+    Done,
+    /// Journaled, but by another model identity or for another request:
+    /// it must be asked again.
+    Stale,
+}
+
 /// Cuts a torn last line (one without a trailing newline) from a JSONL file
 /// that is about to be appended to. Returns whether anything was cut.
 pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
@@ -167,9 +209,34 @@ pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
 /// Reads every complete line of a journal. A torn last line is skipped (it
 /// will be redone); a malformed complete line is an error naming the line.
 pub fn read(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
-    let mut entries = Vec::new();
+    let mut entries = Latest::default();
     for_each(path, |e| entries.push(e))?;
-    Ok(entries)
+    Ok(entries.into_vec())
+}
+
+/// The lines of a journal as its readers see them: for each unit of work
+/// the last line journaled (a model asked again after it changed appends
+/// a new line for the same work), in the order the works first appear.
+#[derive(Default)]
+struct Latest {
+    entries: Vec<JournalEntry>,
+    at: HashMap<KeyDigest, usize>,
+}
+
+impl Latest {
+    fn push(&mut self, entry: JournalEntry) {
+        match self.at.entry(entry.work_key().digest()) {
+            std::collections::hash_map::Entry::Occupied(o) => self.entries[*o.get()] = entry,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(self.entries.len());
+                self.entries.push(entry);
+            }
+        }
+    }
+
+    fn into_vec(self) -> Vec<JournalEntry> {
+        self.entries
+    }
 }
 
 /// Reads a journal for reporting: every complete line, with its answer
@@ -177,7 +244,7 @@ pub fn read(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
 /// where, so the reports of a run hold its numbers, not its answers, and
 /// read each answer back with [`AnswerTexts`] as they write it.
 pub fn read_for_reports(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
-    let mut entries = Vec::new();
+    let mut entries = Latest::default();
     jsonl::read_spans(path, true, |span, mut e: JournalEntry| {
         e.output = None;
         e.extracted = None;
@@ -185,7 +252,7 @@ pub fn read_for_reports(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
         entries.push(e);
         None
     })?;
-    Ok(entries)
+    Ok(entries.into_vec())
 }
 
 /// Reads answer texts back from a journal, for the lines
@@ -230,8 +297,8 @@ impl AnswerTexts {
     }
 }
 
-/// Streams the complete lines of a journal to `on_entry`, one at a time, as
-/// [`read`] would return them (a missing journal has none).
+/// Streams every complete line of a journal to `on_entry`, one at a time,
+/// in file order, superseded lines included (a missing journal has none).
 pub fn for_each(path: &Path, mut on_entry: impl FnMut(JournalEntry)) -> Result<(), Problems> {
     jsonl::read(path, true, |_, e: JournalEntry| {
         on_entry(e);
@@ -246,7 +313,8 @@ pub fn for_each(path: &Path, mut on_entry: impl FnMut(JournalEntry)) -> Result<(
 pub struct Journal {
     file: File,
     path: PathBuf,
-    done: HashSet<KeyDigest>,
+    /// Who answered each done unit of work, and to what (its last line).
+    done: HashMap<KeyDigest, Option<BindingDigest>>,
     /// Dollars of the answers given live, by model, in the lines there
     /// when the journal was opened (see [`Journal::live_cost`]).
     live_cost: HashMap<String, f64>,
@@ -286,10 +354,13 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
         truncate_torn_tail(path).map_err(io)?;
-        let mut done = HashSet::new();
+        let mut done = HashMap::new();
         let mut live_cost: HashMap<String, f64> = HashMap::new();
         for_each(path, |e| {
-            done.insert(e.work_key().digest());
+            done.insert(
+                e.work_key().digest(),
+                binding_digest(e.model_id.as_deref(), e.request.as_deref()),
+            );
             if e.latency.is_some_and(|l| l.source == LatencySource::Live) {
                 *live_cost.entry(e.model).or_default() += e.cost;
             }
@@ -310,9 +381,14 @@ impl Journal {
         })
     }
 
-    /// Whether this unit of work is already journaled.
-    pub fn is_done(&self, key: &WorkKey) -> bool {
-        self.done.contains(&key.digest())
+    /// Whether this unit of work is journaled as the answer of the model
+    /// with identity `model_id` to the request keyed `request`.
+    pub fn status(&self, key: &WorkKey, model_id: &str, request: &str) -> WorkStatus {
+        match self.done.get(&key.digest()) {
+            None => WorkStatus::Missing,
+            Some(b) if *b == binding_digest(Some(model_id), Some(request)) => WorkStatus::Done,
+            Some(_) => WorkStatus::Stale,
+        }
     }
 
     /// Dollars spent on answers `model` gave live (not replayed or cached),
@@ -347,7 +423,10 @@ impl Journal {
             self.last_sync = std::time::Instant::now();
         }
         for entry in &entries {
-            self.done.insert(entry.work_key().digest());
+            self.done.insert(
+                entry.work_key().digest(),
+                binding_digest(entry.model_id.as_deref(), entry.request.as_deref()),
+            );
         }
         Ok(())
     }
@@ -387,6 +466,8 @@ mod tests {
             finish: None,
             cost: 0.0,
             error: None,
+            model_id: Some("id".into()),
+            request: Some("req".into()),
             texts_at: None,
         }
     }
@@ -438,9 +519,10 @@ mod tests {
 
         let j = Journal::open(&path).unwrap();
         assert_eq!(read(&path).unwrap().len(), 2);
-        assert!(j.is_done(&entry("a").work_key()));
-        assert!(j.is_done(&entry("b").work_key()));
-        assert!(!j.is_done(&entry("c").work_key()));
+        let status = |task: &str| j.status(&entry(task).work_key(), "id", "req");
+        assert_eq!(status("a"), WorkStatus::Done);
+        assert_eq!(status("b"), WorkStatus::Done);
+        assert_eq!(status("c"), WorkStatus::Missing);
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.ends_with('\n'));
         assert_eq!(text.lines().count(), 2);
@@ -454,5 +536,48 @@ mod tests {
         std::fs::write(&path, format!("{good}\n{{\"model\": 3}}\n")).unwrap();
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("results.jsonl:2"), "{err}");
+    }
+
+    #[test]
+    fn a_line_of_another_model_or_request_is_stale_and_superseded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let mut old = entry("a");
+        old.output = Some("old answer".into());
+        let mut unbound = entry("b");
+        unbound.model_id = None;
+        unbound.request = None;
+        {
+            let mut j = Journal::open(&path).unwrap();
+            j.append_all(vec![old, unbound]).unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        let key = entry("a").work_key();
+        assert_eq!(j.status(&key, "id", "req"), WorkStatus::Done);
+        assert_eq!(j.status(&key, "other id", "req"), WorkStatus::Stale);
+        assert_eq!(j.status(&key, "id", "other req"), WorkStatus::Stale);
+        // A line written before answers were bound to models is never current.
+        assert_eq!(
+            j.status(&entry("b").work_key(), "id", "req"),
+            WorkStatus::Stale
+        );
+        drop(j);
+
+        // Asked again: the new line supersedes the old one for every reader.
+        let mut new = entry("a");
+        new.model_id = Some("other id".into());
+        new.output = Some("new answer".into());
+        {
+            let mut j = Journal::open(&path).unwrap();
+            j.append_all(vec![new.clone()]).unwrap();
+            assert_eq!(j.status(&key, "other id", "req"), WorkStatus::Done);
+        }
+        let all = read(&path).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0], new);
+        let light = read_for_reports(&path).unwrap();
+        assert_eq!(light.len(), 2);
+        assert_eq!(light[0].model_id.as_deref(), Some("other id"));
+        assert_eq!(light[0].texts_at.map(|s| s.number), Some(3));
     }
 }

@@ -183,7 +183,7 @@ pub fn check_shards(shards: &[ShardRun]) -> Result<RunManifest, MergeError> {
 fn model_difference(a: &[ModelInfo], b: &[ModelInfo]) -> Option<(String, String)> {
     let describe = |m: Option<&ModelInfo>| {
         m.map_or("(none)".to_string(), |m| {
-            format!("{} {}", m.name, m.fingerprint)
+            format!("{} {} (model id {})", m.name, m.fingerprint, m.model_id)
         })
     };
     let n = a.len().max(b.len());
@@ -191,7 +191,10 @@ fn model_difference(a: &[ModelInfo], b: &[ModelInfo]) -> Option<(String, String)
         let (x, y) = (a.get(i), b.get(i));
         let same = match (x, y) {
             (Some(x), Some(y)) => {
-                x.name == y.name && x.fingerprint == y.fingerprint && x.backend == y.backend
+                x.name == y.name
+                    && x.fingerprint == y.fingerprint
+                    && x.backend == y.backend
+                    && x.model_id == y.model_id
             }
             _ => false,
         };

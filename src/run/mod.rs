@@ -1,6 +1,8 @@
 //! Orchestration: plan the run, execute it against the journal, summarise.
 
+pub mod contamination;
 pub mod execute;
+pub mod identity;
 pub mod in_flight;
 pub mod journal;
 pub mod merge;

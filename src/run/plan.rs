@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::config::GateConfig;
 use crate::diagnostics::{Problem, Problems};
 use crate::model::GenerationRequest;
+use crate::run::contamination::{self, Contamination};
 use crate::suite::{self, Suite, Task};
 
 /// One suite of the run with the requests every model will be asked.
@@ -123,6 +124,10 @@ pub struct Plan {
     pub config: GateConfig,
     /// Suites in config order.
     pub suites: Vec<PlannedSuite>,
+    /// Students' training transcripts that hold gated items, or could not
+    /// be checked ([`crate::run::contamination`]); only with `[run]
+    /// allow_contamination = true` does a plan hold overlaps.
+    pub contamination: Vec<Contamination>,
 }
 
 impl Plan {
@@ -224,11 +229,19 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             ));
         }
     }
-    if problems.is_empty() {
-        Ok(Plan { config, suites })
-    } else {
-        Err(Problems(problems))
+    if !problems.is_empty() {
+        return Err(Problems(problems));
     }
+    let mut plan = Plan {
+        config,
+        suites,
+        contamination: Vec::new(),
+    };
+    plan.contamination = contamination::check(&plan)?;
+    if !plan.config.run.allow_contamination {
+        contamination::refuse(&plan.contamination, &plan)?;
+    }
+    Ok(plan)
 }
 
 /// Line numbers of the tasks of a split file that loaded: the loader reads

@@ -279,6 +279,7 @@ pub fn summarize(
         inconclusive_fails: config.run.inconclusive_fails,
         exit_code: i32::from(failed),
         statistics,
+        contamination: plan.contamination.clone(),
     })
 }
 

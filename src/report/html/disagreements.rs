@@ -111,6 +111,8 @@ mod tests {
             finish: None,
             cost: 0.0,
             error: None,
+            model_id: None,
+            request: None,
             texts_at: None,
         }
     }
@@ -121,6 +123,7 @@ mod tests {
             role,
             backend: "replay".into(),
             fingerprint: String::new(),
+            model_id: String::new(),
             price: String::new(),
         };
         let suite = |name: &str| SuiteInfo {

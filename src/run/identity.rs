@@ -1,0 +1,285 @@
+//! Who answered: the identity every journaled answer is bound to.
+//!
+//! A journal line is reused (on resume, by `report`, `merge` and `compare`)
+//! only when it is provably the answer of the model the config names now to
+//! the request the plan asks now: its [`ModelId`] (a digest of everything
+//! that changes what the model answers: the checkpoint's or transcript's
+//! content, the backend and the model's own settings) and its request key
+//! (prompt and generation settings, as transcripts key them) must both
+//! match. Replacing a checkpoint at the same path, re-recording a
+//! transcript or changing a suite's prompt therefore asks again instead of
+//! reporting the old answers under the new model's name.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::{ModelSource, ModelSpec};
+use crate::diagnostics::{Problem, Problems};
+use crate::fingerprint::{sha256_file, sha256_hex};
+use crate::model::GenerationRequest;
+use crate::model::transcript::key_of;
+use crate::run::journal::JournalEntry;
+use crate::run::plan::Plan;
+use crate::summary::ModelInfo;
+
+/// The identity of a model as configured: lowercase hex SHA-256 of what
+/// changes its answers (see [`model_id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModelId(pub String);
+
+impl std::fmt::Display for ModelId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The files of a Hugging Face checkpoint directory that change what the
+/// model answers (weights, architecture, tokenizer and its chat template,
+/// generation defaults); absent optional files are left out.
+const CHECKPOINT_FILES: [&str; 5] = [
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+];
+
+/// What a model's identity digest is computed over, by backend. Operational
+/// settings that do not change an answer (concurrency, rate limits,
+/// time-outs, retries, the response cache, prices) are left out.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum IdentityParts<'a> {
+    /// A local checkpoint: the content of its files, the CPU backend and the
+    /// batch size (padding and kernel choice may change float sums).
+    Local {
+        files: Vec<(String, String)>,
+        backend: &'a str,
+        batch_size: Option<usize>,
+    },
+    /// A replayed transcript: its content (re-recording changes it).
+    Replay { transcript_sha256: String },
+    /// An API model: what is sent besides each request's own prompt and
+    /// settings.
+    Http {
+        provider: &'a str,
+        base_url: &'a str,
+        model: &'a str,
+        system: Option<&'a str>,
+        max_tokens: Option<usize>,
+        temperature: Option<f32>,
+        stop: &'a [String],
+    },
+}
+
+/// The identity of the model `spec` configures, computed from its files
+/// without loading it. An unreadable file is a problem at the config line
+/// of the entry.
+pub fn model_id(spec: &ModelSpec, config_path: &Path) -> Result<ModelId, Problem> {
+    let unreadable = |file: &Path, e: std::io::Error| {
+        Problem::new(
+            config_path,
+            0,
+            format!("{}.path", spec.name),
+            format!("cannot read {}: {e}", file.display()),
+        )
+    };
+    let parts = match &spec.source {
+        ModelSource::Local {
+            path,
+            backend,
+            batch_size,
+        } => {
+            let mut files = Vec::new();
+            if path.is_dir() {
+                for name in CHECKPOINT_FILES {
+                    let file = path.join(name);
+                    if name == "model.safetensors" || file.exists() {
+                        let digest = sha256_file(&file).map_err(|e| unreadable(&file, e))?;
+                        files.push((name.to_string(), digest));
+                    }
+                }
+            } else {
+                let digest = sha256_file(path).map_err(|e| unreadable(path, e))?;
+                files.push((String::new(), digest));
+            }
+            IdentityParts::Local {
+                files,
+                backend: backend.as_deref().unwrap_or("flex"),
+                batch_size: *batch_size,
+            }
+        }
+        ModelSource::Replay { transcript } => IdentityParts::Replay {
+            transcript_sha256: sha256_file(transcript).map_err(|e| unreadable(transcript, e))?,
+        },
+        ModelSource::Http(h) => IdentityParts::Http {
+            provider: h.provider.as_str(),
+            base_url: &h.base_url,
+            model: &h.model,
+            system: h.system.as_deref(),
+            max_tokens: h.max_tokens,
+            temperature: h.temperature,
+            stop: &h.stop,
+        },
+    };
+    // serde_json writes fields in declaration order: the digest is stable.
+    let bytes = serde_json::to_vec(&parts).unwrap_or_default();
+    Ok(ModelId(sha256_hex(&bytes)))
+}
+
+/// The identities of every model of a plan, by config name.
+#[derive(Debug, Clone, Default)]
+pub struct ModelIds(HashMap<String, ModelId>);
+
+impl ModelIds {
+    /// Computes the identity of every model the plan's config names (one
+    /// thread per core: each hashes its checkpoint or transcript).
+    pub fn of_plan(plan: &Plan) -> Result<Self, Problems> {
+        let specs: Vec<&ModelSpec> = plan.config.models().collect();
+        let ids = crate::run::parallel::map_in_order(specs.clone(), |spec| {
+            model_id(spec, &plan.config.path)
+        });
+        let mut map = HashMap::new();
+        let mut problems = Vec::new();
+        for (spec, id) in specs.into_iter().zip(ids) {
+            match id {
+                Ok(id) => {
+                    map.insert(spec.name.clone(), id);
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self(map))
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// The identities a run's summary recorded for its models (`merge`
+    /// checks shards against them without opening any model).
+    pub fn from_models(models: &[ModelInfo]) -> Self {
+        Self(
+            models
+                .iter()
+                .map(|m| (m.name.clone(), ModelId(m.model_id.clone())))
+                .collect(),
+        )
+    }
+
+    /// The identity of the model named `name`, if the config names it.
+    pub fn get(&self, name: &str) -> Option<&ModelId> {
+        self.0.get(name)
+    }
+}
+
+/// Checks that every line of a journal (as its readers see it: the last
+/// line of each unit of work) is the answer of the model `ids` names, and,
+/// given the plan, to the request the plan asks now: a run's reports never
+/// show one model's answers under another's name. Lines of models or
+/// items the plan does not have are left to the summary to judge. Each
+/// model whose lines do not match is one problem, at its first such line.
+pub fn check_journal(
+    plan: Option<&Plan>,
+    ids: &ModelIds,
+    entries: &[JournalEntry],
+    journal_path: &Path,
+) -> Result<(), Problems> {
+    let mut requests: HashMap<(&str, &str), &[GenerationRequest]> = HashMap::new();
+    for suite in plan.iter().flat_map(|p| &p.suites) {
+        for item in &suite.items {
+            requests.insert((suite.name(), item.task.id.as_str()), &item.requests);
+        }
+    }
+    let mut stale: Vec<Stale> = Vec::new();
+    for e in entries {
+        let Some(id) = ids.get(&e.model) else {
+            continue;
+        };
+        let request = match plan {
+            None => None,
+            Some(_) => {
+                let request = requests
+                    .get(&(e.suite.as_str(), e.task_id.as_str()))
+                    .and_then(|r| r.get(e.sample as usize));
+                match request {
+                    Some(r) => Some(key_of(r)),
+                    None => continue,
+                }
+            }
+        };
+        // A line without an identity matches only a summary without one
+        // (a run written before answers were bound to models).
+        let other_model = e.model_id.as_deref().unwrap_or("") != id.0;
+        let other_request =
+            !other_model && request.is_some_and(|r| e.request.as_deref() != Some(r.as_str()));
+        if !(other_model || other_request) {
+            continue;
+        }
+        let at = match stale.iter().position(|s| s.model == e.model) {
+            Some(at) => at,
+            None => {
+                stale.push(Stale {
+                    model: &e.model,
+                    other_model: 0,
+                    other_request: 0,
+                    line: e.texts_at.map_or(0, |s| s.number),
+                });
+                stale.len() - 1
+            }
+        };
+        stale[at].other_model += usize::from(other_model);
+        stale[at].other_request += usize::from(other_request);
+    }
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let again = match plan {
+        Some(p) => format!(
+            "run `distill-gate run {}` to ask it again",
+            p.config.path.display()
+        ),
+        None => "re-run it to ask it again".to_string(),
+    };
+    let problems = stale
+        .into_iter()
+        .map(|s| {
+            let mut why = Vec::new();
+            if s.other_model > 0 {
+                why.push(format!(
+                    "{} were given by another model than the {:?} of this run (its checkpoint, \
+                     transcript, backend or settings changed, or the line predates model \
+                     identities)",
+                    s.other_model, s.model
+                ));
+            }
+            if s.other_request > 0 {
+                why.push(format!(
+                    "{} answer another request than the plan asks now (the suite's prompt or \
+                     generation settings changed)",
+                    s.other_request
+                ));
+            }
+            Problem::new(
+                journal_path,
+                s.line,
+                "model_id",
+                format!("answers of {:?}: {}; {again}", s.model, why.join("; ")),
+            )
+        })
+        .collect();
+    Err(Problems(problems))
+}
+
+/// A model whose journaled answers are not current (see [`check_journal`]).
+struct Stale<'a> {
+    model: &'a str,
+    /// Lines given by another identity of the model.
+    other_model: usize,
+    /// Lines of the model's identity answering another request.
+    other_request: usize,
+    /// The first such line.
+    line: usize,
+}
