@@ -236,6 +236,25 @@ pub struct Summary {
     pub contamination: Vec<crate::run::contamination::Contamination>,
 }
 
+impl Summary {
+    /// The contamination warnings every report shows, one line each
+    /// (empty when every student's training data was checked and holds
+    /// none of the gated items).
+    pub fn contamination_warnings(&self) -> Vec<String> {
+        self.contamination
+            .iter()
+            .map(|c| {
+                let what = if c.unchecked.is_some() {
+                    "unchecked"
+                } else {
+                    "CONTAMINATED"
+                };
+                format!("Contamination ({what}): {}", c.describe())
+            })
+            .collect()
+    }
+}
+
 /// The statistical settings of a run and the numbers that qualify its
 /// intervals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -123,6 +123,13 @@ pub fn render_junit(summary: &Summary) -> String {
         for case in cases {
             testcase(&mut out, case, summary.inconclusive_fails);
         }
+        let warnings = summary.contamination_warnings();
+        if !warnings.is_empty() {
+            out.push_str(&format!(
+                "    <system-err>{}</system-err>\n",
+                escape_text(&warnings.join("\n"))
+            ));
+        }
         out.push_str("  </testsuite>\n");
     }
     out.push_str("</testsuites>\n");

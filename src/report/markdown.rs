@@ -145,6 +145,14 @@ fn title(out: &mut String, summary: &Summary) {
         summary.exit_code,
         verdict_counts(summary),
     ));
+    contamination(out, summary);
+}
+
+/// A warning block per contaminated (or unchecked) training transcript.
+pub(crate) fn contamination(out: &mut String, summary: &Summary) {
+    for w in summary.contamination_warnings() {
+        out.push_str(&format!("\n> **WARNING:** {}\n", escape(&w)));
+    }
 }
 
 fn section(out: &mut String, name: &str) {

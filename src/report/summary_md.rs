@@ -21,6 +21,7 @@ pub fn render_run(summary: &Summary) -> String {
         verdict_counts(summary),
         summary.exit_code
     );
+    super::markdown::contamination(&mut out, summary);
     if rows.is_empty() {
         out.push_str("No gates: the run has no students.\n");
         return out;

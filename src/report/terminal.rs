@@ -44,6 +44,9 @@ pub fn render_terminal(summary: &Summary, color: bool) -> String {
         summary.exit_code,
         verdict_counts(summary),
     );
+    for w in summary.contamination_warnings() {
+        out.push_str(&format!("WARNING: {w}\n"));
+    }
     let rows = gate_rows(summary);
     let mut recorded = false;
     if !rows.is_empty() {

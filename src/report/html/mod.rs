@@ -147,6 +147,12 @@ pub fn render_html(ctx: &ReportContext<'_>) -> Result<String, ReportError> {
         escape(&summary.run)
     ));
     header(&mut out, summary);
+    for w in summary.contamination_warnings() {
+        out.push_str(&format!(
+            "<p class=\"warning\"><strong>WARNING:</strong> {}</p>\n",
+            escape(&w)
+        ));
+    }
     verdicts(&mut out, summary);
     retention_cost(&mut out, summary)?;
     accuracy(&mut out, summary)?;
@@ -913,6 +919,7 @@ pre { margin: 0; padding: 6px 8px; background: var(--bg); border: 1px solid var(
   border-radius: 4px; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em; overflow: auto; }
 .top .result { font-size: 16px; margin: 4px 0; }
 .top .meta { color: var(--muted); margin: 2px 0 10px; }
+.warning { border: 2px solid var(--fail); background: #fdecea; padding: 8px 12px; border-radius: 4px; }
 nav a { margin-right: 16px; color: #0b57d0; text-decoration: none; }
 nav a:hover { text-decoration: underline; }
 table { border-collapse: collapse; margin: 8px 0; width: 100%; }
