@@ -133,6 +133,23 @@ fn an_unknown_student_in_an_override_is_reported_at_its_line() {
 }
 
 #[test]
+fn an_unknown_suite_in_an_override_and_a_suite_listed_twice_are_reported_at_their_lines() {
+    let mut case = Case::new();
+    case.config.push_str(
+        "\n[[gate.overrides]]\nstudent = \"s2m\"\nsuite = \"routing\"\nmin_retention = 0.9\n",
+    );
+    case.assert_at(
+        "suite = \"routing\"",
+        "gate.overrides[0].suite: no suite named \"routing\" in this run",
+    );
+    let case = Case::new().replace("/suites/logistics\"", "/suites/coding\" # twice");
+    case.assert_at(
+        "# twice",
+        "suites[1].path: suite \"coding\" is listed twice (also suites[0])",
+    );
+}
+
+#[test]
 fn a_run_setting_is_reported_at_its_line() {
     let case = Case::new().replace("bootstrap_resamples = 10000", "bootstrap_resamples = 999");
     case.assert_at(
