@@ -45,29 +45,27 @@ fn load_plan(config_path: &Path) -> Result<std::result::Result<(Plan, String), P
         Err(p) => return Ok(Err(p)),
     };
     let bytes = std::fs::read(config_path).with_context(|| config_path.display().to_string())?;
+    // Every model is checked before any runs, so no answer is lost to a
+    // checkpoint that cannot be opened.
+    let mut problems = distill_gate::model::open::source_problems(&config);
     let plan = match plan::plan(config) {
         Ok(p) => p,
-        Err(p) => return Ok(Err(p)),
+        Err(p) => {
+            problems.extend(p.0);
+            return Ok(Err(Problems(problems)));
+        }
     };
-    let mut problems = Vec::new();
     // Replay transcripts are read and checked on one thread per core.
     let coverage =
         distill_gate::run::parallel::map_in_order(plan.config.models().collect(), |spec| {
-            execute::check_replay_coverage(&plan, spec)
+            match &spec.source {
+                ModelSource::Replay { transcript } if !transcript.exists() => Ok(()), // reported above
+                _ => execute::check_replay_coverage(&plan, spec),
+            }
         });
-    for (spec, covered) in plan.config.models().zip(coverage) {
+    for covered in coverage {
         if let Err(p) = covered {
             problems.extend(p.0);
-        }
-        if let ModelSource::Local { path, .. } = &spec.source
-            && !path.exists()
-        {
-            problems.push(distill_gate::diagnostics::Problem::new(
-                &plan.config.path,
-                0,
-                format!("{}.path", spec.name),
-                format!("checkpoint {} does not exist", path.display()),
-            ));
         }
     }
     if !problems.is_empty() {

@@ -4,11 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use toml::Spanned;
-
-use crate::diagnostics::{Problem, Problems, line_of_offset};
+use crate::diagnostics::{KeyLines, Problem, Problems, line_of_offset};
 use crate::model::http::{HttpSource, Provider};
+use serde::{Deserialize, Serialize};
 
 /// A whole `gate.toml`, with relative paths resolved against its directory.
 #[derive(Debug, Clone)]
@@ -25,6 +23,8 @@ pub struct GateConfig {
     pub suites: Vec<SuiteRef>,
     /// Default thresholds and overrides.
     pub gate: GateRules,
+    /// The line of every key of the file, for messages about its values.
+    pub lines: KeyLines,
 }
 
 /// `[run]`: where results go and how statistics are computed.
@@ -582,21 +582,40 @@ impl GateConfig {
     pub fn models(&self) -> impl Iterator<Item = &ModelSpec> {
         std::iter::once(&self.teacher).chain(self.students.iter())
     }
+
+    /// Every model with its table in the file (`teacher`, `students[0]`,
+    /// ...), teacher first.
+    pub fn models_with_fields(&self) -> impl Iterator<Item = (String, &ModelSpec)> {
+        std::iter::once(("teacher".to_string(), &self.teacher)).chain(
+            self.students
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("students[{i}]"), s)),
+        )
+    }
+
+    /// A problem with `field` of this file (a dotted path such as
+    /// `suites[0].split`), at the line of the field or, when the file does
+    /// not set it, of its table.
+    pub fn problem(&self, field: impl Into<String>, message: impl Into<String>) -> Problem {
+        let field = field.into();
+        Problem::new(&self.path, self.lines.line(&field), field, message)
+    }
 }
 
-/// The raw file as written, with spans kept for validation messages.
+/// The raw file as written (its problems are located with [`KeyLines`]).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     #[serde(default)]
-    run: Option<Spanned<RunSettings>>,
-    teacher: Spanned<RawModelSpec>,
+    run: Option<RunSettings>,
+    teacher: RawModelSpec,
     #[serde(default)]
-    students: Vec<Spanned<RawModelSpec>>,
+    students: Vec<RawModelSpec>,
     #[serde(default)]
-    suites: Vec<Spanned<SuiteRef>>,
+    suites: Vec<SuiteRef>,
     #[serde(default)]
-    gate: Option<Spanned<RawGate>>,
+    gate: Option<RawGate>,
 }
 
 /// Reads and validates a `gate.toml`. Every problem found is reported at once.
@@ -625,28 +644,28 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         Problems::one(Problem::new(path, line, "", message))
     })?;
     let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
-    let mut problems = Vec::new();
-    let line_at = |span: std::ops::Range<usize>| line_of_offset(text.as_bytes(), span.start);
+    let lines = KeyLines::of_toml(text);
+    let mut found = Found {
+        path,
+        lines: &lines,
+        problems: Vec::new(),
+    };
 
-    let run = raw.run.map(|r| r.into_inner()).unwrap_or_default();
+    let run = raw.run.unwrap_or_default();
     if run.bootstrap_resamples < 10_000 {
-        problems.push(Problem::new(
-            path,
-            0,
+        found.at(
             "run.bootstrap_resamples",
             format!("must be at least 10000, got {}", run.bootstrap_resamples),
-        ));
+        );
     }
 
     if let Some(c) = run.max_cost
         && !(c.is_finite() && c >= 0.0)
     {
-        problems.push(Problem::new(
-            path,
-            0,
+        found.at(
             "run.max_cost",
             format!("must be a non-negative number of dollars, got {c}"),
-        ));
+        );
     }
 
     let resolve = |p: &Path| {
@@ -656,143 +675,101 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
             base.join(p)
         }
     };
-    let check_model = |m: &ModelSpec, line: usize, field: &str, problems: &mut Vec<Problem>| {
+    let check_model = |m: &ModelSpec, field: &str, found: &mut Found| {
         if m.name.trim().is_empty() {
-            problems.push(Problem::new(
-                path,
-                line,
-                format!("{field}.name"),
-                "must not be empty",
-            ));
+            found.at(format!("{field}.name"), "must not be empty");
         }
-        check_thresholds(path, line, &format!("{field}.gate"), &m.gate, problems);
-        check_price(path, line, &format!("{field}.price"), &m.price, problems);
+        check_thresholds(found, &format!("{field}.gate"), &m.gate);
+        check_price(found, &format!("{field}.price"), &m.price);
         if let ModelSource::Local {
             backend: Some(b), ..
         } = &m.source
             && !matches!(b.as_str(), "flex" | "ndarray")
         {
-            problems.push(Problem::new(
-                path,
-                line,
+            found.at(
                 format!("{field}.backend"),
                 format!("unknown backend {b:?} (expected \"flex\" or \"ndarray\")"),
-            ));
+            );
         }
         if let ModelSource::Local {
             batch_size: Some(0),
             ..
         } = &m.source
         {
-            problems.push(Problem::new(
-                path,
-                line,
-                format!("{field}.batch_size"),
-                "must be at least 1",
-            ));
+            found.at(format!("{field}.batch_size"), "must be at least 1");
         }
         if let ModelSource::Http(h) = &m.source {
             for (key, message) in http_problems(h) {
-                problems.push(Problem::new(path, line, format!("{field}.{key}"), message));
+                found.at(format!("{field}.{key}"), message);
             }
         }
     };
-    let convert = |raw: Spanned<RawModelSpec>, field: &str, problems: &mut Vec<Problem>| {
-        let line = line_at(raw.span());
-        match raw.into_inner().into_spec(field, &run.output_dir) {
-            Ok(m) => {
-                check_model(&m, line, field, problems);
-                Some((line, m))
-            }
-            Err((f, message)) => {
-                problems.push(Problem::new(path, line, f, message));
-                None
-            }
+    let convert = |raw: RawModelSpec, field: String, found: &mut Found| match raw
+        .into_spec(&field, &run.output_dir)
+    {
+        Ok(m) => {
+            check_model(&m, &field, found);
+            Some((field, m))
+        }
+        Err((f, message)) => {
+            found.at(f, message);
+            None
         }
     };
     let students_given = !raw.students.is_empty();
-    let teacher = convert(raw.teacher, "teacher", &mut problems);
-    let students: Vec<(usize, ModelSpec)> = raw
+    let teacher = convert(raw.teacher, "teacher".to_string(), &mut found);
+    let students: Vec<(String, ModelSpec)> = raw
         .students
         .into_iter()
         .enumerate()
-        .filter_map(|(i, s)| convert(s, &format!("students[{i}]"), &mut problems))
+        .filter_map(|(i, s)| convert(s, format!("students[{i}]"), &mut found))
         .collect();
     if !students_given {
-        problems.push(Problem::new(
-            path,
-            0,
-            "students",
-            "at least one student is required",
-        ));
+        found.at("students", "at least one student is required");
     }
     let mut seen = BTreeMap::new();
-    if let Some((line, t)) = &teacher {
-        seen.insert(t.name.clone(), *line);
+    if let Some((field, t)) = &teacher {
+        seen.insert(t.name.clone(), format!("{field}.name"));
     }
-    for (line, s) in &students {
-        if let Some(first) = seen.insert(s.name.clone(), *line) {
-            problems.push(Problem::new(
-                path,
-                *line,
-                "students.name",
+    for (field, s) in &students {
+        let name_field = format!("{field}.name");
+        if let Some(first) = seen.insert(s.name.clone(), name_field.clone()) {
+            let first = lines.line(&first);
+            found.at(
+                name_field,
                 format!("duplicate model name {:?} (first at line {first})", s.name),
-            ));
+            );
         }
     }
     if raw.suites.is_empty() {
-        problems.push(Problem::new(
-            path,
-            0,
-            "suites",
-            "at least one suite is required",
-        ));
+        found.at("suites", "at least one suite is required");
     }
     for (i, s) in raw.suites.iter().enumerate() {
-        let line = line_at(s.span());
-        check_thresholds(
-            path,
-            line,
-            &format!("suites[{i}].gate"),
-            &s.get_ref().gate,
-            &mut problems,
-        );
-        if s.get_ref().limit == Some(0) {
-            problems.push(Problem::new(
-                path,
-                line,
-                format!("suites[{i}].limit"),
-                "must be at least 1",
-            ));
+        check_thresholds(&mut found, &format!("suites[{i}].gate"), &s.gate);
+        if s.limit == Some(0) {
+            found.at(format!("suites[{i}].limit"), "must be at least 1");
         }
-        check_sampling(path, line, i, s.get_ref(), &mut problems);
+        check_sampling(&mut found, i, s);
     }
     let gate = match raw.gate {
         Some(g) => {
-            let line = line_at(g.span());
-            let g: GateRules = g.into_inner().into();
-            check_thresholds(path, line, "gate", &g.defaults, &mut problems);
+            let g: GateRules = g.into();
+            check_thresholds(&mut found, "gate", &g.defaults);
             for (i, o) in g.overrides.iter().enumerate() {
-                check_thresholds(
-                    path,
-                    line,
-                    &format!("gate.overrides[{i}]"),
-                    &o.thresholds,
-                    &mut problems,
-                );
+                let field = format!("gate.overrides[{i}]");
+                check_thresholds(&mut found, &field, &o.thresholds);
                 if !seen.contains_key(&o.student) {
-                    problems.push(Problem::new(
-                        path,
-                        line,
-                        format!("gate.overrides[{i}].student"),
+                    found.at(
+                        format!("{field}.student"),
                         format!("no student named {:?}", o.student),
-                    ));
+                    );
                 }
             }
             g
         }
         None => GateRules::default(),
     };
+    let problems = found.problems;
     let Some((_, teacher)) = teacher else {
         return Err(Problems(problems));
     };
@@ -831,16 +808,32 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         suites: raw
             .suites
             .into_iter()
-            .map(|s| {
-                let s = s.into_inner();
-                SuiteRef {
-                    path: resolve(&s.path),
-                    ..s
-                }
+            .map(|s| SuiteRef {
+                path: resolve(&s.path),
+                ..s
             })
             .collect(),
         gate,
+        lines,
     })
+}
+
+/// The problems found in one config file, each at the line of its field.
+struct Found<'a> {
+    path: &'a Path,
+    lines: &'a KeyLines,
+    problems: Vec<Problem>,
+}
+
+impl Found<'_> {
+    /// Records a problem with `field` (a dotted path), at the line of the
+    /// field or, when the file does not set it, of its table.
+    fn at(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        let field = field.into();
+        let line = self.lines.line(&field);
+        self.problems
+            .push(Problem::new(self.path, line, field, message));
+    }
 }
 
 /// What is wrong with an HTTP model's settings, as (key, message) pairs.
@@ -900,15 +893,8 @@ fn http_problems(h: &HttpSource) -> Vec<(&'static str, String)> {
 }
 
 /// `samples`, `temperature` and `top_p` of `[[suites]]` entry `i`.
-fn check_sampling(path: &Path, line: usize, i: usize, s: &SuiteRef, problems: &mut Vec<Problem>) {
-    let mut bad = |field: &str, message: String| {
-        problems.push(Problem::new(
-            path,
-            line,
-            format!("suites[{i}].{field}"),
-            message,
-        ));
-    };
+fn check_sampling(found: &mut Found, i: usize, s: &SuiteRef) {
+    let mut bad = |field: &str, message: String| found.at(format!("suites[{i}].{field}"), message);
     if let Some(n) = s.samples
         && !(1..=MAX_SAMPLES).contains(&n)
     {
@@ -935,14 +921,8 @@ fn check_sampling(path: &Path, line: usize, i: usize, s: &SuiteRef, problems: &m
     }
 }
 
-fn check_unit(
-    path: &Path,
-    line: usize,
-    field: String,
-    v: Option<f64>,
-    open: bool,
-    problems: &mut Vec<Problem>,
-) {
+/// `field` in [0, 1], or in (0, 1) when `open`.
+fn check_unit(found: &mut Found, field: String, v: Option<f64>, open: bool) {
     if let Some(v) = v {
         let ok = if open {
             v > 0.0 && v < 1.0
@@ -951,118 +931,126 @@ fn check_unit(
         };
         if !ok || !v.is_finite() {
             let range = if open { "(0, 1)" } else { "[0, 1]" };
-            problems.push(Problem::new(
-                path,
-                line,
-                field,
-                format!("must be in {range}, got {v}"),
-            ));
+            found.at(field, format!("must be in {range}, got {v}"));
         }
     }
 }
 
-fn check_positive(
-    path: &Path,
-    line: usize,
-    field: String,
-    v: Option<f64>,
-    problems: &mut Vec<Problem>,
-) {
+/// `field` a finite number of at least 0.
+fn check_positive(found: &mut Found, field: String, v: Option<f64>) {
     if let Some(v) = v
         && !(v.is_finite() && v >= 0.0)
     {
-        problems.push(Problem::new(
-            path,
-            line,
-            field,
-            format!("must be a non-negative number, got {v}"),
-        ));
+        found.at(field, format!("must be a non-negative number, got {v}"));
     }
 }
 
-fn check_thresholds(
-    path: &Path,
-    line: usize,
-    field: &str,
-    t: &Thresholds,
-    problems: &mut Vec<Problem>,
-) {
+fn check_thresholds(found: &mut Found, field: &str, t: &Thresholds) {
     if let Some(r) = t.min_retention
         && !(r.is_finite() && r > 0.0 && r <= 2.0)
     {
-        problems.push(Problem::new(
-            path,
-            line,
+        found.at(
             format!("{field}.min_retention"),
             format!("must be in (0, 2], got {r}"),
-        ));
+        );
     }
+    check_unit(found, format!("{field}.confidence"), t.confidence, true);
     check_unit(
-        path,
-        line,
-        format!("{field}.confidence"),
-        t.confidence,
-        true,
-        problems,
-    );
-    check_unit(
-        path,
-        line,
+        found,
         format!("{field}.max_error_rate"),
         t.max_error_rate,
         false,
-        problems,
     );
-    check_positive(
-        path,
-        line,
-        format!("{field}.max_p95_latency_ms"),
-        t.max_p95_latency_ms,
-        problems,
-    );
-    check_positive(
-        path,
-        line,
-        format!("{field}.min_speedup"),
-        t.min_speedup,
-        problems,
-    );
-    check_positive(
-        path,
-        line,
-        format!("{field}.max_cost_ratio"),
-        t.max_cost_ratio,
-        problems,
-    );
+    for (key, v) in [
+        ("max_p95_latency_ms", t.max_p95_latency_ms),
+        ("min_speedup", t.min_speedup),
+        ("max_cost_ratio", t.max_cost_ratio),
+    ] {
+        check_positive(found, format!("{field}.{key}"), v);
+    }
 }
 
-fn check_price(path: &Path, line: usize, field: &str, p: &Price, problems: &mut Vec<Problem>) {
-    check_positive(
-        path,
-        line,
-        format!("{field}.input_per_mtok"),
-        p.input_per_mtok,
-        problems,
-    );
-    check_positive(
-        path,
-        line,
-        format!("{field}.output_per_mtok"),
-        p.output_per_mtok,
-        problems,
-    );
-    check_positive(
-        path,
-        line,
-        format!("{field}.cached_input_per_mtok"),
-        p.cached_input_per_mtok,
-        problems,
-    );
-    check_positive(
-        path,
-        line,
-        format!("{field}.per_hour"),
-        p.per_hour,
-        problems,
-    );
+fn check_price(found: &mut Found, field: &str, p: &Price) {
+    for (key, v) in [
+        ("input_per_mtok", p.input_per_mtok),
+        ("output_per_mtok", p.output_per_mtok),
+        ("cached_input_per_mtok", p.cached_input_per_mtok),
+        ("per_hour", p.per_hour),
+    ] {
+        check_positive(found, format!("{field}.{key}"), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every problem `parse` finds in `text`, displayed.
+    fn problems(text: &str) -> Vec<String> {
+        match parse(Path::new("gate.toml"), text) {
+            Ok(_) => Vec::new(),
+            Err(p) => p.0.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_at_the_line_of_its_key() {
+        let text = r#"[run]
+seed = 1
+max_cost = -1.0
+
+[teacher]
+name = "t"
+kind = "replay"
+transcript = "t.jsonl"
+price = { input_per_mtok = -0.15, output_per_mtok = 0.6 }
+
+[[students]]
+name = "a"
+kind = "local"
+path = "a"
+gate = { min_retention = 0.9, confidence = 1.5 }
+
+[[students]]
+name = "b"
+kind = "local"
+
+[[students]]
+name = "a"
+kind = "local"
+path = "c"
+batch_size = 0
+
+[[suites]]
+path = "s"
+
+[[suites]]
+path = "u"
+limit = 0
+
+[gate]
+min_speedup = -2.0
+
+[[gate.overrides]]
+student = "z"
+suite = "s"
+max_error_rate = 2.0
+"#;
+        assert_eq!(
+            problems(text),
+            vec![
+                "gate.toml:3: run.max_cost: must be a non-negative number of dollars, got -1",
+                "gate.toml:9: teacher.price.input_per_mtok: must be a non-negative number, got -0.15",
+                "gate.toml:15: students[0].gate.confidence: must be in (0, 1), got 1.5",
+                // No `path` key: the line of the student's table.
+                "gate.toml:17: students[1].path: kind = \"local\" needs a checkpoint path",
+                "gate.toml:25: students[2].batch_size: must be at least 1",
+                "gate.toml:22: students[2].name: duplicate model name \"a\" (first at line 12)",
+                "gate.toml:32: suites[1].limit: must be at least 1",
+                "gate.toml:35: gate.min_speedup: must be a non-negative number, got -2",
+                "gate.toml:40: gate.overrides[0].max_error_rate: must be in [0, 1], got 2",
+                "gate.toml:38: gate.overrides[0].student: no student named \"z\"",
+            ]
+        );
+    }
 }

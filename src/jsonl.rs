@@ -100,7 +100,7 @@ pub fn read_spans<T: DeserializeOwned>(
         match serde_json::from_str::<T>(text) {
             Ok(value) => problems.extend(on_value(span, value)),
             Err(_) if !complete => {} // torn last line: its writer was killed mid-line
-            Err(e) => problems.push(Problem::new(path, line_no, json_field(&e), e.to_string())),
+            Err(e) => problems.push(Problem::new(path, line_no, json_field(&e), line_error(&e))),
         }
     }
     if problems.is_empty() {
@@ -125,7 +125,8 @@ pub fn read_line_at<T: DeserializeOwned>(
         .map_err(|e| problem(format!("cannot read the line back: {e}")))?;
     serde_json::from_slice(&line).map_err(|e| {
         problem(format!(
-            "changed since it was read (the line no longer parses: {e})"
+            "changed since it was read (the line no longer parses: {})",
+            line_error(&e)
         ))
     })
 }
@@ -151,6 +152,24 @@ pub fn read_bounded_line(reader: &mut impl BufRead, buf: &mut Vec<u8>) -> std::i
         if done {
             return Ok(total);
         }
+    }
+}
+
+/// What a serde_json error says about one line of a JSONL file, located by
+/// its column in that line: serde_json's own "at line 1 column N" is left
+/// out, since the text it parsed was that one line (whose number the
+/// caller reports). Syntax errors read "malformed JSON: ...".
+pub fn line_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let located = format!(" at line {} column {}", e.line(), e.column());
+    let (message, column) = match message.strip_suffix(&located) {
+        Some(m) if e.line() > 0 => (m, format!(" (column {})", e.column())),
+        _ => (message.as_str(), String::new()),
+    };
+    if e.is_syntax() || e.is_eof() {
+        format!("malformed JSON: {message}{column}")
+    } else {
+        format!("{message}{column}")
     }
 }
 

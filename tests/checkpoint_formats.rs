@@ -6,8 +6,8 @@ use std::path::Path;
 use distill_gate::llm::gguf::{self, GgmlType, GgufFile};
 use distill_gate::llm::safetensors_io::{read_safetensors, write_safetensors};
 use distill_gate::llm::{
-    Backend, ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlamaDecoder, LlmError,
-    StorageDtype, TextTokenizer, Weights, expected_tensors,
+    Backend, ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlamaDecoder, StorageDtype,
+    TextTokenizer, Weights, expected_tensors,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -131,11 +131,19 @@ fn assert_same_tokenizer(a: &TextTokenizer, b: &TextTokenizer) {
     assert_eq!(a.chat, b.chat);
 }
 
-fn err_text(r: Result<Checkpoint, LlmError>) -> String {
-    match r {
-        Ok(_) => panic!("expected an error"),
+/// The error loading the checkpoint at `path` gives, after checking that
+/// `Checkpoint::inspect` (which reads no weights, what `validate` runs)
+/// refuses it with the same message.
+fn load_err(path: &Path) -> String {
+    let msg = match Checkpoint::load(path) {
+        Ok(_) => panic!("expected an error loading {}", path.display()),
         Err(e) => e.to_string(),
+    };
+    match Checkpoint::inspect(path) {
+        Ok(_) => panic!("inspect accepts what load refuses: {msg}"),
+        Err(e) => assert_eq!(e.to_string(), msg, "inspect and load disagree"),
     }
+    msg
 }
 
 #[test]
@@ -180,6 +188,7 @@ fn hf_dir_round_trip_f32_is_exact() {
     want.torch_dtype = Some("float32".into());
     want.eos_token_id = Some(distill_gate::llm::config::EosTokens::Many(vec![2, 0]));
     assert_eq!(back.config, want);
+    assert_eq!(Checkpoint::inspect(dir.path()).unwrap(), want);
     assert_same_tokenizer(&ckpt.tokenizer, &back.tokenizer);
     assert_eq!(back.tokenizer.vocab_size(), 262);
 
@@ -381,7 +390,7 @@ fn truncated_safetensors_names_file_and_tensor() {
     let p = dir.path().join("model.safetensors");
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() - 100]).unwrap();
-    let msg = err_text(Checkpoint::load(dir.path()));
+    let msg = load_err(dir.path());
     assert!(
         msg.contains("model.safetensors: invalid safetensors file: tensor "),
         "{msg}"
@@ -390,6 +399,44 @@ fn truncated_safetensors_names_file_and_tensor() {
         msg.contains("lie past the end of the data section"),
         "{msg}"
     );
+}
+
+#[test]
+fn inspect_reads_the_header_not_the_weights() {
+    let (dir, ckpt) = saved_hf(false);
+    let p = dir.path().join("model.safetensors");
+    // Every weight byte overwritten: the header still describes a checkpoint
+    // whose tensors are all there, so inspect (which reads no weight) accepts it.
+    let mut bytes = std::fs::read(&p).unwrap();
+    let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[header..].fill(0xff);
+    std::fs::write(&p, &bytes).unwrap();
+    let config = Checkpoint::inspect(dir.path()).unwrap();
+    assert_eq!(config.num_hidden_layers, ckpt.config.num_hidden_layers);
+
+    // One byte short of the data the header declares.
+    std::fs::write(&p, &bytes[..bytes.len() - 1]).unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("model.safetensors: invalid safetensors file: tensor "),
+        "{msg}"
+    );
+    assert!(msg.ends_with("truncated file?"), "{msg}");
+}
+
+#[test]
+fn files_that_are_not_checkpoints_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("teacher.jsonl");
+    std::fs::write(&jsonl, "{}\n").unwrap();
+    let msg = load_err(&jsonl);
+    assert!(
+        msg.starts_with(&format!("{}: not a checkpoint", jsonl.display())),
+        "{msg}"
+    );
+    // A directory without config.json.
+    let msg = load_err(dir.path());
+    assert!(msg.contains("config.json"), "{msg}");
 }
 
 #[test]
@@ -413,7 +460,7 @@ fn wrong_shape_missing_and_extra_tensors_are_named() {
         },
     );
     write_safetensors(&p, &w, StorageDtype::F32).unwrap();
-    let msg = err_text(Checkpoint::load(dir.path()));
+    let msg = load_err(dir.path());
     assert!(
         msg.contains(
             "tensor model.layers.0.self_attn.k_proj.weight has shape [64, 64], expected [32, 64]"
@@ -442,7 +489,7 @@ fn config_with_more_layers_than_weights_is_refused() {
         serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     config["num_hidden_layers"] = 3.into();
     std::fs::write(&p, config.to_string()).unwrap();
-    let msg = err_text(Checkpoint::load(dir.path()));
+    let msg = load_err(dir.path());
     assert!(
         msg.contains("the config says num_hidden_layers = 3 but the weights have 2 layers (0..=1)"),
         "{msg}"
@@ -456,7 +503,7 @@ fn tokenizer_larger_than_embedding_is_refused() {
     ckpt.weights = random_weights(&ckpt.config, 3);
     let dir = tempfile::tempdir().unwrap();
     ckpt.save_hf_dir(dir.path(), StorageDtype::F32).unwrap();
-    let msg = err_text(Checkpoint::load(dir.path()));
+    let msg = load_err(dir.path());
     assert!(
         msg.contains(
             "the tokenizer has 262 tokens but model.embed_tokens.weight has only 200 rows"
@@ -473,7 +520,7 @@ fn rope_scaling_and_sharded_checkpoints_are_refused() {
         serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     config["rope_scaling"] = serde_json::json!({"type": "linear", "factor": 2.0});
     std::fs::write(&p, config.to_string()).unwrap();
-    let msg = err_text(Checkpoint::load(dir.path()));
+    let msg = load_err(dir.path());
     assert!(msg.contains("config.json: rope_scaling = "), "{msg}");
 
     let (dir, _) = saved_hf(true);
@@ -483,7 +530,7 @@ fn rope_scaling_and_sharded_checkpoints_are_refused() {
     )
     .unwrap();
     std::fs::write(dir.path().join("model.safetensors.index.json"), "{}").unwrap();
-    let msg = err_text(Checkpoint::load(dir.path()));
+    let msg = load_err(dir.path());
     assert!(msg.contains("sharded checkpoints"), "{msg}");
 }
 
@@ -491,12 +538,12 @@ fn rope_scaling_and_sharded_checkpoints_are_refused() {
 fn truncated_gguf_names_the_tensor() {
     let (_dir, path, bytes) = saved_gguf(GgmlType::Q8_0);
     std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-    let msg = err_text(Checkpoint::load(&path));
+    let msg = load_err(&path);
     assert!(msg.contains("m.gguf: tensor \""), "{msg}");
     assert!(msg.contains("lie past the end of the file"), "{msg}");
     // Cut inside the header: the field being read is named.
     std::fs::write(&path, &bytes[..200]).unwrap();
-    let msg = err_text(Checkpoint::load(&path));
+    let msg = load_err(&path);
     assert!(
         msg.contains("truncated file") || msg.contains("remaining bytes"),
         "{msg}"
@@ -520,7 +567,7 @@ fn unknown_and_unsupported_quant_types_name_the_tensor() {
         let mut b = bytes.clone();
         b[at..at + 4].copy_from_slice(&id.to_le_bytes());
         std::fs::write(&path, &b).unwrap();
-        let msg = err_text(Checkpoint::load(&path));
+        let msg = load_err(&path);
         assert!(
             msg.contains("tensor \"blk.0.ffn_up.weight\" is stored as "),
             "{msg}"
@@ -538,7 +585,7 @@ fn absurd_sizes_are_refused_before_allocating() {
     b[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
     b[at + 8..at + 16].copy_from_slice(&(1u64 << 20).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
-    let msg = err_text(Checkpoint::load(&path));
+    let msg = load_err(&path);
     assert!(
         msg.contains("tensor \"token_embd.weight\" has absurd dimensions [1099511627776, 1048576]"),
         "{msg}"
@@ -548,13 +595,13 @@ fn absurd_sizes_are_refused_before_allocating() {
     let mut b = bytes.clone();
     b[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
     std::fs::write(&path, &b).unwrap();
-    assert!(err_text(Checkpoint::load(&path)).contains("absurd dimensions"));
+    assert!(load_err(&path).contains("absurd dimensions"));
 
     // The first metadata key claims 2^62 bytes.
     let mut b = bytes.clone();
     b[24..32].copy_from_slice(&(1u64 << 62).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
-    let msg = err_text(Checkpoint::load(&path));
+    let msg = load_err(&path);
     assert!(
         msg.contains("metadata key #0 claims a length of 4611686018427387904 bytes"),
         "{msg}"
@@ -564,7 +611,7 @@ fn absurd_sizes_are_refused_before_allocating() {
     let mut b = bytes.clone();
     b[8..16].copy_from_slice(&(1u64 << 50).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
-    assert!(err_text(Checkpoint::load(&path)).contains("1125899906842624 tensors"));
+    assert!(load_err(&path).contains("1125899906842624 tensors"));
 }
 
 #[test]
@@ -577,7 +624,7 @@ fn tokens_array_longer_than_the_file_is_refused() {
     let mut b = bytes.clone();
     b[count_at..count_at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
     std::fs::write(&path, &b).unwrap();
-    let msg = err_text(Checkpoint::load(&path));
+    let msg = load_err(&path);
     assert!(
         msg.contains(
             "metadata \"tokenizer.ggml.tokens\" claims 1099511627776 elements of type string"
@@ -591,9 +638,9 @@ fn other_architectures_and_non_gguf_files_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.gguf");
     std::fs::write(&path, b"GGML\x03\x00\x00\x00").unwrap();
-    assert!(err_text(Checkpoint::load(&path)).contains("not a GGUF file"));
+    assert!(load_err(&path).contains("not a GGUF file"));
     std::fs::write(&path, b"GGUF\x01\x00\x00\x00").unwrap();
-    assert!(err_text(Checkpoint::load(&path)).contains("GGUF version 1 is not supported"));
+    assert!(load_err(&path).contains("GGUF version 1 is not supported"));
 
     let mut w = gguf::GgufWriter::new();
     w.add_metadata(
@@ -602,7 +649,7 @@ fn other_architectures_and_non_gguf_files_are_refused() {
     )
     .unwrap();
     w.write(&path).unwrap();
-    assert!(err_text(Checkpoint::load(&path)).contains("general.architecture is \"qwen2\""));
+    assert!(load_err(&path).contains("general.architecture is \"qwen2\""));
 }
 
 #[test]
@@ -617,7 +664,7 @@ fn unknown_gguf_tensor_is_refused() {
     let mut b = bytes.clone();
     b[at..at + 18].copy_from_slice(b"rope_freqs.weight!");
     std::fs::write(&path, &b).unwrap();
-    let msg = err_text(Checkpoint::load(&path));
+    let msg = load_err(&path);
     assert!(
         msg.contains("tensor \"rope_freqs.weight!\" is not part of the llama architecture"),
         "{msg}"
@@ -632,6 +679,7 @@ fn gguf_hf_gguf_conversion_keeps_everything() {
     let g = dir.path().join("a.gguf");
     ckpt.save_gguf(&g, GgmlType::F32).unwrap();
     let from_gguf = Checkpoint::load(&g).unwrap();
+    assert_eq!(Checkpoint::inspect(&g).unwrap(), from_gguf.config);
     let hf = dir.path().join("hf");
     from_gguf.save_hf_dir(&hf, StorageDtype::F32).unwrap();
     let from_hf = Checkpoint::load(&hf).unwrap();

@@ -553,3 +553,25 @@ fn listing_suites() {
     );
     assert!(list_suites(root.path().join("nope")).is_err());
 }
+
+#[test]
+fn humaneval_lines_give_the_column_within_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("HumanEval.jsonl");
+    let good = r#"{"task_id": "HumanEval/0", "prompt": "def f():\n", "canonical_solution": "    return 1\n", "test": "def check(candidate):\n    assert candidate() == 1\n", "entry_point": "f"}"#;
+    let bad = good
+        .replace("HumanEval/0", "HumanEval/1")
+        .replace("\"f\"}", "\"f\",}");
+    std::fs::write(&path, format!("{good}\n{bad}\n")).unwrap();
+    let problems = distill_gate::suite::humaneval::read(&path).unwrap_err();
+    let got: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
+    // The column of the closing brace after the comma: the line's last byte.
+    assert_eq!(
+        got,
+        vec![format!(
+            "{}:2: malformed JSON: trailing comma (column {})",
+            path.display(),
+            bad.len()
+        )]
+    );
+}

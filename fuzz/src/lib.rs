@@ -177,12 +177,19 @@ pub fn journal(data: &[u8]) {
     }
 }
 
-/// safetensors files: header JSON, dtypes, shapes and offsets.
+/// safetensors files: header JSON, dtypes, shapes and offsets. The
+/// header-only reader `validate` runs accepts every file the full reader
+/// reads, with the same shapes.
 pub fn safetensors(data: &[u8]) {
-    let _ = distill_gate::llm::safetensors_io::parse_safetensors(
-        data,
-        std::path::Path::new("fuzz.safetensors"),
-    );
+    use distill_gate::llm::safetensors_io::{parse_safetensors, read_safetensors_header};
+    let parsed = parse_safetensors(data, Path::new("fuzz.safetensors"));
+    let header = read_safetensors_header(&write("header.safetensors", data));
+    if let Ok(weights) = parsed {
+        let header = header.expect("the header reader accepts what the full reader reads");
+        let shapes: Vec<_> = header.iter().map(|(n, t)| (n, &t.shape)).collect();
+        let full: Vec<_> = weights.iter().map(|(n, t)| (n, &t.shape)).collect();
+        assert_eq!(shapes, full);
+    }
 }
 
 /// Scoring a completion against the shipped suites' tasks: extraction

@@ -17,8 +17,10 @@ use super::error::LlmError;
 use super::gguf::{self, GgmlType, GgufFile};
 use super::hf_dir;
 use super::quant_matrix::QuantWeights;
-use super::safetensors_io::{StorageDtype, parse_safetensors, write_safetensors};
-use super::tensor_layout::{validate_config, validate_weights};
+use super::safetensors_io::{
+    StorageDtype, parse_safetensors, read_safetensors_header, write_safetensors,
+};
+use super::tensor_layout::{validate_config, validate_shapes, validate_weights};
 use super::tokenizer::TextTokenizer;
 use super::weights::Weights;
 
@@ -73,42 +75,130 @@ fn is_derived_buffer(name: &str) -> bool {
     name.ends_with(".rotary_emb.inv_freq")
 }
 
+/// Whether `path` is a Hugging Face directory (`true`) or a `.gguf` file
+/// (`false`); an error for anything else.
+fn is_hf_dir(path: &Path) -> Result<bool, LlmError> {
+    let meta = std::fs::metadata(path).map_err(|e| LlmError::io(path, e))?;
+    if meta.is_dir() {
+        Ok(true)
+    } else if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+    {
+        Ok(false)
+    } else {
+        Err(LlmError::format(
+            path,
+            "not a checkpoint: expected a Hugging Face directory (config.json, \
+             model.safetensors, tokenizer.json) or a .gguf file",
+        ))
+    }
+}
+
+/// A Hugging Face directory's `config.json`, validated, and a refusal of
+/// sharded weights.
+fn hf_config(dir: &Path) -> Result<LlamaConfig, LlmError> {
+    let config = hf_dir::read_config(dir)?;
+    validate_config(&config, &dir.join(hf_dir::CONFIG_FILE))?;
+    if !dir.join(hf_dir::WEIGHTS_FILE).exists() && dir.join("model.safetensors.index.json").exists()
+    {
+        return Err(LlmError::format(
+            dir,
+            "sharded checkpoints (model.safetensors.index.json) are not supported; \
+             save the model as a single model.safetensors",
+        ));
+    }
+    Ok(config)
+}
+
+/// Checks the tokenizer against the embedding: every token id has an
+/// embedding row (an embedding with more rows is normal padding) and BOS
+/// and EOS are inside it. `path` is the checkpoint.
+fn check_tokenizer(
+    config: &LlamaConfig,
+    tokenizer: &TextTokenizer,
+    path: &Path,
+) -> Result<(), LlmError> {
+    let rows = config.vocab_size;
+    let tokens = tokenizer.vocab_size();
+    if tokens > rows {
+        return Err(LlmError::mismatch(
+            path,
+            format!(
+                "the tokenizer has {tokens} tokens but model.embed_tokens.weight has only {rows} rows \
+                 (vocab_size = {rows}); token ids {rows}..{tokens} could not be embedded"
+            ),
+        ));
+    }
+    let specials = tokenizer.bos.iter().chain(&tokenizer.eos);
+    if let Some(bad) = specials.into_iter().find(|&&id| id as usize >= rows) {
+        return Err(LlmError::mismatch(
+            path,
+            format!("special token id {bad} (BOS/EOS) is outside the {rows}-row embedding"),
+        ));
+    }
+    Ok(())
+}
+
 impl Checkpoint {
     /// Loads a Hugging Face checkpoint directory (`config.json`,
     /// `model.safetensors`, `tokenizer.json`, optionally
     /// `tokenizer_config.json`, `generation_config.json`,
     /// `chat_template.jinja`) or a `.gguf` file, and validates it.
     pub fn load(path: &Path) -> Result<Self, LlmError> {
-        let meta = std::fs::metadata(path).map_err(|e| LlmError::io(path, e))?;
-        let ckpt = if meta.is_dir() {
+        let ckpt = if is_hf_dir(path)? {
             Self::load_hf_dir(path)?
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
-        {
-            Self::load_gguf(path)?
         } else {
-            return Err(LlmError::format(
-                path,
-                "not a checkpoint: expected a Hugging Face directory (config.json, \
-                 model.safetensors, tokenizer.json) or a .gguf file",
-            ));
+            Self::load_gguf(path)?
         };
         ckpt.validate()?;
         Ok(ckpt)
     }
 
+    /// Checks a checkpoint as [`load`](Self::load) does without reading
+    /// or converting its weights: the config; the tensor table (every
+    /// tensor the architecture needs, with its shape, nothing else, and
+    /// the file long enough for the data it declares); the tokenizer, and
+    /// that it fits the embedding. A Hugging Face directory's
+    /// `model.safetensors` is read up to the end of its header only; a
+    /// `.gguf` file is read (its tokenizer is in the header) but no tensor
+    /// is dequantized. Returns the config.
+    pub fn inspect(path: &Path) -> Result<LlamaConfig, LlmError> {
+        let (config, tokenizer) = if is_hf_dir(path)? {
+            let config = hf_config(path)?;
+            let weights_path = path.join(hf_dir::WEIGHTS_FILE);
+            let mut tensors = read_safetensors_header(&weights_path)?;
+            tensors.retain(|name, _| !is_derived_buffer(name));
+            let shapes = tensors
+                .iter()
+                .map(|(name, t)| (name.as_str(), t.shape.as_slice()))
+                .collect();
+            validate_shapes(&config, &shapes, path)?;
+            let tokenizer = hf_dir::read_tokenizer(path, &config)?;
+            (config, tokenizer)
+        } else {
+            let file = GgufFile::read(path)?;
+            let config = gguf::config_from_gguf(&file)?;
+            validate_config(&config, path)?;
+            let tokenizer = gguf::tokenizer_from_gguf(&file)?;
+            let mut shapes = Vec::new();
+            for info in &file.tensors {
+                shapes.push((gguf::llama::tensor_hf_name(info, path)?, info.shape()));
+            }
+            let shapes = shapes
+                .iter()
+                .map(|(name, shape)| (name.as_str(), shape.as_slice()))
+                .collect();
+            validate_shapes(&config, &shapes, path)?;
+            (config, tokenizer)
+        };
+        check_tokenizer(&config, &tokenizer, path)?;
+        Ok(config)
+    }
+
     fn load_hf_dir(dir: &Path) -> Result<Self, LlmError> {
-        let config = hf_dir::read_config(dir)?;
-        validate_config(&config, &dir.join(hf_dir::CONFIG_FILE))?;
+        let config = hf_config(dir)?;
         let weights_path = dir.join(hf_dir::WEIGHTS_FILE);
-        if !weights_path.exists() && dir.join("model.safetensors.index.json").exists() {
-            return Err(LlmError::format(
-                dir,
-                "sharded checkpoints (model.safetensors.index.json) are not supported; \
-                 save the model as a single model.safetensors",
-            ));
-        }
         let bytes = std::fs::read(&weights_path).map_err(|e| LlmError::io(&weights_path, e))?;
         let fingerprint = sha256_hex(&bytes);
         let mut weights = parse_safetensors(&bytes, &weights_path)?;
@@ -148,27 +238,8 @@ impl Checkpoint {
     /// the embedding (every token id must have an embedding row; BOS/EOS
     /// inside the vocabulary).
     pub fn validate(&self) -> Result<(), LlmError> {
-        let path = &self.source;
-        validate_weights(&self.config, &self.weights, path)?;
-        let rows = self.config.vocab_size;
-        let tokens = self.tokenizer.vocab_size();
-        if tokens > rows {
-            return Err(LlmError::mismatch(
-                path,
-                format!(
-                    "the tokenizer has {tokens} tokens but model.embed_tokens.weight has only {rows} rows \
-                     (vocab_size = {rows}); token ids {rows}..{tokens} could not be embedded"
-                ),
-            ));
-        }
-        let specials = self.tokenizer.bos.iter().chain(&self.tokenizer.eos);
-        if let Some(bad) = specials.into_iter().find(|&&id| id as usize >= rows) {
-            return Err(LlmError::mismatch(
-                path,
-                format!("special token id {bad} (BOS/EOS) is outside the {rows}-row embedding"),
-            ));
-        }
-        Ok(())
+        validate_weights(&self.config, &self.weights, &self.source)?;
+        check_tokenizer(&self.config, &self.tokenizer, &self.source)
     }
 
     /// Writes a Hugging Face directory that transformers can load:

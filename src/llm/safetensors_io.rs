@@ -6,7 +6,9 @@
 //! where one is at fault, the tensor.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use half::{bf16, f16};
@@ -78,15 +80,8 @@ pub fn parse_safetensors(bytes: &[u8], path: &Path) -> Result<Weights, LlmError>
     })?;
     let mut weights = Weights::new();
     for (name, view) in st.iter() {
-        let data = decode(view.dtype(), view.data()).ok_or_else(|| {
-            LlmError::format(
-                path,
-                format!(
-                    "tensor {name} is stored as {}; only F32, F16, BF16 and F64 weights can be read",
-                    view.dtype()
-                ),
-            )
-        })?;
+        let data = decode(view.dtype(), view.data())
+            .ok_or_else(|| unreadable_dtype(path, name, &view.dtype()))?;
         weights.insert(
             name.to_string(),
             HostTensor {
@@ -138,29 +133,64 @@ fn dtype_bytes(dtype: &str) -> Option<u64> {
 /// Explains why a file failed to parse, naming the tensor at fault; `None`
 /// when no specific cause is found (the crate's own message is used then).
 fn diagnose(bytes: &[u8]) -> Option<String> {
-    let Some(len_bytes) = bytes.get(..8) else {
-        return Some(format!(
-            "the file is {} bytes long, shorter than the 8-byte header length",
-            bytes.len()
+    let n = match header_len(bytes.get(..8), bytes.len() as u64) {
+        Ok(n) => n,
+        Err(why) => return Some(why),
+    };
+    let header = &bytes[8..8 + n as usize];
+    check_header(header, bytes.len() as u64 - 8 - n).err()
+}
+
+/// Longest header accepted (the safetensors crate's own limit).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// The header length stored in the first 8 bytes of a file `file_len` bytes
+/// long (`prefix` is `None` when the file is shorter than 8 bytes), or why
+/// the file cannot hold it.
+fn header_len(prefix: Option<&[u8]>, file_len: u64) -> Result<u64, String> {
+    let Some(len_bytes) = prefix else {
+        return Err(format!(
+            "the file is {file_len} bytes long, shorter than the 8-byte header length"
         ));
     };
     let mut a = [0u8; 8];
     a.copy_from_slice(len_bytes);
     let n = u64::from_le_bytes(a);
-    let rest = bytes.len() as u64 - 8;
+    let rest = file_len - 8;
     if n > rest {
-        return Some(format!(
+        return Err(format!(
             "the header claims {n} bytes but only {rest} follow the length; truncated file?"
         ));
     }
-    let header = &bytes[8..8 + n as usize];
-    let json: serde_json::Value = match serde_json::from_slice(header) {
-        Ok(v) => v,
-        Err(e) => return Some(format!("the header is not valid JSON: {e}")),
-    };
-    let entries = json.as_object()?;
-    let data_len = rest - n;
+    if n > MAX_HEADER_BYTES {
+        return Err(format!(
+            "the header claims {n} bytes, more than the {MAX_HEADER_BYTES} a safetensors header may have"
+        ));
+    }
+    Ok(n)
+}
+
+/// One tensor as a safetensors header declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorEntry {
+    /// Storage type as the header names it (`F32`, `BF16`, ...).
+    pub dtype: String,
+    /// Shape, outermost first.
+    pub shape: Vec<usize>,
+}
+
+/// Checks a header's JSON against a data section of `data_len` bytes:
+/// every entry well formed, its shape filling exactly its data bytes, those
+/// bytes inside the data section, and the tensors covering the whole data
+/// section. Returns the tensors by name.
+fn check_header(header: &[u8], data_len: u64) -> Result<BTreeMap<String, TensorEntry>, String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(header).map_err(|e| format!("the header is not valid JSON: {e}"))?;
+    let entries = json
+        .as_object()
+        .ok_or_else(|| "the header is not a JSON object".to_string())?;
     let mut max_end = 0u64;
+    let mut tensors = BTreeMap::new();
     for (name, info) in entries {
         if name == "__metadata__" {
             continue;
@@ -173,10 +203,10 @@ fn diagnose(bytes: &[u8]) -> Option<String> {
             .as_array()
             .and_then(|s| s.iter().map(|d| d.as_u64()).collect());
         let (Some(shape), Some([start, end])) = (shape, offsets.as_deref()) else {
-            return Some(format!("tensor {name}: malformed header entry {info}"));
+            return Err(format!("tensor {name}: malformed header entry {info}"));
         };
         if end > &data_len {
-            return Some(format!(
+            return Err(format!(
                 "tensor {name}: data bytes {start}..{end} lie past the end of the data section \
                  ({data_len} bytes); truncated file?"
             ));
@@ -186,14 +216,62 @@ fn diagnose(bytes: &[u8]) -> Option<String> {
             .try_fold(1u64, |acc, &d| acc.checked_mul(d))
             .and_then(|n| n.checked_mul(dtype_bytes(dtype)?));
         if start > end || need != Some(end - start) {
-            return Some(format!(
+            return Err(format!(
                 "tensor {name}: shape {shape:?} of {dtype} does not fit its data bytes {start}..{end}"
             ));
         }
         max_end = max_end.max(*end);
+        tensors.insert(
+            name.clone(),
+            TensorEntry {
+                dtype: dtype.to_string(),
+                shape: shape.iter().map(|&d| d as usize).collect(),
+            },
+        );
     }
-    (max_end != data_len)
-        .then(|| format!("the tensors cover {max_end} bytes but the data section has {data_len}"))
+    if max_end != data_len {
+        return Err(format!(
+            "the tensors cover {max_end} bytes but the data section has {data_len}"
+        ));
+    }
+    Ok(tensors)
+}
+
+/// Reads only the header of a safetensors file (not its tensor data) and
+/// checks it as [`read_safetensors`] would: the header within the file,
+/// every tensor's data bytes inside the file's data section and matching
+/// its shape, and every tensor stored in a type this crate reads.
+pub fn read_safetensors_header(path: &Path) -> Result<BTreeMap<String, TensorEntry>, LlmError> {
+    let mut file = File::open(path).map_err(|e| LlmError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| LlmError::io(path, e))?.len();
+    let invalid = |why: String| LlmError::format(path, format!("invalid safetensors file: {why}"));
+    let mut len_bytes = [0u8; 8];
+    if file_len >= 8 {
+        file.read_exact(&mut len_bytes)
+            .map_err(|e| LlmError::io(path, e))?;
+    }
+    let n = header_len((file_len >= 8).then_some(&len_bytes[..]), file_len).map_err(invalid)?;
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| LlmError::io(path, e))?;
+    let tensors = check_header(&header, file_len - 8 - n).map_err(invalid)?;
+    if let Some((name, t)) = tensors
+        .iter()
+        .find(|(_, t)| !matches!(t.dtype.as_str(), "F32" | "F16" | "BF16" | "F64"))
+    {
+        return Err(unreadable_dtype(path, name, &t.dtype));
+    }
+    Ok(tensors)
+}
+
+/// The error for a tensor stored in a type [`decode`] does not read.
+fn unreadable_dtype(path: &Path, name: &str, dtype: &dyn std::fmt::Display) -> LlmError {
+    LlmError::format(
+        path,
+        format!(
+            "tensor {name} is stored as {dtype}; only F32, F16, BF16 and F64 weights can be read"
+        ),
+    )
 }
 
 struct Encoded {

@@ -7,7 +7,7 @@
 //! belongs to an architecture variant it does not implement, and ignoring it
 //! would silently compute a different model.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::config::LlamaConfig;
@@ -137,8 +137,23 @@ pub fn validate_weights(
             ));
         }
     }
+    let shapes: BTreeMap<&str, &[usize]> = weights
+        .iter()
+        .map(|(name, t)| (name.as_str(), t.shape.as_slice()))
+        .collect();
+    validate_shapes(config, &shapes, path)
+}
 
-    let layers: BTreeSet<usize> = weights.keys().filter_map(|k| layer_of(k)).collect();
+/// Checks a checkpoint's tensor names and shapes (by Hugging Face name)
+/// against `config`: the number of layers, then every expected tensor
+/// present with the expected shape and nothing else. The message names each
+/// tensor with expected and actual shapes; `path` is the checkpoint.
+pub fn validate_shapes(
+    config: &LlamaConfig,
+    shapes: &BTreeMap<&str, &[usize]>,
+    path: &Path,
+) -> Result<(), LlmError> {
+    let layers: BTreeSet<usize> = shapes.keys().filter_map(|k| layer_of(k)).collect();
     let n = config.num_hidden_layers;
     if let Some(&max) = layers.last()
         && max >= n
@@ -162,18 +177,17 @@ pub fn validate_weights(
     let expected = expected_tensors(config);
     let mut problems = Vec::new();
     for (name, shape) in &expected {
-        match weights.get(name) {
+        match shapes.get(name.as_str()) {
             None => problems.push(format!("missing tensor {name} (expected shape {shape:?})")),
-            Some(t) if &t.shape != shape => problems.push(format!(
-                "tensor {name} has shape {:?}, expected {shape:?}",
-                t.shape
+            Some(got) if *got != shape.as_slice() => problems.push(format!(
+                "tensor {name} has shape {got:?}, expected {shape:?}"
             )),
             Some(_) => {}
         }
     }
     let known: BTreeSet<&str> = expected.iter().map(|(n, _)| n.as_str()).collect();
-    for (name, t) in weights {
-        if known.contains(name.as_str()) {
+    for (&name, shape) in shapes {
+        if known.contains(name) {
             continue;
         }
         let why = if name == "lm_head.weight" && config.tie_word_embeddings {
@@ -182,8 +196,7 @@ pub fn validate_weights(
             ""
         };
         problems.push(format!(
-            "unexpected tensor {name} with shape {:?}{why}",
-            t.shape
+            "unexpected tensor {name} with shape {shape:?}{why}"
         ));
     }
     if problems.is_empty() {

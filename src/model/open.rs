@@ -1,9 +1,41 @@
-//! Opening a local checkpoint as a [`Model`](super::Model).
+//! Opening a local checkpoint as a [`Model`](super::Model), and checking,
+//! before a run, that every model of a config can be opened.
 
 use std::path::Path;
 
 use super::local::LocalModel;
+use crate::config::{GateConfig, ModelSource};
+use crate::diagnostics::Problem;
 use crate::llm::{Backend, Checkpoint, LlamaDecoder, LlmError};
+
+/// What would stop the models of `config` from opening, found without
+/// running or loading any of them: a replay transcript that does not
+/// exist; a local checkpoint that does not exist, is not a checkpoint, or
+/// whose config, tensor table (names, shapes, data within the file) or
+/// tokenizer is wrong (see [`Checkpoint::inspect`]). Each problem is at the
+/// `gate.toml` line of the model's `transcript` or `path`.
+pub fn source_problems(config: &GateConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (field, spec) in config.models_with_fields() {
+        let (key, message) = match &spec.source {
+            ModelSource::Replay { transcript } if !transcript.exists() => (
+                "transcript",
+                format!("transcript {} does not exist", transcript.display()),
+            ),
+            ModelSource::Local { path, .. } if !path.exists() => (
+                "path",
+                format!("checkpoint {} does not exist", path.display()),
+            ),
+            ModelSource::Local { path, .. } => match Checkpoint::inspect(path) {
+                Ok(_) => continue,
+                Err(e) => ("path", e.to_string()),
+            },
+            _ => continue,
+        };
+        problems.push(config.problem(format!("{field}.{key}"), message));
+    }
+    problems
+}
 
 /// Loads a checkpoint (Hugging Face directory or `.gguf`) and builds a
 /// [`LocalModel`] on the named CPU backend (`flex` or `ndarray`).

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::config::GateConfig;
-use crate::diagnostics::{Problem, Problems};
+use crate::diagnostics::Problems;
 use crate::model::GenerationRequest;
 use crate::run::contamination::{self, Contamination};
 use crate::suite::{self, Suite, Task};
@@ -149,6 +149,18 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
     let mut suites = Vec::new();
     let mut names = std::collections::BTreeMap::new();
     for (index, sref) in config.suites.iter().enumerate() {
+        if !sref.path.is_dir() {
+            let what = if sref.path.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            problems.push(config.problem(
+                format!("suites[{index}].path"),
+                format!("suite directory {} {what}", sref.path.display()),
+            ));
+            continue;
+        }
         let loaded = match suite::load_suite(&sref.path) {
             Ok(s) => s,
             Err(e) => {
@@ -157,9 +169,7 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             }
         };
         let Some(split) = loaded.split(&sref.split) else {
-            problems.push(Problem::new(
-                &config.path,
-                0,
+            problems.push(config.problem(
                 format!("suites[{index}].split"),
                 format!(
                     "suite {} has no split {:?} (it has: {})",
@@ -176,10 +186,8 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             continue;
         };
         if let Some(first) = names.insert(loaded.config.name.clone(), index) {
-            problems.push(Problem::new(
-                &config.path,
-                0,
-                format!("suites[{index}]"),
+            problems.push(config.problem(
+                format!("suites[{index}].path"),
                 format!(
                     "suite {:?} is listed twice (also suites[{first}])",
                     loaded.config.name
@@ -219,12 +227,10 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             samples: sampling.samples,
         });
     }
-    for o in &config.gate.overrides {
+    for (i, o) in config.gate.overrides.iter().enumerate() {
         if !names.contains_key(&o.suite) && problems.is_empty() {
-            problems.push(Problem::new(
-                &config.path,
-                0,
-                "gate.overrides.suite",
+            problems.push(config.problem(
+                format!("gate.overrides[{i}].suite"),
                 format!("no suite named {:?} in this run", o.suite),
             ));
         }

@@ -3,12 +3,12 @@
 //! first one serde would stop at. Values that pass these checks are then
 //! converted by serde into the public types.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::error::Problem;
+use crate::diagnostics::KeyLines;
 
 /// Where the fields of a document are: one line for all of them (a JSONL
 /// task) or a line per dotted path (a TOML file).
@@ -17,7 +17,7 @@ pub(crate) enum Lines {
     /// Every field is on this line.
     Fixed(usize),
     /// Line of each dotted path (`defaults.scorer.abs_tol`, `defaults.stop[1]`).
-    Keyed(HashMap<String, usize>),
+    Keyed(KeyLines),
 }
 
 impl Lines {
@@ -25,16 +25,7 @@ impl Lines {
     pub(crate) fn line(&self, path: &str) -> Option<usize> {
         match self {
             Lines::Fixed(line) => Some(*line),
-            Lines::Keyed(map) => {
-                let mut path = path;
-                loop {
-                    if let Some(line) = map.get(path) {
-                        return Some(*line);
-                    }
-                    let cut = path.rfind(['.', '['])?;
-                    path = &path[..cut];
-                }
-            }
+            Lines::Keyed(lines) => lines.get(path),
         }
     }
 }
@@ -259,10 +250,8 @@ mod tests {
 
     #[test]
     fn keyed_lines_fall_back_to_the_parent() {
-        let mut map = HashMap::new();
-        map.insert("defaults".to_string(), 3);
-        map.insert("defaults.stop".to_string(), 5);
-        let lines = Lines::Keyed(map);
+        let text = "\n\n[defaults]\n\nstop = [\"a\", \"b\", \"c\"]\n";
+        let lines = Lines::Keyed(KeyLines::of_toml(text));
         assert_eq!(lines.line("defaults.stop[2]"), Some(5));
         assert_eq!(lines.line("defaults.scorer.kind"), Some(3));
         assert_eq!(lines.line("name"), None);

@@ -137,7 +137,7 @@ pub fn read(path: &Path) -> Result<Vec<HumanEvalProblem>, Problems> {
 
 fn parse_line(text: &str) -> Result<HumanEvalProblem, (String, String)> {
     let value: Value =
-        serde_json::from_str(text).map_err(|e| (String::new(), format!("not JSON: {e}")))?;
+        serde_json::from_str(text).map_err(|e| (String::new(), crate::jsonl::line_error(&e)))?;
     let Value::Object(mut map) = value else {
         return Err((String::new(), "expected a JSON object".to_string()));
     };

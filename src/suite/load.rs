@@ -497,18 +497,7 @@ fn parse_task(path: &Path, line: usize, text: &str, problems: &mut Vec<Problem>)
     let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(e) => {
-            let message = e.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
-            problems.push(Problem {
-                file: path.to_path_buf(),
-                line: Some(line),
-                field: None,
-                message: format!("malformed JSON: {message} (column {})", e.column()),
-            });
+            problems.push(Problem::new(path, line, "", crate::jsonl::line_error(&e)));
             return None;
         }
     };

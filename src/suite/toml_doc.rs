@@ -1,7 +1,6 @@
 //! Parses `suite.toml` into a JSON value plus the line of every key, so the
 //! same field checks serve TOML files and JSON task lines.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde_json::{Map, Number, Value};
@@ -10,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::error::Problem;
 use super::fields::Lines;
+use crate::diagnostics::{KeyLines, line_of_offset};
 
 /// A parsed TOML document.
 #[derive(Debug)]
@@ -21,13 +21,8 @@ pub(crate) struct TomlDoc {
 }
 
 /// 1-based line of a byte offset.
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+fn line_of(text: &str, offset: usize) -> usize {
+    line_of_offset(text.as_bytes(), offset)
 }
 
 /// Parses `text`; on any syntax or value problem records them all and returns `None`.
@@ -47,7 +42,6 @@ pub(crate) fn parse(text: &str, file: &Path, problems: &mut Vec<Problem>) -> Opt
     let mut walk = Walk {
         text,
         file,
-        lines: HashMap::new(),
         problems,
         failed: false,
     };
@@ -57,14 +51,13 @@ pub(crate) fn parse(text: &str, file: &Path, problems: &mut Vec<Problem>) -> Opt
     }
     Some(TomlDoc {
         root,
-        lines: Lines::Keyed(walk.lines),
+        lines: Lines::Keyed(KeyLines::of_toml(text)),
     })
 }
 
 struct Walk<'a> {
     text: &'a str,
     file: &'a Path,
-    lines: HashMap<String, usize>,
     problems: &'a mut Vec<Problem>,
     failed: bool,
 }
@@ -75,8 +68,6 @@ impl Walk<'_> {
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
             let child = super::fields::join(path, name);
-            self.lines
-                .insert(child.clone(), line_of(self.text, key.span().start));
             out.insert(name.to_string(), self.value(value, &child));
         }
         out
@@ -100,12 +91,7 @@ impl Walk<'_> {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| {
-                        let child = format!("{path}[{i}]");
-                        self.lines
-                            .insert(child.clone(), line_of(self.text, item.span().start));
-                        self.value(item, &child)
-                    })
+                    .map(|(i, item)| self.value(item, &format!("{path}[{i}]")))
                     .collect(),
             ),
             DeValue::Table(table) => Value::Object(self.table(table, path)),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::reader::GgufFile;
+use super::reader::{GgufFile, GgufTensorInfo};
 use super::value::GgufValue;
 use crate::llm::config::{EosTokens, LlamaConfig};
 use crate::llm::error::LlmError;
@@ -216,6 +216,20 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
     })
 }
 
+/// The Hugging Face name of a tensor of the GGUF file at `path`, or the
+/// error for a tensor the llama architecture does not have.
+pub fn tensor_hf_name(info: &GgufTensorInfo, path: &Path) -> Result<String, LlmError> {
+    hf_name(&info.name).ok_or_else(|| {
+        LlmError::format(
+            path,
+            format!(
+                "tensor {:?} is not part of the llama architecture this runtime implements",
+                info.name
+            ),
+        )
+    })
+}
+
 /// Dequantizes every tensor to f32 under its Hugging Face name and shape,
 /// undoing the Q/K permutation. A tensor with no Hugging Face counterpart is
 /// an error: ignoring it would change what the model computes.
@@ -223,15 +237,7 @@ pub fn weights_from_gguf(file: &GgufFile, config: &LlamaConfig) -> Result<Weight
     let path = file.path();
     let mut weights = Weights::new();
     for info in &file.tensors {
-        let name = hf_name(&info.name).ok_or_else(|| {
-            LlmError::format(
-                path,
-                format!(
-                    "tensor {:?} is not part of the llama architecture this runtime implements",
-                    info.name
-                ),
-            )
-        })?;
+        let name = tensor_hf_name(info, path)?;
         let shape = info.shape();
         let mut data = file.tensor_f32(info);
         if let Some(heads) = qk_heads(&name, config) {
