@@ -46,7 +46,7 @@ fn stderr(o: &std::process::Output) -> String {
 /// a fresh run on the new transcript.
 #[test]
 fn a_re_recorded_transcript_is_asked_again_and_nothing_else_is() {
-    let (ws, models) = ran(30);
+    let (ws, _) = ran(30);
     let before = journal_of(&ws.run_dir(), "good");
     assert!(
         before
@@ -88,7 +88,7 @@ fn a_re_recorded_transcript_is_asked_again_and_nothing_else_is() {
 /// the new model's fingerprint.
 #[test]
 fn report_refuses_answers_of_a_changed_model() {
-    let (ws, models) = ran(12);
+    let (ws, _) = ran(12);
     ws.transcript("bad", |_, t| {
         format!(" {}", t.target.as_f64().unwrap_or(0.0))
     });
@@ -127,7 +127,7 @@ fn a_changed_prompt_asks_every_model_again() {
 /// of one model.
 #[test]
 fn compare_refuses_a_mixed_journal() {
-    let (ws, models) = ran(12);
+    let (ws, _) = ran(12);
     let base = ws.path().join("base");
     std::fs::create_dir_all(&base).unwrap();
     for f in ["run.json", "summary.json", "results.jsonl"] {
@@ -301,7 +301,7 @@ fn a_student_trained_on_the_gated_items_is_refused_or_warned_about() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         let err = stderr(&out);
         assert!(
-            err.contains("run.allow_contamination")
+            err.contains("gate.toml:") && err.contains("students[0].path") && err.contains("allow_contamination = true")
                 && err.contains("student was trained on data/smollm2-135m-test.jsonl, which holds 6 of the gated items (logistics: 6"),
             "{err}"
         );

@@ -33,6 +33,9 @@ pub const TRAINING_FILE: &str = "training.json";
 pub struct Contamination {
     /// The student.
     pub student: String,
+    /// The student's place in the config's `[[students]]`.
+    #[serde(skip)]
+    pub index: usize,
     /// The transcript, as its `training.json` names it.
     pub transcript: String,
     /// Gated items the transcript holds, by suite (empty when none, or when
@@ -112,8 +115,8 @@ pub fn check(plan: &Plan) -> Result<Vec<Contamination>, Problems> {
     }
     let mut found = Vec::new();
     let mut problems = Vec::new();
-    for spec in &plan.config.students {
-        match check_student(spec, &plan.config.path, &keys, &ids) {
+    for (index, spec) in plan.config.students.iter().enumerate() {
+        match check_student(spec, index, &plan.config.path, &keys, &ids) {
             Ok(f) => found.extend(f),
             Err(p) => problems.push(p),
         }
@@ -128,6 +131,7 @@ pub fn check(plan: &Plan) -> Result<Vec<Contamination>, Problems> {
 /// The overlaps of one student's training transcripts with the gated items.
 fn check_student(
     spec: &ModelSpec,
+    index: usize,
     config_path: &Path,
     keys: &HashSet<String>,
     ids: &HashSet<String>,
@@ -145,6 +149,7 @@ fn check_student(
     for t in training.transcripts {
         let mut c = Contamination {
             student: spec.name.clone(),
+            index,
             transcript: t.path.display().to_string(),
             overlap: BTreeMap::new(),
             examples: Vec::new(),
@@ -215,16 +220,14 @@ fn locate(
 }
 
 /// The problems that stop a run when contamination is not allowed: one per
-/// transcript holding gated items, at the student's `training.json`.
+/// transcript holding gated items, at the student's `path` in the config.
 pub fn refuse(found: &[Contamination], plan: &Plan) -> Result<(), Problems> {
     let problems: Vec<Problem> = found
         .iter()
         .filter(|c| c.items() > 0)
         .map(|c| {
-            Problem::new(
-                &plan.config.path,
-                0,
-                "run.allow_contamination",
+            plan.config.problem(
+                format!("students[{}].path", c.index),
                 format!(
                     "{}; the student has seen answers to the items it would be gated on. Gate \
                      it on other items, or set [run] allow_contamination = true to gate it \

@@ -11,7 +11,7 @@
 //! reporting the old answers under the new model's name.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -75,17 +75,9 @@ enum IdentityParts<'a> {
 }
 
 /// The identity of the model `spec` configures, computed from its files
-/// without loading it. An unreadable file is a problem at the config line
-/// of the entry.
-pub fn model_id(spec: &ModelSpec, config_path: &Path) -> Result<ModelId, Problem> {
-    let unreadable = |file: &Path, e: std::io::Error| {
-        Problem::new(
-            config_path,
-            0,
-            format!("{}.path", spec.name),
-            format!("cannot read {}: {e}", file.display()),
-        )
-    };
+/// without loading it; the file that could not be read, when one could not.
+pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> {
+    let unreadable = |file: &Path, e: std::io::Error| (file.to_path_buf(), e);
     let parts = match &spec.source {
         ModelSource::Local {
             path,
@@ -137,18 +129,25 @@ impl ModelIds {
     /// Computes the identity of every model the plan's config names (one
     /// thread per core: each hashes its checkpoint or transcript).
     pub fn of_plan(plan: &Plan) -> Result<Self, Problems> {
-        let specs: Vec<&ModelSpec> = plan.config.models().collect();
-        let ids = crate::run::parallel::map_in_order(specs.clone(), |spec| {
-            model_id(spec, &plan.config.path)
-        });
+        let specs: Vec<(String, &ModelSpec)> = plan.config.models_with_fields().collect();
+        let ids = crate::run::parallel::map_in_order(specs.clone(), |(_, spec)| model_id(spec));
         let mut map = HashMap::new();
         let mut problems = Vec::new();
-        for (spec, id) in specs.into_iter().zip(ids) {
+        for ((field, spec), id) in specs.into_iter().zip(ids) {
             match id {
                 Ok(id) => {
                     map.insert(spec.name.clone(), id);
                 }
-                Err(p) => problems.push(p),
+                Err((file, e)) => {
+                    let key = match spec.source {
+                        ModelSource::Replay { .. } => "transcript",
+                        _ => "path",
+                    };
+                    problems.push(plan.config.problem(
+                        format!("{field}.{key}"),
+                        format!("cannot read {}: {e}", file.display()),
+                    ));
+                }
             }
         }
         if problems.is_empty() {
