@@ -4,8 +4,8 @@
 //! of `decide` without its own items calculation) must pass (or decide)
 //! with the stated probability.
 //!
-//! The fast checks run in CI (about 3 s in release mode); the longer sweep
-//! is ignored by default:
+//! The fast checks run in CI (about 4 s in release mode); the longer sweep
+//! (about 25 s) is ignored by default:
 //!
 //! ```sh
 //! cargo test --release --test plan -- --ignored
@@ -18,7 +18,7 @@ use distill_gate::gate::{self, GateInput, GateThresholds, Verdict};
 use distill_gate::plan::{PlanInput, plan};
 use distill_gate::stats::{
     BootstrapOptions, CellShares, Goal, IntervalMethod, PairedCells, RetentionRule, items_to_add,
-    retention_estimate,
+    retention_estimate, verdict_odds,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -75,6 +75,23 @@ fn check_plan(i: &PlanInput, sims: u32, stream: u64, overshoot: f64) -> usize {
         probability >= i.power && probability <= i.power + overshoot,
         "{i:?}: n = {n}, probability {probability}"
     );
+    // The smallest such size: one item fewer falls short.
+    let rule = RetentionRule {
+        threshold: i.threshold,
+        confidence: i.confidence,
+        min_teacher_correct: i.min_teacher_correct,
+        method: i.method,
+    };
+    let shares = CellShares::from_rates(
+        i.teacher_accuracy,
+        i.teacher_accuracy * i.retention,
+        i.disagreement,
+    )
+    .unwrap();
+    let fewer = verdict_odds(&rule, &PairedCells::default(), &shares, n as u64 - 1)
+        .unwrap()
+        .unwrap();
+    assert!(fewer.pass < i.power, "{i:?}: n - 1 = {}: {fewer:?}", n - 1);
     let cells = Cells::from_rates(
         i.teacher_accuracy,
         i.teacher_accuracy * i.retention,
@@ -290,8 +307,11 @@ fn plan_command_prints_the_exact_total() {
     );
 }
 
-/// The longer sweep: more settings, both analytic methods, 2,000 suites
-/// each (about a minute in release mode).
+/// The longer sweep: more settings, both analytic methods, powers 0.5 to
+/// 0.9, 2,000 suites each. Tiny suites have few possible tables, so the
+/// probability at the smallest size reaching the power can overshoot it by
+/// a large step (12 items at teacher accuracy 0.9 give 66% where 11 give
+/// 31%): only the simulation and the minimality are checked here.
 #[test]
 #[ignore]
 fn sweep_of_planned_sizes() {
@@ -311,7 +331,7 @@ fn sweep_of_planned_sizes() {
                 let mut i = input(pt, r, d, t, 0.95, power);
                 i.method = method;
                 stream += 1;
-                check_plan(&i, 2000, stream, 0.1);
+                check_plan(&i, 2000, stream, 1.0);
             }
         }
     }
