@@ -592,4 +592,14 @@ fn a_confidently_worse_student_fails_on_a_small_suite() {
     assert_eq!(detail["items_total"].as_u64(), Some(8 + more), "{detail}");
     // 7 of 8 right for both: the score bound at 0.95 needs 52 such items.
     assert!(more > 40, "{detail}");
+    // `plan --run` at the gate's power gives the same items to add.
+    let out = run(&["plan", "--run", "reports/t"], ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let want = format!(
+        "good on arith: 8 items, teacher accuracy 0.875, retention not measurable, \
+         disagreement 0.000: {more} more paired items ({} in total) would decide it with \
+         probability 0.8",
+        8 + more
+    );
+    assert!(text(&out).contains(&want), "{}", text(&out));
 }
