@@ -172,7 +172,7 @@ impl Cells {
     }
 
     /// Draws one item: (teacher score, student score).
-    fn draw(&self, rng: &mut ChaCha8Rng) -> (f64, f64) {
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> (f64, f64) {
         let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         if u < self.both {
             (1.0, 1.0)
@@ -343,7 +343,8 @@ pub fn simulate(
                 cost_ratio: None,
                 error_rate: None,
             };
-            count[3] += u32::from(gate::decide(&thresholds, &input)?.verdict == Verdict::Pass);
+            count[3] +=
+                u32::from(gate::decide_verdict(&thresholds, &input)?.verdict == Verdict::Pass);
         }
     }
     let share = |k: u32, of: u32| {

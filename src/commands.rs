@@ -470,13 +470,19 @@ pub fn plan(input: &distill_gate::plan::PlanInput) -> Result<u8> {
         "teacher accuracy {}, student accuracy {} (retention {}), disagreement {}",
         input.teacher_accuracy, p.student_accuracy, input.retention, input.disagreement
     );
+    let rule = format!(
+        "min_retention {}, confidence {}, {} interval, at least {} teacher-right items",
+        input.threshold, input.confidence, input.method, input.min_teacher_correct
+    );
     match p.items {
         Some(n) => println!(
-            "{n} paired items give a {}% chance of PASS at min_retention {} and confidence {} \
-             (about {:.0} of them right for the teacher)",
+            "{n} paired items in total (a fresh suite) give a {}% chance of PASS{} ({rule}; \
+             about {:.0} of them right for the teacher)",
             input.power * 100.0,
-            input.threshold,
-            input.confidence,
+            match p.probability {
+                Some(pr) => format!(" (exactly {:.1}%)", pr * 100.0),
+                None => " (large-sample estimate)".to_string(),
+            },
             p.teacher_correct.unwrap_or(0.0)
         ),
         None => println!(
@@ -499,9 +505,17 @@ pub fn plan_more(run_dir: &Path, power: f64) -> Result<u8> {
         println!("no INCONCLUSIVE gate in {}", run_dir.display());
     }
     for r in rows {
-        let more = match r.more {
-            Some(k) => format!("about {k} more paired items (power {power})"),
-            None => "no number of items is likely to settle it".to_string(),
+        let more = match (r.more, r.total) {
+            (Some(k), Some(total)) => format!(
+                "{k} more paired items ({total} in total) would decide it with probability \
+                 {power}{}",
+                if r.exact {
+                    ""
+                } else {
+                    " (large-sample estimate)"
+                }
+            ),
+            _ => "no number of added items is likely to decide it".to_string(),
         };
         println!(
             "{} on {}: {} items, teacher accuracy {:.3}, retention {}, disagreement {:.3}: {more}",

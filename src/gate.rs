@@ -6,13 +6,23 @@
 //! the interval method of `[gate] interval`, default the score interval;
 //! see [`crate::stats::retention_estimate`] and docs/calibration.md):
 //!
-//! 1. cannot be measured (no items, teacher scored 0, or the teacher got
-//!    fewer than [`GateThresholds::min_teacher_correct`] items right) →
+//! 1. cannot be measured (no items, or the teacher scored 0) →
 //!    INCONCLUSIVE;
-//! 2. point estimate `< min_retention` → FAIL;
-//! 3. one-sided lower bound at `c` `>= min_retention` → PASS;
-//! 4. otherwise INCONCLUSIVE, with the number of additional paired items
-//!    that would decide it ([`crate::stats::additional_items_needed`]).
+//! 2. one-sided upper bound at `c` `< min_retention` → FAIL, whatever the
+//!    suite size: the data show the student below the threshold with the
+//!    gate's confidence (the upper bound is computed by the same method and
+//!    at the same confidence as the lower bound);
+//! 3. the teacher got fewer than [`GateThresholds::min_teacher_correct`]
+//!    items right → INCONCLUSIVE ("not measurable": the data cannot tell);
+//! 4. point estimate `< min_retention` → FAIL;
+//! 5. one-sided lower bound at `c` `>= min_retention` → PASS;
+//! 6. otherwise INCONCLUSIVE.
+//!
+//! Each reason names the rule that decided ([`RetentionBasis`]). An
+//! INCONCLUSIVE retention criterion (3 or 6) comes with the paired items to
+//! add for the gate to decide it (PASS or FAIL) with probability
+//! [`GateThresholds::power`] at the observed rates, computed with this very
+//! rule, floor and interval method ([`crate::stats::items_to_add`]).
 //!
 //! Optional criteria, each evaluated only when its threshold is set: p95
 //! latency at most `max_p95_latency_ms`, speedup at least `min_speedup`,
@@ -31,7 +41,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::stats::{
-    BootstrapEstimate, Retention, StatsError, Unmeasurable, additional_items_needed,
+    BootstrapEstimate, CellShares, Goal, ItemsToAdd, Retention, RetentionRule, StatsError,
+    Unmeasurable, additional_items_needed, items_to_add,
 };
 
 /// Default confidence of the retention lower bound.
@@ -237,12 +248,42 @@ pub struct GateDecision {
     pub reasons: Vec<String>,
     /// Every evaluated criterion, retention first.
     pub criteria: Vec<CriterionResult>,
-    /// Only when the verdict is INCONCLUSIVE: the additional paired items
-    /// that would likely decide retention (at the configured power, from the
-    /// observed moments), or, when the teacher got too few items right, the
-    /// items expected to bring it to `min_teacher_correct`. `None` when not
-    /// computable or when retention itself is not what is undecided.
+    /// Only when the verdict is INCONCLUSIVE: the paired items to ADD to
+    /// the current ones for retention to be decided (PASS or FAIL) with
+    /// probability [`GateThresholds::power`], at the observed rates, under
+    /// the gate's own rule (the `min_teacher_correct` floor and the interval
+    /// method of the estimate). `None` when not computable or when
+    /// retention itself is not what is undecided.
     pub items_needed: Option<u64>,
+    /// The current paired items plus [`GateDecision::items_needed`].
+    #[serde(default)]
+    pub items_needed_total: Option<u64>,
+    /// Whether [`GateDecision::items_needed`] is exact (pass/fail scores,
+    /// unclustered) rather than a large-sample estimate.
+    #[serde(default)]
+    pub items_needed_exact: bool,
+    /// Which rule decided the retention criterion.
+    pub retention_basis: RetentionBasis,
+}
+
+/// Which rule of the retention criterion (module docs) gave its verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionBasis {
+    /// No items, or the teacher scored 0: INCONCLUSIVE.
+    NotMeasurable,
+    /// The one-sided upper bound is below the threshold: FAIL.
+    UpperBoundBelow,
+    /// The teacher got fewer than `min_teacher_correct` items right (and
+    /// the upper bound did not show the student below): INCONCLUSIVE.
+    TooFewTeacherCorrect,
+    /// The point estimate is below the threshold: FAIL.
+    PointBelow,
+    /// The one-sided lower bound is at or above the threshold: PASS.
+    LowerBoundAtOrAbove,
+    /// The point estimate is at or above the threshold, the lower bound
+    /// below it: INCONCLUSIVE.
+    LowerBoundBelow,
 }
 
 /// Invalid thresholds or inputs to [`decide`].
@@ -288,8 +329,27 @@ pub enum GateError {
 /// Errors on invalid thresholds, non-finite or out-of-range inputs, or a
 /// retention estimate made at another confidence than the gate's.
 pub fn decide(thresholds: &GateThresholds, input: &GateInput) -> Result<GateDecision, GateError> {
+    decide_with(thresholds, input, true)
+}
+
+/// [`decide`] without the items-needed calculation: the same verdict,
+/// criteria and basis, no [`GateDecision::items_needed`], and an
+/// INCONCLUSIVE reason without the advice. For simulations that judge
+/// thousands of suites (the calculation sums over every possible table).
+pub fn decide_verdict(
+    thresholds: &GateThresholds,
+    input: &GateInput,
+) -> Result<GateDecision, GateError> {
+    decide_with(thresholds, input, false)
+}
+
+fn decide_with(
+    thresholds: &GateThresholds,
+    input: &GateInput,
+    with_items: bool,
+) -> Result<GateDecision, GateError> {
     thresholds.validate()?;
-    let (retention, items_needed) = retention_criterion(thresholds, &input.retention)?;
+    let (retention, basis, plan) = retention_criterion(thresholds, &input.retention, with_items)?;
     let mut criteria = vec![retention];
     let limits = [
         (
@@ -318,23 +378,34 @@ pub fn decide(thresholds: &GateThresholds, input: &GateInput) -> Result<GateDeci
         .filter(|c| c.verdict == verdict)
         .map(|c| c.reason.clone())
         .collect();
+    let plan = plan.filter(|_| verdict == Verdict::Inconclusive);
     Ok(GateDecision {
         verdict,
         reasons,
         criteria,
-        items_needed: if verdict == Verdict::Inconclusive {
-            items_needed
-        } else {
-            None
-        },
+        items_needed: plan.map(|p| p.more),
+        items_needed_total: plan.map(|p| p.total),
+        items_needed_exact: plan.is_some_and(|p| p.probability.is_some()),
+        retention_basis: basis,
     })
 }
 
-/// The retention criterion and, when inconclusive, the additional items needed.
+/// The retention criterion, the rule of the module docs that decided it
+/// and, when inconclusive, the items that would decide it.
 fn retention_criterion(
     th: &GateThresholds,
     retention: &Retention<BootstrapEstimate>,
-) -> Result<(CriterionResult, Option<u64>), GateError> {
+    with_items: bool,
+) -> Result<(CriterionResult, RetentionBasis, Option<ItemsToAdd>), GateError> {
+    let items = |e: &BootstrapEstimate| -> Result<(Option<ItemsToAdd>, String), GateError> {
+        if with_items {
+            let more = items_to_decide(th, e)?;
+            let text = advice(th, more.as_ref());
+            Ok((more, text))
+        } else {
+            Ok((None, "items to decide it not computed".to_string()))
+        }
+    };
     let result = |verdict, reason| CriterionResult {
         criterion: Criterion::Retention,
         verdict,
@@ -342,7 +413,11 @@ fn retention_criterion(
     };
     let e = match retention {
         Retention::Unmeasurable(u) => {
-            return Ok((result(Verdict::Inconclusive, unmeasurable_reason(u)), None));
+            return Ok((
+                result(Verdict::Inconclusive, unmeasurable_reason(u)),
+                RetentionBasis::NotMeasurable,
+                None,
+            ));
         }
         Retention::Measured(e) => e,
     };
@@ -365,6 +440,13 @@ fn retention_criterion(
             });
         }
     }
+    if e.upper_bound.is_nan() {
+        return Err(GateError::Input {
+            field: "retention.upper_bound",
+            value: e.upper_bound,
+            expected: "a number",
+        });
+    }
     let (t, c) = (th.min_retention, th.confidence);
     // A sum of fractional scores (route, load plan, samples) is not a count:
     // show it to one decimal, whole counts without one.
@@ -375,22 +457,43 @@ fn retention_criterion(
             format!("{x:.1} (sum of scores)")
         }
     };
+    let method = e.method;
+    if e.upper_bound < t {
+        return Ok((
+            result(
+                Verdict::Fail,
+                format!(
+                    "retention is below the threshold with the gate's confidence: one-sided upper \
+                     bound {} < {t} at confidence {c} ({method} interval; point estimate {}, \
+                     teacher right on {} of {} items)",
+                    e.upper_bound,
+                    e.point,
+                    count(e.teacher_correct),
+                    e.n
+                ),
+            ),
+            RetentionBasis::UpperBoundBelow,
+            None,
+        ));
+    }
     let min_correct = th.min_teacher_correct as f64;
     if e.teacher_correct < min_correct {
-        // Items until the teacher is expected to reach the minimum.
-        let more = ((min_correct - e.teacher_correct) / e.teacher_mean).ceil();
-        let more = (more.is_finite() && more < u64::MAX as f64).then_some(more as u64);
+        let (more, advice) = items(e)?;
         return Ok((
             result(
                 Verdict::Inconclusive,
                 format!(
-                    "retention cannot be measured: the teacher got {} of {} items right, \
-                     fewer than the minimum {}",
+                    "retention cannot be measured: the teacher got {} of {} items right, fewer \
+                     than the minimum {}, and the one-sided upper bound {} at confidence {c} \
+                     ({method} interval) does not show the student below the threshold {t}; {}",
                     count(e.teacher_correct),
                     e.n,
-                    th.min_teacher_correct
+                    th.min_teacher_correct,
+                    e.upper_bound,
+                    advice,
                 ),
             ),
+            RetentionBasis::TooFewTeacherCorrect,
             more,
         ));
     }
@@ -399,11 +502,12 @@ fn retention_criterion(
             result(
                 Verdict::Fail,
                 format!(
-                    "retention {} is below the threshold {} (one-sided lower bound {} at \
-                     confidence {}, {} items)",
-                    e.point, t, e.lower_bound, c, e.n
+                    "retention point estimate {} is below the threshold {t} (one-sided upper \
+                     bound {} at confidence {c} is not, {method} interval; {} items)",
+                    e.point, e.upper_bound, e.n
                 ),
             ),
+            RetentionBasis::PointBelow,
             None,
         ));
     }
@@ -412,33 +516,90 @@ fn retention_criterion(
             result(
                 Verdict::Pass,
                 format!(
-                    "retention one-sided lower bound {} at confidence {} is at or above the \
-                     threshold {} (point estimate {}, {} items)",
-                    e.lower_bound, c, t, e.point, e.n
+                    "retention one-sided lower bound {} >= {t} at confidence {c} ({method} \
+                     interval; point estimate {}, {} items)",
+                    e.lower_bound, e.point, e.n
                 ),
             ),
+            RetentionBasis::LowerBoundAtOrAbove,
             None,
         ));
     }
-    let more = additional_items_needed(&e.moments, t, c, th.power, e.n)?;
-    let advice = match more {
-        Some(k) => format!(
-            "about {k} more paired items would decide it (at power {})",
-            th.power
-        ),
-        None => "the number of items that would decide it cannot be estimated".to_string(),
-    };
+    let (more, advice) = items(e)?;
     Ok((
         result(
             Verdict::Inconclusive,
             format!(
-                "retention {} is at or above the threshold {} but its one-sided lower bound {} \
-                 at confidence {} is below it ({} items); {advice}",
-                e.point, t, e.lower_bound, c, e.n
+                "retention point estimate {} is at or above the threshold {t} but its one-sided \
+                 lower bound {} at confidence {c} ({method} interval) is below it ({} items); \
+                 {advice}",
+                e.point, e.lower_bound, e.n,
             ),
         ),
+        RetentionBasis::LowerBoundBelow,
         more,
     ))
+}
+
+/// The items to add for an INCONCLUSIVE retention criterion to be decided
+/// (PASS or FAIL) with probability `th.power`, at the observed rates: exact
+/// for unclustered pass/fail scores ([`crate::stats::items_to_add`], the
+/// gate's own rule with the floor and the interval method of the estimate);
+/// otherwise the large-sample count, at least the items for the teacher's
+/// expected correct count to reach the floor.
+fn items_to_decide(
+    th: &GateThresholds,
+    e: &BootstrapEstimate,
+) -> Result<Option<ItemsToAdd>, GateError> {
+    let rule = RetentionRule {
+        threshold: th.min_retention,
+        confidence: th.confidence,
+        min_teacher_correct: th.min_teacher_correct,
+        method: e.method,
+    };
+    if let (Some(cells), None) = (e.cells, e.clusters)
+        && let Some(shares) = CellShares::observed(&cells)
+    {
+        return Ok(items_to_add(
+            &rule,
+            &cells,
+            &shares,
+            th.power,
+            Goal::Decide,
+        )?);
+    }
+    let floor = ((th.min_teacher_correct as f64 - e.teacher_correct) / e.teacher_mean).ceil();
+    let floor =
+        (floor.is_finite() && floor >= 1.0 && floor < u64::MAX as f64).then_some(floor as u64);
+    let pass = if e.point >= th.min_retention {
+        additional_items_needed(&e.moments, th.min_retention, th.confidence, th.power, e.n)?
+    } else {
+        None
+    };
+    Ok(pass.max(floor).map(|more| ItemsToAdd {
+        more,
+        total: e.n.saturating_add(more),
+        probability: None,
+    }))
+}
+
+/// The sentence on the items that would decide an INCONCLUSIVE criterion.
+fn advice(th: &GateThresholds, more: Option<&ItemsToAdd>) -> String {
+    match more {
+        Some(m) => format!(
+            "{} more paired items ({} in total) would decide it with probability {} at the \
+             observed rates{}",
+            m.more,
+            m.total,
+            th.power,
+            if m.probability.is_some() {
+                ""
+            } else {
+                " (large-sample estimate)"
+            }
+        ),
+        None => "no number of added items is likely to decide it at the observed rates".to_string(),
+    }
 }
 
 fn unmeasurable_reason(u: &Unmeasurable) -> String {
@@ -709,6 +870,7 @@ mod tests {
                     upper: point + 0.05,
                 },
                 lower_bound,
+                upper_bound: point + 0.04,
                 standard_error: 0.02,
                 resamples: 10_000,
                 undefined_resamples: 0,
@@ -716,6 +878,7 @@ mod tests {
                 moments,
                 method: crate::stats::IntervalMethod::Percentile,
                 clusters: None,
+                cells: None,
             }),
             p95_latency_ms: None,
             speedup: None,
@@ -747,7 +910,7 @@ mod tests {
         let hair = 0.95_f64.next_down();
         let d = decide(&GateThresholds::new(0.95), &estimate(hair, 0.9, 400, 300.0)).unwrap();
         assert_eq!(d.verdict, Verdict::Fail);
-        let want = format!("retention {hair} is below the threshold 0.95");
+        let want = format!("retention point estimate {hair} is below the threshold 0.95");
         assert!(want.contains("0.94999999999999"), "{want}");
         assert!(d.reasons[0].contains(&want), "{:?}", d.reasons);
     }
@@ -761,14 +924,83 @@ mod tests {
         let Retention::Measured(e) = &input.retention else {
             unreachable!()
         };
+        // Fractional-score estimates (no cells) use the large-sample count.
         let expected = additional_items_needed(&e.moments, 0.95, 0.95, 0.8, 200).unwrap();
         assert!(expected.is_some());
         assert_eq!(d.items_needed, expected);
         let k = expected.unwrap_or(0);
+        assert_eq!(d.items_needed_total, Some(200 + k));
+        assert_eq!(d.retention_basis, RetentionBasis::LowerBoundBelow);
+        let want = format!(
+            "{k} more paired items ({} in total) would decide it with probability 0.8 at the \
+             observed rates (large-sample estimate)",
+            200 + k
+        );
+        assert!(d.reasons[0].contains(&want), "{:?}", d.reasons);
+    }
+
+    /// The gate's input for paired binary scores with the given cells,
+    /// estimated by `method` at confidence 0.95.
+    fn table_input(
+        cells: (usize, usize, usize, usize),
+        method: crate::stats::IntervalMethod,
+    ) -> GateInput {
+        let (t, s) = crate::stats::test_support::table(cells.0, cells.1, cells.2, cells.3);
+        let retention =
+            crate::stats::retention_estimate(&t, &s, None, method, &BootstrapOptions::default())
+                .unwrap();
+        GateInput {
+            retention,
+            p95_latency_ms: None,
+            speedup: None,
+            cost_ratio: None,
+            error_rate: None,
+        }
+    }
+
+    #[test]
+    fn a_confidently_worse_student_fails_whatever_the_suite_size() {
+        // Issue 18: teacher right on 7 of 8 items, student on none (McNemar
+        // p = 0.016). The teacher is below min_teacher_correct = 10, but the
+        // upper bound shows the student below 0.95 with 95% confidence.
+        for method in crate::stats::IntervalMethod::ALL {
+            let input = table_input((0, 7, 0, 1), method);
+            let e = input.retention.measured().unwrap().clone();
+            assert!(e.upper_bound < 0.95, "{method}: {e:?}");
+            let d = decide(&GateThresholds::new(0.95), &input).unwrap();
+            assert_eq!(d.verdict, Verdict::Fail, "{method}: {d:?}");
+            assert_eq!(d.retention_basis, RetentionBasis::UpperBoundBelow);
+            let want = format!(
+                "one-sided upper bound {} < 0.95 at confidence 0.95 ({method} interval",
+                e.upper_bound
+            );
+            assert!(d.reasons[0].contains(&want), "{:?}", d.reasons);
+            assert_eq!(d.items_needed, None);
+        }
+        // Data that cannot tell stay INCONCLUSIVE: the teacher right on 3,
+        // the student on 2 of them.
+        let d = decide(
+            &GateThresholds::new(0.95),
+            &table_input((2, 1, 0, 5), crate::stats::IntervalMethod::Score),
+        )
+        .unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive, "{d:?}");
+        assert_eq!(d.retention_basis, RetentionBasis::TooFewTeacherCorrect);
         assert!(
-            d.reasons[0].contains(&format!("about {k} more paired items")),
+            d.reasons[0].contains("does not show the student below the threshold 0.95"),
             "{:?}",
             d.reasons
+        );
+        // Every rule names itself.
+        let th = GateThresholds::new(0.95);
+        let basis = |input: &GateInput| decide(&th, input).unwrap().retention_basis;
+        assert_eq!(
+            basis(&estimate(0.93, 0.85, 400, 300.0)),
+            RetentionBasis::PointBelow
+        );
+        assert_eq!(
+            basis(&estimate(0.99, 0.96, 400, 300.0)),
+            RetentionBasis::LowerBoundAtOrAbove
         );
     }
 
@@ -794,13 +1026,28 @@ mod tests {
             d.reasons
         );
 
-        // 8 correct of 40 (teacher mean 0.2), minimum 10: 10 more items expected to add 2.
-        let d = decide(&GateThresholds::new(0.9), &estimate(1.0, 0.99, 40, 8.0)).unwrap();
+        // 8 correct of 40, kept by the student: the items to add count the
+        // floor and the score interval (exact, from the cells).
+        let input = table_input((8, 0, 0, 32), crate::stats::IntervalMethod::Score);
+        let d = decide(&GateThresholds::new(0.9), &input).unwrap();
         assert_eq!(d.verdict, Verdict::Inconclusive);
+        assert_eq!(d.retention_basis, RetentionBasis::TooFewTeacherCorrect);
         assert!(
             d.reasons[0].contains("the teacher got 8 of 40 items right, fewer than the minimum 10")
         );
-        assert_eq!(d.items_needed, Some(10));
+        let more = d.items_needed.unwrap();
+        // The floor alone needs 10 more on average; the score bound at 0.9
+        // needs about z² · 0.9 / 0.1 = 24.4 teacher-right items kept.
+        assert!(more > 70, "{d:?}");
+        assert_eq!(d.items_needed_total, Some(40 + more));
+        assert!(
+            d.reasons[0].contains(&format!(
+                "{more} more paired items ({} in total)",
+                40 + more
+            )),
+            "{:?}",
+            d.reasons
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ enum Command {
     /// How many paired items a gate needs (from expected rates), or how many
     /// more would settle each INCONCLUSIVE gate of a run.
     #[command(
-        after_help = "Examples:\n  distill-gate plan --teacher-accuracy 0.8 --retention 0.98 --disagreement 0.1\n  distill-gate plan --run reports/demo --power 0.9\n\nThe sample size of the one-sided (non-inferiority) z test on S - t*T for paired\nbinary outcomes; see docs/calibration.md."
+        after_help = "Examples:\n  distill-gate plan --teacher-accuracy 0.8 --retention 0.98 --disagreement 0.1\n  distill-gate plan --run reports/demo --power 0.9\n\nExact: the gate's own rule (the min_teacher_correct floor, the interval method)\nover every table of paired pass/fail outcomes; see docs/calibration.md."
     )]
     Plan(PlanArgs),
 }
@@ -127,6 +127,12 @@ struct PlanArgs {
     /// Wanted probability of PASS when the expectations hold.
     #[arg(long, default_value_t = 0.8)]
     power: f64,
+    /// The run's min_teacher_correct.
+    #[arg(long, default_value_t = distill_gate::gate::DEFAULT_MIN_TEACHER_CORRECT)]
+    min_teacher_correct: u64,
+    /// The run's [gate] interval (score, fieller, delta_log, bca, percentile).
+    #[arg(long, default_value_t = distill_gate::stats::IntervalMethod::default())]
+    interval: distill_gate::stats::IntervalMethod,
     /// A run directory: plan more items for its INCONCLUSIVE gates instead.
     #[arg(long, conflicts_with_all = ["teacher_accuracy", "retention", "disagreement"])]
     run: Option<PathBuf>,
@@ -436,6 +442,8 @@ fn dispatch(command: Command) -> Result<u8> {
                 threshold: a.threshold,
                 confidence: a.confidence,
                 power: a.power,
+                min_teacher_correct: a.min_teacher_correct,
+                method: a.interval,
             }),
         },
         Command::Run(a) => cli::run(&cli::RunOptions {

@@ -1,22 +1,30 @@
 //! Planning a suite's size: `distill-gate plan`.
 //!
-//! From expected rates, the number of paired items a retention gate needs
-//! to PASS with a given power when the student truly keeps the expected
-//! retention: the non-inferiority sample size for a ratio of paired binary
-//! proportions, `n = ⌈(z_c + z_power)² σ_D² / δ²⌉` with `D = S - t T`
-//! ([`crate::stats::items_needed`]; Chow, Shao & Wang 2008, §3.1). From an
-//! existing run, the additional items that would likely settle each
-//! INCONCLUSIVE gate, from the observed rates.
+//! From expected rates, the number of paired items for a retention gate to
+//! PASS with a given power when the student truly keeps the expected
+//! retention; from an existing run, the items to add for each INCONCLUSIVE
+//! gate to be decided, at the observed rates. Both are computed exactly by
+//! [`crate::stats::items_to_add`]: the gate's own rule (the
+//! `min_teacher_correct` floor, the FAIL on an upper bound below the
+//! threshold, and the configured interval method, the score interval by
+//! default) summed over every possible table of pass/fail outcomes. The
+//! normal-approximation sample size `n = ⌈(z_c + z_power)² σ_D² / δ²⌉`
+//! with `D = S - t T` ([`crate::stats::items_needed`]; Chow, Shao & Wang
+//! 2008, §3.1) is what Fieller's interval plans for in large suites; it is
+//! reported beside the exact count and used when the exact sum would be too
+//! large or the scores are not pass/fail.
 //!
-//! The formula plans for the z test on `S̄ - t T̄`, which is what the
-//! Fieller and score intervals invert; tests/plan.rs checks by simulation
-//! that the default gate reaches the planned power.
+//! tests/plan.rs checks by simulating the gate ([`crate::gate::decide`]) at
+//! the planned size that it passes (or decides) with the stated power.
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::gate::Verdict;
-use crate::stats::{PairedMoments, StatsError, additional_items_needed, items_needed};
+use crate::gate::{ClusterBy, Verdict};
+use crate::stats::{
+    CellShares, Goal, IntervalMethod, PairedCells, PairedMoments, RetentionRule, StatsError,
+    additional_items_needed, items_needed, items_to_add,
+};
 use crate::summary::Summary;
 
 /// Invalid planning input.
@@ -27,7 +35,7 @@ pub enum PlanError {
     Stats(#[from] StatsError),
 }
 
-/// What a team expects of its suite and models.
+/// What a team expects of its suite and models, and the gate's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PlanInput {
     /// Expected teacher accuracy, in (0, 1].
@@ -42,6 +50,10 @@ pub struct PlanInput {
     pub confidence: f64,
     /// Wanted probability of a PASS when the expectations hold.
     pub power: f64,
+    /// The run's `min_teacher_correct`.
+    pub min_teacher_correct: u64,
+    /// The run's `[gate] interval`.
+    pub method: IntervalMethod,
 }
 
 /// The plan for one set of expectations.
@@ -51,11 +63,18 @@ pub struct PlanResult {
     pub input: PlanInput,
     /// Expected student accuracy `R p_T`.
     pub student_accuracy: f64,
-    /// Paired items needed; `None` when the expected retention does not
-    /// exceed the threshold (no suite size makes the gate pass).
+    /// Paired items in total (a fresh suite) for a PASS with probability
+    /// `power`; `None` when the expected retention does not exceed the
+    /// threshold (no suite size makes the gate pass).
     pub items: Option<u64>,
+    /// The probability of PASS at `items`, computed exactly; `None` when
+    /// `items` is the large-sample estimate.
+    pub probability: Option<f64>,
     /// Teacher-correct items expected at that size.
     pub teacher_correct: Option<f64>,
+    /// The normal-approximation count of the z test on `S - t T` (what the
+    /// plan said before it counted the floor and the score interval).
+    pub normal_approximation: Option<u64>,
 }
 
 /// Items needed for the expectations in `input`.
@@ -70,12 +89,34 @@ pub fn plan(input: &PlanInput) -> Result<PlanResult, PlanError> {
         student_accuracy,
         input.disagreement,
     )?;
-    let items = items_needed(&moments, input.threshold, input.confidence, input.power)?;
+    let shares =
+        CellShares::from_rates(input.teacher_accuracy, student_accuracy, input.disagreement)?;
+    let rule = RetentionRule {
+        threshold: input.threshold,
+        confidence: input.confidence,
+        min_teacher_correct: input.min_teacher_correct,
+        method: input.method,
+    };
+    let exact = items_to_add(
+        &rule,
+        &PairedCells::default(),
+        &shares,
+        input.power,
+        Goal::Pass,
+    )?;
+    let items = exact.map(|e| e.total);
     Ok(PlanResult {
         input: *input,
         student_accuracy,
         items,
+        probability: exact.and_then(|e| e.probability),
         teacher_correct: items.map(|n| n as f64 * input.teacher_accuracy),
+        normal_approximation: items_needed(
+            &moments,
+            input.threshold,
+            input.confidence,
+            input.power,
+        )?,
     })
 }
 
@@ -94,17 +135,23 @@ pub struct MoreItems {
     pub retention: Option<f64>,
     /// Observed disagreement.
     pub disagreement: f64,
-    /// Additional paired items; `None` when the observed retention does
-    /// not exceed the threshold or retention could not be measured and the
-    /// run gave no estimate.
+    /// Paired items to add for the gate to be decided (PASS or FAIL) with
+    /// the wanted power; `None` when no number of items is likely to.
     pub more: Option<u64>,
+    /// `n + more`.
+    pub total: Option<u64>,
+    /// Whether `more` is exact (the gate's rule over every table of
+    /// pass/fail outcomes) rather than a large-sample estimate.
+    pub exact: bool,
 }
 
-/// For every INCONCLUSIVE gate of `summary`, the additional items that
-/// would settle it at `power`, from the observed rates (teacher accuracy,
-/// retention and disagreement of the whole-suite comparison). A gate whose
-/// retention was not measurable keeps the run's own estimate (items until
-/// the teacher has enough right answers).
+/// For every INCONCLUSIVE gate of `summary`, the items to add for it to be
+/// decided with probability `power`, at the observed rates, under the
+/// run's rule (its floor, confidence and interval method): exact for
+/// unclustered pass/fail scores. Other runs (fractional scores, clustered
+/// items, or summaries written before the counts were recorded) get the
+/// large-sample count of the z test from the observed rates, or the run's
+/// own figure when retention was not measurable.
 pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanError> {
     let mut out = Vec::new();
     for g in summary
@@ -122,32 +169,40 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
         let n = c.n.max(1) as f64;
         let teacher_accuracy = c.teacher_correct as f64 / n;
         let disagreement = (c.teacher_only + c.student_only) as f64 / n;
-        let more = match c.retention {
-            Some(r) if teacher_accuracy > 0.0 => {
-                let m = PairedMoments::from_binary_rates(
-                    teacher_accuracy,
-                    (r * teacher_accuracy).min(1.0),
-                    disagreement,
-                )
-                .or_else(|_| {
-                    // Fractional scores: rates need not form a binary table;
-                    // take the smallest consistent disagreement.
-                    let ps = (r * teacher_accuracy).min(1.0);
-                    PairedMoments::from_binary_rates(
-                        teacher_accuracy,
-                        ps,
-                        disagreement.max((teacher_accuracy - ps).abs()),
-                    )
-                })?;
-                additional_items_needed(
-                    &m,
-                    g.thresholds.min_retention,
-                    g.thresholds.confidence,
-                    power,
-                    c.n as u64,
-                )?
+        let recorded = summary
+            .statistics
+            .gate_retention
+            .iter()
+            .find(|r| r.student == g.student && r.suite == g.suite);
+        let exact = match recorded {
+            Some(r) if summary.statistics.clusters == ClusterBy::None => {
+                match (r.cells, r.cells.as_ref().and_then(CellShares::observed)) {
+                    (Some(cells), Some(shares)) => Some(items_to_add(
+                        &RetentionRule {
+                            threshold: g.thresholds.min_retention,
+                            confidence: r.confidence,
+                            min_teacher_correct: r.min_teacher_correct,
+                            method: summary.statistics.interval,
+                        },
+                        &cells,
+                        &shares,
+                        power,
+                        Goal::Decide,
+                    )?),
+                    _ => None,
+                }
             }
-            _ => g.items_needed,
+            _ => None,
+        };
+        let (more, is_exact) = match exact {
+            Some(e) => (
+                e.map(|e| e.more),
+                e.is_some_and(|e| e.probability.is_some()),
+            ),
+            None => (
+                large_sample_more(g, c, teacher_accuracy, disagreement, power)?,
+                false,
+            ),
         };
         out.push(MoreItems {
             student: g.student.clone(),
@@ -157,9 +212,41 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
             retention: c.retention,
             disagreement,
             more,
+            total: more.map(|k| c.n as u64 + k),
+            exact: is_exact,
         });
     }
     Ok(out)
+}
+
+/// The large-sample count of [`more_items`] for runs without pass/fail cells.
+fn large_sample_more(
+    g: &crate::summary::GateResult,
+    c: &crate::summary::Comparison,
+    teacher_accuracy: f64,
+    disagreement: f64,
+    power: f64,
+) -> Result<Option<u64>, PlanError> {
+    Ok(match c.retention {
+        Some(r) if teacher_accuracy > 0.0 => {
+            let ps = (r * teacher_accuracy).min(1.0);
+            // Fractional scores: rates need not form a binary table; take
+            // the smallest consistent disagreement.
+            let m = PairedMoments::from_binary_rates(
+                teacher_accuracy,
+                ps,
+                disagreement.max((teacher_accuracy - ps).abs()),
+            )?;
+            additional_items_needed(
+                &m,
+                g.thresholds.min_retention,
+                g.thresholds.confidence,
+                power,
+                c.n as u64,
+            )?
+        }
+        _ => g.items_needed,
+    })
 }
 
 #[cfg(test)]
@@ -175,6 +262,8 @@ mod tests {
             threshold: 0.4,
             confidence: 0.95,
             power: 0.8,
+            min_teacher_correct: 10,
+            method: IntervalMethod::Score,
         };
         assert!(plan(&input).is_err());
         let ok = PlanInput {

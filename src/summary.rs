@@ -157,7 +157,10 @@ pub struct GateResult {
     pub verdict: Verdict,
     /// Why, one sentence per criterion that decided it, with the numbers.
     pub reasons: Vec<String>,
-    /// For INCONCLUSIVE: items that would decide it at the observed rates.
+    /// For INCONCLUSIVE: the paired items to ADD to this run's for the gate
+    /// to decide (PASS or FAIL) with the gate's power at the observed rates
+    /// (the total and how it was computed are in
+    /// [`RunStatistics::gate_retention`]).
     pub items_needed: Option<u64>,
     /// The thresholds applied.
     pub thresholds: AppliedThresholds,
@@ -276,6 +279,51 @@ pub struct RunStatistics {
     /// retention criterion was judged at.
     #[serde(default)]
     pub adjusted_confidences: Vec<AdjustedConfidence>,
+    /// Per gate: how its retention criterion was decided, its one-sided
+    /// bounds, and for INCONCLUSIVE the items to add (absent in summaries
+    /// written before).
+    #[serde(default)]
+    pub gate_retention: Vec<GateRetention>,
+}
+
+/// How one gate's retention criterion was decided (see [`crate::gate`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateRetention {
+    /// Student name.
+    pub student: String,
+    /// Suite name.
+    pub suite: String,
+    /// The rule that gave the retention verdict.
+    pub basis: crate::gate::RetentionBasis,
+    /// The confidence of the bounds (the gate's, after any family-wise
+    /// adjustment).
+    pub confidence: f64,
+    /// Fewest teacher-correct items for retention to be measurable.
+    pub min_teacher_correct: u64,
+    /// Paired items.
+    pub n: u64,
+    /// Sum of the teacher's scores on them (its correct items for pass/fail scores).
+    pub teacher_correct: f64,
+    /// Retention point estimate, when retention could be computed (even
+    /// below `min_teacher_correct`).
+    pub point: Option<f64>,
+    /// One-sided lower bound at `confidence`.
+    pub lower_bound: Option<f64>,
+    /// One-sided upper bound at `confidence`, by the same method: below the
+    /// threshold, the gate FAILs whatever the suite size.
+    pub upper_bound: Option<f64>,
+    /// Paired outcome counts when every score is 0 or 1.
+    pub cells: Option<crate::stats::PairedCells>,
+    /// Power the items to add are computed for.
+    pub power: f64,
+    /// For INCONCLUSIVE: paired items to add (same as the gate's `items_needed`).
+    pub items_to_add: Option<u64>,
+    /// For INCONCLUSIVE: this run's paired items plus `items_to_add`.
+    pub items_total: Option<u64>,
+    /// Whether `items_to_add` is exact (the gate's rule summed over every
+    /// possible table of pass/fail outcomes) rather than a large-sample
+    /// estimate (fractional scores, clustered items, very large suites).
+    pub items_exact: bool,
 }
 
 /// How much clustering inflates the variance of retention in one comparison.

@@ -536,6 +536,70 @@ fn clusters_and_holm_are_reported_and_plan_reads_the_run() {
         ],
         ws.path(),
     );
-    // statsmodels NormalIndPower: 1026.39 (tests/plan.rs).
-    assert!(text(&out).contains("1027 paired items"), "{}", text(&out));
+    // The exact plan (tests/plan.rs simulates it).
+    assert!(
+        text(&out).contains("paired items in total (a fresh suite)"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_confidently_worse_student_fails_on_a_small_suite() {
+    // Issue 18: 8 items, teacher right on 7, "bad" on none (McNemar
+    // p = 0.016). The teacher is below min_teacher_correct = 10, but the
+    // score interval's upper bound shows "bad" below 0.95 with 95%
+    // confidence: FAIL, not "not measurable". "good" keeps every item the
+    // teacher got right: the data cannot tell, INCONCLUSIVE with items to add.
+    let ws = Workspace::new(8);
+    ws.transcript("teacher", 400.0, |i| i != 0);
+    ws.transcript("good", 50.0, |i| i != 0);
+    ws.transcript("bad", 50.0, |_| false);
+    ws.config("");
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(ws.path().join("reports/t/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let gate = |s: &str| {
+        summary["gates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["student"] == s)
+            .cloned()
+            .unwrap()
+    };
+    let bad = gate("bad");
+    assert_eq!(bad["verdict"], "FAIL", "{bad}");
+    let reason = bad["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.contains("one-sided upper bound") && reason.contains("< 0.95 at confidence 0.95"),
+        "{reason}"
+    );
+    let good = gate("good");
+    assert_eq!(good["verdict"], "INCONCLUSIVE", "{good}");
+    let more = good["items_needed"].as_u64().unwrap();
+    let detail = summary["statistics"]["gate_retention"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["student"] == "good")
+        .cloned()
+        .unwrap();
+    assert_eq!(detail["basis"], "too_few_teacher_correct", "{detail}");
+    assert_eq!(detail["items_total"].as_u64(), Some(8 + more), "{detail}");
+    // 7 of 8 right for both: the score bound at 0.95 needs 52 such items.
+    assert!(more > 40, "{detail}");
+    // `plan --run` at the gate's power gives the same items to add.
+    let out = run(&["plan", "--run", "reports/t"], ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let want = format!(
+        "good on arith: 8 items, teacher accuracy 0.875, retention not measurable, \
+         disagreement 0.000: {more} more paired items ({} in total) would decide it with \
+         probability 0.8",
+        8 + more
+    );
+    assert!(text(&out).contains(&want), "{}", text(&out));
 }

@@ -22,9 +22,9 @@ use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::Plan;
 use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Clusters, Retention};
 use crate::summary::{
-    AdjustedConfidence, AppliedThresholds, Comparison, DesignEffect, GateResult, Interval,
-    LatencyStats, ModelInfo, ModelStats, PassAtK, RunStatistics, SampleVariance, SuiteInfo,
-    Summary,
+    AdjustedConfidence, AppliedThresholds, Comparison, DesignEffect, GateResult, GateRetention,
+    Interval, LatencyStats, ModelInfo, ModelStats, PassAtK, RunStatistics, SampleVariance,
+    SuiteInfo, Summary,
 };
 
 /// A slice of the run statistics are computed on: a suite (or [`ALL`]), an
@@ -221,7 +221,7 @@ pub fn summarize(
         let Some(g) = pending.get(i) else {
             return Ok(false);
         };
-        let d = g.decide_at(c, config)?;
+        let (d, _) = g.decide_at(c, config)?;
         Ok::<_, SummarizeError>(
             d.criteria
                 .first()
@@ -229,7 +229,10 @@ pub fn summarize(
         )
     })?;
     for (g, c) in pending.iter().zip(adjusted) {
-        let decision = g.decide_at(c, config)?;
+        let (decision, retention) = g.decide_at(c, config)?;
+        statistics
+            .gate_retention
+            .push(gate_retention(g, c, &decision, &retention));
         if config.gate.family_wise != gate::FamilyWise::None {
             statistics.adjusted_confidences.push(AdjustedConfidence {
                 student: g.student.clone(),
@@ -373,8 +376,13 @@ struct PendingGate {
 }
 
 impl PendingGate {
-    /// The decision with the retention criterion judged at confidence `c`.
-    fn decide_at(&self, c: f64, config: &GateConfig) -> Result<gate::GateDecision, SummarizeError> {
+    /// The decision with the retention criterion judged at confidence `c`,
+    /// and the retention estimate it judged.
+    fn decide_at(
+        &self,
+        c: f64,
+        config: &GateConfig,
+    ) -> Result<(gate::GateDecision, Retention<BootstrapEstimate>), SummarizeError> {
         let mut th = self.thresholds.clone();
         th.confidence = c;
         let mut input = self.input.clone();
@@ -382,7 +390,35 @@ impl PendingGate {
             let p = &self.paired;
             input.retention = estimate(&p.teacher, &p.student, p.clusters.as_ref(), c, config)?;
         }
-        Ok(gate::decide(&th, &input)?)
+        let decision = gate::decide(&th, &input)?;
+        Ok((decision, input.retention))
+    }
+}
+
+/// How a gate's retention criterion was decided, for the summary.
+fn gate_retention(
+    g: &PendingGate,
+    confidence: f64,
+    decision: &gate::GateDecision,
+    retention: &Retention<BootstrapEstimate>,
+) -> GateRetention {
+    let e = retention.measured();
+    GateRetention {
+        student: g.student.clone(),
+        suite: g.suite.clone(),
+        basis: decision.retention_basis,
+        confidence,
+        min_teacher_correct: g.thresholds.min_teacher_correct,
+        n: g.paired.teacher.len() as u64,
+        teacher_correct: g.paired.teacher.iter().sum(),
+        point: e.map(|e| e.point),
+        lower_bound: e.map(|e| e.lower_bound),
+        upper_bound: e.map(|e| e.upper_bound),
+        cells: e.and_then(|e| e.cells),
+        power: g.thresholds.power,
+        items_to_add: decision.items_needed,
+        items_total: decision.items_needed_total,
+        items_exact: decision.items_needed_exact,
     }
 }
 

@@ -43,7 +43,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution};
 use serde::{Deserialize, Serialize};
 
-use super::{Interval, IntervalMethod, PairedMoments, Retention, StatsError, retention_estimate};
+use super::{
+    Interval, IntervalMethod, PairedCells, PairedMoments, Retention, StatsError, retention_estimate,
+};
 
 /// Default number of bootstrap resamples.
 pub const DEFAULT_RESAMPLES: u32 = 10_000;
@@ -95,6 +97,12 @@ pub struct BootstrapEstimate {
     pub interval: Interval,
     /// One-sided lower bound at `c`: the `1 - c` quantile of the resampled ratios.
     pub lower_bound: f64,
+    /// One-sided upper bound at `c`, by the same method as `lower_bound`
+    /// (the `c` quantile of the resampled ratios for the bootstrap). The
+    /// gate FAILs a student whose upper bound is below the threshold.
+    /// `f64::MAX` (no bound) when read from data written without it.
+    #[serde(default = "no_upper_bound")]
+    pub upper_bound: f64,
     /// Standard deviation of the resampled ratios.
     pub standard_error: f64,
     /// Number of resamples drawn.
@@ -112,10 +120,18 @@ pub struct BootstrapEstimate {
     /// Number of clusters when the uncertainty was clustered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clusters: Option<u64>,
+    /// The paired outcome counts when every score is 0 or 1 (for the exact
+    /// items-needed calculation); `None` for fractional scores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells: Option<PairedCells>,
 }
 
 fn percentile() -> IntervalMethod {
     IntervalMethod::Percentile
+}
+
+fn no_upper_bound() -> f64 {
+    f64::MAX
 }
 
 /// Paired bootstrap of retention `mean(student) / mean(teacher)`.

@@ -173,6 +173,7 @@ pub fn retention_estimate(
     let nf = teacher.len() as f64;
     let point = student_sum / teacher_sum;
     let clusters = clusters.filter(|c| c.len() > 1);
+    let cells = CellCounts::of(teacher, student);
     let c = opts.confidence;
     let bounds = if method.resamples() {
         let ratios = match clusters {
@@ -200,6 +201,7 @@ pub fn retention_estimate(
                 upper: q((1.0 + c) / 2.0),
             },
             lower_bound: q(1.0 - c),
+            upper_bound: q(c),
             standard_error: sample_sd(&ratios),
             resamples: opts.resamples,
             undefined_resamples: opts.resamples - ratios.len() as u32,
@@ -208,17 +210,18 @@ pub fn retention_estimate(
         let cov = mean_covariance(teacher, student, clusters);
         let means = (teacher_sum / nf, student_sum / nf);
         let (z2, z1) = (z_quantile((1.0 + c) / 2.0), z_quantile(c));
-        let binary = CellCounts::of(teacher, student).filter(|_| clusters.is_none());
+        let binary = cells.filter(|_| clusters.is_none());
         let (two, one) = match (method, binary) {
             (IntervalMethod::DeltaLog, _) => {
-                (delta_log(means, &cov, z2), delta_log(means, &cov, z1).lower)
+                (delta_log(means, &cov, z2), delta_log(means, &cov, z1))
             }
             (IntervalMethod::Score, Some(cells)) => cells.interval(z2, z1),
-            _ => (fieller(means, &cov, z2), fieller(means, &cov, z1).lower),
+            _ => (fieller(means, &cov, z2), fieller(means, &cov, z1)),
         };
         Bounds {
             interval: two,
-            lower_bound: one,
+            lower_bound: one.lower,
+            upper_bound: one.upper,
             standard_error: cov.linearised(point).sqrt() / means.0,
             resamples: 0,
             undefined_resamples: 0,
@@ -233,6 +236,7 @@ pub fn retention_estimate(
         confidence: c,
         interval: bounds.interval,
         lower_bound: bounds.lower_bound,
+        upper_bound: bounds.upper_bound,
         standard_error: bounds.standard_error,
         resamples: bounds.resamples,
         undefined_resamples: bounds.undefined_resamples,
@@ -240,6 +244,7 @@ pub fn retention_estimate(
         moments: PairedMoments::from_checked(teacher, student),
         method,
         clusters: clusters.map(|c| c.len() as u64),
+        cells: cells.map(|c| c.whole()),
     }))
 }
 
@@ -247,6 +252,7 @@ pub fn retention_estimate(
 struct Bounds {
     interval: Interval,
     lower_bound: f64,
+    upper_bound: f64,
     standard_error: f64,
     resamples: u32,
     undefined_resamples: u32,
@@ -330,7 +336,7 @@ fn bca_level(z0: f64, a: f64, alpha: f64) -> f64 {
 
 /// Normal interval on log R with quantile `z`: `exp(log R̂ ± z se)`. A
 /// student mean of 0 has no logarithm: the interval is `[0, 0]`.
-fn delta_log((tm, sm): (f64, f64), cov: &MeanCovariance, z: f64) -> Interval {
+pub(crate) fn delta_log((tm, sm): (f64, f64), cov: &MeanCovariance, z: f64) -> Interval {
     if sm <= 0.0 {
         return Interval {
             lower: 0.0,
@@ -347,7 +353,7 @@ fn delta_log((tm, sm): (f64, f64), cov: &MeanCovariance, z: f64) -> Interval {
 }
 
 /// Fieller's interval with quantile `z` (`[0, f64::MAX]` when unbounded).
-fn fieller((tm, sm): (f64, f64), cov: &MeanCovariance, z: f64) -> Interval {
+pub(crate) fn fieller((tm, sm): (f64, f64), cov: &MeanCovariance, z: f64) -> Interval {
     let z2 = z * z;
     let a = tm * tm - z2 * cov.teacher;
     let b = sm * tm - z2 * cov.cross;
@@ -401,6 +407,35 @@ mod tests {
     const FIELLER_A: (f64, f64, f64) = (0.9111431029775265, 1.002292516536498, 0.9182450827124526);
     const FIELLER_B: (f64, f64, f64) = (0.735628176188806, 0.9852623115760728, 0.7549486919711828);
     const FIELLER_C: (f64, f64, f64) = (0.9182450827124526, 0.9946951854961796, 0.9264729349647177);
+
+    #[test]
+    fn one_sided_upper_bound_is_the_same_method_at_the_same_confidence() {
+        // A one-sided bound at c is the end of the two-sided interval at
+        // 2c - 1, by every method (same quantile, same resamples).
+        let (t, s) = table(40, 9, 2, 9);
+        for m in IntervalMethod::ALL {
+            let one = estimate(&t, &s, m, 0.95);
+            let two = estimate(&t, &s, m, 0.9);
+            assert!(
+                (one.upper_bound - two.interval.upper).abs() < 1e-12,
+                "{m}: {one:?} {two:?}"
+            );
+            assert!((one.lower_bound - two.interval.lower).abs() < 1e-12, "{m}");
+            assert!(one.lower_bound <= one.point && one.point <= one.upper_bound);
+        }
+        // Independent values: the two-sided ends at 0.90 of
+        // tests/reference/calibration_reference.py (scipy brentq inversions).
+        let (t, s) = table(15, 0, 0, 35);
+        let e = estimate(&t, &s, IntervalMethod::Score, 0.95);
+        assert!((e.upper_bound - 1.1803695630897049).abs() < 1e-6, "{e:?}");
+        let (t, s) = table(300, 40, 25, 135);
+        let e = estimate(&t, &s, IntervalMethod::Fieller, 0.95);
+        assert!((e.upper_bound - FIELLER_C.1).abs() < 1e-9, "{e:?}");
+        // The counts are kept for pass/fail scores only.
+        assert_eq!(e.cells.map(|c| c.n()), Some(500));
+        let frac = estimate(&[1.0, 0.5], &[1.0, 0.5], IntervalMethod::Fieller, 0.95);
+        assert_eq!(frac.cells, None);
+    }
 
     #[test]
     fn delta_log_agrees_with_the_cross_check() {

@@ -14,7 +14,8 @@
 //! | retention cross-check | [`delta_method_retention`] | delta method on log R |
 //! | clustering | [`Clusters`], [`design_effect`] | cluster-robust variance, two-stage bootstrap |
 //! | paired difference | [`mcnemar_exact`] | exact binomial test on discordant pairs |
-//! | items needed | [`items_needed`], [`additional_items_needed`] | one-sided z test on S - t*T |
+//! | items needed | [`items_to_add`], [`verdict_odds`] | exact: the gate's own rule summed over every paired binary table |
+//! | items needed (large samples, fractional scores) | [`items_needed`], [`additional_items_needed`] | one-sided z test on S - t*T |
 //! | latency | [`percentile`], [`summarize`] | linear interpolation (numpy "linear") |
 //! | pass@k | [`pass_at_k`] | unbiased estimator of Chen et al. (2021) |
 
@@ -45,8 +46,12 @@ pub use mcnemar::{McNemar, mcnemar_exact};
 pub use moments::PairedMoments;
 pub use passk::pass_at_k;
 pub use percentile::{Summary, percentile, summarize};
-pub use power::{additional_items_needed, items_needed};
+pub use power::{
+    CellShares, Goal, ItemsToAdd, RetentionRule, VerdictOdds, additional_items_needed,
+    items_needed, items_to_add, verdict_odds,
+};
 pub use retention::{Retention, Unmeasurable, UnmeasurableReason};
+pub use score::PairedCells;
 pub use wilson::{Accuracy, AccuracyMethod, Interval, accuracy, wilson, wilson_one_sided};
 
 /// Helpers shared by the statistics tests.

@@ -27,9 +27,15 @@
 //! computed from the observed spread (not a null-hypothesis variance). For
 //! binary scores at `t = 1`, `σ_D² = ψ - δ²` with `ψ` the discordance rate.
 
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{Binomial, Discrete, DiscreteCDF};
+
+use super::cluster::MeanCovariance;
 use super::error::check_confidence;
+use super::estimate::{delta_log, fieller};
 use super::normal::z_quantile;
-use super::{PairedMoments, StatsError};
+use super::score::CellCounts;
+use super::{Interval, IntervalMethod, PairedCells, PairedMoments, StatsError};
 
 /// Number of paired items needed for the one-sided lower bound of R at
 /// `confidence` to clear `threshold` with probability `power` (e.g. 0.8),
@@ -49,13 +55,7 @@ pub fn items_needed(
     power: f64,
 ) -> Result<Option<u64>, StatsError> {
     check_confidence(confidence)?;
-    if !(power > 0.0 && power < 1.0) {
-        return Err(StatsError::Parameter {
-            field: "power",
-            expected: "strictly between 0 and 1",
-            value: power,
-        });
-    }
+    check_power(power)?;
     if !(threshold.is_finite() && threshold > 0.0) {
         return Err(StatsError::Threshold { value: threshold });
     }
@@ -111,6 +111,506 @@ pub fn additional_items_needed(
 ) -> Result<Option<u64>, StatsError> {
     Ok(items_needed(moments, threshold, confidence, power)?
         .map(|total| total.saturating_sub(current).max(1)))
+}
+
+/// The gate's retention rule, as the exact items-needed calculation
+/// applies it to paired binary outcomes (see [`verdict_odds`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RetentionRule {
+    /// `min_retention`.
+    pub threshold: f64,
+    /// Confidence of the one-sided bounds.
+    pub confidence: f64,
+    /// Fewest teacher-correct items for retention to be measurable.
+    pub min_teacher_correct: u64,
+    /// The interval method the gate uses. The bootstrap methods are planned
+    /// with Fieller's interval, their large-sample equivalent (a bootstrap
+    /// cannot be evaluated on every possible table).
+    pub method: IntervalMethod,
+}
+
+/// Probabilities of the four outcomes of one paired binary item.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CellShares {
+    /// Both right.
+    pub both: f64,
+    /// Teacher right, student wrong.
+    pub teacher_only: f64,
+    /// Student right, teacher wrong.
+    pub student_only: f64,
+    /// Both wrong.
+    pub neither: f64,
+}
+
+impl CellShares {
+    /// The shares with teacher accuracy `p_t`, student accuracy `p_s` and
+    /// discordance `d` (share of items exactly one model gets right).
+    /// Errors as [`PairedMoments::from_binary_rates`].
+    pub fn from_rates(
+        teacher_accuracy: f64,
+        student_accuracy: f64,
+        discordance: f64,
+    ) -> Result<Self, StatsError> {
+        // Checks the ranges and the consistency of d.
+        PairedMoments::from_binary_rates(teacher_accuracy, student_accuracy, discordance)?;
+        let teacher_only = ((discordance + teacher_accuracy - student_accuracy) / 2.0).max(0.0);
+        let student_only = ((discordance - teacher_accuracy + student_accuracy) / 2.0).max(0.0);
+        let both = (teacher_accuracy - teacher_only).max(0.0);
+        Ok(Self {
+            both,
+            teacher_only,
+            student_only,
+            neither: (1.0 - both - teacher_only - student_only).max(0.0),
+        })
+    }
+
+    /// The observed shares of `cells`; `None` when there are no items.
+    pub fn observed(cells: &PairedCells) -> Option<Self> {
+        let n = cells.n();
+        (n > 0).then(|| {
+            let n = n as f64;
+            Self {
+                both: cells.both as f64 / n,
+                teacher_only: cells.teacher_only as f64 / n,
+                student_only: cells.student_only as f64 / n,
+                neither: cells.neither as f64 / n,
+            }
+        })
+    }
+}
+
+/// What the added items should achieve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// A PASS (planning a suite for a student expected to be good enough).
+    Pass,
+    /// A PASS or a FAIL: anything but INCONCLUSIVE (an inconclusive run).
+    Decide,
+}
+
+/// Probabilities of the retention verdicts after the added items.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct VerdictOdds {
+    /// Probability of PASS.
+    pub pass: f64,
+    /// Probability of FAIL.
+    pub fail: f64,
+}
+
+impl VerdictOdds {
+    /// The probability of reaching `goal`.
+    pub fn of(&self, goal: Goal) -> f64 {
+        match goal {
+            Goal::Pass => self.pass,
+            Goal::Decide => self.pass + self.fail,
+        }
+    }
+}
+
+/// Items to add for the gate to reach a goal with a wanted probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ItemsToAdd {
+    /// Paired items to add to the current ones (at least 1).
+    pub more: u64,
+    /// The current items plus `more`.
+    pub total: u64,
+    /// The probability of reaching the goal with `more` added, computed
+    /// exactly; `None` when the count came from the large-sample formula.
+    pub probability: Option<f64>,
+}
+
+/// Pairs of (teacher only, student only) counts evaluated per call of
+/// [`verdict_odds`] before it gives up (the large-sample formula is then
+/// accurate; see [`items_to_add`]).
+const MAX_PAIRS: usize = 40_000;
+
+/// Most items [`items_to_add`] searches up to.
+const MAX_ITEMS: u64 = 100_000_000;
+
+/// Width, in standard deviations, of the binomial ranges summed over; the
+/// mass outside is below 1e-9.
+const TAIL_SDS: f64 = 8.0;
+
+/// The exact probabilities of the gate's retention verdicts when `more`
+/// paired binary items, each with outcome probabilities `shares`, are added
+/// to the `current` ones, under `rule`.
+///
+/// The verdict of a table is the gate's ([`crate::gate::decide`]): not
+/// measurable (no item, or the teacher got none right) is INCONCLUSIVE; a
+/// one-sided upper bound below the threshold is FAIL; fewer than
+/// `min_teacher_correct` teacher-correct items is INCONCLUSIVE; a point
+/// estimate below the threshold is FAIL; a lower bound at or above it is
+/// PASS; else INCONCLUSIVE. The bounds are the rule's interval at its
+/// confidence (the score interval: the score statistic at the threshold
+/// against `±z_c`, which is the same comparison since the statistic
+/// decreases in `θ`).
+///
+/// The added counts are multinomial; the sum runs over the teacher-only and
+/// student-only counts within [`TAIL_SDS`] standard deviations, and, for
+/// each pair, finds where the both-right count crosses each rule's limit by
+/// bisection (each limit is monotone in that count: the sum equals the
+/// gate's verdicts on every table of small suites, a unit test) and adds
+/// binomial probabilities. `None` when more than
+/// [`MAX_PAIRS`] pairs would be needed.
+pub fn verdict_odds(
+    rule: &RetentionRule,
+    current: &PairedCells,
+    shares: &CellShares,
+    more: u64,
+) -> Result<Option<VerdictOdds>, StatsError> {
+    check_rule(rule)?;
+    let total = shares.both + shares.teacher_only + shares.student_only + shares.neither;
+    for (field, value) in [
+        ("share of both right", shares.both),
+        ("share of teacher only", shares.teacher_only),
+        ("share of student only", shares.student_only),
+        ("share of neither", shares.neither),
+    ] {
+        if !(0.0..=1.0).contains(&value) {
+            return Err(StatsError::Parameter {
+                field,
+                expected: "a number in [0, 1]",
+                value,
+            });
+        }
+    }
+    if (total - 1.0).abs() > 1e-9 {
+        return Err(StatsError::Parameter {
+            field: "sum of the cell shares",
+            expected: "1",
+            value: total,
+        });
+    }
+    let judge = Judge::new(rule);
+    let p10 = shares.teacher_only;
+    let (lo10, hi10) = significant(more, p10);
+    let p01 = conditional(shares.student_only, 1.0 - p10);
+    let width01 = significant(more, p01);
+    let pairs = (hi10 - lo10 + 1) as usize * (width01.1 - width01.0 + 1) as usize;
+    if pairs > MAX_PAIRS {
+        return Ok(None);
+    }
+    let q11 = conditional(shares.both, shares.both + shares.neither);
+    let mut odds = VerdictOdds {
+        pass: 0.0,
+        fail: 0.0,
+    };
+    for x10 in lo10..=hi10 {
+        let w10 = binomial_pmf(more, p10, x10);
+        if w10 < 1e-15 {
+            continue;
+        }
+        let rest = more - x10;
+        let (lo01, hi01) = significant(rest, p01);
+        for x01 in lo01..=hi01 {
+            let w = w10 * binomial_pmf(rest, p01, x01);
+            if w < 1e-15 {
+                continue;
+            }
+            let m = rest - x01;
+            let table = |x11: u64| CellCounts {
+                both: (current.both + x11) as f64,
+                teacher_only: (current.teacher_only + x10) as f64,
+                student_only: (current.student_only + x01) as f64,
+                neither: (current.neither + (m - x11)) as f64,
+            };
+            let (lo, hi) = significant(m, q11);
+            let below = |v: u64| binomial_below(m, q11, v);
+            // Smallest both-right count at which each limit holds.
+            let measurable = first(lo, hi, |x| table(x).both + table(x).teacher_only > 0.0);
+            let floor = first(lo, hi, |x| {
+                table(x).both + table(x).teacher_only >= rule.min_teacher_correct as f64
+            });
+            // Unmeasurable tables (only possible at the smallest count)
+            // count as "below" so that each search is monotone.
+            let point_ok = first(lo, hi, |x| judge.point_at_or_above(&table(x)));
+            let upper_ok = first(lo, hi, |x| judge.upper_at_or_above(&table(x)));
+            let pass = first(lo, hi, |x| judge.lower_clears(&table(x))).max(floor);
+            // FAIL: measurable with the upper bound below, or measurable,
+            // above the floor and the point estimate below.
+            let upper_fail = (measurable, upper_ok.max(measurable));
+            let point_fail = (
+                floor.max(upper_fail.1),
+                point_ok.max(floor.max(upper_fail.1)),
+            );
+            odds.pass += w * (1.0 - below(pass));
+            odds.fail += w * (below(upper_fail.1) - below(upper_fail.0));
+            odds.fail += w * (below(point_fail.1) - below(point_fail.0));
+        }
+    }
+    odds.pass = odds.pass.clamp(0.0, 1.0);
+    odds.fail = odds.fail.clamp(0.0, 1.0 - odds.pass);
+    Ok(Some(odds))
+}
+
+/// The fewest paired items to add to `current` for the gate under `rule` to
+/// reach `goal` with probability at least `power`, if each added item has
+/// outcome probabilities `shares` (for a run: its observed shares).
+///
+/// Searched by doubling and then bisection over [`verdict_odds`], so the
+/// probability at the returned count is computed exactly (the gate's
+/// probability is not exactly monotone in the number of items: small
+/// suites have few possible tables, so one more item can lower it a
+/// little). When the exact sum would be too large (suites of many thousands
+/// of items with many disagreements), the large-sample formula on
+/// `S - t T` gives the count (`probability: None`): [`items_needed`] for a
+/// PASS, or, when the student's share is below `t` times the teacher's, the
+/// items for the point estimate to fall below `t` with probability
+/// `power`; at least the items for the teacher's expected correct count to
+/// reach the floor.
+///
+/// `None` when no count up to 10^8 reaches the goal (for [`Goal::Pass`]:
+/// the shares' retention does not exceed the threshold).
+pub fn items_to_add(
+    rule: &RetentionRule,
+    current: &PairedCells,
+    shares: &CellShares,
+    power: f64,
+    goal: Goal,
+) -> Result<Option<ItemsToAdd>, StatsError> {
+    check_power(power)?;
+    check_rule(rule)?;
+    let (pt, ps) = (
+        shares.both + shares.teacher_only,
+        shares.both + shares.student_only,
+    );
+    let delta = ps - rule.threshold * pt;
+    if pt <= 0.0 || (goal == Goal::Pass && delta <= 0.0) {
+        return Ok(None);
+    }
+    let n = current.n();
+    let reaches = |k: u64| -> Result<Option<(bool, f64)>, StatsError> {
+        Ok(verdict_odds(rule, current, shares, k)?.map(|o| {
+            let p = o.of(goal);
+            (p >= power, p)
+        }))
+    };
+    let found = |k: u64, p: f64| ItemsToAdd {
+        more: k,
+        total: n + k,
+        probability: Some(p),
+    };
+    // Doubling: the first power of two that reaches the goal.
+    let mut hi = 1;
+    let mut last_miss = 0;
+    let (mut hi_p, mut exact) = (0.0, true);
+    loop {
+        match reaches(hi)? {
+            None => {
+                exact = false;
+                break;
+            }
+            Some((true, p)) => {
+                hi_p = p;
+                break;
+            }
+            Some((false, _)) => {
+                last_miss = hi;
+                if hi >= MAX_ITEMS {
+                    return Ok(None);
+                }
+                hi = (hi * 2).min(MAX_ITEMS);
+            }
+        }
+    }
+    if !exact {
+        return Ok(large_sample_items(rule, shares, power, delta)
+            .map(|total| total.saturating_sub(n).max(1).max(last_miss + 1))
+            .map(|more| ItemsToAdd {
+                more,
+                total: n + more,
+                probability: None,
+            }));
+    }
+    // Bisection between a miss and a hit.
+    let mut lo = last_miss;
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        match reaches(mid)? {
+            Some((true, p)) => {
+                hi = mid;
+                hi_p = p;
+            }
+            _ => lo = mid,
+        }
+    }
+    Ok(Some(found(hi, hi_p)))
+}
+
+/// The large-sample total count for [`items_to_add`].
+fn large_sample_items(
+    rule: &RetentionRule,
+    shares: &CellShares,
+    power: f64,
+    delta: f64,
+) -> Option<u64> {
+    let pt = shares.both + shares.teacher_only;
+    let floor = (rule.min_teacher_correct as f64 / pt).ceil();
+    let t = rule.threshold;
+    let cells = [
+        (shares.both, 1.0 - t),
+        (shares.teacher_only, -t),
+        (shares.student_only, 1.0),
+    ];
+    let var = cells.iter().map(|(p, d)| p * d * d).sum::<f64>() - delta * delta;
+    let z = if delta > 0.0 {
+        z_quantile(rule.confidence) + z_quantile(power)
+    } else if delta < 0.0 {
+        z_quantile(power)
+    } else {
+        return None;
+    }
+    .max(0.0);
+    let n = (z * z * var.max(0.0) / (delta * delta))
+        .ceil()
+        .max(floor)
+        .max(1.0);
+    (n.is_finite() && n < MAX_ITEMS as f64).then_some(n as u64)
+}
+
+/// The rule's limits on one table of counts.
+struct Judge {
+    threshold: f64,
+    z: f64,
+    method: IntervalMethod,
+}
+
+impl Judge {
+    fn new(rule: &RetentionRule) -> Self {
+        Self {
+            threshold: rule.threshold,
+            z: z_quantile(rule.confidence),
+            method: rule.method,
+        }
+    }
+
+    /// Measurable and `point >= t`, computed as the gate does (`R̂ = S / T`).
+    fn point_at_or_above(&self, c: &CellCounts) -> bool {
+        let t = c.both + c.teacher_only;
+        t > 0.0 && (c.both + c.student_only) / t >= self.threshold
+    }
+
+    /// The one-sided bounds of a measurable table (teacher total above 0).
+    fn bounds(&self, c: &CellCounts) -> Interval {
+        let n = c.n();
+        let (tsum, ssum) = (c.both + c.teacher_only, c.both + c.student_only);
+        let means = (tsum / n, ssum / n);
+        // The sample covariance of the means (`n - 1` denominator over `n`),
+        // as `cluster::mean_covariance` computes it from the items.
+        let scale = if n > 1.0 { 1.0 / ((n - 1.0) * n) } else { 0.0 };
+        let cov = MeanCovariance {
+            teacher: (tsum - tsum * tsum / n) * scale,
+            student: (ssum - ssum * ssum / n) * scale,
+            cross: (c.both - tsum * ssum / n) * scale,
+        };
+        match self.method {
+            IntervalMethod::DeltaLog => delta_log(means, &cov, self.z),
+            _ => fieller(means, &cov, self.z),
+        }
+    }
+
+    /// The one-sided lower bound is at or above the threshold.
+    fn lower_clears(&self, c: &CellCounts) -> bool {
+        if c.both + c.teacher_only <= 0.0 {
+            return false;
+        }
+        match self.method {
+            IntervalMethod::Score => c.score(self.threshold) >= self.z,
+            _ => self.bounds(c).lower >= self.threshold,
+        }
+    }
+
+    /// Measurable and the one-sided upper bound at or above the threshold
+    /// (the gate FAILs a measurable table whose upper bound is below).
+    fn upper_at_or_above(&self, c: &CellCounts) -> bool {
+        if c.both + c.teacher_only <= 0.0 {
+            return false;
+        }
+        match self.method {
+            IntervalMethod::Score => c.score(self.threshold) >= -self.z,
+            _ => self.bounds(c).upper >= self.threshold,
+        }
+    }
+}
+
+/// The smallest `x` in `lo..=hi` with `holds(x)`, for a `holds` that is
+/// false and then true; `lo` when it holds everywhere, `hi + 1` when
+/// nowhere. Below `lo` and above `hi` the binomial mass is negligible.
+fn first(lo: u64, hi: u64, holds: impl Fn(u64) -> bool) -> u64 {
+    if holds(lo) {
+        return lo;
+    }
+    if !holds(hi) {
+        return hi + 1;
+    }
+    let (mut miss, mut hit) = (lo, hi);
+    while hit - miss > 1 {
+        let mid = miss + (hit - miss) / 2;
+        if holds(mid) {
+            hit = mid;
+        } else {
+            miss = mid;
+        }
+    }
+    hit
+}
+
+/// `a / b`, or 0 when `b` is 0.
+fn conditional(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        (a / b).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// The values of `Binomial(n, p)` within [`TAIL_SDS`] standard deviations
+/// (plus 3) of the mean, clipped to `0..=n`.
+fn significant(n: u64, p: f64) -> (u64, u64) {
+    let nf = n as f64;
+    let mean = nf * p;
+    let reach = TAIL_SDS * (nf * p * (1.0 - p)).sqrt() + 3.0;
+    let lo = (mean - reach).floor().max(0.0) as u64;
+    let hi = ((mean + reach).ceil().min(nf) as u64).max(lo);
+    (lo, hi)
+}
+
+fn binomial_pmf(n: u64, p: f64, x: u64) -> f64 {
+    Binomial::new(p, n).map_or(0.0, |b| b.pmf(x))
+}
+
+/// `P(X < v)` for `X ~ Binomial(n, p)`.
+fn binomial_below(n: u64, p: f64, v: u64) -> f64 {
+    if v == 0 || (p >= 1.0 && v <= n) {
+        0.0
+    } else if v > n || p <= 0.0 {
+        1.0
+    } else {
+        Binomial::new(p, n).map_or(0.0, |b| b.cdf(v - 1))
+    }
+}
+
+fn check_power(power: f64) -> Result<(), StatsError> {
+    if power > 0.0 && power < 1.0 {
+        Ok(())
+    } else {
+        Err(StatsError::Parameter {
+            field: "power",
+            expected: "strictly between 0 and 1",
+            value: power,
+        })
+    }
+}
+
+fn check_rule(rule: &RetentionRule) -> Result<(), StatsError> {
+    check_confidence(rule.confidence)?;
+    if !(rule.threshold.is_finite() && rule.threshold > 0.0) {
+        return Err(StatsError::Threshold {
+            value: rule.threshold,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -186,6 +686,183 @@ mod tests {
             })
         ));
     }
+
+    /// The gate's retention verdict on one table, by the real estimate and
+    /// [`crate::gate::decide`].
+    fn gate_verdict(rule: &RetentionRule, c: &PairedCells) -> crate::gate::Verdict {
+        let (t, s) = crate::stats::test_support::table(
+            c.both as usize,
+            c.teacher_only as usize,
+            c.student_only as usize,
+            c.neither as usize,
+        );
+        let opts = BootstrapOptions {
+            confidence: rule.confidence,
+            ..BootstrapOptions::default()
+        };
+        let retention = crate::stats::retention_estimate(&t, &s, None, rule.method, &opts).unwrap();
+        let mut th = crate::gate::GateThresholds::new(rule.threshold);
+        th.confidence = rule.confidence;
+        th.min_teacher_correct = rule.min_teacher_correct;
+        let input = crate::gate::GateInput {
+            retention,
+            p95_latency_ms: None,
+            speedup: None,
+            cost_ratio: None,
+            error_rate: None,
+        };
+        crate::gate::decide_verdict(&th, &input).unwrap().verdict
+    }
+
+    /// `verdict_odds` by brute force: every multinomial table of `k` added
+    /// items, judged by the real gate.
+    fn brute_force(
+        rule: &RetentionRule,
+        current: &PairedCells,
+        p: &CellShares,
+        k: u64,
+    ) -> VerdictOdds {
+        let ln_fact = |n: u64| (1..=n).map(|i| (i as f64).ln()).sum::<f64>();
+        let mut odds = VerdictOdds {
+            pass: 0.0,
+            fail: 0.0,
+        };
+        for a in 0..=k {
+            for b in 0..=k - a {
+                for c in 0..=k - a - b {
+                    let d = k - a - b - c;
+                    let mut lw = ln_fact(k) - ln_fact(a) - ln_fact(b) - ln_fact(c) - ln_fact(d);
+                    for (x, q) in [
+                        (a, p.both),
+                        (b, p.teacher_only),
+                        (c, p.student_only),
+                        (d, p.neither),
+                    ] {
+                        if x > 0 {
+                            lw += x as f64 * q.ln();
+                        }
+                    }
+                    let w = lw.exp();
+                    let table = PairedCells {
+                        both: current.both + a,
+                        teacher_only: current.teacher_only + b,
+                        student_only: current.student_only + c,
+                        neither: current.neither + d,
+                    };
+                    match gate_verdict(rule, &table) {
+                        crate::gate::Verdict::Pass => odds.pass += w,
+                        crate::gate::Verdict::Fail => odds.fail += w,
+                        crate::gate::Verdict::Inconclusive => {}
+                    }
+                }
+            }
+        }
+        odds
+    }
+
+    #[test]
+    fn verdict_odds_equal_the_gate_on_every_table() {
+        // Small suites, where every table can be judged by the gate itself:
+        // the sum (with its bisections over the both-right count) must give
+        // the same probabilities for every analytic method.
+        let shares = CellShares {
+            both: 0.55,
+            teacher_only: 0.15,
+            student_only: 0.1,
+            neither: 0.2,
+        };
+        let currents = [
+            PairedCells::default(),
+            PairedCells {
+                both: 6,
+                teacher_only: 1,
+                student_only: 0,
+                neither: 1,
+            },
+            PairedCells {
+                both: 0,
+                teacher_only: 0,
+                student_only: 1,
+                neither: 2,
+            },
+        ];
+        for method in [
+            IntervalMethod::Score,
+            IntervalMethod::Fieller,
+            IntervalMethod::DeltaLog,
+        ] {
+            for (threshold, min_teacher_correct) in [(0.95, 10), (0.8, 3), (0.6, 0)] {
+                let rule = RetentionRule {
+                    threshold,
+                    confidence: 0.9,
+                    min_teacher_correct,
+                    method,
+                };
+                for current in &currents {
+                    for k in [1, 5, 14] {
+                        let got = verdict_odds(&rule, current, &shares, k).unwrap().unwrap();
+                        let want = brute_force(&rule, current, &shares, k);
+                        assert!(
+                            (got.pass - want.pass).abs() < 1e-9
+                                && (got.fail - want.fail).abs() < 1e-9,
+                            "{rule:?} {current:?} k={k}: {got:?} vs {want:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn items_to_add_is_the_first_count_reaching_the_power() {
+        // No disagreement, teacher accuracy 0.8, R = 1, threshold 0.95: the
+        // score bound clears 0.95 once a >= z² · 0.95 / 0.05 = 51.4 items
+        // are right for both (module score), so PASS at n is
+        // P(Binomial(n, 0.8) >= 52), and the smallest n with 80% is 68
+        // (exact rational sums with Python's `math.comb` and `fractions`, a
+        // throwaway script: 0.7451078138227907 at 67, 0.8123812489209455 at
+        // 68). The normal approximation of the z test says 2.
+        let rule = RetentionRule {
+            threshold: 0.95,
+            confidence: 0.95,
+            min_teacher_correct: 10,
+            method: IntervalMethod::Score,
+        };
+        let shares = CellShares::from_rates(0.8, 0.8, 0.0).unwrap();
+        let plan = items_to_add(&rule, &PairedCells::default(), &shares, 0.8, Goal::Pass)
+            .unwrap()
+            .unwrap();
+        assert_eq!((plan.more, plan.total), (68, 68), "{plan:?}");
+        let p = plan.probability.unwrap();
+        assert!((p - SF_51_68).abs() < 1e-9, "{p}");
+        let before = verdict_odds(&rule, &PairedCells::default(), &shares, 67)
+            .unwrap()
+            .unwrap();
+        assert!((before.pass - SF_51_67).abs() < 1e-9, "{before:?}");
+        let m = PairedMoments::from_binary_rates(0.8, 0.8, 0.0).unwrap();
+        assert_eq!(items_needed(&m, 0.95, 0.95, 0.8).unwrap(), Some(2));
+        // From 30 such items already seen, 24 right: the count is of items
+        // to ADD (28 more right are needed, 35 more items on average).
+        let current = PairedCells {
+            both: 24,
+            teacher_only: 0,
+            student_only: 0,
+            neither: 6,
+        };
+        let more = items_to_add(&rule, &current, &shares, 0.8, Goal::Pass)
+            .unwrap()
+            .unwrap();
+        assert_eq!(more.total, current.n() + more.more);
+        assert!(more.more < 68 && more.more >= 28, "{more:?}");
+        // A retention at or below the threshold never plans a PASS.
+        let at = CellShares::from_rates(0.8, 0.76, 0.04).unwrap();
+        assert_eq!(
+            items_to_add(&rule, &PairedCells::default(), &at, 0.8, Goal::Pass).unwrap(),
+            None
+        );
+    }
+    const SF_51_67: f64 = 0.7451078138227907;
+    const SF_51_68: f64 = 0.8123812489209455;
 
     /// Draws `n` paired binary outcomes with cell probabilities
     /// (both, teacher only, student only) and the rest neither.

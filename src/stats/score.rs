@@ -27,7 +27,46 @@
 //! `k` takes the remaining probability (the Karush-Kuhn-Tucker condition of
 //! the empty cell becomes active).
 
+use serde::{Deserialize, Serialize};
+
 use super::Interval;
+
+/// Counts of the four outcomes of paired binary (pass/fail) items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairedCells {
+    /// Items both models got right.
+    pub both: u64,
+    /// Items only the teacher got right.
+    pub teacher_only: u64,
+    /// Items only the student got right.
+    pub student_only: u64,
+    /// Items both models got wrong.
+    pub neither: u64,
+}
+
+impl PairedCells {
+    /// Number of items.
+    pub fn n(&self) -> u64 {
+        self.both + self.teacher_only + self.student_only + self.neither
+    }
+
+    /// Items the teacher got right.
+    pub fn teacher_correct(&self) -> u64 {
+        self.both + self.teacher_only
+    }
+}
+
+impl From<PairedCells> for CellCounts {
+    fn from(c: PairedCells) -> Self {
+        CellCounts {
+            both: c.both as f64,
+            teacher_only: c.teacher_only as f64,
+            student_only: c.student_only as f64,
+            neither: c.neither as f64,
+        }
+    }
+}
 
 /// Paired binary cell counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,8 +99,18 @@ impl CellCounts {
         })
     }
 
-    fn n(&self) -> f64 {
+    pub fn n(&self) -> f64 {
         self.both + self.teacher_only + self.student_only + self.neither
+    }
+
+    /// The whole counts (the cells of binary scores are whole numbers).
+    pub fn whole(&self) -> PairedCells {
+        PairedCells {
+            both: self.both as u64,
+            teacher_only: self.teacher_only as u64,
+            student_only: self.student_only as u64,
+            neither: self.neither as u64,
+        }
     }
 
     /// `(count, d)` of the four cells at `θ`.
@@ -125,9 +174,9 @@ impl CellCounts {
         0.5 * (lo + hi)
     }
 
-    /// The two-sided interval with quantile `z2` and the one-sided lower
-    /// bound with quantile `z1` (both positive).
-    pub fn interval(&self, z2: f64, z1: f64) -> (Interval, f64) {
+    /// The two-sided interval with quantile `z2` and the one-sided bounds
+    /// (lower, upper) with quantile `z1` (both quantiles positive).
+    pub fn interval(&self, z2: f64, z1: f64) -> (Interval, Interval) {
         let t = self.both + self.teacher_only;
         let point = (self.both + self.student_only) / t;
         (
@@ -135,7 +184,10 @@ impl CellCounts {
                 lower: self.crossing(z2, point),
                 upper: self.crossing(-z2, point),
             },
-            self.crossing(z1, point),
+            Interval {
+                lower: self.crossing(z1, point),
+                upper: self.crossing(-z1, point),
+            },
         )
     }
 }
@@ -264,7 +316,7 @@ mod tests {
             let (i, b) = cc.interval(z2, z1);
             assert!((i.lower - lo).abs() < 1e-6, "{c:?}: {i:?}");
             assert!((i.upper - hi).abs() < 1e-6, "{c:?}: {i:?}");
-            assert!((b - lb).abs() < 1e-6, "{c:?}: {b}");
+            assert!((b.lower - lb).abs() < 1e-6, "{c:?}: {b:?}");
         }
     }
     const SCORE_INTERVAL_REF: [(Table, f64, f64, f64, f64); 3] = [
@@ -292,10 +344,28 @@ mod tests {
     ];
 
     #[test]
+    fn one_sided_bounds_are_the_two_sided_ends_at_twice_the_tail() {
+        // SCORE_INTERVAL_REF's third row is two-sided at 0.90: its ends are
+        // the one-sided bounds at 0.95.
+        let (c, _, lo, hi, _) = SCORE_INTERVAL_REF[2];
+        let cc = counts(c.0, c.1, c.2, c.3);
+        let z = crate::stats::normal::z_quantile(0.95);
+        let (_, one) = cc.interval(1.96, z);
+        assert!((one.lower - lo).abs() < 1e-6, "{one:?}");
+        assert!((one.upper - hi).abs() < 1e-6, "{one:?}");
+        // Teacher right on 7 of 8, student on none: the upper bound is far
+        // below 0.95, and at it the score statistic is -z.
+        let worse = counts(0.0, 7.0, 0.0, 1.0);
+        let (_, one) = worse.interval(1.96, z);
+        assert!(one.upper > 0.0 && one.upper < 0.5, "{one:?}");
+        assert!((worse.score(one.upper) + z).abs() < 1e-9, "{one:?}");
+    }
+
+    #[test]
     fn no_discordant_pairs_do_not_give_a_bound_of_one() {
         // 15 of 15 teacher-right items kept in 50: the Wald/Fieller bound is 1,
         // the score bound is well below (the null puts mass on "teacher only").
-        let (_, lb) = counts(15.0, 0.0, 0.0, 35.0).interval(1.96, 1.6448536269514722);
-        assert!(lb < 0.95 && lb > 0.7, "{lb}");
+        let (_, b) = counts(15.0, 0.0, 0.0, 35.0).interval(1.96, 1.6448536269514722);
+        assert!(b.lower < 0.95 && b.lower > 0.7, "{b:?}");
     }
 }
