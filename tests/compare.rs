@@ -382,13 +382,25 @@ fn compare_agrees_with_the_runs_reports() {
     }
     assert!(categories > 4, "{report}");
 
-    // Narrower terminals: the same report laid out for 80 columns.
-    let parsed: distill_gate::compare::CompareReport =
+    // Narrower terminals, and more suites than fit side by side: split
+    // into several tables, every suite shown.
+    use distill_gate::compare::render::render_terminal_at;
+    let mut parsed: distill_gate::compare::CompareReport =
         serde_json::from_value(report.clone()).unwrap();
-    assert_fits(
-        &distill_gate::compare::render::render_terminal_at(&parsed, 80),
-        80,
-    );
+    assert_fits(&render_terminal_at(&parsed, 80), 80);
+    let suites = parsed.students[0].suites.clone();
+    for i in 0..5 {
+        for s in &suites {
+            let mut more = s.clone();
+            more.suite = format!("{}-{i}", s.suite);
+            parsed.students[0].suites.push(more);
+        }
+    }
+    let wide = render_terminal_at(&parsed, 100);
+    assert_fits(&wide, 100);
+    for i in 0..5 {
+        assert!(wide.contains(&format!("logistics-{i}")), "{wide}");
+    }
 }
 
 /// Found comparing two demo runs: a change of +2.5% [+0.5%, +5.0%] beside

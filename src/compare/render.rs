@@ -160,10 +160,12 @@ fn suite_rows(suites: &[SuiteChange]) -> Vec<(String, Vec<String>)> {
             change(s.retention_change.as_ref(), ratio)
         }),
         row("Cand/base ratio [lower bound]", &|s| {
+            let estimate = match (s.ratio, s.ratio_lower) {
+                (Some(r), Some(l)) => format!("{} [{}]", ratio(r), ratio(l)),
+                _ => "not measurable".to_string(),
+            };
             format!(
-                "{} [{}], min {} @ {} ({})",
-                opt(s.ratio, ratio),
-                opt(s.ratio_lower, ratio),
+                "{estimate}, min {} @ {} ({})",
                 ratio(s.min_retention),
                 confidence(s.confidence),
                 s.interval
@@ -208,6 +210,13 @@ fn plans_recorded(plans: &[SwapPlan]) -> bool {
     plans
         .iter()
         .any(|p| p.blended.recorded || p.teacher_only.recorded)
+}
+
+/// Whether a swap plan's line ([`swap_line`]) shows a latency recorded earlier.
+fn swap_lines_recorded(plans: &[SwapPlan]) -> bool {
+    plans
+        .iter()
+        .any(|p| p.blended.recorded && p.categories.iter().any(|c| c.take_over))
 }
 
 /// Notes on a run's floor when it was assumed.
@@ -283,7 +292,7 @@ pub fn render_terminal_at(report: &CompareReport, width: u16) -> String {
     for note in floor_notes(report) {
         out.push_str(&wrap(&note, width));
     }
-    if suites_recorded(report) || plans_recorded(&report.swap_plans) {
+    if suites_recorded(report) || swap_lines_recorded(&report.swap_plans) {
         out.push_str(&wrap(RECORDED_NOTE, width));
     }
     out
