@@ -307,6 +307,18 @@ fn compare_agrees_with_the_runs_reports() {
             {
                 assert!(suite["retention_change"].is_null(), "{suite}");
             }
+            // A ratio the decision calls not measurable has no number.
+            let unmeasured = suite["decision"]["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().unwrap().contains("ratio cannot be measured"));
+            if suite_name == "coding" {
+                // The baseline got 2 of 40 right, fewer than 10.
+                assert!(unmeasured, "{suite}");
+            }
+            assert_eq!(suite["ratio"].is_null(), unmeasured, "{suite}");
+            assert_eq!(suite["ratio_lower"].is_null(), unmeasured, "{suite}");
         }
     }
     // coding in both runs (teacher 2 of 40 right) and logistics in the

@@ -290,7 +290,9 @@ pub struct SuiteChange {
     /// Candidate minus baseline retention, with a paired interval; `None`
     /// unless both retentions are measurable.
     pub retention_change: Option<Change>,
-    /// Candidate / baseline accuracy (the decision's ratio), when measurable.
+    /// Candidate / baseline accuracy (the decision's ratio), when measurable
+    /// by the gate's rule (the baseline scored above 0 and got at least the
+    /// candidate run's `min_teacher_correct` items right).
     pub ratio: Option<f64>,
     /// Its one-sided lower bound at `confidence`.
     pub ratio_lower: Option<f64>,
@@ -592,7 +594,12 @@ fn suite_change(
     )?;
     let method = sides.candidate.summary.statistics.interval;
     let ratio = decision::accuracy_ratio(&b_scores, &c_scores, method, &boot)?;
-    let measured = ratio.measured().cloned();
+    // Not measurable by the gate's rule when the baseline, in the teacher's
+    // place, got fewer than the floor right: then no number either.
+    let measured = ratio
+        .measured()
+        .filter(|e| e.teacher_correct >= thresholds.min_teacher_correct as f64)
+        .cloned();
     let own_gate = sides
         .candidate
         .summary
