@@ -3,8 +3,10 @@
 //!
 //! The rule is the gate's ([`crate::gate::decide`]) with the baseline in the
 //! teacher's place: on the matched items, the candidate / baseline accuracy
-//! ratio is estimated by the paired bootstrap, and
-//! - it cannot be measured (baseline scored too little) → INCONCLUSIVE;
+//! ratio is estimated with the candidate run's interval method
+//! ([`crate::stats::retention_estimate`]), and
+//! - it cannot be measured (the baseline scored 0, or got fewer than the
+//!   candidate run's `min_teacher_correct` items right) → INCONCLUSIVE;
 //! - point estimate below `min_retention` → REJECT;
 //! - one-sided lower bound at the gate's confidence at or above
 //!   `min_retention` → APPROVE;
@@ -14,11 +16,20 @@
 //! The candidate must also pass its own gate against the teacher in its run:
 //! a FAIL there rejects, an INCONCLUSIVE there makes the decision at best
 //! inconclusive. The worst of the two is the decision.
+//!
+//! The reasons are written here, in the comparison's own terms (the baseline
+//! and the candidate, the ratio), with numbers rounded for people; the
+//! machine-readable numbers are in [`super::SuiteChange`].
 
 use serde::{Deserialize, Serialize};
 
+use super::SideRetention;
 use crate::gate::{self, GateError, GateInput, GateThresholds, Verdict};
-use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Retention, StatsError};
+use crate::report::numbers::{confidence, ratio};
+use crate::stats::{
+    self, BootstrapEstimate, BootstrapOptions, IntervalMethod, Retention, StatsError,
+    UnmeasurableReason,
+};
 use crate::summary::GateResult;
 
 /// What to do with a candidate.
@@ -85,13 +96,24 @@ impl Decided {
 }
 
 /// The candidate / baseline accuracy ratio on matched items, as the gate
-/// estimates retention.
+/// estimates retention with `method`.
 pub fn accuracy_ratio(
     baseline: &[f64],
     candidate: &[f64],
+    method: IntervalMethod,
     opts: &BootstrapOptions,
 ) -> Result<Retention<BootstrapEstimate>, StatsError> {
-    stats::paired_bootstrap_retention(baseline, candidate, opts)
+    stats::retention_estimate(baseline, candidate, None, method, opts)
+}
+
+/// The candidate's own gate in its run, and its retention against that
+/// run's teacher (as the comparison shows it).
+#[derive(Debug, Clone, Copy)]
+pub struct OwnGate<'a> {
+    /// The gate result.
+    pub gate: &'a GateResult,
+    /// The candidate's retention by its run's rule.
+    pub retention: SideRetention,
 }
 
 /// The decision on one suite: the gate rule on `ratio` under `thresholds`,
@@ -99,7 +121,7 @@ pub fn accuracy_ratio(
 pub fn decide(
     thresholds: &GateThresholds,
     ratio: Retention<BootstrapEstimate>,
-    own_gate: Option<&GateResult>,
+    own_gate: Option<OwnGate<'_>>,
 ) -> Result<Decided, GateError> {
     let input = GateInput {
         retention: ratio,
@@ -111,23 +133,119 @@ pub fn decide(
     let d = gate::decide(thresholds, &input)?;
     let against_baseline = Decided {
         decision: d.verdict.into(),
-        reasons: d
-            .reasons
-            .iter()
-            .map(|r| format!("against the baseline (in the teacher's place): {r}"))
-            .collect(),
+        reasons: vec![ratio_reason(d.verdict, thresholds, &input.retention)],
         items_needed: d.items_needed,
     };
-    let own = own_gate.map(|g| Decided {
-        decision: g.verdict.into(),
-        reasons: g
-            .reasons
-            .iter()
-            .map(|r| format!("own gate against the teacher is {}: {r}", g.verdict))
-            .collect(),
-        items_needed: g.items_needed,
+    let own = own_gate.map(|o| Decided {
+        decision: o.gate.verdict.into(),
+        reasons: vec![own_gate_reason(&o)],
+        items_needed: o.gate.items_needed,
     });
     Ok(Decided::worst(std::iter::once(against_baseline).chain(own)))
+}
+
+/// `x` to three decimals, or more (up to six) when three would print it
+/// equal to `than` although it is not.
+fn ratio_beside(x: f64, than: f64) -> String {
+    (3..=6)
+        .map(|d| (format!("{x:.d$}"), format!("{than:.d$}")))
+        .find(|(a, b)| a != b || x == than)
+        .map_or_else(|| format!("{x}"), |(a, _)| a)
+}
+
+/// "6" or "5.5 (sum of scores)": the items the baseline got right.
+fn count(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1} (sum of scores)")
+    }
+}
+
+/// Why the gate rule decided `verdict` on the candidate / baseline ratio.
+fn ratio_reason(
+    verdict: Verdict,
+    t: &GateThresholds,
+    ratio_estimate: &Retention<BootstrapEstimate>,
+) -> String {
+    let min = ratio(t.min_retention);
+    let e = match ratio_estimate {
+        Retention::Measured(e) => e,
+        Retention::Unmeasurable(u) => {
+            let why = match u.reason {
+                UnmeasurableReason::NoItems => "there are no matched items",
+                UnmeasurableReason::TeacherScoredZero => {
+                    "the baseline scored 0 on every matched item"
+                }
+                UnmeasurableReason::StudentScoredZero => {
+                    "the candidate scored 0 on every matched item"
+                }
+                UnmeasurableReason::AllResamplesUndefined => {
+                    "every bootstrap resample drew only items the baseline scored 0 on"
+                }
+            };
+            return format!("the candidate / baseline accuracy ratio cannot be measured: {why}");
+        }
+    };
+    let bound = format!(
+        "one-sided lower bound {} at {}, {} matched items",
+        ratio_beside(e.lower_bound, t.min_retention),
+        confidence(t.confidence),
+        e.n
+    );
+    match verdict {
+        Verdict::Pass => format!(
+            "the candidate keeps the baseline's accuracy: candidate / baseline ratio {} \
+             ({bound}) is at or above the minimum {min}",
+            ratio(e.point)
+        ),
+        Verdict::Fail => format!(
+            "the candidate / baseline accuracy ratio {} is below the minimum {min} ({bound})",
+            ratio_beside(e.point, t.min_retention)
+        ),
+        Verdict::Inconclusive if e.teacher_correct < t.min_teacher_correct as f64 => format!(
+            "the candidate / baseline accuracy ratio cannot be measured: the baseline got {} of \
+             {} matched items right, fewer than the minimum {}",
+            count(e.teacher_correct),
+            e.n,
+            t.min_teacher_correct
+        ),
+        Verdict::Inconclusive => format!(
+            "the candidate / baseline accuracy ratio {} is at or above the minimum {min}, but \
+             its {bound}, is below it",
+            ratio_beside(e.point, t.min_retention)
+        ),
+    }
+}
+
+/// "own gate in the candidate run: FAIL (retention against its teacher ...)".
+fn own_gate_reason(o: &OwnGate<'_>) -> String {
+    let th = &o.gate.thresholds;
+    let retention = match o.retention.retention {
+        Some(r) => format!(
+            "retention against its teacher {}, minimum {} at {}",
+            ratio(r),
+            ratio(th.min_retention),
+            confidence(th.confidence)
+        ),
+        None => format!(
+            "retention against its teacher not measurable: teacher got {} right",
+            items(o.retention.teacher_correct)
+        ),
+    };
+    format!(
+        "its own gate in the candidate run is {} ({retention}; the run's report says why)",
+        o.gate.verdict
+    )
+}
+
+/// "1 item" or "6 items".
+fn items(n: u64) -> String {
+    if n == 1 {
+        "1 item".into()
+    } else {
+        format!("{n} items")
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +279,18 @@ mod tests {
         }
     }
 
+    const METHOD: IntervalMethod = IntervalMethod::Score;
+
+    fn own(gate: &GateResult) -> OwnGate<'_> {
+        OwnGate {
+            gate,
+            retention: SideRetention {
+                teacher_correct: 300,
+                retention: Some(1.0),
+            },
+        }
+    }
+
     fn scores(right: usize, n: usize) -> Vec<f64> {
         (0..n).map(|i| f64::from(u8::from(i < right))).collect()
     }
@@ -169,21 +299,21 @@ mod tests {
     fn same_answers_approve_and_a_drop_rejects() {
         let t = GateThresholds::new(0.95);
         let base = scores(300, 400);
-        let ratio = accuracy_ratio(&base, &base, &opts()).unwrap();
-        let d = decide(&t, ratio.clone(), Some(&gate_result(Verdict::Pass))).unwrap();
+        let ratio = accuracy_ratio(&base, &base, METHOD, &opts()).unwrap();
+        let d = decide(&t, ratio.clone(), Some(own(&gate_result(Verdict::Pass)))).unwrap();
         assert_eq!(d.decision, Decision::Approve, "{d:?}");
         // The candidate's own gate failing rejects even an identical candidate.
-        let d = decide(&t, ratio.clone(), Some(&gate_result(Verdict::Fail))).unwrap();
+        let d = decide(&t, ratio.clone(), Some(own(&gate_result(Verdict::Fail)))).unwrap();
         assert_eq!(d.decision, Decision::Reject);
         assert!(d.reasons[0].contains("own gate"), "{d:?}");
-        let d = decide(&t, ratio, Some(&gate_result(Verdict::Inconclusive))).unwrap();
+        let d = decide(&t, ratio, Some(own(&gate_result(Verdict::Inconclusive)))).unwrap();
         assert_eq!(
             (d.decision, d.items_needed),
             (Decision::Inconclusive, Some(40))
         );
         // 240 of the baseline's 300 right: ratio 0.8 < 0.95.
         let worse = scores(240, 400);
-        let ratio = accuracy_ratio(&base, &worse, &opts()).unwrap();
+        let ratio = accuracy_ratio(&base, &worse, METHOD, &opts()).unwrap();
         let d = decide(&t, ratio, None).unwrap();
         assert_eq!(d.decision, Decision::Reject);
         assert!(d.reasons[0].contains("0.8"), "{d:?}");
@@ -195,7 +325,7 @@ mod tests {
         // 15/16 = 0.9375 is above 0.9, but on 20 items its lower bound is not.
         let base = scores(16, 20);
         let cand = scores(15, 20);
-        let ratio = accuracy_ratio(&base, &cand, &opts()).unwrap();
+        let ratio = accuracy_ratio(&base, &cand, METHOD, &opts()).unwrap();
         let d = decide(&GateThresholds::new(0.9), ratio, None).unwrap();
         assert_eq!(d.decision, Decision::Inconclusive, "{d:?}");
         assert!(d.items_needed.is_some_and(|n| n > 0), "{d:?}");

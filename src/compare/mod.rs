@@ -5,9 +5,13 @@
 //! journal `results.jsonl`); no model runs. Students are matched by name
 //! and items by suite and task id ([`pairing`]). Per student and suite:
 //! accuracy and retention of both runs on the matched items with a paired
-//! interval of the change ([`statistics`]), McNemar's exact test on the
-//! items whose outcome changed, latency and cost on the matched items, and
-//! a decision by the gate's interval rule with the baseline in the
+//! interval of the change ([`statistics`]); retention by each run's own
+//! rule (its interval method and its `min_teacher_correct`), so a retention
+//! the run's report calls not measurable is not measurable here either; the
+//! items whose score went down or up (any amount, so the counts agree with
+//! the change of fractional scores), with McNemar's exact test only when
+//! every matched score is pass/fail; latency and cost on the matched items;
+//! and a decision by the gate's interval rule with the baseline in the
 //! teacher's place ([`decision`]). The candidate run's swap plan
 //! ([`swap`]) says which categories each candidate may take over from the
 //! teacher. [`render`] writes it for a terminal, Markdown and JSON.
@@ -23,9 +27,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::gate::GateError;
+use crate::gate::{self, GateError, Verdict};
+use crate::run::execute::RunManifest;
 use crate::run::journal::{self, JournalEntry, Role};
-use crate::stats::{self, StatsError};
+use crate::stats::{self, IntervalMethod, StatsError};
 use crate::summary::Summary;
 
 use decision::{Decided, Decision};
@@ -42,6 +47,68 @@ pub struct RunData {
     pub summary: Summary,
     /// Its journal, read without the answer texts.
     pub entries: Vec<JournalEntry>,
+    /// Its `[run] min_teacher_correct`: the floor of its retention rule.
+    pub floor: TeacherFloor,
+}
+
+/// The fewest items a run's teacher must get right for the run to call
+/// retention measurable (`[run] min_teacher_correct`), and where it was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeacherFloor {
+    /// The minimum.
+    pub min_teacher_correct: u64,
+    /// The config it was read from, or why the default was assumed (the
+    /// config named by `run.json` is gone or changed since the run).
+    pub source: String,
+    /// Whether it is the default assumed for want of the run's config.
+    pub assumed: bool,
+}
+
+impl TeacherFloor {
+    /// The run's floor: from the config its `run.json` names, when that file
+    /// still has the content the run used (`summary.config_sha256`);
+    /// otherwise the default, marked as assumed.
+    pub fn of_run(dir: &Path, summary: &Summary) -> TeacherFloor {
+        let assumed = |why: String| TeacherFloor {
+            min_teacher_correct: gate::DEFAULT_MIN_TEACHER_CORRECT,
+            source: format!("default assumed: {why}"),
+            assumed: true,
+        };
+        let manifest_path = dir.join("run.json");
+        let manifest: RunManifest = match std::fs::read_to_string(&manifest_path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(m) => m,
+            Err(e) => return assumed(format!("{}: {e}", manifest_path.display())),
+        };
+        let config = &manifest.config;
+        let bytes = match std::fs::read(config) {
+            Ok(b) => b,
+            Err(e) => return assumed(format!("{}: {e}", config.display())),
+        };
+        if crate::fingerprint::sha256_hex(&bytes) != summary.config_sha256 {
+            return assumed(format!("{} changed since the run", config.display()));
+        }
+        let table: toml::Table = match std::str::from_utf8(&bytes)
+            .map_err(|e| e.to_string())
+            .and_then(|t| toml::from_str(t).map_err(|e| e.to_string()))
+        {
+            Ok(t) => t,
+            Err(e) => return assumed(format!("{}: {e}", config.display())),
+        };
+        let value = table
+            .get("run")
+            .and_then(|r| r.get("min_teacher_correct"))
+            .and_then(toml::Value::as_integer)
+            .and_then(|v| u64::try_from(v).ok());
+        TeacherFloor {
+            min_teacher_correct: value
+                .unwrap_or_else(|| crate::config::RunSettings::default().min_teacher_correct),
+            source: config.display().to_string(),
+            assumed: false,
+        }
+    }
 }
 
 /// Why two runs cannot be compared (exit code 2).
@@ -129,6 +196,7 @@ pub fn load_run(dir: &Path) -> Result<RunData, CompareError> {
         })?;
     Ok(RunData {
         dir: dir.to_path_buf(),
+        floor: TeacherFloor::of_run(dir, &summary),
         summary,
         entries,
     })
@@ -151,6 +219,10 @@ pub struct RunRef {
     pub run: String,
     /// SHA-256 of its config.
     pub config_sha256: String,
+    /// Its retention interval method (`[gate] interval`).
+    pub interval: IntervalMethod,
+    /// Its retention floor.
+    pub floor: TeacherFloor,
 }
 
 /// Latency (ms) and cost of one side on the matched items.
@@ -162,17 +234,41 @@ pub struct Operating {
     pub p95_ms: Option<f64>,
     /// Dollars per 1,000 items.
     pub cost_per_1k: f64,
+    /// Whether some latencies were measured earlier (a replayed transcript
+    /// or a response cache), not in the run.
+    pub recorded: bool,
 }
 
-/// McNemar's exact test on the matched items: baseline against candidate.
+/// How the matched items' scores changed from baseline to candidate.
+///
+/// `down` and `up` count every item whose score changed, by any amount, so
+/// they agree with the accuracy change also for fractional scores (partial
+/// credit): no item down and none up is no change. McNemar's exact test
+/// needs pass/fail outcomes: it is computed only when every matched score
+/// of both runs is 0 or 1, and then its discordant pairs are `down` and `up`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ChangedItems {
-    /// Items only the baseline got right.
-    pub baseline_only: u64,
-    /// Items only the candidate got right.
-    pub candidate_only: u64,
-    /// Two-sided exact p-value (1 when no item changed).
-    pub p_value: f64,
+pub struct ScoreChanges {
+    /// Items whose score went down (candidate below baseline).
+    pub down: u64,
+    /// Items whose score went up.
+    pub up: u64,
+    /// McNemar's exact two-sided p-value on `down` and `up` (1 when no item
+    /// changed); `None` when some matched score is fractional.
+    pub mcnemar_p: Option<f64>,
+}
+
+/// Retention of one run's student against that run's teacher, by the run's
+/// own rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SideRetention {
+    /// Items the run's teacher got right on the retention items: the sum of
+    /// its scores rounded down, as the run counts them.
+    pub teacher_correct: u64,
+    /// Student accuracy / teacher accuracy on those items; `None` when the
+    /// run's rule calls it not measurable: its interval method cannot
+    /// measure it (e.g. the teacher scored 0), or the teacher got fewer than
+    /// the run's `min_teacher_correct` items right.
+    pub retention: Option<f64>,
 }
 
 /// One student on one suite, baseline against candidate.
@@ -195,12 +291,15 @@ pub struct SuiteChange {
     /// Matched items both runs' teachers answered without error (retention's items).
     pub retention_items: usize,
     /// Baseline retention against its run's teacher, on those items.
-    pub baseline_retention: Option<f64>,
+    pub baseline_retention: SideRetention,
     /// Candidate retention against its run's teacher.
-    pub candidate_retention: Option<f64>,
-    /// Candidate minus baseline retention, with a paired interval.
+    pub candidate_retention: SideRetention,
+    /// Candidate minus baseline retention, with a paired interval; `None`
+    /// unless both retentions are measurable.
     pub retention_change: Option<Change>,
-    /// Candidate / baseline accuracy (the decision's ratio), when measurable.
+    /// Candidate / baseline accuracy (the decision's ratio), when measurable
+    /// by the gate's rule (the baseline scored above 0 and got at least the
+    /// candidate run's `min_teacher_correct` items right).
     pub ratio: Option<f64>,
     /// Its one-sided lower bound at `confidence`.
     pub ratio_lower: Option<f64>,
@@ -208,8 +307,14 @@ pub struct SuiteChange {
     pub min_retention: f64,
     /// The confidence applied.
     pub confidence: f64,
-    /// McNemar on the matched items.
-    pub changed: ChangedItems,
+    /// The interval method of the ratio's lower bound (the candidate run's).
+    pub interval: IntervalMethod,
+    /// How the matched items' scores changed.
+    pub changes: ScoreChanges,
+    /// The baseline run's own gate verdict for this student and suite.
+    pub baseline_verdict: Option<Verdict>,
+    /// The candidate run's.
+    pub candidate_verdict: Option<Verdict>,
     /// The baseline's latency and cost.
     pub baseline: Operating,
     /// The candidate's.
@@ -335,6 +440,8 @@ pub fn compare_runs(
         dir: r.dir.clone(),
         run: r.summary.run.clone(),
         config_sha256: r.summary.config_sha256.clone(),
+        interval: r.summary.statistics.interval,
+        floor: r.floor.clone(),
     };
     Ok(CompareReport {
         baseline: run_ref(baseline),
@@ -348,9 +455,10 @@ pub fn compare_runs(
 
 type Items = BTreeMap<String, BTreeMap<ItemKey, ItemScore>>;
 
-/// One run's summary and item scores.
+/// One run's summary, floor and item scores.
 struct Side<'a> {
     summary: &'a Summary,
+    floor: u64,
     items: &'a Items,
     teacher: Option<&'a BTreeMap<ItemKey, ItemScore>>,
 }
@@ -365,9 +473,45 @@ impl<'a> Side<'a> {
             .and_then(|m| items.get(&m.name));
         Side {
             summary: &run.summary,
+            floor: run.floor.min_teacher_correct,
             items,
             teacher,
         }
+    }
+
+    /// Retention of `student` against this run's teacher by the run's rule
+    /// (its interval method at `confidence`, its floor).
+    fn retention(
+        &self,
+        teacher: &[f64],
+        student: &[f64],
+        confidence: f64,
+    ) -> Result<SideRetention, CompareError> {
+        let estimate = stats::retention_estimate(
+            teacher,
+            student,
+            None,
+            self.summary.statistics.interval,
+            &swap::bootstrap_options(self.summary, confidence),
+        )?;
+        // The run's count: the sum of the teacher's scores, rounded down.
+        let teacher_correct = teacher.iter().sum::<f64>().floor() as u64;
+        Ok(SideRetention {
+            teacher_correct,
+            retention: estimate
+                .measured()
+                .filter(|_| teacher_correct >= self.floor)
+                .map(|e| e.point),
+        })
+    }
+
+    /// The run's own gate verdict for a student on a suite.
+    fn verdict(&self, student: &str, suite: &str) -> Option<Verdict> {
+        self.summary
+            .gates
+            .iter()
+            .find(|g| g.student == student && g.suite == suite)
+            .map(|g| g.verdict)
     }
 }
 
@@ -398,6 +542,8 @@ fn suite_change(
     if let Some(m) = opts.min_retention {
         thresholds.min_retention = m;
     }
+    // The baseline is in the teacher's place: the candidate run's floor applies to it.
+    thresholds.min_teacher_correct = sides.candidate.floor;
     // The error rate is judged by the candidate's own gate, not against the baseline.
     thresholds.max_error_rate = None;
     let boot = swap::bootstrap_options(sides.baseline.summary, thresholds.confidence);
@@ -422,19 +568,30 @@ fn suite_change(
             r[3].push(tc.score);
         }
     }
-    let ratio_of = |s: &[f64], t: &[f64]| {
-        let ts: f64 = t.iter().sum();
-        (ts > 0.0).then(|| s.iter().sum::<f64>() / ts)
-    };
-    let retention_change = statistics::retention_change(
-        &Series {
-            baseline: &r[0],
-            candidate: &r[1],
-        },
-        &r[2],
-        &r[3],
-        &boot,
-    )?;
+    let own_confidence =
+        |side: &Side<'_>| swap::suite_thresholds(side.summary, student, suite).confidence;
+    let baseline_retention =
+        sides
+            .baseline
+            .retention(&r[2], &r[0], own_confidence(&sides.baseline))?;
+    let candidate_retention =
+        sides
+            .candidate
+            .retention(&r[3], &r[1], own_confidence(&sides.candidate))?;
+    let retention_change =
+        if baseline_retention.retention.is_some() && candidate_retention.retention.is_some() {
+            statistics::retention_change(
+                &Series {
+                    baseline: &r[0],
+                    candidate: &r[1],
+                },
+                &r[2],
+                &r[3],
+                &boot,
+            )?
+        } else {
+            None
+        };
     let accuracy_change = statistics::accuracy_change(
         &Series {
             baseline: &b_scores,
@@ -442,17 +599,28 @@ fn suite_change(
         },
         &boot,
     )?;
-    let right = |v: &[f64]| v.iter().map(|&x| x >= 1.0).collect::<Vec<bool>>();
-    let mc = stats::mcnemar_exact(&right(&b_scores), &right(&c_scores))?;
-    let ratio = decision::accuracy_ratio(&b_scores, &c_scores, &boot)?;
-    let measured = ratio.measured().cloned();
+    let method = sides.candidate.summary.statistics.interval;
+    let ratio = decision::accuracy_ratio(&b_scores, &c_scores, method, &boot)?;
+    // Not measurable by the gate's rule when the baseline, in the teacher's
+    // place, got fewer than the floor right: then no number either.
+    let measured = ratio
+        .measured()
+        .filter(|e| e.teacher_correct >= thresholds.min_teacher_correct as f64)
+        .cloned();
     let own_gate = sides
         .candidate
         .summary
         .gates
         .iter()
         .find(|g| g.student == student && g.suite == suite);
-    let decided = decision::decide(&thresholds, ratio, own_gate)?;
+    let decided = decision::decide(
+        &thresholds,
+        ratio,
+        own_gate.map(|g| decision::OwnGate {
+            gate: g,
+            retention: candidate_retention,
+        }),
+    )?;
     Ok(SuiteChange {
         suite: suite.to_string(),
         baseline_items: count_in(suite, b),
@@ -462,21 +630,41 @@ fn suite_change(
         candidate_accuracy: c_scores.iter().sum::<f64>() / n,
         accuracy_change,
         retention_items: r[0].len(),
-        baseline_retention: ratio_of(&r[0], &r[2]),
-        candidate_retention: ratio_of(&r[1], &r[3]),
+        baseline_retention,
+        candidate_retention,
         retention_change,
         ratio: measured.as_ref().map(|e| e.point),
         ratio_lower: measured.as_ref().map(|e| e.lower_bound),
         min_retention: thresholds.min_retention,
         confidence: thresholds.confidence,
-        changed: ChangedItems {
-            baseline_only: mc.teacher_only,
-            candidate_only: mc.student_only,
-            p_value: mc.p_value,
-        },
+        interval: method,
+        changes: score_changes(&b_scores, &c_scores)?,
+        baseline_verdict: sides.baseline.verdict(student, suite),
+        candidate_verdict: sides.candidate.verdict(student, suite),
         baseline: operating(matched.iter().map(|(_, x, _)| *x))?,
         candidate: operating(matched.iter().map(|(_, _, y)| *y))?,
         decision: decided,
+    })
+}
+
+/// Items down and up, and McNemar when every score is pass/fail.
+fn score_changes(baseline: &[f64], candidate: &[f64]) -> Result<ScoreChanges, CompareError> {
+    let pairs = || baseline.iter().zip(candidate);
+    let count = |f: fn(&f64, &f64) -> bool| pairs().filter(|(b, c)| f(b, c)).count() as u64;
+    let pass_fail = baseline
+        .iter()
+        .chain(candidate)
+        .all(|&x| x == 0.0 || x == 1.0);
+    let mcnemar_p = if pass_fail {
+        let right = |v: &[f64]| v.iter().map(|&x| x == 1.0).collect::<Vec<bool>>();
+        Some(stats::mcnemar_exact(&right(baseline), &right(candidate))?.p_value)
+    } else {
+        None
+    };
+    Ok(ScoreChanges {
+        down: count(|b, c| c < b),
+        up: count(|b, c| c > b),
+        mcnemar_p,
     })
 }
 
@@ -485,10 +673,12 @@ fn operating<'a>(items: impl Iterator<Item = &'a ItemScore>) -> Result<Operating
     let mut latencies = Vec::new();
     let mut cost = 0.0;
     let mut n = 0usize;
+    let mut recorded = false;
     for i in items {
         latencies.extend_from_slice(&i.latencies_ms);
         cost += i.cost;
         n += 1;
+        recorded |= i.recorded_latency;
     }
     let l = if latencies.is_empty() {
         None
@@ -503,5 +693,63 @@ fn operating<'a>(items: impl Iterator<Item = &'a ItemScore>) -> Result<Operating
         } else {
             cost * 1000.0 / n as f64
         },
+        recorded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_changes_count_partial_credit_and_test_only_pass_fail() {
+        // 0.5 -> 1.0 went up and 0.25 -> 0.0 down, though no item went from
+        // fully right to wrong or back: counted, and no McNemar.
+        let c = score_changes(&[0.5, 1.0, 0.0, 0.25], &[1.0, 1.0, 0.0, 0.0]).unwrap();
+        assert_eq!((c.down, c.up, c.mcnemar_p), (1, 1, None));
+        // Pass/fail: 3 lower, 1 higher. Exact two-sided McNemar p =
+        // scipy.stats.binomtest(1, 4, 0.5).pvalue = 2 * 5/16 = 0.625.
+        let c = score_changes(
+            &[1.0, 1.0, 1.0, 0.0, 1.0, 0.0],
+            &[0.0, 0.0, 0.0, 1.0, 1.0, 0.0],
+        )
+        .unwrap();
+        assert_eq!((c.down, c.up), (3, 1));
+        assert!((c.mcnemar_p.unwrap() - 0.625).abs() < 1e-12, "{c:?}");
+    }
+
+    #[test]
+    fn the_floor_is_the_runs_own_while_its_config_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("gate.toml");
+        let text = "[run]\nmin_teacher_correct = 3\n";
+        std::fs::write(&config, text).unwrap();
+        std::fs::write(
+            dir.path().join("run.json"),
+            serde_json::to_string(&RunManifest {
+                config_sha256: crate::fingerprint::sha256_hex(text.as_bytes()),
+                config: config.clone(),
+                shard: None,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+        let mut summary = crate::report::tests::bare_summary();
+        summary.config_sha256 = crate::fingerprint::sha256_hex(text.as_bytes());
+        let floor = TeacherFloor::of_run(dir.path(), &summary);
+        assert_eq!((floor.min_teacher_correct, floor.assumed), (3, false));
+        // Without the key: the config's default.
+        summary.config_sha256 = crate::fingerprint::sha256_hex(b"[run]\n");
+        std::fs::write(&config, "[run]\n").unwrap();
+        let floor = TeacherFloor::of_run(dir.path(), &summary);
+        assert_eq!((floor.min_teacher_correct, floor.assumed), (10, false));
+        // Changed since the run: the default, marked as assumed.
+        std::fs::write(&config, text).unwrap();
+        let floor = TeacherFloor::of_run(dir.path(), &summary);
+        assert!(
+            floor.assumed && floor.source.contains("changed"),
+            "{floor:?}"
+        );
+        assert_eq!(floor.min_teacher_correct, gate::DEFAULT_MIN_TEACHER_CORRECT);
+    }
 }

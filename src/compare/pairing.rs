@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::LatencySource;
 use crate::run::journal::JournalEntry;
 
 /// (suite, task id): how items are matched across models and runs.
@@ -25,6 +26,9 @@ pub struct ItemScore {
     pub cost: f64,
     /// Latency of each sample that has one, in milliseconds.
     pub latencies_ms: Vec<f64>,
+    /// Whether any of those latencies was measured earlier (a replayed
+    /// transcript or a response cache), not in the run.
+    pub recorded_latency: bool,
 }
 
 impl ItemScore {
@@ -67,6 +71,9 @@ pub fn item_scores(entries: &[JournalEntry]) -> BTreeMap<String, BTreeMap<ItemKe
                             .iter()
                             .filter_map(|a| a.latency.map(|l| l.total_ms))
                             .collect(),
+                        recorded_latency: answers
+                            .iter()
+                            .any(|a| a.latency.is_some_and(|l| l.source != LatencySource::Live)),
                     };
                     (key, score)
                 })

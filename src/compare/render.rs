@@ -2,17 +2,30 @@
 //! Markdown summary for a CI job or a pull request, and `compare.json`; and
 //! the swap plan section shared with a run's `report.md`.
 
+use std::io::IsTerminal;
+
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use comfy_table::{CellAlignment, Table};
+use comfy_table::{CellAlignment, ContentArrangement, Table};
 
 use super::decision::{Decided, Decision};
 use super::statistics::Change;
 use super::swap::{Blend, SwapPlan};
-use super::{CompareReport, Operating, StudentChange, SuiteChange};
+use super::{CompareReport, Operating, RunRef, SideRetention, StudentChange, SuiteChange};
 use crate::report::markdown::escape;
 use crate::report::numbers::{confidence, dollars, millis, p_value, percent, ratio};
+use crate::summary::Verdict;
 
 const MISSING: &str = "—";
+
+/// The width the terminal output fits when stdout is not a terminal (or
+/// its width is unknown).
+pub const DEFAULT_WIDTH: u16 = 100;
+
+/// Narrowest width the terminal output is laid out for.
+const MIN_WIDTH: u16 = 60;
+
+/// The footnote of a latency marked `*`, as in a run's report.
+const RECORDED_NOTE: &str = "* latency includes items recorded earlier (replayed transcript or cache), not measured in this run";
 
 /// The one-line decision of a student.
 pub fn decision_line(student: &str, decided: &Decided, suites: &[SuiteChange]) -> String {
@@ -70,111 +83,271 @@ fn change(c: Option<&Change>, f: fn(f64) -> String) -> String {
     )
 }
 
-fn latency_pair(b: &Operating, c: &Operating, pick: fn(&Operating) -> Option<f64>) -> String {
-    match (pick(b), pick(c)) {
-        (Some(x), Some(y)) => format!("{} → {}", millis(x), millis(y)),
-        _ => MISSING.to_string(),
+/// `812.4 ms`, with `*` when some latencies were recorded earlier.
+fn latency(o: &Operating, pick: fn(&Operating) -> Option<f64>) -> String {
+    match pick(o) {
+        Some(ms) if o.recorded => format!("{}*", millis(ms)),
+        Some(ms) => millis(ms),
+        None => MISSING.to_string(),
     }
 }
 
-/// The cells of one suite row (plain text; Markdown escapes them).
-fn suite_cells(s: &SuiteChange) -> Vec<String> {
+/// Retention as a run's report shows it: `0.261`, or `not measurable:
+/// teacher got 6 items right`.
+fn side_retention(r: &SideRetention) -> String {
+    match r.retention {
+        Some(x) => ratio(x),
+        None => format!(
+            "not measurable: teacher got {} right",
+            match r.teacher_correct {
+                1 => "1 item".to_string(),
+                n => format!("{n} items"),
+            }
+        ),
+    }
+}
+
+fn verdict(v: Option<Verdict>) -> String {
+    v.map_or_else(|| MISSING.to_string(), |v| v.to_string())
+}
+
+/// The rows of a student's table: a label and one cell per suite (plain
+/// text; Markdown escapes them).
+fn suite_rows(suites: &[SuiteChange]) -> Vec<(String, Vec<String>)> {
+    let c = suites.first().map_or(0.95, |s| s.confidence);
+    let row = |label: &str, f: &dyn Fn(&SuiteChange) -> String| {
+        (label.to_string(), suites.iter().map(f).collect())
+    };
     vec![
-        s.suite.clone(),
-        format!(
-            "{} of {}/{}",
-            s.matched, s.baseline_items, s.candidate_items
-        ),
-        format!(
-            "{} → {}",
-            percent(s.baseline_accuracy),
-            percent(s.candidate_accuracy)
-        ),
-        change(s.accuracy_change.as_ref(), percent),
-        format!(
-            "{} → {}",
-            opt(s.baseline_retention, ratio),
-            opt(s.candidate_retention, ratio)
-        ),
-        change(s.retention_change.as_ref(), ratio),
-        format!(
-            "{} (≥ {} at {}: {})",
-            opt(s.ratio, ratio),
-            ratio(s.min_retention),
-            confidence(s.confidence),
-            opt(s.ratio_lower, ratio)
-        ),
-        format!(
-            "{} lost, {} gained, p = {}",
-            s.changed.baseline_only,
-            s.changed.candidate_only,
-            p_value(s.changed.p_value)
-        ),
-        latency_pair(&s.baseline, &s.candidate, |o| o.p50_ms),
-        latency_pair(&s.baseline, &s.candidate, |o| o.p95_ms),
-        format!(
-            "{} → {}",
-            dollars(s.baseline.cost_per_1k),
-            dollars(s.candidate.cost_per_1k)
-        ),
-        s.decision.decision.to_string(),
+        row("Matched items (of base/cand)", &|s| {
+            format!(
+                "{} (of {} / {})",
+                s.matched, s.baseline_items, s.candidate_items
+            )
+        }),
+        row("Run verdicts (base → cand)", &|s| {
+            format!(
+                "{} → {}",
+                verdict(s.baseline_verdict),
+                verdict(s.candidate_verdict)
+            )
+        }),
+        row("Accuracy (base → cand)", &|s| {
+            format!(
+                "{} → {}",
+                percent(s.baseline_accuracy),
+                percent(s.candidate_accuracy)
+            )
+        }),
+        row(&format!("Δ accuracy [{} CI]", confidence(c)), &|s| {
+            change(s.accuracy_change.as_ref(), percent)
+        }),
+        row("Items scored lower / higher", &|s| {
+            format!("{} lower, {} higher", s.changes.down, s.changes.up)
+        }),
+        row("McNemar p (pass/fail scores)", &|s| {
+            s.changes
+                .mcnemar_p
+                .map_or_else(|| "— (partial-credit scores)".to_string(), p_value)
+        }),
+        row("Retention, baseline", &|s| {
+            side_retention(&s.baseline_retention)
+        }),
+        row("Retention, candidate", &|s| {
+            side_retention(&s.candidate_retention)
+        }),
+        row(&format!("Δ retention [{} CI]", confidence(c)), &|s| {
+            change(s.retention_change.as_ref(), ratio)
+        }),
+        row("Cand/base ratio [lower bound]", &|s| {
+            let estimate = match (s.ratio, s.ratio_lower) {
+                (Some(r), Some(l)) => format!("{} [{}]", ratio(r), ratio(l)),
+                _ => "not measurable".to_string(),
+            };
+            format!(
+                "{estimate}, min {} @ {} ({})",
+                ratio(s.min_retention),
+                confidence(s.confidence),
+                s.interval
+            )
+        }),
+        row("p50 latency (base → cand)", &|s| {
+            format!(
+                "{} → {}",
+                latency(&s.baseline, |o| o.p50_ms),
+                latency(&s.candidate, |o| o.p50_ms)
+            )
+        }),
+        row("p95 latency (base → cand)", &|s| {
+            format!(
+                "{} → {}",
+                latency(&s.baseline, |o| o.p95_ms),
+                latency(&s.candidate, |o| o.p95_ms)
+            )
+        }),
+        row("Cost / 1k (base → cand)", &|s| {
+            format!(
+                "{} → {}",
+                dollars(s.baseline.cost_per_1k),
+                dollars(s.candidate.cost_per_1k)
+            )
+        }),
+        row("Decision", &|s| s.decision.decision.to_string()),
     ]
 }
 
-const SUITE_HEADER: [&str; 12] = [
-    "Suite",
-    "Matched of base/cand",
-    "Accuracy",
-    "Δ accuracy [CI]",
-    "Retention",
-    "Δ retention [CI]",
-    "Cand/base ratio (min, lower bound)",
-    "McNemar",
-    "p50",
-    "p95",
-    "Cost / 1k",
-    "Decision",
-];
+/// Whether some latency in the students' tables was recorded earlier.
+fn suites_recorded(report: &CompareReport) -> bool {
+    report
+        .students
+        .iter()
+        .flat_map(|s| &s.suites)
+        .any(|s| s.baseline.recorded || s.candidate.recorded)
+}
 
-/// The comparison for a terminal.
+/// Whether some latency of a swap plan was recorded earlier.
+fn plans_recorded(plans: &[SwapPlan]) -> bool {
+    plans
+        .iter()
+        .any(|p| p.blended.recorded || p.teacher_only.recorded)
+}
+
+/// Whether a swap plan's line ([`swap_line`]) shows a latency recorded earlier.
+fn swap_lines_recorded(plans: &[SwapPlan]) -> bool {
+    plans
+        .iter()
+        .any(|p| p.blended.recorded && p.categories.iter().any(|c| c.take_over))
+}
+
+/// Notes on a run's floor when it was assumed.
+fn floor_notes(report: &CompareReport) -> Vec<String> {
+    [
+        ("baseline", &report.baseline),
+        ("candidate", &report.candidate),
+    ]
+    .into_iter()
+    .filter(|(_, r)| r.floor.assumed)
+    .map(|(side, r): (&str, &RunRef)| {
+        format!(
+            "{side} run: min_teacher_correct {} ({})",
+            r.floor.min_teacher_correct, r.floor.source
+        )
+    })
+    .collect()
+}
+
+/// The width of the terminal stdout writes to, or [`DEFAULT_WIDTH`] when it
+/// is not a terminal.
+pub fn terminal_width() -> u16 {
+    if !std::io::stdout().is_terminal() {
+        return DEFAULT_WIDTH;
+    }
+    Table::new().width().unwrap_or(DEFAULT_WIDTH)
+}
+
+/// The comparison for the terminal stdout writes to (see [`terminal_width`]).
 pub fn render_terminal(report: &CompareReport) -> String {
-    let mut out = format!(
-        "compare: baseline {} ({}) vs candidate {} ({})\n",
-        report.baseline.run,
-        report.baseline.dir.display(),
-        report.candidate.run,
-        report.candidate.dir.display()
+    render_terminal_at(report, terminal_width())
+}
+
+/// The comparison laid out to fit `width` columns (at least 60): per
+/// student, its numbers with one row per measure and one column per suite,
+/// in as many tables as the suites need to fit; then the decisions and the
+/// swap plan, wrapped.
+pub fn render_terminal_at(report: &CompareReport, width: u16) -> String {
+    let width = width.max(MIN_WIDTH);
+    let mut out = wrap(
+        &format!(
+            "compare: baseline {} ({}) vs candidate {} ({}); items are matched by suite and \
+             task id, and every number is on the matched items",
+            report.baseline.run,
+            report.baseline.dir.display(),
+            report.candidate.run,
+            report.candidate.dir.display()
+        ),
+        width,
     );
     for s in &report.students {
-        let mut table = Table::new();
-        table
-            .load_preset(UTF8_FULL_CONDENSED)
-            .set_header(SUITE_HEADER);
-        for suite in &s.suites {
-            table.add_row(suite_cells(suite));
+        out.push_str(&format!("\n{}: {}\n", s.student, s.decision.decision));
+        for table in student_tables(&s.suites, width) {
+            out.push_str(&format!("{table}\n"));
         }
-        for i in 1..SUITE_HEADER.len() - 1 {
-            if let Some(col) = table.column_mut(i) {
-                col.set_cell_alignment(CellAlignment::Right);
-            }
-        }
-        out.push_str(&format!("\n{}\n{table}\n", s.student));
     }
     out.push('\n');
     for s in &report.students {
-        out.push_str(&s.line);
-        out.push('\n');
+        out.push_str(&wrap(&s.line, width));
     }
     if !report.unmatched_students.is_empty() {
-        out.push_str(&format!(
-            "not compared (in one run only): {}\n",
-            report.unmatched_students.join(", ")
+        out.push_str(&wrap(
+            &format!(
+                "not compared (in one run only): {}",
+                report.unmatched_students.join(", ")
+            ),
+            width,
         ));
     }
     for plan in &report.swap_plans {
-        out.push_str(&swap_line(plan));
-        out.push('\n');
+        out.push_str(&wrap(&swap_line(plan), width));
     }
+    for note in floor_notes(report) {
+        out.push_str(&wrap(&note, width));
+    }
+    if suites_recorded(report) || swap_lines_recorded(&report.swap_plans) {
+        out.push_str(&wrap(RECORDED_NOTE, width));
+    }
+    out
+}
+
+/// A student's tables, each with as many suites as fit `width`.
+fn student_tables(suites: &[SuiteChange], width: u16) -> Vec<Table> {
+    const LABEL: usize = 33;
+    const SUITE: usize = 30;
+    let per_table = ((usize::from(width) - LABEL) / SUITE).max(1);
+    suites
+        .chunks(per_table)
+        .map(|chunk| {
+            let mut table = Table::new();
+            let mut header = vec![String::new()];
+            header.extend(chunk.iter().map(|s| s.suite.clone()));
+            table
+                .load_preset(UTF8_FULL_CONDENSED)
+                .force_no_tty()
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width)
+                .set_header(header);
+            for (label, cells) in suite_rows(chunk) {
+                let mut row = vec![label];
+                row.extend(cells);
+                table.add_row(row);
+            }
+            for column in table.column_iter_mut().skip(1) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+            table
+        })
+        .collect()
+}
+
+/// `text` broken at spaces into lines of at most `width` characters (a
+/// longer word stays whole), continuation lines indented by two spaces.
+fn wrap(text: &str, width: u16) -> String {
+    let width = usize::from(width);
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = "  ".to_string();
+        }
+        if !line.trim().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
     out
 }
 
@@ -214,10 +387,19 @@ fn blend_text(b: &Blend) -> String {
         "retention {} (lower bound {}), p50 {}, p95 {}, {} per 1k items",
         opt(b.retention, ratio),
         opt(b.retention_lower, ratio),
-        opt(b.p50_ms, millis),
-        opt(b.p95_ms, millis),
+        blend_latency(b, b.p50_ms),
+        blend_latency(b, b.p95_ms),
         dollars(b.cost_per_1k)
     )
+}
+
+/// A blend's latency, with `*` when some of it was recorded earlier.
+fn blend_latency(b: &Blend, ms: Option<f64>) -> String {
+    match ms {
+        Some(ms) if b.recorded => format!("{}*", millis(ms)),
+        Some(ms) => millis(ms),
+        None => MISSING.to_string(),
+    }
 }
 
 /// A GitHub-flavoured table of already-escaped cells.
@@ -257,6 +439,16 @@ pub fn render_markdown(report: &CompareReport) -> String {
             escape(&report.unmatched_students.join(", "))
         ));
     }
+    let notes: Vec<String> = floor_notes(report)
+        .into_iter()
+        .chain(suites_recorded(report).then(|| RECORDED_NOTE.to_string()))
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            out.push_str(&format!("{}\n\n", escape(&note)));
+        }
+    }
     out.push_str("\n## Swap plan (candidate run)\n\n");
     out.push_str(&swap_markdown(&report.swap_plans));
     out
@@ -270,12 +462,19 @@ fn student_section(out: &mut String, s: &StudentChange) {
         short(&s.baseline_fingerprint),
         short(&s.candidate_fingerprint)
     ));
-    let rows: Vec<Vec<String>> = s
-        .suites
-        .iter()
-        .map(|x| suite_cells(x).iter().map(|c| escape(c)).collect())
+    let mut header = vec![String::new()];
+    header.extend(s.suites.iter().map(|x| escape(&x.suite)));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<String>> = suite_rows(&s.suites)
+        .into_iter()
+        .map(|(label, cells)| {
+            std::iter::once(label)
+                .chain(cells)
+                .map(|c| escape(&c))
+                .collect()
+        })
         .collect();
-    md_table(out, &SUITE_HEADER, &rows);
+    md_table(out, &header, &rows);
     out.push('\n');
     for suite in &s.suites {
         for r in &suite.decision.reasons {
@@ -392,8 +591,8 @@ pub fn swap_markdown(plans: &[SwapPlan]) -> String {
                 share(b),
                 opt(b.retention, ratio),
                 opt(b.retention_lower, ratio),
-                opt(b.p50_ms, millis),
-                opt(b.p95_ms, millis),
+                blend_latency(b, b.p50_ms),
+                blend_latency(b, b.p95_ms),
                 dollars(b.cost_per_1k),
             ]
         };
@@ -413,6 +612,9 @@ pub fn swap_markdown(plans: &[SwapPlan]) -> String {
                 blend_row("swap plan", &plan.blended),
             ],
         );
+    }
+    if plans_recorded(plans) {
+        out.push_str(&format!("\n{}\n", escape(RECORDED_NOTE)));
     }
     out
 }

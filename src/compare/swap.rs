@@ -6,13 +6,17 @@
 //! ([`crate::gate::decide`]) passes on that category's paired items, with
 //! the thresholds of the student's gate on that suite (min_retention,
 //! confidence and max_error_rate; latency and cost limits apply to a whole
-//! deployment, not a slice, and are left to the blend's numbers).
+//! deployment, not a slice, and are left to the blend's numbers). Retention
+//! is estimated with the run's interval method, so a category's retention
+//! and lower bound are the run's own for that category; where the run's
+//! summary calls a category's retention not measurable (its teacher got
+//! fewer than the run's `min_teacher_correct` items right), so does the plan.
 //!
 //! The blend routes every item of a taken-over category to the student and
 //! every other item to the teacher. Over all suites' items (those the
 //! teacher answered without error, as for retention): blended retention
-//! `sum(blended scores) / sum(teacher scores)` with its paired bootstrap
-//! lower bound, p50/p95 latency over the routed answers' latencies, and cost
+//! `sum(blended scores) / sum(teacher scores)` with its lower bound by the
+//! run's interval method, p50/p95 latency over the routed answers' latencies, and cost
 //! per 1,000 items. It assumes traffic has the categories in the
 //! proportions of the suites.
 
@@ -23,8 +27,8 @@ use serde::{Deserialize, Serialize};
 use crate::compare::pairing::{ItemKey, ItemScore, item_scores};
 use crate::gate::{self, GateInput, GateThresholds, Verdict};
 use crate::run::journal::{JournalEntry, Role};
-use crate::stats::{self, BootstrapOptions};
-use crate::summary::Summary;
+use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Retention};
+use crate::summary::{Comparison, Summary};
 
 use super::CompareError;
 
@@ -62,7 +66,7 @@ pub struct Blend {
     pub accuracy: f64,
     /// Blended accuracy / teacher accuracy, when the teacher scored above 0.
     pub retention: Option<f64>,
-    /// Paired bootstrap one-sided lower bound of `retention` at the gate's confidence.
+    /// One-sided lower bound of `retention` at the gate's confidence, by the run's interval method.
     pub retention_lower: Option<f64>,
     /// Median latency of the routed answers (ms), when measured.
     pub p50_ms: Option<f64>,
@@ -70,6 +74,9 @@ pub struct Blend {
     pub p95_ms: Option<f64>,
     /// Dollars per 1,000 items.
     pub cost_per_1k: f64,
+    /// Whether some of those latencies were measured earlier (a replayed
+    /// transcript or a response cache), not in the run.
+    pub recorded: bool,
 }
 
 /// The swap plan of one student.
@@ -134,7 +141,12 @@ fn plan_for(
             let pairs = by_category
                 .get(&(suite.name.as_str(), category.as_str()))
                 .map_or(&[][..], Vec::as_slice);
-            let d = decide_category(summary, &thresholds, pairs)?;
+            let own = summary.comparisons.iter().find(|c| {
+                c.student == student
+                    && c.suite == suite.name
+                    && c.category.as_deref() == Some(category.as_str())
+            });
+            let d = decide_category(summary, &thresholds, pairs, own)?;
             if d.verdict == Verdict::Pass {
                 routed.insert((suite.name.as_str(), category.as_str()));
             }
@@ -162,8 +174,8 @@ fn plan_for(
     Ok(SwapPlan {
         student: student.to_string(),
         categories,
-        teacher_only: blend(all.iter().map(|(_, t, _)| (false, *t, *t)), &opts)?,
-        blended: blend(all.iter().copied(), &opts)?,
+        teacher_only: blend(summary, all.iter().map(|(_, t, _)| (false, *t, *t)), &opts)?,
+        blended: blend(summary, all.iter().copied(), &opts)?,
     })
 }
 
@@ -194,19 +206,68 @@ pub(crate) fn suite_thresholds(summary: &Summary, student: &str, suite: &str) ->
     }
 }
 
+/// Retention of `student` against `teacher` scores with the run's interval method.
+fn estimate(
+    summary: &Summary,
+    teacher: &[f64],
+    student: &[f64],
+    opts: &BootstrapOptions,
+) -> Result<Retention<BootstrapEstimate>, CompareError> {
+    Ok(stats::retention_estimate(
+        teacher,
+        student,
+        None,
+        summary.statistics.interval,
+        opts,
+    )?)
+}
+
+/// One category decided on its paired items; `own` is the run's comparison
+/// of the student on that category, whose measurability (the run's floor,
+/// applied to these same items) is kept.
 fn decide_category(
     summary: &Summary,
     thresholds: &GateThresholds,
     pairs: &[(&ItemScore, &ItemScore)],
+    own: Option<&Comparison>,
 ) -> Result<CategoryDecision, CompareError> {
     let t: Vec<f64> = pairs.iter().map(|(t, _)| t.score).collect();
     let s: Vec<f64> = pairs.iter().map(|(_, s)| s.score).collect();
     let errors = pairs.iter().filter(|(_, s)| s.errored).count();
-    let estimate = stats::paired_bootstrap_retention(
+    let estimate = estimate(
+        summary,
         &t,
         &s,
         &bootstrap_options(summary, thresholds.confidence),
     )?;
+    let mut thresholds = thresholds.clone();
+    match own {
+        Some(c) if !c.measurable => {
+            let items = if c.teacher_correct == 1 {
+                "item"
+            } else {
+                "items"
+            };
+            return Ok(CategoryDecision {
+                suite: String::new(),
+                category: String::new(),
+                n: pairs.len(),
+                retention: None,
+                retention_lower: None,
+                verdict: Verdict::Inconclusive,
+                take_over: false,
+                reasons: vec![format!(
+                    "retention not measurable: teacher got {} {items} right, fewer than the \
+                     run's min_teacher_correct",
+                    c.teacher_correct
+                )],
+                items_needed: None,
+            });
+        }
+        // The run applied its floor to these items and found enough.
+        Some(_) => thresholds.min_teacher_correct = 0,
+        None => {}
+    }
     let measured = estimate.measured().cloned();
     let input = GateInput {
         retention: estimate,
@@ -215,7 +276,7 @@ fn decide_category(
         cost_ratio: None,
         error_rate: (!pairs.is_empty()).then(|| errors as f64 / pairs.len() as f64),
     };
-    let d = gate::decide(thresholds, &input)?;
+    let d = gate::decide(&thresholds, &input)?;
     Ok(CategoryDecision {
         suite: String::new(),
         category: String::new(),
@@ -231,6 +292,7 @@ fn decide_category(
 
 /// The numbers of a routing: `(routed to the student, teacher item, student item)`.
 fn blend<'a>(
+    summary: &Summary,
     items: impl Iterator<Item = (bool, &'a ItemScore, &'a ItemScore)>,
     opts: &BootstrapOptions,
 ) -> Result<Blend, CompareError> {
@@ -239,16 +301,18 @@ fn blend<'a>(
     let mut latencies = Vec::new();
     let mut cost = 0.0;
     let mut routed_items = 0;
+    let mut recorded = false;
     for (routed, t, s) in items {
         let chosen = if routed { s } else { t };
         routed_items += usize::from(routed);
+        recorded |= chosen.recorded_latency;
         teacher_scores.push(t.score);
         scores.push(chosen.score);
         latencies.extend_from_slice(&chosen.latencies_ms);
         cost += chosen.cost;
     }
     let n = scores.len();
-    let estimate = stats::paired_bootstrap_retention(&teacher_scores, &scores, opts)?;
+    let estimate = estimate(summary, &teacher_scores, &scores, opts)?;
     let measured = estimate.measured();
     let latency = if latencies.is_empty() {
         None
@@ -272,6 +336,7 @@ fn blend<'a>(
         } else {
             cost * 1000.0 / n as f64
         },
+        recorded,
     })
 }
 
@@ -350,13 +415,14 @@ mod tests {
                 max_error_rate: None,
             },
         });
-        // Teacher right on 40 of 50 items in each category; the student
-        // matches it on "a" and gets every "b" item wrong.
+        // Teacher right on 160 of 200 items in each category; the student
+        // matches it on "a" (enough items for the run's default score
+        // interval to bound retention above 0.95) and gets every "b" item wrong.
         let mut journal = Vec::new();
         for c in ["a", "b"] {
-            for i in 0..50 {
-                journal.push(entry("t", Role::Teacher, c, i, i < 40));
-                journal.push(entry("st", Role::Student, c, i, c == "a" && i < 40));
+            for i in 0..200 {
+                journal.push(entry("t", Role::Teacher, c, i, i < 160));
+                journal.push(entry("st", Role::Student, c, i, c == "a" && i < 160));
             }
         }
         let plans = swap_plans(&summary, &journal).unwrap();
@@ -372,11 +438,11 @@ mod tests {
             [("a", true, Verdict::Pass), ("b", false, Verdict::Fail)]
         );
         // Hand-computed blend: "a" from the student, "b" from the teacher.
-        // Accuracy (40 + 40) / 100; retention 80 / 80; cost (50 * 0.1 + 50 * 1)
-        // / 100 items * 1000 = 550; latencies 50 x 10 ms and 50 x 100 ms:
-        // numpy.percentile(..., 50) = 55, (..., 95) = 100.
+        // Accuracy (160 + 160) / 400; retention 320 / 320; cost (200 * 0.1 +
+        // 200 * 1) / 400 items * 1000 = 550; latencies 200 x 10 ms and 200 x
+        // 100 ms: numpy.percentile(..., 50) = 55, (..., 95) = 100.
         let b = p.blended;
-        assert_eq!((b.items, b.routed_items), (100, 50));
+        assert_eq!((b.items, b.routed_items), (400, 200));
         assert_eq!(b.accuracy, 0.8);
         assert_eq!(b.retention, Some(1.0));
         assert!((b.cost_per_1k - 550.0).abs() < 1e-9, "{b:?}");
