@@ -93,9 +93,11 @@ def _judge():
         if type(raised) is list and len(raised) == 2 and all(type(x) is str for x in raised):
             name, text = raised
             cls = builtin_exceptions.get(name)
-            if cls is not None:
-                raise cls(text[:300])
-            raise AnswerRaised("%s: %s" % (name[:100], text[:300]))
+            error = cls(text[:300]) if cls is not None else AnswerRaised(name[:100])
+            # Described with the answer's own text (str() of a rebuilt
+            # KeyError would quote it again).
+            error.answer_text = text[:300]
+            raise error
         state["gone"] = "the answer's process sent something that is not a reply"
         raise AnswerFailed(state["gone"])
 
@@ -106,9 +108,10 @@ def _judge():
             name = type(e).__name__
             if isinstance(e, AnswerFailed):
                 return str(e)[:300]
+            text = getattr(e, "answer_text", None)
             if isinstance(e, AnswerRaised):
-                return ("the answer raised " + str(e))[:300]
-            message = str(e)
+                return ("the answer raised %s: %s" % (e, text) if text else "the answer raised %s" % e)[:300]
+            message = text if type(text) is str else str(e)
         except BaseException:
             return "exception"
         return (name + ": " + message if message else name)[:300]
