@@ -186,14 +186,23 @@ fn hostile_answers_score_zero_and_the_harness_goes_on() {
     let s = scorer.score(&t, "import sys\nsys.exit(0)\n");
     assert_zero(&s, "answer failed: SystemExit: 0");
     let s = scorer.score(&t, "def f(x):\n    import sys\n    sys.exit(0)\n");
-    assert_zero(&s, "0/3 tests passed: test 1 failed: SystemExit: 0");
+    assert_zero(
+        &s,
+        "0/3 tests passed: test 1 failed: the answer raised SystemExit: 0",
+    );
     let s = scorer.score(
         &t,
         "import os\nprint('3/3 tests passed')\nprint('{\"tests\": [null, null, null]}')\nos._exit(0)\n",
     );
-    assert_zero(&s, "exited with status 0 before the tests finished");
+    assert_zero(
+        &s,
+        "answer failed: the answer's process ended before it was ready [the answer's process exited with status 0",
+    );
     let s = scorer.score(&t, "def f(x):\n    import os\n    os._exit(0)\n");
-    assert_zero(&s, "exited with status 0 before the tests finished");
+    assert_zero(
+        &s,
+        "test 1 failed: the answer's process ended (and 2 more) [the answer's process exited with status 0",
+    );
     assert_still_works(scorer);
 
     // A background process: refused by the hook (the OS clean-up is tested below).
@@ -395,7 +404,7 @@ fn humaneval_style_runs_check() {
     );
 
     let s = scorer.score(&t, "    import sys\n    sys.exit(0)\n");
-    assert_zero(&s, "program failed: SystemExit: 0");
+    assert_zero(&s, "program failed: the answer raised SystemExit: 0");
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub(crate) struct Containment {
     pub uid: Option<u32>,
     /// With a mount namespace: a new root file system to pivot into.
     pub jail: Option<Jail>,
+    /// A descriptor of the parent to hand the program as its fd 3 (the
+    /// write end of a pipe to another sandboxed program).
+    pub fd3: Option<libc::c_int>,
 }
 
 /// A minimal root file system built in the child's mount namespace: a
@@ -76,7 +79,7 @@ pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
 /// Registers `containment` to run in the child before `exec`.
 pub(crate) fn install(command: &mut Command, containment: Containment) {
     // SAFETY: `contain` only makes async-signal-safe system calls (setsid,
-    // prctl, setrlimit, unshare, mount, mkdir, symlink, open, close,
+    // dup2, fcntl, prctl, setrlimit, unshare, mount, mkdir, symlink, open, close,
     // pivot_root, umount2, chdir, setgroups, setgid, setuid) on
     // data prepared before the fork; it neither allocates nor takes locks.
     unsafe {
@@ -84,7 +87,7 @@ pub(crate) fn install(command: &mut Command, containment: Containment) {
     }
 }
 
-/// Runs in the forked child: own session, limits, namespaces, uid drop.
+/// Runs in the forked child: own session, fd 3, limits, namespaces, uid drop.
 /// Returning an error makes `spawn` fail with it (the parent then tries a
 /// weaker containment).
 fn contain(c: &Containment) -> io::Result<()> {
@@ -99,6 +102,13 @@ fn contain(c: &Containment) -> io::Result<()> {
     // which outlives the call; see `install`.
     unsafe {
         check(libc::setsid())?;
+        if let Some(fd) = c.fd3 {
+            if fd == 3 {
+                check(libc::fcntl(3, libc::F_SETFD, 0))?;
+            } else {
+                check(libc::dup2(fd, 3))?;
+            }
+        }
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
         check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
         for &(resource, soft, hard) in &c.rlimits {

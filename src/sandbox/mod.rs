@@ -218,61 +218,21 @@ const PRELUDE: &str = include_str!("prelude.py");
 pub fn run_python(source: &str, stdin: &str, limits: &Limits) -> Result<Outcome, SandboxError> {
     let python = python()?;
     let _slot = Slot::acquire();
-    let root = child::euid() == 0;
-    let uid = (root && world_executable(&python)).then(slots::fresh_uid);
-    let workdir = tempfile::Builder::new()
-        .prefix("distill-gate-sandbox-")
-        .tempdir()
-        .map_err(|source| SandboxError::WorkDir {
-            path: std::env::temp_dir(),
-            source,
-        })?;
-    let work = workdir.path().to_path_buf();
-    // The mount point of the jail's root (stays empty outside the child).
-    let jail_dir = if root && jail_possible(&python) {
-        Some(
-            tempfile::Builder::new()
-                .prefix("distill-gate-jail-")
-                .tempdir()
-                .map_err(|source| SandboxError::WorkDir {
-                    path: std::env::temp_dir(),
-                    source,
-                })?,
-        )
-    } else {
-        None
-    };
-    let prepare = |r: io::Result<()>| {
-        r.map_err(|source| SandboxError::WorkDir {
-            path: work.clone(),
-            source,
-        })
-    };
-    prepare(fs::write(work.join("main.py"), source))?;
-    if let Some(uid) = uid {
-        prepare(std::os::unix::fs::chown(&work, Some(uid), Some(uid)))?;
-        prepare(std::os::unix::fs::chown(
-            work.join("main.py"),
-            Some(uid),
-            Some(uid),
-        ))?;
-    }
-    let plans = plans(root, uid, jail_dir.is_some());
+    let program = Prepared::new(&python, source)?;
+    let plans = program.plans();
     let first = FIRST_PLAN.load(Ordering::Relaxed).min(plans.len() - 1);
     let mut last_error = None;
     for (i, plan) in plans.iter().enumerate().skip(first) {
-        let jail = jail_dir.as_ref().map(|d| d.path());
-        let command = match command(&python, &work, jail, plan, limits) {
+        let command = match program.command(plan, limits, None) {
             Ok(c) => c,
             Err(e) => {
                 last_error = Some(e);
                 continue;
             }
         };
-        match spawn_and_wait(command, stdin, limits, plan, root) {
+        match spawn_and_wait(command, stdin, limits, plan, program.root) {
             Ok(outcome) => {
                 FIRST_PLAN.store(i, Ordering::Relaxed);
-                drop(workdir);
                 return Ok(outcome);
             }
             Err(Attempt::Spawn(e)) => last_error = Some(e),
@@ -283,6 +243,135 @@ pub fn run_python(source: &str, stdin: &str, limits: &Limits) -> Result<Outcome,
         python,
         source: last_error.unwrap_or_else(|| io::Error::other("no containment plan")),
     })
+}
+
+/// What [`run_python_pair`] returns: how each program ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairOutcome {
+    /// The trusted program: its standard output and error, its status.
+    pub judge: Outcome,
+    /// The untrusted program: its standard error (its standard output is
+    /// the judge's input), its status. A worker still running when the
+    /// judge ended is killed then, and reported as killed by `SIGKILL`.
+    pub worker: Outcome,
+}
+
+/// Runs two Python programs side by side, each contained as [`run_python`]
+/// contains one, as different users (when the harness is root) in separate
+/// work directories, jails and process groups: the `worker` (untrusted
+/// code) and the `judge` (trusted code) that talks to it. The judge's fd 3
+/// is the worker's standard input and the worker's standard output is the
+/// judge's standard input; the judge's own standard output reaches only the
+/// harness. So the worker can send the judge data and nothing else: it
+/// cannot read, write or signal the judge, or reach its output. Both share
+/// one wall-clock limit, which starts when both run; the worker is killed
+/// when the judge ends. Blocks while all sandbox slots are taken (the pair
+/// takes one: one of them waits while the other works).
+pub fn run_python_pair(
+    judge: &str,
+    worker: &str,
+    limits: &Limits,
+) -> Result<PairOutcome, SandboxError> {
+    let python = python()?;
+    let _slot = Slot::acquire();
+    let judge_program = Prepared::new(&python, judge)?;
+    let worker_program = Prepared::new(&python, worker)?;
+    let plans: Vec<(Plan, Plan)> = judge_program
+        .plans()
+        .into_iter()
+        .zip(worker_program.plans())
+        .collect();
+    let first = FIRST_PLAN.load(Ordering::Relaxed).min(plans.len() - 1);
+    let mut last_error = None;
+    for (judge_plan, worker_plan) in plans.iter().skip(first) {
+        match spawn_pair_and_wait(
+            (&judge_program, judge_plan),
+            (&worker_program, worker_plan),
+            limits,
+        ) {
+            Ok(outcome) => return Ok(outcome),
+            Err(Attempt::Spawn(e)) => last_error = Some(e),
+            Err(Attempt::Wait(e)) => return Err(SandboxError::Wait(e)),
+        }
+    }
+    Err(SandboxError::Spawn {
+        python,
+        source: last_error.unwrap_or_else(|| io::Error::other("no containment plan")),
+    })
+}
+
+/// A program ready to start: its work dir holding `main.py` (owned by its
+/// uid), the empty mount point of its jail, and the uid it runs as. The
+/// directories are removed when it is dropped.
+struct Prepared {
+    python: PathBuf,
+    root: bool,
+    uid: Option<u32>,
+    workdir: tempfile::TempDir,
+    jail_dir: Option<tempfile::TempDir>,
+}
+
+impl Prepared {
+    fn new(python: &Path, source: &str) -> Result<Self, SandboxError> {
+        let root = child::euid() == 0;
+        let uid = (root && world_executable(python)).then(slots::fresh_uid);
+        let temp_dir = |prefix: &str| {
+            tempfile::Builder::new()
+                .prefix(prefix)
+                .tempdir()
+                .map_err(|source| SandboxError::WorkDir {
+                    path: std::env::temp_dir(),
+                    source,
+                })
+        };
+        let workdir = temp_dir("distill-gate-sandbox-")?;
+        // The mount point of the jail's root (stays empty outside the child).
+        let jail_dir = if root && jail_possible(python) {
+            Some(temp_dir("distill-gate-jail-")?)
+        } else {
+            None
+        };
+        let work = workdir.path();
+        let prepare = |r: io::Result<()>| {
+            r.map_err(|source| SandboxError::WorkDir {
+                path: work.to_path_buf(),
+                source,
+            })
+        };
+        prepare(fs::write(work.join("main.py"), source))?;
+        if let Some(uid) = uid {
+            prepare(std::os::unix::fs::chown(work, Some(uid), Some(uid)))?;
+            prepare(std::os::unix::fs::chown(
+                work.join("main.py"),
+                Some(uid),
+                Some(uid),
+            ))?;
+        }
+        Ok(Self {
+            python: python.to_path_buf(),
+            root,
+            uid,
+            workdir,
+            jail_dir,
+        })
+    }
+
+    /// Containment levels, strongest first.
+    fn plans(&self) -> Vec<Plan> {
+        plans(self.root, self.uid, self.jail_dir.is_some())
+    }
+
+    /// The command that starts the program under `plan`, its fd 3 a
+    /// duplicate of `fd3` when given.
+    fn command(
+        &self,
+        plan: &Plan,
+        limits: &Limits,
+        fd3: Option<libc::c_int>,
+    ) -> io::Result<Command> {
+        let jail = self.jail_dir.as_ref().map(|d| d.path());
+        command(&self.python, self.workdir.path(), jail, plan, limits, fd3)
+    }
 }
 
 /// Index of the strongest plan that worked last time (later runs start there).
@@ -399,6 +488,7 @@ fn command(
     jail_root: Option<&Path>,
     plan: &Plan,
     limits: &Limits,
+    fd3: Option<libc::c_int>,
 ) -> io::Result<Command> {
     let jail = match jail_root {
         Some(root) if plan.jail => Some(jail(root, work, limits)?),
@@ -452,6 +542,7 @@ fn command(
         cwd: child::c_path(&inside)?,
         uid: plan.uid,
         jail,
+        fd3,
     };
     let mut command = Command::new(python);
     command
@@ -490,8 +581,6 @@ fn spawn_and_wait(
 ) -> Result<Outcome, Attempt> {
     let start = Instant::now();
     let mut child = command.spawn().map_err(Attempt::Spawn)?;
-    let pgid = child.id();
-    let over_cap = Arc::new(AtomicBool::new(false));
     let feeder = child.stdin.take().map(|mut pipe| {
         let data = stdin.as_bytes().to_vec();
         std::thread::spawn(move || {
@@ -499,20 +588,10 @@ fn spawn_and_wait(
             let _ = pipe.write_all(&data);
         })
     });
-    let out = child
-        .stdout
-        .take()
-        .map(|p| reader(p, limits.max_output_bytes, pgid, Arc::clone(&over_cap)));
-    let err = child
-        .stderr
-        .take()
-        .map(|p| reader(p, limits.max_output_bytes, pgid, Arc::clone(&over_cap)));
+    let captured = Captured::start(&mut child, limits.max_output_bytes);
     let waited = wait_until(&mut child, start + limits.wall);
     // Whatever happened, nothing of this run may survive it.
-    child::kill_group(pgid);
-    if let Some(uid) = plan.uid {
-        child::kill_uid(uid);
-    }
+    clean_up(child.id(), plan);
     let (exit, timed_out) = match waited {
         Ok(r) => r,
         Err(e) => {
@@ -521,37 +600,154 @@ fn spawn_and_wait(
             return Err(Attempt::Wait(e));
         }
     };
-    let wall = start.elapsed();
-    let stdout = collect(out);
-    let stderr = collect(err);
+    let outcome = captured.outcome(exit, timed_out, start.elapsed(), plan, limits, root);
     if let Some(f) = feeder {
         let _ = f.join();
     }
-    let status = if over_cap.load(Ordering::SeqCst) {
-        Status::OutputLimit
-    } else if timed_out {
-        Status::WallTimeout
-    } else if let Some(code) = exit.code() {
-        Status::Exited(code)
-    } else {
-        Status::Signaled(exit.signal().unwrap_or(0))
+    Ok(outcome)
+}
+
+/// [`run_python_pair`] under one containment level per program.
+fn spawn_pair_and_wait(
+    (judge, judge_plan): (&Prepared, &Plan),
+    (worker, worker_plan): (&Prepared, &Plan),
+    limits: &Limits,
+) -> Result<PairOutcome, Attempt> {
+    use std::os::fd::AsRawFd;
+    let (to_worker, judge_writes) = io::pipe().map_err(Attempt::Spawn)?;
+    let (judge_reads, worker_writes) = io::pipe().map_err(Attempt::Spawn)?;
+    let mut worker_command = worker
+        .command(worker_plan, limits, None)
+        .map_err(Attempt::Spawn)?;
+    worker_command
+        .stdin(Stdio::from(to_worker))
+        .stdout(Stdio::from(worker_writes));
+    let mut judge_command = judge
+        .command(judge_plan, limits, Some(judge_writes.as_raw_fd()))
+        .map_err(Attempt::Spawn)?;
+    judge_command.stdin(Stdio::from(judge_reads));
+    let start = Instant::now();
+    let mut worker_child = worker_command.spawn().map_err(Attempt::Spawn)?;
+    // The pipe ends the worker holds are closed here, so the judge sees the
+    // end of its input when the worker ends.
+    drop(worker_command);
+    let mut judge_child = match judge_command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            clean_up(worker_child.id(), worker_plan);
+            let _ = worker_child.wait();
+            return Err(Attempt::Spawn(e));
+        }
     };
-    Ok(Outcome {
-        status,
-        stdout,
-        stderr,
-        wall,
-        isolation: Isolation {
-            root,
-            network_namespace: plan.unshare & libc::CLONE_NEWNET != 0,
-            private_tmp: plan.private_tmp,
-            jail: plan.jail,
-            user_namespace: plan.unshare & libc::CLONE_NEWUSER != 0,
-            uid: plan.uid,
-            process_limit: plan.uid.is_some(),
-            audit_hook: limits.audit_hook,
-        },
+    // And the worker sees the end of its input when the judge ends.
+    drop((judge_command, judge_writes));
+    let worker_captured = Captured::start(&mut worker_child, limits.max_output_bytes);
+    let judge_captured = Captured::start(&mut judge_child, limits.max_output_bytes);
+    let judge_waited = wait_until(&mut judge_child, start + limits.wall);
+    let judge_wall = start.elapsed();
+    // The worker has nothing left to do once the judge ended.
+    let worker_waited = match worker_child.try_wait() {
+        Ok(Some(status)) => Ok((status, false)),
+        _ => {
+            child::kill_group(worker_child.id());
+            worker_child.wait().map(|s| (s, false))
+        }
+    };
+    let worker_wall = start.elapsed();
+    clean_up(judge_child.id(), judge_plan);
+    clean_up(worker_child.id(), worker_plan);
+    let ((judge_exit, timed_out), (worker_exit, _)) = match (judge_waited, worker_waited) {
+        (Ok(j), Ok(w)) => (j, w),
+        (Err(e), _) | (_, Err(e)) => {
+            let _ = judge_child.wait();
+            return Err(Attempt::Wait(e));
+        }
+    };
+    Ok(PairOutcome {
+        judge: judge_captured.outcome(
+            judge_exit, timed_out, judge_wall, judge_plan, limits, judge.root,
+        ),
+        worker: worker_captured.outcome(
+            worker_exit,
+            false,
+            worker_wall,
+            worker_plan,
+            limits,
+            worker.root,
+        ),
     })
+}
+
+/// Kills whatever is left of a run: its process group and, when it ran as
+/// a sandbox uid, every process of that uid.
+fn clean_up(pgid: u32, plan: &Plan) {
+    child::kill_group(pgid);
+    if let Some(uid) = plan.uid {
+        child::kill_uid(uid);
+    }
+}
+
+/// The output of a started program being read, capped.
+struct Captured {
+    over_cap: Arc<AtomicBool>,
+    out: Option<Reader>,
+    err: Option<Reader>,
+}
+
+impl Captured {
+    /// Reads the child's piped standard output and error (those it has).
+    fn start(child: &mut Child, cap: usize) -> Self {
+        let pgid = child.id();
+        let over_cap = Arc::new(AtomicBool::new(false));
+        let out = child
+            .stdout
+            .take()
+            .map(|p| reader(p, cap, pgid, Arc::clone(&over_cap)));
+        let err = child
+            .stderr
+            .take()
+            .map(|p| reader(p, cap, pgid, Arc::clone(&over_cap)));
+        Self { over_cap, out, err }
+    }
+
+    /// The outcome of the program once it ended.
+    fn outcome(
+        self,
+        exit: ExitStatus,
+        timed_out: bool,
+        wall: Duration,
+        plan: &Plan,
+        limits: &Limits,
+        root: bool,
+    ) -> Outcome {
+        let stdout = collect(self.out);
+        let stderr = collect(self.err);
+        let status = if self.over_cap.load(Ordering::SeqCst) {
+            Status::OutputLimit
+        } else if timed_out {
+            Status::WallTimeout
+        } else if let Some(code) = exit.code() {
+            Status::Exited(code)
+        } else {
+            Status::Signaled(exit.signal().unwrap_or(0))
+        };
+        Outcome {
+            status,
+            stdout,
+            stderr,
+            wall,
+            isolation: Isolation {
+                root,
+                network_namespace: plan.unshare & libc::CLONE_NEWNET != 0,
+                private_tmp: plan.private_tmp,
+                jail: plan.jail,
+                user_namespace: plan.unshare & libc::CLONE_NEWUSER != 0,
+                uid: plan.uid,
+                process_limit: plan.uid.is_some(),
+                audit_hook: limits.audit_hook,
+            },
+        }
+    }
 }
 
 /// Waits for the child until `deadline`; past it, kills the group and

@@ -17,14 +17,24 @@
 //!   function), `prompt + "\n" + answer + ...`. Score 1 iff it runs to the
 //!   end without an exception.
 //!
-//! A trusted runner reads a random nonce from stdin before any candidate
-//! code runs and writes the results on a line starting with it only after
-//! the tests ran; a run without that line fails. So `sys.exit(0)`,
-//! `os._exit(0)` or printing a fake success line cannot forge a pass. (The
-//! candidate runs in the runner's interpreter, so deliberate introspection
-//! of the runner's frames could find the nonce; this guards against
-//! accidental and lazy cheats, not against code written to attack the
-//! harness.) `target_text` is the reference solution.
+//! The answer and the tests run in two processes
+//! ([`run_python_pair`](crate::sandbox::run_python_pair)): the **worker**
+//! runs the answer (setup code, the answer, or HumanEval's prompt
+//! completed by the answer) and calls its entry point when asked; the
+//! **judge** runs the setup and tests (HumanEval: the prompt's helpers and
+//! `check`) with the entry point replaced by a proxy. Each call's
+//! arguments and result cross as plain data only (None, bool, int, float,
+//! str, bytes, list, tuple, dict, set, frozenset, or an exception by type
+//! name and message; `code_codec.py`), rebuilt as exact builtins in the
+//! judge before any test compares them: a value that is not plain data (an
+//! object whose `__eq__` lies, a subclass of `int`) fails its test, saying
+//! so. The judge runs as another user (when the harness is root), in its
+//! own jail; the worker can send it data and nothing else, so nothing the
+//! answer does in its own process (frames, `gc`, descriptors, exit
+//! handlers, signals, patched builtins or modules, forged output, early or
+//! late exits) reaches the verdict. The judge writes the result on its own
+//! standard output, on a line starting with a per-run nonce; a run without
+//! that line fails. `target_text` is the reference solution.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -32,7 +42,7 @@ use std::time::Duration;
 
 use super::extract::first_code_block;
 use super::{FieldError, Score, Scorer};
-use crate::sandbox::{Limits, Outcome, Status, run_python};
+use crate::sandbox::{Limits, Outcome, PairOutcome, Status, run_python_pair};
 use crate::suite::Task;
 
 /// Parameters of the code scorer.
@@ -200,21 +210,25 @@ impl Target {
         }
     }
 
-    /// The runner's payload for `code`.
-    fn payload(&self, code: &str) -> Value {
+    /// The specs of the judge (with the result line's `nonce`) and of the
+    /// worker running `code`.
+    fn specs(&self, code: &str, nonce: &str) -> (Value, Value) {
         match self {
             Target::Tests {
                 entry_point,
                 setup,
                 tests,
                 ..
-            } => json!({
-                "style": "tests",
-                "setup": setup,
-                "answer": dedent(code),
-                "entry_point": entry_point,
-                "tests": tests,
-            }),
+            } => (
+                json!({
+                    "style": "tests",
+                    "setup": setup,
+                    "entry_point": entry_point,
+                    "tests": tests,
+                    "nonce": nonce,
+                }),
+                json!({"setup": setup, "answer": dedent(code), "entry_point": entry_point}),
+            ),
             Target::HumanEval {
                 entry_point,
                 prompt,
@@ -228,13 +242,31 @@ impl Target {
                 } else {
                     ("", code.to_string())
                 };
-                json!({
-                    "style": "program",
-                    "program": format!("{prompt}{joint}{code}\n{test}\ncheck({entry_point})"),
-                })
+                (
+                    json!({
+                        "style": "program",
+                        "prompt": prompt,
+                        "test": test,
+                        "entry_point": entry_point,
+                        "nonce": nonce,
+                    }),
+                    json!({
+                        "setup": "",
+                        "answer": format!("{prompt}{joint}{code}"),
+                        "entry_point": entry_point,
+                    }),
+                )
             }
         }
     }
+}
+
+/// A program of the scorer: the codec, then `template` with its spec
+/// embedded as a Python string literal of JSON (a JSON string literal is
+/// one).
+fn program(template: &str, spec: &Value) -> String {
+    let literal = serde_json::to_string(&spec.to_string()).unwrap_or_default();
+    format!("{CODEC}\n{}", template.replace("{spec}", &literal))
 }
 
 /// `code` with the whitespace prefix common to its non-blank lines removed
@@ -336,8 +368,10 @@ impl Scorer for CodeScorer {
         };
         let code = extract_code(answer);
         let nonce = format!("{:032x}", rand::random::<u128>());
-        let stdin = format!("{nonce}\n{}", target.payload(&code));
-        let mut score = match run_python(RUNNER, &stdin, &self.limits) {
+        let (judge_spec, worker_spec) = target.specs(&code, &nonce);
+        let judge_program = program(JUDGE, &judge_spec);
+        let worker_program = program(WORKER, &worker_spec);
+        let mut score = match run_python_pair(&judge_program, &worker_program, &self.limits) {
             Ok(outcome) => judge(&target, &nonce, &outcome, &self.limits),
             Err(e) => Score::zero(format!("sandbox error: {e}")),
         };
@@ -346,21 +380,68 @@ impl Scorer for CodeScorer {
     }
 }
 
-const RUNNER: &str = include_str!("code_runner.py");
+/// Plain data between the two processes, prepended to both programs.
+const CODEC: &str = include_str!("code_codec.py");
+/// The trusted program: runs the tests.
+const JUDGE: &str = include_str!("code_judge.py");
+/// The untrusted program: runs the answer.
+const WORKER: &str = include_str!("code_worker.py");
 
-/// The score of a finished run.
-fn judge(target: &Target, nonce: &str, outcome: &Outcome, limits: &Limits) -> Score {
+/// The score of a finished pair of runs: what the judge reported on its
+/// result line; when a failure involved the answer's process ending, how it
+/// ended.
+fn judge(target: &Target, nonce: &str, outcome: &PairOutcome, limits: &Limits) -> Score {
     let prefix = format!("{nonce} ");
     let report = outcome
+        .judge
         .stdout
         .lines()
         .rev()
         .find_map(|line| line.strip_prefix(&prefix))
         .map(serde_json::from_str::<Report>);
-    match report {
+    let mut score = match report {
         Some(Ok(report)) => from_report(target, &report),
         Some(Err(e)) => Score::zero(format!("unreadable result line: {e}")),
-        None => Score::zero(no_report(outcome, limits)),
+        None => Score::zero(no_report(&outcome.judge, limits)),
+    };
+    if score.value < 1.0 && score.detail.contains("the answer's process") {
+        score.detail = format!(
+            "{} [the answer's process {}]",
+            score.detail,
+            worker_end(&outcome.worker, limits)
+        );
+    }
+    score
+}
+
+/// How the worker ended, for a detail.
+fn worker_end(worker: &Outcome, limits: &Limits) -> String {
+    let last_error = worker
+        .stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty());
+    let how = match worker.status {
+        Status::Exited(code) => format!("exited with status {code}"),
+        Status::OutputLimit => {
+            return format!(
+                "was stopped: output limit exceeded (more than {} bytes)",
+                limits.max_output_bytes
+            );
+        }
+        Status::Signaled(sig) if sig == libc::SIGXCPU => {
+            format!("exceeded the CPU time limit ({} s)", limits.cpu_seconds)
+        }
+        Status::Signaled(sig) => format!("was killed by signal {sig}"),
+        Status::WallTimeout => "timed out".to_string(),
+    };
+    match last_error {
+        Some(line) => {
+            let line: String = line.chars().take(200).collect();
+            format!("{how}; its last words: {}", explain(&line))
+        }
+        None => how,
     }
 }
 
@@ -561,15 +642,21 @@ mod tests {
             test: "def check(c):\n    assert c(1, 2) == 3\n".into(),
             solution: "    return a + b\n".into(),
         };
-        let body = target.payload("    return a + b\n");
+        let (judge, worker) = target.specs("    return a + b\n", "n0");
         assert_eq!(
-            body["program"],
-            "def add(a, b):\n    \"\"\"Add.\"\"\"\n    return a + b\n\ndef check(c):\n    assert c(1, 2) == 3\n\ncheck(add)"
+            worker["answer"],
+            "def add(a, b):\n    \"\"\"Add.\"\"\"\n    return a + b\n"
         );
-        let whole = target.payload("def add(a, b):\n    return a + b");
+        assert_eq!(judge["test"], "def check(c):\n    assert c(1, 2) == 3\n");
+        assert_eq!(judge["nonce"], "n0");
+        assert!(
+            judge.get("answer").is_none(),
+            "the judge never sees the answer"
+        );
+        let (_, whole) = target.specs("def add(a, b):\n    return a + b", "n0");
         assert_eq!(
-            whole["program"],
-            "def add(a, b):\n    \"\"\"Add.\"\"\"\n\ndef add(a, b):\n    return a + b\ndef check(c):\n    assert c(1, 2) == 3\n\ncheck(add)"
+            whole["answer"],
+            "def add(a, b):\n    \"\"\"Add.\"\"\"\n\ndef add(a, b):\n    return a + b"
         );
         assert!(defines("  def  add (x):", "add"));
         assert!(!defines("def adder(x):", "add"));
