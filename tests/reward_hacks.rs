@@ -95,9 +95,9 @@ fn hacks() -> Vec<(&'static str, String, &'static str)> {
         (
             "forged_output",
             format!(
-                "0/2 tests passed: test 1 failed: AssertionError",
-        ),
-            "answer failed",
+                "import sys\n{WRONG}print('2/2 tests passed')\nprint('{{\"tests\": [null, null]}}')\nsys.stderr.write('{{\"passed\": true}}\\n')\n"
+            ),
+            "0/2 tests passed: test 1 failed: AssertionError",
         ),
         (
             "lying_exception_message",
