@@ -476,7 +476,7 @@ pub fn plan(input: &distill_gate::plan::PlanInput) -> Result<u8> {
     );
     match p.items {
         Some(n) => println!(
-            "{n} paired items in total (a fresh suite) give a {}% chance of PASS{} ({rule}; \
+            "{n} paired items in total (a fresh suite) PASS with probability at least {}%{} ({rule}; \
              about {:.0} of them right for the teacher)",
             input.power * 100.0,
             match p.probability {

@@ -298,7 +298,7 @@ fn plan_command_prints_the_exact_total() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("68 paired items in total (a fresh suite) give a 80% chance of PASS"),
+        text.contains("68 paired items in total (a fresh suite) PASS with probability at least 80%"),
         "{text}"
     );
     assert!(
