@@ -609,7 +609,7 @@ mod tests {
 
     #[test]
     fn a_cause_already_in_the_message_is_not_repeated() {
-        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let io = std::io::Error::from_raw_os_error(2);
         let text = io.to_string();
         // A library error that names its source, as thiserror's
         // `#[error("{path}: cannot read: {source}")]` does.

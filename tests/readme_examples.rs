@@ -1,6 +1,6 @@
-//! The examples a newcomer copies: the README's suite example gives the
-//! prompt it means to, and the CLI's `--help` examples name input files
-//! that exist.
+//! What a newcomer meets first: the README's suite example gives the
+//! prompt it means to, the CLI's `--help` examples name input files that
+//! exist, and an error names its cause once.
 
 use std::path::Path;
 use std::process::Command;
@@ -32,16 +32,16 @@ fn the_readme_suite_example_separates_examples_by_one_blank_line() {
         readme_toml_after("\n## Suites\n"),
     )
     .unwrap();
-    let task = |id: &str, target: f64| {
+    let task = |id: &str, kg: u32, target: f64| {
         format!(
-            "{{\"id\": \"{id}\", \"category\": \"rate_quote\", \"input\": \"12 kg to zone B\", \"target\": {target}}}\n"
+            "{{\"id\": \"{id}\", \"category\": \"rate_quote\", \"input\": \"{kg} kg to zone B\", \"target\": {target}}}\n"
         )
     };
     let train: String = (0..4)
-        .map(|i| task(&format!("rq-{i}"), 40.0 + i as f64))
+        .map(|i| task(&format!("rq-{i}"), 20 + i, 40.0 + f64::from(i)))
         .collect();
     std::fs::write(suite_dir.join("train.jsonl"), train).unwrap();
-    std::fs::write(suite_dir.join("test.jsonl"), task("rq-17", 41.25)).unwrap();
+    std::fs::write(suite_dir.join("test.jsonl"), task("rq-17", 12, 41.25)).unwrap();
     let s = suite::load_suite(&suite_dir).expect("the README's suite loads");
     let t = &s.split("test").expect("test split").tasks[0];
     let prompt = suite::build_prompt(&s, t);
@@ -100,4 +100,23 @@ fn help_examples_read_files_that_exist() {
         }
     }
     assert!(checked >= 2, "no example input was checked");
+}
+
+#[test]
+fn a_missing_file_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-transcript.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_distill-gate"))
+        .args(["distill", "--transcript"])
+        .arg(&missing)
+        .arg("--out")
+        .arg(dir.path().join("student"))
+        .output()
+        .expect("spawn distill-gate");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // ENOENT as the standard library shows it on Linux.
+    let cause = "(os error 2)";
+    assert!(stderr.contains("no-such-transcript.jsonl"), "{stderr}");
+    assert_eq!(stderr.matches(cause).count(), 1, "{stderr}");
 }

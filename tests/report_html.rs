@@ -304,7 +304,10 @@ fn check_report(run_dir: &Path) -> usize {
             .find(|c| c.student == gate.student && c.suite == gate.suite && c.category.is_none())
             .and_then(|c| c.speedup.map(|x| (x, c.speedup_source)))
         {
-            let cell = field("speedup").expect("speedup cell");
+            let cell = row
+                .descendants()
+                .find(|c| c.attribute("data-field") == Some("speedup"))
+                .expect("speedup cell");
             assert_eq!(value(cell, "data-value"), speedup.0);
             let recorded = speedup.1 == Some(LatencyOrigin::Recorded);
             assert_eq!(

@@ -26,7 +26,7 @@ use self::charts::{
 use self::disagreements::{Disagreement, Group, disagreements};
 use super::labels::{
     RECORDED_MARK, RECORDED_NOTE, accuracy_confidence, accuracy_sentence, gate_confidence,
-    retention_method, thousands,
+    lower_bound_sentence, retention_method, thousands,
 };
 use super::numbers::{
     confidence, dollars, factor, millis, percent, percent_interval, ratio, ratio_interval,
@@ -251,21 +251,20 @@ fn verdicts(out: &mut String, summary: &Summary) {
         return;
     }
     out.push_str(
-        "<table class=\"verdicts\">\n<thead><tr><th>Student</th><th>Suite</th><th>Verdict</th>\
+        "<div class=\"wide\"><table class=\"verdicts\">\n<thead><tr><th>Student</th><th>Suite</th><th>Verdict</th>\
          <th>Teacher accuracy</th><th>Student accuracy</th><th>Retention</th><th>Interval</th>\
-         <th>Lower bound</th><th>Threshold</th><th>Items</th><th>p95 latency</th>\
-         <th>Speedup (p50)</th></tr></thead>\n<tbody>\n",
+         <th>Lower bound</th><th>Threshold</th><th>Items</th><th>p95 latency<br/>speedup (p50)</th>\
+         </tr></thead>\n<tbody>\n",
     );
     for row in &rows {
         verdict_row(out, row, summary.inconclusive_fails);
     }
     out.push_str(&format!(
-        "</tbody>\n</table>\n<p class=\"note\">Retention is student accuracy / teacher accuracy on \
-         the same items. The interval is two-sided and the lower bound one-sided, both at {} \
-         ({}); a gate passes when the lower bound reaches the threshold and fails when the \
-         estimate is below it. {}</p>\n",
-        gate_confidence(summary).unwrap_or_else(|| "the gate's confidence".into()),
-        escape(&retention_method(summary)),
+        "</tbody>\n</table></div>\n<p class=\"note\">Retention is student accuracy / teacher accuracy on \
+         the same items; {}, and the interval is two-sided at the same confidence. A gate passes \
+         when the lower bound reaches the threshold and fails when the estimate is below it. \
+         {}</p>\n",
+        escape(&lower_bound_sentence(summary)),
         escape(&accuracy_sentence(summary)),
     ));
     if rows.iter().any(GateRow::any_recorded) {
@@ -328,20 +327,19 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
     let lower = measurable
         .and_then(|c| c.retention_lower)
         .map_or_else(missing, |l| value_cell("lower", Some(l), ratio(l)));
-    let latency = row
-        .student
-        .and_then(|s| s.latency)
-        .map_or_else(missing, |l| {
-            format!(
-                "<td class=\"num\" data-field=\"p95\" data-value=\"{}\" data-source=\"{}\">{}</td>",
-                data(l.p95_ms),
-                source_name(row.latency_recorded()),
-                marked(millis(l.p95_ms), row.latency_recorded())
-            )
-        });
-    let speedup = c.and_then(|c| c.speedup).map_or_else(missing, |x| {
+    // p95 latency over the speedup in one cell, each marked when recorded.
+    let dash = || "—".to_string();
+    let latency = row.student.and_then(|s| s.latency).map_or_else(dash, |l| {
         format!(
-            "<td class=\"num\" data-field=\"speedup\" data-value=\"{}\" data-source=\"{}\">{}</td>",
+            "<span data-field=\"p95\" data-value=\"{}\" data-source=\"{}\">{}</span>",
+            data(l.p95_ms),
+            source_name(row.latency_recorded()),
+            marked(millis(l.p95_ms), row.latency_recorded())
+        )
+    });
+    let speedup = c.and_then(|c| c.speedup).map_or_else(dash, |x| {
+        format!(
+            "<span data-field=\"speedup\" data-value=\"{}\" data-source=\"{}\">{}</span>",
             data(x),
             source_name(row.speedup_recorded()),
             marked(factor(x), row.speedup_recorded())
@@ -357,8 +355,9 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
     out.push_str(&format!(
         "<tr data-student=\"{}\" data-suite=\"{}\" data-verdict=\"{}\"><td>{}</td><td>{}</td><td>{}</td>\
          <td class=\"num\">{}</td><td class=\"num\">{}</td>{retention}{interval}{lower}\
-         <td class=\"num\" data-field=\"threshold\" data-value=\"{}\">≥ {} <span class=\"ci\">({} one-sided)</span></td>\
-         <td class=\"num\">{}</td>{latency}{speedup}</tr>\n<tr class=\"why\"><td></td><td colspan=\"11\">{}</td></tr>\n",
+         <td class=\"num\" data-field=\"threshold\" data-value=\"{}\">≥ {}<br/><span class=\"ci\">{} one-sided</span></td>\
+         <td class=\"num\">{}</td><td class=\"num\">{latency}<br/>{speedup}</td></tr>\n\
+         <tr class=\"why\"><td></td><td colspan=\"10\">{}</td></tr>\n",
         escape(&g.student),
         escape(&g.suite),
         g.verdict,
@@ -1107,6 +1106,8 @@ select { font: inherit; padding: 2px 4px; }
 .detail, .extracted { font-size: 12px; color: #3a3a3e; margin: 4px 0 0; overflow-wrap: anywhere; }
 pre.error { color: var(--fail); }
 .cut { color: var(--muted); font-style: italic; }
+.wide { overflow-x: auto; }
+table.verdicts th { white-space: normal; }
 .mark { color: var(--inc); font-weight: 700; margin-left: 1px; }
 table.swap td.why { font-size: 12px; color: #3a3a3e; }
 .agree, .more { font-size: 12px; color: var(--muted); margin: 4px 0 0; }
