@@ -188,7 +188,9 @@ pub fn run(o: &RunOptions) -> Result<u8> {
     };
     write_summary_md(summary_md, &report::summary_md::render_run(&summary))?;
     timings.total_secs = started.elapsed().as_secs_f64();
-    eprintln!("{}", timings.render());
+    if show_progress {
+        eprintln!("{}", timings.render());
+    }
     let timings_path = run_dir.join("timings.json");
     std::fs::write(
         &timings_path,
@@ -273,7 +275,7 @@ fn finish(
         "{}",
         report::terminal::render_terminal(&summary, std::io::stdout().is_terminal())
     );
-    println!("reports: {}", run_dir.display());
+    println!("reports: {}", report::lexically_normal(run_dir).display());
     Ok(Ok(summary))
 }
 

@@ -91,12 +91,12 @@ enum Command {
     InitStudent(InitStudentArgs),
     /// Generate text with a local checkpoint (HF directory or .gguf).
     #[command(
-        after_help = "Examples:\n  distill-gate generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt 'What is 2+2?'\n  distill-gate generate --model students/s2m --prompts prompts.jsonl   # {\"prompt\": ...} per line\n\nThe completion goes to stdout; usage and tokens/s to stderr."
+        after_help = "Examples:\n  distill-gate generate --model models/SmolLM2-135M-Instruct.Q4_1.gguf --chat --prompt 'What is 2+2?'\n  distill-gate generate --model fixtures/students/s2m --prompts prompts.jsonl   # {\"prompt\": ...} per line\n\nThe completion goes to stdout; usage and tokens/s to stderr."
     )]
     Generate(GenerateArgs),
     /// Train a student on teacher transcripts (sequence-level knowledge distillation).
     #[command(
-        after_help = "Example:\n  distill-gate distill --transcript fixtures/teacher/logistics-train.jsonl --out students/s2m \\\n      --layers 4 --hidden 128 --heads 4 --kv-heads 2 --intermediate 352 --epochs 20\n\nThe student learns the teacher's completion (and where it stops) for each prompt; the\nprompt itself is not learned. DIR holds the best student (Hugging Face layout),\nDIR/training.json the log, DIR/last/ the state --resume continues from."
+        after_help = "Example (the demo teacher's answers to 900 train items):\n  distill-gate distill --transcript fixtures/teacher/smollm2-135m-train.jsonl --out students/mine \\\n      --layers 4 --hidden 128 --heads 4 --kv-heads 2 --intermediate 352 --epochs 20\n\nThe student learns the teacher's completion (and where it stops) for each prompt; the\nprompt itself is not learned. DIR holds the best student (Hugging Face layout),\nDIR/training.json the log, DIR/last/ the state --resume continues from."
     )]
     Distill(DistillArgs),
     /// How many paired items a gate needs (from expected rates), or how many
@@ -425,10 +425,25 @@ fn main() -> ExitCode {
     match dispatch(command) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(EXIT_BROKEN)
         }
     }
+}
+
+/// An error and its causes joined by ": ", as `{:#}` prints them, but
+/// without a cause whose text the message already holds (a library error
+/// that names its I/O error would otherwise show "(os error 2)" twice).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn dispatch(command: Command) -> Result<u8> {
@@ -594,4 +609,33 @@ fn read_prompts(path: &Path) -> Result<Vec<String>> {
         out.push(l.prompt);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(2);
+        let text = io.to_string();
+        // A library error that names its source, as thiserror's
+        // `#[error("{path}: cannot read: {source}")]` does.
+        #[derive(Debug, thiserror::Error)]
+        #[error("x.json: cannot read: {source}")]
+        struct Named {
+            #[source]
+            source: std::io::Error,
+        }
+        let e = anyhow::Error::new(Named { source: io }).context("loading the run");
+        let shown = error_chain(&e);
+        assert_eq!(
+            shown,
+            format!("loading the run: x.json: cannot read: {text}")
+        );
+        assert_eq!(shown.matches(&text).count(), 1, "{shown}");
+        // Causes not in the message are kept.
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&plain), "outer: inner");
+    }
 }

@@ -15,6 +15,60 @@ pub struct Interval {
     pub lower: f64,
     /// Upper end.
     pub upper: f64,
+    /// Its two-sided confidence level, e.g. `0.95` (absent in summaries
+    /// written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+    /// How it was computed (absent in summaries written before it was
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<IntervalSource>,
+}
+
+/// The method behind an [`Interval`]: a retention interval method
+/// (`score`, `fieller`, `delta_log`, `bca`, `percentile`) or an accuracy
+/// interval method (`wilson`, `student_t`); serialised as that name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IntervalSource {
+    /// A retention interval.
+    Retention(crate::stats::IntervalMethod),
+    /// An accuracy interval.
+    Accuracy(crate::stats::AccuracyMethod),
+}
+
+/// Where latencies come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyOrigin {
+    /// Every latency was measured in this run.
+    Live,
+    /// At least one latency was recorded earlier: replayed from a transcript
+    /// or served from an HTTP response cache, measured when first answered
+    /// (by another runtime, machine or load).
+    Recorded,
+}
+
+impl LatencyOrigin {
+    /// The origin of a figure computed from latencies of these origins:
+    /// recorded as soon as any of them is.
+    pub fn of(origins: impl IntoIterator<Item = LatencyOrigin>) -> LatencyOrigin {
+        if origins.into_iter().any(|o| o == LatencyOrigin::Recorded) {
+            LatencyOrigin::Recorded
+        } else {
+            LatencyOrigin::Live
+        }
+    }
+
+    /// The origin of a figure built on these models' latencies (a speedup
+    /// from the teacher's and a student's): `None` when neither has any.
+    pub fn of_rows<'a>(rows: impl IntoIterator<Item = Option<&'a ModelStats>>) -> Option<Self> {
+        let origins: Vec<LatencyOrigin> = rows
+            .into_iter()
+            .filter_map(|r| r.and_then(|r| r.latency).map(|l| l.origin()))
+            .collect();
+        (!origins.is_empty()).then(|| Self::of(origins))
+    }
 }
 
 /// Latency percentiles in milliseconds (linear interpolation between order statistics).
@@ -39,6 +93,17 @@ pub struct LatencyStats {
     pub cached: usize,
 }
 
+impl LatencyStats {
+    /// Whether these percentiles include latencies recorded earlier.
+    pub fn origin(&self) -> LatencyOrigin {
+        if self.recorded > 0 {
+            LatencyOrigin::Recorded
+        } else {
+            LatencyOrigin::Live
+        }
+    }
+}
+
 /// One model on one suite (or one category of it, or all suites).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelStats {
@@ -58,7 +123,8 @@ pub struct ModelStats {
     pub error_rate: f64,
     /// Mean score (errored items score 0 and are counted in `errors`).
     pub accuracy: f64,
-    /// Wilson interval (binary scores) or normal interval (fractional scores).
+    /// Wilson interval (binary scores) or Student t interval (fractional
+    /// scores), two-sided at the gate's confidence.
     pub accuracy_interval: Interval,
     /// Latency, when any item has one.
     pub latency: Option<LatencyStats>,
@@ -107,7 +173,8 @@ pub struct Comparison {
     pub measurable: bool,
     /// Retention point estimate: student accuracy / teacher accuracy.
     pub retention: Option<f64>,
-    /// Paired bootstrap percentile interval at the gate confidence (two-sided).
+    /// Two-sided interval at the gate's confidence, by the run's interval
+    /// method (`[gate] interval`; both carried in the interval).
     pub retention_interval: Option<Interval>,
     /// One-sided lower bound at the gate confidence (what the gate compares).
     pub retention_lower: Option<f64>,
@@ -123,6 +190,11 @@ pub struct Comparison {
     pub agreement: f64,
     /// Teacher p50 latency / student p50 latency.
     pub speedup: Option<f64>,
+    /// Where the latencies behind `speedup` come from: `recorded` when
+    /// either model's include latencies recorded earlier (absent without a
+    /// speedup, and in summaries written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speedup_source: Option<LatencyOrigin>,
     /// Student cost / teacher cost.
     pub cost_ratio: Option<f64>,
     /// Dollars saved per 1,000 items by using the student.

@@ -96,3 +96,50 @@ fn a_broken_canonical_solution_fails_the_import() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_benchmarks_own_gzip_file_imports_like_its_jsonl() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let jsonl = std::fs::read(sample()).unwrap_or_else(|e| panic!("read: {e}"));
+    // As OpenAI ships it: HumanEval.jsonl.gz.
+    let gz = dir.path().join("HumanEval.jsonl.gz");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(&jsonl)
+        .unwrap_or_else(|e| panic!("gzip: {e}"));
+    let bytes = encoder.finish().unwrap_or_else(|e| panic!("gzip: {e}"));
+    std::fs::write(&gz, bytes).unwrap_or_else(|e| panic!("write: {e}"));
+    let import = |source: &Path, out: &Path| {
+        Command::new(bin())
+            .args(["suites", "import-humaneval"])
+            .arg(source)
+            .arg("--out")
+            .arg(out)
+            .arg("--no-verify")
+            .output()
+            .unwrap_or_else(|e| panic!("spawn: {e}"))
+    };
+    let from_gz = dir.path().join("from-gz");
+    let result = import(&gz, &from_gz);
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("wrote 12 problems"), "{stdout}");
+    // The same tasks as from the uncompressed file.
+    let from_jsonl = dir.path().join("from-jsonl");
+    assert_eq!(import(&sample(), &from_jsonl).status.code(), Some(0));
+    let tasks = |d: &Path| std::fs::read_to_string(d.join("test.jsonl")).unwrap_or_default();
+    assert_eq!(tasks(&from_gz), tasks(&from_jsonl));
+    assert!(!tasks(&from_gz).is_empty());
+
+    // A corrupt gzip file is an error naming the file, not a panic.
+    let broken = dir.path().join("broken.jsonl.gz");
+    let mut bytes = std::fs::read(&gz).unwrap_or_else(|e| panic!("read: {e}"));
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&broken, bytes).unwrap_or_else(|e| panic!("write: {e}"));
+    let result = import(&broken, &dir.path().join("broken"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("broken.jsonl.gz"), "{stderr}");
+}

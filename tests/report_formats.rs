@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use distill_gate::model::{FinishReason, Latency, LatencySource, Usage};
+
+mod common;
 use distill_gate::report::csv::{RESULTS_COLUMNS, STATS_COLUMNS, render_results, render_stats};
 use distill_gate::report::json::{read_summary, render_summary};
 use distill_gate::report::junit::render_junit;
@@ -57,6 +59,8 @@ fn stats(
         accuracy_interval: Interval {
             lower: accuracy - 0.071,
             upper: (accuracy + 0.064).min(1.0),
+            confidence: None,
+            method: None,
         },
         latency: Some(LatencyStats {
             p50_ms: p95_ms / 2.0,
@@ -102,17 +106,22 @@ fn comparison(
         retention_interval: retention.map(|r| Interval {
             lower: r.2,
             upper: r.3,
+            confidence: None,
+            method: None,
         }),
         retention_lower: retention.map(|r| r.1),
         retention_delta_interval: retention.map(|r| Interval {
             lower: r.2 - 0.004,
             upper: r.3 + 0.003,
+            confidence: None,
+            method: None,
         }),
         teacher_only: 9,
         student_only: 3,
         mcnemar_p,
         agreement: 0.9123,
         speedup: Some(4.213),
+        speedup_source: None,
         cost_ratio: Some(0.0307),
         savings_per_1k: 3.78,
     }
@@ -530,11 +539,12 @@ fn markdown_report_has_every_section_with_formatted_numbers_and_escaped_text() {
     assert_tables_are_rectangular(&md);
     // Verdict row of the FAIL gate: accuracy as a percentage with one decimal
     // and its interval, retention with three decimals, p-value with three
-    // significant digits, latency marked as measured now.
+    // significant digits, latency marked as measured now, the speedup
+    // marked as built on the teacher's replayed latencies.
     assert!(
         md.contains(
             "| student-2m | logistics | ❌ FAIL | 82.0% | 78.0% [70.9%, 84.4%] | 0.812 | 0.770 | \
-             ≥ 0.950 (95% one-sided) | 0.00313 | 91.2% | 240.0 ms | 4.21× | $0.120 | $3.78 | 1.7% (2) |"
+             ≥ 0.950 (95% one-sided) | 0.00313 | 91.2% | 240.0 ms | 4.21×\\* | $0.120 | $3.78 | 1.7% (2) |"
         ),
         "{md}"
     );
@@ -560,7 +570,7 @@ fn markdown_report_has_every_section_with_formatted_numbers_and_escaped_text() {
     assert!(md.contains("$0.15/Mtok in, $0.60/Mtok out"));
     assert!(md.contains(
         "Run `distill-gate run fixtures/gate.toml` with distill-gate 0.1.0 (config sha256 \
-         9f2c4e0b7d, bootstrap seed 20261125, 10000 resamples)."
+         9f2c4e0b7d, seed 20261125, 10,000 bootstrap resamples)."
     ));
     assert_eq!(md, render_markdown(&ctx), "deterministic");
 }
@@ -887,4 +897,266 @@ fn write_atomic_reports_the_path_when_the_directory_is_a_file() {
         "{err}"
     );
     assert!(Path::new(&blocker).is_file());
+}
+
+/// A run of the CLI on a small replay-only workspace: teacher and student
+/// answer from transcripts (so every latency is recorded earlier), the
+/// config in `conf/` and the reports under `reports/` beside it.
+struct CliRun {
+    dir: tempfile::TempDir,
+    stdout: String,
+    stderr: String,
+}
+
+impl CliRun {
+    /// Runs `run conf/gate.toml --quiet --summary-md summary.md` with
+    /// `gate` as the `[gate]` table.
+    fn new(gate: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        common::write_arith_suite(root, 80);
+        // The teacher is right on 9 items in 10; the student on all of those
+        // but 4 (retention 0.944).
+        common::arith_transcript(root, "teacher", 900.0, |i| !i.is_multiple_of(10));
+        common::arith_transcript(root, "student", 30.0, |i| {
+            !i.is_multiple_of(10) && i % 25 != 1
+        });
+        std::fs::create_dir_all(root.join("conf")).unwrap();
+        let config = format!(
+            "[run]\nname = \"t\"\noutput_dir = \"../reports\"\n\
+             [teacher]\nname = \"teacher\"\nkind = \"replay\"\ntranscript = \"../teacher.jsonl\"\n\
+             price = {{ input_per_mtok = 1.0, output_per_mtok = 4.0 }}\n\
+             [[students]]\nname = \"student\"\nkind = \"replay\"\ntranscript = \"../student.jsonl\"\n\
+             price = {{ per_hour = 1.0 }}\n\
+             [[suites]]\npath = \"../suites/arith\"\n\
+             [gate]\n{gate}\n"
+        );
+        std::fs::write(root.join("conf/gate.toml"), config).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_distill-gate"))
+            .args([
+                "run",
+                "conf/gate.toml",
+                "--quiet",
+                "--summary-md",
+                "summary.md",
+            ])
+            .current_dir(root)
+            .output()
+            .expect("spawn distill-gate");
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{}",
+            common::text(&out)
+        );
+        Self {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            dir,
+        }
+    }
+
+    /// A file of the run directory (or `summary.md`) as text.
+    fn file(&self, name: &str) -> String {
+        let path = if name == "summary.md" {
+            self.dir.path().join(name)
+        } else {
+            self.dir.path().join("reports/t").join(name)
+        };
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        serde_json::from_str(&self.file("summary.json")).unwrap()
+    }
+}
+
+#[test]
+fn every_report_names_the_configured_interval_method_and_confidence() {
+    for (method, label) in [
+        ("fieller", "Fieller interval"),
+        ("bca", "BCa paired bootstrap, 10,000 resamples"),
+    ] {
+        let run = CliRun::new(&format!(
+            "interval = \"{method}\"\nconfidence = 0.9\nmin_retention = 0.8"
+        ));
+        let sentence = format!("one-sided at 90% ({label})");
+        let human = [
+            ("stdout", run.stdout.clone()),
+            ("report.txt", run.file("report.txt")),
+            ("report.md", run.file("report.md")),
+            ("report.html", run.file("report.html")),
+            ("summary.md", run.file("summary.md")),
+        ];
+        for (name, text) in &human {
+            assert!(
+                text.contains(&sentence),
+                "{method}: {name} lacks {sentence:?}:\n{text}"
+            );
+            for wrong in ["score interval", "95%", "(paired bootstrap)"] {
+                assert!(
+                    !text.contains(wrong),
+                    "{method}: {name} says {wrong:?}:\n{text}"
+                );
+            }
+        }
+        let md = run.file("report.md");
+        assert!(
+            md.contains("Accuracy intervals are two-sided 90% Wilson intervals"),
+            "{md}"
+        );
+        // The machine files carry the method and confidence of each interval.
+        let summary = run.summary();
+        let comparisons = summary["comparisons"].as_array().unwrap();
+        assert!(!comparisons.is_empty());
+        for c in comparisons {
+            let i = &c["retention_interval"];
+            assert_eq!(i["confidence"], 0.9, "{c}");
+            assert_eq!(i["method"], method, "{c}");
+            assert_eq!(c["retention_delta_interval"]["method"], "delta_log", "{c}");
+        }
+        for s in summary["model_stats"].as_array().unwrap() {
+            assert_eq!(s["accuracy_interval"]["confidence"], 0.9, "{s}");
+            assert_eq!(s["accuracy_interval"]["method"], "wilson", "{s}");
+        }
+        let junit = run.file("junit.xml");
+        for property in [
+            format!("<property name=\"retention_interval_method\" value=\"{method}\"/>"),
+            "<property name=\"retention_ci_confidence\" value=\"0.9\"/>".to_string(),
+        ] {
+            assert!(junit.contains(&property), "{junit}");
+        }
+    }
+}
+
+#[test]
+fn speedups_on_replayed_latencies_are_marked_in_every_output() {
+    // Every latency is replayed; min_speedup puts the speedup in a reason.
+    let run = CliRun::new("min_retention = 0.8\nmin_speedup = 1000.0");
+    let summary = run.summary();
+    let whole = summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"].is_null() && c["suite"] == "arith")
+        .unwrap()
+        .clone();
+    assert_eq!(whole["speedup_source"], "recorded", "{whole}");
+    let speedup = whole["speedup"].as_f64().unwrap();
+    assert!(speedup > 10.0, "{whole}");
+    let shown = if speedup < 10.0 {
+        format!("{speedup:.2}×")
+    } else {
+        format!("{speedup:.1}×")
+    };
+    let note = "built on latencies recorded earlier";
+    // The tables show the speedup with the mark, and a footnote says why.
+    for (name, text, mark) in [
+        ("stdout", run.stdout.clone(), "*"),
+        ("report.txt", run.file("report.txt"), "*"),
+        ("report.md", run.file("report.md"), "\\*"),
+    ] {
+        assert!(
+            text.contains(&format!("{shown}{mark}")),
+            "{name}: {shown} unmarked:\n{text}"
+        );
+        assert!(text.contains(note), "{name} has no footnote:\n{text}");
+    }
+    let html = run.file("report.html");
+    assert!(
+        html.contains(&format!(
+            "data-field=\"speedup\" data-value=\"{speedup}\" data-source=\"recorded\">{shown}<span class=\"mark\""
+        )),
+        "{html}"
+    );
+    assert!(html.contains(note), "report.html has no footnote");
+    // The reason about the speedup is marked wherever reasons are shown.
+    for (name, text) in [
+        ("report.md", run.file("report.md")),
+        ("summary.md", run.file("summary.md")),
+        ("junit.xml", run.file("junit.xml")),
+        ("stdout", run.stdout.clone()),
+    ] {
+        assert!(
+            text.contains("(recorded latencies"),
+            "{name}: speedup reason unmarked:\n{text}"
+        );
+        assert!(text.contains(note), "{name} has no footnote:\n{text}");
+    }
+    let junit = run.file("junit.xml");
+    assert!(
+        junit.contains("<property name=\"speedup_latency_source\" value=\"recorded\"/>"),
+        "{junit}"
+    );
+    let stats = run.file("stats.csv");
+    assert!(
+        stats
+            .lines()
+            .next()
+            .unwrap()
+            .contains("speedup,speedup_source")
+    );
+    assert!(stats.contains(",recorded,"), "{stats}");
+}
+
+#[test]
+fn quiet_runs_print_no_timing_and_the_reports_path_is_normalised() {
+    let run = CliRun::new("min_retention = 0.8");
+    assert!(
+        !run.stderr.contains("time:"),
+        "--quiet printed:\n{}",
+        run.stderr
+    );
+    // conf/gate.toml writes to conf/../reports/t.
+    assert!(
+        run.stdout.contains("\nreports: reports/t\n"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn reasons_round_their_numbers_for_people_and_summary_json_keeps_them() {
+    let mut s = summary();
+    let raw = "retention 0.8123456789012345 is below the threshold 0.95 (one-sided lower bound \
+               0.7698765432109876 at confidence 0.95, 120 items)";
+    s.gates[1].reasons = vec![raw.to_string()];
+    let journal = journal();
+    let rounded = "retention 0.812 is below the threshold 0.95 (one-sided lower bound 0.770 at \
+                   confidence 0.95, 120 items)";
+    let md = render_markdown(&context(&s, &journal));
+    assert!(md.contains(rounded), "{md}");
+    let text = render_terminal(&s, false);
+    assert!(text.contains(rounded), "{text}");
+    let junit = render_junit(&s);
+    assert!(junit.contains(rounded), "{junit}");
+    for (name, text) in [("report.md", &md), ("terminal", &text), ("junit", &junit)] {
+        assert!(!text.contains("0.8123456789"), "{name}:\n{text}");
+    }
+    let json = String::from_utf8(render_summary(&s).unwrap()).unwrap();
+    assert!(
+        json.contains(raw),
+        "summary.json keeps the reason as computed"
+    );
+}
+
+#[test]
+fn live_latencies_carry_no_mark() {
+    let mut s = summary();
+    for m in &mut s.model_stats {
+        if let Some(l) = m.latency.as_mut() {
+            l.live += l.recorded;
+            l.recorded = 0;
+        }
+    }
+    let journal = journal();
+    let md = render_markdown(&context(&s, &journal));
+    let text = render_terminal(&s, false);
+    for (name, out) in [("report.md", &md), ("terminal", &text)] {
+        assert!(out.contains("4.21×"), "{name}:\n{out}");
+        assert!(
+            !out.contains("4.21×*") && !out.contains("4.21×\\*"),
+            "{name}:\n{out}"
+        );
+        assert!(!out.contains("recorded earlier"), "{name}:\n{out}");
+    }
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use distill_gate::fingerprint::sha256_file;
 use distill_gate::report::html::MAX_ITEMS_PER_CATEGORY;
 use distill_gate::run::journal::{self, JournalEntry, Role};
-use distill_gate::summary::Summary;
+use distill_gate::summary::{LatencyOrigin, Summary};
 use roxmltree::{Document, Node, ParsingOptions};
 
 mod common;
@@ -136,6 +136,85 @@ fn assert_charts_parse(html: &str) -> usize {
     count
 }
 
+/// The swap plan: one table of categories per student, each category of
+/// every suite once, and the two routings.
+fn assert_swap_plan(doc: &Document<'_>, summary: &Summary) {
+    let tables: Vec<Node<'_, '_>> = elements(doc, "table")
+        .into_iter()
+        .filter(|t| t.attribute("class") == Some("swap"))
+        .collect();
+    let students: Vec<&str> = summary
+        .models
+        .iter()
+        .filter(|m| m.role == Role::Student)
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(tables.len(), students.len(), "one swap table per student");
+    let categories: usize = summary.suites.iter().map(|s| s.categories.len()).sum();
+    for (table, student) in tables.iter().zip(&students) {
+        assert_eq!(table.attribute("data-student"), Some(*student));
+        let rows = table
+            .descendants()
+            .filter(|n| n.attribute("data-category").is_some())
+            .count();
+        assert_eq!(rows, categories, "{student}: a row per category");
+    }
+    let routings = elements(doc, "tr")
+        .into_iter()
+        .filter(|r| r.attribute("data-routing").is_some())
+        .count();
+    assert_eq!(routings, 2 * students.len());
+}
+
+/// Width in pixels the charts allow a label character (12px sans-serif,
+/// as `src/report/html/charts.rs` estimates it), and a label's height.
+const LABEL_CHAR_PX: f64 = 8.0;
+const LABEL_HEIGHT_PX: f64 = 14.0;
+/// Where the charts' legend panel starts: 960 wide, 190 of it legend.
+const LEGEND_X: f64 = 770.0;
+
+/// In every retention chart, the labels naming points stay left of the
+/// legend panel and do not overlap one another.
+fn assert_point_labels_clear(html: &str, summary: &Summary) {
+    let names: BTreeSet<&str> = summary.models.iter().map(|m| m.name.as_str()).collect();
+    let mut rest = html;
+    while let Some(start) = rest.find("<svg ") {
+        let end = start + rest[start..].find("</svg>").expect("</svg>") + "</svg>".len();
+        let svg = &rest[start..end];
+        rest = &rest[end..];
+        if !svg.contains("aria-label=\"retention against cost") {
+            continue;
+        }
+        let doc = Document::parse(svg).expect("the chart parses");
+        let boxes: Vec<(String, [f64; 4])> = doc
+            .descendants()
+            .filter(|n| n.is_element() && n.tag_name().name() == "text")
+            .filter_map(|n| {
+                let label = text_of(n).trim().to_string();
+                let x = value(n, "x");
+                let y = value(n, "y");
+                (names.contains(label.as_str()) && x < LEGEND_X).then(|| {
+                    let width = LABEL_CHAR_PX * label.chars().count() as f64;
+                    (label, [x, y, x + width, y + LABEL_HEIGHT_PX])
+                })
+            })
+            .collect();
+        assert!(!boxes.is_empty(), "no point labels in {svg}");
+        for (label, b) in &boxes {
+            assert!(
+                b[2] <= LEGEND_X,
+                "label {label:?} runs into the legend: {b:?}"
+            );
+        }
+        for (i, (a, p)) in boxes.iter().enumerate() {
+            for (b, q) in &boxes[i + 1..] {
+                let overlap = p[0] < q[2] && q[0] < p[2] && p[1] < q[3] && q[1] < p[3];
+                assert!(!overlap, "labels {a:?} and {b:?} overlap: {p:?} {q:?}");
+            }
+        }
+    }
+}
+
 /// The disagreements the report must list, computed here from the journal:
 /// (suite, category) -> items where some student's score differs.
 fn expected_disagreements(journal: &[JournalEntry]) -> BTreeMap<(String, String), usize> {
@@ -186,11 +265,14 @@ fn check_report(run_dir: &Path) -> usize {
         "accuracy",
         "retention",
         "latency",
+        "swap",
         "disagreements",
         "models",
     ] {
         assert!(ids.contains(id), "no section #{id}");
     }
+    assert_swap_plan(&doc, &summary);
+    assert_point_labels_clear(&html, &summary);
     assert_eq!(elements(&doc, "script").len(), 1, "only the filter script");
 
     // Verdicts: one row per gate, numbers exactly as in summary.json.
@@ -215,6 +297,25 @@ fn check_report(run_dir: &Path) -> usize {
             row.children()
                 .find(|c| c.attribute("data-field") == Some(name))
         };
+        // A speedup built on replayed latencies is marked, with its source.
+        if let Some(speedup) = summary
+            .comparisons
+            .iter()
+            .find(|c| c.student == gate.student && c.suite == gate.suite && c.category.is_none())
+            .and_then(|c| c.speedup.map(|x| (x, c.speedup_source)))
+        {
+            let cell = row
+                .descendants()
+                .find(|c| c.attribute("data-field") == Some("speedup"))
+                .expect("speedup cell");
+            assert_eq!(value(cell, "data-value"), speedup.0);
+            let recorded = speedup.1 == Some(LatencyOrigin::Recorded);
+            assert_eq!(
+                cell.attribute("data-source"),
+                Some(if recorded { "recorded" } else { "live" })
+            );
+            assert_eq!(text_of(cell).ends_with('*'), recorded, "{}", text_of(cell));
+        }
         let threshold = field("threshold").expect("threshold cell");
         assert_eq!(
             value(threshold, "data-value"),

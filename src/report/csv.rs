@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{Exporter, ReportContext, ReportError, model_rank, suite_rank};
 use crate::model::{FinishReason, LatencySource};
 use crate::run::journal::{JournalEntry, Role};
-use crate::summary::{Comparison, ModelStats, Summary};
+use crate::summary::{Comparison, LatencyOrigin, ModelStats, Summary};
 
 /// The file name of the per-item table.
 pub const RESULTS_FILE: &str = "results.csv";
@@ -43,7 +43,7 @@ pub const RESULTS_COLUMNS: [&str; 19] = [
 
 /// Columns of `stats.csv`, in order. `category` is empty on whole-suite rows;
 /// the comparison columns are empty on teacher rows.
-pub const STATS_COLUMNS: [&str; 36] = [
+pub const STATS_COLUMNS: [&str; 37] = [
     "model",
     "role",
     "suite",
@@ -78,6 +78,7 @@ pub const STATS_COLUMNS: [&str; 36] = [
     "mcnemar_p",
     "agreement",
     "speedup",
+    "speedup_source",
     "cost_ratio",
     "savings_per_1k",
 ];
@@ -203,6 +204,7 @@ struct StatsRow<'a> {
     mcnemar_p: Option<f64>,
     agreement: Option<f64>,
     speedup: Option<f64>,
+    speedup_source: Option<LatencyOrigin>,
     cost_ratio: Option<f64>,
     savings_per_1k: Option<f64>,
 }
@@ -254,6 +256,7 @@ impl<'a> StatsRow<'a> {
             mcnemar_p: cmp.map(|c| c.mcnemar_p),
             agreement: cmp.map(|c| c.agreement),
             speedup: cmp.and_then(|c| c.speedup),
+            speedup_source: cmp.and_then(|c| c.speedup_source),
             cost_ratio: cmp.and_then(|c| c.cost_ratio),
             savings_per_1k: cmp.map(|c| c.savings_per_1k),
         })
@@ -442,6 +445,7 @@ mod tests {
             mcnemar_p: 1.0,
             agreement: 1.0,
             speedup: None,
+            speedup_source: None,
             cost_ratio: None,
             savings_per_1k: 0.0,
         };

@@ -2,8 +2,12 @@
 //! (student, suite) gate, so CI systems show each gate as a test. FAIL is a
 //! `<failure>` with the reasons; INCONCLUSIVE is a `<failure>` when it fails
 //! the run (`inconclusive_fails`), else `<skipped>`. Each test case carries
-//! the retention numbers as `<property>` elements, in full precision.
+//! the retention numbers as `<property>` elements, in full precision (with
+//! the interval's method and confidence, and where the speedup's latencies
+//! come from); the failure message rounds numbers for people and marks
+//! reasons resting on latencies recorded earlier.
 
+use super::labels::{RECORDED_MARK, RECORDED_NOTE};
 use super::{
     Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, not_measurable,
 };
@@ -121,7 +125,12 @@ pub fn render_junit(summary: &Summary) -> String {
             count(&cases, Outcome::Skipped),
         ));
         for case in cases {
-            testcase(&mut out, case, summary.inconclusive_fails);
+            testcase(
+                &mut out,
+                case,
+                summary.inconclusive_fails,
+                summary.statistics.interval,
+            );
         }
         let warnings = summary.contamination_warnings();
         if !warnings.is_empty() {
@@ -136,7 +145,12 @@ pub fn render_junit(summary: &Summary) -> String {
     out
 }
 
-fn testcase(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
+fn testcase(
+    out: &mut String,
+    row: &GateRow<'_>,
+    inconclusive_fails: bool,
+    interval_method: crate::stats::IntervalMethod,
+) {
     let g = row.gate;
     out.push_str(&format!(
         "    <testcase name=\"{}\" classname=\"{}\">\n",
@@ -144,7 +158,7 @@ fn testcase(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
         escape_attribute(&format!("distill-gate.{}", g.suite)),
     ));
     out.push_str("      <properties>\n");
-    for (name, value) in properties(row) {
+    for (name, value) in properties(row, interval_method) {
         out.push_str(&format!(
             "        <property name=\"{}\" value=\"{}\"/>\n",
             escape_attribute(name),
@@ -157,9 +171,14 @@ fn testcase(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
     if let Some(c) = row.comparison.filter(|c| !c.measurable) {
         lines.push(format!("retention {}", not_measurable(c)));
     }
-    lines.extend(g.reasons.iter().cloned());
+    let reasons = row.reasons();
+    let marked = reasons.iter().any(|(_, recorded)| *recorded);
+    lines.extend(reasons.into_iter().map(|(text, _)| text));
     if g.verdict == Verdict::Inconclusive {
         lines.extend(items_needed(row));
+    }
+    if marked {
+        lines.push(format!("{RECORDED_MARK} {RECORDED_NOTE}"));
     }
     let message = if lines.is_empty() {
         g.verdict.to_string()
@@ -183,7 +202,10 @@ fn testcase(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
 }
 
 /// Name and value of every property of a test case, numbers in full precision.
-fn properties(row: &GateRow<'_>) -> Vec<(&'static str, String)> {
+fn properties(
+    row: &GateRow<'_>,
+    interval_method: crate::stats::IntervalMethod,
+) -> Vec<(&'static str, String)> {
     let g = row.gate;
     let t = &g.thresholds;
     let mut props = vec![
@@ -215,11 +237,21 @@ fn properties(row: &GateRow<'_>) -> Vec<(&'static str, String)> {
         if let Some(i) = c.retention_interval {
             props.push(("retention_ci_lower", i.lower.to_string()));
             props.push(("retention_ci_upper", i.upper.to_string()));
+            if let Some(confidence) = i.confidence {
+                props.push(("retention_ci_confidence", confidence.to_string()));
+            }
         }
+        props.push(("retention_interval_method", interval_method.to_string()));
         props.push(("mcnemar_p", c.mcnemar_p.to_string()));
         props.push(("agreement", c.agreement.to_string()));
         if let Some(s) = c.speedup {
             props.push(("speedup", s.to_string()));
+            let source = if row.speedup_recorded() {
+                "recorded"
+            } else {
+                "live"
+            };
+            props.push(("speedup_latency_source", source.to_string()));
         }
         props.push(("savings_per_1k", c.savings_per_1k.to_string()));
     }

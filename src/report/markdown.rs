@@ -9,13 +9,18 @@
 //! fingerprints) goes through [`escape`], so a `|` or `*` in a name cannot
 //! break a table or the emphasis.
 
+use super::labels::{
+    RECORDED_MARK, RECORDED_NOTE, accuracy_sentence, gate_confidence, lower_bound_sentence,
+    retention_method, thousands,
+};
 use super::numbers::{
     confidence, dollars, factor, millis, p_value, percent, percent_interval, rate, ratio,
     ratio_interval,
 };
 use super::{
-    ALL_SUITES, Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, model_rank,
-    model_stats, not_measurable, overall_verdict, role_name, suite_rank, verdict_counts,
+    ALL_SUITES, Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed,
+    latencies_recorded, model_rank, model_stats, not_measurable, overall_verdict, role_name,
+    suite_rank, verdict_counts,
 };
 use crate::summary::{Comparison, LatencyStats, ModelStats, Summary, Verdict};
 
@@ -65,7 +70,8 @@ pub fn render_markdown(ctx: &ReportContext<'_>) -> String {
     let mut out = String::new();
     title(&mut out, summary);
     section(&mut out, "Verdicts");
-    verdict_table(&mut out, &rows);
+    verdict_table(&mut out, summary, &rows);
+    // The verdict table's footnote explains the marks.
     reasons(&mut out, &rows, summary.inconclusive_fails);
     accuracy_tables(&mut out, summary);
     comparison_table(&mut out, summary);
@@ -111,7 +117,9 @@ pub fn render_markdown_short(summary: &Summary) -> String {
             .collect::<Vec<_>>();
         table(&mut out, &header, &align, &body);
     }
-    reasons(&mut out, &rows, summary.inconclusive_fails);
+    if reasons(&mut out, &rows, summary.inconclusive_fails) {
+        out.push_str(&format!("\n\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
+    }
     out
 }
 
@@ -128,7 +136,15 @@ fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
     }
     section(out, "Swap plan");
     match crate::compare::swap::swap_plans(ctx.summary, ctx.journal) {
-        Ok(plans) => out.push_str(&crate::compare::render::swap_markdown(&plans)),
+        Ok(plans) => {
+            out.push_str(&crate::compare::render::swap_markdown(&plans));
+            if latencies_recorded(ctx.summary) {
+                out.push_str(&format!(
+                    "\nThe routings' p50 and p95 are \\{RECORDED_MARK} {}.\n",
+                    escape(RECORDED_NOTE)
+                ));
+            }
+        }
         Err(e) => out.push_str(&format!(
             "The swap plan could not be computed: {}\n",
             escape(&e.to_string())
@@ -228,7 +244,7 @@ fn accuracy_cell(s: Option<&ModelStats>) -> String {
     )
 }
 
-fn verdict_table(out: &mut String, rows: &[GateRow<'_>]) {
+fn verdict_table(out: &mut String, summary: &Summary, rows: &[GateRow<'_>]) {
     if rows.is_empty() {
         out.push_str("No gates: the run has no students.\n");
         return;
@@ -271,9 +287,16 @@ fn verdict_table(out: &mut String, rows: &[GateRow<'_>]) {
                 r.student
                     .and_then(|s| s.latency)
                     .map_or_else(|| MISSING.into(), |l| latency(&l, l.p95_ms)),
-                r.comparison
-                    .and_then(|c| c.speedup)
-                    .map_or_else(|| MISSING.into(), factor),
+                r.comparison.and_then(|c| c.speedup).map_or_else(
+                    || MISSING.into(),
+                    |x| {
+                        if r.speedup_recorded() {
+                            format!("{}\\{RECORDED_MARK}", factor(x))
+                        } else {
+                            factor(x)
+                        }
+                    },
+                ),
                 r.student
                     .map_or_else(|| MISSING.into(), |s| dollars(s.cost_per_1k)),
                 cmp(|c| dollars(c.savings_per_1k)),
@@ -285,11 +308,14 @@ fn verdict_table(out: &mut String, rows: &[GateRow<'_>]) {
         })
         .collect::<Vec<_>>();
     table(out, &header, &align, &body);
-    out.push_str(
-        "\nRetention is student accuracy / teacher accuracy on the same items; the lower bound is \
-         one-sided at the gate's confidence (paired bootstrap). Accuracy intervals are Wilson \
-         intervals.\n",
-    );
+    out.push_str(&format!(
+        "\nRetention is student accuracy / teacher accuracy on the same items; {}. {}\n",
+        escape(&lower_bound_sentence(summary)),
+        escape(&accuracy_sentence(summary)),
+    ));
+    if rows.iter().any(GateRow::any_recorded) {
+        out.push_str(&format!("\n\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
+    }
 }
 
 /// `812.4 ms`, marked `*` when some items were recorded earlier.
@@ -301,13 +327,16 @@ fn latency(l: &LatencyStats, ms: f64) -> String {
     }
 }
 
-fn reasons(out: &mut String, rows: &[GateRow<'_>], inconclusive_fails: bool) {
+/// The reasons of every gate that did not pass; whether one is marked as
+/// resting on recorded latencies.
+fn reasons(out: &mut String, rows: &[GateRow<'_>], inconclusive_fails: bool) -> bool {
     let open: Vec<&GateRow<'_>> = rows
         .iter()
         .filter(|r| r.gate.verdict != Verdict::Pass)
         .collect();
+    let mut marked = false;
     if open.is_empty() {
-        return;
+        return marked;
     }
     section(out, "Reasons");
     for row in open {
@@ -321,8 +350,9 @@ fn reasons(out: &mut String, rows: &[GateRow<'_>], inconclusive_fails: bool) {
         if let Some(c) = row.comparison.filter(|c| !c.measurable) {
             out.push_str(&format!("  - retention {}\n", escape(&not_measurable(c))));
         }
-        for reason in &g.reasons {
-            out.push_str(&format!("  - {}\n", escape(reason)));
+        for (reason, recorded) in row.reasons() {
+            marked |= recorded;
+            out.push_str(&format!("  - {}\n", escape(&reason)));
         }
         if g.verdict == Verdict::Inconclusive {
             if let Some(needed) = items_needed(row) {
@@ -333,6 +363,7 @@ fn reasons(out: &mut String, rows: &[GateRow<'_>], inconclusive_fails: bool) {
             }
         }
     }
+    marked
 }
 
 /// Per suite: one row per category (then the whole suite), one column per model.
@@ -442,10 +473,13 @@ fn comparison_table(out: &mut String, summary: &Summary) {
         })
         .collect::<Vec<_>>();
     table(out, &header, &align, &body);
-    out.push_str(
-        "\nIntervals are two-sided at the gate's confidence; teacher only / student only count \
-         the discordant items McNemar's exact test uses.\n",
-    );
+    out.push_str(&format!(
+        "\nIntervals are two-sided at {} ({}); the delta-method interval (on log retention) is a \
+         cross-check. Teacher only / student only count the discordant items McNemar's exact \
+         test uses (an item is right at full credit).\n",
+        gate_confidence(summary).unwrap_or_else(|| "the gate's confidence".into()),
+        escape(&retention_method(summary)),
+    ));
 }
 
 /// Latency, throughput and cost per model and suite (whole suites, then all).
@@ -570,9 +604,7 @@ fn latency_cost_table(out: &mut String, summary: &Summary) {
         "\nPercentiles interpolate linearly between order statistics; time to first token is a mean.\n",
     );
     if recorded {
-        out.push_str(
-            "\\* includes latencies recorded earlier (replayed transcript or cache), not measured in this run.\n",
-        );
+        out.push_str(&format!("\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
     }
 }
 
@@ -641,8 +673,11 @@ fn statistics_section(out: &mut String, summary: &Summary) {
         rule => format!("{rule} (one error rate for the whole run)"),
     };
     out.push_str(&format!(
-        "Retention interval: {}; clusters: {}; family-wise adjustment: {family}.\n",
+        "Retention interval: {} (`[gate] interval = \"{}\"`), at {}; clusters: {}; family-wise \
+         adjustment: {family}.\n",
+        escape(&retention_method(summary)),
         st.interval,
+        gate_confidence(summary).unwrap_or_else(|| "the gates' confidence".into()),
         escape(&String::from(st.clusters.clone())),
     ));
     let scope = |suite: &str, category: &Option<String>| match category {
@@ -736,10 +771,10 @@ fn reproduce(out: &mut String, ctx: &ReportContext<'_>) {
     let s = ctx.summary;
     section(out, "How to reproduce");
     let settings = format!(
-        "config sha256 {}, bootstrap seed {}, {} resamples",
+        "config sha256 {}, seed {}, {} bootstrap resamples",
         escape(&s.config_sha256),
         s.seed,
-        s.bootstrap_resamples
+        thousands(s.bootstrap_resamples)
     );
     let version = escape(&s.harness_version);
     match ctx.reproduce {

@@ -15,13 +15,14 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostics::Problem;
 use crate::run::journal::{AnswerTexts, JournalEntry, Role};
-use crate::summary::{Comparison, GateResult, ModelStats, Summary, Verdict};
+use crate::summary::{Comparison, GateResult, LatencyOrigin, ModelStats, Summary, Verdict};
 
 pub mod csv;
 mod finite;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub(crate) mod labels;
 pub mod markdown;
 pub(crate) mod numbers;
 pub mod summary_md;
@@ -344,6 +345,33 @@ fn sync_dir(dir: &Path) -> Result<(), ReportError> {
     Ok(())
 }
 
+/// `path` with `.` components dropped and each `..` taking back the
+/// component before it, by the text alone (the path need not exist, and
+/// symbolic links are not followed): `fixtures/../reports/demo` becomes
+/// `reports/demo`. A `..` at the start of a relative path is kept; one
+/// right after the root is dropped. For showing paths to people.
+pub fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
 /// One (student, suite) gate with the numbers shown next to it.
 pub(crate) struct GateRow<'a> {
     /// The decision.
@@ -354,6 +382,58 @@ pub(crate) struct GateRow<'a> {
     pub student: Option<&'a ModelStats>,
     /// The teacher on the whole suite.
     pub teacher: Option<&'a ModelStats>,
+}
+
+impl GateRow<'_> {
+    /// Whether the speedup shown rests on latencies recorded earlier (the
+    /// comparison's `speedup_source`; for summaries without it, the
+    /// teacher's and student's latency counts).
+    pub(crate) fn speedup_recorded(&self) -> bool {
+        match self.comparison {
+            Some(c) if c.speedup.is_some() => {
+                c.speedup_source
+                    .or_else(|| LatencyOrigin::of_rows([self.teacher, self.student]))
+                    == Some(LatencyOrigin::Recorded)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the student's latency includes latencies recorded earlier.
+    pub(crate) fn latency_recorded(&self) -> bool {
+        self.student
+            .and_then(|s| s.latency)
+            .is_some_and(|l| l.origin() == LatencyOrigin::Recorded)
+    }
+
+    /// The gate's reasons for people: numbers rounded
+    /// ([`labels::readable`]), and a reason about the speedup or the p95
+    /// latency marked with [`labels::RECORDED_MARK`] when it rests on
+    /// latencies recorded earlier (then paired with `true`).
+    pub(crate) fn reasons(&self) -> Vec<(String, bool)> {
+        self.gate
+            .reasons
+            .iter()
+            .map(|r| {
+                let text = labels::readable(r);
+                let recorded = (r.starts_with("speedup") && self.speedup_recorded())
+                    || (r.starts_with("p95 latency") && self.latency_recorded());
+                if recorded {
+                    (
+                        format!("{text} (recorded latencies{})", labels::RECORDED_MARK),
+                        true,
+                    )
+                } else {
+                    (text, false)
+                }
+            })
+            .collect()
+    }
+
+    /// Whether any figure of this row is marked as recorded.
+    pub(crate) fn any_recorded(&self) -> bool {
+        self.speedup_recorded() || self.latency_recorded()
+    }
 }
 
 /// Every gate in summary order, with its whole-suite numbers.
@@ -395,6 +475,15 @@ pub(crate) fn overall_stats<'a>(summary: &'a Summary, model: &str) -> Option<&'a
         [only] => model_stats(summary, model, &only.name, None),
         _ => None,
     })
+}
+
+/// Whether any model's latencies include some recorded earlier.
+pub(crate) fn latencies_recorded(summary: &Summary) -> bool {
+    summary
+        .model_stats
+        .iter()
+        .filter_map(|s| s.latency)
+        .any(|l| l.origin() == LatencyOrigin::Recorded)
 }
 
 /// The suite name under which statistics over every suite are stored.
@@ -486,6 +575,20 @@ pub(crate) fn role_name(role: Role) -> &'static str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_normalised_by_their_text() {
+        let n = |p: &str| lexically_normal(Path::new(p));
+        assert_eq!(n("fixtures/../reports/demo"), PathBuf::from("reports/demo"));
+        assert_eq!(n("./a/./b/"), PathBuf::from("a/b"));
+        assert_eq!(n("../x/../../y"), PathBuf::from("../../y"));
+        assert_eq!(n("/a/../../b"), PathBuf::from("/b"));
+        assert_eq!(n("a/.."), PathBuf::from("."));
+        assert_eq!(
+            n("/tmp/no/such/dir/../demo"),
+            PathBuf::from("/tmp/no/such/demo")
+        );
+    }
 
     /// A summary with no models, suites or gates.
     pub(crate) fn bare_summary() -> Summary {

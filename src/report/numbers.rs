@@ -16,9 +16,19 @@ fn non_finite(x: f64) -> Option<String> {
     }
 }
 
+/// `x` with `decimals` decimals, never a negative zero: `-0.0004` with
+/// two decimals is `0.00`, not `-0.00`.
+pub(crate) fn fixed(x: f64, decimals: usize) -> String {
+    let text = format!("{x:.decimals$}");
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
+}
+
 /// A fraction as a percentage with one decimal: `0.8204` -> `82.0%`.
 pub(crate) fn percent(x: f64) -> String {
-    non_finite(x).unwrap_or_else(|| format!("{:.1}%", x * 100.0))
+    non_finite(x).unwrap_or_else(|| format!("{}%", fixed(x * 100.0, 1)))
 }
 
 /// An interval of fractions as percentages: `[62.3%, 78.5%]`.
@@ -28,7 +38,7 @@ pub(crate) fn percent_interval(i: &Interval) -> String {
 
 /// A ratio with three decimals: `0.95123` -> `0.951`.
 pub(crate) fn ratio(x: f64) -> String {
-    non_finite(x).unwrap_or_else(|| format!("{x:.3}"))
+    non_finite(x).unwrap_or_else(|| fixed(x, 3))
 }
 
 /// An interval of ratios: `[0.902, 1.003]`.
@@ -51,14 +61,14 @@ pub(crate) fn significant(x: f64, digits: u32) -> String {
         return format!("{:.*e}", (digits - 1) as usize, x);
     }
     let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
-    let text = format!("{x:.decimals$}");
+    let text = fixed(x, decimals);
     // Rounding can carry into the next power of ten (0.09996 -> "0.1000"):
     // then one decimal fewer keeps `digits` significant digits.
     let carried = text
         .parse::<f64>()
         .is_ok_and(|r| r.abs() >= 10f64.powi(magnitude + 1));
     if carried && decimals > 0 {
-        format!("{:.*}", decimals - 1, x)
+        fixed(x, decimals - 1)
     } else {
         text
     }
@@ -74,13 +84,14 @@ pub(crate) fn millis(ms: f64) -> String {
     if let Some(s) = non_finite(ms) {
         return s;
     }
-    if ms.abs() < 10.0 {
-        format!("{ms:.2} ms")
+    let decimals = if ms.abs() < 10.0 {
+        2
     } else if ms.abs() < 1000.0 {
-        format!("{ms:.1} ms")
+        1
     } else {
-        format!("{ms:.0} ms")
-    }
+        0
+    };
+    format!("{} ms", fixed(ms, decimals))
 }
 
 /// Dollars: two decimals from one dollar up, three significant digits below.
@@ -104,16 +115,12 @@ pub(crate) fn factor(x: f64) -> String {
     if let Some(s) = non_finite(x) {
         return s;
     }
-    if x.abs() < 10.0 {
-        format!("{x:.2}×")
-    } else {
-        format!("{x:.1}×")
-    }
+    format!("{}×", fixed(x, if x.abs() < 10.0 { 2 } else { 1 }))
 }
 
 /// Tokens per second with one decimal.
 pub(crate) fn rate(x: f64) -> String {
-    non_finite(x).unwrap_or_else(|| format!("{x:.1}"))
+    non_finite(x).unwrap_or_else(|| fixed(x, 1))
 }
 
 /// A confidence level as a percentage without trailing zeros: `0.95` -> `95%`, `0.975` -> `97.5%`.
@@ -153,7 +160,9 @@ mod tests {
         assert_eq!(
             percent_interval(&Interval {
                 lower: 0.6234,
-                upper: 0.785
+                upper: 0.785,
+                confidence: None,
+                method: None,
             }),
             "[62.3%, 78.5%]"
         );
@@ -170,5 +179,12 @@ mod tests {
         assert_eq!(confidence(0.95), "95%");
         assert_eq!(confidence(0.975), "97.5%");
         assert_eq!(confidence(0.9), "90%");
+        // Never a negative zero.
+        assert_eq!(millis(-0.0004), "0.00 ms");
+        assert_eq!(percent(-0.00001), "0.0%");
+        assert_eq!(ratio(-0.0001), "0.000");
+        assert_eq!(millis(-12.34), "-12.3 ms");
+        assert_eq!(fixed(-0.004, 2), "0.00");
+        assert_eq!(fixed(-0.006, 2), "-0.01");
     }
 }

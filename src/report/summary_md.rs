@@ -3,6 +3,7 @@
 //! one line per student, no links (the run directory may not be reachable
 //! from where it is read).
 
+use super::labels::{RECORDED_MARK, RECORDED_NOTE, lower_bound_sentence};
 use super::markdown::{escape, verdict_md};
 use super::numbers::{confidence, percent, ratio};
 use super::{GateRow, gate_rows, items_needed, overall_verdict, verdict_counts};
@@ -47,22 +48,33 @@ pub fn render_run(summary: &Summary) -> String {
             confidence(r.gate.thresholds.confidence),
         ));
     }
-    out.push('\n');
+    out.push_str(&format!(
+        "\nRetention = student / teacher accuracy on the same items; {}.\n\n",
+        escape(&lower_bound_sentence(summary))
+    ));
     let mut students: Vec<&str> = Vec::new();
     for r in &rows {
         if !students.contains(&r.gate.student.as_str()) {
             students.push(&r.gate.student);
         }
     }
+    let mut marked = false;
     for student in students {
         let mine: Vec<&GateRow<'_>> = rows.iter().filter(|r| r.gate.student == student).collect();
-        out.push_str(&format!("- {}\n", escape(&student_line(student, &mine))));
+        let (line, recorded) = student_line(student, &mine);
+        marked |= recorded;
+        out.push_str(&format!("- {}\n", escape(&line)));
+    }
+    if marked {
+        out.push_str(&format!("\n\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
     }
     out
 }
 
-/// "s2m: FAIL on coding (retention 0.81 below 0.95); PASS on logistics".
-fn student_line(student: &str, rows: &[&GateRow<'_>]) -> String {
+/// "s2m: FAIL on coding (retention 0.81 below 0.95); PASS on logistics",
+/// and whether a reason in it is marked as resting on recorded latencies.
+fn student_line(student: &str, rows: &[&GateRow<'_>]) -> (String, bool) {
+    let mut marked = false;
     let worst = if rows.iter().any(|r| r.gate.verdict == Verdict::Fail) {
         Verdict::Fail
     } else if rows.iter().any(|r| r.gate.verdict == Verdict::Inconclusive) {
@@ -75,7 +87,8 @@ fn student_line(student: &str, rows: &[&GateRow<'_>]) -> String {
         .map(|r| {
             let mut p = format!("{} {}", r.gate.suite, r.gate.verdict);
             if r.gate.verdict != Verdict::Pass {
-                if let Some(first) = r.gate.reasons.first() {
+                if let Some((first, recorded)) = r.reasons().into_iter().next() {
+                    marked |= recorded;
                     p.push_str(&format!(" ({first})"));
                 }
                 if r.gate.verdict == Verdict::Inconclusive
@@ -87,7 +100,7 @@ fn student_line(student: &str, rows: &[&GateRow<'_>]) -> String {
             p
         })
         .collect();
-    format!("{student}: {worst}: {}", parts.join("; "))
+    (format!("{student}: {worst}: {}", parts.join("; ")), marked)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 
+use super::labels::{RECORDED_MARK, RECORDED_NOTE, lower_bound_sentence};
 use super::numbers::{
     confidence, dollars, factor, millis, p_value, percent, percent_interval, rate, ratio,
 };
@@ -53,8 +54,12 @@ pub fn render_terminal(summary: &Summary, color: bool) -> String {
         out.push('\n');
         out.push_str(&verdict_table(&rows, color, &mut recorded).to_string());
         out.push('\n');
+        out.push_str(&format!(
+            "Retention = student / teacher accuracy on the same items; {}.\n",
+            lower_bound_sentence(summary)
+        ));
     }
-    let reasons = reasons(&rows, summary.inconclusive_fails, color);
+    let reasons = reasons(&rows, summary.inconclusive_fails, color, &mut recorded);
     if !reasons.is_empty() {
         out.push_str("\nWhy:\n");
         out.push_str(&reasons);
@@ -65,9 +70,7 @@ pub fn render_terminal(summary: &Summary, color: bool) -> String {
         out.push('\n');
     }
     if recorded {
-        out.push_str(
-            "\n* latency includes items recorded earlier (replayed transcript or cache), not measured in this run\n",
-        );
+        out.push_str(&format!("\n{RECORDED_MARK} {RECORDED_NOTE}\n"));
     }
     out
 }
@@ -188,7 +191,14 @@ fn verdict_table(rows: &[GateRow<'_>], color: bool, recorded: &mut bool) -> Tabl
             row.student
                 .and_then(|s| s.latency)
                 .map(|l| latency_text(&l, l.p95_ms, recorded)),
-            row.comparison.and_then(|c| c.speedup).map(factor),
+            row.comparison.and_then(|c| c.speedup).map(|x| {
+                if row.speedup_recorded() {
+                    *recorded = true;
+                    format!("{}{RECORDED_MARK}", factor(x))
+                } else {
+                    factor(x)
+                }
+            }),
         );
         let cost = pair(
             row.student.map(|s| dollars(s.cost_per_1k)),
@@ -235,7 +245,12 @@ fn errors(s: &ModelStats) -> String {
 
 /// One block per verdict that is not PASS: the gate's reasons with their
 /// numbers, and for INCONCLUSIVE how many items would decide it.
-fn reasons(rows: &[GateRow<'_>], inconclusive_fails: bool, color: bool) -> String {
+fn reasons(
+    rows: &[GateRow<'_>],
+    inconclusive_fails: bool,
+    color: bool,
+    recorded: &mut bool,
+) -> String {
     let mut out = String::new();
     for row in rows.iter().filter(|r| r.gate.verdict != Verdict::Pass) {
         let g = row.gate;
@@ -248,7 +263,8 @@ fn reasons(rows: &[GateRow<'_>], inconclusive_fails: bool, color: bool) -> Strin
         if let Some(c) = row.comparison.filter(|c| !c.measurable) {
             out.push_str(&format!("  - retention {}\n", not_measurable(c)));
         }
-        for reason in &g.reasons {
+        for (reason, marked) in row.reasons() {
+            *recorded |= marked;
             out.push_str(&format!("  - {reason}\n"));
         }
         if g.verdict == Verdict::Inconclusive {

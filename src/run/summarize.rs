@@ -23,8 +23,8 @@ use crate::run::plan::Plan;
 use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Clusters, Retention};
 use crate::summary::{
     AdjustedConfidence, AppliedThresholds, Comparison, DesignEffect, GateResult, GateRetention,
-    Interval, LatencyStats, ModelInfo, ModelStats, PassAtK, RunStatistics, SampleVariance,
-    SuiteInfo, Summary,
+    Interval, IntervalSource, LatencyOrigin, LatencyStats, ModelInfo, ModelStats, PassAtK,
+    RunStatistics, SampleVariance, SuiteInfo, Summary,
 };
 
 /// A slice of the run statistics are computed on: a suite (or [`ALL`]), an
@@ -498,6 +498,8 @@ fn model_row(
             Interval {
                 lower: 0.0,
                 upper: 0.0,
+                confidence: None,
+                method: None,
             },
         )
     } else {
@@ -507,6 +509,8 @@ fn model_row(
             Interval {
                 lower: a.interval.lower,
                 upper: a.interval.upper,
+                confidence: Some(a.confidence),
+                method: Some(IntervalSource::Accuracy(a.method)),
             },
         )
     };
@@ -722,12 +726,16 @@ fn compare(
         retention_interval: measured.map(|e| Interval {
             lower: e.interval.lower,
             upper: e.interval.upper,
+            confidence: Some(e.confidence),
+            method: Some(IntervalSource::Retention(config.gate.interval)),
         }),
         retention_lower: measured.map(|e| e.lower_bound),
         retention_delta_interval: delta.measured().filter(|_| measured.is_some()).map(|d| {
             Interval {
                 lower: d.interval.lower,
                 upper: d.interval.upper,
+                confidence: Some(thresholds.confidence),
+                method: Some(IntervalSource::Retention(stats::IntervalMethod::DeltaLog)),
             }
         }),
         teacher_only: mc.teacher_only,
@@ -735,6 +743,7 @@ fn compare(
         mcnemar_p: mc.p_value,
         agreement: mc.agreement_rate,
         speedup,
+        speedup_source: speedup.and(LatencyOrigin::of_rows([teacher_row, student_row])),
         cost_ratio: (t_cost > 0.0).then(|| s_cost / t_cost),
         savings_per_1k: per_1k(t_cost) - per_1k(s_cost),
     };

@@ -1,6 +1,7 @@
 //! Import of HumanEval-format benchmarks as a coding suite.
 //!
-//! A HumanEval file is JSONL, one problem a line, with the string fields
+//! A HumanEval file is JSONL (plain, or gzip-compressed as the benchmark
+//! ships it: `HumanEval.jsonl.gz`), one problem a line, with the string fields
 //! `task_id`, `prompt` (imports, signature and docstring), `canonical_solution`
 //! (the body that completes the prompt), `test` (code defining
 //! `check(candidate)`) and `entry_point` (the function's name). Other fields
@@ -13,7 +14,9 @@
 //! sequences.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
+
+use flate2::bufread::MultiGzDecoder;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -70,9 +73,7 @@ pub struct Imported {
 /// Reads a HumanEval-format JSONL file. Every bad line is reported (file,
 /// line, field) and nothing is returned unless all lines are good.
 pub fn read(path: &Path) -> Result<Vec<HumanEvalProblem>, Problems> {
-    let file = File::open(path)
-        .map_err(|e| Problems::one(Problem::new(path, 0, "", format!("cannot open: {e}"))))?;
-    let mut reader = BufReader::new(file);
+    let mut reader = open_text(path)?;
     let mut problems = Vec::new();
     let mut found = Vec::new();
     let mut buf = Vec::new();
@@ -96,7 +97,12 @@ pub fn read(path: &Path) -> Result<Vec<HumanEvalProblem>, Problems> {
             continue;
         }
         let Ok(text) = std::str::from_utf8(&buf) else {
-            problems.push(Problem::new(path, line, "", "line is not valid UTF-8"));
+            problems.push(Problem::new(
+                path,
+                line,
+                "",
+                "line is not valid UTF-8 (JSONL text or its gzip file expected)",
+            ));
             continue;
         };
         if text.trim().is_empty() {
@@ -133,6 +139,24 @@ pub fn read(path: &Path) -> Result<Vec<HumanEvalProblem>, Problems> {
     } else {
         Err(Problems(problems))
     }
+}
+
+/// The gzip magic bytes (RFC 1952).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// The file's bytes, decompressed when it is gzip (OpenAI ships HumanEval
+/// as `HumanEval.jsonl.gz`): recognised by its first two bytes, whatever
+/// the file is called.
+fn open_text(path: &Path) -> Result<Box<dyn BufRead>, Problems> {
+    let fail =
+        |e: std::io::Error| Problems::one(Problem::new(path, 0, "", format!("cannot open: {e}")));
+    let mut reader = BufReader::new(File::open(path).map_err(fail)?);
+    let gzip = reader.fill_buf().map_err(fail)?.starts_with(&GZIP_MAGIC);
+    Ok(if gzip {
+        Box::new(BufReader::new(MultiGzDecoder::new(reader)))
+    } else {
+        Box::new(reader)
+    })
 }
 
 fn parse_line(text: &str) -> Result<HumanEvalProblem, (String, String)> {

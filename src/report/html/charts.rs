@@ -220,6 +220,7 @@ pub(super) struct AccuracySeries<'a> {
 pub(super) fn accuracy_chart(
     rows: &[String],
     series: &[AccuracySeries<'_>],
+    x_desc: &str,
 ) -> Result<String, ChartError> {
     let n = rows.len().max(1);
     let m = series.len().max(1);
@@ -263,7 +264,7 @@ pub(super) fn accuracy_chart(
             .configure_mesh()
             .y_label_formatter(&label)
             .x_label_formatter(&|x| format!("{:.0}%", x * 100.0))
-            .x_desc("accuracy (mean score); bars: interval")
+            .x_desc(x_desc)
             .label_style((FONT, TEXT))
             .axis_desc_style((FONT, TEXT))
             .bold_line_style(RGBColor(225, 225, 225))
@@ -431,6 +432,8 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
         ));
     }
     let height = 440.max(22 * legend.len() as u32 + 60);
+    // Points at the ends of the cost range stay off the axis lines.
+    let pad = 0.04 * (axis.end - axis.start);
     svg((WIDTH, height), &legend, |plot| {
         let mut chart = ChartBuilder::on(plot)
             .margin(14)
@@ -438,8 +441,8 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
             .y_label_area_size(64)
             .build_cartesian_2d(
                 TickedAxis {
-                    start: axis.start,
-                    end: axis.end,
+                    start: axis.start - pad,
+                    end: axis.end + pad,
                     ticks: axis.keys(),
                 },
                 0.0..y_end,
@@ -461,7 +464,7 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
             .draw()?;
         for t in &c.thresholds {
             chart.draw_series(DashedLineSeries::new(
-                [(axis.start, *t), (axis.end, *t)],
+                [(axis.start - pad, *t), (axis.end + pad, *t)],
                 8,
                 5,
                 threshold_color.stroke_width(2),
@@ -473,9 +476,19 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
             .filter_map(|&i| c.points.get(i))
             .map(|p| (axis.x(p.cost_per_1k), p.retention))
             .collect();
+        // The front's line, as small boxes along it, for the labels to avoid.
+        let mut marks: Vec<Rect> = Vec::new();
+        let pixels: Vec<(i32, i32)> = front.iter().map(|p| chart.backend_coord(p)).collect();
+        for w in pixels.windows(2) {
+            marks.extend(along(w[0], w[1]));
+        }
         if front.len() > 1 {
             chart.draw_series(LineSeries::new(front, RGBColor(90, 90, 90).stroke_width(2)))?;
         }
+        // Every mark a label must keep clear of, in pixels: the error bars
+        // (with their caps and dots), the teacher's triangle and the
+        // threshold lines; then the labels, each placed beside its mark.
+        let mut labels: Vec<(String, (i32, i32))> = Vec::new();
         for p in &c.points {
             let x = axis.x(p.cost_per_1k);
             let (lower, upper) = p.interval.unwrap_or((p.retention, p.retention));
@@ -487,21 +500,151 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
                 p.color.filled().stroke_width(2),
                 10,
             )))?;
-            chart.draw_series(std::iter::once(
-                EmptyElement::at((x, p.retention))
-                    + Text::new(short(p.name), (8, -16), (FONT, TEXT).into_font()),
-            ))?;
+            let (top, bottom) = (
+                chart.backend_coord(&(x, upper)),
+                chart.backend_coord(&(x, lower)),
+            );
+            marks.push(Rect::around(top.0, top.1, bottom.1, 7));
+            labels.push((short(p.name), chart.backend_coord(&(x, p.retention))));
         }
         if let Some((name, cost)) = c.teacher {
             let at = (axis.x(cost), 1.0);
             chart.draw_series(std::iter::once(
-                EmptyElement::at(at)
-                    + TriangleMarker::new((0, 0), 7, model_color(0).filled())
-                    + Text::new(short(name), (10, -18), (FONT, TEXT).into_font()),
+                EmptyElement::at(at) + TriangleMarker::new((0, 0), 7, model_color(0).filled()),
             ))?;
+            let (x, y) = chart.backend_coord(&at);
+            marks.push(Rect::around(x, y - 8, y + 8, 9));
+            labels.push((short(name), (x, y)));
+        }
+        let (xs, ys) = chart.plotting_area().get_pixel_range();
+        for t in &c.thresholds {
+            let y = chart.backend_coord(&(axis.start, *t)).1;
+            marks.push(Rect {
+                x0: xs.start,
+                y0: y - 1,
+                x1: xs.end,
+                y1: y + 1,
+            });
+        }
+        let area = Rect {
+            x0: xs.start,
+            y0: ys.start,
+            x1: xs.end,
+            y1: ys.end,
+        };
+        let font = (FONT, TEXT).into_font();
+        for (text, at) in place_labels(&labels, &marks, &area) {
+            plot.draw(&Text::new(text, at, font.clone()))?;
         }
         Ok(())
     })
+}
+
+/// A rectangle in pixels (`x0 <= x1`, `y0 <= y1`, y downwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rect {
+    x0: i32,
+    y0: i32,
+    x1: i32,
+    y1: i32,
+}
+
+impl Rect {
+    /// The box of a vertical mark at `x` from `top` to `bottom`, `half`
+    /// pixels to each side.
+    fn around(x: i32, top: i32, bottom: i32, half: i32) -> Self {
+        Self {
+            x0: x - half,
+            y0: top.min(bottom) - half,
+            x1: x + half,
+            y1: top.max(bottom) + half,
+        }
+    }
+
+    fn overlaps(&self, o: &Rect) -> bool {
+        self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
+    }
+
+    fn inside(&self, o: &Rect) -> bool {
+        self.x0 >= o.x0 && self.x1 <= o.x1 && self.y0 >= o.y0 && self.y1 <= o.y1
+    }
+}
+
+/// Small boxes every few pixels along the segment from `a` to `b`.
+fn along(a: (i32, i32), b: (i32, i32)) -> Vec<Rect> {
+    let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()) / 3).max(1);
+    (0..=steps)
+        .map(|k| {
+            let x = a.0 + (b.0 - a.0) * k / steps;
+            let y = a.1 + (b.1 - a.1) * k / steps;
+            Rect {
+                x0: x - 2,
+                y0: y - 2,
+                x1: x + 2,
+                y1: y + 2,
+            }
+        })
+        .collect()
+}
+
+/// Pixels a label character takes at most: [`TEXT`] is a 12px sans-serif
+/// font, whose widest common glyphs are about 0.65 em.
+const CHAR_WIDTH: i32 = 8;
+/// Pixels of a label's line.
+const LINE_HEIGHT: i32 = 14;
+
+/// The box of `text` drawn with its top-left corner at `at`.
+fn text_box(text: &str, at: (i32, i32)) -> Rect {
+    let width = CHAR_WIDTH * text.chars().count() as i32;
+    Rect {
+        x0: at.0,
+        y0: at.1,
+        x1: at.0 + width,
+        y1: at.1 + LINE_HEIGHT,
+    }
+}
+
+/// Where each label goes (its text's top-left corner): beside its point
+/// (`(text, point)` in pixels), at the first of a few positions (right,
+/// left, above and below on either side) that stays inside `area` and
+/// clear of every mark and of the labels placed before it; when none is
+/// clear, the position with the fewest collisions.
+fn place_labels(
+    labels: &[(String, (i32, i32))],
+    marks: &[Rect],
+    area: &Rect,
+) -> Vec<(String, (i32, i32))> {
+    let mut placed: Vec<Rect> = Vec::new();
+    let mut out = Vec::with_capacity(labels.len());
+    for (text, (x, y)) in labels {
+        let width = CHAR_WIDTH * text.chars().count() as i32;
+        let half = LINE_HEIGHT / 2;
+        let candidates = [
+            (x + 11, y - half),
+            (x - 11 - width, y - half),
+            (x + 6, y - LINE_HEIGHT - 10),
+            (x - 6 - width, y - LINE_HEIGHT - 10),
+            (x + 6, y + 10),
+            (x - 6 - width, y + 10),
+            (x - width / 2, y - LINE_HEIGHT - 24),
+            (x - width / 2, y + 24),
+        ];
+        let collisions = |at: (i32, i32)| {
+            let b = text_box(text, at);
+            let outside = usize::from(!b.inside(area)) * 1000;
+            outside
+                + marks.iter().filter(|m| m.overlaps(&b)).count()
+                + placed.iter().filter(|p| p.overlaps(&b)).count()
+        };
+        let best = candidates
+            .iter()
+            .copied()
+            .min_by_key(|&at| collisions(at))
+            .unwrap_or((x + 11, y - half));
+        placed.push(text_box(text, best));
+        out.push((text.clone(), best));
+    }
+    out
 }
 
 /// Most dots the latency chart draws for one model. Beyond this the strip
@@ -665,6 +808,39 @@ mod tests {
         // Evenly spaced: the median dot is the median item, within one step.
         let step = 99_999.0 / (MAX_STRIP_POINTS - 1) as f64;
         assert!((shown[MAX_STRIP_POINTS / 2] - 50_000.0).abs() <= step);
+    }
+
+    #[test]
+    fn labels_keep_clear_of_bars_other_labels_and_the_edge() {
+        let area = Rect {
+            x0: 0,
+            y0: 0,
+            x1: 400,
+            y1: 300,
+        };
+        // A bar at x = 390: the label cannot go right (it would leave the
+        // plot for the legend), so it goes left, clear of the bar.
+        let bar = Rect::around(390, 100, 200, 7);
+        let placed = place_labels(&[("teacher".into(), (390, 150))], &[bar], &area);
+        let b = text_box(&placed[0].0, placed[0].1);
+        assert!(b.inside(&area) && !b.overlaps(&bar), "{b:?}");
+        assert!(b.x1 <= 390, "{b:?}");
+        // Two points side by side: the second label avoids the first one
+        // and both bars.
+        let bars = [Rect::around(100, 50, 250, 7), Rect::around(150, 50, 250, 7)];
+        let placed = place_labels(
+            &[("s05m".into(), (100, 150)), ("s2m".into(), (150, 150))],
+            &bars,
+            &area,
+        );
+        let boxes: Vec<Rect> = placed.iter().map(|(t, at)| text_box(t, *at)).collect();
+        assert!(!boxes[0].overlaps(&boxes[1]), "{boxes:?}");
+        for b in &boxes {
+            assert!(
+                b.inside(&area) && bars.iter().all(|m| !m.overlaps(b)),
+                "{b:?}"
+            );
+        }
     }
 
     #[test]

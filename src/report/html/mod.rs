@@ -24,12 +24,17 @@ use self::charts::{
     css_color, model_color,
 };
 use self::disagreements::{Disagreement, Group, disagreements};
+use super::labels::{
+    RECORDED_MARK, RECORDED_NOTE, accuracy_confidence, accuracy_sentence, gate_confidence,
+    lower_bound_sentence, retention_method, thousands,
+};
 use super::numbers::{
-    confidence, dollars, millis, percent, percent_interval, ratio, ratio_interval,
+    confidence, dollars, factor, millis, percent, percent_interval, ratio, ratio_interval,
 };
 use super::{
-    Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, model_rank,
-    model_stats, not_measurable, overall_stats, overall_verdict, role_name, verdict_counts,
+    Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, latencies_recorded,
+    model_rank, model_stats, not_measurable, overall_stats, overall_verdict, role_name,
+    verdict_counts,
 };
 use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::Plan;
@@ -157,6 +162,7 @@ pub fn render_html(ctx: &ReportContext<'_>) -> Result<String, ReportError> {
     retention_cost(&mut out, summary)?;
     accuracy(&mut out, summary)?;
     latency(&mut out, summary, ctx.journal)?;
+    swap_plan_section(&mut out, ctx);
     disagreement_section(&mut out, ctx)?;
     models_and_suites(&mut out, summary);
     footer(&mut out, ctx);
@@ -201,16 +207,20 @@ fn header(out: &mut String, summary: &Summary) {
     out.push_str(&format!(
         "<header class=\"top\">\n<h1>distill-gate report: {}</h1>\n\
          <p class=\"result\">{} <span>exit code {} · {}</span></p>\n\
-         <p class=\"meta\">distill-gate {} · config sha256 <code>{}</code> · bootstrap {} resamples, \
-         seed {} · an INCONCLUSIVE verdict {} the run</p>\n",
+         <p class=\"meta\">distill-gate {} · config sha256 <code>{}</code> · retention interval: \
+         {}{} · seed {}, {} bootstrap resamples · an INCONCLUSIVE verdict {} the run</p>\n",
         escape(&summary.run),
         verdict_badge(overall_verdict(summary)),
         summary.exit_code,
         escape(&verdict_counts(summary)),
         escape(&summary.harness_version),
         escape(&sha),
-        summary.bootstrap_resamples,
+        escape(&retention_method(summary)),
+        gate_confidence(summary)
+            .map(|c| format!(" at {c}"))
+            .unwrap_or_default(),
         summary.seed,
+        thousands(summary.bootstrap_resamples),
         if summary.inconclusive_fails {
             "fails"
         } else {
@@ -220,7 +230,8 @@ fn header(out: &mut String, summary: &Summary) {
     out.push_str(
         "<nav><a href=\"#verdicts\">Verdicts</a><a href=\"#retention\">Retention and cost</a>\
          <a href=\"#accuracy\">Accuracy</a><a href=\"#latency\">Latency</a>\
-         <a href=\"#disagreements\">Disagreements</a><a href=\"#models\">Models and suites</a></nav>\n\
+         <a href=\"#swap\">Swap plan</a><a href=\"#disagreements\">Disagreements</a>\
+         <a href=\"#models\">Models and suites</a></nav>\n\
          </header>\n",
     );
 }
@@ -246,20 +257,43 @@ fn verdicts(out: &mut String, summary: &Summary) {
         return;
     }
     out.push_str(
-        "<table class=\"verdicts\">\n<thead><tr><th>Student</th><th>Suite</th><th>Verdict</th>\
+        "<div class=\"wide\"><table class=\"verdicts\">\n<thead><tr><th>Student</th><th>Suite</th><th>Verdict</th>\
          <th>Teacher accuracy</th><th>Student accuracy</th><th>Retention</th><th>Interval</th>\
-         <th>Lower bound</th><th>Threshold</th><th>Items</th></tr></thead>\n<tbody>\n",
+         <th>Lower bound</th><th>Threshold</th><th>Items</th><th>p95 latency<br/>speedup (p50)</th>\
+         </tr></thead>\n<tbody>\n",
     );
     for row in &rows {
         verdict_row(out, row, summary.inconclusive_fails);
     }
-    out.push_str(
-        "</tbody>\n</table>\n<p class=\"note\">Retention is student accuracy / teacher accuracy on \
-         the same items. The interval is two-sided and the lower bound one-sided, both at the \
-         gate's confidence (paired bootstrap); a gate passes when the lower bound reaches the \
-         threshold and fails when the estimate is below it. Accuracy intervals are Wilson \
-         intervals (normal intervals for fractional scores).</p>\n</section>\n",
-    );
+    out.push_str(&format!(
+        "</tbody>\n</table></div>\n<p class=\"note\">Retention is student accuracy / teacher accuracy on \
+         the same items; {}, and the interval is two-sided at the same confidence. A gate passes \
+         when the lower bound reaches the threshold and fails when the estimate is below it. \
+         {}</p>\n",
+        escape(&lower_bound_sentence(summary)),
+        escape(&accuracy_sentence(summary)),
+    ));
+    if rows.iter().any(GateRow::any_recorded) {
+        out.push_str(&recorded_note());
+    }
+    out.push_str("</section>\n");
+}
+
+/// The footnote of [`RECORDED_MARK`].
+fn recorded_note() -> String {
+    format!(
+        "<p class=\"note recorded\"><span class=\"mark\">{RECORDED_MARK}</span> {}.</p>\n",
+        escape(RECORDED_NOTE)
+    )
+}
+
+/// A number with the recorded mark when `recorded`.
+fn marked(text: String, recorded: bool) -> String {
+    if recorded {
+        format!("{text}<span class=\"mark\" title=\"recorded earlier\">{RECORDED_MARK}</span>")
+    } else {
+        text
+    }
 }
 
 fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
@@ -299,7 +333,25 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
     let lower = measurable
         .and_then(|c| c.retention_lower)
         .map_or_else(missing, |l| value_cell("lower", Some(l), ratio(l)));
-    let mut why: Vec<String> = g.reasons.iter().map(|r| escape(r)).collect();
+    // p95 latency over the speedup in one cell, each marked when recorded.
+    let dash = || "—".to_string();
+    let latency = row.student.and_then(|s| s.latency).map_or_else(dash, |l| {
+        format!(
+            "<span data-field=\"p95\" data-value=\"{}\" data-source=\"{}\">{}</span>",
+            data(l.p95_ms),
+            source_name(row.latency_recorded()),
+            marked(millis(l.p95_ms), row.latency_recorded())
+        )
+    });
+    let speedup = c.and_then(|c| c.speedup).map_or_else(dash, |x| {
+        format!(
+            "<span data-field=\"speedup\" data-value=\"{}\" data-source=\"{}\">{}</span>",
+            data(x),
+            source_name(row.speedup_recorded()),
+            marked(factor(x), row.speedup_recorded())
+        )
+    });
+    let mut why: Vec<String> = row.reasons().iter().map(|(r, _)| escape(r)).collect();
     if g.verdict == Verdict::Inconclusive {
         why.extend(items_needed(row).map(|n| escape(&n)));
         if !inconclusive_fails {
@@ -309,8 +361,9 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
     out.push_str(&format!(
         "<tr data-student=\"{}\" data-suite=\"{}\" data-verdict=\"{}\"><td>{}</td><td>{}</td><td>{}</td>\
          <td class=\"num\">{}</td><td class=\"num\">{}</td>{retention}{interval}{lower}\
-         <td class=\"num\" data-field=\"threshold\" data-value=\"{}\">≥ {} <span class=\"ci\">({} one-sided)</span></td>\
-         <td class=\"num\">{}</td></tr>\n<tr class=\"why\"><td></td><td colspan=\"9\">{}</td></tr>\n",
+         <td class=\"num\" data-field=\"threshold\" data-value=\"{}\">≥ {}<br/><span class=\"ci\">{} one-sided</span></td>\
+         <td class=\"num\">{}</td><td class=\"num\">{latency}<br/>{speedup}</td></tr>\n\
+         <tr class=\"why\"><td></td><td colspan=\"10\">{}</td></tr>\n",
         escape(&g.student),
         escape(&g.suite),
         g.verdict,
@@ -327,6 +380,11 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
             .map(|w| format!("<div>{w}</div>"))
             .collect::<String>(),
     ));
+}
+
+/// `recorded` or `live`, as in `summary.json`.
+fn source_name(recorded: bool) -> &'static str {
+    if recorded { "recorded" } else { "live" }
 }
 
 /// Legend swatches in the same colours as the charts.
@@ -384,7 +442,13 @@ fn accuracy(out: &mut String, summary: &Summary) -> Result<(), ReportError> {
             .collect();
         let labels: Vec<String> = rows.iter().map(|(l, _)| l.clone()).collect();
         let title = format!("accuracy on {}", suite.name);
-        let svg = charts::accuracy_chart(&labels, &series).map_err(chart_error(&title))?;
+        let desc = format!(
+            "accuracy (mean score); bars: {}two-sided interval",
+            accuracy_confidence(summary)
+                .map(|c| format!("{c} "))
+                .unwrap_or_default()
+        );
+        let svg = charts::accuracy_chart(&labels, &series, &desc).map_err(chart_error(&title))?;
         out.push_str(&format!(
             "<h3>{} <small>{} items, split {}, version {}</small></h3>\n",
             escape(&suite.name),
@@ -446,13 +510,15 @@ fn accuracy_table(
 }
 
 fn retention_cost(out: &mut String, summary: &Summary) -> Result<(), ReportError> {
-    out.push_str(
+    out.push_str(&format!(
         "<section id=\"retention\">\n<h2>Retention against cost</h2>\n<p class=\"note\">Each \
-         student's retention on a suite (bar: two-sided interval) against its cost per 1,000 \
-         tasks; the dashed line is the gate's threshold, the grey line joins the students no \
-         other student beats on both cost and retention (the Pareto front), and the triangle is \
-         the teacher (retention 1 by definition).</p>\n",
-    );
+         student's retention on a suite (bar: two-sided interval at {}, {}) against its cost per \
+         1,000 tasks; the dashed line is the gate's threshold, the grey line joins the students \
+         no other student beats on both cost and retention (the Pareto front), and the triangle \
+         is the teacher (retention 1 by definition).</p>\n",
+        gate_confidence(summary).unwrap_or_else(|| "the gate's confidence".into()),
+        escape(&retention_method(summary)),
+    ));
     let teacher = summary.models.iter().find(|m| m.role == Role::Teacher);
     let students: Vec<(usize, &str)> = summary
         .models
@@ -689,6 +755,101 @@ fn latency(
     }
     out.push_str("</tbody>\n</table>\n</section>\n");
     Ok(())
+}
+
+/// The swap plan, as in `report.md` (the same [`crate::compare::swap`]
+/// plans): per student, the categories it may take over and the blend of
+/// routing just those to it.
+fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
+    let summary = ctx.summary;
+    if !summary.models.iter().any(|m| m.role == Role::Student) {
+        return;
+    }
+    let recorded = latencies_recorded(summary);
+    out.push_str(&format!(
+        "<section id=\"swap\">\n<h2>Swap plan</h2>\n<p class=\"note\">Per student, the categories \
+         it may take over from the teacher (the gate's retention rule on that category's items) \
+         and the blend of routing just those to it while the teacher keeps the rest, over the \
+         suites' items; it assumes traffic has the categories in the suites' proportions. Lower \
+         bounds here are one-sided at the gate's confidence by the paired percentile bootstrap \
+         ({} resamples, seed {}).</p>\n",
+        thousands(summary.bootstrap_resamples),
+        summary.seed
+    ));
+    let plans = match crate::compare::swap::swap_plans(summary, ctx.journal) {
+        Ok(plans) => plans,
+        Err(e) => {
+            out.push_str(&format!(
+                "<p class=\"note\">The swap plan could not be computed: {}</p>\n</section>\n",
+                escape(&e.to_string())
+            ));
+            return;
+        }
+    };
+    let opt = |x: Option<f64>, f: fn(f64) -> String| x.map_or_else(|| "—".to_string(), f);
+    for plan in &plans {
+        out.push_str(&format!(
+            "<h3>{}</h3>\n<table class=\"swap\" data-student=\"{}\">\n<thead><tr><th>Suite</th>\
+             <th>Category</th><th>Items</th><th>Retention</th><th>Lower bound</th><th>Verdict</th>\
+             <th>Routed to</th><th>Items needed</th><th>Why</th></tr></thead>\n<tbody>\n",
+            escape(&plan.student),
+            escape(&plan.student)
+        ));
+        for c in &plan.categories {
+            let why: Vec<String> = c
+                .reasons
+                .iter()
+                .map(|r| escape(&super::labels::readable(r)))
+                .collect();
+            out.push_str(&format!(
+                "<tr data-suite=\"{}\" data-category=\"{}\"><td>{}</td><td>{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"why\">{}</td></tr>\n",
+                escape(&c.suite),
+                escape(&c.category),
+                escape(&c.suite),
+                escape(&c.category),
+                c.n,
+                opt(c.retention, ratio),
+                opt(c.retention_lower, ratio),
+                verdict_badge(c.verdict),
+                if c.take_over { "student" } else { "teacher" },
+                c.items_needed.map_or_else(|| "—".into(), |n| n.to_string()),
+                why.join("<br/>"),
+            ));
+        }
+        out.push_str(
+            "</tbody>\n</table>\n<table class=\"blend\">\n<thead><tr><th>Routing</th>\
+             <th>Share to student</th><th>Retention</th><th>Lower bound</th><th>p50</th><th>p95</th>\
+             <th>Cost / 1k tasks</th></tr></thead>\n<tbody>\n",
+        );
+        for (name, b) in [
+            ("teacher only", &plan.teacher_only),
+            ("swap plan", &plan.blended),
+        ] {
+            let ms = |x: Option<f64>| opt(x, millis);
+            out.push_str(&format!(
+                "<tr data-routing=\"{name}\"><td>{name}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+                if b.items == 0 {
+                    "—".to_string()
+                } else {
+                    percent(b.routed_items as f64 / b.items as f64)
+                },
+                opt(b.retention, ratio),
+                opt(b.retention_lower, ratio),
+                marked(ms(b.p50_ms), recorded && b.p50_ms.is_some()),
+                marked(ms(b.p95_ms), recorded && b.p95_ms.is_some()),
+                dollars(b.cost_per_1k),
+            ));
+        }
+        out.push_str("</tbody>\n</table>\n");
+    }
+    if recorded {
+        out.push_str(&recorded_note());
+    }
+    out.push_str("</section>\n");
 }
 
 /// A score as text: `1`, `0`, `0.667`.
@@ -952,6 +1113,10 @@ select { font: inherit; padding: 2px 4px; }
 .detail, .extracted { font-size: 12px; color: #3a3a3e; margin: 4px 0 0; overflow-wrap: anywhere; }
 pre.error { color: var(--fail); }
 .cut { color: var(--muted); font-style: italic; }
+.wide { overflow-x: auto; }
+table.verdicts th { white-space: normal; }
+.mark { color: var(--inc); font-weight: 700; margin-left: 1px; }
+table.swap td.why { font-size: 12px; color: #3a3a3e; }
 .agree, .more { font-size: 12px; color: var(--muted); margin: 4px 0 0; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); }
 "#;
