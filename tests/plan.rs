@@ -298,7 +298,9 @@ fn plan_command_prints_the_exact_total() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("68 paired items in total (a fresh suite) PASS with probability at least 80%"),
+        text.contains(
+            "68 paired items in total (a fresh suite) PASS with probability at least 80%"
+        ),
         "{text}"
     );
     assert!(

@@ -552,7 +552,7 @@ fn markdown_report_has_every_section_with_formatted_numbers_and_escaped_text() {
         "- **FAIL** student-2m / logistics\n  - {FAIL_REASON}\n"
     )));
     assert!(md.contains(
-        "  - items needed to decide at the observed rates: 420 (this run: 120 paired items)"
+        "  - 420 more paired items would decide it at the observed rates"
     ));
     assert!(md.contains("not measurable: teacher got 3 items right"));
     // The odd name cannot break tables or add emphasis.
@@ -606,7 +606,7 @@ fn terminal_report_shows_verdicts_reasons_and_models() {
         "{plain}"
     );
     assert!(plain.contains(&format!(
-        "INCONCLUSIVE student-8m / coding\n  - {INCONCLUSIVE_REASON}\n  - items needed to decide at the observed rates: 420 (this run: 120 paired items)\n"
+        "INCONCLUSIVE student-8m / coding\n  - {INCONCLUSIVE_REASON}\n  - 420 more paired items would decide it at the observed rates\n"
     )));
     assert!(plain.contains(
         "INCONCLUSIVE student-8m / logistics\n  - retention not measurable: teacher got 3 items right\n"
@@ -796,7 +796,7 @@ fn junit_skips_inconclusive_gates_when_they_do_not_fail_the_run() {
     assert_eq!(
         skipped[0].attr("message"),
         format!(
-            "INCONCLUSIVE: {INCONCLUSIVE_REASON}; items needed to decide at the observed rates: 420 (this run: 120 paired items)"
+            "INCONCLUSIVE: {INCONCLUSIVE_REASON}; 420 more paired items would decide it at the observed rates"
         )
     );
 }

@@ -8,9 +8,7 @@
 //! reasons resting on latencies recorded earlier.
 
 use super::labels::{RECORDED_MARK, RECORDED_NOTE};
-use super::{
-    Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, not_measurable,
-};
+use super::{Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed};
 use crate::summary::{Summary, Verdict};
 
 /// The file name of the JUnit report.
@@ -168,9 +166,7 @@ fn testcase(
     out.push_str("      </properties>\n");
 
     let mut lines: Vec<String> = Vec::new();
-    if let Some(c) = row.comparison.filter(|c| !c.measurable) {
-        lines.push(format!("retention {}", not_measurable(c)));
-    }
+    lines.extend(row.unmeasured_note());
     let reasons = row.reasons();
     let marked = reasons.iter().any(|(_, recorded)| *recorded);
     lines.extend(reasons.into_iter().map(|(text, _)| text));

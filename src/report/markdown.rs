@@ -347,8 +347,8 @@ fn reasons(out: &mut String, rows: &[GateRow<'_>], inconclusive_fails: bool) -> 
             escape(&g.student),
             escape(&g.suite)
         ));
-        if let Some(c) = row.comparison.filter(|c| !c.measurable) {
-            out.push_str(&format!("  - retention {}\n", escape(&not_measurable(c))));
+        if let Some(note) = row.unmeasured_note() {
+            out.push_str(&format!("  - {}\n", escape(&note)));
         }
         for (reason, recorded) in row.reasons() {
             marked |= recorded;

@@ -382,6 +382,8 @@ pub(crate) struct GateRow<'a> {
     pub student: Option<&'a ModelStats>,
     /// The teacher on the whole suite.
     pub teacher: Option<&'a ModelStats>,
+    /// How the gate judged retention (rule, bounds, items to add).
+    pub retention: Option<&'a crate::summary::GateRetention>,
 }
 
 impl GateRow<'_> {
@@ -451,6 +453,11 @@ pub(crate) fn gate_rows(summary: &Summary) -> Vec<GateRow<'_>> {
                 .model_stats
                 .iter()
                 .find(|s| s.role == Role::Teacher && s.suite == gate.suite && s.category.is_none()),
+            retention: summary
+                .statistics
+                .gate_retention
+                .iter()
+                .find(|r| r.student == gate.student && r.suite == gate.suite),
         })
         .collect()
 }
@@ -534,16 +541,66 @@ pub(crate) fn not_measurable(c: &Comparison) -> String {
     )
 }
 
-/// For an INCONCLUSIVE gate: how many items would decide it.
+/// For an INCONCLUSIVE gate: how many more paired items would decide it
+/// (PASS or FAIL), with what probability, and how that was computed.
 pub(crate) fn items_needed(row: &GateRow<'_>) -> Option<String> {
-    let needed = row.gate.items_needed?;
-    let run = row
-        .comparison
-        .map(|c| format!(" (this run: {} paired items)", c.n))
+    let more = row.gate.items_needed?;
+    let items = |n: u64| if n == 1 { "item" } else { "items" };
+    let total = row
+        .retention
+        .and_then(|r| r.items_total)
+        .map(|t| format!(" ({t} in total)"))
         .unwrap_or_default();
+    let how = match row.retention {
+        Some(r) => format!(
+            " with probability {} at the observed rates{}",
+            numbers::percent(r.power),
+            if r.items_exact {
+                ""
+            } else {
+                " (large-sample estimate)"
+            }
+        ),
+        None => " at the observed rates".to_string(),
+    };
     Some(format!(
-        "items needed to decide at the observed rates: {needed}{run}"
+        "{more} more paired {}{total} would decide it{how}",
+        items(more)
     ))
+}
+
+impl GateRow<'_> {
+    /// "retention not measurable: ..." when the run could not estimate
+    /// retention and that is what held the verdict; `None` when the gate
+    /// decided anyway (the upper bound showed the student below).
+    pub(crate) fn unmeasured_note(&self) -> Option<String> {
+        let c = self.comparison.filter(|c| !c.measurable)?;
+        (!self.upper_bound_decided()).then(|| format!("retention {}", not_measurable(c)))
+    }
+
+    /// Whether the one-sided upper bound below the threshold gave the FAIL.
+    pub(crate) fn upper_bound_decided(&self) -> bool {
+        self.retention
+            .is_some_and(|r| r.basis == crate::gate::RetentionBasis::UpperBoundBelow)
+    }
+
+    /// The retention cell when it could not be estimated: why, or, when the
+    /// upper bound decided, that bound.
+    pub(crate) fn unmeasured_cell(&self, c: &Comparison) -> String {
+        match self.retention.and_then(|r| r.upper_bound) {
+            Some(upper) if self.upper_bound_decided() => format!(
+                "below: upper bound {} (teacher got {} {} right)",
+                numbers::ratio(upper),
+                c.teacher_correct,
+                if c.teacher_correct == 1 {
+                    "item"
+                } else {
+                    "items"
+                }
+            ),
+            _ => not_measurable(c),
+        }
+    }
 }
 
 /// Position of a model in the summary (teacher first), unknown models last.

@@ -12,7 +12,7 @@ use super::numbers::{
 };
 use super::{
     Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, model_stats,
-    not_measurable, overall_stats, overall_verdict, role_name, verdict_counts,
+    overall_stats, overall_verdict, role_name, verdict_counts,
 };
 use crate::summary::{LatencyStats, ModelStats, Summary, Verdict};
 
@@ -161,6 +161,12 @@ fn verdict_table(rows: &[GateRow<'_>], color: bool, recorded: &mut bool) -> Tabl
             confidence(t.confidence)
         );
         let retention = match row.comparison {
+            Some(c) if !c.measurable && row.upper_bound_decided() => {
+                format!(
+                    "{}\n{threshold}",
+                    row.unmeasured_cell(c).replacen(" (", "\n(", 1)
+                )
+            }
             Some(c) if !c.measurable => format!(
                 "not measurable:\nteacher got {} right\n{threshold}",
                 items(c.teacher_correct)
@@ -260,8 +266,8 @@ fn reasons(
             g.student,
             g.suite
         ));
-        if let Some(c) = row.comparison.filter(|c| !c.measurable) {
-            out.push_str(&format!("  - retention {}\n", not_measurable(c)));
+        if let Some(note) = row.unmeasured_note() {
+            out.push_str(&format!("  - {note}\n"));
         }
         for (reason, marked) in row.reasons() {
             *recorded |= marked;

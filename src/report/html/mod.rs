@@ -315,7 +315,7 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
         (Some(c), None) if !c.measurable => {
             format!(
                 "<td class=\"num muted\">{}</td>",
-                escape(&not_measurable(c))
+                escape(&row.unmeasured_cell(c))
             )
         }
         _ => missing(),
