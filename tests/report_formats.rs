@@ -1148,7 +1148,13 @@ fn live_latencies_carry_no_mark() {
             l.recorded = 0;
         }
     }
-    let journal = journal();
+    // The swap plan's latencies come from the journal: live there too.
+    let mut journal = journal();
+    for e in &mut journal {
+        if let Some(l) = e.latency.as_mut() {
+            l.source = LatencySource::Live;
+        }
+    }
     let md = render_markdown(&context(&s, &journal));
     let text = render_terminal(&s, false);
     for (name, out) in [("report.md", &md), ("terminal", &text)] {

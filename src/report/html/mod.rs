@@ -268,7 +268,7 @@ fn verdicts(out: &mut String, summary: &Summary) {
     out.push_str(&format!(
         "</tbody>\n</table></div>\n<p class=\"note\">Retention is student accuracy / teacher accuracy on \
          the same items; {}, and the interval is two-sided at the same confidence. A gate passes \
-         when the lower bound reaches the threshold and fails when the estimate is below it. \
+         when the lower bound reaches the threshold and fails when the estimate, or even the one-sided upper bound, is below it. \
          {}</p>\n",
         escape(&lower_bound_sentence(summary)),
         escape(&accuracy_sentence(summary)),
