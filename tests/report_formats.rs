@@ -551,9 +551,7 @@ fn markdown_report_has_every_section_with_formatted_numbers_and_escaped_text() {
     assert!(md.contains(&format!(
         "- **FAIL** student-2m / logistics\n  - {FAIL_REASON}\n"
     )));
-    assert!(md.contains(
-        "  - 420 more paired items would decide it at the observed rates"
-    ));
+    assert!(md.contains("  - 420 more paired items would decide it at the observed rates"));
     assert!(md.contains("not measurable: teacher got 3 items right"));
     // The odd name cannot break tables or add emphasis.
     assert!(md.contains("odd\\|\\<b\\>\\&\"q\"'\\*\\_x\\_"), "{md}");
