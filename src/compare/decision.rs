@@ -287,6 +287,7 @@ mod tests {
             retention: SideRetention {
                 teacher_correct: 300,
                 retention: Some(1.0),
+                upper_bound: Some(1.0),
             },
         }
     }

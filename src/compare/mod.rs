@@ -269,6 +269,11 @@ pub struct SideRetention {
     /// measure it (e.g. the teacher scored 0), or the teacher got fewer than
     /// the run's `min_teacher_correct` items right.
     pub retention: Option<f64>,
+    /// The one-sided upper bound of retention at the run's confidence, by
+    /// its interval method, when it could be computed (even below the
+    /// floor): where it is below the threshold the run FAILs the gate.
+    #[serde(default)]
+    pub upper_bound: Option<f64>,
 }
 
 /// One student on one suite, baseline against candidate.
@@ -502,6 +507,7 @@ impl<'a> Side<'a> {
                 .measured()
                 .filter(|_| teacher_correct >= self.floor)
                 .map(|e| e.point),
+            upper_bound: estimate.measured().map(|e| e.upper_bound),
         })
     }
 

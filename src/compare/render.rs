@@ -92,18 +92,23 @@ fn latency(o: &Operating, pick: fn(&Operating) -> Option<f64>) -> String {
     }
 }
 
-/// Retention as a run's report shows it: `0.261`, or `not measurable:
-/// teacher got 6 items right`.
-fn side_retention(r: &SideRetention) -> String {
-    match r.retention {
-        Some(x) => ratio(x),
-        None => format!(
-            "not measurable: teacher got {} right",
-            match r.teacher_correct {
-                1 => "1 item".to_string(),
-                n => format!("{n} items"),
-            }
-        ),
+/// Retention as a run's report shows it: `0.261`, `not measurable:
+/// teacher got 6 items right`, or, when the run FAILed the gate on the
+/// upper bound, `below: upper bound 0.451 (teacher got 6 items right)`.
+fn side_retention(r: &SideRetention, verdict: Option<Verdict>) -> String {
+    let items = match r.teacher_correct {
+        1 => "1 item".to_string(),
+        n => format!("{n} items"),
+    };
+    match (r.retention, r.upper_bound) {
+        (Some(x), _) => ratio(x),
+        (None, Some(upper)) if verdict == Some(Verdict::Fail) => {
+            format!(
+                "below: upper bound {} (teacher got {items} right)",
+                ratio(upper)
+            )
+        }
+        (None, _) => format!("not measurable: teacher got {items} right"),
     }
 }
 
@@ -151,10 +156,10 @@ fn suite_rows(suites: &[SuiteChange]) -> Vec<(String, Vec<String>)> {
                 .map_or_else(|| "— (partial-credit scores)".to_string(), p_value)
         }),
         row("Retention, baseline", &|s| {
-            side_retention(&s.baseline_retention)
+            side_retention(&s.baseline_retention, s.baseline_verdict)
         }),
         row("Retention, candidate", &|s| {
-            side_retention(&s.candidate_retention)
+            side_retention(&s.candidate_retention, s.candidate_verdict)
         }),
         row(&format!("Δ retention [{} CI]", confidence(c)), &|s| {
             change(s.retention_change.as_ref(), ratio)
