@@ -336,13 +336,7 @@ pub fn simulate(
                 count[1] += u32::from(e.interval.contains(truth));
                 count[2] += u32::from(e.lower_bound <= truth);
             }
-            let input = GateInput {
-                retention,
-                p95_latency_ms: None,
-                speedup: None,
-                cost_ratio: None,
-                error_rate: None,
-            };
+            let input = GateInput::retention_only(retention);
             count[3] +=
                 u32::from(gate::decide_verdict(&thresholds, &input)?.verdict == Verdict::Pass);
         }

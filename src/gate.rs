@@ -209,6 +209,20 @@ pub struct GateInput {
     pub error_rate: Option<f64>,
 }
 
+impl GateInput {
+    /// An input with retention only: no latency, speed, cost or error-rate
+    /// criterion applies.
+    pub fn retention_only(retention: Retention<BootstrapEstimate>) -> Self {
+        Self {
+            retention,
+            p95_latency_ms: None,
+            speedup: None,
+            cost_ratio: None,
+            error_rate: None,
+        }
+    }
+}
+
 /// Which criterion a [`CriterionResult`] is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

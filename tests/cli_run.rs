@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use distill_gate::model::transcript::{TranscriptEntry, request_key};
-use distill_gate::model::{
-    Completion, FinishReason, GenerationRequest, Latency, LatencySource, ModelIdentity, Usage,
-};
+use distill_gate::model::GenerationRequest;
 use distill_gate::run::plan::Sampling;
 use distill_gate::suite;
 
@@ -74,43 +71,16 @@ impl Workspace {
                 .map(move |(r, n)| (i, t, n, r))
         });
         for (i, t, n, request) in requests {
-            let GenerationRequest {
-                id: _,
-                prompt,
-                settings,
-            } = request;
             let target = t.target.as_f64().unwrap();
             let answer = if right(i, n) { target } else { target + 1.0 };
-            let entry = TranscriptEntry {
-                key: request_key(&prompt, &settings),
-                model: ModelIdentity {
-                    backend: "test".into(),
-                    name: model.into(),
-                    fingerprint: format!("fp-{model}"),
-                },
-                request_id: t.id.clone(),
-                prompt,
-                settings,
-                completion: Some(Completion {
-                    text: format!(" {answer}"),
-                    usage: Usage {
-                        prompt_tokens: 40,
-                        completion_tokens: 3,
-                        cached_prompt_tokens: 0,
-                    },
-                    latency: Latency {
-                        total_ms: latency_ms + i as f64,
-                        first_token_ms: Some(latency_ms / 2.0),
-                        batch_ms: None,
-                        batch_size: 1,
-                        source: LatencySource::Live,
-                    },
-                    finish: FinishReason::Stop,
-                }),
-                error: None,
-            };
-            out.push_str(&serde_json::to_string(&entry).unwrap());
-            out.push('\n');
+            out.push_str(&common::transcript_line(
+                model,
+                &t.id,
+                request.prompt,
+                request.settings,
+                &format!(" {answer}"),
+                (latency_ms + i as f64, latency_ms / 2.0),
+            ));
         }
         let path = self.path().join(format!("{model}.jsonl"));
         std::fs::write(&path, out).unwrap();

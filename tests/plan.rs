@@ -206,13 +206,7 @@ fn simulated_decided(
             push(1, tv, sv);
         }
         let retention = retention_estimate(&t, &s, None, rule.method, &opts).unwrap();
-        let input = GateInput {
-            retention,
-            p95_latency_ms: None,
-            speedup: None,
-            cost_ratio: None,
-            error_rate: None,
-        };
+        let input = GateInput::retention_only(retention);
         if gate::decide_verdict(&th, &input).unwrap().verdict != Verdict::Inconclusive {
             decided += 1;
         }

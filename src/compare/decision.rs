@@ -123,13 +123,7 @@ pub fn decide(
     ratio: Retention<BootstrapEstimate>,
     own_gate: Option<OwnGate<'_>>,
 ) -> Result<Decided, GateError> {
-    let input = GateInput {
-        retention: ratio,
-        p95_latency_ms: None,
-        speedup: None,
-        cost_ratio: None,
-        error_rate: None,
-    };
+    let input = GateInput::retention_only(ratio);
     let d = gate::decide(thresholds, &input)?;
     let against_baseline = Decided {
         decision: d.verdict.into(),

@@ -416,12 +416,7 @@ fn judge(target: &Target, nonce: &str, outcome: &PairOutcome, limits: &Limits) -
 
 /// How the worker ended, for a detail.
 fn worker_end(worker: &Outcome, limits: &Limits) -> String {
-    let last_error = worker
-        .stderr
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty());
+    let last_error = last_line(&worker.stderr);
     let how = match worker.status {
         Status::Exited(code) => format!("exited with status {code}"),
         Status::OutputLimit => {
@@ -493,14 +488,14 @@ fn explain(error: &str) -> String {
     }
 }
 
+/// The last non-blank line of a program's standard error.
+fn last_line(stderr: &str) -> Option<&str> {
+    stderr.lines().rev().map(str::trim).find(|l| !l.is_empty())
+}
+
 /// Why a run produced no result line.
 fn no_report(outcome: &Outcome, limits: &Limits) -> String {
-    let last_error = outcome
-        .stderr
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty());
+    let last_error = last_line(&outcome.stderr);
     match outcome.status {
         Status::WallTimeout => format!("timed out after {}", seconds(limits.wall)),
         Status::OutputLimit => format!(

@@ -704,13 +704,7 @@ mod tests {
         let mut th = crate::gate::GateThresholds::new(rule.threshold);
         th.confidence = rule.confidence;
         th.min_teacher_correct = rule.min_teacher_correct;
-        let input = crate::gate::GateInput {
-            retention,
-            p95_latency_ms: None,
-            speedup: None,
-            cost_ratio: None,
-            error_rate: None,
-        };
+        let input = crate::gate::GateInput::retention_only(retention);
         crate::gate::decide_verdict(&th, &input).unwrap().verdict
     }
 

@@ -91,7 +91,7 @@ pub fn demo_config(limit: usize, out: &Path) -> String {
     replace(text, "limit = 120", &format!("limit = {limit}"))
 }
 
-/// Writes `<root>/<model>.jsonl`, a replay transcript of `model` over the
+/// Writes `<root>/<model>.jsonl`, a replay transcript for every item of the
 /// arithmetic suite's test split (see [`write_arith_suite`]), answering
 /// item `i` right when `right(i)`, with a latency of `latency_ms + i`.
 pub fn arith_transcript(
@@ -100,51 +100,68 @@ pub fn arith_transcript(
     latency_ms: f64,
     right: impl Fn(usize) -> bool,
 ) -> PathBuf {
-    use distill_gate::model::transcript::{TranscriptEntry, request_key};
-    use distill_gate::model::{
-        Completion, FinishReason, Latency, LatencySource, ModelIdentity, Usage,
-    };
     use distill_gate::suite;
     let s = suite::load_suite(root.join("suites/arith")).expect("the arith suite loads");
     let split = s.split("test").expect("a test split");
     let mut out = String::new();
     for (i, t) in split.tasks.iter().enumerate() {
-        let prompt = suite::build_prompt(&s, t);
-        let settings = s.generation_settings(t);
         let target = t.target.as_f64().expect("a numeric target");
         let answer = if right(i) { target } else { target + 1.0 };
-        let entry = TranscriptEntry {
-            key: request_key(&prompt, &settings),
-            model: ModelIdentity {
-                backend: "test".into(),
-                name: model.into(),
-                fingerprint: format!("fp-{model}"),
-            },
-            request_id: t.id.clone(),
-            prompt,
-            settings,
-            completion: Some(Completion {
-                text: format!(" {answer}"),
-                usage: Usage {
-                    prompt_tokens: 40,
-                    completion_tokens: 3,
-                    cached_prompt_tokens: 0,
-                },
-                latency: Latency {
-                    total_ms: latency_ms + i as f64,
-                    first_token_ms: Some(latency_ms / 2.0),
-                    batch_ms: None,
-                    batch_size: 1,
-                    source: LatencySource::Live,
-                },
-                finish: FinishReason::Stop,
-            }),
-            error: None,
-        };
-        out.push_str(&serde_json::to_string(&entry).expect("a transcript line"));
-        out.push('\n');
+        out.push_str(&transcript_line(
+            model,
+            &t.id,
+            suite::build_prompt(&s, t),
+            s.generation_settings(t),
+            &format!(" {answer}"),
+            (latency_ms + i as f64, latency_ms / 2.0),
+        ));
     }
     let path = root.join(format!("{model}.jsonl"));
     std::fs::write(&path, out).expect("write the transcript");
     path
+}
+
+/// One transcript line (with its newline): `model` answered `text` to
+/// `prompt` with `settings`, live, in `(total, first token)` milliseconds.
+pub fn transcript_line(
+    model: &str,
+    request_id: &str,
+    prompt: String,
+    settings: distill_gate::model::GenerationSettings,
+    text: &str,
+    (total_ms, first_token_ms): (f64, f64),
+) -> String {
+    use distill_gate::model::transcript::{TranscriptEntry, request_key};
+    use distill_gate::model::{
+        Completion, FinishReason, Latency, LatencySource, ModelIdentity, Usage,
+    };
+    let entry = TranscriptEntry {
+        key: request_key(&prompt, &settings),
+        model: ModelIdentity {
+            backend: "test".into(),
+            name: model.into(),
+            fingerprint: format!("fp-{model}"),
+        },
+        request_id: request_id.to_string(),
+        prompt,
+        settings,
+        completion: Some(Completion {
+            text: text.to_string(),
+            usage: Usage {
+                prompt_tokens: 40,
+                completion_tokens: 3,
+                cached_prompt_tokens: 0,
+            },
+            latency: Latency {
+                total_ms,
+                first_token_ms: Some(first_token_ms),
+                batch_ms: None,
+                batch_size: 1,
+                source: LatencySource::Live,
+            },
+            finish: FinishReason::Stop,
+        }),
+        error: None,
+    };
+    serde_json::to_string(&entry).expect("a transcript line") + "\n"
 }
