@@ -42,7 +42,8 @@ impl Timings {
 
     /// Time spent waiting for models.
     pub fn models_total(&self) -> f64 {
-        self.model_secs.iter().map(|(_, s)| s).sum()
+        // From +0.0: an empty float sum is -0.0, which prints as "-0.00 s".
+        self.model_secs.iter().fold(0.0, |total, (_, s)| total + s)
     }
 
     /// The share of the wall time not spent waiting for models' answers:
@@ -86,6 +87,12 @@ impl Timings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_that_asked_nothing_answered_for_zero_seconds() {
+        let line = Timings::default().render();
+        assert!(line.contains("answering 0.00 s (none asked)"), "{line}");
+    }
 
     #[test]
     fn harness_share_is_what_models_did_not_take() {
