@@ -10,6 +10,7 @@ use distill_gate::config::{self, ModelSource, ModelSpec};
 use distill_gate::diagnostics::Problems;
 use distill_gate::fingerprint::{sha256_file, sha256_hex};
 use distill_gate::model::http::budget::Budget;
+use distill_gate::model::http::probe::ProbeReport;
 use distill_gate::model::transcript::{self, TranscriptEntry, TranscriptWriter, key_of};
 use distill_gate::model::{GenerationRequest, GenerationSettings, Model, ModelError, batching};
 use distill_gate::report;
@@ -78,23 +79,66 @@ fn load_plan(config_path: &Path) -> Result<std::result::Result<(Plan, String), P
 }
 
 /// `distill-gate validate`.
-pub fn validate(config_path: &Path) -> Result<u8> {
-    match load_plan(config_path)? {
-        Err(p) => Ok(print_problems(&p)),
-        Ok((plan, _)) => {
-            let items: usize = plan.suites.iter().map(|s| s.items.len()).sum();
-            println!(
-                "{}: OK: teacher {}, {} student(s), {} suite(s), {} items, {} model calls",
-                config_path.display(),
-                plan.config.teacher.name,
-                plan.config.students.len(),
-                plan.suites.len(),
-                items,
-                plan.total_work()
-            );
-            Ok(0)
+pub fn validate(config_path: &Path, online: bool) -> Result<u8> {
+    let plan = match load_plan(config_path)? {
+        Err(p) => return Ok(print_problems(&p)),
+        Ok((plan, _)) => plan,
+    };
+    let items: usize = plan.suites.iter().map(|s| s.items.len()).sum();
+    println!(
+        "{}: OK: teacher {}, {} student(s), {} suite(s), {} items, {} model calls",
+        config_path.display(),
+        plan.config.teacher.name,
+        plan.config.students.len(),
+        plan.suites.len(),
+        items,
+        plan.total_work()
+    );
+    if !online {
+        return Ok(0);
+    }
+    let checks = distill_gate::model::open::check_online(&plan.config);
+    if checks.is_empty() {
+        println!("--online: no HTTP model to check");
+    }
+    let mut problems = Problems(Vec::new());
+    for c in checks {
+        let at = format!("{}:{} ({})", config_path.display(), c.line, c.field);
+        match c.result {
+            Ok(r) => println!("{}: {at}: {}", c.name, online_summary(&r)),
+            Err(p) => {
+                println!("{}: {at}: FAILED (below)", c.name);
+                problems.0.push(p);
+            }
         }
     }
+    if problems.0.is_empty() {
+        Ok(0)
+    } else {
+        Ok(print_problems(&problems))
+    }
+}
+
+/// One line on what `validate --online` found for a model that answered.
+fn online_summary(r: &ProbeReport) -> String {
+    let listed = match r.listed {
+        Some(true) => "the server lists the model",
+        Some(false) => {
+            "WARNING: the server's model list does not name the model (a server of one model, as llama.cpp's, may ignore the name)"
+        }
+        None => "the server gives no model list",
+    };
+    let usage = match &r.usage {
+        Some(u) => format!(
+            "usage reported ({} input, {} cached, {} output tokens)",
+            u.prompt_tokens, u.cached_prompt_tokens, u.completion_tokens
+        ),
+        None => "WARNING: no usage reported: this model's token counts and costs will be estimated (an upper bound)".to_string(),
+    };
+    format!(
+        "reachable, key accepted, answered {:?} in {:.0} ms; {listed}; {usage}",
+        r.answer, r.total_ms
+    )
 }
 
 /// Options of `distill-gate run`.
@@ -129,6 +173,7 @@ pub fn run(o: &RunOptions) -> Result<u8> {
             bail!("--max-cost must be a non-negative number of dollars, got {c}");
         }
         plan.config.run.max_cost = Some(c);
+        plan.config.run.max_cost_from_flag = true;
     }
     let (plan, run_dir) = match shard {
         Some(s) => {
@@ -302,7 +347,7 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
             checkpoint_fingerprint(path)?,
         ),
         ModelSource::Http(h) => (
-            format!("{} API at {}", h.provider.as_str(), h.base_url),
+            format!("{} API: {}", h.provider.as_str(), h.describe()),
             h.model.clone(),
         ),
     };
@@ -741,7 +786,7 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     // (prefilled once by a local model), as in `run`.
     let mut pending: Vec<&GenerationRequest> = requests
         .iter()
-        .filter(|r| !done.as_ref().is_some_and(|t| t.contains(r)))
+        .filter(|r| !done.as_ref().is_some_and(|t| t.completes(r)))
         .collect();
     pending.sort_by(|a, b| a.prompt.cmp(&b.prompt));
     let (mut model, source) = match open_record_model(o)? {
@@ -750,14 +795,23 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
     };
     let identity = model.identity();
     let mut writer = TranscriptWriter::open(&o.out).with_context(|| o.out.display().to_string())?;
+    let errored = pending
+        .iter()
+        .filter(|r| done.as_ref().is_some_and(|t| t.contains(r)))
+        .count();
     eprintln!(
-        "recording {} on {}/{}: {} items, {} already in {}",
+        "recording {} on {}/{}: {} items, {} already in {}{}",
         identity.name,
         s.config.name,
         o.split,
         requests.len(),
         requests.len() - pending.len(),
-        o.out.display()
+        o.out.display(),
+        if errored > 0 {
+            format!(" ({errored} recorded error(s) asked again)")
+        } else {
+            String::new()
+        }
     );
     let started = Instant::now();
     let mut finished = 0usize;
@@ -860,7 +914,7 @@ fn open_record_model(o: &RecordOptions) -> Result<std::result::Result<OpenedMode
                     names.join(", ")
                 );
             };
-            let budget = std::sync::Arc::new(Budget::new(cfg.run.max_cost, 0.0));
+            let budget = std::sync::Arc::new(Budget::of_run(&cfg.run, 0.0));
             let model = execute::open_model(spec, &budget)?;
             Ok(Ok((model, config.clone())))
         }

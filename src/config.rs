@@ -54,6 +54,10 @@ pub struct RunSettings {
     /// cross it is not sent and the run stops (resumable with a higher limit).
     #[serde(default)]
     pub max_cost: Option<f64>,
+    /// Whether `max_cost` was set by `run --max-cost` rather than by the
+    /// config (the budget's messages name where the limit came from).
+    #[serde(skip)]
+    pub max_cost_from_flag: bool,
     /// Whether a student may be gated on items its training transcripts
     /// hold ([`crate::run::contamination`]): an error by default; allowed,
     /// every report warns.
@@ -71,6 +75,7 @@ impl Default for RunSettings {
             inconclusive_fails: true,
             min_teacher_correct: default_min_teacher_correct(),
             max_cost: None,
+            max_cost_from_flag: false,
             allow_contamination: false,
         }
     }
@@ -196,6 +201,8 @@ struct RawModelSpec {
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
+    extra_body: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default)]
     price: Price,
     #[serde(default)]
     gate: Thresholds,
@@ -218,6 +225,7 @@ const HTTP_KEYS: &[&str] = &[
     "cache",
     "cache_dir",
     "stream",
+    "extra_body",
 ];
 
 impl RawModelSpec {
@@ -243,6 +251,7 @@ impl RawModelSpec {
             ("cache", self.cache.is_some()),
             ("cache_dir", self.cache_dir.is_some()),
             ("stream", self.stream.is_some()),
+            ("extra_body", self.extra_body.is_some()),
         ]
         .into_iter()
         .filter(|(_, set)| *set)
@@ -331,6 +340,7 @@ impl RawModelSpec {
                     max_retries: self.max_retries.unwrap_or(6),
                     cache_dir,
                     stream: self.stream.unwrap_or(false),
+                    extra_body: self.extra_body.unwrap_or_default(),
                 })
             }
         };
@@ -868,6 +878,16 @@ fn http_problems(h: &HttpSource) -> Vec<(&'static str, String)> {
             "timeout_secs",
             format!("must be positive, got {}", h.timeout_secs),
         ));
+    }
+    for key in h.extra_body.keys() {
+        if let Some(instead) = crate::model::http::set_by_the_client(h.provider, key) {
+            p.push((
+                "extra_body",
+                format!(
+                    "{key:?} is sent by distill-gate itself ({instead}); extra_body adds fields the client does not send"
+                ),
+            ));
+        }
     }
     if h.max_retries > 20 {
         p.push((

@@ -50,6 +50,7 @@ mod tests {
             prompt_tokens: 1_000,
             completion_tokens: 200,
             cached_prompt_tokens: 10_000,
+            estimated: false,
         };
         // 1000*3/1e6 + 10000*0.3/1e6 + 200*15/1e6 = 0.003 + 0.003 + 0.003
         assert!((token_cost(&usage, &price) - 0.009).abs() < 1e-12);

@@ -35,11 +35,17 @@ enum Command {
     )]
     Run(RunArgs),
     /// Check a config and its suites (and replay transcripts) without running any model.
-    #[command(after_help = "Example:\n  distill-gate validate fixtures/gate.toml")]
+    #[command(
+        after_help = "Examples:\n  distill-gate validate fixtures/gate.toml\n  distill-gate validate gate.toml --online   # also send one tiny request per API model"
+    )]
     Validate {
         /// The gate config.
         #[arg(default_value = cli::DEMO_CONFIG)]
         config: PathBuf,
+        /// Also send one tiny request to each API model (openai / anthropic
+        /// kinds): reachable, key accepted, model known, usage reported.
+        #[arg(long)]
+        online: bool,
     },
     /// Re-render every report of a run from its journal; no model runs.
     #[command(after_help = "Example:\n  distill-gate report reports/demo")]
@@ -469,7 +475,7 @@ fn dispatch(command: Command) -> Result<u8> {
             shard: a.shard,
             summary_md: a.summary_md.as_deref(),
         }),
-        Command::Validate { config } => cli::validate(&config),
+        Command::Validate { config, online } => cli::validate(&config, online),
         Command::Report {
             run_dir,
             summary_md,

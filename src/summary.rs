@@ -117,8 +117,13 @@ pub struct ModelStats {
     pub category: Option<String>,
     /// Items evaluated.
     pub n: usize,
-    /// Items whose model call errored.
+    /// Items whose model call errored, earlier attempts asked again on
+    /// resume included.
     pub errors: usize,
+    /// Items whose last model call errored: they have no answer yet (a
+    /// resumed run asks them again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unanswered: usize,
     /// `errors / n`.
     pub error_rate: f64,
     /// Mean score (errored items score 0 and are counted in `errors`).
@@ -138,6 +143,10 @@ pub struct ModelStats {
     pub cost: f64,
     /// Dollars per 1,000 items.
     pub cost_per_1k: f64,
+    /// Answers whose token counts (and so cost) are estimated, because the
+    /// server reported no usage ([`crate::model::Usage::estimated`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub estimated_usage: usize,
     /// pass@k (unbiased estimator) when the suite draws several samples per
     /// item; empty otherwise.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -184,10 +193,12 @@ pub struct Comparison {
     pub teacher_only: u64,
     /// Items where the student is right and the teacher wrong.
     pub student_only: u64,
-    /// McNemar exact two-sided p-value on the discordant pairs.
-    pub mcnemar_p: f64,
-    /// Fraction of items where both score the same (right/right or wrong/wrong).
-    pub agreement: f64,
+    /// McNemar exact two-sided p-value on the discordant pairs (`None`
+    /// without paired items).
+    pub mcnemar_p: Option<f64>,
+    /// Fraction of items where both score the same (right/right or
+    /// wrong/wrong; `None` without paired items).
+    pub agreement: Option<f64>,
     /// Teacher p50 latency / student p50 latency.
     pub speedup: Option<f64>,
     /// Where the latencies behind `speedup` come from: `recorded` when
@@ -312,21 +323,44 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The contamination warnings every report shows, one line each
-    /// (empty when every student's training data was checked and holds
-    /// none of the gated items).
-    pub fn contamination_warnings(&self) -> Vec<String> {
-        self.contamination
+    /// The warnings every report shows, one line each: each contaminated
+    /// (or unchecked) training transcript, and each model whose costs are
+    /// built on estimated token counts. Empty when there is nothing to warn
+    /// about.
+    pub fn warnings(&self) -> Vec<String> {
+        let contamination = self.contamination.iter().map(|c| {
+            let what = if c.unchecked.is_some() {
+                "unchecked"
+            } else {
+                "CONTAMINATED"
+            };
+            format!("Contamination ({what}): {}", c.describe())
+        });
+        let estimated = self
+            .model_stats
             .iter()
-            .map(|c| {
-                let what = if c.unchecked.is_some() {
-                    "unchecked"
-                } else {
-                    "CONTAMINATED"
-                };
-                format!("Contamination ({what}): {}", c.describe())
-            })
-            .collect()
+            .filter(|s| s.suite == self.overall_suite() && s.category.is_none())
+            .filter(|s| s.estimated_usage > 0)
+            .map(|s| {
+                format!(
+                    "Estimated cost: {} of {}'s answers came without token counts from its server; \
+                     their tokens are estimated as an upper bound (every prompt and answer byte a token, \
+                     plus {} for the template), so its cost and any cost ratio or saving built on it are estimates",
+                    s.estimated_usage,
+                    s.model,
+                    crate::model::http::budget::TEMPLATE_TOKENS
+                )
+            });
+        contamination.chain(estimated).collect()
+    }
+
+    /// The suite name of the rows covering the whole run: the one suite, or
+    /// [`crate::run::summarize::ALL`] when there are several.
+    fn overall_suite(&self) -> &str {
+        match self.suites.as_slice() {
+            [one] => &one.name,
+            _ => crate::run::summarize::ALL,
+        }
     }
 }
 
@@ -444,4 +478,8 @@ pub struct AdjustedConfidence {
     pub configured: f64,
     /// The confidence used.
     pub adjusted: f64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

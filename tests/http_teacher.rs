@@ -1,9 +1,13 @@
 //! HTTP teachers against a real HTTP server on loopback, started by the
 //! test and speaking the OpenAI Chat Completions and Anthropic Messages
-//! protocols as documented, with faults injected per item: 429 with and
-//! without `retry-after`, 500, 503, a response slower than the timeout, a
+//! protocols as documented and as real servers send them (a LiteLLM proxy
+//! streams Anthropic usage with `input_tokens: 0` at the start and the
+//! cumulative counts in `message_delta`; llama.cpp's server streams no
+//! usage at all), with faults injected per item: 429 with and without
+//! `retry-after`, 500, 503, a response slower than the timeout, a
 //! connection closed mid-body, malformed JSON, a missing usage field, a
-//! key revoked mid-run, and a spending limit.
+//! key revoked mid-run, a proxy whose backend is down, and a spending
+//! limit.
 //!
 //! Each test runs the real binary (`distill-gate run` / `record`) and
 //! checks that every task is accounted for, nothing is asked twice once
@@ -58,12 +62,14 @@ struct Ledger {
     requests: BTreeMap<(String, usize), usize>,
     /// Complete successful answers delivered, per (path, item).
     answered: BTreeMap<(String, usize), usize>,
-    /// Dollars of the usage reported in delivered answers, per path (the
-    /// teacher speaks chat completions, the student messages), at the
-    /// config's prices.
-    reported_cost: BTreeMap<String, f64>,
+    /// Dollars of the usage the server counted for each delivered answer,
+    /// per (path, item), at the config's prices (whether or not the answer
+    /// carried that usage).
+    reported_cost: BTreeMap<(String, usize), f64>,
     /// Headers of the last request per path.
     headers: BTreeMap<String, BTreeMap<String, String>>,
+    /// Body of the last request per path.
+    bodies: BTreeMap<String, Value>,
 }
 
 #[derive(Default)]
@@ -71,6 +77,11 @@ struct ServerState {
     faults: BTreeMap<(String, usize), VecDeque<Fault>>,
     /// After this many answers, every request gets 401 (a revoked key).
     revoke_after: Option<usize>,
+    /// Paths whose backend is down: a proxy in front answers HTTP 500.
+    down: Vec<String>,
+    /// Streamed chat completions carry no usage even when asked for
+    /// (llama.cpp's server ignores `stream_options.include_usage`).
+    stream_without_usage: bool,
     ledger: Ledger,
 }
 
@@ -108,6 +119,9 @@ impl Server {
         f(&mut self.state.lock().unwrap())
     }
 }
+
+/// The ledger's item of `validate --online`'s probe request.
+const PROBE: usize = 999;
 
 /// The item a prompt asks about: the `a` of its last `Q: a + b` line, and the sum.
 fn question(prompt: &str) -> Option<(usize, usize)> {
@@ -147,6 +161,12 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
     let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if request_line.starts_with("GET ") && path == "/v1/models" {
+        // The model list, as both APIs answer it.
+        let list = json!({"object": "list", "data": [
+            {"id": "gpt-test", "object": "model"}, {"id": "claude-test", "type": "model"}]});
+        return respond(&mut stream, 200, "", &list.to_string());
+    }
     let anthropic = path == "/v1/messages";
     let prompt = request["messages"]
         .as_array()
@@ -154,7 +174,9 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
         .and_then(|m| m["content"].as_str())
         .unwrap_or_default()
         .to_string();
-    let Some((item, sum)) = question(&prompt) else {
+    // `validate --online`'s probe asks for a word: item PROBE answers it.
+    let probe = prompt.contains("Reply with the word OK");
+    let Some((item, sum)) = question(&prompt).or(probe.then_some((PROBE, 0))) else {
         return respond(
             &mut stream,
             400,
@@ -172,6 +194,7 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
         let mut s = state.lock().unwrap();
         *s.ledger.requests.entry((path.clone(), item)).or_default() += 1;
         s.ledger.headers.insert(path.clone(), headers.clone());
+        s.ledger.bodies.insert(path.clone(), request.clone());
         let answered: usize = s.ledger.answered.values().sum();
         let revoked = s.revoke_after.is_some_and(|n| answered >= n);
         let fault = s
@@ -180,6 +203,15 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
             .and_then(VecDeque::pop_front);
         (fault, revoked)
     };
+    if state.lock().unwrap().down.contains(&path) {
+        // What a LiteLLM proxy answers when the model behind it is down.
+        return respond(
+            &mut stream,
+            500,
+            "",
+            &error_body("litellm.APIConnectionError: OpenAIException - Connection error."),
+        );
+    }
     if !key_ok || revoked {
         // Like the real APIs, echo (part of) the key back: the client must redact it.
         let sent = headers
@@ -195,7 +227,11 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
         );
     }
     // Usage as a tokenizer would count it: deterministic from the texts.
-    let answer = format!(" {sum}");
+    let answer = if item == PROBE {
+        "OK".to_string()
+    } else {
+        format!(" {sum}")
+    };
     let prompt_tokens = prompt.len() as u64 / 4 + 7;
     let cached = if item % 3 == 0 { 4 } else { 0 };
     let completion_tokens = answer.len() as u64;
@@ -230,10 +266,15 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
     let deliver = |state: &Mutex<ServerState>, cost: f64| {
         let mut s = state.lock().unwrap();
         *s.ledger.answered.entry((path.clone(), item)).or_default() += 1;
-        *s.ledger.reported_cost.entry(path.clone()).or_default() += cost;
+        *s.ledger
+            .reported_cost
+            .entry((path.clone(), item))
+            .or_default() += cost;
     };
     if request["stream"] == true {
-        let events = sse_events(anthropic, &reply, &answer);
+        let usage = request["stream_options"]["include_usage"] == true
+            && !state.lock().unwrap().stream_without_usage;
+        let events = sse_events(anthropic, &reply, &answer, usage);
         if fault == Some(Fault::CloseMidStream) {
             return send_events(&mut stream, &events[..events.len() / 2]);
         }
@@ -277,15 +318,19 @@ fn handle(stream: TcpStream, state: &Mutex<ServerState>) -> std::io::Result<()> 
         Some(Fault::MalformedJson) => respond(&mut stream, 200, "", "{\"choices\": [{\"mess"),
         Some(Fault::NoUsage) => {
             reply.as_object_mut().unwrap().remove("usage");
-            deliver(state, 0.0);
+            deliver(state, cost);
             respond(&mut stream, 200, "", &reply.to_string())
         }
         Some(Fault::CloseMidStream) => respond(&mut stream, 200, "", &reply.to_string()),
     }
 }
 
-/// The documented event sequence of a streamed answer, split in two deltas.
-fn sse_events(anthropic: bool, reply: &Value, answer: &str) -> Vec<String> {
+/// The event sequence of a streamed answer, split in two deltas, as real
+/// servers send it: Anthropic's usage (through a LiteLLM proxy) as
+/// `input_tokens: 0` in `message_start` and the cumulative counts in
+/// `message_delta`; OpenAI's usage in a last chunk when `usage` (asked for
+/// and sent by the server).
+fn sse_events(anthropic: bool, reply: &Value, answer: &str, usage: bool) -> Vec<String> {
     let (a, b) = answer.split_at(answer.len() / 2);
     let event = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
     if anthropic {
@@ -296,8 +341,7 @@ fn sse_events(anthropic: bool, reply: &Value, answer: &str) -> Vec<String> {
                 json!({"type": "message_start", "message": {
                 "id": reply["id"], "type": "message", "role": "assistant", "content": [],
                 "model": reply["model"], "stop_reason": null,
-                "usage": {"input_tokens": u["input_tokens"], "output_tokens": 1,
-                          "cache_read_input_tokens": u["cache_read_input_tokens"]}}}),
+                "usage": {"input_tokens": 0, "output_tokens": 0}}}),
             ),
             event(
                 "content_block_start",
@@ -323,7 +367,7 @@ fn sse_events(anthropic: bool, reply: &Value, answer: &str) -> Vec<String> {
                 "message_delta",
                 json!({"type": "message_delta",
                 "delta": {"stop_reason": "end_turn", "stop_sequence": null},
-                "usage": {"output_tokens": u["output_tokens"]}}),
+                "usage": u}),
             ),
             event("message_stop", json!({"type": "message_stop"})),
         ]
@@ -336,19 +380,22 @@ fn sse_events(anthropic: bool, reply: &Value, answer: &str) -> Vec<String> {
                 "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
             )
         };
-        vec![
+        let mut events = vec![
             chunk(json!({"role": "assistant", "content": ""}), Value::Null),
             chunk(json!({"content": a}), Value::Null),
             chunk(json!({"content": b}), Value::Null),
             chunk(json!({}), json!("stop")),
-            format!(
+        ];
+        if usage {
+            events.push(format!(
                 "data: {}\n\n",
                 json!({"id": reply["id"], "object": "chat.completion.chunk",
                 "created": 1_700_000_000, "model": reply["model"], "choices": [],
                 "usage": reply["usage"]})
-            ),
-            "data: [DONE]\n\n".to_string(),
-        ]
+            ));
+        }
+        events.push("data: [DONE]\n\n".to_string());
+        events
     }
 }
 
@@ -405,40 +452,67 @@ fn config(dir: &Path, server: &Server, run_extra: &str) -> PathBuf {
 
 /// As [`config`], with `model_extra` keys in both model entries.
 fn config_with(dir: &Path, server: &Server, run_extra: &str, model_extra: &str) -> PathBuf {
-    let text = format!(
-        r#"[run]
-name = "t"
-output_dir = "reports"
-{run_extra}
-[teacher]
-name = "teacher"
-kind = "openai"
-base_url = "{url}"
-model = "gpt-test"
-api_key_env = "{KEY_VAR}"
-system = "Answer with the number only."
-concurrency = 3
-timeout_secs = 1.0
-max_retries = 3
-{model_extra}
-price = {{ input_per_mtok = {INPUT}, output_per_mtok = {OUTPUT}, cached_input_per_mtok = {CACHED} }}
-[[students]]
-name = "student"
-kind = "anthropic"
-base_url = "{url}"
-model = "claude-test"
-api_key_env = "{KEY_VAR}"
-concurrency = 2
-timeout_secs = 1.0
-{model_extra}
-price = {{ input_per_mtok = {STUDENT_INPUT}, output_per_mtok = {STUDENT_OUTPUT} }}
-[[suites]]
-path = "suites/arith"
-[gate]
-max_error_rate = 1.0
-min_retention = 0.5
-"#,
+    let teacher = format!(
+        "system = \"Answer with the number only.\"\nconcurrency = 3\ntimeout_secs = 1.0\nmax_retries = 3\n{model_extra}"
+    );
+    let student = format!("concurrency = 2\ntimeout_secs = 1.0\n{model_extra}");
+    write_config(
+        dir,
+        run_extra,
+        &model_entry("[teacher]", "teacher", Protocol::Chat, server, &teacher),
+        &model_entry(
+            "[[students]]",
+            "student",
+            Protocol::Messages,
+            server,
+            &student,
+        ),
+    )
+}
+
+/// The API a model entry speaks, with the prices the server bills it at.
+#[derive(Clone, Copy)]
+enum Protocol {
+    /// OpenAI Chat Completions, model `gpt-test`, at INPUT/OUTPUT/CACHED.
+    Chat,
+    /// Anthropic Messages, model `claude-test`, at STUDENT_INPUT/STUDENT_OUTPUT.
+    Messages,
+}
+
+/// A model table: header, name, kind, URL, model and key on the lines
+/// after `header`, then the `settings` lines, then the price.
+fn model_entry(
+    header: &str,
+    name: &str,
+    protocol: Protocol,
+    server: &Server,
+    settings: &str,
+) -> String {
+    let (kind, model, price) = match protocol {
+        Protocol::Chat => (
+            "openai",
+            "gpt-test",
+            format!(
+                "{{ input_per_mtok = {INPUT}, output_per_mtok = {OUTPUT}, cached_input_per_mtok = {CACHED} }}"
+            ),
+        ),
+        Protocol::Messages => (
+            "anthropic",
+            "claude-test",
+            format!("{{ input_per_mtok = {STUDENT_INPUT}, output_per_mtok = {STUDENT_OUTPUT} }}"),
+        ),
+    };
+    format!(
+        "{header}\nname = \"{name}\"\nkind = \"{kind}\"\nbase_url = \"{url}\"\nmodel = \"{model}\"\napi_key_env = \"{KEY_VAR}\"\n{settings}\nprice = {price}\n",
         url = server.base_url
+    )
+}
+
+/// Writes `gate.toml`: the `[run]` table with `run_extra` on its line 4,
+/// the teacher's table from line 5, the student's, and the arithmetic suite.
+fn write_config(dir: &Path, run_extra: &str, teacher: &str, student: &str) -> PathBuf {
+    let text = format!(
+        "[run]\nname = \"t\"\noutput_dir = \"reports\"\n{run_extra}\n{teacher}{student}[[suites]]\npath = \"suites/arith\"\n[gate]\nmax_error_rate = 1.0\nmin_retention = 0.5\n"
     );
     let path = dir.join("gate.toml");
     std::fs::write(&path, text).unwrap();
@@ -485,25 +559,36 @@ fn assert_answered_once(server: &Server) {
     });
 }
 
-/// Each model's journaled cost equals the usage the server reported, at
-/// the config's prices (the teacher speaks chat completions, the student
-/// messages).
-fn assert_costs_match(server: &Server, entries: &[Value]) {
+/// Each model's journaled cost of each item equals the cost of the usage
+/// the server counted, at the config's prices, where the server reported
+/// it; where it did not, the journal's estimate is marked and never lower.
+/// `paths` says which protocol each model speaks.
+fn assert_costs_match(server: &Server, entries: &[Value], paths: &[(&str, &str)]) {
     server.with(|s| {
-        for (model, path) in [("teacher", CHAT), ("student", MESSAGES)] {
-            let journal_cost: f64 = entries
-                .iter()
-                .filter(|e| e["model"] == model)
-                .map(|e| e["cost"].as_f64().unwrap())
-                .sum();
-            let server_cost = s.ledger.reported_cost[path];
-            assert!(
-                (journal_cost - server_cost).abs() < 1e-12,
-                "{model}: journal {journal_cost} vs server {server_cost}"
-            );
+        for (model, path) in paths {
+            for e in entries.iter().filter(|e| e["model"] == *model) {
+                let item: usize = e["task_id"].as_str().unwrap()[2..].parse().unwrap();
+                let Some(server_cost) = s.ledger.reported_cost.get(&(path.to_string(), item))
+                else {
+                    assert!(e["error"].is_string() || e["cost"] == 0.0, "{e}");
+                    continue;
+                };
+                let journal_cost = e["cost"].as_f64().unwrap();
+                if e["usage"]["estimated"] == true {
+                    assert!(journal_cost >= *server_cost, "{e}: server {server_cost}");
+                } else {
+                    assert!(
+                        (journal_cost - server_cost).abs() < 1e-15,
+                        "{e}: server {server_cost}"
+                    );
+                }
+            }
         }
     });
 }
+
+/// The protocols of [`config`]: an OpenAI teacher and an Anthropic student.
+const TEACHER_CHAT: &[(&str, &str)] = &[("teacher", CHAT), ("student", MESSAGES)];
 
 const CHAT: &str = "/v1/chat/completions";
 const MESSAGES: &str = "/v1/messages";
@@ -556,11 +641,10 @@ fn faults_are_retried_or_recorded_and_billing_matches_the_server() {
         assert_eq!(teacher(i)["score"], 1.0, "item {i}: {}", teacher(i));
         assert_eq!(teacher(i)["latency"]["source"], "live");
     }
-    assert_eq!(
-        teacher(7)["usage"]["prompt_tokens"],
-        0,
-        "no usage reported, none billed"
-    );
+    // No usage reported: estimated from above and marked, never free.
+    assert_eq!(teacher(7)["usage"]["estimated"], true, "{}", teacher(7));
+    assert!(teacher(7)["usage"]["prompt_tokens"].as_u64().unwrap() > 64);
+    assert!(teacher(7)["cost"].as_f64().unwrap() > 0.0);
     assert_eq!(teacher(3)["usage"]["cached_prompt_tokens"], 4);
 
     server.with(|s| {
@@ -575,7 +659,7 @@ fn faults_are_retried_or_recorded_and_billing_matches_the_server() {
     });
 
     assert_answered_once(&server);
-    assert_costs_match(&server, &entries);
+    assert_costs_match(&server, &entries, TEACHER_CHAT);
 
     // A second run of the same suite pays nothing: every answer comes from
     // the cache except the one that failed, which is asked again.
@@ -651,7 +735,19 @@ fn the_budget_stops_the_run_before_it_is_exceeded_and_a_higher_one_resumes() {
     let spent: f64 = done.iter().map(|e| e["cost"].as_f64().unwrap()).sum();
     assert!(spent <= 0.0004, "spent {spent}");
     server.with(|s| assert!(s.ledger.reported_cost.values().sum::<f64>() <= 0.0004));
+    assert!(
+        stderr.contains("run.max_cost is $0.0004"),
+        "the limit is named where it came from: {stderr}"
+    );
 
+    // The flag's limit is named as the flag's.
+    let out = bin(
+        dir.path(),
+        &["run", "gate.toml", "--quiet", "--max-cost", "0.00001"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--max-cost is $0.00001"), "{stderr}");
     let out = bin(
         dir.path(),
         &["run", "gate.toml", "--quiet", "--max-cost", "1"],
@@ -681,16 +777,35 @@ fn record_against_an_http_teacher_then_replay_it() {
     let dir = workspace();
     let server = Server::start();
     server.fault(CHAT, 2, &[Fault::Status(503)]);
+    // Fails every attempt: recorded as an error, asked again on resume.
+    server.fault(CHAT, 5, &[Fault::Status(500); 4]);
     config(dir.path(), &server, "");
     let out = bin(dir.path(), RECORD_TEACHER);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let lines: Vec<Value> = std::fs::read_to_string(dir.path().join("teacher.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let read_lines = || -> Vec<Value> {
+        std::fs::read_to_string(dir.path().join("teacher.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let lines = read_lines();
     assert_eq!(lines.len(), N);
-    assert!(lines.iter().all(|l| l["completion"]["text"].is_string()));
+    assert_eq!(
+        lines.iter().filter(|l| l["error"].is_string()).count(),
+        1,
+        "{lines:?}"
+    );
+    let out = bin(dir.path(), RECORD_TEACHER);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 recorded error(s) asked again"),
+        "{}",
+        text(&out)
+    );
+    let lines = read_lines();
+    assert_eq!(lines.len(), N + 1, "the error stays, answered below it");
+    assert!(lines[N]["completion"]["text"].is_string());
     assert_eq!(lines[0]["model"]["backend"], "openai");
     let prov = std::fs::read_to_string(dir.path().join("teacher.jsonl.provenance.jsonl")).unwrap();
     assert!(prov.contains("gate.toml") && !prov.contains(KEY), "{prov}");
@@ -774,7 +889,7 @@ fn streamed_answers_measure_time_to_first_token() {
         )
     });
     assert_answered_once(&server);
-    assert_costs_match(&server, &entries);
+    assert_costs_match(&server, &entries, TEACHER_CHAT);
 }
 
 #[test]
@@ -805,4 +920,345 @@ fn an_unreachable_teacher_is_exit_2() {
         text(&out)
     );
     assert!(journal(dir.path()).is_empty());
+}
+
+/// A config with the protocols swapped: an Anthropic teacher (billed at the
+/// Messages path's prices) and an OpenAI student, each with its own extra
+/// keys (the teacher's on line 14, the student's on line 25).
+fn config_anthropic_teacher(
+    dir: &Path,
+    server: &Server,
+    run_extra: &str,
+    teacher_extra: &str,
+    student_extra: &str,
+) -> PathBuf {
+    let settings =
+        |extra: &str| format!("concurrency = 2\ntimeout_secs = 1.0\nmax_retries = 2\n{extra}");
+    write_config(
+        dir,
+        run_extra,
+        &model_entry(
+            "[teacher]",
+            "teacher",
+            Protocol::Messages,
+            server,
+            &settings(teacher_extra),
+        ),
+        &model_entry(
+            "[[students]]",
+            "student",
+            Protocol::Chat,
+            server,
+            &settings(student_extra),
+        ),
+    )
+}
+
+/// The protocols of [`config_anthropic_teacher`].
+const TEACHER_MESSAGES: &[(&str, &str)] = &[("teacher", MESSAGES), ("student", CHAT)];
+
+fn summary(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("reports/t/summary.json")).unwrap())
+        .unwrap()
+}
+
+/// The whole-suite row of `model` in summary.json.
+fn overall(summary: &Value, model: &str) -> Value {
+    summary["model_stats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["model"] == model && m["category"].is_null())
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn an_anthropic_teacher_streamed_through_a_proxy_is_billed_its_input_tokens() {
+    // Issue 20.1: LiteLLM sends input_tokens 0 at message_start and the real
+    // count in message_delta; the journal had prompt_tokens 0, the cost ~10x low.
+    let dir = workspace();
+    let server = Server::start();
+    config_anthropic_teacher(dir.path(), &server, "", "stream = true", "");
+    let out = bin(dir.path(), &["run", "gate.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let entries = journal(dir.path());
+    assert_eq!(entries.len(), 2 * N);
+    for e in entries.iter().filter(|e| e["model"] == "teacher") {
+        assert!(e["usage"]["prompt_tokens"].as_u64().unwrap() > 0, "{e}");
+        assert!(e["usage"]["estimated"].is_null(), "{e}");
+        assert!(e["latency"]["first_token_ms"].is_number(), "{e}");
+    }
+    assert_costs_match(&server, &entries, TEACHER_MESSAGES);
+    assert_answered_once(&server);
+}
+
+#[test]
+fn answers_without_usage_are_billed_an_upper_bound_marked_in_every_report() {
+    // Issue 20.2: llama.cpp's server streams no usage; it was billed $0.
+    let dir = workspace();
+    let server = Server::start();
+    server.with(|s| s.stream_without_usage = true);
+    config_anthropic_teacher(dir.path(), &server, "", "", "stream = true");
+    let out = bin(dir.path(), &["run", "gate.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("carried no usage").count(),
+        1,
+        "warned once: {stderr}"
+    );
+    let entries = journal(dir.path());
+    for e in entries.iter().filter(|e| e["model"] == "student") {
+        assert_eq!(e["usage"]["estimated"], true, "{e}");
+        assert!(e["cost"].as_f64().unwrap() > 0.0, "{e}");
+    }
+    // Never below what the server counted.
+    assert_costs_match(&server, &entries, TEACHER_MESSAGES);
+    let summary = summary(dir.path());
+    assert_eq!(overall(&summary, "student")["estimated_usage"], N);
+    assert!(overall(&summary, "teacher")["estimated_usage"].is_null());
+    let run = dir.path().join("reports/t");
+    for report in ["report.md", "report.html", "junit.xml"] {
+        let text = std::fs::read_to_string(run.join(report)).unwrap();
+        assert!(
+            text.contains("Estimated cost: 12 of student"),
+            "{report} marks the estimate"
+        );
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Estimated cost: 12 of student"));
+    let stats = std::fs::read_to_string(run.join("stats.csv")).unwrap();
+    assert!(stats.lines().next().unwrap().contains("estimated_usage"));
+    let results = std::fs::read_to_string(run.join("results.csv")).unwrap();
+    assert_eq!(results.matches(",true,").count(), N, "{results}");
+}
+
+#[test]
+fn a_budget_holds_when_the_server_reports_no_usage() {
+    // Issue 20.2: with no usage, spend never grew and max_cost never stopped a run.
+    let dir = workspace();
+    let server = Server::start();
+    server.with(|s| s.stream_without_usage = true);
+    // The student's estimated answers cost about (prompt bytes + 64) * 1.5e-6
+    // + ~5 * 6e-6 each: $0.0012 covers a few of them and the teacher's.
+    config_anthropic_teacher(
+        dir.path(),
+        &server,
+        "max_cost = 0.0012",
+        "",
+        "stream = true",
+    );
+    let out = bin(dir.path(), &["run", "gate.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("budget: run.max_cost is $0.0012"),
+        "{}",
+        text(&out)
+    );
+    let entries = journal(dir.path());
+    let student: Vec<&Value> = entries.iter().filter(|e| e["model"] == "student").collect();
+    assert!(
+        !student.is_empty() && student.len() < N,
+        "{}",
+        student.len()
+    );
+    let spent: f64 = entries.iter().map(|e| e["cost"].as_f64().unwrap()).sum();
+    assert!(spent <= 0.0012, "spent {spent}");
+}
+
+#[test]
+fn a_proxy_whose_backend_is_down_is_reported_and_a_resume_asks_again() {
+    // Issue 20.3: every teacher item errored; the run exited 2 ("McNemar: no
+    // observations") with no report, and a rerun asked nothing.
+    let dir = workspace();
+    let server = Server::start();
+    server.with(|s| s.down.push(CHAT.to_string()));
+    let path = config(dir.path(), &server, "");
+    let text_before = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text_before.replacen("max_retries = 3", "max_retries = 1", 1),
+    )
+    .unwrap();
+    let out = bin(dir.path(), &["run", "gate.toml", "--quiet"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "inconclusive, not broken: {}",
+        text(&out)
+    );
+    let run = dir.path().join("reports/t");
+    for report in [
+        "summary.json",
+        "report.md",
+        "report.html",
+        "junit.xml",
+        "stats.csv",
+        "results.csv",
+    ] {
+        assert!(run.join(report).exists(), "{report} written");
+    }
+    let s = summary(dir.path());
+    let cmp = &s["comparisons"][0];
+    assert_eq!(cmp["n"], 0, "{cmp}");
+    assert_eq!(cmp["measurable"], false);
+    assert!(cmp["mcnemar_p"].is_null());
+    let gate = &s["gates"][0];
+    assert_eq!(gate["verdict"], "INCONCLUSIVE", "{gate}");
+    let reasons = gate["reasons"].to_string();
+    assert!(reasons.contains("no paired items"), "{reasons}");
+    assert!(reasons.contains("teacher has no answer"), "{reasons}");
+    assert_eq!(overall(&s, "teacher")["errors"], N);
+    assert_eq!(overall(&s, "teacher")["unanswered"], N);
+
+    // The backend is back: a plain rerun asks the errored items again.
+    server.with(|s| s.down.clear());
+    let before = server.with(|s| s.ledger.requests.values().sum::<usize>());
+    let out = bin(dir.path(), &["run", "gate.toml"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("12 item(s) journaled as errors"),
+        "{}",
+        text(&out)
+    );
+    let after = server.with(|s| s.ledger.requests.values().sum::<usize>());
+    assert_eq!(after - before, N, "only the errored items are asked");
+    let s = summary(dir.path());
+    assert_eq!(s["comparisons"][0]["n"], N);
+    assert_eq!(s["gates"][0]["verdict"], "PASS");
+    // The failed attempts stay in the journal and in the error rate.
+    let teacher = overall(&s, "teacher");
+    assert_eq!(
+        (teacher["errors"].as_u64(), teacher["unanswered"].as_u64()),
+        (Some(N as u64), None)
+    );
+    assert_eq!(teacher["accuracy"], 1.0);
+    let lines = journal(dir.path());
+    assert_eq!(lines.len(), 3 * N);
+    assert!(
+        lines
+            .iter()
+            .filter(|e| e["model"] == "teacher" && e["error"].is_null())
+            .all(|e| e["prior_errors"] == 1)
+    );
+}
+
+#[test]
+fn extra_body_fields_are_sent_and_bind_the_answers() {
+    // Issue 20.4: llama.cpp's server applies repeat_penalty 1.1 unless told.
+    let dir = workspace();
+    let server = Server::start();
+    let path = config_anthropic_teacher(
+        dir.path(),
+        &server,
+        "",
+        "",
+        "extra_body = { repeat_penalty = 1.0, top_k = 1 }",
+    );
+    let out = bin(dir.path(), &["run", "gate.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    server.with(|s| {
+        let body = &s.ledger.bodies[CHAT];
+        assert_eq!(body["repeat_penalty"], 1.0, "{body}");
+        assert_eq!(body["top_k"], 1);
+        assert!(s.ledger.bodies[MESSAGES].get("repeat_penalty").is_none());
+    });
+    // The reports name the fields with the model.
+    let backend = summary(dir.path())["models"][1]["backend"].clone();
+    assert!(
+        backend
+            .as_str()
+            .unwrap()
+            .ends_with(r#"with extra_body {"repeat_penalty":1.0,"top_k":1}"#),
+        "{backend}"
+    );
+    let report = std::fs::read_to_string(dir.path().join("reports/t/report.md")).unwrap();
+    assert!(report.contains(r#"extra\_body {"repeat\_penalty":1.0,"top\_k":1}"#));
+    // Other fields are another model: another identity, and another cache
+    // key, so a fresh run asks the server again rather than reuse answers
+    // given under other fields.
+    let id_before = summary(dir.path())["models"][1]["model_id"].clone();
+    let before = server.with(|s| s.ledger.requests.values().sum::<usize>());
+    let changed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("repeat_penalty = 1.0", "repeat_penalty = 1.1");
+    std::fs::write(&path, changed).unwrap();
+    let out = bin(dir.path(), &["run", "gate.toml", "--quiet", "--fresh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let after = server.with(|s| s.ledger.requests.values().sum::<usize>());
+    assert_eq!(
+        after - before,
+        N,
+        "only the student's answers are asked again"
+    );
+    assert_ne!(summary(dir.path())["models"][1]["model_id"], id_before);
+
+    // What the client sends itself cannot be overridden.
+    let bad = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("top_k = 1", "temperature = 0.5");
+    std::fs::write(&path, bad).unwrap();
+    let out = bin(dir.path(), &["validate", "gate.toml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gate.toml:25") && stderr.contains("students[0].extra_body"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("\"temperature\" is sent by distill-gate itself"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn validate_online_sends_one_tiny_request_per_api_model() {
+    // Issue 20.6.
+    let dir = workspace();
+    let server = Server::start();
+    server.with(|s| s.stream_without_usage = true);
+    config_anthropic_teacher(dir.path(), &server, "", "", "stream = true");
+    let out = bin(dir.path(), &["validate", "gate.toml", "--online"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("teacher: gate.toml:5 (teacher): reachable, key accepted, answered \"OK\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("the server lists the model"), "{stdout}");
+    assert!(
+        stdout.contains("student: gate.toml:16 (students[0])")
+            && stdout.contains("WARNING: no usage reported"),
+        "{stdout}"
+    );
+    server.with(|s| {
+        assert_eq!(s.ledger.requests[&(MESSAGES.to_string(), PROBE)], 1);
+        assert_eq!(s.ledger.requests[&(CHAT.to_string(), PROBE)], 1);
+    });
+    // Nothing is journaled or cached by a validation.
+    assert!(!dir.path().join("reports/t/results.jsonl").exists());
+
+    // A refused key names the key's line; a backend that is down, the URL's.
+    server.with(|s| {
+        s.revoke_after = Some(0);
+    });
+    let out = bin(dir.path(), &["validate", "gate.toml", "--online"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gate.toml:10: teacher.api_key_env") && stderr.contains("HTTP 401"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(KEY), "the key is redacted: {stderr}");
+    server.with(|s| {
+        s.revoke_after = None;
+        s.down.push(CHAT.to_string());
+    });
+    let out = bin(dir.path(), &["validate", "gate.toml", "--online"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("gate.toml:19: students[0].base_url") && stderr.contains("HTTP 500"),
+        "{stderr}"
+    );
 }

@@ -81,6 +81,8 @@ fn stats(
             0.00012 * n as f64
         },
         cost_per_1k: if role == Role::Teacher { 3.9 } else { 0.12 },
+        estimated_usage: 0,
+        unanswered: 0,
         pass_at_k: Vec::new(),
     }
 }
@@ -118,8 +120,8 @@ fn comparison(
         }),
         teacher_only: 9,
         student_only: 3,
-        mcnemar_p,
-        agreement: 0.9123,
+        mcnemar_p: Some(mcnemar_p),
+        agreement: Some(0.9123),
         speedup: Some(4.213),
         speedup_source: None,
         cost_ratio: Some(0.0307),
@@ -277,6 +279,7 @@ fn entry(model: &str, role: Role, suite: &str, task: &str, output: Option<&str>)
             prompt_tokens: 153,
             completion_tokens: 41,
             cached_prompt_tokens: 0,
+            estimated: false,
         },
         latency: output.map(|_| Latency {
             total_ms: 812.375,
@@ -292,6 +295,7 @@ fn entry(model: &str, role: Role, suite: &str, task: &str, output: Option<&str>)
             .then(|| "model call failed: timeout, retried 3×".into()),
         model_id: None,
         request: None,
+        prior_errors: 0,
         texts_at: None,
     }
 }

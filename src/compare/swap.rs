@@ -376,6 +376,7 @@ mod tests {
             error: None,
             model_id: None,
             request: None,
+            prior_errors: 0,
             texts_at: None,
         }
     }

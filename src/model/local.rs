@@ -202,6 +202,7 @@ impl Model for LocalModel {
                                 prompt_tokens: out.prompt_tokens as u64,
                                 completion_tokens: out.tokens.len() as u64,
                                 cached_prompt_tokens: 0,
+                                estimated: false,
                             },
                             latency: Latency {
                                 total_ms: out.total_time.as_secs_f64() * 1e3,

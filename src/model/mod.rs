@@ -70,6 +70,11 @@ pub struct Usage {
     /// Prompt tokens served from the provider's prompt cache (billed at the cached rate).
     #[serde(default)]
     pub cached_prompt_tokens: u64,
+    /// Whether the counts are an estimate because the server reported no
+    /// usage ([`crate::model::http::budget::estimate_usage`]: an upper
+    /// bound); reports mark the costs built on them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub estimated: bool,
 }
 
 /// Where a completion's latency figure comes from.

@@ -2,7 +2,11 @@
 //! before a run, that every model of a config can be opened.
 
 use std::path::Path;
+use std::sync::Arc;
 
+use super::http::HttpModel;
+use super::http::budget::Budget;
+use super::http::probe::ProbeReport;
 use super::local::LocalModel;
 use crate::config::{GateConfig, ModelSource};
 use crate::diagnostics::Problem;
@@ -35,6 +39,46 @@ pub fn source_problems(config: &GateConfig) -> Vec<Problem> {
         problems.push(config.problem(format!("{field}.{key}"), message));
     }
     problems
+}
+
+/// What `validate --online` found for one HTTP model of a config.
+#[derive(Debug)]
+pub struct OnlineCheck {
+    /// The model's name.
+    pub name: String,
+    /// Its table in the config file (`teacher`, `students[0]`, ...).
+    pub field: String,
+    /// The config line of its table.
+    pub line: usize,
+    /// What the probe found, or the problem at the key to look at.
+    pub result: Result<ProbeReport, Problem>,
+}
+
+/// Probes every HTTP model of `config` with one tiny request each
+/// ([`HttpModel::probe`]), in config order, teacher first. Models of other
+/// kinds are not in the list.
+pub fn check_online(config: &GateConfig) -> Vec<OnlineCheck> {
+    config
+        .models_with_fields()
+        .filter_map(|(field, spec)| {
+            let ModelSource::Http(source) = &spec.source else {
+                return None;
+            };
+            let budget = Arc::new(Budget::new(None, 0.0));
+            let result = match HttpModel::open(&spec.name, source, &spec.price, budget) {
+                Err(e) => Err(config.problem(format!("{field}.api_key_env"), e.to_string())),
+                Ok(model) => model
+                    .probe()
+                    .map_err(|f| config.problem(format!("{field}.{}", f.key), f.message)),
+            };
+            Some(OnlineCheck {
+                name: spec.name.clone(),
+                line: config.lines.line(&field),
+                field,
+                result,
+            })
+        })
+        .collect()
 }
 
 /// Loads a checkpoint (Hugging Face directory or `.gguf`) and builds a

@@ -2,7 +2,7 @@
 //! line, keyed by the prompt and the generation settings. A transcript is
 //! written by `distill-gate record` and read by the replay backend.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -78,6 +78,8 @@ pub struct Transcript {
     /// Where each key's line is; a later line for the same key replaces an
     /// earlier one.
     lines: HashMap<RequestDigest, jsonl::LineSpan>,
+    /// The keys whose (last) line is a recorded error.
+    errored: HashSet<RequestDigest>,
 }
 
 impl Transcript {
@@ -95,6 +97,13 @@ impl Transcript {
     pub fn contains(&self, request: &GenerationRequest) -> bool {
         self.lines
             .contains_key(&request_digest(&request.prompt, &request.settings))
+    }
+
+    /// Whether the transcript holds a completion for this request (not a
+    /// recorded error, which `record` asks again when it resumes).
+    pub fn completes(&self, request: &GenerationRequest) -> bool {
+        let digest = request_digest(&request.prompt, &request.settings);
+        self.lines.contains_key(&digest) && !self.errored.contains(&digest)
     }
 
     /// The recorded line for this request, read back from the file; `None`
@@ -148,6 +157,7 @@ pub fn read(path: &Path) -> Result<Transcript, Problems> {
         model: None,
         file,
         lines: HashMap::new(),
+        errored: HashSet::new(),
     };
     jsonl::read_spans(path, false, |span, entry: TranscriptEntry| {
         let line = span.number;
@@ -175,6 +185,11 @@ pub fn read(path: &Path) -> Result<Transcript, Problems> {
         }
         if transcript.model.is_none() {
             transcript.model = Some(entry.model);
+        }
+        if entry.error.is_some() {
+            transcript.errored.insert(digest);
+        } else {
+            transcript.errored.remove(&digest);
         }
         transcript.lines.insert(digest, span);
         None

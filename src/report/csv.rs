@@ -19,7 +19,7 @@ pub const RESULTS_FILE: &str = "results.csv";
 pub const STATS_FILE: &str = "stats.csv";
 
 /// Columns of `results.csv`, in order.
-pub const RESULTS_COLUMNS: [&str; 19] = [
+pub const RESULTS_COLUMNS: [&str; 20] = [
     "model",
     "role",
     "suite",
@@ -33,6 +33,7 @@ pub const RESULTS_COLUMNS: [&str; 19] = [
     "prompt_tokens",
     "cached_prompt_tokens",
     "completion_tokens",
+    "usage_estimated",
     "latency_ms",
     "ttft_ms",
     "latency_source",
@@ -43,7 +44,7 @@ pub const RESULTS_COLUMNS: [&str; 19] = [
 
 /// Columns of `stats.csv`, in order. `category` is empty on whole-suite rows;
 /// the comparison columns are empty on teacher rows.
-pub const STATS_COLUMNS: [&str; 37] = [
+pub const STATS_COLUMNS: [&str; 38] = [
     "model",
     "role",
     "suite",
@@ -64,6 +65,7 @@ pub const STATS_COLUMNS: [&str; 37] = [
     "completion_tokens",
     "cost",
     "cost_per_1k",
+    "estimated_usage",
     "paired_n",
     "teacher_correct",
     "measurable",
@@ -133,6 +135,7 @@ struct ResultRow<'a> {
     prompt_tokens: u64,
     cached_prompt_tokens: u64,
     completion_tokens: u64,
+    usage_estimated: bool,
     latency_ms: Option<f64>,
     ttft_ms: Option<f64>,
     latency_source: Option<LatencySource>,
@@ -157,6 +160,7 @@ impl<'a> From<&'a JournalEntry> for ResultRow<'a> {
             prompt_tokens: e.usage.prompt_tokens,
             cached_prompt_tokens: e.usage.cached_prompt_tokens,
             completion_tokens: e.usage.completion_tokens,
+            usage_estimated: e.usage.estimated,
             latency_ms: e.latency.map(|l| l.total_ms),
             ttft_ms: e.latency.and_then(|l| l.first_token_ms),
             latency_source: e.latency.map(|l| l.source),
@@ -190,6 +194,7 @@ struct StatsRow<'a> {
     completion_tokens: Option<u64>,
     cost: Option<f64>,
     cost_per_1k: Option<f64>,
+    estimated_usage: Option<usize>,
     paired_n: Option<usize>,
     teacher_correct: Option<u64>,
     measurable: Option<bool>,
@@ -238,6 +243,7 @@ impl<'a> StatsRow<'a> {
             completion_tokens: stats.map(|s| s.completion_tokens),
             cost: stats.map(|s| s.cost),
             cost_per_1k: stats.map(|s| s.cost_per_1k),
+            estimated_usage: stats.map(|s| s.estimated_usage),
             paired_n: cmp.map(|c| c.n),
             teacher_correct: cmp.map(|c| c.teacher_correct),
             measurable: cmp.map(|c| c.measurable),
@@ -253,8 +259,8 @@ impl<'a> StatsRow<'a> {
                 .map(|i| i.upper),
             teacher_only: cmp.map(|c| c.teacher_only),
             student_only: cmp.map(|c| c.student_only),
-            mcnemar_p: cmp.map(|c| c.mcnemar_p),
-            agreement: cmp.map(|c| c.agreement),
+            mcnemar_p: cmp.and_then(|c| c.mcnemar_p),
+            agreement: cmp.and_then(|c| c.agreement),
             speedup: cmp.and_then(|c| c.speedup),
             speedup_source: cmp.and_then(|c| c.speedup_source),
             cost_ratio: cmp.and_then(|c| c.cost_ratio),
@@ -402,6 +408,7 @@ mod tests {
                 prompt_tokens: 10,
                 completion_tokens: 3,
                 cached_prompt_tokens: 2,
+                estimated: false,
             },
             latency: Some(Latency {
                 total_ms: 12.5,
@@ -415,6 +422,7 @@ mod tests {
             error: None,
             model_id: None,
             request: None,
+            prior_errors: 0,
             texts_at: None,
         }
     }
@@ -442,8 +450,8 @@ mod tests {
             retention_delta_interval: None,
             teacher_only: 0,
             student_only: 0,
-            mcnemar_p: 1.0,
-            agreement: 1.0,
+            mcnemar_p: Some(1.0),
+            agreement: Some(1.0),
             speedup: None,
             speedup_source: None,
             cost_ratio: None,
@@ -462,15 +470,21 @@ mod tests {
         let summary = crate::report::tests::bare_summary();
         let bytes = render_results(&summary, std::slice::from_ref(&e)).unwrap();
         let mut reader = ::csv::Reader::from_reader(bytes.as_slice());
+        let header = reader.headers().unwrap().clone();
         let record = reader.records().next().unwrap().unwrap();
-        assert_eq!(&record[1], "student");
-        assert_eq!(&record[4], "0");
-        assert_eq!(&record[6], "0.5");
-        assert_eq!(&record[7], "");
-        assert_eq!(&record[13], "12.5");
-        assert_eq!(&record[15], "recorded");
-        assert_eq!(&record[16], "1e-7");
-        assert_eq!(&record[17], "length");
-        assert_eq!(&record[18], "a, \"b\"\nc");
+        let field = |name: &str| {
+            let at = header.iter().position(|h| h == name).unwrap();
+            record[at].to_string()
+        };
+        assert_eq!(field("role"), "student");
+        assert_eq!(field("sample"), "0");
+        assert_eq!(field("score"), "0.5");
+        assert_eq!(field("error"), "");
+        assert_eq!(field("usage_estimated"), "false");
+        assert_eq!(field("latency_ms"), "12.5");
+        assert_eq!(field("latency_source"), "recorded");
+        assert_eq!(field("cost"), "1e-7");
+        assert_eq!(field("finish"), "length");
+        assert_eq!(field("output"), "a, \"b\"\nc");
     }
 }

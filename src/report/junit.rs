@@ -130,7 +130,7 @@ pub fn render_junit(summary: &Summary) -> String {
                 summary.statistics.interval,
             );
         }
-        let warnings = summary.contamination_warnings();
+        let warnings = summary.warnings();
         if !warnings.is_empty() {
             out.push_str(&format!(
                 "    <system-err>{}</system-err>\n",
@@ -238,8 +238,12 @@ fn properties(
             }
         }
         props.push(("retention_interval_method", interval_method.to_string()));
-        props.push(("mcnemar_p", c.mcnemar_p.to_string()));
-        props.push(("agreement", c.agreement.to_string()));
+        if let Some(p) = c.mcnemar_p {
+            props.push(("mcnemar_p", p.to_string()));
+        }
+        if let Some(a) = c.agreement {
+            props.push(("agreement", a.to_string()));
+        }
         if let Some(s) = c.speedup {
             props.push(("speedup", s.to_string()));
             let source = if row.speedup_recorded() {

@@ -164,9 +164,9 @@ fn title(out: &mut String, summary: &Summary) {
     contamination(out, summary);
 }
 
-/// A warning block per contaminated (or unchecked) training transcript.
+/// A warning block per [`Summary::warnings`] line.
 pub(crate) fn contamination(out: &mut String, summary: &Summary) {
-    for w in summary.contamination_warnings() {
+    for w in summary.warnings() {
         out.push_str(&format!("\n> **WARNING:** {}\n", escape(&w)));
     }
 }
@@ -282,8 +282,8 @@ fn verdict_table(out: &mut String, summary: &Summary, rows: &[GateRow<'_>]) {
                 point,
                 lower,
                 threshold(r),
-                cmp(|c| p_value(c.mcnemar_p)),
-                cmp(|c| percent(c.agreement)),
+                cmp(|c| c.mcnemar_p.map_or_else(|| MISSING.into(), p_value)),
+                cmp(|c| c.agreement.map_or_else(|| MISSING.into(), percent)),
                 r.student
                     .and_then(|s| s.latency)
                     .map_or_else(|| MISSING.into(), |l| latency(&l, l.p95_ms)),
@@ -467,8 +467,8 @@ fn comparison_table(out: &mut String, summary: &Summary) {
                     .map_or_else(|| MISSING.into(), |i| ratio_interval(&i)),
                 c.teacher_only.to_string(),
                 c.student_only.to_string(),
-                p_value(c.mcnemar_p),
-                percent(c.agreement),
+                c.mcnemar_p.map_or_else(|| MISSING.into(), p_value),
+                c.agreement.map_or_else(|| MISSING.into(), percent),
             ]
         })
         .collect::<Vec<_>>();

@@ -45,7 +45,7 @@ pub fn render_terminal(summary: &Summary, color: bool) -> String {
         summary.exit_code,
         verdict_counts(summary),
     );
-    for w in summary.contamination_warnings() {
+    for w in summary.warnings() {
         out.push_str(&format!("WARNING: {w}\n"));
     }
     let rows = gate_rows(summary);
@@ -190,8 +190,8 @@ fn verdict_table(rows: &[GateRow<'_>], color: bool, recorded: &mut bool) -> Tabl
             ),
         );
         let mcnemar = pair(
-            row.comparison.map(|c| p_value(c.mcnemar_p)),
-            row.comparison.map(|c| percent(c.agreement)),
+            row.comparison.and_then(|c| c.mcnemar_p).map(p_value),
+            row.comparison.and_then(|c| c.agreement).map(percent),
         );
         let speed = pair(
             row.student

@@ -128,10 +128,7 @@ pub fn execute(
     progress: &mut Progress,
     timings: &mut Timings,
 ) -> Result<(), RunError> {
-    let budget = Arc::new(Budget::new(
-        plan.config.run.max_cost,
-        api_spend(plan, journal),
-    ));
+    let budget = Arc::new(Budget::of_run(&plan.config.run, api_spend(plan, journal)));
     let total = plan.total_work() / (1 + plan.config.students.len());
     let mut models = Vec::new();
     for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
@@ -183,12 +180,24 @@ fn pending_work<'a>(
                 continue;
             };
             let key = work_key(spec, suite, item, n);
-            match journal.status(&key, &id.0, &key_of(request)) {
+            let prior_errors = match journal.status(&key, &id.0, &key_of(request)) {
                 WorkStatus::Done => continue,
-                WorkStatus::Stale => pending.stale += 1,
-                WorkStatus::Missing => {}
-            }
-            pending.works.push((suite, item, n));
+                WorkStatus::Stale => {
+                    pending.stale += 1;
+                    0
+                }
+                WorkStatus::Errored { attempts } => {
+                    pending.errored += 1;
+                    attempts
+                }
+                WorkStatus::Missing => 0,
+            };
+            pending.works.push(Work {
+                suite,
+                item,
+                sample: n,
+                prior_errors,
+            });
         }
     }
     pending
@@ -202,17 +211,22 @@ struct Pending<'a> {
     /// How many of them were journaled by another identity of the model
     /// or for another request, and are asked again.
     stale: usize,
+    /// How many of them were journaled as errors of this model, and are
+    /// asked again.
+    errored: usize,
 }
 
 /// What the asking thread tells the scoring thread, in order.
 enum ToScorer<'a> {
     /// A model starts: `total` items, `already` of them journaled before,
-    /// `stale` journaled answers of another identity or request asked again.
+    /// `stale` journaled answers of another identity or request and
+    /// `errored` journaled errors asked again.
     Start {
         model: &'a str,
         total: usize,
         already: usize,
         stale: usize,
+        errored: usize,
     },
     /// A batch of answers to score and journal.
     Batch {
@@ -245,6 +259,7 @@ fn ask_models<'a>(
             total,
             already: total - pending.works.len(),
             stale: pending.stale,
+            errored: pending.errored,
         };
         let pending = &pending.works;
         if to_scorer.send(start).is_err() {
@@ -258,13 +273,13 @@ fn ask_models<'a>(
         timings.model_load_secs += loading.elapsed().as_secs_f64();
         let batches = request_batches(
             pending,
-            |(_, i, n)| i.prompt(*n),
+            |w| w.item.prompt(w.sample),
             model.preferred_batch_size(),
         );
         for chunk in batches.into_iter().map(|range| &pending[range]) {
             let requests: Vec<_> = chunk
                 .iter()
-                .filter_map(|(_, i, n)| i.requests.get(*n as usize).cloned())
+                .filter_map(|w| w.item.requests.get(w.sample as usize).cloned())
                 .collect();
             let asking = Instant::now();
             let answers = model.complete_batch(&requests);
@@ -336,6 +351,7 @@ fn score_and_journal(
                 total,
                 already,
                 stale,
+                errored,
             } => {
                 if stale > 0 {
                     // Always said, --quiet or not: the journal held answers
@@ -344,6 +360,12 @@ fn score_and_journal(
                         "{model}: {stale} journaled answer(s) were given by another model \
                          (its checkpoint, transcript, backend or settings changed) or to \
                          another request (the suite's prompt or settings changed): asking again"
+                    );
+                }
+                if errored > 0 {
+                    eprintln!(
+                        "{model}: {errored} item(s) journaled as errors (the model call failed): \
+                         asking again (the failed attempts still count in the error rate)"
                     );
                 }
                 progress.start_model(model, total, already)
@@ -374,7 +396,14 @@ fn score_and_journal(
 }
 
 /// One unit of work: an item of a suite, and which of its samples.
-type Work<'a> = (&'a PlannedSuite, &'a PlannedItem, u32);
+#[derive(Clone, Copy)]
+struct Work<'a> {
+    suite: &'a PlannedSuite,
+    item: &'a PlannedItem,
+    sample: u32,
+    /// Errored attempts of this model at it already journaled.
+    prior_errors: u32,
+}
 
 fn work_key(spec: &ModelSpec, suite: &PlannedSuite, item: &PlannedItem, sample: u32) -> WorkKey {
     WorkKey {
@@ -396,23 +425,25 @@ fn journal_entries(
     answers: Vec<Result<Completion, ModelError>>,
 ) -> Vec<JournalEntry> {
     let work: Vec<_> = items.iter().zip(answers).collect();
-    super::parallel::map_in_order(work, |((suite, item, n), answer)| {
-        journal_entry(spec, id, role, suite, item, *n, answer)
-    })
+    super::parallel::map_in_order(work, |(w, answer)| journal_entry(spec, id, role, w, answer))
 }
 
-/// Scores one answer (sample `sample` of `item`) of the model `spec` with
+/// Scores one answer (a sample of an item) of the model `spec` with
 /// identity `id` and builds its journal line, bound to that identity and
 /// to the request answered.
-pub fn journal_entry(
+fn journal_entry(
     spec: &ModelSpec,
     id: &ModelId,
     role: Role,
-    suite: &PlannedSuite,
-    item: &PlannedItem,
-    sample: u32,
+    work: &Work,
     answer: Result<Completion, ModelError>,
 ) -> JournalEntry {
+    let Work {
+        suite,
+        item,
+        sample,
+        prior_errors,
+    } = *work;
     let base = JournalEntry {
         model: spec.name.clone(),
         role,
@@ -431,6 +462,7 @@ pub fn journal_entry(
         error: None,
         model_id: Some(id.0.clone()),
         request: item.requests.get(sample as usize).map(key_of),
+        prior_errors,
         texts_at: None,
     };
     match answer {

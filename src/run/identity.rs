@@ -10,7 +10,7 @@
 //! transcript or changing a suite's prompt therefore asks again instead of
 //! reporting the old answers under the new model's name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -71,6 +71,9 @@ enum IdentityParts<'a> {
         max_tokens: Option<usize>,
         temperature: Option<f32>,
         stop: &'a [String],
+        /// Left out when empty, so identities made before it existed hold.
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        extra_body: &'a BTreeMap<String, serde_json::Value>,
     },
 }
 
@@ -114,6 +117,7 @@ pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> 
             max_tokens: h.max_tokens,
             temperature: h.temperature,
             stop: &h.stop,
+            extra_body: &h.extra_body,
         },
     };
     // serde_json writes fields in declaration order: the digest is stable.

@@ -79,6 +79,12 @@ pub struct JournalEntry {
     /// [`crate::model::transcript::request_key`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<String>,
+    /// Earlier attempts at this unit of work by the same model identity
+    /// for the same request that errored (journaled above this line and
+    /// asked again on resume). An item counts in the error rate when its
+    /// last line is an error or any earlier attempt was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prior_errors: u32,
     /// Not part of the line: where it is in its journal, when it was read
     /// by [`read_for_reports`], which leaves `output` and `extracted` in
     /// the file for [`AnswerTexts`] to read back.
@@ -87,6 +93,13 @@ pub struct JournalEntry {
 }
 
 impl JournalEntry {
+    /// Whether this unit of work ever errored: this line or an earlier
+    /// attempt of the same model at the same request (the error rate's
+    /// count).
+    pub fn ever_errored(&self) -> bool {
+        self.error.is_some() || self.prior_errors > 0
+    }
+
     /// The identity of the unit of work this line finishes.
     pub fn work_key(&self) -> WorkKey {
         WorkKey {
@@ -163,9 +176,37 @@ pub enum WorkStatus {
     Missing,
     /// Journaled as the answer of this model to this request.
     Done,
+    /// Journaled as an error of this model at this request: an error is
+    /// not an answer, so it is asked again, and the new line carries the
+    /// count of errored attempts (`prior_errors`) for the error rate.
+    Errored {
+        /// Errored attempts so far, this last one included.
+        attempts: u32,
+    },
     /// Journaled, but by another model identity or for another request:
     /// it must be asked again.
     Stale,
+}
+
+/// What the journal remembers of a unit of work's last line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LastLine {
+    /// Who answered, and to what.
+    binding: Option<BindingDigest>,
+    /// Errored attempts of that binding up to and including this line.
+    errored_attempts: u32,
+    /// Whether the line itself is an error.
+    errored: bool,
+}
+
+impl LastLine {
+    fn of(e: &JournalEntry) -> Self {
+        Self {
+            binding: binding_digest(e.model_id.as_deref(), e.request.as_deref()),
+            errored_attempts: e.prior_errors + u32::from(e.error.is_some()),
+            errored: e.error.is_some(),
+        }
+    }
 }
 
 /// Cuts a torn last line (one without a trailing newline) from a JSONL file
@@ -314,7 +355,7 @@ pub struct Journal {
     file: File,
     path: PathBuf,
     /// Who answered each done unit of work, and to what (its last line).
-    done: HashMap<KeyDigest, Option<BindingDigest>>,
+    done: HashMap<KeyDigest, LastLine>,
     /// Dollars of the answers given live, by model, in the lines there
     /// when the journal was opened (see [`Journal::live_cost`]).
     live_cost: HashMap<String, f64>,
@@ -357,10 +398,7 @@ impl Journal {
         let mut done = HashMap::new();
         let mut live_cost: HashMap<String, f64> = HashMap::new();
         for_each(path, |e| {
-            done.insert(
-                e.work_key().digest(),
-                binding_digest(e.model_id.as_deref(), e.request.as_deref()),
-            );
+            done.insert(e.work_key().digest(), LastLine::of(&e));
             if e.latency.is_some_and(|l| l.source == LatencySource::Live) {
                 *live_cost.entry(e.model).or_default() += e.cost;
             }
@@ -386,8 +424,13 @@ impl Journal {
     pub fn status(&self, key: &WorkKey, model_id: &str, request: &str) -> WorkStatus {
         match self.done.get(&key.digest()) {
             None => WorkStatus::Missing,
-            Some(b) if *b == binding_digest(Some(model_id), Some(request)) => WorkStatus::Done,
-            Some(_) => WorkStatus::Stale,
+            Some(last) if last.binding != binding_digest(Some(model_id), Some(request)) => {
+                WorkStatus::Stale
+            }
+            Some(last) if last.errored => WorkStatus::Errored {
+                attempts: last.errored_attempts,
+            },
+            Some(_) => WorkStatus::Done,
         }
     }
 
@@ -423,10 +466,8 @@ impl Journal {
             self.last_sync = std::time::Instant::now();
         }
         for entry in &entries {
-            self.done.insert(
-                entry.work_key().digest(),
-                binding_digest(entry.model_id.as_deref(), entry.request.as_deref()),
-            );
+            self.done
+                .insert(entry.work_key().digest(), LastLine::of(entry));
         }
         Ok(())
     }
@@ -468,6 +509,7 @@ mod tests {
             error: None,
             model_id: Some("id".into()),
             request: Some("req".into()),
+            prior_errors: 0,
             texts_at: None,
         }
     }
@@ -579,5 +621,49 @@ mod tests {
         assert_eq!(light.len(), 2);
         assert_eq!(light[0].model_id.as_deref(), Some("other id"));
         assert_eq!(light[0].texts_at.map(|s| s.number), Some(3));
+    }
+
+    #[test]
+    fn errored_work_is_asked_again_and_its_errors_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.jsonl");
+        let key = entry("a").work_key();
+        let failed = |prior: u32| {
+            let mut e = entry("a");
+            e.output = None;
+            e.score = 0.0;
+            e.error = Some("HTTP 500".into());
+            e.prior_errors = prior;
+            e
+        };
+        {
+            let mut j = Journal::open(&path).unwrap();
+            j.append_all(vec![failed(0)]).unwrap();
+            assert_eq!(
+                j.status(&key, "id", "req"),
+                WorkStatus::Errored { attempts: 1 }
+            );
+            // Another model's error is stale, not this model's history.
+            assert_eq!(j.status(&key, "other id", "req"), WorkStatus::Stale);
+        }
+        // Read back on resume, and again after a second failure.
+        let mut j = Journal::open(&path).unwrap();
+        assert_eq!(
+            j.status(&key, "id", "req"),
+            WorkStatus::Errored { attempts: 1 }
+        );
+        j.append_all(vec![failed(1)]).unwrap();
+        assert_eq!(
+            j.status(&key, "id", "req"),
+            WorkStatus::Errored { attempts: 2 }
+        );
+        let mut answered = entry("a");
+        answered.prior_errors = 2;
+        j.append_all(vec![answered.clone()]).unwrap();
+        assert_eq!(j.status(&key, "id", "req"), WorkStatus::Done);
+        drop(j);
+        let all = read(&path).unwrap();
+        assert_eq!(all, vec![answered]);
+        assert!(all[0].ever_errored() && all[0].error.is_none());
     }
 }

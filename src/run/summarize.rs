@@ -5,7 +5,9 @@
 //! same suite and task id. Items the teacher errored on cannot be compared
 //! and are left out of the pairs (the teacher's error rate is reported); an
 //! item the student errored on counts as wrong in the pairs *and* as an
-//! error in the student's error rate, which the gate checks.
+//! error in the student's error rate, which the gate checks. An errored item
+//! is asked again when the run resumes; its new answer is what is paired,
+//! and the failed attempts still count in the error rate.
 //!
 //! When a suite draws several samples per item, an item's score is the mean
 //! of its samples' scores (for binary scores, the unbiased pass@1 estimate
@@ -200,6 +202,7 @@ pub fn summarize(
                 pending.push(PendingGate {
                     student: student.name.clone(),
                     suite: suite.clone(),
+                    teacher_unanswered: teacher_row.as_ref().map_or(0, |r| r.unanswered),
                     thresholds: thresholds.clone(),
                     input: GateInput {
                         retention: paired.estimate.clone(),
@@ -242,11 +245,19 @@ pub fn summarize(
             });
         }
         let thresholds = &g.thresholds;
+        let mut reasons = decision.reasons;
+        if g.paired.teacher.is_empty() && g.teacher_unanswered > 0 {
+            reasons.push(format!(
+                "the teacher has no answer for {} item(s) (its calls failed; see its errors): \
+                 running again asks them again",
+                g.teacher_unanswered
+            ));
+        }
         gates.push(GateResult {
             student: g.student.clone(),
             suite: g.suite.clone(),
             verdict: decision.verdict,
-            reasons: decision.reasons,
+            reasons,
             items_needed: decision.items_needed,
             thresholds: AppliedThresholds {
                 min_retention: thresholds.min_retention,
@@ -370,6 +381,8 @@ fn estimate(
 struct PendingGate {
     student: String,
     suite: String,
+    /// The teacher's items without an answer (its calls failed).
+    teacher_unanswered: usize,
     thresholds: GateThresholds,
     input: GateInput,
     paired: Paired,
@@ -484,7 +497,8 @@ fn model_row(
     thresholds: &GateThresholds,
 ) -> Result<ModelStats, SummarizeError> {
     let n = items.len();
-    let errors = items.iter().filter(|i| i.errored).count();
+    let errors = items.iter().filter(|i| i.ever_errored).count();
+    let unanswered = items.iter().filter(|i| i.errored).count();
     let scores: Vec<f64> = items.iter().map(|i| i.score).collect();
     let pass_at_k = pass_at_k(items)?;
     // Latency, tokens and cost count every sample drawn.
@@ -556,6 +570,7 @@ fn model_row(
         category: category.map(str::to_string),
         n,
         errors,
+        unanswered,
         error_rate: if n == 0 {
             0.0
         } else {
@@ -573,6 +588,7 @@ fn model_row(
         } else {
             cost * 1000.0 / n as f64
         },
+        estimated_usage: rows.iter().filter(|e| e.usage.estimated).count(),
         pass_at_k,
     })
 }
@@ -581,8 +597,12 @@ fn model_row(
 struct Item<'a> {
     /// Mean score over the samples: with binary scores, the unbiased pass@1.
     score: f64,
-    /// Whether any sample's model call failed (counted as an error).
+    /// Whether any sample's last model call failed: the item has no answer
+    /// (it scores 0, and a teacher's is left out of the pairs).
     errored: bool,
+    /// Whether any sample's model call ever failed, earlier attempts asked
+    /// again included (counted as an error in the error rate).
+    ever_errored: bool,
     /// Samples scoring 1.
     correct: u64,
     /// The journal lines, one per sample.
@@ -596,6 +616,7 @@ impl<'a> Item<'a> {
         Item {
             score: answers.iter().map(|a| a.score).sum::<f64>() / n,
             errored: answers.iter().any(|a| a.error.is_some()),
+            ever_errored: answers.iter().any(|a| a.ever_errored()),
             correct: answers.iter().filter(|a| a.score >= 1.0).count() as u64,
             answers,
         }
@@ -686,7 +707,7 @@ fn compare(
             ClusterLabels::clusters(&labels.category, &used),
         ),
     };
-    let design_effect = match deff_clusters {
+    let design_effect = match deff_clusters.filter(|_| n > 0) {
         Some(c) => stats::design_effect(&t_scores, &s_scores, &c)?.map(|d| DesignEffect {
             student: student.to_string(),
             suite: suite.to_string(),
@@ -700,7 +721,12 @@ fn compare(
     let delta = stats::delta_method_retention(&t_scores, &s_scores, thresholds.confidence)?;
     let t_right: Vec<bool> = t_scores.iter().map(|&x| x >= 1.0).collect();
     let s_right: Vec<bool> = s_scores.iter().map(|&x| x >= 1.0).collect();
-    let mc = stats::mcnemar_exact(&t_right, &s_right)?;
+    // No paired items (the teacher errored on every one): nothing to test.
+    let mc = if n == 0 {
+        None
+    } else {
+        Some(stats::mcnemar_exact(&t_right, &s_right)?)
+    };
     // The same measure the gate uses: the sum of the teacher's scores (the
     // count of items right when scores are binary).
     let teacher_correct = t_scores.iter().sum::<f64>().floor() as u64;
@@ -738,10 +764,10 @@ fn compare(
                 method: Some(IntervalSource::Retention(stats::IntervalMethod::DeltaLog)),
             }
         }),
-        teacher_only: mc.teacher_only,
-        student_only: mc.student_only,
-        mcnemar_p: mc.p_value,
-        agreement: mc.agreement_rate,
+        teacher_only: mc.as_ref().map_or(0, |m| m.teacher_only),
+        student_only: mc.as_ref().map_or(0, |m| m.student_only),
+        mcnemar_p: mc.as_ref().map(|m| m.p_value),
+        agreement: mc.as_ref().map(|m| m.agreement_rate),
         speedup,
         speedup_source: speedup.and(LatencyOrigin::of_rows([teacher_row, student_row])),
         cost_ratio: (t_cost > 0.0).then(|| s_cost / t_cost),

@@ -151,6 +151,7 @@ pub fn transcript_line(
                 prompt_tokens: 40,
                 completion_tokens: 3,
                 cached_prompt_tokens: 0,
+                estimated: false,
             },
             latency: Latency {
                 total_ms,

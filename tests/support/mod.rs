@@ -65,6 +65,7 @@ impl Workspace {
                         prompt_tokens: 40,
                         completion_tokens: (text.len() / 4) as u64 + 1,
                         cached_prompt_tokens: 0,
+                        estimated: false,
                     },
                     text,
                     latency: Latency {

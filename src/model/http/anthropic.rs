@@ -53,7 +53,7 @@ pub fn body(r: &ApiRequest, stream: bool) -> Value {
 }
 
 /// Reads a response body. Missing `usage` is not an error: the reply then
-/// has no usage and costs nothing.
+/// has no usage, and the caller estimates it.
 pub fn parse(body: &str) -> Result<Reply, String> {
     let v: Value = serde_json::from_str(body).map_err(|e| format!("malformed JSON: {e}"))?;
     let content = v
@@ -68,7 +68,7 @@ pub fn parse(body: &str) -> Result<Reply, String> {
     Ok(Reply {
         text,
         finish: finish(v.get("stop_reason")).unwrap_or(FinishReason::Eos),
-        usage: v.get("usage").filter(|u| !u.is_null()).map(usage),
+        usage: v.get("usage").and_then(usage),
         first_token_ms: None,
     })
 }
@@ -82,14 +82,56 @@ pub fn finish(reason: Option<&Value>) -> Option<FinishReason> {
     })
 }
 
-/// Token counts of a `usage` object.
-pub fn usage(u: &Value) -> Usage {
-    let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    Usage {
-        prompt_tokens: n("input_tokens") + n("cache_creation_input_tokens"),
-        completion_tokens: n("output_tokens"),
-        cached_prompt_tokens: n("cache_read_input_tokens"),
+/// Token counts as the Messages API reports them, field by field. A
+/// streamed answer reports them in two places: `message_start` carries the
+/// message's usage so far, and each `message_delta` carries *cumulative*
+/// counts (input, cache and output tokens, per the API reference), so a
+/// non-null value there replaces the one before. A proxy may send
+/// `input_tokens: 0` at the start and the real count only in the delta.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageCounts {
+    input: Option<u64>,
+    output: Option<u64>,
+    cache_read: Option<u64>,
+    cache_creation: Option<u64>,
+}
+
+impl UsageCounts {
+    /// Takes the non-null counts of a `usage` object, replacing earlier ones.
+    pub fn update(&mut self, u: &Value) {
+        let n = |k: &str| u.get(k).and_then(Value::as_u64);
+        for (field, key) in [
+            (&mut self.input, "input_tokens"),
+            (&mut self.output, "output_tokens"),
+            (&mut self.cache_read, "cache_read_input_tokens"),
+            (&mut self.cache_creation, "cache_creation_input_tokens"),
+        ] {
+            if let Some(v) = n(key) {
+                *field = Some(v);
+            }
+        }
     }
+
+    /// The usage, or `None` when no count arrived at all.
+    pub fn usage(&self) -> Option<Usage> {
+        if *self == Self::default() {
+            return None;
+        }
+        let n = |v: Option<u64>| v.unwrap_or(0);
+        Some(Usage {
+            prompt_tokens: n(self.input) + n(self.cache_creation),
+            completion_tokens: n(self.output),
+            cached_prompt_tokens: n(self.cache_read),
+            estimated: false,
+        })
+    }
+}
+
+/// Token counts of a `usage` object (`None` when it holds none).
+pub fn usage(u: &Value) -> Option<Usage> {
+    let mut counts = UsageCounts::default();
+    counts.update(u);
+    counts.usage()
 }
 
 #[cfg(test)]
@@ -109,6 +151,7 @@ mod tests {
             top_p: 0.9,
             stop: vec!["\n".into()],
             seed: 0,
+            extra_body: Default::default(),
         };
         assert_eq!(url(&r.base_url), "https://api.anthropic.com/v1/messages");
         let b = body(&r, false);
@@ -138,7 +181,8 @@ mod tests {
             Some(Usage {
                 prompt_tokens: 2100,
                 completion_tokens: 503,
-                cached_prompt_tokens: 100
+                cached_prompt_tokens: 100,
+                estimated: false,
             })
         );
         let cut = parse(r#"{"content":[],"stop_reason":"max_tokens"}"#).unwrap();

@@ -7,11 +7,14 @@
 //! reservation would take spent + reserved past the limit is not sent, so
 //! the limit is never exceeded while the server honours `max_tokens`. When
 //! the answer arrives the reservation is replaced by the cost of the usage
-//! the server reported.
+//! the server reported, or, when it reported none, of the usage estimated
+//! the same way ([`estimate_usage`]): a budget never counts an answer as
+//! free.
 
 use std::sync::Mutex;
 
-use crate::config::Price;
+use crate::config::{Price, RunSettings};
+use crate::model::{FinishReason, Usage};
 
 /// Tokens allowed for the chat template around the system and user texts.
 pub const TEMPLATE_TOKENS: u64 = 64;
@@ -20,6 +23,9 @@ pub const TEMPLATE_TOKENS: u64 = 64;
 #[derive(Debug)]
 pub struct Budget {
     limit: Option<f64>,
+    /// Where the limit came from (`run.max_cost` or `--max-cost`), for
+    /// the message that stops a run.
+    set_by: &'static str,
     state: Mutex<State>,
 }
 
@@ -40,10 +46,25 @@ impl Budget {
     pub fn new(limit: Option<f64>, spent: f64) -> Self {
         Self {
             limit,
+            set_by: "run.max_cost",
             state: Mutex::new(State {
                 spent,
                 reserved: 0.0,
             }),
+        }
+    }
+
+    /// The budget a run's settings set (`[run] max_cost`, or `run
+    /// --max-cost`, which each message then names), of which `spent` is
+    /// already used.
+    pub fn of_run(run: &RunSettings, spent: f64) -> Self {
+        Self {
+            set_by: if run.max_cost_from_flag {
+                "--max-cost"
+            } else {
+                "run.max_cost"
+            },
+            ..Self::new(run.max_cost, spent)
         }
     }
 
@@ -54,8 +75,8 @@ impl Budget {
             && s.spent + s.reserved + worst_case > limit
         {
             return Err(format!(
-                "budget: run.max_cost is ${limit}; ${:.6} spent and ${:.6} in flight, and the next request may cost up to ${worst_case:.6}. Run again with a higher --max-cost (or run.max_cost) to resume",
-                s.spent, s.reserved
+                "budget: {} is ${limit}; ${:.6} spent and ${:.6} in flight, and the next request may cost up to ${worst_case:.6}. Run again with a higher --max-cost (or run.max_cost) to resume",
+                self.set_by, s.spent, s.reserved
             ));
         }
         s.reserved += worst_case;
@@ -91,6 +112,35 @@ pub fn worst_case_cost(prompt_bytes: usize, max_tokens: usize, price: &Price) ->
         + max_tokens as f64 * output_rate / 1e6
 }
 
+/// Token counts for an answer whose server reported no usage, by the
+/// budget's own upper-bound method, marked as estimated: every byte of the
+/// system prompt and prompt as an input token plus [`TEMPLATE_TOKENS`]
+/// for the chat template, and as output tokens every byte of the `text`
+/// returned, plus the longest stop sequence (a server does not return the
+/// stop it matched) and one end token; at most `max_tokens`, and exactly
+/// `max_tokens` when the answer was cut by it. A byte-level tokenizer never
+/// makes more tokens than bytes, so the cost is never under-counted (it is
+/// usually about four times too high).
+pub fn estimate_usage(
+    prompt_bytes: usize,
+    text: &str,
+    stop: &[String],
+    max_tokens: usize,
+    finish: FinishReason,
+) -> Usage {
+    let longest_stop = stop.iter().map(String::len).max().unwrap_or(0);
+    let completion = match finish {
+        FinishReason::Length => max_tokens,
+        _ => (text.len() + longest_stop + 1).min(max_tokens),
+    };
+    Usage {
+        prompt_tokens: prompt_bytes as u64 + TEMPLATE_TOKENS,
+        completion_tokens: completion as u64,
+        cached_prompt_tokens: 0,
+        estimated: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +157,33 @@ mod tests {
         let r2 = b.reserve(0.6).unwrap();
         b.release(r2);
         assert!((b.spent() - 0.35).abs() < 1e-12);
+    }
+
+    #[test]
+    fn estimates_bound_the_tokens_from_above() {
+        let stop = ["\n\n".to_string()];
+        let u = estimate_usage(100, "42", &stop, 16, FinishReason::Stop);
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (164, 5));
+        assert!(u.estimated);
+        // Never more than the server may generate; all of it when cut.
+        let long = "x".repeat(40);
+        let u = estimate_usage(0, &long, &stop, 16, FinishReason::Stop);
+        assert_eq!(u.completion_tokens, 16);
+        let u = estimate_usage(0, "", &[], 16, FinishReason::Length);
+        assert_eq!(u.completion_tokens, 16);
+    }
+
+    #[test]
+    fn the_message_names_where_the_limit_came_from() {
+        let mut run = RunSettings {
+            max_cost: Some(0.00001),
+            ..RunSettings::default()
+        };
+        let err = Budget::of_run(&run, 0.0).reserve(1.0).unwrap_err();
+        assert!(err.contains("run.max_cost is $0.00001"), "{err}");
+        run.max_cost_from_flag = true;
+        let err = Budget::of_run(&run, 0.0).reserve(1.0).unwrap_err();
+        assert!(err.contains("--max-cost is $0.00001"), "{err}");
     }
 
     #[test]

@@ -87,7 +87,24 @@ mod tests {
             top_p: 1.0,
             stop: vec![],
             seed: 0,
+            extra_body: Default::default(),
         }
+    }
+
+    #[test]
+    fn extra_fields_change_the_key_and_none_keep_older_keys() {
+        let plain = key("p");
+        // Without extra fields the key is what it was before they existed.
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("extra_body")
+        );
+        let mut pinned = key("p");
+        pinned
+            .extra_body
+            .insert("repeat_penalty".into(), serde_json::json!(1.0));
+        assert_ne!(plain.digest(), pinned.digest());
     }
 
     #[test]
@@ -100,6 +117,7 @@ mod tests {
                 prompt_tokens: 10,
                 completion_tokens: 1,
                 cached_prompt_tokens: 0,
+                estimated: false,
             },
             latency: Latency {
                 total_ms: 123.5,

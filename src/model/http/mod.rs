@@ -13,6 +13,7 @@
 //! lives only in this struct: it is not part of the identity, cache key,
 //! journal or any message (server messages that echo it are redacted).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,10 +33,11 @@ pub mod budget;
 pub mod cache;
 pub mod limiter;
 pub mod openai;
+pub mod probe;
 pub mod retry;
 pub mod stream;
 
-use budget::{Budget, worst_case_cost};
+use budget::{Budget, estimate_usage, worst_case_cost};
 use cache::ResponseCache;
 use limiter::{RateLimiter, estimate_tokens};
 use retry::{Backoff, Outcome, is_retryable_status};
@@ -104,6 +106,56 @@ pub struct HttpSource {
     pub cache_dir: Option<PathBuf>,
     /// Ask for server-sent events (measures time to first token).
     pub stream: bool,
+    /// Extra top-level fields of every request body (`extra_body`, as the
+    /// OpenAI SDK names it), for what a server needs pinned: llama.cpp's
+    /// `repeat_penalty = 1.0` for a greedy answer, say. Part of the model's
+    /// identity, the cache key and the reports.
+    #[serde(default)]
+    pub extra_body: BTreeMap<String, serde_json::Value>,
+}
+
+/// Why a top-level request field may not be set through `extra_body`:
+/// the client sends it itself (from the suite or another model key).
+pub fn set_by_the_client(provider: Provider, field: &str) -> Option<&'static str> {
+    let common = match field {
+        "model" => Some("the `model` key"),
+        "messages" | "system" => Some("the prompt and the `system` key"),
+        "max_tokens" => Some("the suite's or the `max_tokens` key"),
+        "temperature" => Some("the suite's or the `temperature` key"),
+        "top_p" => Some("the suite's `top_p`"),
+        "stream" => Some("the `stream` key"),
+        _ => None,
+    };
+    common.or(match (provider, field) {
+        (Provider::Openai, "stop") | (Provider::Anthropic, "stop_sequences") => {
+            Some("the suite's or the `stop` key")
+        }
+        (Provider::Openai, "seed") => Some("the run's seed"),
+        (Provider::Openai, "stream_options") => Some("the `stream` key"),
+        _ => None,
+    })
+}
+
+/// Adds `extra` to the top level of a request body.
+fn add_extra_fields(body: &mut serde_json::Value, extra: &BTreeMap<String, serde_json::Value>) {
+    if let Some(fields) = body.as_object_mut() {
+        for (k, v) in extra {
+            fields.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+impl HttpSource {
+    /// The model as the reports name it: API model name and URL, and the
+    /// extra body fields when there are any.
+    pub fn describe(&self) -> String {
+        let mut text = format!("{} at {}", self.model, self.base_url);
+        if !self.extra_body.is_empty() {
+            let fields = serde_json::to_string(&self.extra_body).unwrap_or_default();
+            text.push_str(&format!(" with extra_body {fields}"));
+        }
+        text
+    }
 }
 
 /// One request as sent: everything that changes the answer. It is also the
@@ -130,6 +182,10 @@ pub struct ApiRequest {
     pub stop: Vec<String>,
     /// Sampling seed.
     pub seed: u64,
+    /// Extra body fields ([`HttpSource::extra_body`]); left out of the
+    /// cache key when empty, so keys made before it existed still match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_body: BTreeMap<String, serde_json::Value>,
 }
 
 impl ApiRequest {
@@ -178,6 +234,8 @@ pub struct HttpModel {
     budget: Arc<Budget>,
     cache: Option<ResponseCache>,
     backoff: Backoff,
+    /// Whether an answer without usage has been warned about.
+    warned_no_usage: AtomicBool,
 }
 
 impl HttpModel {
@@ -217,6 +275,7 @@ impl HttpModel {
             budget,
             cache: source.cache_dir.as_deref().map(ResponseCache::new),
             backoff: Backoff::default(),
+            warned_no_usage: AtomicBool::new(false),
             source: source.clone(),
         })
     }
@@ -242,7 +301,26 @@ impl HttpModel {
             top_p: r.settings.top_p,
             stop,
             seed: r.settings.seed,
+            extra_body: s.extra_body.clone(),
         }
+    }
+
+    /// The provider's authentication (and version) headers.
+    fn auth_headers(&self) -> Vec<(&'static str, String)> {
+        match self.source.provider {
+            Provider::Openai => openai::auth_headers(self.key.as_deref()),
+            Provider::Anthropic => anthropic::auth_headers(self.key.as_deref()),
+        }
+    }
+
+    /// The JSON body sent for `req`, extra fields included.
+    fn body(&self, req: &ApiRequest) -> String {
+        let mut body = match self.source.provider {
+            Provider::Anthropic => anthropic::body(req, self.source.stream),
+            Provider::Openai => openai::body(req, self.source.stream),
+        };
+        add_extra_fields(&mut body, &req.extra_body);
+        body.to_string()
     }
 
     /// Replaces every occurrence of the API key in a message.
@@ -281,11 +359,7 @@ impl HttpModel {
                     return Err(ModelError::Fatal(why));
                 }
             };
-        let body = match self.source.provider {
-            Provider::Anthropic => anthropic::body(&req, self.source.stream),
-            Provider::Openai => openai::body(&req, self.source.stream),
-        }
-        .to_string();
+        let body = self.body(&req);
         let tokens = estimate_tokens(prompt_bytes, req.max_tokens);
         let mut rng = rand::rng();
         let mut retry = 0u32;
@@ -306,11 +380,19 @@ impl HttpModel {
                 Ok(reply) => {
                     let total_ms = started.elapsed().as_secs_f64() * 1000.0;
                     let usage = reply.usage.unwrap_or_else(|| {
-                        eprintln!(
-                            "warning: {}: the response to {} carried no usage; it is counted as 0 tokens",
-                            self.name, r.id
-                        );
-                        Usage::default()
+                        if !self.warned_no_usage.swap(true, Ordering::SeqCst) {
+                            eprintln!(
+                                "warning: {}: the response to {} carried no usage (and maybe others will): its tokens are estimated as an upper bound (prompt and answer bytes) and marked as estimated",
+                                self.name, r.id
+                            );
+                        }
+                        estimate_usage(
+                            prompt_bytes,
+                            &reply.text,
+                            &req.stop,
+                            req.max_tokens,
+                            reply.finish,
+                        )
                     });
                     self.budget
                         .settle(reservation, token_cost(&usage, &self.price));
@@ -333,7 +415,7 @@ impl HttpModel {
                     }
                     return Ok(completion);
                 }
-                Err(Outcome::Fatal(why)) => {
+                Err(Outcome::Fatal(why) | Outcome::Refused { reason: why, .. }) => {
                     stopping.store(true, Ordering::SeqCst);
                     self.budget.release(reservation);
                     return Err(ModelError::Fatal(
@@ -375,21 +457,15 @@ impl HttpModel {
     /// One HTTP exchange, timed from `started`.
     fn attempt(&self, body: &str, started: Instant) -> Result<Reply, Outcome> {
         let s = &self.source;
-        let (url, headers) = match s.provider {
-            Provider::Openai => (
-                openai::url(&s.base_url),
-                openai::auth_headers(self.key.as_deref()),
-            ),
-            Provider::Anthropic => (
-                anthropic::url(&s.base_url),
-                anthropic::auth_headers(self.key.as_deref()),
-            ),
+        let url = match s.provider {
+            Provider::Openai => openai::url(&s.base_url),
+            Provider::Anthropic => anthropic::url(&s.base_url),
         };
         let mut request = self
             .agent
             .post(&url)
             .header("content-type", "application/json");
-        for (name, value) in headers {
+        for (name, value) in self.auth_headers() {
             request = request.header(name, value);
         }
         let mut response = request.send(body).map_err(|e| transport(&url, e))?;
@@ -450,9 +526,12 @@ impl HttpModel {
                 retry_after: wait,
             })
         } else {
-            Err(Outcome::Fatal(format!(
-                "HTTP {status} from {url}: {message} (retrying cannot fix this; check the key, model and request settings)"
-            )))
+            Err(Outcome::Refused {
+                status,
+                reason: format!(
+                    "HTTP {status} from {url}: {message} (retrying cannot fix this; check the key, model and request settings)"
+                ),
+            })
         }
     }
 }
@@ -516,7 +595,7 @@ impl Model for HttpModel {
         ModelIdentity {
             backend: self.source.provider.as_str().to_string(),
             name: self.name.clone(),
-            fingerprint: format!("{} at {}", self.source.model, self.source.base_url),
+            fingerprint: self.source.describe(),
         }
     }
 

@@ -59,7 +59,7 @@ pub fn body(r: &ApiRequest, stream: bool) -> Value {
 }
 
 /// Reads a response body. Missing `usage` is not an error (some servers
-/// omit it): the reply then has no usage and costs nothing.
+/// omit it): the reply then has no usage, and the caller estimates it.
 pub fn parse(body: &str) -> Result<Reply, String> {
     let v: Value = serde_json::from_str(body).map_err(|e| format!("malformed JSON: {e}"))?;
     let choice = v
@@ -104,6 +104,7 @@ pub fn usage(v: &Value) -> Option<Usage> {
         prompt_tokens: prompt - cached,
         completion_tokens: n(u.get("completion_tokens")),
         cached_prompt_tokens: cached,
+        estimated: false,
     })
 }
 
@@ -123,6 +124,7 @@ mod tests {
             top_p: 1.0,
             stop: vec!["\n".into(), "a".into(), "b".into(), "c".into(), "d".into()],
             seed: 3,
+            extra_body: Default::default(),
         }
     }
 
@@ -161,7 +163,8 @@ mod tests {
             Some(Usage {
                 prompt_tokens: 5,
                 completion_tokens: 12,
-                cached_prompt_tokens: 4
+                cached_prompt_tokens: 4,
+                estimated: false,
             })
         );
         let no_usage =

@@ -32,6 +32,15 @@ pub enum Outcome {
     /// but once retries run out the run stops (the teacher is down, not
     /// this item).
     Unreachable(String),
+    /// The server refused the request (a 4xx other than the retried
+    /// ones: bad key, unknown model, bad request): stop the run, retrying
+    /// cannot help.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The server's message, with the URL.
+        reason: String,
+    },
     /// Stop the run: retrying cannot help.
     Fatal(String),
 }

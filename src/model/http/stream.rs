@@ -5,9 +5,10 @@
 //! OpenAI sends `data: {chunk}` events whose `choices[0].delta.content`
 //! carries text, a `finish_reason` on the last choice chunk, a final chunk
 //! with `usage` (asked for with `stream_options.include_usage`), then
-//! `data: [DONE]`. Anthropic sends typed events: `message_start` (input
-//! usage), `content_block_delta` with `text_delta`s, `message_delta` (stop
-//! reason, output tokens) and `message_stop`. A stream that ends before its
+//! `data: [DONE]` (servers that ignore `include_usage`, llama.cpp's among
+//! them, send no usage). Anthropic sends typed events: `message_start`
+//! (usage so far), `content_block_delta` with `text_delta`s,
+//! `message_delta` (stop reason, cumulative usage) and `message_stop`. A stream that ends before its
 //! end marker is an error (retried), never a short answer.
 
 use std::io::BufRead;
@@ -24,7 +25,11 @@ pub struct Stream {
     provider: Provider,
     text: String,
     finish: Option<FinishReason>,
+    /// OpenAI: the usage chunk, when the server sent one.
     usage: Option<Usage>,
+    /// Anthropic: the counts of `message_start` updated by each
+    /// `message_delta` (cumulative there).
+    counts: anthropic::UsageCounts,
     done: bool,
 }
 
@@ -36,6 +41,7 @@ impl Stream {
             text: String::new(),
             finish: None,
             usage: None,
+            counts: anthropic::UsageCounts::default(),
             done: false,
         }
     }
@@ -77,7 +83,7 @@ impl Stream {
             Provider::Anthropic => match v.get("type").and_then(Value::as_str) {
                 Some("message_start") => {
                     if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
-                        self.usage = Some(anthropic::usage(u));
+                        self.counts.update(u);
                     }
                 }
                 Some("content_block_delta") => {
@@ -96,13 +102,8 @@ impl Stream {
                     {
                         self.finish = Some(f);
                     }
-                    if let Some(out) = v
-                        .get("usage")
-                        .and_then(|u| u.get("output_tokens"))
-                        .and_then(Value::as_u64)
-                    {
-                        let u = self.usage.get_or_insert_with(Usage::default);
-                        u.completion_tokens = out;
+                    if let Some(u) = v.get("usage") {
+                        self.counts.update(u);
                     }
                 }
                 Some("message_stop") => self.done = true,
@@ -123,7 +124,10 @@ impl Stream {
                 Provider::Openai => FinishReason::Stop,
                 Provider::Anthropic => FinishReason::Eos,
             }),
-            usage: self.usage,
+            usage: match self.provider {
+                Provider::Openai => self.usage,
+                Provider::Anthropic => self.counts.usage(),
+            },
             first_token_ms,
         })
     }
@@ -228,7 +232,8 @@ mod tests {
             Some(Usage {
                 prompt_tokens: 25,
                 completion_tokens: 15,
-                cached_prompt_tokens: 5
+                cached_prompt_tokens: 5,
+                estimated: false,
             })
         );
         let err = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
@@ -237,6 +242,53 @@ mod tests {
                 .unwrap_err()
                 .contains("Overloaded")
         );
+    }
+
+    /// A LiteLLM proxy in front of an OpenAI-compatible server sends
+    /// `input_tokens: 0` at the start and the real counts in
+    /// `message_delta`, whose usage the API reference defines as
+    /// cumulative: the delta's counts replace the start's.
+    #[test]
+    fn anthropic_delta_usage_is_cumulative() {
+        let events = concat!(
+            "event: message_start\n",
+            "data: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":0,\"output_tokens\":0}}}\n\n",
+            "event: content_block_delta\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"42\"}}\n\n",
+            "event: message_delta\n",
+            "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"input_tokens\":2095,\"output_tokens\":2,\"cache_read_input_tokens\":null,\"cache_creation_input_tokens\":5}}\n\n",
+            "event: message_stop\n",
+            "data: {\"type\":\"message_stop\"}\n\n",
+        );
+        let r = read(Provider::Anthropic, events).unwrap();
+        assert_eq!(
+            r.usage,
+            Some(Usage {
+                prompt_tokens: 2100,
+                completion_tokens: 2,
+                cached_prompt_tokens: 0,
+                estimated: false,
+            })
+        );
+    }
+
+    /// llama.cpp's server ignores `stream_options.include_usage`: the
+    /// stream ends with no usage, which the reply says (the caller then
+    /// estimates it), never as zero tokens.
+    #[test]
+    fn a_stream_without_usage_has_none() {
+        let events = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"7\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: [DONE]\n\n",
+        );
+        assert_eq!(read(Provider::Openai, events).unwrap().usage, None);
+        let events = concat!(
+            "data: {\"type\":\"message_start\",\"message\":{\"content\":[]}}\n\n",
+            "data: {\"type\":\"content_block_delta\",\"delta\":{\"type\":\"text_delta\",\"text\":\"7\"}}\n\n",
+            "data: {\"type\":\"message_stop\"}\n\n",
+        );
+        assert_eq!(read(Provider::Anthropic, events).unwrap().usage, None);
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub fn render_html(ctx: &ReportContext<'_>) -> Result<String, ReportError> {
         escape(&summary.run)
     ));
     header(&mut out, summary);
-    for w in summary.contamination_warnings() {
+    for w in summary.warnings() {
         out.push_str(&format!(
             "<p class=\"warning\"><strong>WARNING:</strong> {}</p>\n",
             escape(&w)
