@@ -498,12 +498,12 @@ fn retention_criterion(
                 Verdict::Inconclusive,
                 format!(
                     "retention cannot be measured: the teacher got {} of {} items right, fewer \
-                     than the minimum {}, and the one-sided upper bound {} at confidence {c} \
-                     ({method} interval) does not show the student below the threshold {t}; {}",
+                     than the minimum {}, and the one-sided upper bound at confidence {c} \
+                     ({method} interval: {}) does not show the student below the threshold {t}; {}",
                     count(e.teacher_correct),
                     e.n,
                     th.min_teacher_correct,
-                    e.upper_bound,
+                    upper_bound_text(e.upper_bound),
                     advice,
                 ),
             ),
@@ -613,6 +613,17 @@ fn advice(th: &GateThresholds, more: Option<&ItemsToAdd>) -> String {
             }
         ),
         None => "no number of added items is likely to decide it at the observed rates".to_string(),
+    }
+}
+
+/// An upper bound as a reason states it: `unbounded` when the interval
+/// has no finite upper end (the score interval's is then the largest
+/// float, which says nothing to a reader).
+fn upper_bound_text(x: f64) -> String {
+    if x.is_finite() && x < f64::MAX {
+        x.to_string()
+    } else {
+        "unbounded".to_string()
     }
 }
 
@@ -1221,5 +1232,13 @@ mod tests {
         assert_eq!(parse("none").unwrap(), ClusterBy::None);
         assert!(parse("meta.").is_err() && parse("suite").is_err());
         assert_eq!(String::from(ClusterBy::Meta("t".into())), "meta.t");
+    }
+
+    #[test]
+    fn an_unbounded_upper_bound_is_said_in_words() {
+        // Seen in a live run: the reason printed f64::MAX's 309 digits.
+        assert_eq!(upper_bound_text(f64::MAX), "unbounded");
+        assert_eq!(upper_bound_text(f64::INFINITY), "unbounded");
+        assert_eq!(upper_bound_text(0.451), "0.451");
     }
 }
