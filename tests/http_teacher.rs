@@ -1027,6 +1027,10 @@ fn answers_without_usage_are_billed_an_upper_bound_marked_in_every_report() {
         );
     }
     assert!(String::from_utf8_lossy(&out.stdout).contains("Estimated cost: 12 of student"));
+    // The student's cost figures are marked where they are shown.
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("≈$"), "{md}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("≈$"));
     let stats = std::fs::read_to_string(run.join("stats.csv")).unwrap();
     assert!(stats.lines().next().unwrap().contains("estimated_usage"));
     let results = std::fs::read_to_string(run.join("results.csv")).unwrap();

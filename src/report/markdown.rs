@@ -14,8 +14,8 @@ use super::labels::{
     retention_method, thousands,
 };
 use super::numbers::{
-    confidence, dollars, factor, millis, p_value, percent, percent_interval, rate, ratio,
-    ratio_interval,
+    confidence, dollars, factor, millis, model_dollars, p_value, percent, percent_interval, rate,
+    ratio, ratio_interval,
 };
 use super::{
     ALL_SUITES, Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed,
@@ -298,7 +298,7 @@ fn verdict_table(out: &mut String, summary: &Summary, rows: &[GateRow<'_>]) {
                     },
                 ),
                 r.student
-                    .map_or_else(|| MISSING.into(), |s| dollars(s.cost_per_1k)),
+                    .map_or_else(|| MISSING.into(), |s| model_dollars(s, s.cost_per_1k)),
                 cmp(|c| dollars(c.savings_per_1k)),
                 r.student.map_or_else(
                     || MISSING.into(),
@@ -594,8 +594,8 @@ fn latency_cost_table(out: &mut String, summary: &Summary) {
                 s.tokens_per_s.map_or_else(|| MISSING.into(), rate),
                 s.prompt_tokens.to_string(),
                 s.completion_tokens.to_string(),
-                dollars(s.cost),
-                dollars(s.cost_per_1k),
+                model_dollars(s, s.cost),
+                model_dollars(s, s.cost_per_1k),
             ]
         })
         .collect::<Vec<_>>();

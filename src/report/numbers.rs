@@ -94,6 +94,16 @@ pub(crate) fn millis(ms: f64) -> String {
     format!("{} ms", fixed(ms, decimals))
 }
 
+/// A model's dollars, marked `≈` when any of its token counts are
+/// estimated (its server reported no usage; see `Summary::warnings`).
+pub(crate) fn model_dollars(stats: &crate::summary::ModelStats, x: f64) -> String {
+    if stats.estimated_usage > 0 {
+        format!("≈{}", dollars(x))
+    } else {
+        dollars(x)
+    }
+}
+
 /// Dollars: two decimals from one dollar up, three significant digits below.
 pub(crate) fn dollars(x: f64) -> String {
     if let Some(s) = non_finite(x) {

@@ -8,7 +8,8 @@ use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 
 use super::labels::{RECORDED_MARK, RECORDED_NOTE, lower_bound_sentence};
 use super::numbers::{
-    confidence, dollars, factor, millis, p_value, percent, percent_interval, rate, ratio,
+    confidence, dollars, factor, millis, model_dollars, p_value, percent, percent_interval, rate,
+    ratio,
 };
 use super::{
     Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, model_stats,
@@ -207,7 +208,7 @@ fn verdict_table(rows: &[GateRow<'_>], color: bool, recorded: &mut bool) -> Tabl
             }),
         );
         let cost = pair(
-            row.student.map(|s| dollars(s.cost_per_1k)),
+            row.student.map(|s| model_dollars(s, s.cost_per_1k)),
             row.comparison.map(|c| savings(c.savings_per_1k)),
         );
         table.add_row(vec![
@@ -320,7 +321,8 @@ fn model_table(summary: &Summary, recorded: &mut bool) -> Table {
                 .and_then(|s| s.tokens_per_s)
                 .map_or_else(|| MISSING.to_string(), rate),
         );
-        cells.push(overall.map_or_else(|| MISSING.to_string(), |s| dollars(s.cost_per_1k)));
+        cells
+            .push(overall.map_or_else(|| MISSING.to_string(), |s| model_dollars(s, s.cost_per_1k)));
         table.add_row(cells);
     }
     align_right(&mut table, 2);

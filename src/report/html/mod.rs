@@ -29,7 +29,8 @@ use super::labels::{
     lower_bound_sentence, retention_method, thousands,
 };
 use super::numbers::{
-    confidence, dollars, factor, millis, percent, percent_interval, ratio, ratio_interval,
+    confidence, dollars, factor, millis, model_dollars, percent, percent_interval, ratio,
+    ratio_interval,
 };
 use super::{
     Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed, latencies_recorded,
@@ -640,7 +641,7 @@ fn retention_table(
             escape(name),
             s.map_or_else(
                 || "—".into(),
-                |s| format!("<span data-value=\"{}\">{}</span>", data(s.cost_per_1k), dollars(s.cost_per_1k))
+                |s| format!("<span data-value=\"{}\">{}</span>", data(s.cost_per_1k), model_dollars(s, s.cost_per_1k))
             ),
             if on_front { "yes" } else { "" },
         ));
