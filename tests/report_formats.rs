@@ -254,6 +254,7 @@ fn summary() -> Summary {
         exit_code: 1,
         statistics: Default::default(),
         contamination: Vec::new(),
+        isolation: None,
     }
 }
 

@@ -25,6 +25,7 @@ use distill_gate::sandbox::{
 };
 
 mod sandbox_common;
+mod support;
 use sandbox_common::FORBIDDEN_CALLS;
 
 /// Set in the environment of the inner run: the test binary runs there as
@@ -46,13 +47,7 @@ fn is_root() -> bool {
 /// [`SECRET`] that it may read itself.
 fn run_unprivileged(name: &str, vars: &[(&str, &str)]) {
     let exe = std::env::current_exe().expect("test binary");
-    let home = tempfile::Builder::new()
-        .prefix("dg-unprivileged-home-")
-        .tempdir()
-        .expect("home");
-    let secret = home.path().join("id_ed25519");
-    std::fs::write(&secret, SECRET).expect("secret");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (home, secret) = private_home();
     let mut command = Command::new(&exe);
     command
         .args([
@@ -98,6 +93,18 @@ fn run_unprivileged(name: &str, vars: &[(&str, &str)]) {
     assert!(text.contains("1 passed"), "{name} did not run: {text}");
     assert!(!text.contains(FAKE_KEY), "the API key leaked");
     assert!(!text.contains(SECRET), "the private file leaked");
+}
+
+/// A home directory holding a private file (mode 600) with [`SECRET`].
+fn private_home() -> (tempfile::TempDir, PathBuf) {
+    let home = tempfile::Builder::new()
+        .prefix("dg-unprivileged-home-")
+        .tempdir()
+        .expect("home");
+    let secret = home.path().join("id_ed25519");
+    std::fs::write(&secret, SECRET).expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    (home, secret)
 }
 
 /// A uid (and gid) that no account and no file uses, different for each
@@ -451,4 +458,184 @@ fn another_runs_work_dir_is_out_of_reach() {
         attacker_outcome.stdout.starts_with("found []"),
         "{attacker_outcome:?}"
     );
+}
+
+/// Changes the owner of `path` and everything under it.
+fn chown_tree(path: &Path, uid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(uid)).expect("chown");
+    if path.is_dir() && !path.is_symlink() {
+        for entry in std::fs::read_dir(path).expect("read dir").flatten() {
+            chown_tree(&entry.path(), uid);
+        }
+    }
+}
+
+/// Live processes whose real uid is `uid` (zombies are not: a killed
+/// relay whose parent died first waits for the system's init to reap it).
+fn processes_of(uid: u32) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("status")).ok())
+        .filter(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next())
+                == Some(uid.to_string().as_str())
+                && !status.contains("State:\tZ")
+        })
+        .collect()
+}
+
+/// Hostile answers through `distill-gate run`, started as a fresh
+/// unprivileged user with an API key in its environment and a private
+/// file it can read: in the jail and in the forced Landlock fallback each
+/// scores 0 with a reason, the teacher scores 1, nothing leaks, no process
+/// is left, and the terminal report and `summary.json` name the
+/// isolation. With rlimits only, every code item is refused, naming
+/// `[run] unsafe_sandbox = true`, until the config says so.
+#[test]
+fn attacks_in_a_run_as_an_unprivileged_user() {
+    if !is_root() {
+        return; // the inner tests above cover a caller that is not root
+    }
+    let uid = fresh_uid();
+    let (home, secret) = private_home();
+    chown_tree(home.path(), uid);
+    let attacks: Vec<(&str, String)> = vec![
+        (
+            "a private file of the user",
+            format!(
+                "def f(x):\n    print(open({:?}).read())\n    return 2 * x\n",
+                secret.display().to_string()
+            ),
+        ),
+        (
+            "api key from the parent's environ",
+            "import os\ndef f(x):\n    data = open('/proc/%d/environ' % os.getppid(), 'rb').read()\n    assert b'OPENAI_API_KEY' in data, 'no key'\n    return 2 * x\n".into(),
+        ),
+        (
+            "a raw socket",
+            "import socket\ndef f(x):\n    socket.socket(socket.AF_UNIX, socket.SOCK_RAW)\n    return 2 * x\n".into(),
+        ),
+        (
+            "a background process",
+            "import os, time\ndef f(x):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(120)\n    return 2 * x\n".into(),
+        ),
+    ];
+    let suite = "name = \"attacks\"\nversion = \"1\"\ndescription = \"hostile answers\"\n[defaults]\nprompt = \"{input}\"\nmax_tokens = 512\nscorer = { kind = \"code\", timeout_ms = 4000, memory_mb = 256 }\n";
+    let tasks: String = (0..attacks.len())
+        .map(|i| {
+            format!(
+                "{{\"id\": \"a{i}\", \"category\": \"attack\", \"input\": \"Write f(x) = 2x ({i})\", \"target\": {{\"entry_point\": \"f\", \"solution\": \"def f(x):\\n    return 2 * x\\n\", \"tests\": [\"assert f(2) == 4\"]}}}}\n"
+            )
+        })
+        .collect();
+    let ws = support::Workspace::new(suite, &tasks);
+    ws.transcript("teacher", |_, _| {
+        "```python\ndef f(x):\n    return 2 * x\n```".to_string()
+    });
+    ws.transcript("attacker", |i, _| {
+        attacks.get(i).map(|(_, a)| a.clone()).unwrap_or_default()
+    });
+    let config = ws.config(&["teacher", "attacker"], "");
+    chown_tree(ws.path(), uid);
+    let run = |mode: &str| {
+        let _ = std::fs::remove_dir_all(ws.run_dir());
+        let out = ws
+            .command(&["run", "gate.toml"])
+            .env("OPENAI_API_KEY", FAKE_KEY)
+            .env("HOME", home.path())
+            .env(MODE_VARIABLE, mode)
+            .uid(uid)
+            .gid(uid)
+            .output()
+            .expect("spawn");
+        let all = support::text(&out);
+        assert!(
+            !all.contains(FAKE_KEY) && !all.contains(SECRET),
+            "leak: {all}"
+        );
+        let left = processes_of(uid);
+        assert!(left.is_empty(), "{mode}: processes left: {left:?}");
+        let journal = std::fs::read_to_string(ws.run_dir().join("results.jsonl"))
+            .unwrap_or_else(|e| panic!("{mode}: no journal ({e}): {all}"));
+        let summary = std::fs::read_to_string(ws.run_dir().join("summary.json")).expect("summary");
+        for f in std::fs::read_dir(ws.run_dir()).expect("run dir").flatten() {
+            let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+            assert!(
+                !text.contains(FAKE_KEY) && !text.contains(SECRET),
+                "leak into {f:?}"
+            );
+        }
+        let lines: Vec<serde_json::Value> = journal
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("journal line"))
+            .collect();
+        (all, lines, summary)
+    };
+
+    for (mode, says) in [
+        ("jail", "Code sandbox: jail in a user namespace (not root)"),
+        ("landlock", "Code sandbox: landlock fallback (not root)"),
+    ] {
+        let (all, lines, summary) = run(mode);
+        assert!(all.contains(says), "{mode}: {all}");
+        assert!(
+            summary.contains(&says["Code sandbox: ".len()..]),
+            "{summary}"
+        );
+        for e in &lines {
+            let i: usize = e["task_id"].as_str().unwrap_or("")[1..]
+                .parse()
+                .unwrap_or(0);
+            let what = attacks.get(i).map_or("?", |a| a.0);
+            if e["model"] == "teacher" {
+                assert_eq!(e["score"], 1.0, "{mode}: teacher on {what}: {e}");
+            } else {
+                let detail = e["detail"].as_str().unwrap_or("");
+                eprintln!("{mode:9} {what:35} -> {detail}");
+                assert_eq!(e["score"], 0.0, "{mode}: {what} was not contained: {e}");
+                assert!(
+                    detail.contains("failed") || detail.contains("limit"),
+                    "{mode}: {what}: no reason: {e}"
+                );
+            }
+        }
+        let raw_socket = lines
+            .iter()
+            .find(|e| e["model"] == "attacker" && e["task_id"] == "a2")
+            .and_then(|e| e["detail"].as_str())
+            .unwrap_or("");
+        assert!(raw_socket.contains("system-call filter"), "{raw_socket}");
+    }
+
+    // Rlimits only: refused, the error naming the setting.
+    let (all, lines, _) = run("rlimits");
+    assert!(all.contains("Code sandbox: none: refusing"), "{all}");
+    for e in &lines {
+        assert_eq!(e["score"], 0.0, "{e}");
+        let detail = e["detail"].as_str().unwrap_or("");
+        assert!(detail.contains("`[run] unsafe_sandbox = true`"), "{e}");
+    }
+    let text = std::fs::read_to_string(&config).expect("gate.toml");
+    std::fs::write(
+        &config,
+        text.replacen("[run]\n", "[run]\nunsafe_sandbox = true\n", 1),
+    )
+    .expect("gate.toml");
+    let (all, lines, _) = run("rlimits");
+    assert!(
+        all.contains("Code sandbox: rlimits only (not root)"),
+        "{all}"
+    );
+    let teacher_scores: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|e| e["model"] == "teacher")
+        .map(|e| &e["score"])
+        .collect();
+    assert!(teacher_scores.iter().all(|s| **s == 1.0), "{lines:?}");
 }

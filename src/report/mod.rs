@@ -664,6 +664,7 @@ pub(crate) mod tests {
             exit_code: 1,
             statistics: Default::default(),
             contamination: Vec::new(),
+            isolation: None,
         }
     }
 }

@@ -416,6 +416,18 @@ fn forced_mode() -> Result<Option<Mode>, SandboxError> {
         })
 }
 
+/// What the sandbox gives model code here, for a run's summary: the
+/// [`Isolation::describe`] line of a trivial program run now, or why code
+/// is refused. Found once per process.
+pub fn isolation_here() -> String {
+    static HERE: OnceLock<String> = OnceLock::new();
+    HERE.get_or_init(|| match run_python("pass", "", &Limits::default()) {
+        Ok(outcome) => outcome.isolation.describe(),
+        Err(e) => format!("none: {e}"),
+    })
+    .clone()
+}
+
 /// What [`run_python_pair`] returns: how each program ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairOutcome {
