@@ -157,8 +157,9 @@ pub struct Isolation {
 }
 
 impl Isolation {
-    /// One line for details and reports, e.g. `jail as root: netns;
-    /// private /tmp; fs jail; uid 2000000000; nproc limit; seccomp; audit hook`.
+    /// One line for details and reports, the same for every run on a
+    /// machine, e.g. `jail as root: netns; private /tmp; fs jail; own uid;
+    /// nproc limit; seccomp; audit hook`.
     pub fn describe(&self) -> String {
         let pick = |on: bool, yes: &str, no: &str| if on { yes } else { no }.to_string();
         let network = if self.network_namespace {
@@ -186,8 +187,10 @@ impl Isolation {
         if self.pid_namespace {
             parts.push("pidns".into());
         }
+        // Not the uid itself: it differs from run to run, and summaries
+        // must not.
         parts.push(match self.uid {
-            Some(uid) => format!("uid {uid}"),
+            Some(_) => "own uid".into(),
             None => "caller's uid".into(),
         });
         parts.push(pick(self.process_limit, "nproc limit", "NO process limit"));
@@ -1197,7 +1200,7 @@ mod tests {
         };
         assert_eq!(
             iso.describe(),
-            "jail as root: netns; private /tmp; fs jail; uid 2000000000; nproc limit; seccomp; audit hook"
+            "jail as root: netns; private /tmp; fs jail; own uid; nproc limit; seccomp; audit hook"
         );
         let landlock = Isolation {
             root: false,
