@@ -45,6 +45,7 @@ fn load_plan(config_path: &Path) -> Result<std::result::Result<(Plan, String), P
         Ok(c) => c,
         Err(p) => return Ok(Err(p)),
     };
+    distill_gate::sandbox::allow_unsafe(config.run.unsafe_sandbox);
     let bytes = std::fs::read(config_path).with_context(|| config_path.display().to_string())?;
     // Every model is checked before any runs, so no answer is lost to a
     // checkpoint that cannot be opened.

@@ -63,6 +63,12 @@ pub struct RunSettings {
     /// every report warns.
     #[serde(default)]
     pub allow_contamination: bool,
+    /// Whether model-written code may run where the sandbox can neither
+    /// jail it nor confine it with Landlock (rlimits and the seccomp
+    /// filter only: it could read every file the user can). Refused by
+    /// default ([`crate::sandbox::allow_unsafe`]).
+    #[serde(default)]
+    pub unsafe_sandbox: bool,
 }
 
 impl Default for RunSettings {
@@ -77,6 +83,7 @@ impl Default for RunSettings {
             max_cost: None,
             max_cost_from_flag: false,
             allow_contamination: false,
+            unsafe_sandbox: false,
         }
     }
 }
@@ -1011,6 +1018,31 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(p) => p.0.iter().map(|p| p.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn unsafe_sandbox_is_a_boolean_reported_at_its_line() {
+        let rest = "[teacher]\nname = \"t\"\nkind = \"replay\"\ntranscript = \"t.jsonl\"\n\
+                    [[students]]\nname = \"s\"\nkind = \"replay\"\ntranscript = \"s.jsonl\"\n\
+                    [[suites]]\npath = \"x\"\n";
+        let run = |settings: &str| {
+            parse(
+                Path::new("gate.toml"),
+                &format!("[run]\nseed = 1\n{settings}{rest}"),
+            )
+            .map(|c| c.run.unsafe_sandbox)
+            .map_err(|p| p.0.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(run(""), Ok(false));
+        assert_eq!(run("unsafe_sandbox = true\n"), Ok(true));
+        let Err(problems) = run("unsafe_sandbox = \"yes\"\n") else {
+            panic!("a string was taken for a boolean")
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("gate.toml:3:") && problems[0].contains("boolean"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -320,9 +320,23 @@ pub struct Summary {
     /// warns about each.
     #[serde(default)]
     pub contamination: Vec<crate::run::contamination::Contamination>,
+    /// For runs that score code: the containment the sandbox gives model
+    /// code on the machine that wrote the summary
+    /// ([`crate::sandbox::Isolation::describe`]), or why it refuses to run
+    /// it. Every report shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
 }
 
 impl Summary {
+    /// The line every report shows about the code sandbox, if the run
+    /// scores code.
+    pub fn isolation_line(&self) -> Option<String> {
+        self.isolation
+            .as_ref()
+            .map(|i| format!("Code sandbox: {i}"))
+    }
+
     /// The warnings every report shows, one line each: each contaminated
     /// (or unchecked) training transcript, and each model whose costs are
     /// built on estimated token counts. Empty when there is nothing to warn

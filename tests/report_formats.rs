@@ -256,6 +256,7 @@ fn summary() -> Summary {
         exit_code: 1,
         statistics: Default::default(),
         contamination: Vec::new(),
+        isolation: None,
     }
 }
 

@@ -3,6 +3,7 @@
 //! Every hostile answer must score 0 with the right reason while the
 //! harness goes on: after each one a correct answer still scores 1.
 
+mod sandbox_common;
 mod support;
 
 use std::io::ErrorKind;
@@ -442,21 +443,6 @@ fn sandboxes_run_in_parallel_threads() {
     }
 }
 
-/// Free bytes on the file system holding `path` (`statvfs`).
-fn free_bytes(path: &Path) -> u64 {
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return 0;
-    };
-    // SAFETY: statvfs writes into the zeroed struct we own; `c` is NUL-terminated.
-    unsafe {
-        let mut st: libc::statvfs = std::mem::zeroed();
-        if libc::statvfs(c.as_ptr(), &mut st) != 0 {
-            return 0;
-        }
-        st.f_bavail as u64 * st.f_frsize as u64
-    }
-}
-
 /// Live processes whose real uid is one the sandbox of the harness process
 /// `harness` hands out (see `src/sandbox/slots.rs`: 100,000 uids from
 /// 2,000,000,000 + (pid mod 1000) * 100,000).
@@ -563,7 +549,7 @@ fn attacks_in_a_run_score_zero_with_reasons_and_leave_nothing_behind() {
         attacks.get(i).map(|(_, a)| a.clone()).unwrap_or_default()
     });
     ws.config(&["teacher", "attacker"], "");
-    let free_before = free_bytes(Path::new("/tmp"));
+    let free_before = sandbox_common::free_bytes(Path::new("/tmp"));
     let child = ws
         .command(&["run", "gate.toml", "--quiet"])
         .env("OPENAI_API_KEY", FAKE_KEY)
@@ -605,7 +591,7 @@ fn attacks_in_a_run_score_zero_with_reasons_and_leave_nothing_behind() {
         );
     }
     // The disk: the fill attacks wrote at most their tmpfs quota, now freed.
-    let free_after = free_bytes(Path::new("/tmp"));
+    let free_after = sandbox_common::free_bytes(Path::new("/tmp"));
     assert!(
         free_after + (256 << 20) > free_before,
         "free space on /tmp fell from {free_before} to {free_after}"
@@ -647,7 +633,7 @@ fn jail_hides_the_host_and_bounds_what_the_program_can_take() {
          print('files', n)\n",
         checkout = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
     );
-    let free_before = free_bytes(Path::new("/tmp"));
+    let free_before = sandbox_common::free_bytes(Path::new("/tmp"));
     let outcome = run_python(&source, "", &limits);
     let Ok(outcome) = outcome else {
         panic!("{outcome:?}")
@@ -674,7 +660,7 @@ fn jail_hides_the_host_and_bounds_what_the_program_can_take() {
         let files: u64 = said("files").parse().unwrap_or(u64::MAX);
         assert!(files <= (4 * limits.max_file_bytes) >> 20, "{outcome:?}");
     }
-    let free_after = free_bytes(Path::new("/tmp"));
+    let free_after = sandbox_common::free_bytes(Path::new("/tmp"));
     assert!(
         free_after + (128 << 20) > free_before,
         "free space on /tmp fell from {free_before} to {free_after}"
@@ -699,4 +685,46 @@ fn hashes_and_set_order_are_the_same_in_every_run() {
         outputs.iter().all(|o| o == &outputs[0]),
         "outputs differ between runs: {outputs:?}"
     );
+}
+
+#[test]
+fn the_seccomp_filter_kills_forbidden_calls_with_a_reason() {
+    let limits = quick_limits();
+    let probe = run_python("print('ok')", "", &limits).expect("sandbox runs");
+    assert!(probe.isolation.seccomp, "{:?}", probe.isolation);
+    for (what, source) in sandbox_common::FORBIDDEN_CALLS {
+        // The call numbers above are x86_64's.
+        if cfg!(not(target_arch = "x86_64")) && source.contains("syscall(") {
+            continue;
+        }
+        let outcome = run_python(source, "", &limits).expect("sandbox runs");
+        assert_eq!(
+            outcome.status,
+            Status::Signaled(libc::SIGSYS),
+            "{what} was not refused: {outcome:?}"
+        );
+        assert_eq!(outcome.stdout, "", "{what}: {outcome:?}");
+    }
+    // Threads (clone3 refused with ENOSYS: the C library falls back to
+    // clone) and processes still work.
+    let outcome = run_python(
+        "import threading, os\nt = threading.Thread(target=print, args=('thread',))\nt.start()\nt.join()\npid = os.fork()\nif pid == 0:\n    os._exit(7)\nprint('child', os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))\n",
+        "",
+        &limits,
+    )
+    .expect("sandbox runs");
+    assert_eq!(outcome.stdout, "thread\nchild 7\n", "{outcome:?}");
+
+    // Through the code scorer, audit hook on: a raw AF_UNIX socket passes
+    // the hook, and the score says why the answer's process died.
+    let scorer = scorer(3000, 256);
+    let s = scorer.score(
+        &double_task(),
+        "import socket\nsocket.socket(socket.AF_UNIX, socket.SOCK_RAW)\ndef f(x):\n    return 2 * x\n",
+    );
+    assert_zero(
+        &s,
+        "the answer's process was killed by signal 31 (SIGSYS): the sandbox's system-call filter refused",
+    );
+    assert_still_works(scorer.as_ref());
 }

@@ -122,6 +122,12 @@ pub fn render_junit(summary: &Summary) -> String {
             count(&cases, Outcome::Failed),
             count(&cases, Outcome::Skipped),
         ));
+        out.extend(summary.isolation.as_ref().map(|i| {
+            format!(
+                "    <properties><property name=\"sandbox\" value=\"{}\"/></properties>\n",
+                escape_attribute(i)
+            )
+        }));
         for case in cases {
             testcase(
                 &mut out,

@@ -164,11 +164,17 @@ fn title(out: &mut String, summary: &Summary) {
     contamination(out, summary);
 }
 
-/// A warning block per [`Summary::warnings`] line.
+/// A warning block per [`Summary::warnings`] line, then the code
+/// sandbox's line (runs that score code).
 pub(crate) fn contamination(out: &mut String, summary: &Summary) {
     for w in summary.warnings() {
         out.push_str(&format!("\n> **WARNING:** {}\n", escape(&w)));
     }
+    out.extend(
+        summary
+            .isolation_line()
+            .map(|l| format!("\n{}\n", escape(&l))),
+    );
 }
 
 fn section(out: &mut String, name: &str) {

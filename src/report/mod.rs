@@ -634,6 +634,57 @@ pub(crate) mod tests {
     use super::*;
 
     #[test]
+    fn every_format_shows_the_code_sandbox_isolation() {
+        let line = "jail in a user namespace (not root): netns; fs jail; seccomp <&>";
+        let summary = Summary {
+            isolation: Some(line.into()),
+            suites: vec![crate::summary::SuiteInfo {
+                name: "coding".into(),
+                version: "1".into(),
+                split: "test".into(),
+                items: 1,
+                categories: Vec::new(),
+            }],
+            gates: vec![crate::summary::GateResult {
+                student: "s".into(),
+                suite: "coding".into(),
+                verdict: crate::gate::Verdict::Inconclusive,
+                reasons: Vec::new(),
+                items_needed: None,
+                thresholds: crate::summary::AppliedThresholds {
+                    min_retention: 0.9,
+                    confidence: 0.95,
+                    max_p95_latency_ms: None,
+                    min_speedup: None,
+                    max_cost_ratio: None,
+                    max_error_rate: None,
+                },
+            }],
+            ..bare_summary()
+        };
+        let journal = Vec::new();
+        let ctx = ReportContext::new(&summary, &journal);
+        let html = html::render_html(&ctx).unwrap_or_default();
+        let rendered = [
+            ("terminal", terminal::render_terminal(&summary, false)),
+            ("markdown", markdown::render_markdown(&ctx)),
+            ("summary markdown", summary_md::render_run(&summary)),
+            ("junit", junit::render_junit(&summary)),
+            ("html", html),
+        ];
+        for (format, text) in &rendered {
+            assert_eq!(
+                text.matches("jail in a user namespace (not root)").count(),
+                1,
+                "{format}: {text}"
+            );
+        }
+        // Without code to run, no line.
+        let bare = bare_summary();
+        assert!(!terminal::render_terminal(&bare, false).contains("Code sandbox"));
+    }
+
+    #[test]
     fn paths_are_normalised_by_their_text() {
         let n = |p: &str| lexically_normal(Path::new(p));
         assert_eq!(n("fixtures/../reports/demo"), PathBuf::from("reports/demo"));
@@ -664,6 +715,7 @@ pub(crate) mod tests {
             exit_code: 1,
             statistics: Default::default(),
             contamination: Vec::new(),
+            isolation: None,
         }
     }
 }

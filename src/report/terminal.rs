@@ -49,6 +49,7 @@ pub fn render_terminal(summary: &Summary, color: bool) -> String {
     for w in summary.warnings() {
         out.push_str(&format!("WARNING: {w}\n"));
     }
+    out.extend(summary.isolation_line().map(|l| format!("{l}\n")));
     let rows = gate_rows(summary);
     let mut recorded = false;
     if !rows.is_empty() {

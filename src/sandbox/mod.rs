@@ -42,8 +42,13 @@
 //! [`Isolation::uid`] says so.
 
 mod child;
+mod fs_rules;
 mod slots;
+mod syscalls;
 
+pub use syscalls::signal_cause;
+
+use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -138,30 +143,133 @@ pub struct Isolation {
     pub process_limit: bool,
     /// The Python audit-hook guard was installed.
     pub audit_hook: bool,
+    /// The program ran in a PID namespace of its own: it saw no other
+    /// process, and every process it left was killed when it ended.
+    #[serde(default)]
+    pub pid_namespace: bool,
+    /// A Landlock ruleset confined the program's file access to its work
+    /// directory and read-only system paths (the fallback without a jail).
+    #[serde(default)]
+    pub landlock: bool,
+    /// The seccomp filter refused the system calls answer code never needs.
+    #[serde(default)]
+    pub seccomp: bool,
 }
 
 impl Isolation {
-    /// One line for details and reports, e.g.
-    /// `root; netns; private /tmp; fs jail; uid 2000000000; nproc limit; audit hook`.
+    /// One line for details and reports, the same for every run on a
+    /// machine, e.g. `jail as root: netns; private /tmp; fs jail; own uid;
+    /// nproc limit; seccomp; audit hook`.
     pub fn describe(&self) -> String {
         let pick = |on: bool, yes: &str, no: &str| if on { yes } else { no }.to_string();
+        let network = if self.network_namespace {
+            "netns"
+        } else if self.seccomp {
+            "no netns (sockets refused by seccomp)"
+        } else {
+            "NO netns (network open)"
+        };
+        let files = if self.jail {
+            "fs jail"
+        } else if self.landlock {
+            "landlock (work dir and system dirs only)"
+        } else {
+            "host fs visible"
+        };
         let mut parts = vec![
-            pick(self.root, "root", "not root"),
-            pick(self.network_namespace, "netns", "NO netns (network open)"),
+            network.to_string(),
             pick(self.private_tmp, "private /tmp", "shared /tmp"),
-            pick(self.jail, "fs jail", "host fs visible"),
+            files.to_string(),
         ];
         if self.user_namespace {
             parts.push("userns".into());
         }
+        if self.pid_namespace {
+            parts.push("pidns".into());
+        }
+        // Not the uid itself: it differs from run to run, and summaries
+        // must not.
         parts.push(match self.uid {
-            Some(uid) => format!("uid {uid}"),
+            Some(_) => "own uid".into(),
             None => "caller's uid".into(),
         });
         parts.push(pick(self.process_limit, "nproc limit", "NO process limit"));
+        parts.push(pick(self.seccomp, "seccomp", "NO seccomp"));
         parts.push(pick(self.audit_hook, "audit hook", "no audit hook"));
-        parts.join("; ")
+        format!("{}: {}", self.mode().describe(self.root), parts.join("; "))
     }
+
+    /// The containment mode this amounts to.
+    pub fn mode(&self) -> Mode {
+        Mode::of(self.jail, self.landlock)
+    }
+
+    /// Whether anything beyond resource limits and the system-call filter
+    /// kept the program from the user's files: a jail, Landlock, or (as
+    /// root) a uid of its own.
+    pub fn confines_files(&self) -> bool {
+        self.jail || self.landlock || self.uid.is_some()
+    }
+}
+
+/// A containment mode, strongest first (`DISTILL_GATE_SANDBOX` forces one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Namespaces and a file-system jail (as root, or in an unprivileged
+    /// user namespace).
+    Jail,
+    /// Landlock confines files; no namespaces.
+    Landlock,
+    /// Resource limits and the seccomp filter only (or, as root, a uid of
+    /// its own with partial namespaces).
+    Rlimits,
+}
+
+impl Mode {
+    /// The mode of a containment with (or without) a jail and Landlock.
+    fn of(jail: bool, landlock: bool) -> Mode {
+        if jail {
+            Mode::Jail
+        } else if landlock {
+            Mode::Landlock
+        } else {
+            Mode::Rlimits
+        }
+    }
+
+    /// The value `DISTILL_GATE_SANDBOX` names it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Jail => "jail",
+            Mode::Landlock => "landlock",
+            Mode::Rlimits => "rlimits",
+        }
+    }
+
+    fn describe(self, root: bool) -> String {
+        let who = if root { "as root" } else { "not root" };
+        match self {
+            Mode::Jail if root => "jail as root".into(),
+            Mode::Jail => "jail in a user namespace (not root)".into(),
+            Mode::Landlock => format!("landlock fallback ({who})"),
+            Mode::Rlimits => format!("rlimits only ({who})"),
+        }
+    }
+}
+
+/// The environment variable that forces a [`Mode`] (`jail`, `landlock`,
+/// `rlimits`): only that mode's containment is tried. For tests, and to
+/// check what a weaker mode still holds.
+pub const MODE_VARIABLE: &str = "DISTILL_GATE_SANDBOX";
+
+/// Whether code may run with no isolation beyond rlimits (`[run]
+/// unsafe_sandbox`); off unless the run's configuration says so.
+static ALLOW_UNSAFE: AtomicBool = AtomicBool::new(false);
+
+/// Allows (or again refuses) running code where neither a jail nor
+/// Landlock can confine it: `[run] unsafe_sandbox = true`.
+pub fn allow_unsafe(allowed: bool) {
+    ALLOW_UNSAFE.store(allowed, Ordering::Relaxed);
 }
 
 /// The result of one sandboxed run.
@@ -207,6 +315,24 @@ pub enum SandboxError {
     /// Waiting for the child failed.
     #[error("waiting for the sandboxed python failed: {0}")]
     Wait(io::Error),
+    /// Only rlimits could contain the program, and that was not allowed.
+    #[error(
+        "refusing to run model-written code with no isolation beyond rlimits: neither a \
+         namespace jail nor Landlock could be set up here ({why}); set `[run] unsafe_sandbox = \
+         true` in gate.toml to run it anyway (it could then read every file you can, e.g. \
+         ~/.ssh and the API keys in your processes' environments), or run as root or where \
+         user namespaces or Landlock are allowed"
+    )]
+    Unisolated {
+        /// Why the stronger modes failed.
+        why: String,
+    },
+    /// `DISTILL_GATE_SANDBOX` holds no mode.
+    #[error("{MODE_VARIABLE}={value}: expected jail, landlock or rlimits")]
+    BadMode {
+        /// The value found.
+        value: String,
+    },
 }
 
 const PRELUDE: &str = include_str!("prelude.py");
@@ -220,29 +346,89 @@ pub fn run_python(source: &str, stdin: &str, limits: &Limits) -> Result<Outcome,
     let _slot = Slot::acquire();
     let program = Prepared::new(&python, source)?;
     let plans = program.plans();
-    let first = FIRST_PLAN.load(Ordering::Relaxed).min(plans.len() - 1);
+    attempt_plans(&python, &plans, |_, plan| {
+        let command = program
+            .command(plan, limits, None)
+            .map_err(Attempt::Spawn)?;
+        spawn_and_wait(command, stdin, limits, plan, program.root)
+    })
+}
+
+/// Tries `attempt` with each plan, strongest first, until one starts: only
+/// the plans of the mode `DISTILL_GATE_SANDBOX` forces, and none that
+/// leaves the user's files open unless [`allow_unsafe`] said so.
+fn attempt_plans<T>(
+    python: &Path,
+    plans: &[Plan],
+    mut attempt: impl FnMut(usize, &Plan) -> Result<T, Attempt>,
+) -> Result<T, SandboxError> {
+    let forced = forced_mode()?;
+    let allowed = ALLOW_UNSAFE.load(Ordering::Relaxed);
+    let first = if forced.is_some() {
+        0
+    } else {
+        FIRST_PLAN.load(Ordering::Relaxed)
+    };
     let mut last_error = None;
+    let mut refused = false;
     for (i, plan) in plans.iter().enumerate().skip(first) {
-        let command = match program.command(plan, limits, None) {
-            Ok(c) => c,
-            Err(e) => {
-                last_error = Some(e);
-                continue;
-            }
-        };
-        match spawn_and_wait(command, stdin, limits, plan, program.root) {
+        if forced.is_some_and(|mode| plan.mode() != mode) {
+            continue;
+        }
+        if !plan.confines_files() && !allowed {
+            refused = true;
+            continue;
+        }
+        match attempt(i, plan) {
             Ok(outcome) => {
-                FIRST_PLAN.store(i, Ordering::Relaxed);
+                if forced.is_none() {
+                    FIRST_PLAN.store(i, Ordering::Relaxed);
+                }
                 return Ok(outcome);
             }
             Err(Attempt::Spawn(e)) => last_error = Some(e),
             Err(Attempt::Wait(e)) => return Err(SandboxError::Wait(e)),
         }
     }
+    if refused {
+        return Err(SandboxError::Unisolated {
+            why: match (last_error, forced) {
+                (Some(e), _) => e.to_string(),
+                (None, Some(mode)) => format!("{MODE_VARIABLE}={} forces it", mode.name()),
+                (None, None) => "no such containment here".to_string(),
+            },
+        });
+    }
     Err(SandboxError::Spawn {
-        python,
+        python: python.to_path_buf(),
         source: last_error.unwrap_or_else(|| io::Error::other("no containment plan")),
     })
+}
+
+/// The mode `DISTILL_GATE_SANDBOX` forces, if set.
+fn forced_mode() -> Result<Option<Mode>, SandboxError> {
+    let Some(value) = std::env::var_os(MODE_VARIABLE) else {
+        return Ok(None);
+    };
+    [Mode::Jail, Mode::Landlock, Mode::Rlimits]
+        .into_iter()
+        .find(|m| value == m.name())
+        .map(Some)
+        .ok_or_else(|| SandboxError::BadMode {
+            value: value.to_string_lossy().into_owned(),
+        })
+}
+
+/// What the sandbox gives model code here, for a run's summary: the
+/// [`Isolation::describe`] line of a trivial program run now, or why code
+/// is refused. Found once per process.
+pub fn isolation_here() -> String {
+    static HERE: OnceLock<String> = OnceLock::new();
+    HERE.get_or_init(|| match run_python("pass", "", &Limits::default()) {
+        Ok(outcome) => outcome.isolation.describe(),
+        Err(e) => format!("none: {e}"),
+    })
+    .clone()
 }
 
 /// What [`run_python_pair`] returns: how each program ended.
@@ -276,27 +462,16 @@ pub fn run_python_pair(
     let _slot = Slot::acquire();
     let judge_program = Prepared::new(&python, judge)?;
     let worker_program = Prepared::new(&python, worker)?;
-    let plans: Vec<(Plan, Plan)> = judge_program
-        .plans()
-        .into_iter()
-        .zip(worker_program.plans())
-        .collect();
-    let first = FIRST_PLAN.load(Ordering::Relaxed).min(plans.len() - 1);
-    let mut last_error = None;
-    for (judge_plan, worker_plan) in plans.iter().skip(first) {
-        match spawn_pair_and_wait(
+    let judge_plans = judge_program.plans();
+    let worker_plans = worker_program.plans();
+    attempt_plans(&python, &judge_plans, |index, judge_plan| {
+        // Both lists have the same shape; only the uids differ.
+        let worker_plan = worker_plans.get(index).unwrap_or(judge_plan);
+        spawn_pair_and_wait(
             (&judge_program, judge_plan),
             (&worker_program, worker_plan),
             limits,
-        ) {
-            Ok(outcome) => return Ok(outcome),
-            Err(Attempt::Spawn(e)) => last_error = Some(e),
-            Err(Attempt::Wait(e)) => return Err(SandboxError::Wait(e)),
-        }
-    }
-    Err(SandboxError::Spawn {
-        python,
-        source: last_error.unwrap_or_else(|| io::Error::other("no containment plan")),
+        )
     })
 }
 
@@ -326,7 +501,7 @@ impl Prepared {
         };
         let workdir = temp_dir("distill-gate-sandbox-")?;
         // The mount point of the jail's root (stays empty outside the child).
-        let jail_dir = if root && jail_possible(python) {
+        let jail_dir = if jail_possible(python) {
             Some(temp_dir("distill-gate-jail-")?)
         } else {
             None
@@ -370,7 +545,7 @@ impl Prepared {
         fd3: Option<libc::c_int>,
     ) -> io::Result<Command> {
         let jail = self.jail_dir.as_ref().map(|d| d.path());
-        command(&self.python, self.workdir.path(), jail, plan, limits, fd3)
+        command((&self.python, self.workdir.path(), jail), plan, limits, fd3)
     }
 }
 
@@ -380,10 +555,27 @@ static FIRST_PLAN: AtomicUsize = AtomicUsize::new(0);
 /// One containment level to try.
 #[derive(Debug, Clone, PartialEq)]
 struct Plan {
+    /// Namespaces to create (`CLONE_NEWUSER` among them: in a user namespace).
     unshare: libc::c_int,
     private_tmp: bool,
     jail: bool,
     uid: Option<u32>,
+    landlock: bool,
+}
+
+impl Plan {
+    fn user_namespace(&self) -> bool {
+        self.unshare & libc::CLONE_NEWUSER != 0
+    }
+
+    fn mode(&self) -> Mode {
+        Mode::of(self.jail, self.landlock)
+    }
+
+    /// See [`Isolation::confines_files`].
+    fn confines_files(&self) -> bool {
+        self.jail || self.landlock || self.uid.is_some()
+    }
 }
 
 /// Containment levels, strongest first.
@@ -393,9 +585,14 @@ fn plans(root: bool, uid: Option<u32>, jail: bool) -> Vec<Plan> {
         private_tmp,
         jail: false,
         uid,
+        landlock: false,
     };
+    let landlock = |plan: Plan| Plan {
+        landlock: true,
+        ..plan
+    };
+    let mut plans = Vec::new();
     if root {
-        let mut plans = Vec::new();
         if jail {
             plans.push(Plan {
                 jail: true,
@@ -404,16 +601,24 @@ fn plans(root: bool, uid: Option<u32>, jail: bool) -> Vec<Plan> {
         }
         plans.extend([
             plan(child::NET_AND_MOUNT, true, uid),
+            landlock(plan(child::NET, false, uid)),
+            landlock(plan(0, false, uid)),
             plan(child::NET, false, uid),
             plan(0, false, uid),
         ]);
         if uid.is_some() {
             plans.push(plan(0, false, None));
         }
-        plans
     } else {
-        vec![plan(child::USER_AND_NET, false, None), plan(0, false, None)]
+        if jail {
+            plans.push(Plan {
+                jail: true,
+                ..plan(child::USER_JAIL, true, None)
+            });
+        }
+        plans.extend([landlock(plan(0, false, None)), plan(0, false, None)]);
     }
+    plans
 }
 
 /// Mount points the work dir is bound over in a private mount namespace;
@@ -482,10 +687,10 @@ fn jail(root: &Path, work: &Path, limits: &Limits) -> io::Result<child::Jail> {
     })
 }
 
+/// The command that runs `python` on the program in `work` under `plan`,
+/// with `jail_root` the empty mount point of its jail.
 fn command(
-    python: &Path,
-    work: &Path,
-    jail_root: Option<&Path>,
+    (python, work, jail_root): (&Path, &Path, Option<&Path>),
     plan: &Plan,
     limits: &Limits,
     fd3: Option<libc::c_int>,
@@ -533,16 +738,49 @@ fn command(
             limits.max_processes,
             limits.max_processes,
         ));
+    } else if plan.landlock {
+        // Not root and no namespace: RLIMIT_NPROC counts every task of the
+        // user, so the program may start `max_processes` more (per slot)
+        // than the user has now.
+        let slack = limits.max_processes.saturating_mul(slots::count() as u64);
+        let tasks = child::tasks_of_uid(child::ids().0).saturating_add(slack);
+        rlimits.push((libc::RLIMIT_NPROC, tasks, tasks));
     }
+    let user_namespace = plan.user_namespace().then(|| {
+        let (uid, gid) = child::ids();
+        child::UserNamespace {
+            flags: plan.unshare,
+            uid_map: CString::new(format!("{uid} {uid} 1")).unwrap_or_default(),
+            gid_map: CString::new(format!("{gid} {gid} 1")).unwrap_or_default(),
+            max_processes: limits.max_processes,
+        }
+    });
+    let landlock = if plan.landlock {
+        let system: Vec<&str> = JAIL_SYSTEM_DIRS.to_vec();
+        let ruleset = fs_rules::ruleset(&system, python, work)
+            .map_err(|e| io::Error::other(format!("Landlock: {e}")))?;
+        Some(Mutex::new(Some(ruleset)))
+    } else {
+        None
+    };
     let containment = Containment {
         rlimits,
-        unshare_flags: plan.unshare,
+        unshare_flags: if user_namespace.is_some() {
+            0
+        } else {
+            plan.unshare
+        },
         bind_targets,
         bind_source: child::c_path(work)?,
         cwd: child::c_path(&inside)?,
         uid: plan.uid,
         jail,
         fd3,
+        user_namespace,
+        landlock,
+        filters: syscalls::filters()
+            .map(|filters| (filters, plan.unshare & libc::CLONE_NEWNET == 0)),
+        subreaper: !plan.user_namespace() && plan.uid.is_none(),
     };
     let mut command = Command::new(python);
     command
@@ -741,10 +979,13 @@ impl Captured {
                 network_namespace: plan.unshare & libc::CLONE_NEWNET != 0,
                 private_tmp: plan.private_tmp,
                 jail: plan.jail,
-                user_namespace: plan.unshare & libc::CLONE_NEWUSER != 0,
+                user_namespace: plan.user_namespace(),
                 uid: plan.uid,
-                process_limit: plan.uid.is_some(),
+                process_limit: plan.uid.is_some() || plan.user_namespace() || plan.landlock,
                 audit_hook: limits.audit_hook,
+                pid_namespace: plan.user_namespace(),
+                landlock: plan.landlock,
+                seccomp: syscalls::filters().is_some(),
             },
         }
     }
@@ -953,10 +1194,40 @@ mod tests {
             uid: Some(2_000_000_000),
             process_limit: true,
             audit_hook: true,
+            pid_namespace: false,
+            landlock: false,
+            seccomp: true,
         };
         assert_eq!(
             iso.describe(),
-            "root; netns; private /tmp; fs jail; uid 2000000000; nproc limit; audit hook"
+            "jail as root: netns; private /tmp; fs jail; own uid; nproc limit; seccomp; audit hook"
         );
+        let landlock = Isolation {
+            root: false,
+            network_namespace: false,
+            private_tmp: false,
+            jail: false,
+            uid: None,
+            landlock: true,
+            ..iso
+        };
+        assert_eq!(
+            landlock.describe(),
+            "landlock fallback (not root): no netns (sockets refused by seccomp); shared /tmp; \
+             landlock (work dir and system dirs only); caller's uid; nproc limit; seccomp; audit hook"
+        );
+        assert!(landlock.confines_files());
+        let bare = Isolation {
+            landlock: false,
+            seccomp: false,
+            process_limit: false,
+            ..landlock
+        };
+        assert_eq!(
+            bare.describe(),
+            "rlimits only (not root): NO netns (network open); shared /tmp; host fs visible; \
+             caller's uid; NO process limit; NO seccomp; audit hook"
+        );
+        assert!(!bare.confines_files());
     }
 }

@@ -23,6 +23,15 @@ pub(crate) fn fresh_uid() -> u32 {
     UID_BASE + (std::process::id() % 1000) * UIDS_PER_PROCESS + n
 }
 
+/// How many sandboxes may run at once (one per core).
+pub(crate) fn count() -> usize {
+    slots()
+        .busy
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .len()
+}
+
 struct Slots {
     busy: Mutex<Vec<bool>>,
     freed: Condvar,

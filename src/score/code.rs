@@ -428,7 +428,7 @@ fn worker_end(worker: &Outcome, limits: &Limits) -> String {
         Status::Signaled(sig) if sig == libc::SIGXCPU => {
             format!("exceeded the CPU time limit ({} s)", limits.cpu_seconds)
         }
-        Status::Signaled(sig) => format!("was killed by signal {sig}"),
+        Status::Signaled(sig) => format!("was killed by {}", crate::sandbox::signal_cause(sig)),
         Status::WallTimeout => "timed out".to_string(),
     };
     match last_error {
@@ -506,7 +506,7 @@ fn no_report(outcome: &Outcome, limits: &Limits) -> String {
             "CPU time limit exceeded ({} s; killed by signal {sig})",
             limits.cpu_seconds
         ),
-        Status::Signaled(sig) => format!("killed by signal {sig}"),
+        Status::Signaled(sig) => format!("killed by {}", crate::sandbox::signal_cause(sig)),
         Status::Exited(code) => match last_error {
             Some(line) => format!(
                 "exited with status {code} before the tests finished: {}",

@@ -159,6 +159,11 @@ pub fn render_html(ctx: &ReportContext<'_>) -> Result<String, ReportError> {
             escape(&w)
         ));
     }
+    out.extend(
+        summary
+            .isolation_line()
+            .map(|l| format!("<p>{}</p>\n", escape(&l))),
+    );
     verdicts(&mut out, summary);
     retention_cost(&mut out, summary)?;
     accuracy(&mut out, summary)?;
