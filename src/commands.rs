@@ -70,6 +70,13 @@ fn load_plan(config_path: &Path) -> Result<std::result::Result<(Plan, String), P
             problems.extend(p.0);
         }
     }
+    // Code is refused before any model runs when the sandbox cannot
+    // isolate it here (and `[run] unsafe_sandbox` does not allow that).
+    if plan.scores_code()
+        && let Err(why) = distill_gate::sandbox::isolation_here()
+    {
+        problems.push(plan.config.problem("run.unsafe_sandbox", why));
+    }
     if !problems.is_empty() {
         return Ok(Err(Problems(problems)));
     }

@@ -495,8 +495,8 @@ fn processes_of(uid: u32) -> Vec<String> {
 /// file it can read: in the jail and in the forced Landlock fallback each
 /// scores 0 with a reason, the teacher scores 1, nothing leaks, no process
 /// is left, and the terminal report and `summary.json` name the
-/// isolation. With rlimits only, every code item is refused, naming
-/// `[run] unsafe_sandbox = true`, until the config says so.
+/// isolation. With rlimits only, the run is refused before any model runs
+/// (exit 2), naming `[run] unsafe_sandbox = true`, until the config says so.
 #[test]
 fn attacks_in_a_run_as_an_unprivileged_user() {
     if !is_root() {
@@ -613,14 +613,23 @@ fn attacks_in_a_run_as_an_unprivileged_user() {
         assert!(raw_socket.contains("system-call filter"), "{raw_socket}");
     }
 
-    // Rlimits only: refused, the error naming the setting.
-    let (all, lines, _) = run("rlimits");
-    assert!(all.contains("Code sandbox: none: refusing"), "{all}");
-    for e in &lines {
-        assert_eq!(e["score"], 0.0, "{e}");
-        let detail = e["detail"].as_str().unwrap_or("");
-        assert!(detail.contains("`[run] unsafe_sandbox = true`"), "{e}");
-    }
+    // Rlimits only: refused before any model runs (exit 2), the error
+    // naming the setting and its gate.toml line; nothing is journaled.
+    let _ = std::fs::remove_dir_all(ws.run_dir());
+    let out = ws
+        .command(&["run", "gate.toml"])
+        .env(MODE_VARIABLE, "rlimits")
+        .uid(uid)
+        .gid(uid)
+        .output()
+        .expect("spawn");
+    let all = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("run.unsafe_sandbox") && all.contains("`[run] unsafe_sandbox = true`"),
+        "{all}"
+    );
+    assert!(!ws.run_dir().join("results.jsonl").exists(), "{all}");
     let text = std::fs::read_to_string(&config).expect("gate.toml");
     std::fs::write(
         &config,

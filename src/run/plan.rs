@@ -131,6 +131,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether any planned item is scored by running code (in the sandbox).
+    pub fn scores_code(&self) -> bool {
+        self.suites.iter().any(|s| {
+            s.items.iter().any(|i| {
+                matches!(
+                    s.suite.scorer_for(&i.task),
+                    Some(crate::score::ScorerSpec::Code(_))
+                )
+            })
+        })
+    }
+
     /// Total (model, task, sample) units of work.
     pub fn total_work(&self) -> usize {
         let items: usize = self

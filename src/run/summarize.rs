@@ -294,19 +294,9 @@ pub fn summarize(
         exit_code: i32::from(failed),
         statistics,
         contamination: plan.contamination.clone(),
-        isolation: runs_code(plan).then(crate::sandbox::isolation_here),
-    })
-}
-
-/// Whether any planned item is scored by running code.
-fn runs_code(plan: &Plan) -> bool {
-    plan.suites.iter().any(|s| {
-        s.items.iter().any(|i| {
-            matches!(
-                s.suite.scorer_for(&i.task),
-                Some(crate::score::ScorerSpec::Code(_))
-            )
-        })
+        isolation: plan
+            .scores_code()
+            .then(|| crate::sandbox::isolation_here().unwrap_or_else(|e| format!("none: {e}"))),
     })
 }
 

@@ -421,12 +421,14 @@ fn forced_mode() -> Result<Option<Mode>, SandboxError> {
 
 /// What the sandbox gives model code here, for a run's summary: the
 /// [`Isolation::describe`] line of a trivial program run now, or why code
-/// is refused. Found once per process.
-pub fn isolation_here() -> String {
-    static HERE: OnceLock<String> = OnceLock::new();
-    HERE.get_or_init(|| match run_python("pass", "", &Limits::default()) {
-        Ok(outcome) => outcome.isolation.describe(),
-        Err(e) => format!("none: {e}"),
+/// cannot run (refused without isolation, or the sandbox failed). Found
+/// once per process.
+pub fn isolation_here() -> Result<String, String> {
+    static HERE: OnceLock<Result<String, String>> = OnceLock::new();
+    HERE.get_or_init(|| {
+        run_python("pass", "", &Limits::default())
+            .map(|outcome| outcome.isolation.describe())
+            .map_err(|e| e.to_string())
     })
     .clone()
 }
