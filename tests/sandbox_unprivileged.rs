@@ -378,6 +378,23 @@ fn attacks_are_contained(mode: Mode) {
         "import os, time\nfor escape in (False, True):\n    if os.fork() == 0:\n        if escape:\n            os.setsid()\n            if os.fork() != 0:\n                os._exit(0)\n        time.sleep(60)\n        os._exit(0)\nprint('left', flush=True)\n",
     );
     assert_eq!(o.status, Status::Exited(0), "{o:?}");
+    // The same escape, then the program runs out the wall clock: the
+    // harness kills it, and with it everything that escaped (in Landlock
+    // mode the escaped process once outlived the kill of the process group).
+    let o = attack(
+        "leaving a background process, then timing out",
+        "import os, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() != 0:
+        os._exit(0)
+    time.sleep(60)
+    os._exit(0)
+print('left', flush=True)
+time.sleep(60)
+",
+    );
+    assert_eq!(o.status, Status::WallTimeout, "{o:?}");
 
     // The disk: many files and one big file.
     let free_before = sandbox_common::free_bytes(&std::env::temp_dir());

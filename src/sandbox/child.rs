@@ -570,6 +570,44 @@ pub(crate) fn kill_group(pgid: u32) {
     }
 }
 
+/// Kills every descendant of `pid` (not `pid` itself), repeating until
+/// none is left or a few rounds passed. The Landlock mode's relay is a
+/// subreaper, so a process that escaped its session with `setsid` is
+/// reparented to it and found here, while the relay lives: killing the
+/// process group alone would kill the relay and leave the escaped ones
+/// running.
+pub(crate) fn kill_descendants(pid: u32) {
+    for _ in 0..20 {
+        let mut found = Vec::new();
+        let mut queue = vec![pid];
+        while let Some(p) = queue.pop() {
+            let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+                continue;
+            };
+            for task in tasks.flatten() {
+                let children =
+                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                    found.push(child);
+                    queue.push(child);
+                }
+            }
+        }
+        if found.is_empty() {
+            return;
+        }
+        for child in found {
+            if let Ok(child) = libc::pid_t::try_from(child) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(child, libc::SIGKILL);
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Kills every process whose real uid is `uid` (escaped from the process
 /// group with `setsid`, double-forked daemons). Repeats until none is left
 /// or a few rounds passed. Only meaningful for a uid no one else uses.
