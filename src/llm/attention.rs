@@ -193,7 +193,7 @@ impl Attention {
                 let k = k.clone().slice([0..1, 0..kv_heads, rows.clone(), 0..dim]);
                 let v = v.clone().slice([0..1, 0..kv_heads, rows, 0..dim]);
                 let q = q.reshape([1, kv_heads, groups * len, dim]);
-                fused_attention(q, k, v, packed.mask(len)).reshape([1, heads, len, dim])
+                training_attention(q, k, v, packed.mask(len), dim).reshape([1, heads, len, dim])
             })
             .collect();
         let context = Tensor::cat(contexts, 2)
@@ -201,6 +201,30 @@ impl Attention {
             .reshape([1, tokens, heads * dim]);
         self.o_proj.forward(context)
     }
+}
+
+/// Scaled dot-product attention of a packed row: burn's fused kernel
+/// outside autodiff (the teacher of token-level distillation). Under
+/// autodiff burn's `attention` is decomposed into about ten passes over the
+/// `[.., queries, keys]` scores, each on one core, and its max is part of
+/// the graph. Here the scale goes on the queries (`[.., queries, head_dim]`,
+/// a fraction of the scores' size) and `softmax` shifts by a detached max,
+/// which saves three passes over the scores forward and the max's
+/// scatter backward. Rows are never fully masked (a query sees itself).
+fn training_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    head_dim: usize,
+) -> Tensor<4> {
+    if !q.device().is_autodiff() {
+        return fused_attention(q, k, v, mask);
+    }
+    let scores = q
+        .mul_scalar(1.0 / (head_dim as f64).sqrt())
+        .matmul(k.swap_dims(2, 3));
+    softmax_context(scores, mask, v)
 }
 
 /// Scaled dot-product attention with burn's fused kernel.
@@ -228,6 +252,11 @@ fn strided_attention(
     head_dim: usize,
 ) -> Tensor<4> {
     let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+    softmax_context(scores, mask, v)
+}
+
+/// `softmax(scores with the masked cells at -inf) . v`.
+fn softmax_context(scores: Tensor<4>, mask: Option<Tensor<4, Bool>>, v: Tensor<4>) -> Tensor<4> {
     let scores = match mask {
         Some(mask) => scores.mask_fill(mask, f32::NEG_INFINITY),
         None => scores,
