@@ -258,6 +258,74 @@ fn forward_matches_naive_reference_on_both_backends() {
     }
 }
 
+/// The packed training forward (real tokens only, each row attending within
+/// itself) gives the padded forward's hidden states at every real token,
+/// and the same gradients, for left and right padding, rows of one token
+/// and the grouped-query heads of the tiny model.
+#[test]
+fn packed_training_forward_matches_the_padded_one_with_gradients() {
+    use burn::tensor::{Int, Tensor, TensorData};
+    let seqs = vec![
+        vec![1u32, 40, 77, 12, 200, 5, 9],
+        vec![1, 66],
+        vec![7],
+        vec![1, 300, 17, 81],
+    ];
+    for backend in Backend::ALL {
+        let config = tiny_config(true);
+        let weights = tiny_weights(&config, 11);
+        let device = backend.device().autodiff();
+        for left in [true, false] {
+            let batch = if left {
+                TokenBatch::left_padded(&seqs, 0).unwrap()
+            } else {
+                TokenBatch::right_padded(&seqs, 0).unwrap()
+            };
+            // The real cells of the padded grid, in packed order.
+            let cells: Vec<i64> = (0..seqs.len())
+                .flat_map(|r| {
+                    let from = r * batch.cols() + batch.start(r);
+                    (from..from + batch.len(r)).map(|c| c as i64)
+                })
+                .collect();
+            let n = cells.len();
+            let decoder = LlamaDecoder::from_weights(&config, &weights, &device).unwrap();
+            let padded = decoder.forward_hidden(&batch).unwrap();
+            let [rows, cols, hidden] = padded.dims();
+            let idx = Tensor::<1, Int>::from_data(TensorData::new(cells, [n]), &device);
+            let padded = padded.reshape([rows * cols, hidden]).select(0, idx);
+            let packed = decoder.forward_packed_hidden(&batch).unwrap();
+            assert_eq!(packed.dims(), [n, hidden]);
+            let values =
+                |t: &Tensor<2>| -> Vec<f32> { t.clone().into_data().iter::<f32>().collect() };
+            for (i, (a, b)) in values(&packed).iter().zip(values(&padded)).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-5,
+                    "{backend} left={left} value {i}: {a} vs {b}"
+                );
+            }
+            // A loss that weighs every hidden value differently.
+            let w: Vec<f32> = (0..n * hidden)
+                .map(|i| ((i * 7919) % 13) as f32 - 6.0)
+                .collect();
+            let w = Tensor::<2>::from_data(TensorData::new(w, [n, hidden]), &device);
+            let grad = |h: Tensor<2>| {
+                let grads = (h * w.clone()).sum().backward();
+                let q = &decoder.layers[0].self_attn.q_proj.weight;
+                let g: Vec<f32> = q.grad(&grads).unwrap().into_data().iter::<f32>().collect();
+                g
+            };
+            let (gp, gq) = (grad(packed), grad(padded));
+            for (i, (a, b)) in gp.iter().zip(&gq).enumerate() {
+                assert!(
+                    (a - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "{backend} left={left} grad {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn padded_training_forward_matches_unpadded_rows() {
     let (_, _, decoder) = tiny_model(Backend::Flex, false);

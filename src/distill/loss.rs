@@ -61,24 +61,37 @@ impl LossBatch {
 /// `[cells, vocab]` (differentiable when the model is): hidden states are
 /// gathered before the vocabulary projection.
 pub fn completion_logits(model: &LlamaDecoder, lb: &LossBatch) -> Result<Tensor<2>, DistillError> {
-    let hidden = model.forward_hidden(&lb.batch)?;
-    let [rows, cols, width] = hidden.dims();
-    let total = (rows * cols) as i64;
+    let batch = &lb.batch;
+    let (rows, cols) = (batch.rows(), batch.cols());
     if lb.cells.is_empty() {
         return Err(DistillError::Tensor(
             "the batch has no completion token to learn".into(),
         ));
     }
-    if let Some(bad) = lb.cells.iter().find(|&&c| c < 0 || c >= total) {
-        return Err(DistillError::Tensor(format!(
-            "cell {bad} is outside the {rows}x{cols} batch"
-        )));
+    // Row r's real tokens are packed after those of the rows before it.
+    let mut offsets = Vec::with_capacity(rows);
+    let mut next = 0usize;
+    for r in 0..rows {
+        offsets.push(next);
+        next += batch.len(r);
     }
+    let packed: Vec<i64> = lb
+        .cells
+        .iter()
+        .map(|&cell| {
+            let (r, c) = (cell as usize / cols.max(1), cell as usize % cols.max(1));
+            if cell < 0 || r >= rows || !batch.is_real(r, c) {
+                return Err(DistillError::Tensor(format!(
+                    "cell {cell} is not a real token of the {rows}x{cols} batch"
+                )));
+            }
+            Ok((offsets[r] + c - batch.start(r)) as i64)
+        })
+        .collect::<Result<_, _>>()?;
+    let hidden = model.forward_packed_hidden(batch)?;
     let device: Device = hidden.device();
-    let idx =
-        Tensor::<1, Int>::from_data(TensorData::new(lb.cells.clone(), [lb.cells.len()]), &device);
-    let picked = hidden.reshape([rows * cols, width]).select(0, idx);
-    Ok(model.logits(picked))
+    let idx = Tensor::<1, Int>::from_data(TensorData::new(packed, [lb.cells.len()]), &device);
+    Ok(model.logits(hidden.select(0, idx)))
 }
 
 /// Sum over rows of `-log softmax(logits)[target]`, a one-element tensor

@@ -398,6 +398,87 @@ fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// Which training examples each optimizer step takes: epoch after epoch,
+/// each in its seeded order ([`epoch_order`]), `batch_size` at a time (the
+/// last batch of an epoch may be smaller).
+struct EpochOrder {
+    n: usize,
+    batch_size: usize,
+    seed: u64,
+    current: Option<(usize, Vec<usize>)>,
+}
+
+impl EpochOrder {
+    fn new(n: usize, batch_size: usize, seed: u64) -> Self {
+        Self {
+            n,
+            batch_size,
+            seed,
+            current: None,
+        }
+    }
+
+    /// Indices of the examples of step `step` (0-based).
+    fn step(&mut self, step: usize) -> &[usize] {
+        let per_epoch = self.n.div_ceil(self.batch_size).max(1);
+        let epoch = step / per_epoch;
+        if self.current.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            self.current = Some((epoch, epoch_order(self.n, self.seed, epoch)));
+        }
+        let order = self.current.as_ref().map_or(&[][..], |(_, o)| o.as_slice());
+        let from = ((step % per_epoch) * self.batch_size).min(order.len());
+        let to = (from + self.batch_size).min(order.len());
+        &order[from..to]
+    }
+}
+
+/// The tokenizer of a fresh run: the teacher model's, or a byte-level BPE
+/// of `--vocab-size` trained on the training pairs.
+fn fresh_tokenizer(
+    options: &DistillOptions,
+    train_pairs: &[data::Pair],
+    teacher: Option<&TextTokenizer>,
+) -> Result<TextTokenizer, DistillError> {
+    if let Some(t) = teacher {
+        return Ok(t.clone());
+    }
+    let vocab_size = options
+        .vocab_size
+        .ok_or_else(|| DistillError::option("--vocab-size", "required without --teacher-model"))?;
+    let text = bpe::training_text(train_pairs);
+    let inner = bpe::train_bpe(text.iter().map(String::as_str), vocab_size)?;
+    bpe::student_tokenizer(inner)
+}
+
+/// The training batches of the first `steps` optimizer steps of a fresh
+/// `distill` run with `options`, exactly as it takes them (same
+/// tokenizer, encoding, validation split and seeded order), with the
+/// tokenizer: for benchmarks that replay the same batches in another
+/// framework (`scripts/bench-training`). Loads the teacher model only for
+/// its tokenizer.
+pub fn planned_batches(
+    options: &DistillOptions,
+    steps: usize,
+) -> Result<(TextTokenizer, Vec<Vec<Example>>), DistillError> {
+    validate(options)?;
+    let loaded = data::load_pairs(&options.transcripts)?;
+    let (train_pairs, _) = data::split(&loaded.pairs, options.seed, options.val_fraction);
+    let teacher = match &options.teacher {
+        Some(t) => Some(Checkpoint::load(&t.model)?.tokenizer),
+        None => None,
+    };
+    let tokenizer = fresh_tokenizer(options, &train_pairs, teacher.as_ref())?;
+    let (train, _) = encode_pairs(&tokenizer, &train_pairs, options.max_seq_len)?;
+    if train.is_empty() {
+        return Err(DistillError::NoData("no training example".into()));
+    }
+    let mut order = EpochOrder::new(train.len(), options.batch_size, options.seed);
+    let batches = (0..steps)
+        .map(|s| order.step(s).iter().map(|&i| train[i].clone()).collect())
+        .collect();
+    Ok((tokenizer, batches))
+}
+
 /// The teacher of token-level distillation and the weights of the loss terms.
 #[derive(Clone, Copy)]
 struct Kd<'a> {
@@ -654,14 +735,7 @@ pub fn distill(
             let tok = TextTokenizer::from_file(&saved_tokenizer)?;
             bpe::student_tokenizer(tok.inner().clone())?
         }
-        (None, None) => {
-            let vocab_size = options.vocab_size.ok_or_else(|| {
-                DistillError::option("--vocab-size", "required without --teacher-model")
-            })?;
-            let text = bpe::training_text(&train_pairs);
-            let inner = bpe::train_bpe(text.iter().map(String::as_str), vocab_size)?;
-            bpe::student_tokenizer(inner)?
-        }
+        (None, None) => fresh_tokenizer(options, &train_pairs, None)?,
     };
     let pad = tokenizer.eos.first().copied().unwrap_or(0);
     let (train, train_stats) = encode_pairs(&tokenizer, &train_pairs, options.max_seq_len)?;
@@ -791,18 +865,10 @@ pub fn distill(
     let mut run_tokens = 0u64;
     let (mut window_loss, mut window_tokens, mut window_input, mut window_secs) =
         (0f64, 0usize, 0u64, 0f64);
-    let mut order: Option<(usize, Vec<usize>)> = None;
+    let mut order = EpochOrder::new(train.len(), options.batch_size, options.seed);
     while state.step < end {
         let step_start = Instant::now();
-        let epoch = state.step / steps_per_epoch;
-        let in_epoch = state.step % steps_per_epoch;
-        if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
-            order = Some((epoch, epoch_order(train.len(), options.seed, epoch)));
-        }
-        let indices = order.as_ref().map(|(_, o)| o.as_slice()).unwrap_or(&[]);
-        let from = in_epoch * options.batch_size;
-        let to = (from + options.batch_size).min(indices.len());
-        let refs: Vec<&Example> = indices[from..to].iter().map(|&i| &train[i]).collect();
+        let refs: Vec<&Example> = order.step(state.step).iter().map(|&i| &train[i]).collect();
         let lb = LossBatch::new(&refs, pad)?;
         let (loss, _) = batch_loss(&model, kd, &lb)?;
         let loss = loss.div_scalar(lb.target_tokens.max(1) as f64);

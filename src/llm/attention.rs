@@ -121,6 +121,112 @@ impl Attention {
     }
 }
 
+/// The rows of a packed batch (`[1, tokens, channels]`, row after row,
+/// no padding): each row's first packed token and length, and the causal
+/// mask of every distinct row length (see [`attention_mask`]), shared by
+/// the layers.
+#[derive(Debug)]
+pub(crate) struct PackedRows {
+    /// `(first packed token, length)` of each row.
+    pub rows: Vec<(usize, usize)>,
+    masks: std::collections::BTreeMap<usize, Option<Tensor<4, Bool>>>,
+}
+
+impl PackedRows {
+    /// The layout of rows of `lens[r]` tokens, with masks for `groups`
+    /// query heads per key/value head.
+    pub(crate) fn new(lens: &[usize], groups: usize, device: &Device) -> Self {
+        let mut rows = Vec::with_capacity(lens.len());
+        let mut masks = std::collections::BTreeMap::new();
+        let mut next = 0;
+        for &len in lens {
+            rows.push((next, len));
+            next += len;
+            masks.entry(len).or_insert_with(|| {
+                let unpadded = Padding {
+                    start: 0,
+                    pads: &[0],
+                };
+                attention_mask(unpadded, 0, len, groups, device)
+            });
+        }
+        Self { rows, masks }
+    }
+
+    /// Real tokens in all rows.
+    pub(crate) fn tokens(&self) -> usize {
+        self.rows.iter().map(|&(_, len)| len).sum()
+    }
+
+    fn mask(&self, len: usize) -> Option<Tensor<4, Bool>> {
+        self.masks.get(&len).cloned().flatten()
+    }
+}
+
+impl Attention {
+    /// Self-attention of a packed batch (`x`: `[1, tokens, hidden]`, the
+    /// rows of `packed` one after the other, `rope` at each token's
+    /// position in its row): the projections run over the real tokens only
+    /// and each row attends within itself, so no padding is computed
+    /// (training spends most of its time there otherwise: a batch of 8
+    /// demo prompts is about 28% padding, and attention's cost grows with
+    /// the square of the padded length).
+    pub(crate) fn forward_packed(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeAngles,
+        packed: &PackedRows,
+    ) -> Tensor<3> {
+        let [_, tokens, _] = x.dims();
+        let (heads, kv_heads, dim) = (self.heads, self.kv_heads, self.head_dim);
+        let groups = heads / kv_heads;
+        let split = |t: Tensor<3>, n: usize| t.reshape([1, tokens, n, dim]).swap_dims(1, 2);
+        let q = rope.apply(split(self.q_proj.forward(x.clone()), heads));
+        let k = rope.apply(split(self.k_proj.forward(x.clone()), kv_heads));
+        let v = split(self.v_proj.forward(x), kv_heads);
+        let contexts = packed
+            .rows
+            .iter()
+            .map(|&(start, len)| {
+                let rows = start..start + len;
+                let q = q.clone().slice([0..1, 0..heads, rows.clone(), 0..dim]);
+                let k = k.clone().slice([0..1, 0..kv_heads, rows.clone(), 0..dim]);
+                let v = v.clone().slice([0..1, 0..kv_heads, rows, 0..dim]);
+                let q = q.reshape([1, kv_heads, groups * len, dim]);
+                training_attention(q, k, v, packed.mask(len), dim).reshape([1, heads, len, dim])
+            })
+            .collect();
+        let context = Tensor::cat(contexts, 2)
+            .swap_dims(1, 2)
+            .reshape([1, tokens, heads * dim]);
+        self.o_proj.forward(context)
+    }
+}
+
+/// Scaled dot-product attention of a packed row: burn's fused kernel
+/// outside autodiff (the teacher of token-level distillation). Under
+/// autodiff burn's `attention` is decomposed into about ten passes over the
+/// `[.., queries, keys]` scores, each on one core, and its max is part of
+/// the graph. Here the scale goes on the queries (`[.., queries, head_dim]`,
+/// a fraction of the scores' size) and `softmax` shifts by a detached max,
+/// which saves three passes over the scores forward and the max's
+/// scatter backward. Rows are never fully masked (a query sees itself).
+fn training_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    mask: Option<Tensor<4, Bool>>,
+    head_dim: usize,
+) -> Tensor<4> {
+    if !q.device().is_autodiff() {
+        return fused_attention(q, k, v, mask);
+    }
+    let scores = q
+        .mul_scalar(1.0 / (head_dim as f64).sqrt())
+        .matmul(k.swap_dims(2, 3));
+    softmax_context(scores, mask, v)
+}
+
 /// Scaled dot-product attention with burn's fused kernel.
 fn fused_attention(
     q: Tensor<4>,
@@ -146,6 +252,11 @@ fn strided_attention(
     head_dim: usize,
 ) -> Tensor<4> {
     let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+    softmax_context(scores, mask, v)
+}
+
+/// `softmax(scores with the masked cells at -inf) . v`.
+fn softmax_context(scores: Tensor<4>, mask: Option<Tensor<4, Bool>>, v: Tensor<4>) -> Tensor<4> {
     let scores = match mask {
         Some(mask) => scores.mask_fill(mask, f32::NEG_INFINITY),
         None => scores,

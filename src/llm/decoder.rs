@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::attention::{Attention, Padding, attention_mask};
+use super::attention::{Attention, PackedRows, Padding, attention_mask};
 use super::batch::TokenBatch;
 use super::config::LlamaConfig;
 use super::error::LlmError;
@@ -129,6 +129,17 @@ impl DecoderLayer {
         )?;
         let h = x + attended;
         Ok(h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h)))
+    }
+}
+
+impl DecoderLayer {
+    /// The layer over a packed batch (see [`Attention::forward_packed`]).
+    fn forward_packed(&self, x: Tensor<3>, rope: &RopeAngles, packed: &PackedRows) -> Tensor<3> {
+        let attended =
+            self.self_attn
+                .forward_packed(self.input_layernorm.forward(x.clone()), rope, packed);
+        let h = x + attended;
+        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
     }
 }
 
@@ -459,6 +470,43 @@ impl LlamaDecoder {
             pads: batch.starts(),
         };
         self.run_layers(x, &positions, padding, 0, None, None)
+    }
+
+    /// Training forward of the batch's real tokens only, packed row after
+    /// row: hidden states after the final norm, `[tokens, hidden]`, where
+    /// row `r`'s column `c` is packed token `offset(r) + c` (the lengths of
+    /// the rows before it). The same values as [`LlamaDecoder::forward_hidden`]
+    /// at the real tokens, up to rounding, without computing any padding
+    /// (see [`Attention::forward_packed`]). Differentiable when the decoder
+    /// lives on an autodiff device.
+    pub fn forward_packed_hidden(&self, batch: &TokenBatch) -> Result<Tensor<2>, LlmError> {
+        let cols = batch.cols();
+        let lens: Vec<usize> = (0..batch.rows()).map(|r| batch.len(r)).collect();
+        let mut ids = Vec::with_capacity(lens.iter().sum());
+        let mut positions = Vec::with_capacity(ids.capacity());
+        for (r, &len) in lens.iter().enumerate() {
+            let from = r * cols + batch.start(r);
+            ids.extend_from_slice(&batch.ids()[from..from + len]);
+            positions.extend(0..len);
+        }
+        let device = self.device();
+        let groups = self.config.num_attention_heads / self.config.kv_heads();
+        let packed = PackedRows::new(&lens, groups, &device);
+        let tokens = packed.tokens();
+        let rope = RopeAngles::new(
+            &positions,
+            1,
+            tokens,
+            self.config.head_dim(),
+            self.config.rope_theta,
+            &device,
+        );
+        let mut x = self.embed(&ids, 1, tokens)?;
+        for layer in &self.layers {
+            x = layer.forward_packed(x, &rope, &packed);
+        }
+        let [_, _, hidden] = x.dims();
+        Ok(self.norm.forward(x).reshape([tokens, hidden]))
     }
 
     /// Inference forward of `cols` new tokens per row (`tokens` row-major,

@@ -102,11 +102,7 @@ pub const ROWS_LEFT_MIN: usize = 64;
 
 /// Whether [`project`] puts `rows` activation rows of `x` on the left.
 fn rows_left<const D: usize>(rows: usize, x: &Tensor<D>) -> bool {
-    let device = x.device();
-    rows > ROWS_LEFT_MIN
-        && device == Device::flex()
-        && !device.is_autodiff()
-        && !x.is_require_grad()
+    rows > ROWS_LEFT_MIN && x.device().without_autodiff() == Device::flex()
 }
 
 /// `x W^T` for `W` of shape `[out, in]` and `x` of shape `[..., in]`.
