@@ -207,7 +207,7 @@ fn limits() -> Limits {
     }
 }
 
-/// Processes of this user other than this test process.
+/// Processes of this user other than this test process, zombies aside.
 fn other_processes() -> Vec<String> {
     let me = std::process::id().to_string();
     // SAFETY: getuid has no preconditions.
@@ -221,6 +221,11 @@ fn other_processes() -> Vec<String> {
         .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()) && *pid != me)
         .filter_map(|pid| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+            // A zombie has ended (it runs nothing and holds nothing but
+            // its pid until its new parent, the system's init, reaps it).
+            if status.lines().any(|l| l.starts_with("State:\tZ")) {
+                return None;
+            }
             let real = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
             (real.split_whitespace().next() == Some(uid.as_str())).then_some(status)
         })

@@ -558,11 +558,14 @@ pub(crate) fn euid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Sends SIGKILL to process group `pgid` (errors, e.g. an empty group, are ignored).
+/// Sends SIGKILL to every descendant of the group's leader `pgid` (see
+/// [`kill_descendants`]: those that left the group with `setsid`), then to
+/// process group `pgid` (errors, e.g. an empty group, are ignored).
 pub(crate) fn kill_group(pgid: u32) {
     if let Ok(pgid) = libc::pid_t::try_from(pgid)
         && pgid > 1
     {
+        kill_descendants(pgid as u32);
         // SAFETY: killpg has no memory-safety preconditions.
         unsafe {
             libc::killpg(pgid, libc::SIGKILL);
@@ -571,26 +574,22 @@ pub(crate) fn kill_group(pgid: u32) {
 }
 
 /// Kills every descendant of `pid` (not `pid` itself), repeating until
-/// none is left or a few rounds passed. The Landlock mode's relay is a
-/// subreaper, so a process that escaped its session with `setsid` is
-/// reparented to it and found here, while the relay lives: killing the
-/// process group alone would kill the relay and leave the escaped ones
-/// running.
-pub(crate) fn kill_descendants(pid: u32) {
+/// none is left or a few rounds passed. The relay of the Landlock and
+/// rlimits modes is a subreaper, so a process that escaped its session
+/// with `setsid` is reparented to it and found here while the relay lives:
+/// killing the process group alone would kill the relay and leave the
+/// escaped ones running. Parents are read from `/proc/<pid>/stat`, which
+/// stays readable when the relay made itself non-dumpable (its
+/// `task/*/children` files do not).
+fn kill_descendants(pid: u32) {
     for _ in 0..20 {
+        let parents = process_parents();
         let mut found = Vec::new();
         let mut queue = vec![pid];
         while let Some(p) = queue.pop() {
-            let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
-                continue;
-            };
-            for task in tasks.flatten() {
-                let children =
-                    std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-                for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
-                    found.push(child);
-                    queue.push(child);
-                }
+            for (&child, _) in parents.iter().filter(|(_, parent)| **parent == p) {
+                found.push(child);
+                queue.push(child);
             }
         }
         if found.is_empty() {
@@ -606,6 +605,24 @@ pub(crate) fn kill_descendants(pid: u32) {
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+}
+
+/// Every visible process's parent, by pid, from `/proc/<pid>/stat` (the
+/// fourth field, after the command name in parentheses).
+fn process_parents() -> std::collections::HashMap<u32, u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Default::default();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 1..];
+            let parent = after_name.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, parent))
+        })
+        .collect()
 }
 
 /// Kills every process whose real uid is `uid` (escaped from the process

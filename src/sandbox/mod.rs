@@ -921,8 +921,6 @@ fn spawn_pair_and_wait(
 /// Kills whatever is left of a run: its process group and, when it ran as
 /// a sandbox uid, every process of that uid.
 fn clean_up(pgid: u32, plan: &Plan) {
-    // Descendants first, while the relay that adopts escaped ones lives.
-    child::kill_descendants(pgid);
     child::kill_group(pgid);
     if let Some(uid) = plan.uid {
         child::kill_uid(uid);
