@@ -351,9 +351,9 @@ impl Summary {
             format!("Contamination ({what}): {}", c.describe())
         });
         let estimated = self
-            .model_stats
+            .models
             .iter()
-            .filter(|s| s.suite == self.overall_suite() && s.category.is_none())
+            .filter_map(|m| self.overall_stats(&m.name))
             .filter(|s| s.estimated_usage > 0)
             .map(|s| {
                 format!(
@@ -368,13 +368,18 @@ impl Summary {
         contamination.chain(estimated).collect()
     }
 
-    /// The suite name of the rows covering the whole run: the one suite, or
-    /// [`crate::run::summarize::ALL`] when there are several.
-    fn overall_suite(&self) -> &str {
-        match self.suites.as_slice() {
-            [one] => &one.name,
-            _ => crate::run::summarize::ALL,
-        }
+    /// A model's statistics over the whole run: the `"all"` row, or the
+    /// only suite's row when the run has one suite and no `"all"` row.
+    pub fn overall_stats(&self, model: &str) -> Option<&ModelStats> {
+        let row = |suite: &str| {
+            self.model_stats
+                .iter()
+                .find(|s| s.model == model && s.suite == suite && s.category.is_none())
+        };
+        row(crate::run::summarize::ALL).or_else(|| match self.suites.as_slice() {
+            [only] => row(&only.name),
+            _ => None,
+        })
     }
 }
 

@@ -478,10 +478,7 @@ pub(crate) fn model_stats<'a>(
 /// A model's statistics over the whole run: the `"all"` row, or the only
 /// suite's row when the run has one suite and no `"all"` row.
 pub(crate) fn overall_stats<'a>(summary: &'a Summary, model: &str) -> Option<&'a ModelStats> {
-    model_stats(summary, model, ALL_SUITES, None).or_else(|| match summary.suites.as_slice() {
-        [only] => model_stats(summary, model, &only.name, None),
-        _ => None,
-    })
+    summary.overall_stats(model)
 }
 
 /// Whether any model's latencies include some recorded earlier.
