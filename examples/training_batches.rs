@@ -94,6 +94,8 @@ fn main() -> Result<()> {
             kd_weight: 0.5,
             kd_temperature: 2.0,
         }),
+        init: Default::default(),
+        tasks: None,
         resume: false,
         stop_after: None,
     };

@@ -723,6 +723,8 @@ pub struct RecordOptions {
     pub split: String,
     /// Transcript file.
     pub out: PathBuf,
+    /// Only these categories (empty: all).
+    pub categories: Vec<String>,
     /// First N items only.
     pub limit: Option<usize>,
     /// CPU backend.
@@ -774,7 +776,20 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
         eprintln!("{}: no split {:?}", o.suite.display(), o.split);
         return Ok(EXIT_BROKEN);
     };
-    let requests: Vec<GenerationRequest> = plan::select(&split.tasks, o.limit)
+    if let Some(unknown) = o
+        .categories
+        .iter()
+        .find(|c| !split.tasks.iter().any(|t| &t.category == *c))
+    {
+        eprintln!(
+            "--category {unknown:?}: the {} split of {} has no such category (it has: {})",
+            o.split,
+            o.suite.display(),
+            split.categories().join(", ")
+        );
+        return Ok(EXIT_BROKEN);
+    }
+    let requests: Vec<GenerationRequest> = plan::select(&split.tasks, &o.categories, o.limit)
         .into_iter()
         .map(|i| &split.tasks[i])
         .flat_map(|t| {

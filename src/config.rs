@@ -369,7 +369,11 @@ pub struct SuiteRef {
     /// Split to evaluate.
     #[serde(default = "default_split")]
     pub split: String,
-    /// Evaluate only the first `limit` items (in file order).
+    /// Evaluate only these categories of the split (default: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Evaluate only `limit` items, taking the categories in turn (in file
+    /// order within each).
     #[serde(default)]
     pub limit: Option<usize>,
     /// Threshold overrides for this suite.

@@ -239,7 +239,10 @@ struct RecordArgs {
     /// Transcript to write (appended to, resumable).
     #[arg(long)]
     out: PathBuf,
-    /// Only the first N items.
+    /// Only this category (repeatable; default: all).
+    #[arg(long = "category", value_name = "CATEGORY")]
+    categories: Vec<String>,
+    /// Only N items, taking the categories in turn.
     #[arg(long)]
     limit: Option<usize>,
     /// CPU backend: flex or ndarray.
@@ -335,21 +338,51 @@ struct DistillArgs {
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
-    /// Decoder layers.
+    /// Decoder layers (with --init-from-teacher: how many of the teacher's,
+    /// spread evenly from its first to its last).
     #[arg(long, default_value_t = 4)]
     layers: usize,
     /// Model width.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, conflicts_with = "init_from_teacher")]
     hidden: usize,
     /// Query heads.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, conflicts_with = "init_from_teacher")]
     heads: usize,
     /// Key/value heads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, conflicts_with = "init_from_teacher")]
     kv_heads: usize,
     /// Feed-forward width.
-    #[arg(long, default_value_t = 352)]
+    #[arg(long, default_value_t = 352, conflicts_with = "init_from_teacher")]
     intermediate: usize,
+    /// Start from the --teacher-model's own weights (its embeddings, final
+    /// norm, output layer, tokenizer and --layers of its decoder layers)
+    /// instead of random ones; use --kd-weight 0 to learn only its answers.
+    #[arg(long, requires = "teacher_model")]
+    init_from_teacher: bool,
+    /// With --init-from-teacher: exactly which of the teacher's layers to
+    /// keep, 0-based and comma-separated (e.g. 0,5,10,29), instead of
+    /// --layers spread evenly.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        requires = "init_from_teacher",
+        conflicts_with = "layers"
+    )]
+    keep_layers: Vec<usize>,
+    /// A task-specific student: learn only answers to train tasks of this
+    /// suite directory (repeatable); a transcript line answering a test
+    /// task is an error.
+    #[arg(long = "suite", value_name = "DIR")]
+    suites: Vec<PathBuf>,
+    /// With --suite: only this category (`category` or `suite/category`;
+    /// repeatable).
+    #[arg(long = "category", value_name = "CATEGORY", requires = "suites")]
+    categories: Vec<String>,
+    /// With --suite: build the student's prompts with N few-shot examples
+    /// (0: none) instead of learning the teacher's prompts as recorded; gate
+    /// it with `few_shot = N` in its gate.toml entry.
+    #[arg(long, value_name = "N", requires = "suites")]
+    few_shot: Option<usize>,
     /// Tokenizer vocabulary size (byte-level BPE trained on the training text;
     /// default 1024). Not with --teacher-model: the student then uses the
     /// teacher's tokenizer.
@@ -510,6 +543,7 @@ fn dispatch(command: Command) -> Result<u8> {
             suite: a.suite,
             split: a.split,
             out: a.out,
+            categories: a.categories,
             limit: a.limit,
             backend: a.backend,
             batch_size: a.batch_size,
@@ -553,14 +587,28 @@ fn generate(a: GenerateArgs) -> Result<u8> {
 }
 
 fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptions> {
+    use distill_gate::distill::tasks::TaskSelection;
+    use distill_gate::distill::teacher::spread_layers;
     use distill_gate::distill::teacher::{DEFAULT_KD_TEMPERATURE, DEFAULT_KD_WEIGHT};
-    use distill_gate::distill::{DistillOptions, StudentShape, TeacherOptions, train::TrainLength};
+    use distill_gate::distill::train::{StudentInit, TrainLength};
+    use distill_gate::distill::{DistillOptions, StudentShape, TeacherOptions};
     let length = match (a.epochs, a.steps) {
         (_, Some(s)) => TrainLength::Steps(s),
         (e, None) => TrainLength::Epochs(e.unwrap_or(10)),
     };
     let dtype = serde_json::from_value(serde_json::Value::String(a.dtype.to_lowercase()))
         .with_context(|| format!("--dtype {:?}: expected f32, f16 or bf16", a.dtype))?;
+    let init = match (&a.teacher_model, a.init_from_teacher) {
+        (Some(teacher), true) => StudentInit::Teacher {
+            layers: if a.keep_layers.is_empty() {
+                let total = distill_gate::llm::Checkpoint::inspect(teacher)?.num_hidden_layers;
+                spread_layers(total, a.layers)
+            } else {
+                a.keep_layers.clone()
+            },
+        },
+        _ => StudentInit::Random,
+    };
     Ok(DistillOptions {
         transcripts: a.transcripts,
         out: a.out,
@@ -592,6 +640,12 @@ fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptio
             model,
             kd_weight: a.kd_weight.unwrap_or(DEFAULT_KD_WEIGHT),
             kd_temperature: a.kd_temperature.unwrap_or(DEFAULT_KD_TEMPERATURE),
+        }),
+        init,
+        tasks: (!a.suites.is_empty()).then_some(TaskSelection {
+            suites: a.suites,
+            categories: a.categories,
+            few_shot: a.few_shot,
         }),
         resume: a.resume,
         stop_after: a.stop_after,

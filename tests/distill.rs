@@ -107,6 +107,8 @@ fn options(transcript: &Path, out: &Path, steps: usize) -> DistillOptions {
         seed: 3,
         backend: Backend::Flex,
         dtype: StorageDtype::F32,
+        init: Default::default(),
+        tasks: None,
         resume: false,
         stop_after: None,
     }

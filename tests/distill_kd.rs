@@ -186,6 +186,8 @@ fn options(transcript: &Path, teacher: &Path, out: &Path, steps: usize) -> Disti
             kd_weight: 1.0,
             kd_temperature: 2.0,
         }),
+        init: Default::default(),
+        tasks: None,
         resume: false,
         stop_after: None,
     }
@@ -411,4 +413,74 @@ fn teacher_logits_at_completion_cells_match_the_full_forward() {
             assert!((x - y).abs() < 1e-4, "cell {cell} token {v}: {x} vs {y}");
         }
     }
+}
+
+#[test]
+fn a_student_started_from_the_teacher_keeps_its_chosen_layers() {
+    use distill_gate::distill::train::StudentInit;
+    let dir = tempfile::tempdir().unwrap();
+    let teacher_dir = write_teacher(&dir.path().join("teacher"), 11);
+    let transcript = dir.path().join("teacher.jsonl");
+    write_transcript(&teacher_dir, &transcript);
+    let teacher = Checkpoint::load(&teacher_dir).unwrap();
+
+    // Before any step: the student is the teacher with only its layer 1.
+    let (config, weights) =
+        distill_gate::distill::teacher::kept_layers(Checkpoint::load(&teacher_dir).unwrap(), &[1])
+            .unwrap();
+    assert_eq!(config.num_hidden_layers, 1);
+    assert_eq!(config.hidden_size, teacher.config.hidden_size);
+    for (name, tensor) in &weights {
+        let source = name.replace("model.layers.0.", "model.layers.1.");
+        assert_eq!(Some(tensor), teacher.weights.get(&source), "{name}");
+    }
+    assert_eq!(weights.len(), expected_tensors(&config).len());
+
+    // Trained (answers only: kd_weight 0), it keeps the teacher's shape,
+    // tokenizer and every matrix it did not learn away from.
+    let out = dir.path().join("student");
+    let mut o = options(&transcript, &teacher_dir, &out, 3);
+    o.teacher.as_mut().unwrap().kd_weight = 0.0;
+    o.lr = 1e-4;
+    o.min_lr = 1e-5;
+    o.init = StudentInit::Teacher { layers: vec![1] };
+    let summary = distill(&o, &mut |_| {}).unwrap();
+    assert_eq!(summary.config.num_hidden_layers, 1);
+    assert_eq!(summary.config.hidden_size, 32);
+    assert_eq!(summary.config.intermediate_size, 64);
+    let student = Checkpoint::load(&out).unwrap();
+    assert_eq!(
+        student.tokenizer.vocab_size(),
+        teacher.tokenizer.vocab_size()
+    );
+    let moved = |name: &str, from: &str| {
+        let (a, b) = (&student.weights[name].data, &teacher.weights[from].data);
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    // A few small steps move a weight a little, never to another layer's.
+    let same = moved(
+        "model.layers.0.mlp.up_proj.weight",
+        "model.layers.1.mlp.up_proj.weight",
+    );
+    let other = moved(
+        "model.layers.0.mlp.up_proj.weight",
+        "model.layers.0.mlp.up_proj.weight",
+    );
+    assert!(same < 0.01 && other > 0.1, "{same} {other}");
+
+    // Nonsense layer choices are refused by name.
+    let mut bad = o.clone();
+    bad.out = dir.path().join("bad");
+    bad.init = StudentInit::Teacher { layers: vec![0, 2] };
+    let err = distill(&bad, &mut |_| {}).unwrap_err().to_string();
+    assert!(
+        err.contains("--keep-layers") && err.contains("layer 2"),
+        "{err}"
+    );
+    bad.init = StudentInit::Teacher { layers: vec![1, 1] };
+    let err = distill(&bad, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("listed twice"), "{err}");
 }

@@ -45,6 +45,17 @@ pub enum DistillError {
         /// What is wrong.
         message: String,
     },
+    /// A suite of `--suite` did not load.
+    #[error(transparent)]
+    Suite(#[from] crate::suite::SuiteError),
+    /// A transcript line answers a task the student may not learn from.
+    #[error("transcript request {request_id}: {message}")]
+    NotTrain {
+        /// The line's request id (`suite/task id`).
+        request_id: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A tensor computation failed (e.g. reading a value back).
     #[error("training: {0}")]
     Tensor(String),

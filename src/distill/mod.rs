@@ -7,7 +7,8 @@
 //! prompt masked out of the loss), [`loss`] (cross-entropy on the
 //! completion tokens and the KL term of token-level distillation),
 //! [`teacher`] (a local teacher model whose logits and tokenizer the student
-//! learns from, when given),
+//! learns from, when given), [`tasks`] (a task-specific student's suites,
+//! categories and prompt template),
 //! [`schedule`] (warmup + cosine learning rate), [`clip`] (global gradient
 //! norm clipping) and [`train`] (the loop, checkpoints, resume, the log).
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod examples;
 pub mod loss;
 pub mod schedule;
+pub mod tasks;
 pub mod teacher;
 pub mod train;
 

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::DistillError;
 use super::loss::{LossBatch, completion_logits};
-use crate::llm::{Backend, Checkpoint, LlamaDecoder, TextTokenizer};
+use crate::llm::weights::Weights;
+use crate::llm::{Backend, Checkpoint, LlamaConfig, LlamaDecoder, TextTokenizer};
 
 /// Token-level distillation settings (`--teacher-model`, `--kd-weight`,
 /// `--kd-temperature`).
@@ -162,6 +163,66 @@ pub fn check_same_tokenizer(
     Ok(())
 }
 
+/// `count` of a teacher's `total` decoder layers, spread evenly from the
+/// first to the last (both kept when `count` > 1): the default choice of
+/// `--init-from-teacher --layers N`.
+pub fn spread_layers(total: usize, count: usize) -> Vec<usize> {
+    match count {
+        0 => Vec::new(),
+        1 => vec![0],
+        _ => (0..count.min(total))
+            .map(|i| (i * (total - 1) + (count.min(total) - 1) / 2) / (count.min(total) - 1))
+            .collect(),
+    }
+}
+
+/// A student's config and weights made of the teacher checkpoint's own:
+/// embeddings, final norm, output layer and the decoder `layers` (renumbered
+/// from 0 in the given order); every other hyper-parameter is the
+/// teacher's. Quantized matrices come dequantized (the student trains in
+/// f32).
+pub fn kept_layers(
+    ckpt: Checkpoint,
+    layers: &[usize],
+) -> Result<(LlamaConfig, Weights), DistillError> {
+    let total = ckpt.config.num_hidden_layers;
+    if let Some(bad) = layers.iter().find(|&&l| l >= total) {
+        return Err(DistillError::option(
+            "--keep-layers",
+            format!(
+                "layer {bad} does not exist: the teacher has {total} layers (0 to {})",
+                total.saturating_sub(1)
+            ),
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = layers.iter().find(|l| !seen.insert(**l)) {
+        return Err(DistillError::option(
+            "--keep-layers",
+            format!("layer {twice} is listed twice"),
+        ));
+    }
+    let mut config = ckpt.config;
+    config.num_hidden_layers = layers.len();
+    let mut weights = Weights::new();
+    for (name, tensor) in ckpt.weights {
+        let Some(rest) = name.strip_prefix("model.layers.") else {
+            weights.insert(name, tensor);
+            continue;
+        };
+        let (index, part) = rest.split_once('.').unwrap_or((rest, ""));
+        let Some(new) = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| layers.iter().position(|&l| l == i))
+        else {
+            continue;
+        };
+        weights.insert(format!("model.layers.{new}.{part}"), tensor);
+    }
+    Ok((config, weights))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +295,14 @@ mod tests {
         o.kd_temperature = 0.0;
         let err = o.validate().unwrap_err().to_string();
         assert!(err.contains("--kd-temperature"), "{err}");
+    }
+
+    #[test]
+    fn spread_layers_keeps_both_ends_evenly() {
+        assert_eq!(spread_layers(30, 1), vec![0]);
+        assert_eq!(spread_layers(30, 2), vec![0, 29]);
+        assert_eq!(spread_layers(30, 4), vec![0, 10, 19, 29]);
+        assert_eq!(spread_layers(30, 6), vec![0, 6, 12, 17, 23, 29]);
+        assert_eq!(spread_layers(4, 9), vec![0, 1, 2, 3]);
     }
 }

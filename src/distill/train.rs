@@ -37,7 +37,8 @@ use super::error::DistillError;
 use super::examples::{EncodeStats, Example, encode_pairs};
 use super::loss::{KdWeights, LossBatch, completion_logits, kl_sum, nll_sum};
 use super::schedule::LrSchedule;
-use super::teacher::{Teacher, TeacherInfo, TeacherOptions, check_same_tokenizer};
+use super::tasks::{self, TaskSelection};
+use super::teacher::{self, Teacher, TeacherInfo, TeacherOptions, check_same_tokenizer};
 use crate::llm::config::EosTokens;
 use crate::llm::{
     Backend, Checkpoint, LlamaConfig, LlamaDecoder, StorageDtype, TextTokenizer, expected_tensors,
@@ -56,6 +57,28 @@ pub struct StudentShape {
     pub kv_heads: usize,
     /// Feed-forward width.
     pub intermediate: usize,
+}
+
+/// Where the student's weights start.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudentInit {
+    /// Random (Hugging Face's default initialisation), of the options' shape.
+    #[default]
+    Random,
+    /// The teacher model's own weights: its embeddings, final norm, output
+    /// layer and these of its decoder layers (0-based, in this order); its
+    /// width, heads and feed-forward size (the options' shape is not used).
+    Teacher {
+        /// The teacher's decoder layers the student keeps.
+        layers: Vec<usize>,
+    },
+}
+
+impl StudentInit {
+    fn is_random(&self) -> bool {
+        *self == StudentInit::Random
+    }
 }
 
 /// How long to train.
@@ -112,6 +135,14 @@ pub struct DistillOptions {
     /// Token-level distillation on a local teacher model's logits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teacher: Option<TeacherOptions>,
+    /// Where the student's weights start (`--init-from-teacher` needs
+    /// `teacher`).
+    #[serde(default, skip_serializing_if = "StudentInit::is_random")]
+    pub init: StudentInit,
+    /// A task-specific student: the suites and categories it learns and the
+    /// prompt template it is asked with (`None`: every pair as recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<TaskSelection>,
     /// Continue from `out/last/`.
     #[serde(skip)]
     pub resume: bool,
@@ -320,7 +351,35 @@ fn validate(o: &DistillOptions) -> Result<(), DistillError> {
         (Some(t), None) => t.validate()?,
         (None, Some(_)) => {}
     }
+    if let StudentInit::Teacher { layers } = &o.init {
+        if o.teacher.is_none() {
+            return Err(DistillError::option(
+                "--init-from-teacher",
+                "needs --teacher-model (the checkpoint whose weights the student starts from)",
+            ));
+        }
+        if layers.is_empty() {
+            return Err(DistillError::option(
+                "--keep-layers",
+                "keep at least one layer",
+            ));
+        }
+    }
     Ok(())
+}
+
+/// The transcripts' pairs, narrowed to the task selection when there is one
+/// (prompts rewritten with the student's template).
+fn training_pairs(
+    options: &DistillOptions,
+) -> Result<(data::Pairs, Option<tasks::Selected>), DistillError> {
+    let mut loaded = data::load_pairs(&options.transcripts)?;
+    let Some(selection) = &options.tasks else {
+        return Ok((loaded, None));
+    };
+    let mut selected = tasks::select(std::mem::take(&mut loaded.pairs), selection)?;
+    loaded.pairs = std::mem::take(&mut selected.pairs);
+    Ok((loaded, Some(selected)))
 }
 
 /// The student's architecture for a tokenizer and an output layer of
@@ -461,7 +520,7 @@ pub fn planned_batches(
     steps: usize,
 ) -> Result<(TextTokenizer, Vec<Vec<Example>>), DistillError> {
     validate(options)?;
-    let loaded = data::load_pairs(&options.transcripts)?;
+    let (loaded, _) = training_pairs(options)?;
     let (train_pairs, _) = data::split(&loaded.pairs, options.seed, options.val_fraction);
     let teacher = match &options.teacher {
         Some(t) => Some(Checkpoint::load(&t.model)?.tokenizer),
@@ -665,7 +724,17 @@ pub fn distill(
 ) -> Result<DistillSummary, DistillError> {
     validate(options)?;
     let out = &options.out;
-    let loaded = data::load_pairs(&options.transcripts)?;
+    let (loaded, selected) = training_pairs(options)?;
+    if let Some(s) = &selected {
+        on_event(TrainEvent::Warning(format!(
+            "learning {} answer(s) to train tasks of the chosen suites and categories; left \
+             out {} of other suites or categories and {} answering an older prompt of their \
+             task (recorded on another version of the suite)",
+            loaded.pairs.len(),
+            s.left_out,
+            s.stale
+        )));
+    }
     let (train_pairs, val_pairs) = data::split(&loaded.pairs, options.seed, options.val_fraction);
     if train_pairs.is_empty() {
         return Err(DistillError::NoData(format!(
@@ -751,7 +820,20 @@ pub fn distill(
     let vocab_rows = teacher
         .as_ref()
         .map_or(tokenizer.vocab_size(), |t| t.info().vocab_rows);
-    let config = student_config(&options.shape, &tokenizer, vocab_rows, options.max_seq_len)?;
+    let device: Device = options.backend.device().autodiff();
+    let (config, mut model) = match (&options.init, &options.teacher) {
+        (StudentInit::Teacher { layers }, Some(t)) => {
+            let (config, weights) = teacher::kept_layers(Checkpoint::load(&t.model)?, layers)?;
+            let model = LlamaDecoder::from_weights_owned(&config, weights, &device)?;
+            (config, model)
+        }
+        _ => {
+            let config =
+                student_config(&options.shape, &tokenizer, vocab_rows, options.max_seq_len)?;
+            let model = LlamaDecoder::init_random(&config, &device, options.seed)?;
+            (config, model)
+        }
+    };
     let kd = teacher
         .as_ref()
         .zip(options.teacher.as_ref())
@@ -767,8 +849,6 @@ pub fn distill(
         .filter(|(name, _)| name != "lm_head.weight")
         .map(|(_, s)| s.iter().product::<usize>())
         .sum();
-    let device: Device = options.backend.device().autodiff();
-    let mut model = LlamaDecoder::init_random(&config, &device, options.seed)?;
     let mut optim = AdamWConfig::new()
         .with_beta_1(BETA_1)
         .with_beta_2(BETA_2)

@@ -207,6 +207,28 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             ));
             continue;
         }
+        let unknown: Vec<&String> = sref
+            .categories
+            .iter()
+            .filter(|c| !split.tasks.iter().any(|t| &t.category == *c))
+            .collect();
+        if !unknown.is_empty() {
+            problems.push(config.problem(
+                format!("suites[{index}].categories"),
+                format!(
+                    "the {} split of suite {:?} has no category {} (it has: {})",
+                    sref.split,
+                    loaded.config.name,
+                    unknown
+                        .iter()
+                        .map(|c| format!("{c:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    split.categories().join(", ")
+                ),
+            ));
+            continue;
+        }
         let file = loaded.dir.join(format!("{}.jsonl", split.name));
         let lines = task_lines(&file);
         let sampling = Sampling {
@@ -215,7 +237,7 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             top_p: sref.top_p,
             seed: config.run.seed,
         };
-        let items = select(&split.tasks, sref.limit)
+        let items = select(&split.tasks, &sref.categories, sref.limit)
             .into_iter()
             .map(|i| {
                 let task = &split.tasks[i];
@@ -283,14 +305,17 @@ fn task_lines(file: &std::path::Path) -> Vec<usize> {
 /// the categories (in order of first appearance), so a limited run samples
 /// every category even when the file is sorted by category. Without a limit,
 /// every task.
-pub fn select(tasks: &[Task], limit: Option<usize>) -> Vec<usize> {
-    let Some(limit) = limit.filter(|&l| l < tasks.len()) else {
-        return (0..tasks.len()).collect();
+/// With `categories` not empty, only the tasks of those categories count.
+pub fn select(tasks: &[Task], categories: &[String], limit: Option<usize>) -> Vec<usize> {
+    let wanted = |t: &Task| categories.is_empty() || categories.contains(&t.category);
+    let eligible = tasks.iter().filter(|t| wanted(t)).count();
+    let Some(limit) = limit.filter(|&l| l < eligible) else {
+        return (0..tasks.len()).filter(|&i| wanted(&tasks[i])).collect();
     };
     let mut order: Vec<&str> = Vec::new();
     let mut by_category: std::collections::HashMap<&str, std::collections::VecDeque<usize>> =
         Default::default();
-    for (i, t) in tasks.iter().enumerate() {
+    for (i, t) in tasks.iter().enumerate().filter(|(_, t)| wanted(t)) {
         let queue = by_category.entry(t.category.as_str()).or_default();
         if queue.is_empty() && !order.contains(&t.category.as_str()) {
             order.push(t.category.as_str());
@@ -327,9 +352,22 @@ mod tests {
     fn limit_takes_categories_in_turn_and_keeps_file_order() {
         let tasks: Vec<Task> = (0..9).map(|i| task(i, ["a", "b", "c"][i / 3])).collect();
         // a: 0 1 2, b: 3 4 5, c: 6 7 8 -> round robin a0 b3 c6 a1 b4
-        assert_eq!(select(&tasks, Some(5)), vec![0, 1, 3, 4, 6]);
-        assert_eq!(select(&tasks, None), (0..9).collect::<Vec<_>>());
-        assert_eq!(select(&tasks, Some(20)).len(), 9);
+        assert_eq!(select(&tasks, &[], Some(5)), vec![0, 1, 3, 4, 6]);
+        assert_eq!(select(&tasks, &[], None), (0..9).collect::<Vec<_>>());
+        assert_eq!(select(&tasks, &[], Some(20)).len(), 9);
+    }
+
+    #[test]
+    fn categories_filter_before_the_limit() {
+        let tasks: Vec<Task> = (0..9).map(|i| task(i, ["a", "b", "c"][i / 3])).collect();
+        let c = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(select(&tasks, &c(&["c"]), None), vec![6, 7, 8]);
+        assert_eq!(select(&tasks, &c(&["c"]), Some(2)), vec![6, 7]);
+        assert_eq!(select(&tasks, &c(&["a", "c"]), Some(3)), vec![0, 1, 6]);
+        assert_eq!(
+            select(&tasks, &c(&["a", "c"]), Some(9)),
+            vec![0, 1, 2, 6, 7, 8]
+        );
     }
 
     #[test]
@@ -370,6 +408,6 @@ mod tests {
             .enumerate()
             .map(|(i, c)| task(i, c))
             .collect();
-        assert_eq!(select(&tasks, Some(3)), vec![0, 1, 2]);
+        assert_eq!(select(&tasks, &[], Some(3)), vec![0, 1, 2]);
     }
 }

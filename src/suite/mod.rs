@@ -64,7 +64,7 @@ use crate::score::{Extract, Score, ScorerSpec};
 pub use error::{Problem, SuiteError};
 pub use list::{SplitSummary, SuiteListing, SuiteSummary, list_suites};
 pub use load::{LoadOptions, MAX_LINE_BYTES, load_suite, load_suite_with};
-pub use prompt::{build_prompt, few_shot_examples};
+pub use prompt::{build_prompt, build_prompt_with, few_shot_examples};
 
 /// The prompt template used when neither the category nor `[defaults]` sets one.
 pub const DEFAULT_PROMPT: &str = "{input}";
@@ -154,6 +154,19 @@ pub struct Split {
     pub name: String,
     /// Tasks in file order.
     pub tasks: Vec<Task>,
+}
+
+impl Split {
+    /// The categories of its tasks, in order of first appearance.
+    pub fn categories(&self) -> Vec<&str> {
+        let mut found: Vec<&str> = Vec::new();
+        for t in &self.tasks {
+            if !found.contains(&t.category.as_str()) {
+                found.push(&t.category);
+            }
+        }
+        found
+    }
 }
 
 /// A loaded, validated suite.

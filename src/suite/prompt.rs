@@ -24,7 +24,11 @@ const EXAMPLE_SEPARATOR: &str = "\n\n";
 /// `few_shot` (only possible for train tasks; loading checks the rest),
 /// all of it is used.
 pub fn few_shot_examples<'a>(suite: &'a Suite, task: &Task) -> Vec<&'a Task> {
-    let wanted = suite.few_shot(task);
+    examples_of(suite, task, suite.few_shot(task))
+}
+
+/// The first `wanted` examples of [`few_shot_examples`]' order.
+fn examples_of<'a>(suite: &'a Suite, task: &Task, wanted: usize) -> Vec<&'a Task> {
     if wanted == 0 {
         return Vec::new();
     }
@@ -92,7 +96,18 @@ fn options_text(task: &Task) -> String {
 /// The chat template is not applied here: [`Suite::generation_settings`]
 /// carries the `chat` flag and the model backend wraps the prompt.
 pub fn build_prompt(suite: &Suite, task: &Task) -> String {
-    let examples = few_shot_examples(suite, task);
+    build_prompt_with(suite, task, None)
+}
+
+/// [`build_prompt`] with `few_shot` examples instead of the category's
+/// own number when it is given (a model asked with its own template: a
+/// student trained on a task needs no examples, `Some(0)`).
+pub fn build_prompt_with(suite: &Suite, task: &Task, few_shot: Option<usize>) -> String {
+    let examples = examples_of(
+        suite,
+        task,
+        few_shot.unwrap_or_else(|| suite.few_shot(task)),
+    );
     let mut block = String::new();
     if !examples.is_empty() {
         let template = suite
