@@ -381,6 +381,8 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
         } else {
             price.join("; ")
         },
+        categories: spec.categories.clone(),
+        few_shot: spec.few_shot,
     })
 }
 
@@ -1191,4 +1193,26 @@ pub fn compare(o: &CompareOptions) -> Result<u8> {
     }
     write_summary_md(o.summary_md.as_deref(), &render::render_summary_md(&result))?;
     Ok(result.exit_code as u8)
+}
+
+/// `distill-gate quantize`: the checkpoint at `model` written to `out` as
+/// GGUF with its matrices stored as `matrix_type`.
+pub fn quantize(
+    model: &Path,
+    out: &Path,
+    matrix_type: distill_gate::llm::gguf::GgmlType,
+) -> Result<u8> {
+    let ckpt = distill_gate::llm::Checkpoint::load(model)?;
+    let sha256 = ckpt
+        .save_gguf(out, matrix_type)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "wrote {} ({:?}, {:.1} MB, sha256 {sha256}) from {}",
+        out.display(),
+        matrix_type,
+        bytes as f64 / 1e6,
+        model.display()
+    );
+    Ok(0)
 }

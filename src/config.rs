@@ -160,6 +160,26 @@ pub struct ModelSpec {
     pub price: Price,
     /// Threshold overrides for this student (ignored for the teacher).
     pub gate: Thresholds,
+    /// A task-specific student: the categories it takes over, as
+    /// `suite/category` (empty: every item of every suite). It is asked only
+    /// these categories' items and gated on each of them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Its own prompt template: this many few-shot examples instead of each
+    /// category's `few_shot` (0: none, for a student trained on the task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub few_shot: Option<usize>,
+}
+
+impl ModelSpec {
+    /// Whether this model is asked the items of `category` of `suite`.
+    pub fn takes(&self, suite: &str, category: &str) -> bool {
+        self.categories.is_empty()
+            || self
+                .categories
+                .iter()
+                .any(|c| c.split_once('/') == Some((suite, category)))
+    }
 }
 
 /// A model entry as written: `kind` plus the keys of every kind, checked
@@ -213,6 +233,10 @@ struct RawModelSpec {
     price: Price,
     #[serde(default)]
     gate: Thresholds,
+    #[serde(default)]
+    categories: Vec<String>,
+    #[serde(default)]
+    few_shot: Option<usize>,
 }
 
 /// Keys of an HTTP model entry (`kind = "openai"` or `"anthropic"`).
@@ -356,6 +380,8 @@ impl RawModelSpec {
             source,
             price: self.price,
             gate: self.gate,
+            categories: self.categories,
+            few_shot: self.few_shot,
         })
     }
 }
@@ -739,12 +765,32 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
     };
     let students_given = !raw.students.is_empty();
     let teacher = convert(raw.teacher, "teacher".to_string(), &mut found);
+    if teacher
+        .as_ref()
+        .is_some_and(|(_, t)| !t.categories.is_empty())
+    {
+        found.at(
+            "teacher.categories",
+            "the teacher answers every item; `categories` names what a student takes over",
+        );
+    }
     let students: Vec<(String, ModelSpec)> = raw
         .students
         .into_iter()
         .enumerate()
         .filter_map(|(i, s)| convert(s, format!("students[{i}]"), &mut found))
         .collect();
+    for (field, s) in &students {
+        if let Some(c) = s.categories.iter().find(|c| {
+            c.split_once('/')
+                .is_none_or(|(a, b)| a.is_empty() || b.is_empty())
+        }) {
+            found.at(
+                format!("{field}.categories"),
+                format!("{c:?} is not `suite/category` (e.g. \"logistics/extraction\")"),
+            );
+        }
+    }
     if !students_given {
         found.at("students", "at least one student is required");
     }

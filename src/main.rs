@@ -111,6 +111,39 @@ enum Command {
         after_help = "Examples:\n  distill-gate plan --teacher-accuracy 0.8 --retention 0.98 --disagreement 0.1\n  distill-gate plan --run reports/demo --power 0.9\n\nExact: the gate's own rule (the min_teacher_correct floor, the interval method)\nover every table of paired pass/fail outcomes; see docs/calibration.md."
     )]
     Plan(PlanArgs),
+    /// Store a checkpoint as one GGUF file with its matrices quantized, as a
+    /// student would be deployed; a gate then measures it as stored.
+    #[command(
+        after_help = "Example:\n  distill-gate quantize --model students/mine --out students/mine.q8_0.gguf --type q8_0\n\nNorms stay f32; the embedding and every projection matrix are quantized\n(blocks of 32). Use the .gguf file as the student's `path` in gate.toml."
+    )]
+    Quantize(QuantizeArgs),
+}
+
+#[derive(Args)]
+struct QuantizeArgs {
+    /// Checkpoint: a Hugging Face directory or a .gguf file.
+    #[arg(long)]
+    model: PathBuf,
+    /// The .gguf file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Matrix storage.
+    #[arg(long = "type", value_enum)]
+    matrix_type: QuantType,
+}
+
+/// The quantized formats `quantize` writes (the runtime decodes each).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QuantType {
+    /// 8-bit, symmetric, blocks of 32.
+    #[value(name = "q8_0")]
+    Q8_0,
+    /// 4-bit with a minimum, blocks of 32.
+    #[value(name = "q4_1")]
+    Q4_1,
+    /// 4-bit, symmetric, blocks of 32.
+    #[value(name = "q4_0")]
+    Q4_0,
 }
 
 #[derive(Args)]
@@ -486,7 +519,17 @@ fn error_chain(e: &anyhow::Error) -> String {
 }
 
 fn dispatch(command: Command) -> Result<u8> {
+    use distill_gate::llm::gguf::GgmlType;
     match command {
+        Command::Quantize(a) => cli::quantize(
+            &a.model,
+            &a.out,
+            match a.matrix_type {
+                QuantType::Q8_0 => GgmlType::Q8_0,
+                QuantType::Q4_1 => GgmlType::Q4_1,
+                QuantType::Q4_0 => GgmlType::Q4_0,
+            },
+        ),
         Command::Plan(a) => match a.run {
             Some(dir) => cli::plan_more(&dir, a.power),
             None => cli::plan(&distill_gate::plan::PlanInput {

@@ -125,7 +125,7 @@ pub fn plan(input: &PlanInput) -> Result<PlanResult, PlanError> {
 pub struct MoreItems {
     /// Student name.
     pub student: String,
-    /// Suite name.
+    /// What the gate covers: the suite, or `suite/category`.
     pub suite: String,
     /// Paired items in the run.
     pub n: usize,
@@ -159,11 +159,7 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
         .iter()
         .filter(|g| g.verdict == Verdict::Inconclusive)
     {
-        let Some(c) = summary
-            .comparisons
-            .iter()
-            .find(|c| c.student == g.student && c.suite == g.suite && c.category.is_none())
-        else {
+        let Some(c) = summary.comparisons.iter().find(|c| g.is_of(c)) else {
             continue;
         };
         let n = c.n.max(1) as f64;
@@ -173,7 +169,7 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
             .statistics
             .gate_retention
             .iter()
-            .find(|r| r.student == g.student && r.suite == g.suite);
+            .find(|r| r.student == g.student && r.suite == g.suite && r.category == g.category);
         let exact = match recorded {
             Some(r) if summary.statistics.clusters == ClusterBy::None => {
                 match (r.cells, r.cells.as_ref().and_then(CellShares::observed)) {
@@ -206,7 +202,7 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
         };
         out.push(MoreItems {
             student: g.student.clone(),
-            suite: g.suite.clone(),
+            suite: g.scope(),
             n: c.n,
             teacher_accuracy,
             retention: c.retention,

@@ -236,6 +236,11 @@ pub struct GateResult {
     pub student: String,
     /// Suite name.
     pub suite: String,
+    /// The category, for a task-specific student (its `categories`): its
+    /// gates are one per category it takes over; `None` for a gate on the
+    /// whole suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// The verdict.
     pub verdict: Verdict,
     /// Why, one sentence per criterion that decided it, with the numbers.
@@ -247,6 +252,23 @@ pub struct GateResult {
     pub items_needed: Option<u64>,
     /// The thresholds applied.
     pub thresholds: AppliedThresholds,
+}
+
+impl GateResult {
+    /// What the gate covers, for people: `suite`, or `suite/category`.
+    pub fn scope(&self) -> String {
+        match &self.category {
+            Some(c) => format!("{}/{c}", self.suite),
+            None => self.suite.clone(),
+        }
+    }
+
+    /// Whether `comparison` is this gate's (same student, suite and category).
+    pub fn is_of(&self, comparison: &Comparison) -> bool {
+        comparison.student == self.student
+            && comparison.suite == self.suite
+            && comparison.category == self.category
+    }
 }
 
 /// A model as the run knew it.
@@ -267,6 +289,39 @@ pub struct ModelInfo {
     pub model_id: String,
     /// Price description.
     pub price: String,
+    /// The categories a task-specific student takes over (`suite/category`;
+    /// empty: every item).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
+    /// Few-shot examples in its prompts when it has its own template
+    /// (`None`: each category's own number, as the suite says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub few_shot: Option<usize>,
+}
+
+impl ModelInfo {
+    /// What the model was asked and with which prompt template, for people:
+    /// `every item; the suites' prompts`, or e.g. `logistics/extraction;
+    /// own prompts without few-shot examples`.
+    pub fn asked(&self) -> String {
+        let items = if self.categories.is_empty() {
+            "every item".to_string()
+        } else {
+            self.categories.join(", ")
+        };
+        let template = match self.few_shot {
+            None => "the suites' prompts".to_string(),
+            Some(0) => "own prompts without few-shot examples".to_string(),
+            Some(n) => format!("own prompts with {n} few-shot example(s)"),
+        };
+        format!("{items}; {template}")
+    }
+
+    /// Whether it was asked anything else than every item with the suites'
+    /// prompts.
+    pub fn has_own_scope(&self) -> bool {
+        !self.categories.is_empty() || self.few_shot.is_some()
+    }
 }
 
 /// A suite as the run used it.
@@ -418,6 +473,9 @@ pub struct GateRetention {
     pub student: String,
     /// Suite name.
     pub suite: String,
+    /// The gate's category (see [`GateResult::category`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// The rule that gave the retention verdict.
     pub basis: crate::gate::RetentionBasis,
     /// The confidence of the bounds (the gate's, after any family-wise
@@ -493,6 +551,9 @@ pub struct AdjustedConfidence {
     pub student: String,
     /// Suite name.
     pub suite: String,
+    /// The gate's category (see [`GateResult::category`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// The configured confidence.
     pub configured: f64,
     /// The confidence used.

@@ -139,6 +139,7 @@ fn gate(
     GateResult {
         student: student.into(),
         suite: suite.into(),
+        category: None,
         verdict,
         reasons: reasons.iter().map(|r| r.to_string()).collect(),
         items_needed,
@@ -237,6 +238,8 @@ fn summary() -> Summary {
                 } else {
                     "$0.50/hour".into()
                 },
+                categories: Vec::new(),
+                few_shot: None,
             })
             .collect(),
         suites: suites

@@ -259,6 +259,7 @@ mod tests {
         GateResult {
             student: "s".into(),
             suite: "x".into(),
+            category: None,
             verdict,
             reasons: vec!["because".into()],
             items_needed: (verdict == Verdict::Inconclusive).then_some(40),

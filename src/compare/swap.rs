@@ -28,7 +28,7 @@ use crate::compare::pairing::{ItemKey, ItemScore, item_scores};
 use crate::gate::{self, GateInput, GateThresholds, Verdict};
 use crate::run::journal::{JournalEntry, Role};
 use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Retention};
-use crate::summary::{Comparison, Summary};
+use crate::summary::{Comparison, GateResult, ModelInfo, Summary};
 
 use super::CompareError;
 
@@ -112,41 +112,64 @@ pub fn swap_plans(
         .filter(|m| m.role == Role::Student)
         .map(|m| {
             let student = items.get(&m.name).unwrap_or(&empty);
-            plan_for(summary, &m.name, teacher, student)
+            plan_for(summary, m, teacher, student)
         })
         .collect()
 }
 
+/// A teacher's item, with the student's answer to it where there is one.
+type TeacherItem<'a> = (&'a ItemScore, Option<&'a ItemScore>);
+
+/// A task-specific student (with `categories`) is decided only on the
+/// categories it takes; every other item stays with the teacher.
 fn plan_for(
     summary: &Summary,
-    student: &str,
+    model: &ModelInfo,
     teacher: &BTreeMap<ItemKey, ItemScore>,
     items: &BTreeMap<ItemKey, ItemScore>,
 ) -> Result<SwapPlan, CompareError> {
-    // Paired items the teacher answered, by (suite, category).
-    let mut by_category: BTreeMap<(&str, &str), Vec<(&ItemScore, &ItemScore)>> = BTreeMap::new();
+    let student = model.name.as_str();
+    let takes = |suite: &str, category: &str| {
+        model.categories.is_empty()
+            || model
+                .categories
+                .iter()
+                .any(|c| c.split_once('/') == Some((suite, category)))
+    };
+    // Items the teacher answered, by (suite, category), with the student's
+    // answer where it has one.
+    let mut by_category: BTreeMap<(&str, &str), Vec<TeacherItem>> = BTreeMap::new();
     for (key, t) in teacher.iter().filter(|(_, t)| !t.errored) {
-        if let Some(s) = items.get(key) {
-            by_category
-                .entry((key.0.as_str(), t.category.as_str()))
-                .or_default()
-                .push((t, s));
-        }
+        by_category
+            .entry((key.0.as_str(), t.category.as_str()))
+            .or_default()
+            .push((t, items.get(key)));
     }
     let mut categories = Vec::new();
     let mut routed: BTreeSet<(&str, &str)> = BTreeSet::new();
     for suite in &summary.suites {
-        let thresholds = suite_thresholds(summary, student, &suite.name);
-        for category in &suite.categories {
-            let pairs = by_category
+        for category in suite.categories.iter().filter(|c| takes(&suite.name, c)) {
+            let category_gate = summary.gates.iter().find(|g| {
+                g.student == student
+                    && g.suite == suite.name
+                    && g.category.as_deref() == Some(category.as_str())
+            });
+            let thresholds = match category_gate {
+                Some(g) => applied(g),
+                None => suite_thresholds(summary, student, &suite.name),
+            };
+            let pairs: Vec<(&ItemScore, &ItemScore)> = by_category
                 .get(&(suite.name.as_str(), category.as_str()))
-                .map_or(&[][..], Vec::as_slice);
+                .into_iter()
+                .flatten()
+                .filter_map(|(t, s)| Some((*t, (*s)?)))
+                .collect();
             let own = summary.comparisons.iter().find(|c| {
                 c.student == student
                     && c.suite == suite.name
                     && c.category.as_deref() == Some(category.as_str())
             });
-            let d = decide_category(summary, &thresholds, pairs, own)?;
+            let d = decide_category(summary, &thresholds, &pairs, own)?;
             if d.verdict == Verdict::Pass {
                 routed.insert((suite.name.as_str(), category.as_str()));
             }
@@ -163,11 +186,16 @@ fn plan_for(
         .iter()
         .find(|g| g.student == student)
         .map_or(gate::DEFAULT_CONFIDENCE, |g| g.thresholds.confidence);
+    // Items the student did not answer (categories it does not take) stay
+    // with the teacher.
     let all: Vec<(bool, &ItemScore, &ItemScore)> = by_category
         .iter()
         .flat_map(|(k, pairs)| {
             let to_student = routed.contains(k);
-            pairs.iter().map(move |(t, s)| (to_student, *t, *s))
+            pairs.iter().map(move |(t, s)| match s {
+                Some(s) => (to_student, *t, *s),
+                None => (false, *t, *t),
+            })
         })
         .collect();
     let opts = bootstrap_options(summary, confidence);
@@ -194,16 +222,19 @@ pub(crate) fn suite_thresholds(summary: &Summary, student: &str, suite: &str) ->
     match summary
         .gates
         .iter()
-        .find(|g| g.student == student && g.suite == suite)
+        .find(|g| g.student == student && g.suite == suite && g.category.is_none())
     {
-        Some(g) => {
-            let mut t = GateThresholds::new(g.thresholds.min_retention);
-            t.confidence = g.thresholds.confidence;
-            t.max_error_rate = g.thresholds.max_error_rate;
-            t
-        }
+        Some(g) => applied(g),
         None => GateThresholds::new(0.95),
     }
+}
+
+/// The retention and error-rate thresholds a gate applied.
+fn applied(g: &GateResult) -> GateThresholds {
+    let mut t = GateThresholds::new(g.thresholds.min_retention);
+    t.confidence = g.thresholds.confidence;
+    t.max_error_rate = g.thresholds.max_error_rate;
+    t
 }
 
 /// Retention of `student` against `teacher` scores with the run's interval method.
@@ -392,6 +423,8 @@ mod tests {
                 fingerprint: String::new(),
                 model_id: String::new(),
                 price: String::new(),
+                categories: Vec::new(),
+                few_shot: None,
             });
         }
         summary.suites.push(SuiteInfo {
@@ -404,6 +437,7 @@ mod tests {
         summary.gates.push(GateResult {
             student: "st".into(),
             suite: "s".into(),
+            category: None,
             verdict: Verdict::Fail,
             reasons: Vec::new(),
             items_needed: None,

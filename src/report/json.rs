@@ -67,6 +67,7 @@ mod tests {
         summary.gates.push(GateResult {
             student: "s".into(),
             suite: "x".into(),
+            category: None,
             verdict: Verdict::Pass,
             reasons: Vec::new(),
             items_needed: None,

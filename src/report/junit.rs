@@ -158,7 +158,7 @@ fn testcase(
     let g = row.gate;
     out.push_str(&format!(
         "    <testcase name=\"{}\" classname=\"{}\">\n",
-        escape_attribute(&format!("{} / {}", g.student, g.suite)),
+        escape_attribute(&format!("{} / {}", g.student, g.scope())),
         escape_attribute(&format!("distill-gate.{}", g.suite)),
     ));
     out.push_str("      <properties>\n");

@@ -107,7 +107,7 @@ pub fn render_markdown_short(summary: &Summary) -> String {
                 let (point, lower) = retention_cells(r.comparison);
                 vec![
                     escape(&r.gate.student),
-                    escape(&r.gate.suite),
+                    escape(&r.gate.scope()),
                     verdict_md(r.gate.verdict),
                     point,
                     lower,
@@ -280,7 +280,7 @@ fn verdict_table(out: &mut String, summary: &Summary, rows: &[GateRow<'_>]) {
             let cmp = |f: fn(&Comparison) -> String| r.comparison.map_or_else(|| MISSING.into(), f);
             vec![
                 escape(&r.gate.student),
-                escape(&r.gate.suite),
+                escape(&r.gate.scope()),
                 verdict_md(r.gate.verdict),
                 r.teacher
                     .map_or_else(|| MISSING.into(), |s| percent(s.accuracy)),
@@ -351,7 +351,7 @@ fn reasons(out: &mut String, rows: &[GateRow<'_>], inconclusive_fails: bool) -> 
             "- **{}** {} / {}\n",
             g.verdict,
             escape(&g.student),
-            escape(&g.suite)
+            escape(&g.scope())
         ));
         if let Some(note) = row.unmeasured_note() {
             out.push_str(&format!("  - {}\n", escape(&note)));
@@ -626,6 +626,7 @@ fn models_table(out: &mut String, summary: &Summary) {
             vec![
                 escape(&m.name),
                 role_name(m.role).to_string(),
+                escape(&m.asked()),
                 escape(&m.backend),
                 escape(&m.fingerprint),
                 escape(&m.price),
@@ -634,8 +635,8 @@ fn models_table(out: &mut String, summary: &Summary) {
         .collect::<Vec<_>>();
     table(
         out,
-        &["Model", "Role", "Backend", "Fingerprint", "Price"],
-        &[L, L, L, L, L],
+        &["Model", "Role", "Asked", "Backend", "Fingerprint", "Price"],
+        &[L, L, L, L, L, L],
         &body,
     );
 }

@@ -445,19 +445,19 @@ pub(crate) fn gate_rows(summary: &Summary) -> Vec<GateRow<'_>> {
         .iter()
         .map(|gate| GateRow {
             gate,
-            comparison: summary.comparisons.iter().find(|c| {
-                c.student == gate.student && c.suite == gate.suite && c.category.is_none()
+            comparison: summary.comparisons.iter().find(|c| gate.is_of(c)),
+            student: model_stats(
+                summary,
+                &gate.student,
+                &gate.suite,
+                gate.category.as_deref(),
+            ),
+            teacher: summary.model_stats.iter().find(|s| {
+                s.role == Role::Teacher && s.suite == gate.suite && s.category == gate.category
             }),
-            student: model_stats(summary, &gate.student, &gate.suite, None),
-            teacher: summary
-                .model_stats
-                .iter()
-                .find(|s| s.role == Role::Teacher && s.suite == gate.suite && s.category.is_none()),
-            retention: summary
-                .statistics
-                .gate_retention
-                .iter()
-                .find(|r| r.student == gate.student && r.suite == gate.suite),
+            retention: summary.statistics.gate_retention.iter().find(|r| {
+                r.student == gate.student && r.suite == gate.suite && r.category == gate.category
+            }),
         })
         .collect()
 }
@@ -645,6 +645,7 @@ pub(crate) mod tests {
             gates: vec![crate::summary::GateResult {
                 student: "s".into(),
                 suite: "coding".into(),
+                category: None,
                 verdict: crate::gate::Verdict::Inconclusive,
                 reasons: Vec::new(),
                 items_needed: None,

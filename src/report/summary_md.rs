@@ -36,7 +36,7 @@ pub fn render_run(summary: &Summary) -> String {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | ≥ {} ({}) |\n",
             escape(&r.gate.student),
-            escape(&r.gate.suite),
+            escape(&r.gate.scope()),
             verdict_md(r.gate.verdict),
             r.student
                 .map_or_else(|| MISSING.into(), |s| percent(s.accuracy)),
@@ -85,7 +85,7 @@ fn student_line(student: &str, rows: &[&GateRow<'_>]) -> (String, bool) {
     let parts: Vec<String> = rows
         .iter()
         .map(|r| {
-            let mut p = format!("{} {}", r.gate.suite, r.gate.verdict);
+            let mut p = format!("{} {}", r.gate.scope(), r.gate.verdict);
             if r.gate.verdict != Verdict::Pass {
                 if let Some((first, recorded)) = r.reasons().into_iter().next() {
                     marked |= recorded;

@@ -70,6 +70,9 @@ pub fn render_terminal(summary: &Summary, color: bool) -> String {
         out.push_str("\nModels:\n");
         out.push_str(&model_table(summary, &mut recorded).to_string());
         out.push('\n');
+        for m in summary.models.iter().filter(|m| m.has_own_scope()) {
+            out.push_str(&format!("{} was asked: {}\n", m.name, m.asked()));
+        }
     }
     if recorded {
         out.push_str(&format!("\n{RECORDED_MARK} {RECORDED_NOTE}\n"));
@@ -214,7 +217,7 @@ fn verdict_table(rows: &[GateRow<'_>], color: bool, recorded: &mut bool) -> Tabl
         );
         table.add_row(vec![
             Cell::new(&g.student),
-            Cell::new(&g.suite),
+            Cell::new(g.scope()),
             verdict_cell(g.verdict),
             Cell::new(accuracy),
             Cell::new(retention),
@@ -266,7 +269,7 @@ fn reasons(
             "{} {} / {}\n",
             paint(g.verdict, &g.verdict.to_string(), color),
             g.student,
-            g.suite
+            g.scope()
         ));
         if let Some(note) = row.unmeasured_note() {
             out.push_str(&format!("  - {note}\n"));

@@ -111,6 +111,7 @@ pub fn check(plan: &Plan) -> Result<Vec<Contamination>, Problems> {
         for item in &suite.items {
             ids.insert(format!("{}/{}", suite.name(), item.task.id));
             keys.extend(item.requests.iter().map(key_of));
+            keys.extend(item.templated.values().flatten().map(key_of));
         }
     }
     let mut found = Vec::new();

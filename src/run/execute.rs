@@ -74,9 +74,13 @@ pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Proble
     let mut problems = Vec::new();
     for suite in &plan.suites {
         for item in &suite.items {
-            if let Some(missing) = item.requests.iter().position(|r| !t.contains(r)) {
-                let which = if item.requests.len() > 1 {
-                    format!(" (sample {missing} of {})", item.requests.len())
+            if !spec.takes(suite.name(), &item.task.category) {
+                continue;
+            }
+            let requests = item.requests_for(spec.few_shot);
+            if let Some(missing) = requests.iter().position(|r| !t.contains(r)) {
+                let which = if requests.len() > 1 {
+                    format!(" (sample {missing} of {})", requests.len())
                 } else {
                     String::new()
                 };
@@ -129,7 +133,6 @@ pub fn execute(
     timings: &mut Timings,
 ) -> Result<(), RunError> {
     let budget = Arc::new(Budget::of_run(&plan.config.run, api_spend(plan, journal)));
-    let total = plan.total_work() / (1 + plan.config.students.len());
     let mut models = Vec::new();
     for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
         .chain(plan.config.students.iter().map(|s| (Role::Student, s)))
@@ -148,7 +151,7 @@ pub fn execute(
             let _closer = in_flight.closer();
             score_and_journal(&inbox, in_flight, journal, progress)
         });
-        let asked = ask_models(&models, total, &budget, &to_scorer, in_flight, timings);
+        let asked = ask_models(plan, &models, &budget, &to_scorer, in_flight, timings);
         drop(to_scorer);
         let waiting = Instant::now();
         let scored = scorer
@@ -175,8 +178,8 @@ fn pending_work<'a>(
 ) -> Pending<'a> {
     let mut pending = Pending::default();
     for suite in &plan.suites {
-        for (item, n) in suite.asking_order() {
-            let Some(request) = item.requests.get(n as usize) else {
+        for (item, n) in suite.asking_order(spec) {
+            let Some(request) = item.requests_for(spec.few_shot).get(n as usize) else {
                 continue;
             };
             let key = work_key(spec, suite, item, n);
@@ -246,14 +249,15 @@ enum ToScorer<'a> {
 /// answers to the scoring thread. Stops early (without an error of its
 /// own) when the scoring thread has stopped.
 fn ask_models<'a>(
+    plan: &Plan,
     models: &'a [(Role, &'a ModelSpec, &'a ModelId, Pending<'a>)],
-    total: usize,
     budget: &Arc<Budget>,
     to_scorer: &std::sync::mpsc::Sender<ToScorer<'a>>,
     in_flight: &InFlight,
     timings: &mut Timings,
 ) -> Result<(), RunError> {
     for (role, spec, id, pending) in models {
+        let total = plan.work_of(spec);
         let start = ToScorer::Start {
             model: &spec.name,
             total,
@@ -273,13 +277,16 @@ fn ask_models<'a>(
         timings.model_load_secs += loading.elapsed().as_secs_f64();
         let batches = request_batches(
             pending,
-            |w| w.item.prompt(w.sample),
+            |w| w.item.prompt(spec.few_shot, w.sample),
             model.preferred_batch_size(),
         );
         for chunk in batches.into_iter().map(|range| &pending[range]) {
             let requests: Vec<_> = chunk
                 .iter()
-                .filter_map(|w| w.item.requests.get(w.sample as usize).cloned())
+                .filter_map(|w| {
+                    let requests = w.item.requests_for(spec.few_shot);
+                    requests.get(w.sample as usize).cloned()
+                })
                 .collect();
             let asking = Instant::now();
             let answers = model.complete_batch(&requests);
@@ -461,7 +468,10 @@ fn journal_entry(
         cost: 0.0,
         error: None,
         model_id: Some(id.0.clone()),
-        request: item.requests.get(sample as usize).map(key_of),
+        request: item
+            .requests_for(spec.few_shot)
+            .get(sample as usize)
+            .map(key_of),
         prior_errors,
         texts_at: None,
     };

@@ -18,10 +18,10 @@ use serde::Serialize;
 use crate::config::{ModelSource, ModelSpec};
 use crate::diagnostics::{Problem, Problems};
 use crate::fingerprint::{sha256_file, sha256_hex};
-use crate::model::GenerationRequest;
+
 use crate::model::transcript::key_of;
 use crate::run::journal::JournalEntry;
-use crate::run::plan::Plan;
+use crate::run::plan::{Plan, PlannedItem};
 use crate::summary::ModelInfo;
 
 /// The identity of a model as configured: lowercase hex SHA-256 of what
@@ -190,12 +190,17 @@ pub fn check_journal(
     entries: &[JournalEntry],
     journal_path: &Path,
 ) -> Result<(), Problems> {
-    let mut requests: HashMap<(&str, &str), &[GenerationRequest]> = HashMap::new();
+    let mut items: HashMap<(&str, &str), &PlannedItem> = HashMap::new();
     for suite in plan.iter().flat_map(|p| &p.suites) {
         for item in &suite.items {
-            requests.insert((suite.name(), item.task.id.as_str()), &item.requests);
+            items.insert((suite.name(), item.task.id.as_str()), item);
         }
     }
+    let few_shot: HashMap<&str, Option<usize>> = plan
+        .iter()
+        .flat_map(|p| p.config.models())
+        .map(|m| (m.name.as_str(), m.few_shot))
+        .collect();
     let mut stale: Vec<Stale> = Vec::new();
     for e in entries {
         let Some(id) = ids.get(&e.model) else {
@@ -204,9 +209,10 @@ pub fn check_journal(
         let request = match plan {
             None => None,
             Some(_) => {
-                let request = requests
+                let template = few_shot.get(e.model.as_str()).copied().flatten();
+                let request = items
                     .get(&(e.suite.as_str(), e.task_id.as_str()))
-                    .and_then(|r| r.get(e.sample as usize));
+                    .and_then(|i| i.requests_for(template).get(e.sample as usize));
                 match request {
                     Some(r) => Some(key_of(r)),
                     None => continue,

@@ -233,7 +233,7 @@ pub fn merge_entries(plan: &Plan, shards: &[ShardRun]) -> Result<Vec<JournalEntr
     let mut missing: BTreeSet<(u32, String)> = BTreeSet::new();
     for spec in plan.config.models() {
         for suite in &plan.suites {
-            for (item, sample) in suite.asking_order() {
+            for (item, sample) in suite.asking_order(spec) {
                 let key = WorkKey {
                     model: spec.name.clone(),
                     suite: suite.name().to_string(),

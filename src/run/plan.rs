@@ -1,9 +1,10 @@
 //! Planning a run: the config's suites loaded and every (task, request)
 //! built, before any model is asked anything.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::GateConfig;
+use crate::config::{GateConfig, ModelSpec};
 use crate::diagnostics::Problems;
 use crate::model::GenerationRequest;
 use crate::run::contamination::{self, Contamination};
@@ -33,9 +34,12 @@ pub struct PlannedItem {
     pub task: Task,
     /// Its line in the split file.
     pub line: usize,
-    /// The requests every model is asked (same prompts and settings for
-    /// all), one per sample: index `s` is sample `s`.
+    /// The requests a model is asked with the suite's own prompts, one per
+    /// sample: index `s` is sample `s`.
     pub requests: Vec<GenerationRequest>,
+    /// The same requests under the other prompt templates the run's models
+    /// use, by their `few_shot` (see [`PlannedItem::requests_for`]).
+    pub templated: BTreeMap<usize, Vec<GenerationRequest>>,
 }
 
 /// How many answers to draw per item, and how.
@@ -97,21 +101,36 @@ impl PlannedSuite {
     /// Every (item, sample) in the order a run asks them: by prompt, so
     /// that prompts sharing a prefix (a category's instructions and
     /// few-shot examples) are asked together; ties in plan order.
-    pub fn asking_order(&self) -> Vec<(&PlannedItem, u32)> {
+    /// `model` is asked only the items of the categories it takes, with
+    /// its own template.
+    pub fn asking_order(&self, model: &ModelSpec) -> Vec<(&PlannedItem, u32)> {
         let mut work: Vec<(&PlannedItem, u32)> = self
             .items
             .iter()
+            .filter(|i| model.takes(self.name(), &i.task.category))
             .flat_map(|i| (0..self.samples).map(move |n| (i, n)))
             .collect();
-        work.sort_by(|(a, n), (b, m)| a.prompt(*n).cmp(b.prompt(*m)));
+        work.sort_by(|(a, n), (b, m)| {
+            a.prompt(model.few_shot, *n)
+                .cmp(b.prompt(model.few_shot, *m))
+        });
         work
     }
 }
 
 impl PlannedItem {
-    /// The prompt of sample `sample` ("" if the item has no such sample).
-    pub fn prompt(&self, sample: u32) -> &str {
-        self.requests
+    /// The requests of a model whose template has `few_shot` examples
+    /// (`None`: the suite's own template), one per sample.
+    pub fn requests_for(&self, few_shot: Option<usize>) -> &[GenerationRequest] {
+        few_shot
+            .and_then(|n| self.templated.get(&n))
+            .unwrap_or(&self.requests)
+    }
+
+    /// The prompt of sample `sample` under a template ("" if the item has
+    /// no such sample).
+    pub fn prompt(&self, few_shot: Option<usize>, sample: u32) -> &str {
+        self.requests_for(few_shot)
             .get(sample as usize)
             .map_or("", |r| r.prompt.as_str())
     }
@@ -143,14 +162,24 @@ impl Plan {
         })
     }
 
+    /// The (task, sample) units of work of one model: the items of the
+    /// categories it takes.
+    pub fn work_of(&self, model: &ModelSpec) -> usize {
+        self.suites
+            .iter()
+            .map(|s| {
+                let items = s.items.iter();
+                items
+                    .filter(|i| model.takes(s.name(), &i.task.category))
+                    .count()
+                    * s.samples as usize
+            })
+            .sum()
+    }
+
     /// Total (model, task, sample) units of work.
     pub fn total_work(&self) -> usize {
-        let items: usize = self
-            .suites
-            .iter()
-            .map(|s| s.items.len() * s.samples as usize)
-            .sum();
-        items * (1 + self.config.students.len())
+        self.config.models().map(|m| self.work_of(m)).sum()
     }
 }
 
@@ -160,6 +189,9 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
     let mut problems = Vec::new();
     let mut suites = Vec::new();
     let mut names = std::collections::BTreeMap::new();
+    // The prompt templates other than the suites' own.
+    let templates: std::collections::BTreeSet<usize> =
+        config.models().filter_map(|m| m.few_shot).collect();
     for (index, sref) in config.suites.iter().enumerate() {
         if !sref.path.is_dir() {
             let what = if sref.path.exists() {
@@ -241,12 +273,16 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             .into_iter()
             .map(|i| {
                 let task = &split.tasks[i];
-                PlannedItem {
-                    requests: sampling.requests(GenerationRequest {
+                let requests = |few_shot: Option<usize>| {
+                    sampling.requests(GenerationRequest {
                         id: format!("{}/{}", loaded.config.name, task.id),
-                        prompt: suite::build_prompt(&loaded, task),
+                        prompt: suite::build_prompt_with(&loaded, task, few_shot),
                         settings: loaded.generation_settings(task),
-                    }),
+                    })
+                };
+                PlannedItem {
+                    requests: requests(None),
+                    templated: templates.iter().map(|&n| (n, requests(Some(n)))).collect(),
                     task: task.clone(),
                     line: lines.get(i).copied().unwrap_or(0),
                 }
@@ -260,6 +296,26 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             items,
             samples: sampling.samples,
         });
+    }
+    for (i, student) in config.students.iter().enumerate() {
+        for c in &student.categories {
+            let (suite, category) = c.split_once('/').unwrap_or((c, ""));
+            let found = suites.iter().find(|s| s.name() == suite);
+            let known = found.is_some_and(|s| s.items.iter().any(|i| i.task.category == category));
+            if !known && problems.is_empty() {
+                problems.push(config.problem(
+                    format!("students[{i}].categories"),
+                    match found {
+                        None => format!("{c:?}: no suite named {suite:?} in this run"),
+                        Some(s) => format!(
+                            "{c:?}: suite {suite:?} has no planned item of category {category:?} \
+                             (its planned categories: {})",
+                            planned_categories(s).join(", ")
+                        ),
+                    },
+                ));
+            }
+        }
     }
     for (i, o) in config.gate.overrides.iter().enumerate() {
         if !names.contains_key(&o.suite) && problems.is_empty() {
@@ -282,6 +338,17 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
         contamination::refuse(&plan.contamination, &plan)?;
     }
     Ok(plan)
+}
+
+/// The categories of a planned suite's items, in order of first appearance.
+fn planned_categories(suite: &PlannedSuite) -> Vec<&str> {
+    let mut found: Vec<&str> = Vec::new();
+    for i in &suite.items {
+        if !found.contains(&i.task.category.as_str()) {
+            found.push(&i.task.category);
+        }
+    }
+    found
 }
 
 /// Line numbers of the tasks of a split file that loaded: the loader reads

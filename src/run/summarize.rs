@@ -149,6 +149,10 @@ pub fn summarize(
         ) {
             let items = by_model.get(name).unwrap_or(&empty);
             let rows: Vec<&Item> = keys.iter().filter_map(|k| items.get(k)).collect();
+            if rows.is_empty() && !takes_part(config, name, suite, category.as_deref()) {
+                // A task-specific student has no row where it takes nothing.
+                continue;
+            }
             let thresholds = scope_thresholds(config, name, suite, plan);
             if let Some((items, mean_item_variance)) = sample_variance(&rows) {
                 statistics.sample_variances.push(SampleVariance {
@@ -174,6 +178,14 @@ pub fn summarize(
             .find(|r| r.model == teacher && &r.suite == suite && &r.category == category)
             .cloned();
         for student in &config.students {
+            // A task-specific student is compared with the teacher only
+            // on each category it takes, never on a mix of its items and
+            // items it was not asked.
+            let compared = student.categories.is_empty()
+                || category.as_deref().is_some_and(|c| student.takes(suite, c));
+            if !compared {
+                continue;
+            }
             let items = by_model.get(student.name.as_str()).unwrap_or(&empty);
             let thresholds = scope_thresholds(config, &student.name, suite, plan);
             let student_row = model_stats
@@ -197,11 +209,14 @@ pub fn summarize(
             if let Some(d) = design_effect {
                 statistics.design_effects.push(d);
             }
-            if category.is_none() && suite != ALL {
+            // Gates: one per suite, or per category taken over.
+            let gated = suite != ALL && (category.is_none() == student.categories.is_empty());
+            if gated {
                 let student_row = student_row.as_ref();
                 pending.push(PendingGate {
                     student: student.name.clone(),
                     suite: suite.clone(),
+                    category: category.clone(),
                     teacher_unanswered: teacher_row.as_ref().map_or(0, |r| r.unanswered),
                     thresholds: thresholds.clone(),
                     input: GateInput {
@@ -240,6 +255,7 @@ pub fn summarize(
             statistics.adjusted_confidences.push(AdjustedConfidence {
                 student: g.student.clone(),
                 suite: g.suite.clone(),
+                category: g.category.clone(),
                 configured: g.thresholds.confidence,
                 adjusted: c,
             });
@@ -256,6 +272,7 @@ pub fn summarize(
         gates.push(GateResult {
             student: g.student.clone(),
             suite: g.suite.clone(),
+            category: g.category.clone(),
             verdict: decision.verdict,
             reasons,
             items_needed: decision.items_needed,
@@ -298,6 +315,22 @@ pub fn summarize(
             .scores_code()
             .then(|| crate::sandbox::isolation_here().unwrap_or_else(|e| format!("none: {e}"))),
     })
+}
+
+/// Whether model `name` is asked some items of the scope (`suite` may be
+/// [`ALL`]; `category` `None` for every category).
+fn takes_part(config: &GateConfig, name: &str, suite: &str, category: Option<&str>) -> bool {
+    let Some(m) = config.models().find(|m| m.name == name) else {
+        return false;
+    };
+    match category {
+        _ if m.categories.is_empty() => true,
+        Some(c) => m.takes(suite, c),
+        None => m
+            .categories
+            .iter()
+            .any(|c| suite == ALL || c.split_once('/').is_some_and(|(s, _)| s == suite)),
+    }
 }
 
 /// Cluster labels of the planned items: as configured, and by category
@@ -384,6 +417,7 @@ fn estimate(
 struct PendingGate {
     student: String,
     suite: String,
+    category: Option<String>,
     /// The teacher's items without an answer (its calls failed).
     teacher_unanswered: usize,
     thresholds: GateThresholds,
@@ -422,6 +456,7 @@ fn gate_retention(
     GateRetention {
         student: g.student.clone(),
         suite: g.suite.clone(),
+        category: g.category.clone(),
         basis: decision.retention_basis,
         confidence,
         min_teacher_correct: g.thresholds.min_teacher_correct,

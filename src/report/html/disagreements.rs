@@ -126,6 +126,8 @@ mod tests {
             fingerprint: String::new(),
             model_id: String::new(),
             price: String::new(),
+            categories: Vec::new(),
+            few_shot: None,
         };
         let suite = |name: &str| SuiteInfo {
             name: name.into(),

@@ -371,10 +371,10 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
          <td class=\"num\">{}</td><td class=\"num\">{latency}<br/>{speedup}</td></tr>\n\
          <tr class=\"why\"><td></td><td colspan=\"10\">{}</td></tr>\n",
         escape(&g.student),
-        escape(&g.suite),
+        escape(&g.scope()),
         g.verdict,
         escape(&g.student),
-        escape(&g.suite),
+        escape(&g.scope()),
         verdict_badge(g.verdict),
         row.teacher.map_or_else(|| "—".into(), |s| percent(s.accuracy)),
         accuracy_text(row.student),
@@ -1026,14 +1026,15 @@ fn answer(out: &mut String, summary: &Summary, e: &JournalEntry) {
 fn models_and_suites(out: &mut String, summary: &Summary) {
     out.push_str(
         "<section id=\"models\">\n<h2>Models and suites</h2>\n<table>\n<thead><tr><th>Model</th>\
-         <th>Role</th><th>Backend</th><th>Fingerprint</th><th>Price</th></tr></thead>\n<tbody>\n",
+         <th>Role</th><th>Asked</th><th>Backend</th><th>Fingerprint</th><th>Price</th></tr></thead>\n<tbody>\n",
     );
     for m in &summary.models {
         let fp: String = m.fingerprint.chars().take(16).collect();
         out.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td><code title=\"{}\">{}</code></td><td>{}</td></tr>\n",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code title=\"{}\">{}</code></td><td>{}</td></tr>\n",
             escape(&m.name),
             role_name(m.role),
+            escape(&m.asked()),
             escape(&m.backend),
             escape(&m.fingerprint),
             escape(&fp),
