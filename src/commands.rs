@@ -1206,6 +1206,14 @@ pub fn quantize(
     let sha256 = ckpt
         .save_gguf(out, matrix_type)
         .with_context(|| format!("writing {}", out.display()))?;
+    // What it was trained on goes with it (the contamination check reads
+    // `training.json` beside a `.gguf` student).
+    let log = model.join(distill_gate::run::contamination::TRAINING_FILE);
+    if let Some(dir) = out.parent().filter(|_| log.is_file()) {
+        let copy = dir.join(distill_gate::run::contamination::TRAINING_FILE);
+        std::fs::copy(&log, &copy)
+            .with_context(|| format!("copying {} to {}", log.display(), copy.display()))?;
+    }
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
     println!(
         "wrote {} ({:?}, {:.1} MB, sha256 {sha256}) from {}",

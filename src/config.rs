@@ -402,6 +402,11 @@ pub struct SuiteRef {
     /// order within each).
     #[serde(default)]
     pub limit: Option<usize>,
+    /// Categories evaluated on their own number of items (the first N in
+    /// file order) instead of their share of `limit`: a category a student
+    /// is gated on may need more items to decide than the others.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub category_limits: BTreeMap<String, usize>,
     /// Threshold overrides for this suite.
     #[serde(default)]
     pub gate: Thresholds,
@@ -815,6 +820,12 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         check_thresholds(&mut found, &format!("suites[{i}].gate"), &s.gate);
         if s.limit == Some(0) {
             found.at(format!("suites[{i}].limit"), "must be at least 1");
+        }
+        if let Some((c, _)) = s.category_limits.iter().find(|(_, n)| **n == 0) {
+            found.at(
+                format!("suites[{i}].category_limits.{c}"),
+                "must be at least 1",
+            );
         }
         check_sampling(&mut found, i, s);
     }

@@ -140,7 +140,12 @@ fn check_student(
     let ModelSource::Local { path, .. } = &spec.source else {
         return Ok(Vec::new());
     };
-    let training_path = path.join(TRAINING_FILE);
+    // A checkpoint directory holds its `training.json`; a single file (a
+    // quantized `.gguf`) has it beside it.
+    let training_path = match path.parent() {
+        Some(dir) if path.is_file() => dir.join(TRAINING_FILE),
+        _ => path.join(TRAINING_FILE),
+    };
     let Ok(text) = std::fs::read_to_string(&training_path) else {
         return Ok(Vec::new());
     };

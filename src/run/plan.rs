@@ -242,6 +242,7 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
         let unknown: Vec<&String> = sref
             .categories
             .iter()
+            .chain(sref.category_limits.keys())
             .filter(|c| !split.tasks.iter().any(|t| &t.category == *c))
             .collect();
         if !unknown.is_empty() {
@@ -269,25 +270,30 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             top_p: sref.top_p,
             seed: config.run.seed,
         };
-        let items = select(&split.tasks, &sref.categories, sref.limit)
-            .into_iter()
-            .map(|i| {
-                let task = &split.tasks[i];
-                let requests = |few_shot: Option<usize>| {
-                    sampling.requests(GenerationRequest {
-                        id: format!("{}/{}", loaded.config.name, task.id),
-                        prompt: suite::build_prompt_with(&loaded, task, few_shot),
-                        settings: loaded.generation_settings(task),
-                    })
-                };
-                PlannedItem {
-                    requests: requests(None),
-                    templated: templates.iter().map(|&n| (n, requests(Some(n)))).collect(),
-                    task: task.clone(),
-                    line: lines.get(i).copied().unwrap_or(0),
-                }
-            })
-            .collect();
+        let items = select_with(
+            &split.tasks,
+            &sref.categories,
+            sref.limit,
+            &sref.category_limits,
+        )
+        .into_iter()
+        .map(|i| {
+            let task = &split.tasks[i];
+            let requests = |few_shot: Option<usize>| {
+                sampling.requests(GenerationRequest {
+                    id: format!("{}/{}", loaded.config.name, task.id),
+                    prompt: suite::build_prompt_with(&loaded, task, few_shot),
+                    settings: loaded.generation_settings(task),
+                })
+            };
+            PlannedItem {
+                requests: requests(None),
+                templated: templates.iter().map(|&n| (n, requests(Some(n)))).collect(),
+                task: task.clone(),
+                line: lines.get(i).copied().unwrap_or(0),
+            }
+        })
+        .collect();
         suites.push(PlannedSuite {
             index,
             file,
@@ -373,6 +379,35 @@ fn task_lines(file: &std::path::Path) -> Vec<usize> {
 /// every category even when the file is sorted by category. Without a limit,
 /// every task.
 /// With `categories` not empty, only the tasks of those categories count.
+/// A category in `category_limits` gets its first N tasks instead of its
+/// share of the limit.
+pub fn select_with(
+    tasks: &[Task],
+    categories: &[String],
+    limit: Option<usize>,
+    category_limits: &BTreeMap<String, usize>,
+) -> Vec<usize> {
+    if category_limits.is_empty() {
+        return select(tasks, categories, limit);
+    }
+    let mut picked: Vec<usize> = select(tasks, categories, limit)
+        .into_iter()
+        .filter(|&i| !category_limits.contains_key(&tasks[i].category))
+        .collect();
+    for (category, n) in category_limits {
+        let wanted = categories.is_empty() || categories.contains(category);
+        picked.extend(
+            (0..tasks.len())
+                .filter(|&i| wanted && tasks[i].category == *category)
+                .take(*n),
+        );
+    }
+    picked.sort_unstable();
+    picked
+}
+
+/// The tasks a `limit` selects (see [`select_with`]) without per-category
+/// limits.
 pub fn select(tasks: &[Task], categories: &[String], limit: Option<usize>) -> Vec<usize> {
     let wanted = |t: &Task| categories.is_empty() || categories.contains(&t.category);
     let eligible = tasks.iter().filter(|t| wanted(t)).count();
@@ -422,6 +457,23 @@ mod tests {
         assert_eq!(select(&tasks, &[], Some(5)), vec![0, 1, 3, 4, 6]);
         assert_eq!(select(&tasks, &[], None), (0..9).collect::<Vec<_>>());
         assert_eq!(select(&tasks, &[], Some(20)).len(), 9);
+    }
+
+    #[test]
+    fn a_category_limit_replaces_the_categorys_share() {
+        let tasks: Vec<Task> = (0..12).map(|i| task(i, ["a", "b", "c"][i / 4])).collect();
+        let limits = BTreeMap::from([("c".to_string(), 3)]);
+        // limit 3: a0 b4 (c's share replaced by its first 3).
+        assert_eq!(
+            select_with(&tasks, &[], Some(3), &limits),
+            vec![0, 4, 8, 9, 10]
+        );
+        assert_eq!(
+            select_with(&tasks, &[], None, &limits),
+            vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        );
+        let only_a = vec!["a".to_string()];
+        assert_eq!(select_with(&tasks, &only_a, Some(2), &limits), vec![0, 1]);
     }
 
     #[test]

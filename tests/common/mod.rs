@@ -58,7 +58,8 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The demo config with absolute paths, `limit` items per suite and the
+/// The demo config with absolute paths, `limit` items per suite (and at
+/// most `limit` extraction items unless `limit` is the demo's 120) and the
 /// reports written under `out`.
 pub fn demo_config(limit: usize, out: &Path) -> String {
     let text = std::fs::read_to_string(repo_root().join("fixtures/gate.toml"))
@@ -87,6 +88,14 @@ pub fn demo_config(limit: usize, out: &Path) -> String {
         text,
         "output_dir = \"../reports\"",
         &format!("output_dir = \"{}\"", out.display()),
+    );
+    // The full demo keeps its 700 extraction items; a smaller one takes
+    // the first `limit` of them too.
+    let extraction = if limit == 120 { 700 } else { limit };
+    let text = replace(
+        text,
+        "category_limits = { extraction = 700 }",
+        &format!("category_limits = {{ extraction = {extraction} }}"),
     );
     replace(text, "limit = 120", &format!("limit = {limit}"))
 }
