@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use distill_gate::fingerprint::sha256_file;
 use distill_gate::report::html::MAX_ITEMS_PER_CATEGORY;
 use distill_gate::run::journal::{self, JournalEntry, Role};
-use distill_gate::summary::{LatencyOrigin, Summary};
+use distill_gate::summary::{LatencyOrigin, ModelInfo, Summary};
 use roxmltree::{Document, Node, ParsingOptions};
 
 mod common;
@@ -143,21 +143,30 @@ fn assert_swap_plan(doc: &Document<'_>, summary: &Summary) {
         .into_iter()
         .filter(|t| t.attribute("class") == Some("swap"))
         .collect();
-    let students: Vec<&str> = summary
+    let students: Vec<&ModelInfo> = summary
         .models
         .iter()
         .filter(|m| m.role == Role::Student)
-        .map(|m| m.name.as_str())
         .collect();
     assert_eq!(tables.len(), students.len(), "one swap table per student");
     let categories: usize = summary.suites.iter().map(|s| s.categories.len()).sum();
     for (table, student) in tables.iter().zip(&students) {
-        assert_eq!(table.attribute("data-student"), Some(*student));
+        assert_eq!(table.attribute("data-student"), Some(student.name.as_str()));
         let rows = table
             .descendants()
             .filter(|n| n.attribute("data-category").is_some())
             .count();
-        assert_eq!(rows, categories, "{student}: a row per category");
+        // A task-specific student is decided only on the categories it takes.
+        let want = if student.categories.is_empty() {
+            categories
+        } else {
+            student.categories.len()
+        };
+        assert_eq!(
+            rows, want,
+            "{}: a row per category it may take",
+            student.name
+        );
     }
     let routings = elements(doc, "tr")
         .into_iter()
@@ -287,8 +296,9 @@ fn check_report(run_dir: &Path) -> usize {
             .find(|r| {
                 r.attribute("data-student") == Some(&gate.student)
                     && r.attribute("data-suite") == Some(&gate.suite)
+                    && r.attribute("data-category") == gate.category.as_deref()
             })
-            .unwrap_or_else(|| panic!("no verdict row for {} / {}", gate.student, gate.suite));
+            .unwrap_or_else(|| panic!("no verdict row for {} / {}", gate.student, gate.scope()));
         assert_eq!(
             row.attribute("data-verdict"),
             Some(gate.verdict.to_string().as_str())
@@ -301,7 +311,7 @@ fn check_report(run_dir: &Path) -> usize {
         if let Some(speedup) = summary
             .comparisons
             .iter()
-            .find(|c| c.student == gate.student && c.suite == gate.suite && c.category.is_none())
+            .find(|c| gate.is_of(c))
             .and_then(|c| c.speedup.map(|x| (x, c.speedup_source)))
         {
             let cell = row
@@ -324,7 +334,7 @@ fn check_report(run_dir: &Path) -> usize {
         let c = summary
             .comparisons
             .iter()
-            .find(|c| c.student == gate.student && c.suite == gate.suite && c.category.is_none())
+            .find(|c| gate.is_of(c))
             .expect("a comparison per gate");
         match (c.measurable, c.retention) {
             (true, Some(r)) => {
@@ -577,7 +587,22 @@ fn report_of_the_example_run_shows_retention_and_escapes_answers() {
         measurable_suites > 0,
         "the example run has a measurable retention"
     );
-    assert_eq!(charts, summary.suites.len() + measurable_suites + 1);
+    // And one per category a task-specific student is gated on.
+    let measurable_categories = summary
+        .gates
+        .iter()
+        .filter(|g| {
+            g.category.is_some()
+                && summary
+                    .comparisons
+                    .iter()
+                    .any(|c| g.is_of(c) && c.measurable)
+        })
+        .count();
+    assert_eq!(
+        charts,
+        summary.suites.len() + measurable_suites + measurable_categories + 1
+    );
 
     let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
     assert!(html.contains(
@@ -587,20 +612,33 @@ fn report_of_the_example_run_shows_retention_and_escapes_answers() {
     // The threshold line and, where two or more students trade cost for
     // retention, the Pareto front are in the charts' legends.
     assert!(html.contains(">\nthreshold 0.950\n<"), "threshold legend");
-    let longest_front = summary
+    // A chart per suite and per category a student is gated on.
+    let scopes: BTreeSet<(&str, Option<&str>)> = summary
         .suites
         .iter()
-        .map(|suite| {
+        .map(|s| (s.name.as_str(), None))
+        .chain(
+            summary
+                .gates
+                .iter()
+                .map(|g| (g.suite.as_str(), g.category.as_deref())),
+        )
+        .collect();
+    let longest_front = scopes
+        .iter()
+        .map(|&(suite, category)| {
             let points: Vec<(f64, f64)> = summary
                 .comparisons
                 .iter()
-                .filter(|c| c.suite == suite.name && c.category.is_none() && c.measurable)
+                .filter(|c| c.suite == suite && c.category.as_deref() == category && c.measurable)
                 .filter_map(|c| {
                     let cost = summary
                         .model_stats
                         .iter()
                         .find(|s| {
-                            s.model == c.student && s.suite == suite.name && s.category.is_none()
+                            s.model == c.student
+                                && s.suite == suite
+                                && s.category.as_deref() == category
                         })?
                         .cost_per_1k;
                     Some((cost, c.retention?))

@@ -136,7 +136,7 @@ fn an_unknown_student_in_an_override_is_reported_at_its_line() {
 fn an_unknown_suite_in_an_override_and_a_suite_listed_twice_are_reported_at_their_lines() {
     let mut case = Case::new();
     case.config.push_str(
-        "\n[[gate.overrides]]\nstudent = \"s2m\"\nsuite = \"routing\"\nmin_retention = 0.9\n",
+        "\n[[gate.overrides]]\nstudent = \"s6m\"\nsuite = \"routing\"\nmin_retention = 0.9\n",
     );
     case.assert_at(
         "suite = \"routing\"",
@@ -191,13 +191,13 @@ fn a_missing_suite_directory_is_reported_at_its_path() {
 fn a_student_path_to_a_jsonl_file_is_reported_at_its_path() {
     let transcript = fixture("teacher/smollm2-135m-train.jsonl");
     let case = Case::new().replace(
-        &format!("\"{}\"", fixture("students/s2m")),
+        &format!("\"{}\"", fixture("students/s6m")),
         &format!("\"{transcript}\""),
     );
     case.assert_at(
         "smollm2-135m-train.jsonl",
         &format!(
-            "students[1].path: {transcript}: not a checkpoint: expected a Hugging Face \
+            "students[0].path: {transcript}: not a checkpoint: expected a Hugging Face \
              directory (config.json, model.safetensors, tokenizer.json) or a .gguf file"
         ),
     );
@@ -206,12 +206,12 @@ fn a_student_path_to_a_jsonl_file_is_reported_at_its_path() {
 #[test]
 fn a_truncated_checkpoint_is_reported_at_its_path() {
     let case = Case::new();
-    let student = case.copy_fixture("students/s05m");
+    let student = case.copy_fixture("students/s6m");
     let weights = student.join("model.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &bytes[..bytes.len() - 1000]).unwrap();
     let case = case.replace(
-        &format!("\"{}\"", fixture("students/s05m")),
+        &format!("\"{}\"", fixture("students/s6m")),
         &format!("\"{}\"", student.display()),
     );
     let line = case.line_of(&student.display().to_string());
@@ -240,7 +240,7 @@ fn missing_checkpoints_and_transcripts_are_reported_at_their_keys() {
         (
             "students/s6m\"",
             "students/s7m",
-            "students[2].path: checkpoint",
+            "students[0].path: checkpoint",
         ),
         (
             "teacher/smollm2-135m-test.jsonl\"",

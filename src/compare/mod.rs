@@ -418,8 +418,23 @@ pub fn compare_runs(
     };
     let mut out = Vec::new();
     for student in common {
+        // A task-specific student is compared on the suites of the
+        // categories it takes (its items there are exactly those).
+        let takes: Vec<String> = candidate
+            .summary
+            .models
+            .iter()
+            .find(|m| &m.name == student)
+            .map(|m| m.categories.clone())
+            .unwrap_or_default();
         let mut suites = Vec::new();
-        for suite in &c_suites {
+        for suite in c_suites.iter().filter(|s| {
+            takes.is_empty()
+                || takes.iter().any(|c| {
+                    c.split_once('/')
+                        .is_some_and(|(name, _)| name == s.as_str())
+                })
+        }) {
             suites.push(suite_change(&sides, student, suite, opts)?);
         }
         let decision = Decided::worst(suites.iter().map(|s| s.decision.clone()));

@@ -365,13 +365,17 @@ fn verdict_row(out: &mut String, row: &GateRow<'_>, inconclusive_fails: bool) {
         }
     }
     out.push_str(&format!(
-        "<tr data-student=\"{}\" data-suite=\"{}\" data-verdict=\"{}\"><td>{}</td><td>{}</td><td>{}</td>\
+        "<tr data-student=\"{}\" data-suite=\"{}\"{} data-verdict=\"{}\"><td>{}</td><td>{}</td><td>{}</td>\
          <td class=\"num\">{}</td><td class=\"num\">{}</td>{retention}{interval}{lower}\
          <td class=\"num\" data-field=\"threshold\" data-value=\"{}\">≥ {}<br/><span class=\"ci\">{} one-sided</span></td>\
          <td class=\"num\">{}</td><td class=\"num\">{latency}<br/>{speedup}</td></tr>\n\
          <tr class=\"why\"><td></td><td colspan=\"10\">{}</td></tr>\n",
         escape(&g.student),
-        escape(&g.scope()),
+        escape(&g.suite),
+        g.category.as_ref().map_or_else(String::new, |c| format!(
+            " data-category=\"{}\"",
+            escape(c)
+        )),
         g.verdict,
         escape(&g.student),
         escape(&g.scope()),
@@ -533,29 +537,55 @@ fn retention_cost(out: &mut String, summary: &Summary) -> Result<(), ReportError
         .filter(|(_, m)| m.role == Role::Student)
         .map(|(i, m)| (i, m.name.as_str()))
         .collect();
-    for suite in &summary.suites {
+    // Whole suites, then each category a task-specific student is gated on.
+    let mut scopes: Vec<(&str, Option<&str>)> = summary
+        .suites
+        .iter()
+        .map(|s| (s.name.as_str(), None))
+        .collect();
+    for g in &summary.gates {
+        let scope = (g.suite.as_str(), g.category.as_deref());
+        if g.category.is_some() && !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    for (suite, category) in scopes {
+        let label = match category {
+            Some(c) => format!("{suite}/{c}"),
+            None => suite.to_string(),
+        };
         let mut thresholds: Vec<f64> = summary
             .gates
             .iter()
-            .filter(|g| g.suite == suite.name)
+            .filter(|g| g.suite == suite && g.category.as_deref() == category)
             .map(|g| g.thresholds.min_retention)
             .collect();
         thresholds.sort_by(f64::total_cmp);
         thresholds.dedup();
         let whole = |student: &str| {
+            summary.comparisons.iter().find(|c| {
+                c.student == student && c.suite == suite && c.category.as_deref() == category
+            })
+        };
+        // A task-specific student shows only where it is gated.
+        let shown = |name: &str| {
             summary
-                .comparisons
+                .models
                 .iter()
-                .find(|c| c.student == student && c.suite == suite.name && c.category.is_none())
+                .any(|m| m.name == name && m.categories.is_empty())
+                || summary.gates.iter().any(|g| {
+                    g.student == name && g.suite == suite && g.category.as_deref() == category
+                })
         };
         let rows: Vec<(usize, &str, Option<&Comparison>, Option<&ModelStats>)> = students
             .iter()
+            .filter(|&&(_, name)| shown(name))
             .map(|&(i, name)| {
                 (
                     i,
                     name,
                     whole(name),
-                    model_stats(summary, name, &suite.name, None),
+                    model_stats(summary, name, suite, category),
                 )
             })
             .collect();
@@ -580,25 +610,25 @@ fn retention_cost(out: &mut String, summary: &Summary) -> Result<(), ReportError
         );
         let chart = RetentionChart {
             teacher: teacher.and_then(|t| {
-                model_stats(summary, &t.name, &suite.name, None)
+                model_stats(summary, &t.name, suite, category)
                     .map(|s| (t.name.as_str(), s.cost_per_1k))
             }),
             points,
             front,
             thresholds,
         };
-        out.push_str(&format!("<h3>{}</h3>\n", escape(&suite.name)));
+        out.push_str(&format!("<h3>{}</h3>\n", escape(&label)));
         if chart.points.is_empty() {
             out.push_str(&format!(
                 "<p class=\"note\">No student's retention is measurable on {}.</p>\n",
-                escape(&suite.name)
+                escape(&label)
             ));
         } else {
-            let title = format!("retention against cost on {}", suite.name);
+            let title = format!("retention against cost on {label}");
             let svg = charts::retention_chart(&chart).map_err(chart_error(&title))?;
             figure(out, &svg, &title);
         }
-        retention_table(out, summary, &suite.name, &rows, &chart);
+        retention_table(out, summary, (suite, category), &rows, &chart);
     }
     out.push_str("</section>\n");
     Ok(())
@@ -607,7 +637,7 @@ fn retention_cost(out: &mut String, summary: &Summary) -> Result<(), ReportError
 fn retention_table(
     out: &mut String,
     summary: &Summary,
-    suite: &str,
+    (suite, category): (&str, Option<&str>),
     rows: &[(usize, &str, Option<&Comparison>, Option<&ModelStats>)],
     chart: &RetentionChart<'_>,
 ) {
@@ -637,7 +667,7 @@ fn retention_table(
         let verdict = summary
             .gates
             .iter()
-            .find(|g| g.student == name && g.suite == suite)
+            .find(|g| g.student == name && g.suite == suite && g.category.as_deref() == category)
             .map_or_else(|| "—".into(), |g| verdict_badge(g.verdict));
         out.push_str(&format!(
             "<tr data-student=\"{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{retention}</td>\
