@@ -677,8 +677,20 @@ pub fn import_humaneval(
         .unwrap_or_default();
     let started = Instant::now();
     let failures = canonical_failures(&loaded, tasks);
+    // A sandbox that cannot run anything fails every problem the same way:
+    // said once.
+    let mut said: Option<&str> = None;
+    let mut repeats = 0;
     for (id, detail) in &failures {
+        if detail.starts_with("sandbox error:") && said == Some(detail.as_str()) {
+            repeats += 1;
+            continue;
+        }
         eprintln!("{id}: canonical solution fails: {detail}");
+        said = Some(detail);
+    }
+    if repeats > 0 {
+        eprintln!("({repeats} more canonical solution(s) failed with the same sandbox error)");
     }
     println!(
         "verified {}/{} canonical solutions pass in the sandbox ({:.1} s)",

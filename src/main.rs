@@ -249,6 +249,11 @@ enum SuitesCommand {
         /// Skip running the canonical solutions.
         #[arg(long)]
         no_verify: bool,
+        /// Run the canonical solutions even where neither a namespace jail
+        /// nor Landlock can confine them (only rlimits; as `[run]
+        /// unsafe_sandbox = true` does for a run).
+        #[arg(long, conflicts_with = "no_verify")]
+        unsafe_sandbox: bool,
     },
 }
 
@@ -576,7 +581,11 @@ fn dispatch(command: Command) -> Result<u8> {
             name,
             max_tokens,
             no_verify,
-        }) => cli::import_humaneval(&file, &out, name.as_deref(), max_tokens, !no_verify),
+            unsafe_sandbox,
+        }) => {
+            distill_gate::sandbox::allow_unsafe(unsafe_sandbox);
+            cli::import_humaneval(&file, &out, name.as_deref(), max_tokens, !no_verify)
+        }
         Command::Record(a) => cli::record(&cli::RecordOptions {
             model: match (a.model, a.config, a.name) {
                 (Some(path), _, _) => cli::RecordModel::Checkpoint(path),

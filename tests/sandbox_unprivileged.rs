@@ -197,6 +197,38 @@ fn inner_rlimits() {
         "{outcome:?}"
     );
     allow_unsafe(false);
+
+    // `suites import-humaneval` runs the canonical solutions: refused the
+    // same way, naming its flag, and `--unsafe-sandbox` allows it.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/humaneval/sample.jsonl");
+    let out = tempfile::tempdir().expect("out dir");
+    let import = |name: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_distill-gate"))
+            .args(["suites", "import-humaneval"])
+            .arg(&sample)
+            .arg("--out")
+            .arg(out.path().join(name))
+            .args(extra)
+            .output()
+            .expect("spawn distill-gate")
+    };
+    let refused = import("refused", &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refusing to run model-written code")
+            && stderr.contains("--unsafe-sandbox"),
+        "{stderr}"
+    );
+    let allowed = import("allowed", &["--unsafe-sandbox"]);
+    let stdout = String::from_utf8_lossy(&allowed.stdout);
+    assert_eq!(
+        allowed.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    assert!(stdout.contains("canonical solutions pass"), "{stdout}");
 }
 
 fn limits() -> Limits {

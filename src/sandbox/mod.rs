@@ -319,7 +319,8 @@ pub enum SandboxError {
     #[error(
         "refusing to run model-written code with no isolation beyond rlimits: neither a \
          namespace jail nor Landlock could be set up here ({why}); set `[run] unsafe_sandbox = \
-         true` in gate.toml to run it anyway (it could then read every file you can, e.g. \
+         true` in gate.toml (`--unsafe-sandbox` for `suites import-humaneval`) to run it \
+         anyway (it could then read every file you can, e.g. \
          ~/.ssh and the API keys in your processes' environments), or run as root or where \
          user namespaces or Landlock are allowed"
     )]
