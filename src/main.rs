@@ -211,8 +211,25 @@ struct RunArgs {
     /// Run only shard i of N (1-based, e.g. 2/8): the items whose hash of
     /// suite and task id falls in it, into the run directory's shard-i-of-N/.
     /// Combine the shards with `distill-gate merge`.
-    #[arg(long, value_name = "i/N")]
+    #[arg(long, value_name = "i/N", conflicts_with = "shard_index_from")]
     shard: Option<distill_gate::run::shard::Shard>,
+    /// Instead of --shard: read the shard's index from this environment
+    /// variable, as a scheduler sets it (JOB_COMPLETION_INDEX,
+    /// SLURM_ARRAY_TASK_ID, ...); needs --shard-count.
+    #[arg(long, value_name = "VAR", requires = "shard_count")]
+    shard_index_from: Option<String>,
+    /// With --shard-index-from: how many shards.
+    #[arg(long, value_name = "N", requires = "shard_index_from")]
+    shard_count: Option<u32>,
+    /// With --shard-index-from: the index of the first shard (0 for
+    /// Kubernetes and GitHub's job-index; Slurm's is where --array starts).
+    #[arg(
+        long,
+        value_name = "B",
+        default_value_t = 0,
+        requires = "shard_index_from"
+    )]
+    shard_base: u32,
     /// Append a short Markdown summary (verdict table, one line per student)
     /// to this file, e.g. "$GITHUB_STEP_SUMMARY".
     #[arg(long, value_name = "PATH")]
@@ -497,6 +514,9 @@ fn main() -> ExitCode {
         quiet: false,
         max_cost: None,
         shard: None,
+        shard_index_from: None,
+        shard_count: None,
+        shard_base: 0,
         summary_md: None,
     }));
     match dispatch(command) {
@@ -553,7 +573,15 @@ fn dispatch(command: Command) -> Result<u8> {
             fresh: a.fresh,
             show_progress: !a.quiet,
             max_cost: a.max_cost,
-            shard: a.shard,
+            shard: match (&a.shard_index_from, a.shard_count) {
+                (Some(var), Some(count)) => Some(distill_gate::run::shard::Shard::from_scheduler(
+                    var,
+                    std::env::var(var).ok().as_deref(),
+                    a.shard_base,
+                    count,
+                )?),
+                _ => a.shard,
+            },
             summary_md: a.summary_md.as_deref(),
         }),
         Command::Validate { config, online } => cli::validate(&config, online),

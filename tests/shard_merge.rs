@@ -188,3 +188,77 @@ fn shards_of_different_configs_are_refused() {
         text(&again)
     );
 }
+
+#[test]
+fn a_schedulers_index_picks_the_shard_without_shell_arithmetic() {
+    // Kubernetes' JOB_COMPLETION_INDEX is 0-based: index 1 of 2 is shard 2/2.
+    let ws = workspace(3);
+    let ws = ws.path();
+    let out = demo::command(
+        &[
+            "run",
+            "gate.toml",
+            "--quiet",
+            "--shard-index-from",
+            "JOB_COMPLETION_INDEX",
+            "--shard-count",
+            "2",
+        ],
+        ws,
+    )
+    .env("JOB_COMPLETION_INDEX", "1")
+    .output()
+    .expect("spawn distill-gate");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    assert!(shard_dir(ws, 2, 2).join("summary.json").is_file());
+    assert!(!shard_dir(ws, 1, 2).exists());
+    // Slurm's --array=1-2: the same shard with --shard-base 1.
+    let out = demo::command(
+        &[
+            "run",
+            "gate.toml",
+            "--quiet",
+            "--shard-index-from",
+            "SLURM_ARRAY_TASK_ID",
+            "--shard-count",
+            "2",
+            "--shard-base",
+            "1",
+        ],
+        ws,
+    )
+    .env("SLURM_ARRAY_TASK_ID", "2")
+    .output()
+    .expect("spawn distill-gate");
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    // An unset variable or an index past the last shard: exit 2, named.
+    for (value, want) in [
+        (
+            None,
+            "--shard-index-from JOB_COMPLETION_INDEX: the variable is not set",
+        ),
+        (
+            Some("2"),
+            "JOB_COMPLETION_INDEX=\"2\" is past the last shard",
+        ),
+    ] {
+        let mut command = demo::command(
+            &[
+                "run",
+                "gate.toml",
+                "--shard-index-from",
+                "JOB_COMPLETION_INDEX",
+                "--shard-count",
+                "2",
+            ],
+            ws,
+        );
+        command.env_remove("JOB_COMPLETION_INDEX");
+        if let Some(v) = value {
+            command.env("JOB_COMPLETION_INDEX", v);
+        }
+        let out = command.output().expect("spawn distill-gate");
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains(want), "{}", text(&out));
+    }
+}

@@ -57,7 +57,73 @@ impl fmt::Display for Shard {
     }
 }
 
+/// Why a scheduler's shard index could not be used
+/// (`--shard-index-from VAR --shard-count N`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardIndexError {
+    /// The variable is not set.
+    #[error("--shard-index-from {var}: the variable is not set in this job's environment")]
+    Unset {
+        /// The variable's name.
+        var: String,
+    },
+    /// Its value is not a whole number, or is out of range.
+    #[error(
+        "--shard-index-from {var}: {var}={value:?} {why} (--shard-count {count}, \
+         --shard-base {base}: expected {base} to {})",
+        *base as u64 + *count as u64 - 1
+    )]
+    Invalid {
+        /// The variable's name.
+        var: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        why: &'static str,
+        /// The shard count given.
+        count: u32,
+        /// The index of the first shard.
+        base: u32,
+    },
+}
+
 impl Shard {
+    /// The shard a scheduler's index names: `value` of the variable `var`
+    /// (`None`: unset), where the first shard is `base` (0 for Kubernetes'
+    /// `JOB_COMPLETION_INDEX` and GitHub's `strategy.job-index`; Slurm's
+    /// `SLURM_ARRAY_TASK_ID` starts where the `--array` range does).
+    pub fn from_scheduler(
+        var: &str,
+        value: Option<&str>,
+        base: u32,
+        count: u32,
+    ) -> Result<Self, ShardIndexError> {
+        let value = value.ok_or_else(|| ShardIndexError::Unset {
+            var: var.to_string(),
+        })?;
+        let invalid = |why| ShardIndexError::Invalid {
+            var: var.to_string(),
+            value: value.to_string(),
+            why,
+            count,
+            base,
+        };
+        if count == 0 {
+            return Err(invalid("cannot name a shard of 0"));
+        }
+        let index: u64 = value
+            .trim()
+            .parse()
+            .map_err(|_| invalid("is not a whole number"))?;
+        let first = index
+            .checked_sub(u64::from(base))
+            .ok_or_else(|| invalid("is below the first shard"))?;
+        u32::try_from(first + 1)
+            .ok()
+            .and_then(|i| Shard::new(i, count))
+            .ok_or_else(|| invalid("is past the last shard"))
+    }
+
     /// Shard `index` of `count`, or `None` unless `1 <= index <= count`.
     pub fn new(index: u32, count: u32) -> Option<Self> {
         (index >= 1 && index <= count).then_some(Self { index, count })
@@ -100,6 +166,30 @@ pub fn shard_of(suite: &str, task_id: &str, count: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_schedulers_index_names_a_shard_from_its_base() {
+        let shard = |value: Option<&str>, base| Shard::from_scheduler("IDX", value, base, 4);
+        // Kubernetes and GitHub: 0-based.
+        assert_eq!(shard(Some("0"), 0), Ok(Shard { index: 1, count: 4 }));
+        assert_eq!(shard(Some("3"), 0), Ok(Shard { index: 4, count: 4 }));
+        // Slurm --array=1-4, and a range that starts at 10.
+        assert_eq!(shard(Some("1"), 1), Ok(Shard { index: 1, count: 4 }));
+        assert_eq!(shard(Some("13"), 10), Ok(Shard { index: 4, count: 4 }));
+        let message = |r: Result<Shard, ShardIndexError>| r.unwrap_err().to_string();
+        assert_eq!(
+            message(shard(None, 0)),
+            "--shard-index-from IDX: the variable is not set in this job's environment"
+        );
+        assert_eq!(
+            message(shard(Some("4"), 0)),
+            "--shard-index-from IDX: IDX=\"4\" is past the last shard (--shard-count 4, \
+             --shard-base 0: expected 0 to 3)"
+        );
+        assert!(message(shard(Some("0"), 1)).contains("is below the first shard"));
+        assert!(message(shard(Some("two"), 0)).contains("is not a whole number"));
+        assert!(message(Shard::from_scheduler("IDX", Some("0"), 0, 0)).contains("of 0"));
+    }
 
     #[test]
     fn parses_and_rejects() {

@@ -7,13 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary with `args` in `dir`, not yet started.
+pub fn command(args: &[&str], dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_distill-gate"));
+    c.args(args).current_dir(dir);
+    c
+}
+
 /// Runs the binary in `dir`.
 pub fn run(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_distill-gate"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("spawn distill-gate")
+    command(args, dir).output().expect("spawn distill-gate")
 }
 
 /// Status, stdout and stderr, for assertion messages.
