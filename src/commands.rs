@@ -28,7 +28,9 @@ use distill_gate::summary::{ModelInfo, Summary};
 /// The committed demo config, run by `distill-gate run` with no argument.
 pub const DEMO_CONFIG: &str = "fixtures/gate.toml";
 
-const EXIT_BROKEN: u8 = 2;
+/// Exit code when the run could not be evaluated (bad input, a model that
+/// cannot run): the one definition the CLI uses.
+pub const EXIT_BROKEN: u8 = 2;
 
 fn print_problems(p: &Problems) -> u8 {
     eprintln!("{p}");

@@ -12,9 +12,6 @@ mod commands;
 
 use commands as cli;
 
-/// Exit code when the run could not be evaluated.
-const EXIT_BROKEN: u8 = 2;
-
 #[derive(Parser)]
 #[command(
     name = "distill-gate",
@@ -523,7 +520,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));
-            ExitCode::from(EXIT_BROKEN)
+            ExitCode::from(cli::EXIT_BROKEN)
         }
     }
 }
