@@ -353,7 +353,7 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo> {
             )
         }
         ModelSource::Local { path, backend, .. } => (
-            format!("local burn ({})", backend.as_deref().unwrap_or("flex")),
+            format!("local burn ({backend})"),
             checkpoint_fingerprint(path)?,
         ),
         ModelSource::Http(h) => (
@@ -744,7 +744,7 @@ pub struct RecordOptions {
     /// First N items only.
     pub limit: Option<usize>,
     /// CPU backend.
-    pub backend: String,
+    pub backend: distill_gate::llm::Backend,
     /// Batch size.
     pub batch_size: usize,
     /// Answers per task and how they are drawn.
@@ -907,7 +907,7 @@ pub fn record(o: &RecordOptions) -> Result<u8> {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
-        backend: local.then_some(o.backend.as_str()),
+        backend: local.then_some(o.backend.name()),
         batch_size: local.then_some(o.batch_size),
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
@@ -937,7 +937,7 @@ fn open_record_model(o: &RecordOptions) -> Result<std::result::Result<OpenedMode
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let model =
-                distill_gate::model::open::open_local(&name, path, &o.backend, o.batch_size)?;
+                distill_gate::model::open::open_local(&name, path, o.backend, o.batch_size)?;
             Ok(Ok((Box::new(model), path.clone())))
         }
         RecordModel::FromConfig { config, name } => {
@@ -963,7 +963,7 @@ fn open_record_model(o: &RecordOptions) -> Result<std::result::Result<OpenedMode
 /// `distill-gate generate`.
 pub fn generate(
     model_path: &Path,
-    backend: &str,
+    backend: distill_gate::llm::Backend,
     batch_size: usize,
     prompts: &[String],
     settings: &GenerationSettings,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::diagnostics::{KeyLines, Problem, Problems, line_of_offset};
+use crate::llm::Backend;
 use crate::model::http::{HttpSource, Provider};
 use serde::{Deserialize, Serialize};
 
@@ -117,8 +118,8 @@ pub enum ModelSource {
     Local {
         /// Checkpoint path.
         path: PathBuf,
-        /// CPU backend: `flex` (default) or `ndarray`.
-        backend: Option<String>,
+        /// CPU backend (`flex` unless the entry says `ndarray`).
+        backend: Backend,
         /// Requests per forward batch.
         batch_size: Option<usize>,
     },
@@ -333,7 +334,11 @@ impl RawModelSpec {
                         "kind = \"local\" needs a checkpoint path".to_string(),
                     )
                 })?,
-                backend: self.backend,
+                backend: match self.backend.as_deref().map(str::parse::<Backend>) {
+                    None => Backend::default(),
+                    Some(Ok(b)) => b,
+                    Some(Err(e)) => return Err((format!("{field}.backend"), e.to_string())),
+                },
                 batch_size: self.batch_size,
             },
             _ => {
@@ -734,16 +739,6 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         check_thresholds(found, &format!("{field}.gate"), &m.gate);
         check_price(found, &format!("{field}.price"), &m.price);
         if let ModelSource::Local {
-            backend: Some(b), ..
-        } = &m.source
-            && !matches!(b.as_str(), "flex" | "ndarray")
-        {
-            found.at(
-                format!("{field}.backend"),
-                format!("unknown backend {b:?} (expected \"flex\" or \"ndarray\")"),
-            );
-        }
-        if let ModelSource::Local {
             batch_size: Some(0),
             ..
         } = &m.source
@@ -1103,6 +1098,35 @@ mod tests {
         assert!(
             problems[0].starts_with("gate.toml:3:") && problems[0].contains("boolean"),
             "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn the_backend_is_typed_and_a_bad_one_is_reported_at_its_line() {
+        let config = |backend: &str| {
+            parse(
+                Path::new("gate.toml"),
+                &format!(
+                    "[run]\nseed = 1\n[teacher]\nname = \"t\"\nkind = \"replay\"\n\
+                     transcript = \"t.jsonl\"\n[[students]]\nname = \"s\"\nkind = \"local\"\n\
+                     path = \"s\"\n{backend}[[suites]]\npath = \"x\"\n"
+                ),
+            )
+            .map(|c| match &c.students[0].source {
+                ModelSource::Local { backend, .. } => *backend,
+                _ => panic!("not local"),
+            })
+            .map_err(|p| p.0.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(config(""), Ok(Backend::Flex));
+        assert_eq!(config("backend = \"ndarray\"\n"), Ok(Backend::NdArray));
+        assert_eq!(
+            config("backend = \"cuda\"\n"),
+            Err(vec![
+                "gate.toml:11: students[0].backend: unknown backend \"cuda\": expected one of \
+                 \"flex\", \"ndarray\""
+                    .to_string()
+            ])
         );
     }
 

@@ -298,8 +298,8 @@ struct RecordArgs {
     #[arg(long)]
     limit: Option<usize>,
     /// CPU backend: flex or ndarray.
-    #[arg(long, default_value = "flex")]
-    backend: String,
+    #[arg(long, default_value_t)]
+    backend: distill_gate::llm::Backend,
     /// Requests per forward batch.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
@@ -375,8 +375,8 @@ struct GenerateArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// CPU backend: flex or ndarray.
-    #[arg(long, default_value = "flex")]
-    backend: String,
+    #[arg(long, default_value_t)]
+    backend: distill_gate::llm::Backend,
     /// Requests per forward batch.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
@@ -477,8 +477,8 @@ struct DistillArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// CPU backend: flex or ndarray.
-    #[arg(long, default_value = "flex")]
-    backend: String,
+    #[arg(long, default_value_t)]
+    backend: distill_gate::llm::Backend,
     /// Storage of the saved student: f32, f16 or bf16.
     #[arg(long, default_value = "f32")]
     dtype: String,
@@ -660,7 +660,7 @@ fn generate(a: GenerateArgs) -> Result<u8> {
         seed: a.seed,
         chat: a.chat,
     };
-    cli::generate(&a.model, &a.backend, a.batch_size, &prompts, &settings)
+    cli::generate(&a.model, a.backend, a.batch_size, &prompts, &settings)
 }
 
 fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptions> {
@@ -711,7 +711,7 @@ fn distill_options(a: DistillArgs) -> Result<distill_gate::distill::DistillOptio
         val_fraction: a.val_fraction,
         eval_every: a.eval_every,
         seed: a.seed,
-        backend: a.backend.parse()?,
+        backend: a.backend,
         dtype,
         teacher: a.teacher_model.map(|model| TeacherOptions {
             model,

@@ -147,7 +147,13 @@ fn tiny_student_memorises_the_teacher_and_loads_for_generation() {
     assert_eq!(log["transcripts"][0]["errors"], 1);
 
     // The saved student loads like any local checkpoint and answers greedily.
-    let mut model = distill_gate::model::open::open_local("student", &out, "flex", 16).unwrap();
+    let mut model = distill_gate::model::open::open_local(
+        "student",
+        &out,
+        distill_gate::llm::Backend::Flex,
+        16,
+    )
+    .unwrap();
     let requests: Vec<GenerationRequest> = (0..CITIES.len())
         .map(|i| GenerationRequest {
             id: i.to_string(),

@@ -129,8 +129,13 @@ const PROMPTS: usize = 8;
 
 /// The teacher's own greedy answers to the prompts, as `record` writes them.
 fn write_transcript(teacher: &Path, path: &Path) {
-    let mut model =
-        distill_gate::model::open::open_local("teacher", teacher, "flex", PROMPTS).unwrap();
+    let mut model = distill_gate::model::open::open_local(
+        "teacher",
+        teacher,
+        distill_gate::llm::Backend::Flex,
+        PROMPTS,
+    )
+    .unwrap();
     let requests: Vec<GenerationRequest> = (0..PROMPTS)
         .map(|i| GenerationRequest {
             id: format!("p{i}"),

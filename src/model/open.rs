@@ -82,16 +82,13 @@ pub fn check_online(config: &GateConfig) -> Vec<OnlineCheck> {
 }
 
 /// Loads a checkpoint (Hugging Face directory or `.gguf`) and builds a
-/// [`LocalModel`] on the named CPU backend (`flex` or `ndarray`).
+/// [`LocalModel`] on a CPU backend.
 pub fn open_local(
     name: &str,
     path: &Path,
-    backend: &str,
+    backend: Backend,
     batch_size: usize,
 ) -> Result<LocalModel, LlmError> {
-    let backend: Backend = backend
-        .parse()
-        .map_err(|e| LlmError::Generation(format!("{e}")))?;
     let ckpt = Checkpoint::load(path)?;
     let decoder = LlamaDecoder::from_weights_owned(&ckpt.config, ckpt.weights, &backend.device())?
         .with_quantized(ckpt.quantized)?;

@@ -55,10 +55,13 @@ pub fn open_model(spec: &ModelSpec, budget: &Arc<Budget>) -> Result<Box<dyn Mode
             backend,
             batch_size,
         } => {
-            let backend = backend.as_deref().unwrap_or("flex");
-            let model =
-                crate::model::open::open_local(&spec.name, path, backend, batch_size.unwrap_or(16))
-                    .map_err(|e| RunError::Model(format!("{}: {e}", spec.name)))?;
+            let model = crate::model::open::open_local(
+                &spec.name,
+                path,
+                *backend,
+                batch_size.unwrap_or(16),
+            )
+            .map_err(|e| RunError::Model(format!("{}: {e}", spec.name)))?;
             Ok(Box::new(model))
         }
     }

@@ -102,7 +102,7 @@ pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> 
             }
             IdentityParts::Local {
                 files,
-                backend: backend.as_deref().unwrap_or("flex"),
+                backend: backend.name(),
                 batch_size: *batch_size,
             }
         }
