@@ -301,7 +301,7 @@ struct RecordArgs {
     #[arg(long, default_value_t)]
     backend: distill_gate::llm::Backend,
     /// Requests per forward batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = distill_gate::model::local::DEFAULT_BATCH_SIZE)]
     batch_size: usize,
     /// Answers per task (as `samples` of the gate.toml suite entry it serves).
     #[arg(long, default_value_t = 1)]
@@ -378,7 +378,7 @@ struct GenerateArgs {
     #[arg(long, default_value_t)]
     backend: distill_gate::llm::Backend,
     /// Requests per forward batch.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = distill_gate::model::local::DEFAULT_BATCH_SIZE)]
     batch_size: usize,
 }
 

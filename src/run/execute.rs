@@ -59,7 +59,7 @@ pub fn open_model(spec: &ModelSpec, budget: &Arc<Budget>) -> Result<Box<dyn Mode
                 &spec.name,
                 path,
                 *backend,
-                batch_size.unwrap_or(16),
+                batch_size.unwrap_or(crate::model::local::DEFAULT_BATCH_SIZE),
             )
             .map_err(|e| RunError::Model(format!("{}: {e}", spec.name)))?;
             Ok(Box::new(model))
