@@ -953,7 +953,11 @@ fn open_record_model(o: &RecordOptions) -> Result<std::result::Result<OpenedMode
                     names.join(", ")
                 );
             };
-            let budget = std::sync::Arc::new(Budget::of_run(&cfg.run, 0.0));
+            let budget = std::sync::Arc::new(Budget::of_run(
+                cfg.run.max_cost,
+                cfg.run.max_cost_from_flag,
+                0.0,
+            ));
             let model = execute::open_model(spec, &budget)?;
             Ok(Ok((model, config.clone())))
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use crate::cost::Price;
 use crate::diagnostics::{KeyLines, Problem, Problems, line_of_offset};
 use crate::llm::Backend;
 use crate::model::http::{HttpSource, Provider};
@@ -125,28 +126,6 @@ pub enum ModelSource {
     },
     /// A model behind an HTTP API (`kind = "openai"` or `"anthropic"`).
     Http(HttpSource),
-}
-
-/// Prices used for cost: per token for API teachers, per compute hour for
-/// self-hosted models. All in US dollars.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    /// Dollars per million input tokens.
-    #[serde(default)]
-    pub input_per_mtok: Option<f64>,
-    /// Dollars per million output tokens.
-    #[serde(default)]
-    pub output_per_mtok: Option<f64>,
-    /// Dollars per million cached input tokens.
-    #[serde(default)]
-    pub cached_input_per_mtok: Option<f64>,
-    /// Dollars per hour of the machine the model runs on.
-    #[serde(default)]
-    pub per_hour: Option<f64>,
-    /// Where the price comes from (shown in reports).
-    #[serde(default)]
-    pub source: Option<String>,
 }
 
 /// `[teacher]` or one `[[students]]` entry.

@@ -1,8 +1,31 @@
 //! Price models: per token (input, output, cached input) for API models and
 //! per compute hour for self-hosted ones.
 
-use crate::config::Price;
+use serde::{Deserialize, Serialize};
+
 use crate::model::{Latency, Usage};
+
+/// Prices used for cost: per token for API teachers, per compute hour for
+/// self-hosted models. All in US dollars.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Dollars per million input tokens.
+    #[serde(default)]
+    pub input_per_mtok: Option<f64>,
+    /// Dollars per million output tokens.
+    #[serde(default)]
+    pub output_per_mtok: Option<f64>,
+    /// Dollars per million cached input tokens.
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+    /// Dollars per hour of the machine the model runs on.
+    #[serde(default)]
+    pub per_hour: Option<f64>,
+    /// Where the price comes from (shown in reports).
+    #[serde(default)]
+    pub source: Option<String>,
+}
 
 /// Dollars for one request's tokens under a per-token price.
 pub fn token_cost(usage: &Usage, price: &Price) -> f64 {

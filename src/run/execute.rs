@@ -135,7 +135,12 @@ pub fn execute(
     progress: &mut Progress,
     timings: &mut Timings,
 ) -> Result<(), RunError> {
-    let budget = Arc::new(Budget::of_run(&plan.config.run, api_spend(plan, journal)));
+    let run = &plan.config.run;
+    let budget = Arc::new(Budget::of_run(
+        run.max_cost,
+        run.max_cost_from_flag,
+        api_spend(plan, journal),
+    ));
     let mut models = Vec::new();
     for (role, spec) in std::iter::once((Role::Teacher, &plan.config.teacher))
         .chain(plan.config.students.iter().map(|s| (Role::Student, s)))

@@ -13,7 +13,7 @@
 
 use std::sync::Mutex;
 
-use crate::config::{Price, RunSettings};
+use crate::cost::Price;
 use crate::model::{FinishReason, Usage};
 
 /// Tokens allowed for the chat template around the system and user texts.
@@ -54,17 +54,17 @@ impl Budget {
         }
     }
 
-    /// The budget a run's settings set (`[run] max_cost`, or `run
-    /// --max-cost`, which each message then names), of which `spent` is
-    /// already used.
-    pub fn of_run(run: &RunSettings, spent: f64) -> Self {
+    /// The budget a run sets: `max_cost` dollars from `[run] max_cost`, or
+    /// from `run --max-cost` when `from_flag` (each message then names
+    /// it), of which `spent` is already used.
+    pub fn of_run(max_cost: Option<f64>, from_flag: bool, spent: f64) -> Self {
         Self {
-            set_by: if run.max_cost_from_flag {
+            set_by: if from_flag {
                 "--max-cost"
             } else {
                 "run.max_cost"
             },
-            ..Self::new(run.max_cost, spent)
+            ..Self::new(max_cost, spent)
         }
     }
 
@@ -175,14 +175,13 @@ mod tests {
 
     #[test]
     fn the_message_names_where_the_limit_came_from() {
-        let mut run = RunSettings {
-            max_cost: Some(0.00001),
-            ..RunSettings::default()
-        };
-        let err = Budget::of_run(&run, 0.0).reserve(1.0).unwrap_err();
+        let err = Budget::of_run(Some(0.00001), false, 0.0)
+            .reserve(1.0)
+            .unwrap_err();
         assert!(err.contains("run.max_cost is $0.00001"), "{err}");
-        run.max_cost_from_flag = true;
-        let err = Budget::of_run(&run, 0.0).reserve(1.0).unwrap_err();
+        let err = Budget::of_run(Some(0.00001), true, 0.0)
+            .reserve(1.0)
+            .unwrap_err();
         assert!(err.contains("--max-cost is $0.00001"), "{err}");
     }
 

@@ -25,7 +25,7 @@ use super::{
     Completion, FinishReason, GenerationRequest, Latency, LatencySource, Model, ModelError,
     ModelIdentity, Usage,
 };
-use crate::config::Price;
+use crate::cost::Price;
 use crate::cost::token_cost;
 
 pub mod anthropic;
