@@ -265,12 +265,6 @@ fn summary() -> Summary {
 
 fn entry(model: &str, role: Role, suite: &str, task: &str, output: Option<&str>) -> JournalEntry {
     JournalEntry {
-        model: model.into(),
-        role,
-        suite: suite.into(),
-        task_id: task.into(),
-        category: "routing".into(),
-        sample: 0,
         output: output.map(String::from),
         score: if output.is_some() { 1.0 } else { 0.0 },
         detail: if output.is_some() {
@@ -297,10 +291,7 @@ fn entry(model: &str, role: Role, suite: &str, task: &str, output: Option<&str>)
         error: output
             .is_none()
             .then(|| "model call failed: timeout, retried 3×".into()),
-        model_id: None,
-        request: None,
-        prior_errors: 0,
-        texts_at: None,
+        ..JournalEntry::new(model, role, suite, task, "routing")
     }
 }
 

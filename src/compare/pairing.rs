@@ -107,25 +107,11 @@ mod tests {
 
     pub(crate) fn entry(model: &str, task: &str, sample: u32, score: f64) -> JournalEntry {
         JournalEntry {
-            model: model.into(),
-            role: Role::Student,
-            suite: "s".into(),
-            task_id: task.into(),
-            category: "c".into(),
             sample,
             output: Some("x".into()),
             score,
-            detail: String::new(),
-            extracted: None,
-            usage: Default::default(),
-            latency: None,
-            finish: None,
             cost: 0.5,
-            error: None,
-            model_id: None,
-            request: None,
-            prior_errors: 0,
-            texts_at: None,
+            ..JournalEntry::new(model, Role::Student, "s", task, "c")
         }
     }
 

@@ -384,17 +384,8 @@ mod tests {
             (0.1, 10.0)
         };
         JournalEntry {
-            model: model.into(),
-            role,
-            suite: "s".into(),
-            task_id: format!("{category}-{i}"),
-            category: category.into(),
-            sample: 0,
             output: Some(String::new()),
             score: f64::from(u8::from(right)),
-            detail: String::new(),
-            extracted: None,
-            usage: Default::default(),
             latency: Some(Latency {
                 total_ms: ms,
                 first_token_ms: None,
@@ -402,13 +393,8 @@ mod tests {
                 batch_size: 1,
                 source: LatencySource::Recorded,
             }),
-            finish: None,
             cost,
-            error: None,
-            model_id: None,
-            request: None,
-            prior_errors: 0,
-            texts_at: None,
+            ..JournalEntry::new(model, role, "s", format!("{category}-{i}"), category)
         }
     }
 

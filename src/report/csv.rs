@@ -394,16 +394,9 @@ mod tests {
 
     fn entry() -> JournalEntry {
         JournalEntry {
-            model: "m".into(),
-            role: Role::Student,
-            suite: "s".into(),
-            task_id: "t1".into(),
-            category: "c".into(),
-            sample: 0,
             output: Some("a, \"b\"\nc".into()),
             score: 0.5,
             detail: "partial".into(),
-            extracted: None,
             usage: Usage {
                 prompt_tokens: 10,
                 completion_tokens: 3,
@@ -419,11 +412,7 @@ mod tests {
             }),
             finish: Some(FinishReason::Length),
             cost: 1e-7,
-            error: None,
-            model_id: None,
-            request: None,
-            prior_errors: 0,
-            texts_at: None,
+            ..JournalEntry::new("m", Role::Student, "s", "t1", "c")
         }
     }
 

@@ -460,28 +460,20 @@ fn journal_entry(
         prior_errors,
     } = *work;
     let base = JournalEntry {
-        model: spec.name.clone(),
-        role,
-        suite: suite.name().to_string(),
-        task_id: item.task.id.clone(),
-        category: item.task.category.clone(),
         sample,
-        output: None,
-        score: 0.0,
-        detail: String::new(),
-        extracted: None,
-        usage: Default::default(),
-        latency: None,
-        finish: None,
-        cost: 0.0,
-        error: None,
         model_id: Some(id.0.clone()),
         request: item
             .requests_for(spec.few_shot)
             .get(sample as usize)
             .map(key_of),
         prior_errors,
-        texts_at: None,
+        ..JournalEntry::new(
+            spec.name.clone(),
+            role,
+            suite.name().to_string(),
+            item.task.id.clone(),
+            item.task.category.clone(),
+        )
     };
     match answer {
         Ok(c) => {

@@ -93,6 +93,39 @@ pub struct JournalEntry {
 }
 
 impl JournalEntry {
+    /// A line of `model` (in `role`) for task `task_id` (of `category`) of
+    /// `suite`, sample 0, holding no answer yet: score 0 and every other
+    /// field empty. Callers set what they know with struct update syntax.
+    pub fn new(
+        model: impl Into<String>,
+        role: Role,
+        suite: impl Into<String>,
+        task_id: impl Into<String>,
+        category: impl Into<String>,
+    ) -> Self {
+        Self {
+            model: model.into(),
+            role,
+            suite: suite.into(),
+            task_id: task_id.into(),
+            category: category.into(),
+            sample: 0,
+            output: None,
+            score: 0.0,
+            detail: String::new(),
+            extracted: None,
+            usage: Usage::default(),
+            latency: None,
+            finish: None,
+            cost: 0.0,
+            error: None,
+            model_id: None,
+            request: None,
+            prior_errors: 0,
+            texts_at: None,
+        }
+    }
+
     /// Whether this unit of work ever errored: this line or an earlier
     /// attempt of the same model at the same request (the error rate's
     /// count).
@@ -492,25 +525,12 @@ mod tests {
 
     fn entry(task: &str) -> JournalEntry {
         JournalEntry {
-            model: "m".into(),
-            role: Role::Student,
-            suite: "s".into(),
-            task_id: task.into(),
-            category: "c".into(),
-            sample: 0,
             output: Some("42".into()),
             score: 1.0,
             detail: "ok".into(),
-            extracted: None,
-            usage: Usage::default(),
-            latency: None,
-            finish: None,
-            cost: 0.0,
-            error: None,
             model_id: Some("id".into()),
             request: Some("req".into()),
-            prior_errors: 0,
-            texts_at: None,
+            ..JournalEntry::new("m", Role::Student, "s", task, "c")
         }
     }
 

@@ -96,25 +96,9 @@ mod tests {
         score: f64,
     ) -> JournalEntry {
         JournalEntry {
-            model: model.into(),
-            role,
-            suite: suite.into(),
-            task_id: task.into(),
-            category: cat.into(),
-            sample: 0,
             output: Some(format!("{score}")),
             score,
-            detail: String::new(),
-            extracted: None,
-            usage: Default::default(),
-            latency: None,
-            finish: None,
-            cost: 0.0,
-            error: None,
-            model_id: None,
-            request: None,
-            prior_errors: 0,
-            texts_at: None,
+            ..JournalEntry::new(model, role, suite, task, cat)
         }
     }
 
