@@ -11,55 +11,10 @@ use distill_gate::llm::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokenizers::decoders::byte_level::ByteLevel;
-use tokenizers::models::bpe::{BPE, Vocab};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::{AddedToken, Tokenizer};
 
-const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
-
-/// A byte-level BPE tokenizer like SmolLM2's, small: 3 control tokens, the
-/// 256 byte symbols, 3 merges (262 tokens), the "smollm" pre-tokenizer.
-fn tiny_tokenizer() -> TextTokenizer {
-    let mut vocab = Vocab::default();
-    for s in SPECIALS {
-        vocab.insert(s.to_string(), vocab.len() as u32);
-    }
-    let mut alphabet: Vec<char> = ByteLevel::alphabet().into_iter().collect();
-    alphabet.sort();
-    for c in alphabet {
-        vocab.insert(c.to_string(), vocab.len() as u32);
-    }
-    let merges = vec![("Ġ", "t"), ("h", "e"), ("Ġt", "he")];
-    for (a, b) in &merges {
-        vocab.insert(format!("{a}{b}"), vocab.len() as u32);
-    }
-    let merges = merges
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .build()
-        .unwrap();
-    let mut inner = Tokenizer::new(bpe);
-    inner.with_pre_tokenizer(Some(Sequence::new(vec![
-        PreTokenizerWrapper::Digits(Digits::new(true)),
-        PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
-    ])));
-    inner.with_decoder(Some(ByteLevel::new(false, true, true)));
-    inner.add_special_tokens(&SPECIALS.map(|s| AddedToken::from(s, true)));
-    let mut tok = TextTokenizer::new(inner);
-    tok.bos = Some(1);
-    tok.add_bos = true;
-    tok.eos = vec![2, 0];
-    tok.chat = Some(ChatTemplate::ChatMl {
-        default_system: Some("You are tiny.".into()),
-    });
-    tok
-}
+#[path = "support/tokenizer.rs"]
+mod tokenizer;
+use tokenizer::tiny_tokenizer;
 
 fn tiny_config(tied: bool) -> LlamaConfig {
     LlamaConfig {
@@ -104,7 +59,7 @@ fn tiny_checkpoint(tied: bool) -> Checkpoint {
         weights: random_weights(&config, 7),
         quantized: Default::default(),
         config,
-        tokenizer: tiny_tokenizer(),
+        tokenizer: tiny_tokenizer(vec![2, 0]),
         fingerprint: String::new(),
         source: "memory".into(),
     }
@@ -148,7 +103,7 @@ fn load_err(path: &Path) -> String {
 
 #[test]
 fn tiny_tokenizer_behaves_like_smollm() {
-    let t = tiny_tokenizer();
+    let t = tiny_tokenizer(vec![2, 0]);
     // BOS first, each digit its own token, specials matched in raw text.
     let ids = t.encode("<|im_start|>the 12").unwrap();
     assert_eq!(ids[0], 1);
@@ -748,7 +703,9 @@ fn decode_logits(
 fn quantized_gguf_decodes_like_its_dequantized_weights() {
     let dir = tempfile::tempdir().unwrap();
     let device = Backend::Flex.device();
-    let prompt = tiny_tokenizer().encode("the cat and the 42 dogs").unwrap();
+    let prompt = tiny_tokenizer(vec![2, 0])
+        .encode("the cat and the 42 dogs")
+        .unwrap();
     for tied in [true, false] {
         let ckpt = tiny_checkpoint(tied);
         for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {

@@ -10,62 +10,17 @@ use burn::tensor::activation::softmax;
 use distill_gate::distill::train::TrainLength;
 use distill_gate::distill::{DistillOptions, StudentShape, TeacherOptions, distill};
 use distill_gate::llm::{
-    Backend, ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlamaDecoder, StorageDtype,
-    TextTokenizer, TokenBatch, Weights, expected_tensors,
+    Backend, Checkpoint, HostTensor, LlamaConfig, LlamaDecoder, StorageDtype, TokenBatch, Weights,
+    expected_tensors,
 };
 use distill_gate::model::transcript::{TranscriptEntry, TranscriptWriter, request_key};
 use distill_gate::model::{GenerationRequest, GenerationSettings, Model};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokenizers::decoders::byte_level::ByteLevel;
-use tokenizers::models::bpe::{BPE, Vocab};
-use tokenizers::pre_tokenizers::PreTokenizerWrapper;
-use tokenizers::pre_tokenizers::digits::Digits;
-use tokenizers::pre_tokenizers::sequence::Sequence;
-use tokenizers::{AddedToken, Tokenizer};
 
-const SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
-
-/// A SmolLM2-like byte-level BPE tokenizer: 3 control tokens, 256 byte
-/// symbols, 3 merges (262 tokens), BOS added, ChatML.
-fn tiny_tokenizer() -> TextTokenizer {
-    let mut vocab = Vocab::default();
-    for s in SPECIALS {
-        vocab.insert(s.to_string(), vocab.len() as u32);
-    }
-    let mut alphabet: Vec<char> = ByteLevel::alphabet().into_iter().collect();
-    alphabet.sort();
-    for c in alphabet {
-        vocab.insert(c.to_string(), vocab.len() as u32);
-    }
-    let merges = vec![("Ġ", "t"), ("h", "e"), ("Ġt", "he")];
-    for (a, b) in &merges {
-        vocab.insert(format!("{a}{b}"), vocab.len() as u32);
-    }
-    let merges = merges
-        .into_iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .build()
-        .unwrap();
-    let mut inner = Tokenizer::new(bpe);
-    inner.with_pre_tokenizer(Some(Sequence::new(vec![
-        PreTokenizerWrapper::Digits(Digits::new(true)),
-        PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true)),
-    ])));
-    inner.with_decoder(Some(ByteLevel::new(false, true, true)));
-    inner.add_special_tokens(&SPECIALS.map(|s| AddedToken::from(s, true)));
-    let mut tok = TextTokenizer::new(inner);
-    tok.bos = Some(1);
-    tok.add_bos = true;
-    tok.eos = vec![2];
-    tok.chat = Some(ChatTemplate::ChatMl {
-        default_system: Some("You are tiny.".into()),
-    });
-    tok
-}
+#[path = "support/tokenizer.rs"]
+mod tokenizer;
+use tokenizer::tiny_tokenizer;
 
 /// A random teacher with a padded embedding (264 rows for 262 tokens) and
 /// weights large enough that its next-token distributions are far from
@@ -106,7 +61,7 @@ fn write_teacher(dir: &Path, seed: u64) -> PathBuf {
         config,
         weights,
         quantized: Default::default(),
-        tokenizer: tiny_tokenizer(),
+        tokenizer: tiny_tokenizer(vec![2]),
         fingerprint: String::new(),
         source: dir.to_path_buf(),
     };
