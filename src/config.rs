@@ -154,12 +154,21 @@ pub struct ModelSpec {
 impl ModelSpec {
     /// Whether this model is asked the items of `category` of `suite`.
     pub fn takes(&self, suite: &str, category: &str) -> bool {
-        self.categories.is_empty()
-            || self
-                .categories
-                .iter()
-                .any(|c| c.split_once('/') == Some((suite, category)))
+        takes(&self.categories, suite, Some(category))
     }
+}
+
+/// Whether a model with these `categories` (`suite/category`; empty: all)
+/// is asked items of `suite`: of its `category`, or of any (`None`).
+pub fn takes(categories: &[String], suite: &str, category: Option<&str>) -> bool {
+    categories.is_empty()
+        || categories
+            .iter()
+            .any(|c| match (c.split_once('/'), category) {
+                (Some((s, c)), Some(want)) => s == suite && c == want,
+                (Some((s, _)), None) => s == suite,
+                (None, _) => false,
+            })
 }
 
 /// A model entry as written: `kind` plus the keys of every kind, checked

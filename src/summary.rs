@@ -317,6 +317,12 @@ impl ModelInfo {
         format!("{items}; {template}")
     }
 
+    /// Whether it was asked items of `suite`: of its `category`, or of any
+    /// (`None`).
+    pub fn takes(&self, suite: &str, category: Option<&str>) -> bool {
+        crate::config::takes(&self.categories, suite, category)
+    }
+
     /// Whether it was asked anything else than every item with the suites'
     /// prompts.
     pub fn has_own_scope(&self) -> bool {

@@ -5,11 +5,7 @@
 
 use std::path::PathBuf;
 
-use distill_gate::model::transcript::{TranscriptEntry, request_key};
-use distill_gate::model::{
-    Completion, FinishReason, GenerationRequest, Latency, LatencySource, ModelIdentity, Usage,
-};
-use distill_gate::suite::{self, Task};
+use distill_gate::suite::Task;
 
 mod support;
 use support::{Workspace, text};
@@ -46,54 +42,10 @@ fn transcript(
     asked: impl Fn(&Task) -> bool,
     right: impl Fn(usize) -> bool,
 ) -> PathBuf {
-    let s = suite::load_suite(ws.path().join("suites/s")).unwrap();
-    let mut out = String::new();
-    for (i, t) in s.split("test").unwrap().tasks.iter().enumerate() {
-        if !asked(t) {
-            continue;
-        }
-        let request = GenerationRequest {
-            id: format!("arith/{}", t.id),
-            prompt: suite::build_prompt_with(&s, t, few_shot),
-            settings: s.generation_settings(t),
-        };
-        let target = t.target.as_f64().unwrap();
-        let text = format!(" {}", if right(i) { target } else { target + 1.0 });
-        let entry = TranscriptEntry {
-            key: request_key(&request.prompt, &request.settings),
-            model: ModelIdentity {
-                backend: "test".into(),
-                name: model.into(),
-                fingerprint: format!("fp-{model}"),
-            },
-            request_id: request.id,
-            prompt: request.prompt,
-            settings: request.settings,
-            completion: Some(Completion {
-                usage: Usage {
-                    prompt_tokens: 40,
-                    completion_tokens: 2,
-                    cached_prompt_tokens: 0,
-                    estimated: false,
-                },
-                text,
-                latency: Latency {
-                    total_ms: 10.0,
-                    first_token_ms: Some(5.0),
-                    batch_ms: None,
-                    batch_size: 1,
-                    source: LatencySource::Live,
-                },
-                finish: FinishReason::Stop,
-            }),
-            error: None,
-        };
-        out.push_str(&serde_json::to_string(&entry).unwrap());
-        out.push('\n');
-    }
-    let path = ws.path().join(format!("{model}.jsonl"));
-    std::fs::write(&path, out).unwrap();
-    path
+    ws.transcript_with(model, few_shot, asked, |i, t| {
+        let target = t.target.as_f64().unwrap_or(0.0);
+        format!(" {}", if right(i) { target } else { target + 1.0 })
+    })
 }
 
 const SPECIALIST: &str = "categories = [\"arith/odd\"]\nfew_shot = 0\n";
@@ -182,6 +134,23 @@ fn a_task_specific_student_is_asked_and_gated_only_on_its_categories() {
     assert!(html.contains("own prompts without few-shot examples"));
     let junit = std::fs::read_to_string(ws.run_dir().join("junit.xml")).unwrap();
     assert!(junit.contains("odd-only / arith/odd"), "{junit}");
+    // compare: the specialist is compared on its category, and says so.
+    let run = ws.run_dir().display().to_string();
+    let out = ws.run(&["compare", &run, &run, "--out", "cmp"]);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join("cmp/compare.json")).unwrap())
+            .unwrap();
+    let student = report["students"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["student"] == "odd-only")
+        .unwrap();
+    assert_eq!(student["suites"][0]["categories"][0], "odd", "{student}");
+    assert_eq!(student["suites"][0]["matched"], 30, "{student}");
+    let md = std::fs::read_to_string(ws.path().join("cmp/compare.md")).unwrap();
+    assert!(md.contains("| arith/odd |"), "{md}");
 }
 
 #[test]

@@ -281,6 +281,10 @@ pub struct SideRetention {
 pub struct SuiteChange {
     /// Suite name.
     pub suite: String,
+    /// A task-specific student's categories of the suite: its items there
+    /// are exactly these (empty: the whole suite).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<String>,
     /// The baseline student's items of the suite.
     pub baseline_items: usize,
     /// The candidate's.
@@ -326,6 +330,22 @@ pub struct SuiteChange {
     pub candidate: Operating,
     /// The decision on this suite.
     pub decision: Decided,
+}
+
+impl SuiteChange {
+    /// What the column covers, for people: `suite`, or `suite/category`
+    /// for a task-specific student.
+    pub fn label(&self) -> String {
+        if self.categories.is_empty() {
+            return self.suite.clone();
+        }
+        let cats: Vec<String> = self
+            .categories
+            .iter()
+            .map(|c| format!("{}/{c}", self.suite))
+            .collect();
+        cats.join(", ")
+    }
 }
 
 /// One student, baseline against candidate.
@@ -428,14 +448,18 @@ pub fn compare_runs(
             .map(|m| m.categories.clone())
             .unwrap_or_default();
         let mut suites = Vec::new();
-        for suite in c_suites.iter().filter(|s| {
-            takes.is_empty()
-                || takes.iter().any(|c| {
-                    c.split_once('/')
-                        .is_some_and(|(name, _)| name == s.as_str())
-                })
-        }) {
-            suites.push(suite_change(&sides, student, suite, opts)?);
+        for suite in c_suites
+            .iter()
+            .filter(|s| crate::config::takes(&takes, s, None))
+        {
+            let mut change = suite_change(&sides, student, suite, opts)?;
+            change.categories = takes
+                .iter()
+                .filter_map(|c| c.split_once('/'))
+                .filter(|(s, _)| s == suite)
+                .map(|(_, c)| c.to_string())
+                .collect();
+            suites.push(change);
         }
         let decision = Decided::worst(suites.iter().map(|s| s.decision.clone()));
         let fingerprint = |r: &RunData| {
@@ -644,6 +668,7 @@ fn suite_change(
     )?;
     Ok(SuiteChange {
         suite: suite.to_string(),
+        categories: Vec::new(),
         baseline_items: count_in(suite, b),
         candidate_items: count_in(suite, c),
         matched: matched.len(),

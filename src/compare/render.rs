@@ -37,7 +37,7 @@ pub fn decision_line(student: &str, decided: &Decided, suites: &[SuiteChange]) -
                 .map(|s| {
                     format!(
                         "{} ratio {} (lower bound {} >= {})",
-                        s.suite,
+                        s.label(),
                         opt(s.ratio, ratio),
                         opt(s.ratio_lower, ratio),
                         ratio(s.min_retention)
@@ -313,7 +313,7 @@ fn student_tables(suites: &[SuiteChange], width: u16) -> Vec<Table> {
         .map(|chunk| {
             let mut table = Table::new();
             let mut header = vec![String::new()];
-            header.extend(chunk.iter().map(|s| s.suite.clone()));
+            header.extend(chunk.iter().map(|s| s.label()));
             table
                 .load_preset(UTF8_FULL_CONDENSED)
                 .force_no_tty()
@@ -468,7 +468,7 @@ fn student_section(out: &mut String, s: &StudentChange) {
         short(&s.candidate_fingerprint)
     ));
     let mut header = vec![String::new()];
-    header.extend(s.suites.iter().map(|x| escape(&x.suite)));
+    header.extend(s.suites.iter().map(|x| escape(&x.label())));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let rows: Vec<Vec<String>> = suite_rows(&s.suites)
         .into_iter()
@@ -483,7 +483,7 @@ fn student_section(out: &mut String, s: &StudentChange) {
     out.push('\n');
     for suite in &s.suites {
         for r in &suite.decision.reasons {
-            out.push_str(&format!("- {}: {}\n", escape(&suite.suite), escape(r)));
+            out.push_str(&format!("- {}: {}\n", escape(&suite.label()), escape(r)));
         }
     }
 }

@@ -129,13 +129,6 @@ fn plan_for(
     items: &BTreeMap<ItemKey, ItemScore>,
 ) -> Result<SwapPlan, CompareError> {
     let student = model.name.as_str();
-    let takes = |suite: &str, category: &str| {
-        model.categories.is_empty()
-            || model
-                .categories
-                .iter()
-                .any(|c| c.split_once('/') == Some((suite, category)))
-    };
     // Items the teacher answered, by (suite, category), with the student's
     // answer where it has one.
     let mut by_category: BTreeMap<(&str, &str), Vec<TeacherItem>> = BTreeMap::new();
@@ -148,7 +141,11 @@ fn plan_for(
     let mut categories = Vec::new();
     let mut routed: BTreeSet<(&str, &str)> = BTreeSet::new();
     for suite in &summary.suites {
-        for category in suite.categories.iter().filter(|c| takes(&suite.name, c)) {
+        for category in suite
+            .categories
+            .iter()
+            .filter(|c| model.takes(&suite.name, Some(c)))
+        {
             let category_gate = summary.gates.iter().find(|g| {
                 g.student == student
                     && g.suite == suite.name

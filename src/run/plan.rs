@@ -316,7 +316,7 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
                         Some(s) => format!(
                             "{c:?}: suite {suite:?} has no planned item of category {category:?} \
                              (its planned categories: {})",
-                            planned_categories(s).join(", ")
+                            suite::categories_of(s.items.iter().map(|i| &i.task)).join(", ")
                         ),
                     },
                 ));
@@ -344,17 +344,6 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
         contamination::refuse(&plan.contamination, &plan)?;
     }
     Ok(plan)
-}
-
-/// The categories of a planned suite's items, in order of first appearance.
-fn planned_categories(suite: &PlannedSuite) -> Vec<&str> {
-    let mut found: Vec<&str> = Vec::new();
-    for i in &suite.items {
-        if !found.contains(&i.task.category.as_str()) {
-            found.push(&i.task.category);
-        }
-    }
-    found
 }
 
 /// Line numbers of the tasks of a split file that loaded: the loader reads

@@ -323,14 +323,7 @@ fn takes_part(config: &GateConfig, name: &str, suite: &str, category: Option<&st
     let Some(m) = config.models().find(|m| m.name == name) else {
         return false;
     };
-    match category {
-        _ if m.categories.is_empty() => true,
-        Some(c) => m.takes(suite, c),
-        None => m
-            .categories
-            .iter()
-            .any(|c| suite == ALL || c.split_once('/').is_some_and(|(s, _)| s == suite)),
-    }
+    suite == ALL || crate::config::takes(&m.categories, suite, category)
 }
 
 /// Cluster labels of the planned items: as configured, and by category

@@ -159,14 +159,19 @@ pub struct Split {
 impl Split {
     /// The categories of its tasks, in order of first appearance.
     pub fn categories(&self) -> Vec<&str> {
-        let mut found: Vec<&str> = Vec::new();
-        for t in &self.tasks {
-            if !found.contains(&t.category.as_str()) {
-                found.push(&t.category);
-            }
-        }
-        found
+        categories_of(&self.tasks)
     }
+}
+
+/// The categories of `tasks`, in order of first appearance.
+pub fn categories_of<'a>(tasks: impl IntoIterator<Item = &'a Task>) -> Vec<&'a str> {
+    let mut found: Vec<&str> = Vec::new();
+    for t in tasks {
+        if !found.contains(&t.category.as_str()) {
+            found.push(&t.category);
+        }
+    }
+    found
 }
 
 /// A loaded, validated suite.

@@ -40,13 +40,25 @@ impl Workspace {
     /// Writes `<model>.jsonl`, a transcript answering test item `i` (task
     /// `t`) with `answer(i, t)`, recorded with a latency of `10 + i` ms.
     pub fn transcript(&self, model: &str, answer: impl Fn(usize, &Task) -> String) -> PathBuf {
+        self.transcript_with(model, None, |_| true, answer)
+    }
+
+    /// [`Workspace::transcript`] for a model asked only the tasks `asked`
+    /// takes, with a template of `few_shot` examples (`None`: the suite's).
+    pub fn transcript_with(
+        &self,
+        model: &str,
+        few_shot: Option<usize>,
+        asked: impl Fn(&Task) -> bool,
+        answer: impl Fn(usize, &Task) -> String,
+    ) -> PathBuf {
         let s = suite::load_suite(self.path().join("suites/s")).expect("suite loads");
         let split = s.split("test").expect("test split");
         let mut out = String::new();
-        for (i, t) in split.tasks.iter().enumerate() {
+        for (i, t) in split.tasks.iter().enumerate().filter(|(_, t)| asked(t)) {
             let request = GenerationRequest {
                 id: t.id.clone(),
-                prompt: suite::build_prompt(&s, t),
+                prompt: suite::build_prompt_with(&s, t, few_shot),
                 settings: s.generation_settings(t),
             };
             let text = answer(i, t);
