@@ -1070,6 +1070,7 @@ pub fn init_student(o: &StudentShape) -> Result<u8> {
         architectures: vec!["LlamaForCausalLM".into()],
         model_type: "llama".into(),
         torch_dtype: Some("float32".into()),
+        output_tokens: None,
     };
     distill_gate::llm::tensor_layout::validate_config(&config, &o.out)?;
     let weights = distill_gate::llm::decoder::random_weights(&config, o.seed, 0.02);
@@ -1214,21 +1215,54 @@ pub fn compare(o: &CompareOptions) -> Result<u8> {
 }
 
 /// `distill-gate quantize`: the checkpoint at `model` written to `out` as
-/// GGUF with its matrices stored as `matrix_type`.
+/// GGUF with its matrices stored as `matrix_type`, its output layer
+/// restricted to its training answers' tokens with `task_vocab`.
 pub fn quantize(
     model: &Path,
     out: &Path,
+    task_vocab: bool,
     matrix_type: distill_gate::llm::gguf::GgmlType,
 ) -> Result<u8> {
-    let ckpt = distill_gate::llm::Checkpoint::load(model)?;
+    use distill_gate::run::contamination::TRAINING_FILE;
+    let mut ckpt = distill_gate::llm::Checkpoint::load(model)?;
+    // What it was trained on goes with it (the contamination check reads
+    // `training.json` beside a `.gguf` student).
+    let log = match model.parent() {
+        Some(dir) if model.is_file() => dir.join(TRAINING_FILE),
+        _ => model.join(TRAINING_FILE),
+    };
+    if task_vocab {
+        let text = std::fs::read_to_string(&log).with_context(|| {
+            format!(
+                "--task-vocab reads what the student was trained on from {}",
+                log.display()
+            )
+        })?;
+        let summary: distill_gate::distill::DistillSummary = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a distill log", log.display()))?;
+        let tokens = distill_gate::distill::train::answer_tokens(&summary, &ckpt.tokenizer)?;
+        println!(
+            "output layer: {} of {} tokens (the answers in {} and EOS)",
+            tokens.len(),
+            ckpt.config.vocab_size,
+            summary
+                .transcripts
+                .iter()
+                .map(|t| t.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        ckpt = ckpt.restrict_output(&tokens)?;
+    }
     let sha256 = ckpt
         .save_gguf(out, matrix_type)
         .with_context(|| format!("writing {}", out.display()))?;
-    // What it was trained on goes with it (the contamination check reads
-    // `training.json` beside a `.gguf` student).
-    let log = model.join(distill_gate::run::contamination::TRAINING_FILE);
-    if let Some(dir) = out.parent().filter(|_| log.is_file()) {
-        let copy = dir.join(distill_gate::run::contamination::TRAINING_FILE);
+    let beside = out.parent().map(|dir| dir.join(TRAINING_FILE));
+    let same = |copy: &Path| match (copy.canonicalize(), log.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if let Some(copy) = beside.filter(|copy| log.is_file() && !same(copy)) {
         std::fs::copy(&log, &copy)
             .with_context(|| format!("copying {} to {}", log.display(), copy.display()))?;
     }

@@ -111,7 +111,7 @@ enum Command {
     /// Store a checkpoint as one GGUF file with its matrices quantized, as a
     /// student would be deployed; a gate then measures it as stored.
     #[command(
-        after_help = "Example:\n  distill-gate quantize --model students/mine --out students/mine.q8_0.gguf --type q8_0\n\nNorms stay f32; the embedding and every projection matrix are quantized\n(blocks of 32). Use the .gguf file as the student's `path` in gate.toml."
+        after_help = "Example:\n  distill-gate quantize --model students/mine --out students/mine.q8_0.gguf --type q8_0\n\nNorms stay f32; the embedding and every projection matrix are quantized\n(blocks of 32). Use the .gguf file as the student's `path` in gate.toml.\nWith --task-vocab the output layer keeps one row per token of the answers\nthe student was trained on; distill-gate runs such a file, llama.cpp does not."
     )]
     Quantize(QuantizeArgs),
 }
@@ -127,6 +127,13 @@ struct QuantizeArgs {
     /// Matrix storage.
     #[arg(long = "type", value_enum)]
     matrix_type: QuantType,
+    /// Restrict the output layer to the tokens of the answers the student
+    /// was trained on (and EOS), read from the training.json beside
+    /// --model: a task student then scores only those tokens, which makes
+    /// each decoding step cheaper. Only for students of closed-vocabulary
+    /// tasks; the gate measures the result as stored.
+    #[arg(long)]
+    task_vocab: bool,
 }
 
 /// The quantized formats `quantize` writes (the runtime decodes each).
@@ -546,6 +553,7 @@ fn dispatch(command: Command) -> Result<u8> {
         Command::Quantize(a) => cli::quantize(
             &a.model,
             &a.out,
+            a.task_vocab,
             match a.matrix_type {
                 QuantType::Q8_0 => GgmlType::Q8_0,
                 QuantType::Q4_1 => GgmlType::Q4_1,

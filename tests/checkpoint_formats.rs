@@ -6,8 +6,9 @@ use std::path::Path;
 use distill_gate::llm::gguf::{self, GgmlType, GgufFile};
 use distill_gate::llm::safetensors_io::{read_safetensors, write_safetensors};
 use distill_gate::llm::{
-    Backend, ChatTemplate, Checkpoint, HostTensor, LlamaConfig, LlamaDecoder, StorageDtype,
-    TextTokenizer, Weights, expected_tensors,
+    Backend, ChatTemplate, Checkpoint, GenerateRequest, HostTensor, LlamaConfig, LlamaDecoder,
+    SamplingParams, StorageDtype, TextTokenizer, Weights, expected_tensors, generate,
+    loglikelihood,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +35,7 @@ fn tiny_config(tied: bool) -> LlamaConfig {
         architectures: vec!["LlamaForCausalLM".into()],
         model_type: "llama".into(),
         torch_dtype: None,
+        output_tokens: None,
     }
 }
 
@@ -787,4 +789,169 @@ fn quantized_matrices_must_fit_the_decoder() {
     extra.insert("model.layers.9.mlp.up_proj.weight".into(), up);
     let msg = build().with_quantized(extra).unwrap_err().to_string();
     assert!(msg.contains("model.layers.9"), "{msg}");
+}
+
+/// Greedy generation of `steps` tokens for each prompt, as the runtime does it.
+fn greedy(
+    decoder: &LlamaDecoder,
+    tokenizer: &TextTokenizer,
+    prompts: &[Vec<u32>],
+) -> Vec<Vec<u32>> {
+    let requests: Vec<GenerateRequest> = prompts
+        .iter()
+        .map(|p| GenerateRequest {
+            prompt: p.clone(),
+            max_new_tokens: 8,
+            stop: Vec::new(),
+            sampling: SamplingParams::greedy(),
+        })
+        .collect();
+    generate(decoder, tokenizer, &requests)
+        .unwrap()
+        .into_iter()
+        .map(|g| g.tokens)
+        .collect()
+}
+
+#[test]
+fn a_restricted_output_layer_keeps_the_models_choices_among_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Backend::Flex.device();
+    let tokenizer = tiny_tokenizer(vec![2, 0]);
+    let prompts: Vec<Vec<u32>> = ["the cat and the 42 dogs", "Price: 1234 kg", "the end"]
+        .iter()
+        .map(|p| tokenizer.encode(p).unwrap())
+        .collect();
+    for tied in [true, false] {
+        let ckpt = tiny_checkpoint(tied);
+        let full = LlamaDecoder::from_weights(&ckpt.config, &ckpt.weights, &device).unwrap();
+        let want = greedy(&full, &tokenizer, &prompts);
+        // Every token the full model chose, a few it did not, and EOS.
+        let mut tokens: Vec<u32> = want.iter().flatten().copied().collect();
+        tokens.extend([2, 0, 17, 200]);
+        let restricted = ckpt.clone().restrict_output(&tokens).unwrap();
+        let rows = restricted.config.output_tokens.clone().unwrap();
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "sorted, distinct");
+        assert!(!restricted.config.tie_word_embeddings);
+        assert_eq!(restricted.weights["lm_head.weight"].shape, [rows.len(), 64]);
+
+        // Its logits after each prompt are the full model's at those tokens.
+        let small =
+            LlamaDecoder::from_weights(&restricted.config, &restricted.weights, &device).unwrap();
+        for prompt in &prompts {
+            let (a, b) = (
+                &decode_logits(&full, prompt, 1, 1)[0],
+                &decode_logits(&small, prompt, 1, 1)[0],
+            );
+            assert_eq!(b.len(), rows.len());
+            for (r, &t) in rows.iter().enumerate() {
+                let d = (a[t as usize] - b[r]).abs();
+                assert!(d <= 1e-5 * a[t as usize].abs().max(1.0), "token {t}: {d}");
+            }
+        }
+        // Greedy choices among its tokens are the full model's choices.
+        assert_eq!(greedy(&small, &tokenizer, &prompts), want, "tied={tied}");
+
+        // Stored and read back, as HF dir, F32 GGUF and Q8_0 GGUF.
+        let hf = dir.path().join(format!("hf-{tied}"));
+        restricted.save_hf_dir(&hf, StorageDtype::F32).unwrap();
+        let f32_gguf = dir.path().join(format!("r-{tied}.f32.gguf"));
+        restricted.save_gguf(&f32_gguf, GgmlType::F32).unwrap();
+        let q8 = dir.path().join(format!("r-{tied}.q8_0.gguf"));
+        restricted.save_gguf(&q8, GgmlType::Q8_0).unwrap();
+        for path in [&hf, &f32_gguf, &q8] {
+            let back = Checkpoint::load(path).unwrap();
+            assert_eq!(back.config.output_tokens.as_ref(), Some(&rows), "{path:?}");
+            assert_eq!(Checkpoint::inspect(path).unwrap(), back.config);
+            let decoder = LlamaDecoder::from_weights(&back.config, &back.weights, &device)
+                .unwrap()
+                .with_quantized(back.quantized.clone())
+                .unwrap();
+            let got = greedy(&decoder, &tokenizer, &prompts);
+            if path != &q8 {
+                assert_eq!(got, want, "{path:?}");
+            }
+            assert!(got.iter().flatten().all(|t| rows.contains(t)), "{path:?}");
+        }
+
+        // Without the full model's first choice, it takes the best of the rest.
+        let first = want[0][0];
+        let others: Vec<u32> = rows.iter().copied().filter(|&t| t != first).collect();
+        let without = ckpt.clone().restrict_output(&others).unwrap();
+        let decoder =
+            LlamaDecoder::from_weights(&without.config, &without.weights, &device).unwrap();
+        let logits = &decode_logits(&full, &prompts[0], 1, 1)[0];
+        let best = *others
+            .iter()
+            .max_by(|&&x, &&y| logits[x as usize].total_cmp(&logits[y as usize]))
+            .unwrap();
+        assert_eq!(greedy(&decoder, &tokenizer, &prompts[..1])[0][0], best);
+
+        // Scoring: a token outside the layer has probability 0; the others
+        // are normalised over the layer's tokens.
+        let outside = (0..262).find(|t| !rows.contains(t)).unwrap();
+        let inside = rows[1];
+        let scores = loglikelihood(
+            &small,
+            &prompts[0],
+            &[
+                vec![inside],
+                vec![outside],
+                vec![inside, outside],
+                vec![inside, inside],
+            ],
+        )
+        .unwrap();
+        assert!(scores[0].is_finite() && scores[0] < 0.0);
+        assert_eq!(scores[1], f64::NEG_INFINITY);
+        assert_eq!(scores[2], f64::NEG_INFINITY);
+        assert!(scores[3].is_finite() && scores[3] < scores[0]);
+        let lse = rows
+            .iter()
+            .map(|&t| f64::from(logits[t as usize]))
+            .fold(f64::NEG_INFINITY, f64::max);
+        let norm: f64 = lse
+            + rows
+                .iter()
+                .map(|&t| (f64::from(logits[t as usize]) - lse).exp())
+                .sum::<f64>()
+                .ln();
+        let expected = f64::from(logits[inside as usize]) - norm;
+        assert!(
+            (scores[0] - expected).abs() < 1e-4,
+            "{} vs {expected}",
+            scores[0]
+        );
+    }
+}
+
+#[test]
+fn bad_output_restrictions_are_refused() {
+    let ckpt = tiny_checkpoint(true);
+    let err = |r: Result<Checkpoint, distill_gate::llm::LlmError>| match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err(ckpt.clone().restrict_output(&[])).contains("output_tokens: the list is empty"));
+    let e = err(ckpt.clone().restrict_output(&[3, 264]));
+    assert!(
+        e.contains("token 264 is outside the 264-token vocabulary"),
+        "{e}"
+    );
+    let once = ckpt.restrict_output(&[2, 5]).unwrap();
+    let e = err(once.clone().restrict_output(&[2]));
+    assert!(e.contains("already restricted"), "{e}");
+    // A config.json whose list is out of order names the field.
+    let dir = tempfile::tempdir().unwrap();
+    once.save_hf_dir(dir.path(), StorageDtype::F32).unwrap();
+    let config = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["output_tokens"] = serde_json::json!([5, 2]);
+    std::fs::write(&config, json.to_string()).unwrap();
+    let e = load_err(dir.path());
+    assert!(
+        e.contains("output_tokens: ids must be strictly increasing, but 5 comes before 2"),
+        "{e}"
+    );
 }

@@ -43,6 +43,7 @@ fn write_teacher(dir: &Path, seed: u64) -> PathBuf {
         architectures: vec!["LlamaForCausalLM".into()],
         model_type: "llama".into(),
         torch_dtype: None,
+        output_tokens: None,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let weights: Weights = expected_tensors(&config)
@@ -114,6 +115,15 @@ fn write_transcript(teacher: &Path, path: &Path) {
         })
         .unwrap();
     }
+}
+
+/// A tiny random teacher in `dir/teacher` and its greedy answers in
+/// `dir/teacher.jsonl`.
+fn teacher_and_transcript(dir: &Path) -> (PathBuf, PathBuf) {
+    let teacher_dir = write_teacher(&dir.join("teacher"), 11);
+    let transcript = dir.join("teacher.jsonl");
+    write_transcript(&teacher_dir, &transcript);
+    (teacher_dir, transcript)
 }
 
 fn options(transcript: &Path, teacher: &Path, out: &Path, steps: usize) -> DistillOptions {
@@ -193,9 +203,7 @@ fn decoder(dir: &Path) -> LlamaDecoder {
 #[test]
 fn kl_only_student_moves_towards_the_teachers_distributions() {
     let dir = tempfile::tempdir().unwrap();
-    let teacher_dir = write_teacher(&dir.path().join("teacher"), 11);
-    let transcript = dir.path().join("teacher.jsonl");
-    write_transcript(&teacher_dir, &transcript);
+    let (teacher_dir, transcript) = teacher_and_transcript(dir.path());
     let out = dir.path().join("student");
     let o = options(&transcript, &teacher_dir, &out, 60);
     let mut losses = Vec::new();
@@ -282,9 +290,7 @@ fn kl_only_student_moves_towards_the_teachers_distributions() {
 #[test]
 fn resume_refuses_another_teacher_or_tokenizer_and_vocab_size_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let teacher_dir = write_teacher(&dir.path().join("teacher"), 11);
-    let transcript = dir.path().join("teacher.jsonl");
-    write_transcript(&teacher_dir, &transcript);
+    let (teacher_dir, transcript) = teacher_and_transcript(dir.path());
 
     let mut o = options(&transcript, &teacher_dir, &dir.path().join("bad"), 4);
     o.vocab_size = Some(300);
@@ -379,9 +385,7 @@ fn teacher_logits_at_completion_cells_match_the_full_forward() {
 fn a_student_started_from_the_teacher_keeps_its_chosen_layers() {
     use distill_gate::distill::train::StudentInit;
     let dir = tempfile::tempdir().unwrap();
-    let teacher_dir = write_teacher(&dir.path().join("teacher"), 11);
-    let transcript = dir.path().join("teacher.jsonl");
-    write_transcript(&teacher_dir, &transcript);
+    let (teacher_dir, transcript) = teacher_and_transcript(dir.path());
     let teacher = Checkpoint::load(&teacher_dir).unwrap();
 
     // Before any step: the student is the teacher with only its layer 1.
@@ -443,4 +447,96 @@ fn a_student_started_from_the_teacher_keeps_its_chosen_layers() {
     bad.init = StudentInit::Teacher { layers: vec![1, 1] };
     let err = distill(&bad, &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("listed twice"), "{err}");
+}
+
+/// `distill-gate quantize --task-vocab` of `model` to `out` as Q8_0:
+/// (exit code, stdout + stderr).
+fn quantize_cli(model: &Path, out: &Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_distill-gate"))
+        .args(["quantize", "--type", "q8_0", "--task-vocab", "--model"])
+        .arg(model)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn quantize_task_vocab_keeps_the_tokens_of_the_answers_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (teacher_dir, transcript) = teacher_and_transcript(dir.path());
+    let out = dir.path().join("student");
+    let mut o = options(&transcript, &teacher_dir, &out, 1);
+    o.teacher.as_mut().unwrap().kd_weight = 0.0;
+    distill(&o, &mut |_| {}).unwrap();
+
+    // The answers' tokens, read from the transcript itself, and EOS.
+    let teacher = Checkpoint::load(&teacher_dir).unwrap();
+    let mut want: Vec<u32> = teacher.tokenizer.eos.clone();
+    for line in std::fs::read_to_string(&transcript).unwrap().lines() {
+        let entry: TranscriptEntry = serde_json::from_str(line).unwrap();
+        let text = entry.completion.unwrap().text;
+        let ids = teacher
+            .tokenizer
+            .inner()
+            .encode(text.as_str(), false)
+            .unwrap();
+        want.extend(ids.get_ids());
+    }
+    want.sort_unstable();
+    want.dedup();
+    assert!(want.len() < teacher.config.vocab_size / 2, "{}", want.len());
+
+    let gguf = dir.path().join("deploy").join("student.q8_0.gguf");
+    std::fs::create_dir_all(gguf.parent().unwrap()).unwrap();
+    let (code, text) = quantize_cli(&out, &gguf);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("output layer: {} of 264 tokens", want.len())),
+        "{text}"
+    );
+    let back = Checkpoint::load(&gguf).unwrap();
+    assert_eq!(back.config.output_tokens.as_ref(), Some(&want));
+    assert!(back.quantized.contains_key("lm_head.weight"));
+    // The rows are the student's own output rows (its tied embedding).
+    let student = Checkpoint::load(&out).unwrap();
+    let head = &back.weights["lm_head.weight"].data;
+    let embed = &student.weights["model.embed_tokens.weight"].data;
+    for (r, &t) in want.iter().enumerate() {
+        for c in 0..32 {
+            let (a, b) = (head[r * 32 + c], embed[t as usize * 32 + c]);
+            assert!(
+                (a - b).abs() <= 0.01 * b.abs().max(0.05),
+                "token {t} col {c}: {a} vs {b}"
+            );
+        }
+    }
+    // What it was trained on goes with it.
+    assert!(gguf.parent().unwrap().join("training.json").is_file());
+
+    // A restricted model is not a teacher to distil from.
+    let mut again = o.clone();
+    again.out = dir.path().join("again");
+    again.teacher.as_mut().unwrap().model = gguf.clone();
+    let err = distill(&again, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("restricted to a task vocabulary"), "{err}");
+
+    // Without training.json, or with a transcript changed since, it refuses by name.
+    let bare = dir.path().join("bare.gguf");
+    let (code, text) = quantize_cli(&teacher_dir, &bare);
+    assert_ne!(code, 0);
+    assert!(text.contains("training.json"), "{text}");
+    let mut lines = std::fs::read_to_string(&transcript).unwrap();
+    lines.push('\n');
+    std::fs::write(&transcript, lines).unwrap();
+    let (code, text) = quantize_cli(&out, &bare);
+    assert_ne!(code, 0);
+    assert!(
+        text.contains("changed since the student was trained on it"),
+        "{text}"
+    );
+    assert!(!bare.exists());
 }

@@ -74,6 +74,16 @@ impl Teacher {
     /// Loads the checkpoint at `path` onto `backend`'s inference device.
     pub fn load(path: &Path, backend: Backend) -> Result<Self, DistillError> {
         let ckpt = Checkpoint::load(path)?;
+        if ckpt.config.output_tokens.is_some() {
+            return Err(DistillError::option(
+                "--teacher-model",
+                format!(
+                    "{}: its output layer is restricted to a task vocabulary; \
+                     distil from a model that scores every token",
+                    path.display()
+                ),
+            ));
+        }
         let device: Device = backend.device();
         let info = TeacherInfo {
             path: path.to_path_buf(),

@@ -382,6 +382,43 @@ fn training_pairs(
     Ok((loaded, Some(selected)))
 }
 
+/// The tokens a student learned to emit: every completion token of the
+/// pairs it was trained on (training and validation, encoded exactly as
+/// training encoded them) and the tokenizer's EOS ids, sorted. Read from the
+/// run's `training.json` (`summary`); fails when a transcript is missing or
+/// differs from the one trained on (by sha256). For restricting a task
+/// student's output layer (`distill-gate quantize --task-vocab`).
+pub fn answer_tokens(
+    summary: &DistillSummary,
+    tokenizer: &TextTokenizer,
+) -> Result<Vec<u32>, DistillError> {
+    let (loaded, _) = training_pairs(&summary.options)?;
+    for (now, then) in loaded.sources.iter().zip(&summary.transcripts) {
+        if now.sha256 != then.sha256 {
+            return Err(DistillError::NoData(format!(
+                "{} changed since the student was trained on it (sha256 {} then, {} now)",
+                now.path.display(),
+                then.sha256,
+                now.sha256
+            )));
+        }
+    }
+    let (examples, _) = encode_pairs(tokenizer, &loaded.pairs, summary.options.max_seq_len)?;
+    if examples.is_empty() {
+        return Err(DistillError::NoData(
+            "the training transcripts hold no answer to learn from".into(),
+        ));
+    }
+    let mut tokens: Vec<u32> = examples
+        .iter()
+        .flat_map(|e| e.ids[e.prompt_len..].iter().copied())
+        .chain(tokenizer.eos.iter().copied())
+        .collect();
+    tokens.sort_unstable();
+    tokens.dedup();
+    Ok(tokens)
+}
+
 /// The student's architecture for a tokenizer and an output layer of
 /// `vocab_rows` rows (at least the tokenizer's size; more when it must match
 /// a teacher whose embedding is padded).
@@ -416,6 +453,7 @@ pub fn student_config(
         architectures: vec!["LlamaForCausalLM".into()],
         model_type: "llama".into(),
         torch_dtype: Some("float32".into()),
+        output_tokens: None,
     };
     crate::llm::tensor_layout::validate_config(&config, std::path::Path::new("<student shape>"))?;
     if !shape.hidden.is_multiple_of(shape.heads) {

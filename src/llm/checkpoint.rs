@@ -22,7 +22,7 @@ use super::safetensors_io::{
 };
 use super::tensor_layout::{validate_config, validate_shapes, validate_weights};
 use super::tokenizer::TextTokenizer;
-use super::weights::Weights;
+use super::weights::{HostTensor, Weights};
 
 /// Everything needed to build and run a model.
 #[derive(Clone)]
@@ -269,6 +269,65 @@ impl Checkpoint {
             matrix_type,
         )?;
         file_sha256(path)
+    }
+
+    /// The same model with its output layer restricted to `tokens` (any
+    /// order, duplicates ignored): one output row per token, copied from
+    /// the output layer (or the tied embedding), so the model scores and
+    /// emits only those tokens and its logits for them are unchanged. The
+    /// quantized copies are dropped (a save quantizes again). Fails for an
+    /// empty list, a token outside the vocabulary, or a model already
+    /// restricted.
+    pub fn restrict_output(mut self, tokens: &[u32]) -> Result<Self, LlmError> {
+        let path = self.source.clone();
+        if self.config.output_tokens.is_some() {
+            return Err(LlmError::mismatch(
+                &path,
+                "the output layer is already restricted to a task vocabulary",
+            ));
+        }
+        let mut tokens = tokens.to_vec();
+        tokens.sort_unstable();
+        tokens.dedup();
+        let from = if self.config.tie_word_embeddings {
+            "model.embed_tokens.weight"
+        } else {
+            "lm_head.weight"
+        };
+        let head = self
+            .weights
+            .get(from)
+            .ok_or_else(|| LlmError::mismatch(&path, format!("missing tensor {from}")))?;
+        let hidden = self.config.hidden_size;
+        let mut data = Vec::with_capacity(tokens.len() * hidden);
+        for &t in &tokens {
+            let row = head
+                .data
+                .get(t as usize * hidden..(t as usize + 1) * hidden)
+                .ok_or_else(|| {
+                    LlmError::mismatch(
+                        &path,
+                        format!(
+                            "token {t} is outside the {}-token vocabulary",
+                            self.config.vocab_size
+                        ),
+                    )
+                })?;
+            data.extend_from_slice(row);
+        }
+        self.weights.insert(
+            "lm_head.weight".to_string(),
+            HostTensor {
+                shape: vec![tokens.len(), hidden],
+                data,
+            },
+        );
+        self.config.tie_word_embeddings = false;
+        self.config.output_tokens = Some(tokens);
+        self.quantized.clear();
+        validate_config(&self.config, &path)?;
+        validate_weights(&self.config, &self.weights, &path)?;
+        Ok(self)
     }
 }
 

@@ -49,6 +49,13 @@ pub struct LlamaConfig {
     /// Storage dtype of the weights, e.g. `"float32"`, `"bfloat16"`.
     #[serde(default)]
     pub torch_dtype: Option<String>,
+    /// The token ids the output layer scores, in row order, when it was
+    /// restricted to a task's vocabulary (`distill-gate quantize
+    /// --task-vocab`); the model then emits only these tokens. `None`: one
+    /// output row per vocabulary token. A distill-gate extension, absent
+    /// from other runtimes' configs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<Vec<u32>>,
 }
 
 /// HF `eos_token_id`: a single id or a list.
@@ -84,6 +91,30 @@ impl LlamaConfig {
     pub fn head_dim(&self) -> usize {
         self.head_dim
             .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+    }
+
+    /// Rows of the output layer: the restricted task vocabulary's size, or
+    /// the whole vocabulary.
+    pub fn output_rows(&self) -> usize {
+        self.output_tokens
+            .as_ref()
+            .map_or(self.vocab_size, |tokens| tokens.len())
+    }
+
+    /// The token id output row `row` scores.
+    pub fn output_token(&self, row: usize) -> u32 {
+        match &self.output_tokens {
+            Some(tokens) => tokens[row],
+            None => row as u32,
+        }
+    }
+
+    /// The output row scoring `token`, if the output layer has one.
+    pub fn output_row(&self, token: u32) -> Option<usize> {
+        match &self.output_tokens {
+            Some(tokens) => tokens.binary_search(&token).ok(),
+            None => ((token as usize) < self.vocab_size).then_some(token as usize),
+        }
     }
 
     /// End-of-sequence ids as a list.

@@ -283,15 +283,16 @@ fn run_batch(
     };
     let hidden = decoder.forward_prompts(&suffixes, &mut cache)?;
     let mut logits = last_logits(decoder, hidden)?;
-    let vocab = decoder.config().vocab_size;
+    let config = decoder.config();
+    let width = config.output_rows();
     loop {
         let now = start.elapsed();
         for (row, &i) in active.iter().enumerate() {
             let row_logits = logits
-                .get(row * vocab..(row + 1) * vocab)
+                .get(row * width..(row + 1) * width)
                 .ok_or_else(|| LlmError::Generation(format!("logits for row {row} are missing")))?;
             let seq = &mut seqs[i];
-            let token = seq.sampler.sample(row_logits)?;
+            let token = config.output_token(seq.sampler.sample(row_logits)? as usize);
             seq.first.get_or_insert(now);
             seq.tokens.push(token);
             advance(tokenizer, &requests[seq.request].stop, eos, seq)?;
@@ -456,10 +457,14 @@ pub fn loglikelihood(
     }
     let mut cache = decoder.new_cache(vec![0], prompt.len() + longest);
     let hidden = decoder.forward_cached(prompt, prompt.len(), &mut cache)?;
+    // A token the output layer has no row for (a model restricted to a
+    // task vocabulary) has probability 0.
+    let logp_of =
+        |logp: &[f64], t: u32| config.output_row(t).map_or(f64::NEG_INFINITY, |r| logp[r]);
     let first = log_softmax(&last_logits(decoder, hidden)?);
     let mut scores: Vec<f64> = continuations
         .iter()
-        .map(|c| c.first().map_or(0.0, |&t| first[t as usize]))
+        .map(|c| c.first().map_or(0.0, |&t| logp_of(&first, t)))
         .collect();
     // Tokens after the first are predicted from the continuation itself.
     let rows: Vec<usize> = (0..continuations.len())
@@ -475,7 +480,8 @@ pub fn loglikelihood(
         let c = &continuations[i];
         for k in 0..width {
             inputs.push(c.get(k).copied().unwrap_or(PAD_ID));
-            targets.push(i64::from(c.get(k + 1).copied().unwrap_or(PAD_ID)));
+            let target = c.get(k + 1).copied().unwrap_or(PAD_ID);
+            targets.push(config.output_row(target).unwrap_or(0) as i64);
         }
     }
     cache.select_rows(&vec![0; rows.len()])?;
@@ -491,7 +497,14 @@ pub fn loglikelihood(
         let row = picked.get(r * width..r * width + n).ok_or_else(|| {
             LlmError::Generation("log-probabilities of a continuation are missing".into())
         })?;
-        scores[i] += row.iter().map(|&v| f64::from(v)).sum::<f64>();
+        scores[i] += row
+            .iter()
+            .zip(&continuations[i][1..])
+            .map(|(&v, &t)| match config.output_row(t) {
+                Some(_) => f64::from(v),
+                None => f64::NEG_INFINITY,
+            })
+            .sum::<f64>();
     }
     Ok(scores)
 }

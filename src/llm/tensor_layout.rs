@@ -19,7 +19,8 @@ const MAX_LISTED: usize = 8;
 
 /// Every tensor a checkpoint for `config` holds, with its shape (Hugging
 /// Face names; Linear weights are `[out, in]`), in model order. `lm_head.weight`
-/// is absent when the embeddings are tied.
+/// is absent when the embeddings are tied, and has one row per output token
+/// when the output layer is restricted to a task vocabulary.
 pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let h = config.hidden_size;
     let q = config.num_attention_heads * config.head_dim();
@@ -45,7 +46,7 @@ pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     }
     out.push(("model.norm.weight".to_string(), vec![h]));
     if !config.tie_word_embeddings {
-        out.push(("lm_head.weight".to_string(), vec![config.vocab_size, h]));
+        out.push(("lm_head.weight".to_string(), vec![config.output_rows(), h]));
     }
     out
 }
@@ -103,6 +104,34 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
     }
     if !(config.rope_theta.is_finite() && config.rope_theta > 0.0) {
         return bad(format!("rope_theta is {}", config.rope_theta));
+    }
+    if let Some(tokens) = &config.output_tokens {
+        validate_output_tokens(config, tokens).or_else(|m| bad(format!("output_tokens: {m}")))?;
+    }
+    Ok(())
+}
+
+/// A restricted output vocabulary needs its own output layer and ids that
+/// are distinct, in the vocabulary, and sorted (so a token's row is found
+/// by binary search).
+fn validate_output_tokens(config: &LlamaConfig, tokens: &[u32]) -> Result<(), String> {
+    if config.tie_word_embeddings {
+        return Err("a restricted output layer cannot be tied to the embeddings".into());
+    }
+    if tokens.is_empty() {
+        return Err("the list is empty".into());
+    }
+    if let Some(&id) = tokens.iter().find(|&&id| id as usize >= config.vocab_size) {
+        return Err(format!(
+            "token {id} is outside the {}-token vocabulary",
+            config.vocab_size
+        ));
+    }
+    if let Some(pair) = tokens.windows(2).find(|w| w[0] >= w[1]) {
+        return Err(format!(
+            "ids must be strictly increasing, but {} comes before {}",
+            pair[0], pair[1]
+        ));
     }
     Ok(())
 }

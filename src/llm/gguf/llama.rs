@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::reader::{GgufFile, GgufTensorInfo};
-use super::value::GgufValue;
+use super::value::{GgufArray, GgufValue};
 use crate::llm::config::{EosTokens, LlamaConfig};
 use crate::llm::error::LlmError;
 use crate::llm::quant_matrix::{QuantMatrix, QuantWeights};
@@ -139,6 +139,12 @@ pub fn qk_heads(hf_name: &str, config: &LlamaConfig) -> Option<usize> {
     }
 }
 
+/// The metadata key of [`LlamaConfig::output_tokens`]: the token id of each
+/// row of `output.weight`, when the output layer is restricted to a task's
+/// vocabulary (a distill-gate extension; llama.cpp refuses such a file,
+/// whose `output.weight` has fewer rows than the vocabulary).
+pub const OUTPUT_TOKENS_KEY: &str = "distill_gate.output_tokens";
+
 /// Builds a `LlamaConfig` from `llama.*` and `tokenizer.ggml.*` metadata.
 /// `vocab_size` is the number of tokenizer tokens; embeddings are tied when
 /// the file has no `output.weight`.
@@ -189,6 +195,21 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
             })
             .transpose()
     };
+    let output_tokens = file
+        .opt_int_array(OUTPUT_TOKENS_KEY)?
+        .map(|ids| {
+            ids.into_iter()
+                .map(|id| {
+                    u32::try_from(id).map_err(|_| {
+                        LlmError::format(
+                            path,
+                            format!("metadata {OUTPUT_TOKENS_KEY:?} holds {id}, not a token id"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<u32>, _>>()
+        })
+        .transpose()?;
     Ok(LlamaConfig {
         vocab_size: tokens.len(),
         hidden_size,
@@ -213,6 +234,7 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
         architectures: vec!["LlamaForCausalLM".to_string()],
         model_type: "llama".to_string(),
         torch_dtype: None,
+        output_tokens,
     })
 }
 
@@ -332,6 +354,12 @@ pub fn config_to_gguf(
         "llama.attention.layer_norm_rms_epsilon".into(),
         GgufValue::F32(config.rms_norm_eps as f32),
     ));
+    if let Some(tokens) = &config.output_tokens {
+        kv.push((
+            OUTPUT_TOKENS_KEY.into(),
+            GgufValue::Array(GgufArray::u32s(tokens.iter().copied())),
+        ));
+    }
     Ok(kv)
 }
 

@@ -161,6 +161,14 @@ impl GgufArray {
         }
     }
 
+    /// An array of `uint32`.
+    pub fn u32s(items: impl IntoIterator<Item = u32>) -> Self {
+        Self {
+            elem_type: GgufValueType::U32,
+            values: items.into_iter().map(GgufValue::U32).collect(),
+        }
+    }
+
     /// An array of `int32`.
     pub fn i32s(items: impl IntoIterator<Item = i32>) -> Self {
         Self {
