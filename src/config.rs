@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::cost::Price;
 use crate::diagnostics::{KeyLines, Problem, Problems, line_of_offset};
+use crate::gate::GateThresholds;
 use crate::llm::Backend;
 use crate::model::http::{HttpSource, Provider};
 use serde::{Deserialize, Serialize};
@@ -100,7 +101,7 @@ fn default_resamples() -> usize {
     10_000
 }
 fn default_min_teacher_correct() -> u64 {
-    10
+    crate::gate::DEFAULT_MIN_TEACHER_CORRECT
 }
 fn yes() -> bool {
     true
@@ -456,15 +457,16 @@ pub struct Thresholds {
 }
 
 impl Thresholds {
-    /// Fields of `other` that are set replace those of `self`.
-    pub fn overlay(&self, other: &Thresholds) -> Thresholds {
-        Thresholds {
-            min_retention: other.min_retention.or(self.min_retention),
-            confidence: other.confidence.or(self.confidence),
-            max_p95_latency_ms: other.max_p95_latency_ms.or(self.max_p95_latency_ms),
-            min_speedup: other.min_speedup.or(self.min_speedup),
-            max_cost_ratio: other.max_cost_ratio.or(self.max_cost_ratio),
-            max_error_rate: other.max_error_rate.or(self.max_error_rate),
+    /// `to` with the fields this table sets replaced.
+    pub fn apply(&self, to: GateThresholds) -> GateThresholds {
+        GateThresholds {
+            min_retention: self.min_retention.unwrap_or(to.min_retention),
+            confidence: self.confidence.unwrap_or(to.confidence),
+            max_p95_latency_ms: self.max_p95_latency_ms.or(to.max_p95_latency_ms),
+            min_speedup: self.min_speedup.or(to.min_speedup),
+            max_cost_ratio: self.max_cost_ratio.or(to.max_cost_ratio),
+            max_error_rate: self.max_error_rate.or(to.max_error_rate),
+            ..to
         }
     }
 }
@@ -576,37 +578,31 @@ impl From<RawGate> for GateRules {
     }
 }
 
-/// Built-in defaults: 95% retention at 95% one-sided confidence, no error allowed.
-pub fn builtin_thresholds() -> Thresholds {
-    Thresholds {
-        min_retention: Some(0.95),
-        confidence: Some(0.95),
-        max_p95_latency_ms: None,
-        min_speedup: None,
-        max_cost_ratio: None,
-        max_error_rate: Some(0.0),
-    }
-}
-
 impl GateConfig {
-    /// Thresholds for one (student, suite) pair: built-in defaults, then
-    /// `[gate]`, then the suite's, then the student's, then a pair override.
-    pub fn thresholds_for(
-        &self,
-        student: &str,
-        suite_index: usize,
-        suite_name: &str,
-    ) -> Thresholds {
-        let mut t = builtin_thresholds().overlay(&self.gate.defaults);
-        if let Some(s) = self.suites.get(suite_index) {
-            t = t.overlay(&s.gate);
+    /// The thresholds of one student's gate on a suite (`(index in
+    /// [[suites]], name)`), or on no suite in particular (`None`: a gate on
+    /// items of several suites). The one place they are resolved, each
+    /// level replacing the fields it sets: the built-in defaults
+    /// ([`GateThresholds::builtin`], with `[run] min_teacher_correct`), then
+    /// `[gate]`, then the suite's `gate`, then the student's `gate`, then a
+    /// `[[gate.overrides]]` for this (student, suite).
+    pub fn thresholds_for(&self, student: &str, suite: Option<(usize, &str)>) -> GateThresholds {
+        let builtin = GateThresholds {
+            min_teacher_correct: self.run.min_teacher_correct,
+            ..GateThresholds::builtin()
+        };
+        let mut t = self.gate.defaults.apply(builtin);
+        if let Some(s) = suite.and_then(|(index, _)| self.suites.get(index)) {
+            t = s.gate.apply(t);
         }
         if let Some(m) = self.students.iter().find(|m| m.name == student) {
-            t = t.overlay(&m.gate);
+            t = m.gate.apply(t);
         }
-        for o in &self.gate.overrides {
-            if o.student == student && o.suite == suite_name {
-                t = t.overlay(&o.thresholds);
+        if let Some((_, name)) = suite {
+            for o in &self.gate.overrides {
+                if o.student == student && o.suite == name {
+                    t = o.thresholds.apply(t);
+                }
             }
         }
         t
@@ -1062,6 +1058,85 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(p) => p.0.iter().map(|p| p.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn thresholds_resolve_builtin_gate_suite_student_override_in_that_order() {
+        let text = r#"
+[run]
+min_teacher_correct = 4
+
+[teacher]
+name = "t"
+kind = "replay"
+transcript = "t.jsonl"
+
+[[students]]
+name = "a"
+kind = "replay"
+transcript = "a.jsonl"
+gate = { min_retention = 0.93, max_cost_ratio = 0.5 }
+
+[[students]]
+name = "b"
+kind = "replay"
+transcript = "b.jsonl"
+
+[[suites]]
+path = "coding"
+gate = { min_retention = 0.92, confidence = 0.9, max_p95_latency_ms = 800.0 }
+
+[[suites]]
+path = "logistics"
+
+[gate]
+min_retention = 0.91
+min_speedup = 2.0
+
+[[gate.overrides]]
+student = "a"
+suite = "logistics"
+min_retention = 0.8
+max_error_rate = 0.1
+"#;
+        let config = parse(Path::new("gate.toml"), text).unwrap();
+        let at =
+            |student: &str, suite: Option<(usize, &str)>| config.thresholds_for(student, suite);
+        let builtin = GateThresholds::builtin();
+        // b on logistics: the built-in thresholds under [gate].
+        let b = at("b", Some((1, "logistics")));
+        assert_eq!(
+            b,
+            GateThresholds {
+                min_retention: 0.91,
+                min_speedup: Some(2.0),
+                min_teacher_correct: 4,
+                ..builtin.clone()
+            }
+        );
+        // b on coding: the suite's table over [gate].
+        let b = at("b", Some((0, "coding")));
+        assert_eq!((b.min_retention, b.confidence), (0.92, 0.9));
+        assert_eq!(
+            (b.max_p95_latency_ms, b.min_speedup),
+            (Some(800.0), Some(2.0))
+        );
+        // a on coding: its own table over the suite's.
+        let a = at("a", Some((0, "coding")));
+        assert_eq!((a.min_retention, a.confidence), (0.93, 0.9));
+        assert_eq!((a.max_cost_ratio, a.max_error_rate), (Some(0.5), Some(0.0)));
+        // a on logistics: the pair's override over everything.
+        let a = at("a", Some((1, "logistics")));
+        assert_eq!((a.min_retention, a.max_error_rate), (0.8, Some(0.1)));
+        assert_eq!(
+            (a.max_cost_ratio, a.confidence),
+            (Some(0.5), builtin.confidence)
+        );
+        // On no suite in particular: [gate] and the student's table only.
+        let a = at("a", None);
+        assert_eq!((a.min_retention, a.max_error_rate), (0.93, Some(0.0)));
+        assert_eq!(a.max_p95_latency_ms, None);
+        assert_eq!(a.power, builtin.power);
     }
 
     #[test]

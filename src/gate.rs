@@ -45,8 +45,12 @@ use crate::stats::{
     Unmeasurable, additional_items_needed, items_to_add,
 };
 
+/// Default minimum retention (student accuracy / teacher accuracy).
+pub const DEFAULT_MIN_RETENTION: f64 = 0.95;
 /// Default confidence of the retention lower bound.
 pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+/// Default maximum share of items on which the student errored.
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.0;
 /// Default power used to compute the items an INCONCLUSIVE gate needs.
 pub const DEFAULT_POWER: f64 = 0.8;
 /// Default minimum number of items the teacher must get right for retention
@@ -128,6 +132,16 @@ impl GateThresholds {
             min_speedup: None,
             max_cost_ratio: None,
             max_error_rate: None,
+        }
+    }
+
+    /// The built-in thresholds every gate starts from, before gate.toml's
+    /// `[gate]`, suite, student and override tables: 95% retention at 95%
+    /// one-sided confidence, no error allowed, no latency or cost limit.
+    pub fn builtin() -> Self {
+        Self {
+            max_error_rate: Some(DEFAULT_MAX_ERROR_RATE),
+            ..Self::new(DEFAULT_MIN_RETENTION)
         }
     }
 

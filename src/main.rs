@@ -162,13 +162,13 @@ struct PlanArgs {
     #[arg(long, required_unless_present = "run")]
     disagreement: Option<f64>,
     /// The gate's min_retention.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = distill_gate::gate::DEFAULT_MIN_RETENTION)]
     threshold: f64,
     /// The gate's confidence.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = distill_gate::gate::DEFAULT_CONFIDENCE)]
     confidence: f64,
     /// Wanted probability of PASS when the expectations hold.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = distill_gate::gate::DEFAULT_POWER)]
     power: f64,
     /// The run's min_teacher_correct.
     #[arg(long, default_value_t = distill_gate::gate::DEFAULT_MIN_TEACHER_CORRECT)]

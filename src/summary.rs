@@ -212,23 +212,6 @@ pub struct Comparison {
     pub savings_per_1k: f64,
 }
 
-/// The thresholds a gate applied (after all overrides).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AppliedThresholds {
-    /// Minimum retention.
-    pub min_retention: f64,
-    /// Confidence of the one-sided bound.
-    pub confidence: f64,
-    /// Maximum p95 latency (ms).
-    pub max_p95_latency_ms: Option<f64>,
-    /// Minimum speedup.
-    pub min_speedup: Option<f64>,
-    /// Maximum cost ratio.
-    pub max_cost_ratio: Option<f64>,
-    /// Maximum error rate.
-    pub max_error_rate: Option<f64>,
-}
-
 /// The decision for one (student, suite).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GateResult {
@@ -251,7 +234,7 @@ pub struct GateResult {
     /// [`RunStatistics::gate_retention`]).
     pub items_needed: Option<u64>,
     /// The thresholds applied.
-    pub thresholds: AppliedThresholds,
+    pub thresholds: crate::gate::GateThresholds,
 }
 
 impl GateResult {

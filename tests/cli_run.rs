@@ -129,6 +129,23 @@ path = "suites/arith"
     }
 }
 
+/// The run's `summary.json`.
+fn summary_of(ws: &Workspace) -> serde_json::Value {
+    let path = ws.path().join("reports/t/summary.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The (whole-suite) gate of `student` in a summary.
+fn gate_of(summary: &serde_json::Value, student: &str) -> serde_json::Value {
+    summary["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["student"] == student)
+        .cloned()
+        .unwrap()
+}
+
 #[test]
 fn run_gates_writes_reports_and_exits_1_when_a_student_fails() {
     let ws = Workspace::standard(300);
@@ -173,6 +190,29 @@ fn only_passing_students_exit_0() {
     ws.config("");
     let out = run(&["run", "gate.toml", "--quiet"], ws.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn a_pair_override_applies_to_that_student_and_suite_only() {
+    let ws = Workspace::standard(300);
+    // "bad" keeps half the teacher's accuracy: FAIL at [gate]'s 0.9, PASS
+    // under its own override of 0.3.
+    ws.config(
+        "[gate]\nmin_retention = 0.9\n[[gate.overrides]]\nstudent = \"bad\"\nsuite = \"arith\"\n\
+         min_retention = 0.3\nmax_error_rate = 0.5\n",
+    );
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let summary = summary_of(&ws);
+    let (good, bad) = (gate_of(&summary, "good"), gate_of(&summary, "bad"));
+    assert_eq!(good["thresholds"]["min_retention"], 0.9);
+    assert_eq!(good["thresholds"]["max_error_rate"], 0.0);
+    assert_eq!(bad["thresholds"]["min_retention"], 0.3);
+    assert_eq!(bad["thresholds"]["max_error_rate"], 0.5);
+    // Everything the gate applied is recorded, defaults included.
+    assert_eq!(bad["thresholds"]["confidence"], 0.95);
+    assert_eq!(bad["thresholds"]["min_teacher_correct"], 10);
+    assert_eq!(bad["verdict"], "PASS");
 }
 
 #[test]
@@ -528,27 +568,15 @@ fn a_confidently_worse_student_fails_on_a_small_suite() {
     ws.config("");
     let out = run(&["run", "gate.toml", "--quiet"], ws.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(ws.path().join("reports/t/summary.json")).unwrap(),
-    )
-    .unwrap();
-    let gate = |s: &str| {
-        summary["gates"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["student"] == s)
-            .cloned()
-            .unwrap()
-    };
-    let bad = gate("bad");
+    let summary = summary_of(&ws);
+    let bad = gate_of(&summary, "bad");
     assert_eq!(bad["verdict"], "FAIL", "{bad}");
     let reason = bad["reasons"][0].as_str().unwrap();
     assert!(
         reason.contains("one-sided upper bound") && reason.contains("< 0.95 at confidence 0.95"),
         "{reason}"
     );
-    let good = gate("good");
+    let good = gate_of(&summary, "good");
     assert_eq!(good["verdict"], "INCONCLUSIVE", "{good}");
     let more = good["items_needed"].as_u64().unwrap();
     let detail = summary["statistics"]["gate_retention"]

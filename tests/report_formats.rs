@@ -9,6 +9,7 @@ use std::path::Path;
 use distill_gate::model::{FinishReason, Latency, LatencySource, Usage};
 
 mod common;
+use distill_gate::gate::GateThresholds;
 use distill_gate::report::csv::{RESULTS_COLUMNS, STATS_COLUMNS, render_results, render_stats};
 use distill_gate::report::json::{read_summary, render_summary};
 use distill_gate::report::junit::render_junit;
@@ -19,8 +20,8 @@ use distill_gate::report::{
 };
 use distill_gate::run::journal::{JournalEntry, Role};
 use distill_gate::summary::{
-    AppliedThresholds, Comparison, GateResult, Interval, LatencyStats, ModelInfo, ModelStats,
-    SuiteInfo, Summary, Verdict,
+    Comparison, GateResult, Interval, LatencyStats, ModelInfo, ModelStats, SuiteInfo, Summary,
+    Verdict,
 };
 
 const TEACHER: &str = "teacher-api";
@@ -143,13 +144,11 @@ fn gate(
         verdict,
         reasons: reasons.iter().map(|r| r.to_string()).collect(),
         items_needed,
-        thresholds: AppliedThresholds {
-            min_retention: 0.95,
-            confidence: 0.95,
+        thresholds: GateThresholds {
             max_p95_latency_ms: Some(500.0),
-            min_speedup: None,
             max_cost_ratio: Some(0.5),
             max_error_rate: Some(0.05),
+            ..GateThresholds::new(0.95)
         },
     }
 }

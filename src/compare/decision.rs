@@ -245,7 +245,6 @@ fn items(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::AppliedThresholds;
 
     fn opts() -> BootstrapOptions {
         BootstrapOptions {
@@ -263,14 +262,7 @@ mod tests {
             verdict,
             reasons: vec!["because".into()],
             items_needed: (verdict == Verdict::Inconclusive).then_some(40),
-            thresholds: AppliedThresholds {
-                min_retention: 0.95,
-                confidence: 0.95,
-                max_p95_latency_ms: None,
-                min_speedup: None,
-                max_cost_ratio: None,
-                max_error_rate: None,
-            },
+            thresholds: crate::gate::GateThresholds::new(0.95),
         }
     }
 

@@ -28,7 +28,7 @@ use crate::compare::pairing::{ItemKey, ItemScore, item_scores};
 use crate::gate::{self, GateInput, GateThresholds, Verdict};
 use crate::run::journal::{JournalEntry, Role};
 use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Retention};
-use crate::summary::{Comparison, GateResult, ModelInfo, Summary};
+use crate::summary::{Comparison, ModelInfo, Summary};
 
 use super::CompareError;
 
@@ -152,7 +152,7 @@ fn plan_for(
                     && g.category.as_deref() == Some(category.as_str())
             });
             let thresholds = match category_gate {
-                Some(g) => applied(g),
+                Some(g) => g.thresholds.clone(),
                 None => suite_thresholds(summary, student, &suite.name),
             };
             let pairs: Vec<(&ItemScore, &ItemScore)> = by_category
@@ -213,25 +213,14 @@ pub(crate) fn bootstrap_options(summary: &Summary, confidence: f64) -> Bootstrap
     }
 }
 
-/// The thresholds of a student's gate on a suite, as the run applied them
-/// (retention and error rate), or the defaults when the run has no such gate.
+/// The thresholds of a student's gate on a suite, as the run applied them,
+/// or the built-in ones when the run has no such gate.
 pub(crate) fn suite_thresholds(summary: &Summary, student: &str, suite: &str) -> GateThresholds {
-    match summary
+    summary
         .gates
         .iter()
         .find(|g| g.student == student && g.suite == suite && g.category.is_none())
-    {
-        Some(g) => applied(g),
-        None => GateThresholds::new(0.95),
-    }
-}
-
-/// The retention and error-rate thresholds a gate applied.
-fn applied(g: &GateResult) -> GateThresholds {
-    let mut t = GateThresholds::new(g.thresholds.min_retention);
-    t.confidence = g.thresholds.confidence;
-    t.max_error_rate = g.thresholds.max_error_rate;
-    t
+        .map_or_else(GateThresholds::builtin, |g| g.thresholds.clone())
 }
 
 /// Retention of `student` against `teacher` scores with the run's interval method.
@@ -268,7 +257,14 @@ fn decide_category(
         &s,
         &bootstrap_options(summary, thresholds.confidence),
     )?;
-    let mut thresholds = thresholds.clone();
+    // A category is decided on its retention and error rate; latency, speed
+    // and cost are the student's gate's to judge, over all it answers.
+    let mut thresholds = GateThresholds {
+        max_p95_latency_ms: None,
+        min_speedup: None,
+        max_cost_ratio: None,
+        ..thresholds.clone()
+    };
     match own {
         Some(c) if !c.measurable => {
             let items = if c.teacher_correct == 1 {
@@ -372,7 +368,7 @@ fn blend<'a>(
 mod tests {
     use super::*;
     use crate::model::{Latency, LatencySource};
-    use crate::summary::{AppliedThresholds, GateResult, ModelInfo, SuiteInfo};
+    use crate::summary::{GateResult, ModelInfo, SuiteInfo};
 
     fn entry(model: &str, role: Role, category: &str, i: usize, right: bool) -> JournalEntry {
         let (cost, ms) = if role == Role::Teacher {
@@ -424,14 +420,7 @@ mod tests {
             verdict: Verdict::Fail,
             reasons: Vec::new(),
             items_needed: None,
-            thresholds: AppliedThresholds {
-                min_retention: 0.95,
-                confidence: 0.95,
-                max_p95_latency_ms: None,
-                min_speedup: None,
-                max_cost_ratio: None,
-                max_error_rate: None,
-            },
+            thresholds: crate::gate::GateThresholds::new(0.95),
         });
         // Teacher right on 160 of 200 items in each category; the student
         // matches it on "a" (enough items for the run's default score

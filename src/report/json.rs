@@ -60,7 +60,7 @@ pub fn read_summary(path: &Path) -> Result<Summary, ReportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::{AppliedThresholds, GateResult, Verdict};
+    use crate::summary::{GateResult, Verdict};
 
     fn with_threshold(min_retention: f64, confidence: f64) -> Summary {
         let mut summary = crate::report::tests::bare_summary();
@@ -71,13 +71,9 @@ mod tests {
             verdict: Verdict::Pass,
             reasons: Vec::new(),
             items_needed: None,
-            thresholds: AppliedThresholds {
-                min_retention,
+            thresholds: crate::gate::GateThresholds {
                 confidence,
-                max_p95_latency_ms: None,
-                min_speedup: None,
-                max_cost_ratio: None,
-                max_error_rate: None,
+                ..crate::gate::GateThresholds::new(min_retention)
             },
         });
         summary

@@ -649,14 +649,7 @@ pub(crate) mod tests {
                 verdict: crate::gate::Verdict::Inconclusive,
                 reasons: Vec::new(),
                 items_needed: None,
-                thresholds: crate::summary::AppliedThresholds {
-                    min_retention: 0.9,
-                    confidence: 0.95,
-                    max_p95_latency_ms: None,
-                    min_speedup: None,
-                    max_cost_ratio: None,
-                    max_error_rate: None,
-                },
+                thresholds: crate::gate::GateThresholds::new(0.9),
             }],
             ..bare_summary()
         };

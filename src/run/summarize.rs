@@ -17,16 +17,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use crate::config::{GateConfig, Thresholds, builtin_thresholds};
+use crate::config::GateConfig;
 use crate::gate::{self, ClusterBy, GateInput, GateThresholds};
 use crate::model::LatencySource;
 use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::Plan;
 use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Clusters, Retention};
 use crate::summary::{
-    AdjustedConfidence, AppliedThresholds, Comparison, DesignEffect, GateResult, GateRetention,
-    Interval, IntervalSource, LatencyOrigin, LatencyStats, ModelInfo, ModelStats, PassAtK,
-    RunStatistics, SampleVariance, SuiteInfo, Summary,
+    AdjustedConfidence, Comparison, DesignEffect, GateResult, GateRetention, Interval,
+    IntervalSource, LatencyOrigin, LatencyStats, ModelInfo, ModelStats, PassAtK, RunStatistics,
+    SampleVariance, SuiteInfo, Summary,
 };
 
 /// A slice of the run statistics are computed on: a suite (or [`ALL`]), an
@@ -276,14 +276,7 @@ pub fn summarize(
             verdict: decision.verdict,
             reasons,
             items_needed: decision.items_needed,
-            thresholds: AppliedThresholds {
-                min_retention: thresholds.min_retention,
-                confidence: thresholds.confidence,
-                max_p95_latency_ms: thresholds.max_p95_latency_ms,
-                min_speedup: thresholds.min_speedup,
-                max_cost_ratio: thresholds.max_cost_ratio,
-                max_error_rate: thresholds.max_error_rate,
-            },
+            thresholds: thresholds.clone(),
         });
     }
 
@@ -490,33 +483,20 @@ fn sample_variance(items: &[&Item]) -> Option<(usize, f64)> {
     })
 }
 
-/// The gate thresholds for a student on a suite (or on every suite: the
-/// config-wide and student-level thresholds only).
+/// The gate thresholds for a student on a suite of the plan (or on every
+/// suite, when `suite` is none of them).
 fn scope_thresholds(
     config: &GateConfig,
     student: &str,
     suite: &str,
     plan: &Plan,
 ) -> GateThresholds {
-    let t: Thresholds = match plan.suites.iter().find(|s| s.name() == suite) {
-        Some(ps) => config.thresholds_for(student, ps.index, suite),
-        None => {
-            let mut t = builtin_thresholds().overlay(&config.gate.defaults);
-            if let Some(m) = config.students.iter().find(|m| m.name == student) {
-                t = t.overlay(&m.gate);
-            }
-            t
-        }
-    };
-    let builtin = builtin_thresholds();
-    let mut g = GateThresholds::new(t.min_retention.or(builtin.min_retention).unwrap_or(0.95));
-    g.confidence = t.confidence.or(builtin.confidence).unwrap_or(0.95);
-    g.min_teacher_correct = config.run.min_teacher_correct;
-    g.max_p95_latency_ms = t.max_p95_latency_ms;
-    g.min_speedup = t.min_speedup;
-    g.max_cost_ratio = t.max_cost_ratio;
-    g.max_error_rate = t.max_error_rate;
-    g
+    let scope = plan
+        .suites
+        .iter()
+        .find(|s| s.name() == suite)
+        .map(|ps| (ps.index, suite));
+    config.thresholds_for(student, scope)
 }
 
 fn model_row(
