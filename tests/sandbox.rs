@@ -658,7 +658,7 @@ fn jail_hides_the_host_and_bounds_what_the_program_can_take() {
         assert_eq!(said("raise_nproc"), "refused", "{outcome:?}");
         assert_eq!(said("fill"), "errno 28", "{outcome:?}");
         let files: u64 = said("files").parse().unwrap_or(u64::MAX);
-        assert!(files <= (4 * limits.max_file_bytes) >> 20, "{outcome:?}");
+        assert!(files <= limits.max_disk_bytes >> 20, "{outcome:?}");
     }
     let free_after = sandbox_common::free_bytes(Path::new("/tmp"));
     assert!(

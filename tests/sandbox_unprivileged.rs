@@ -286,7 +286,28 @@ fn attack(what: &str, source: &str) -> distill_gate::sandbox::Outcome {
     assert!(!outcome.stdout.contains(SECRET), "{what}: secret leaked");
     let left = other_processes();
     assert!(left.is_empty(), "{what}: processes left: {left:?}");
+    let dirs = work_dirs_left();
+    assert!(dirs.is_empty(), "{what}: work dirs left: {dirs:?}");
     outcome
+}
+
+/// Sandbox work directories of this user still in the temporary directory.
+fn work_dirs_left() -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
+    let prefix = std::ffi::OsStr::new("distill-gate-sandbox-").as_encoded_bytes();
+    std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .is_some_and(|name| name.as_encoded_bytes().starts_with(prefix))
+                && std::fs::symlink_metadata(path).is_ok_and(|m| m.uid() == uid)
+        })
+        .collect()
 }
 
 /// The line of `outcome`'s output that starts with `key`, without it.
@@ -441,13 +462,41 @@ time.sleep(60)
     );
     // Python ignores SIGXFSZ: the write fails with EFBIG at 16 MiB.
     assert_eq!(said(&o, "fill"), "errno 27", "{o:?}");
+    // Many files of 4 MiB, each under the file-size limit: 400 MiB in all
+    // unless stopped at 64 MiB (the jail's tmpfs is full; elsewhere the
+    // harness kills the run, which once wrote them all).
+    let o = attack(
+        "filling the disk with many files",
+        "n = 0\ntry:\n    while n < 100:\n        with open('f%d' % n, 'wb') as out:\n            out.write(b'x' * (4 << 20))\n        n += 1\n    print('fill wrote', n)\nexcept OSError as e:\n    print('fill errno', e.errno, n)\n",
+    );
     if jail {
-        let o = attack(
-            "filling the disk with many files",
-            "n = 0\ntry:\n    while n < 100000:\n        with open('f%d' % n, 'wb') as out:\n            out.write(b'x' * (1 << 20))\n        n += 1\nexcept OSError as e:\n    print('fill errno', e.errno, n)\n",
-        );
         assert!(said(&o, "fill").starts_with("errno 28"), "{o:?}");
+    } else {
+        assert_eq!(o.status, Status::DiskLimit, "{o:?}");
     }
+    // Files behind a directory the program made unreadable (it owns it
+    // outside the jail): measured all the same, and removed afterwards,
+    // whether the program is killed for them (40 files) or hides fewer
+    // just before it exits (10).
+    let hide = |files: u32, chmod_first: bool| {
+        let chmod = "os.chmod('d', 0)\nos.chmod('.', 0)\n";
+        let (before, after) = if chmod_first {
+            (chmod, "")
+        } else {
+            ("", chmod)
+        };
+        format!(
+            "import os\nos.mkdir('d')\nfiles = [open('d/f%d' % n, 'wb') for n in range({files})]\n{before}n = 0\ntry:\n    for out in files:\n        out.write(b'x' * (4 << 20))\n        out.flush()\n        n += 1\n    print('hide wrote', n)\nexcept OSError as e:\n    print('hide errno', e.errno, n)\n{after}"
+        )
+    };
+    let o = attack("filling the disk behind an unreadable dir", &hide(40, true));
+    if jail {
+        assert!(said(&o, "hide").starts_with("errno 28"), "{o:?}");
+    } else {
+        assert_eq!(o.status, Status::DiskLimit, "{o:?}");
+    }
+    let o = attack("hiding files from the clean-up", &hide(10, false));
+    assert_eq!(said(&o, "hide"), "wrote 10", "{o:?}");
     let free_after = sandbox_common::free_bytes(&std::env::temp_dir());
     assert!(
         free_after + (128 << 20) > free_before,
@@ -544,6 +593,15 @@ fn processes_of(uid: u32) -> Vec<String> {
         .collect()
 }
 
+/// The score detail of the attacker's answer to task `id` in a journal.
+fn detail_of<'a>(lines: &'a [serde_json::Value], id: &str) -> &'a str {
+    lines
+        .iter()
+        .find(|e| e["model"] == "attacker" && e["task_id"] == id)
+        .and_then(|e| e["detail"].as_str())
+        .unwrap_or("")
+}
+
 /// Hostile answers through `distill-gate run`, started as a fresh
 /// unprivileged user with an API key in its environment and a private
 /// file it can read: in the jail and in the forced Landlock fallback each
@@ -578,6 +636,10 @@ fn attacks_in_a_run_as_an_unprivileged_user() {
         (
             "a background process",
             "import os, time\ndef f(x):\n    if os.fork() == 0:\n        os.setsid()\n        time.sleep(120)\n    return 2 * x\n".into(),
+        ),
+        (
+            "many files of 4 MiB",
+            "def f(x):\n    for n in range(100):\n        with open('f%d' % n, 'wb') as out:\n            out.write(b'x' * (4 << 20))\n    return 2 * x\n".into(),
         ),
     ];
     let suite = "name = \"attacks\"\nversion = \"1\"\ndescription = \"hostile answers\"\n[defaults]\nprompt = \"{input}\"\nmax_tokens = 512\nscorer = { kind = \"code\", timeout_ms = 4000, memory_mb = 256 }\n";
@@ -659,12 +721,17 @@ fn attacks_in_a_run_as_an_unprivileged_user() {
                 );
             }
         }
-        let raw_socket = lines
-            .iter()
-            .find(|e| e["model"] == "attacker" && e["task_id"] == "a2")
-            .and_then(|e| e["detail"].as_str())
-            .unwrap_or("");
+        let raw_socket = detail_of(&lines, "a2");
         assert!(raw_socket.contains("system-call filter"), "{raw_socket}");
+        let disk = detail_of(&lines, "a4");
+        if mode == "jail" {
+            assert!(disk.contains("No space left on device"), "{disk}");
+        } else {
+            assert!(
+                disk.contains("stopped: disk limit exceeded (wrote more than 64 MiB"),
+                "{disk}"
+            );
+        }
     }
 
     // Rlimits only: refused before any model runs (exit 2), the error

@@ -5,8 +5,9 @@
 //!
 //! 1. **Limits** (`setrlimit` in the child): CPU seconds, address space,
 //!    processes, file size, open files, no core dumps; plus a wall-clock
-//!    limit and an output cap enforced by the harness, which then kills the
-//!    child's whole process group.
+//!    limit, an output cap and (outside the jail, whose tmpfs holds it) a
+//!    cap on what the work dir holds, enforced by the harness, which then
+//!    kills the child's whole process group.
 //! 2. **Own session and process group** (`setsid`); after the program ends
 //!    (normally or not) the group is killed so no background process
 //!    survives. When running as root, each concurrent run also gets its own
@@ -42,6 +43,7 @@
 //! [`Isolation::uid`] says so.
 
 mod child;
+mod disk;
 mod fs_rules;
 mod slots;
 mod syscalls;
@@ -63,6 +65,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use self::child::Containment;
+use self::disk::DiskWatch;
 use self::slots::Slot;
 
 /// Resource limits of one sandboxed run.
@@ -81,6 +84,14 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Largest file the program may write (`RLIMIT_FSIZE`).
     pub max_file_bytes: u64,
+    /// Most bytes the program may keep in its work dir: the size of the
+    /// jail's tmpfs `/tmp`; in the other modes the harness watches the work
+    /// dir and kills the run past it ([`Status::DiskLimit`]).
+    pub max_disk_bytes: u64,
+    /// Most files (and directories) the program may keep in its work dir:
+    /// the inodes of the jail's tmpfs, watched like `max_disk_bytes`
+    /// elsewhere.
+    pub max_files: u64,
     /// Install the Python audit-hook guard (default true). Turning it off
     /// leaves only the OS layers, e.g. to test them.
     pub audit_hook: bool,
@@ -95,6 +106,8 @@ impl Default for Limits {
             max_processes: 16,
             max_output_bytes: 64 << 10,
             max_file_bytes: 16 << 20,
+            max_disk_bytes: 64 << 20,
+            max_files: 1024,
             audit_hook: true,
         }
     }
@@ -112,6 +125,11 @@ pub enum Status {
     WallTimeout,
     /// Stdout or stderr exceeded the output cap; the harness killed the process group.
     OutputLimit,
+    /// The program kept more than [`Limits::max_disk_bytes`] or
+    /// [`Limits::max_files`] in its work dir (outside the jail, whose tmpfs
+    /// refuses it with `ENOSPC` instead); the harness killed it and every
+    /// descendant.
+    DiskLimit,
 }
 
 impl Status {
@@ -351,7 +369,7 @@ pub fn run_python(source: &str, stdin: &str, limits: &Limits) -> Result<Outcome,
         let command = program
             .command(plan, limits, None)
             .map_err(Attempt::Spawn)?;
-        spawn_and_wait(command, stdin, limits, plan, program.root)
+        spawn_and_wait(command, stdin, limits, plan, &program)
     })
 }
 
@@ -534,6 +552,13 @@ impl Prepared {
         })
     }
 
+    /// The watch on its work dir while it runs as process group `pgid`
+    /// under `plan`: none in the jail, whose tmpfs holds the limits itself
+    /// (the work dir is only its read-only program directory there).
+    fn disk_watch(&self, pgid: u32, plan: &Plan, limits: &Limits) -> Option<DiskWatch> {
+        (!plan.jail).then(|| DiskWatch::new(pgid, self.workdir.path(), limits))
+    }
+
     /// Containment levels, strongest first.
     fn plans(&self) -> Vec<Plan> {
         plans(self.root, self.uid, self.jail_dir.is_some())
@@ -549,6 +574,14 @@ impl Prepared {
     ) -> io::Result<Command> {
         let jail = self.jail_dir.as_ref().map(|d| d.path());
         command((&self.python, self.workdir.path(), jail), plan, limits, fd3)
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // Before the work dir is removed: a directory the program made
+        // unreadable would keep what it holds on the disk.
+        disk::make_removable(self.workdir.path());
     }
 }
 
@@ -649,7 +682,7 @@ fn jail_possible(python: &Path) -> bool {
 }
 
 /// The jail's layout under mount point `root` (see [`child::Jail`]); its
-/// `/tmp` holds at most 4 × `max_file_bytes` and 1024 files.
+/// `/tmp` holds at most `max_disk_bytes` and `max_files` files.
 fn jail(root: &Path, work: &Path, limits: &Limits) -> io::Result<child::Jail> {
     let inside = |p: &str| child::c_path(&root.join(p.trim_start_matches('/')));
     let mut dirs = Vec::new();
@@ -675,9 +708,11 @@ fn jail(root: &Path, work: &Path, limits: &Limits) -> io::Result<child::Jail> {
         .filter(|d| Path::new(d).exists())
         .map(|d| Ok((child::c_path(Path::new(d))?, inside(d)?)))
         .collect::<io::Result<_>>()?;
+    // At least 1: a tmpfs takes 0 for no limit.
     let options = format!(
-        "size={},nr_inodes=1024,mode=1777",
-        limits.max_file_bytes.saturating_mul(4).max(1 << 20)
+        "size={},nr_inodes={},mode=1777",
+        limits.max_disk_bytes.max(1),
+        limits.max_files.max(1)
     );
     Ok(child::Jail {
         root: child::c_path(root)?,
@@ -818,7 +853,7 @@ fn spawn_and_wait(
     stdin: &str,
     limits: &Limits,
     plan: &Plan,
-    root: bool,
+    program: &Prepared,
 ) -> Result<Outcome, Attempt> {
     let start = Instant::now();
     let mut child = command.spawn().map_err(Attempt::Spawn)?;
@@ -830,7 +865,10 @@ fn spawn_and_wait(
         })
     });
     let captured = Captured::start(&mut child, limits.max_output_bytes);
-    let waited = wait_until(&mut child, start + limits.wall);
+    let mut disk = program.disk_watch(child.id(), plan, limits);
+    let waited = wait_until(&mut child, start + limits.wall, || {
+        disk.iter_mut().for_each(DiskWatch::check)
+    });
     // Whatever happened, nothing of this run may survive it.
     clean_up(child.id(), plan);
     let (exit, timed_out) = match waited {
@@ -841,7 +879,8 @@ fn spawn_and_wait(
             return Err(Attempt::Wait(e));
         }
     };
-    let outcome = captured.outcome(exit, timed_out, start.elapsed(), plan, limits, root);
+    let stopped = stopped_by(timed_out, disk.as_ref());
+    let outcome = captured.outcome(exit, stopped, start.elapsed(), plan, limits, program.root);
     if let Some(f) = feeder {
         let _ = f.join();
     }
@@ -884,7 +923,14 @@ fn spawn_pair_and_wait(
     drop((judge_command, judge_writes));
     let worker_captured = Captured::start(&mut worker_child, limits.max_output_bytes);
     let judge_captured = Captured::start(&mut judge_child, limits.max_output_bytes);
-    let judge_waited = wait_until(&mut judge_child, start + limits.wall);
+    let mut judge_disk = judge.disk_watch(judge_child.id(), judge_plan, limits);
+    let mut worker_disk = worker.disk_watch(worker_child.id(), worker_plan, limits);
+    let judge_waited = wait_until(&mut judge_child, start + limits.wall, || {
+        judge_disk
+            .iter_mut()
+            .chain(worker_disk.iter_mut())
+            .for_each(DiskWatch::check)
+    });
     let judge_wall = start.elapsed();
     // The worker has nothing left to do once the judge ended.
     let worker_waited = match worker_child.try_wait() {
@@ -906,17 +952,32 @@ fn spawn_pair_and_wait(
     };
     Ok(PairOutcome {
         judge: judge_captured.outcome(
-            judge_exit, timed_out, judge_wall, judge_plan, limits, judge.root,
+            judge_exit,
+            stopped_by(timed_out, judge_disk.as_ref()),
+            judge_wall,
+            judge_plan,
+            limits,
+            judge.root,
         ),
         worker: worker_captured.outcome(
             worker_exit,
-            false,
+            stopped_by(false, worker_disk.as_ref()),
             worker_wall,
             worker_plan,
             limits,
             worker.root,
         ),
     })
+}
+
+/// What the harness stopped a program for, if anything: what it wrote,
+/// else the wall-clock limit.
+fn stopped_by(timed_out: bool, disk: Option<&DiskWatch>) -> Option<Status> {
+    if disk.is_some_and(DiskWatch::exceeded) {
+        Some(Status::DiskLimit)
+    } else {
+        timed_out.then_some(Status::WallTimeout)
+    }
 }
 
 /// Kills whatever is left of a run: its process group and, when it ran as
@@ -951,11 +1012,12 @@ impl Captured {
         Self { over_cap, out, err }
     }
 
-    /// The outcome of the program once it ended.
+    /// The outcome of the program once it ended; `stopped` is what the
+    /// harness stopped it for (see [`stopped_by`]).
     fn outcome(
         self,
         exit: ExitStatus,
-        timed_out: bool,
+        stopped: Option<Status>,
         wall: Duration,
         plan: &Plan,
         limits: &Limits,
@@ -965,8 +1027,8 @@ impl Captured {
         let stderr = collect(self.err);
         let status = if self.over_cap.load(Ordering::SeqCst) {
             Status::OutputLimit
-        } else if timed_out {
-            Status::WallTimeout
+        } else if let Some(status) = stopped {
+            status
         } else if let Some(code) = exit.code() {
             Status::Exited(code)
         } else {
@@ -994,9 +1056,14 @@ impl Captured {
     }
 }
 
-/// Waits for the child until `deadline`; past it, kills the group and
-/// reaps. Returns the exit status and whether the deadline passed.
-fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, bool)> {
+/// Waits for the child until `deadline`, calling `watch` between polls;
+/// past the deadline, kills the group and reaps. Returns the exit status
+/// and whether the deadline passed.
+fn wait_until(
+    child: &mut Child,
+    deadline: Instant,
+    mut watch: impl FnMut(),
+) -> io::Result<(ExitStatus, bool)> {
     let mut pause = Duration::from_millis(1);
     loop {
         if let Some(status) = child.try_wait()? {
@@ -1007,6 +1074,7 @@ fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<(ExitStatus, b
             child::kill_group(child.id());
             return Ok((child.wait()?, true));
         }
+        watch();
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(20));
     }

@@ -430,6 +430,7 @@ fn worker_end(worker: &Outcome, limits: &Limits) -> String {
         }
         Status::Signaled(sig) => format!("was killed by {}", crate::sandbox::signal_cause(sig)),
         Status::WallTimeout => "timed out".to_string(),
+        Status::DiskLimit => return format!("was stopped: {}", disk_limit(limits)),
     };
     match last_error {
         Some(line) => {
@@ -502,6 +503,7 @@ fn no_report(outcome: &Outcome, limits: &Limits) -> String {
             "output limit exceeded (more than {} bytes)",
             limits.max_output_bytes
         ),
+        Status::DiskLimit => disk_limit(limits),
         Status::Signaled(sig) if sig == libc::SIGXCPU || sig == libc::SIGKILL => format!(
             "CPU time limit exceeded ({} s; killed by signal {sig})",
             limits.cpu_seconds
@@ -515,6 +517,15 @@ fn no_report(outcome: &Outcome, limits: &Limits) -> String {
             None => format!("exited with status {code} before the tests finished"),
         },
     }
+}
+
+/// Why a program was stopped for what it wrote to its work dir.
+fn disk_limit(limits: &Limits) -> String {
+    format!(
+        "disk limit exceeded (wrote more than {} MiB or {} files to its work dir)",
+        limits.max_disk_bytes >> 20,
+        limits.max_files
+    )
 }
 
 /// `10 s`, `1.5 s`.
