@@ -1241,10 +1241,11 @@ pub fn quantize(
         let summary: distill_gate::distill::DistillSummary = serde_json::from_str(&text)
             .with_context(|| format!("{}: not a distill log", log.display()))?;
         let tokens = distill_gate::distill::train::answer_tokens(&summary, &ckpt.tokenizer)?;
+        let vocab = ckpt.config.vocab_size;
+        ckpt = ckpt.restrict_output(&tokens)?;
         println!(
-            "output layer: {} of {} tokens (the answers in {} and EOS)",
+            "output layer: {} of {vocab} tokens (the answers in {} and EOS)",
             tokens.len(),
-            ckpt.config.vocab_size,
             summary
                 .transcripts
                 .iter()
@@ -1252,7 +1253,6 @@ pub fn quantize(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        ckpt = ckpt.restrict_output(&tokens)?;
     }
     let sha256 = ckpt
         .save_gguf(out, matrix_type)

@@ -8,6 +8,7 @@ pub mod config;
 pub mod cost;
 pub mod diagnostics;
 pub mod distill;
+pub(crate) mod fields;
 pub mod fingerprint;
 pub mod gate;
 pub mod jsonl;

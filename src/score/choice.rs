@@ -19,8 +19,7 @@ use serde_json::{Map, Value};
 
 use super::exact::normalize;
 use super::extract::choice_letter;
-use super::{FieldError, Score, Scorer};
-use crate::suite::Task;
+use super::{Expected, FieldError, Score, Scorer};
 
 /// Parameters of the choice scorer (none yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,13 +160,13 @@ impl Scorer for ChoiceScorer {
         }
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        let options = match options(&task.meta) {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        let options = match options(task.meta()) {
             Ok(options) => options,
             Err(e) => return Score::zero(e.to_string()),
         };
         let count = options.as_ref().map_or(26, Vec::len);
-        let expected = match target_index(&task.target, count) {
+        let expected = match target_index(task.target(), count) {
             Ok(i) => i,
             Err(e) => return Score::zero(e.to_string()),
         };
@@ -197,21 +196,15 @@ impl Scorer for ChoiceScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::score::TestTask;
     use serde_json::json;
 
-    fn task(target: Value, options: Option<Value>) -> Task {
+    fn task(target: Value, options: Option<Value>) -> TestTask {
         let mut meta = Map::new();
         if let Some(o) = options {
             meta.insert("options".into(), o);
         }
-        Task {
-            id: "q".into(),
-            category: "c".into(),
-            input: "Capital of France?".into(),
-            target,
-            scorer: None,
-            meta,
-        }
+        TestTask { target, meta }
     }
 
     #[test]

@@ -41,9 +41,8 @@ use serde_json::{Map, Value, json};
 use std::time::Duration;
 
 use super::extract::first_code_block;
-use super::{FieldError, Score, Scorer};
+use super::{Expected, FieldError, Score, Scorer};
 use crate::sandbox::{Limits, Outcome, PairOutcome, Status, run_python_pair};
-use crate::suite::Task;
 
 /// Parameters of the code scorer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -361,8 +360,8 @@ impl Scorer for CodeScorer {
             .unwrap_or_else(|_| super::plain_text(target))
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        let target = match Target::parse(&task.target) {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        let target = match Target::parse(task.target()) {
             Ok(t) => t,
             Err(e) => return Score::zero(e.to_string()),
         };

@@ -22,8 +22,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{FieldError, Score, Scorer, plain_text, quoted};
-use crate::suite::Task;
+use super::{Expected, FieldError, Score, Scorer, plain_text, quoted};
 
 /// Parameters of the exact scorer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,8 +135,8 @@ impl Scorer for ExactScorer {
             .unwrap_or_else(|| plain_text(target))
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        match aliases(&task.target) {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        match aliases(task.target()) {
             Ok(aliases) => compare(&aliases, answer, self.case_sensitive),
             Err(e) => Score::zero(e.to_string()),
         }

@@ -24,8 +24,7 @@ use serde_json::{Map, Value};
 
 use super::exact::normalize;
 use super::numeric::{check_tolerance, parse_number, within};
-use super::{FieldError, Score, Scorer, quoted};
-use crate::suite::Task;
+use super::{Expected, FieldError, Score, Scorer, quoted};
 
 /// Parameters of the JSON field scorer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,8 +157,8 @@ impl Scorer for JsonScorer {
         }
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        let Value::Object(target) = &task.target else {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        let Value::Object(target) = task.target() else {
             return Score::zero("target: json scorer needs a non-empty object");
         };
         if target.is_empty() {
@@ -218,7 +217,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn task(target: Value) -> Task {
+    fn task(target: Value) -> crate::score::TestTask {
         crate::score::test_task(target)
     }
 

@@ -28,8 +28,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{FieldError, Score, Scorer, amount};
-use crate::suite::Task;
+use super::{Expected, FieldError, Score, Scorer, amount};
 
 /// Up to this many parcels, loading a suite recomputes the optimum exactly
 /// and refuses a target whose `optimum` is wrong.
@@ -271,8 +270,8 @@ impl Scorer for LoadPlanScorer {
         }
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        let instance = match Instance::parse(&task.target) {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        let instance = match Instance::parse(task.target()) {
             Ok(instance) => instance,
             Err(e) => return Score::zero(format!("invalid target: {e}")),
         };

@@ -27,8 +27,7 @@ pub mod route;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::suite::Task;
-use crate::suite::fields::{Checker, FieldSpec, Kind, join, optional, required};
+use crate::fields::{Checker, FieldSpec, Kind, join, optional, required};
 
 pub use self::regex::RegexSpec;
 pub use choice::ChoiceSpec;
@@ -131,7 +130,17 @@ pub trait Scorer: Send + Sync {
     }
 
     /// Scores an extracted answer against the task's target.
-    fn score(&self, task: &Task, answer: &str) -> Score;
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score;
+}
+
+/// What a scorer compares an answer with: a task's target and its
+/// free-form data (a suite's task implements it; scoring needs nothing
+/// else of a task).
+pub trait Expected {
+    /// The expected answer; its shape depends on the scorer.
+    fn target(&self) -> &Value;
+    /// Free-form data (e.g. `options` for `choice`).
+    fn meta(&self) -> &Map<String, Value>;
 }
 
 impl ScorerSpec {
@@ -221,7 +230,7 @@ const P_MEMORY: FieldSpec = optional("memory_mb", Kind::UInt);
 
 /// Scores one output: applies `extract`, then the scorer described by `spec`.
 /// Never panics; an invalid spec scores 0 with the reason in the detail.
-pub fn score(spec: &ScorerSpec, extract: &Extract, task: &Task, completion: &str) -> Score {
+pub fn score(spec: &ScorerSpec, extract: &Extract, task: &dyn Expected, completion: &str) -> Score {
     match spec.build() {
         Ok(scorer) => score_with(scorer.as_ref(), extract, task, completion),
         Err(errors) => {
@@ -232,7 +241,12 @@ pub fn score(spec: &ScorerSpec, extract: &Extract, task: &Task, completion: &str
 }
 
 /// Like [`score`] with an already built scorer (build once, score many).
-pub fn score_with(scorer: &dyn Scorer, extract: &Extract, task: &Task, completion: &str) -> Score {
+pub fn score_with(
+    scorer: &dyn Scorer,
+    extract: &Extract,
+    task: &dyn Expected,
+    completion: &str,
+) -> Score {
     let answer = match extract.apply(completion) {
         Ok(answer) => answer,
         Err(why) => return Score::zero(why),
@@ -267,15 +281,28 @@ pub(crate) fn amount(x: f64) -> String {
     }
 }
 
-/// A task of category `c` with this target, for scorer tests.
+/// A target and meta to score against, for scorer tests.
 #[cfg(test)]
-pub(crate) fn test_task(target: Value) -> Task {
-    Task {
-        id: "t".into(),
-        category: "c".into(),
-        input: "?".into(),
+pub(crate) struct TestTask {
+    pub(crate) target: Value,
+    pub(crate) meta: Map<String, Value>,
+}
+
+#[cfg(test)]
+impl Expected for TestTask {
+    fn target(&self) -> &Value {
+        &self.target
+    }
+    fn meta(&self) -> &Map<String, Value> {
+        &self.meta
+    }
+}
+
+/// A task with this target and no meta, for scorer tests.
+#[cfg(test)]
+pub(crate) fn test_task(target: Value) -> TestTask {
+    TestTask {
         target,
-        scorer: None,
         meta: Map::new(),
     }
 }

@@ -22,8 +22,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{FieldError, Score, Scorer, quoted};
-use crate::suite::Task;
+use super::{Expected, FieldError, Score, Scorer, quoted};
 
 /// Parameters of the numeric scorer.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -181,8 +180,8 @@ impl Scorer for NumericScorer {
             .map_err(|e| FieldError::new("target", e))
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        let expected = match target_number(&task.target) {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        let expected = match target_number(task.target()) {
             Ok(x) => x,
             Err(e) => return Score::zero(format!("target: {e}")),
         };

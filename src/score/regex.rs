@@ -13,8 +13,7 @@ use serde_json::{Map, Value};
 
 use super::exact::{aliases, compare};
 use super::extract::{compile_with_group, regex_group};
-use super::{FieldError, Score, Scorer, plain_text};
-use crate::suite::Task;
+use super::{Expected, FieldError, Score, Scorer, plain_text};
 
 /// Parameters of the regex scorer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,8 +63,8 @@ impl Scorer for RegexScorer {
             .unwrap_or_else(|| plain_text(target))
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        let wanted = match aliases(&task.target) {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        let wanted = match aliases(task.target()) {
             Ok(a) => a,
             Err(e) => return Score::zero(e.to_string()),
         };

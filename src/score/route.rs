@@ -26,8 +26,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{FieldError, Score, Scorer, amount};
-use crate::suite::Task;
+use super::{Expected, FieldError, Score, Scorer, amount};
 
 /// Up to this many nodes (depot included), loading a suite recomputes the
 /// optimum exactly and refuses a target whose `optimum` is wrong.
@@ -283,8 +282,8 @@ impl Scorer for RouteScorer {
         }
     }
 
-    fn score(&self, task: &Task, answer: &str) -> Score {
-        let instance = match Instance::parse(&task.target) {
+    fn score(&self, task: &dyn Expected, answer: &str) -> Score {
+        let instance = match Instance::parse(task.target()) {
             Ok(instance) => instance,
             Err(e) => return Score::zero(format!("invalid target: {e}")),
         };

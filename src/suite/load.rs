@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::error::{Problem, SuiteError};
-use super::fields::{Checker, FieldSpec, Kind, Lines, join, optional, required};
 use super::template::slots;
 use super::toml_doc;
 use super::{Split, Suite, SuiteConfig, TRAIN_SPLIT, Task, TaskDefaults};
+use crate::fields::{Checker, FieldSpec, Kind, Lines, join, optional, required};
 use crate::score::{check_extract, check_scorer};
 
 /// Longest accepted JSONL line, in bytes (16 MiB).

@@ -44,7 +44,6 @@
 //! can use `{target}`.
 
 pub mod error;
-pub(crate) mod fields;
 pub mod humaneval;
 pub mod list;
 pub mod load;
@@ -145,6 +144,15 @@ pub struct Task {
     /// Free-form data for templates and scorers (e.g. `options` for choice).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub meta: Map<String, Value>,
+}
+
+impl crate::score::Expected for Task {
+    fn target(&self) -> &Value {
+        &self.target
+    }
+    fn meta(&self) -> &Map<String, Value> {
+        &self.meta
+    }
 }
 
 /// One split file.

@@ -8,8 +8,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::error::Problem;
-use super::fields::Lines;
 use crate::diagnostics::{KeyLines, line_of_offset};
+use crate::fields::Lines;
 
 /// A parsed TOML document.
 #[derive(Debug)]
@@ -67,7 +67,7 @@ impl Walk<'_> {
         let mut out = Map::new();
         for (key, value) in table.iter() {
             let name: &str = key.get_ref();
-            let child = super::fields::join(path, name);
+            let child = crate::fields::join(path, name);
             out.insert(name.to_string(), self.value(value, &child));
         }
         out

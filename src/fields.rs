@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::error::Problem;
 use crate::diagnostics::KeyLines;
+use crate::diagnostics::Problem;
 
 /// Where the fields of a document are: one line for all of them (a JSONL
 /// task) or a line per dotted path (a TOML file).
