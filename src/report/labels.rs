@@ -32,6 +32,21 @@ pub(crate) fn retention_method(summary: &Summary) -> String {
     }
 }
 
+/// The interval method of the swap plan's lower bounds, for people: the
+/// run's method on each category's items, which are not clustered there
+/// (seed given for the bootstrap methods).
+pub(crate) fn swap_method(summary: &Summary) -> String {
+    let st = &summary.statistics;
+    let mut method = method_name(st.interval, summary.bootstrap_resamples);
+    if st.interval.resamples() {
+        method.push_str(&format!(", seed {}", summary.seed));
+    }
+    if !matches!(st.clusters, ClusterBy::None) {
+        method.push_str("; items are not clustered here");
+    }
+    method
+}
+
 /// A retention interval method for people.
 fn method_name(method: IntervalMethod, resamples: usize) -> String {
     match method {
@@ -207,6 +222,24 @@ mod tests {
         );
         // Never a rounded zero for a number that is not zero.
         assert_eq!(readable("error rate 0.0000012345"), "error rate 1.23e-6");
+    }
+
+    #[test]
+    fn the_swap_plans_method_is_the_runs_own() {
+        let mut summary = crate::report::tests::bare_summary();
+        summary.statistics.interval = IntervalMethod::Score;
+        assert_eq!(
+            swap_method(&summary),
+            "score interval, or Fieller's for fractional scores or clustered items"
+        );
+        summary.statistics.interval = IntervalMethod::Bca;
+        summary.bootstrap_resamples = 2000;
+        summary.seed = 7;
+        summary.statistics.clusters = ClusterBy::Meta("template".into());
+        assert_eq!(
+            swap_method(&summary),
+            "BCa paired bootstrap, 2,000 resamples, seed 7; items are not clustered here"
+        );
     }
 
     #[test]

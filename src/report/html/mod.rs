@@ -807,10 +807,9 @@ fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
          it may take over from the teacher (the gate's retention rule on that category's items) \
          and the blend of routing just those to it while the teacher keeps the rest, over the \
          suites' items; it assumes traffic has the categories in the suites' proportions. Lower \
-         bounds here are one-sided at the gate's confidence by the paired percentile bootstrap \
-         ({} resamples, seed {}).</p>\n",
-        thousands(summary.bootstrap_resamples),
-        summary.seed
+         bounds here are one-sided at the gate's confidence by the run's interval method ({}).\
+         </p>\n",
+        escape(&super::labels::swap_method(summary))
     ));
     let plans = match crate::compare::swap::swap_plans(summary, ctx.journal) {
         Ok(plans) => plans,
