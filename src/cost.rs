@@ -56,6 +56,16 @@ pub fn request_cost(usage: &Usage, latency: Option<&Latency>, price: &Price) -> 
     token_cost(usage, price) + latency.map_or(0.0, |l| compute_cost(l, price))
 }
 
+/// Dollars per 1,000 items of `total` dollars spent on `items` items (0
+/// for no items).
+pub fn per_1k(total: f64, items: usize) -> f64 {
+    if items == 0 {
+        0.0
+    } else {
+        total * 1000.0 / items as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

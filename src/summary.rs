@@ -370,6 +370,12 @@ pub struct Summary {
     /// it. Every report shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<String>,
+    /// Per student, the categories it may take over from the teacher and
+    /// the blend of routing just those to it ([`crate::run::swap`]);
+    /// computed with the verdicts, rendered by the reports (absent in
+    /// summaries written before).
+    #[serde(default)]
+    pub swap_plans: Vec<SwapPlan>,
 }
 
 impl Summary {
@@ -551,4 +557,64 @@ pub struct AdjustedConfidence {
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// One category of one suite, decided for one student.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryDecision {
+    /// Suite name.
+    pub suite: String,
+    /// Category.
+    pub category: String,
+    /// Paired items.
+    pub n: usize,
+    /// Retention point estimate, when measurable.
+    pub retention: Option<f64>,
+    /// One-sided lower bound at the gate's confidence, when measurable.
+    pub retention_lower: Option<f64>,
+    /// The gate rule's verdict on the category.
+    pub verdict: Verdict,
+    /// Whether the student takes the category over (verdict PASS).
+    pub take_over: bool,
+    /// Why.
+    pub reasons: Vec<String>,
+    /// When inconclusive: additional items of the category that would decide it.
+    pub items_needed: Option<u64>,
+}
+
+/// Retention, latency and cost of a routing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Blend {
+    /// Items counted (answered by the teacher without error).
+    pub items: usize,
+    /// Of those, items routed to the student.
+    pub routed_items: usize,
+    /// Mean score of the routed answers.
+    pub accuracy: f64,
+    /// Blended accuracy / teacher accuracy, when the teacher scored above 0.
+    pub retention: Option<f64>,
+    /// One-sided lower bound of `retention` at the gate's confidence, by the run's interval method.
+    pub retention_lower: Option<f64>,
+    /// Median latency of the routed answers (ms), when measured.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile latency (ms), when measured.
+    pub p95_ms: Option<f64>,
+    /// Dollars per 1,000 items.
+    pub cost_per_1k: f64,
+    /// Whether some of those latencies were measured earlier (a replayed
+    /// transcript or a response cache), not in the run.
+    pub recorded: bool,
+}
+
+/// The swap plan of one student (computed by [`crate::run::swap`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapPlan {
+    /// Student name.
+    pub student: String,
+    /// Every category of every suite, in suite and category order.
+    pub categories: Vec<CategoryDecision>,
+    /// The teacher answering everything.
+    pub teacher_only: Blend,
+    /// The taken-over categories routed to the student, the rest to the teacher.
+    pub blended: Blend,
 }

@@ -135,6 +135,19 @@ fn compare_approves_the_same_and_rejects_the_worse() {
             < logistics["baseline"]["p50_ms"].as_f64().unwrap()
     );
     assert!(report["swap_plans"].as_array().unwrap().len() == 2);
+    // They are the candidate run's own, as its summary stores them; a
+    // summary written before plans were stored gets the same ones computed.
+    assert_eq!(
+        report["swap_plans"],
+        json(&c.join("summary.json"))["swap_plans"]
+    );
+    let mut older = json(&c.join("summary.json"));
+    older.as_object_mut().unwrap().remove("swap_plans");
+    std::fs::write(c.join("summary.json"), older.to_string()).unwrap();
+    let again = compare_into_cmp(&b, &c, cand.path());
+    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    let recomputed = json(&cand.path().join("cmp/compare.json"));
+    assert_eq!(recomputed["swap_plans"], report["swap_plans"]);
 
     let md = std::fs::read_to_string(cand.path().join("cmp/compare.md")).unwrap();
     assert!(

@@ -259,6 +259,7 @@ fn summary() -> Summary {
         statistics: Default::default(),
         contamination: Vec::new(),
         isolation: None,
+        swap_plans: Vec::new(),
     }
 }
 

@@ -17,10 +17,8 @@
 //! teacher. [`render`] writes it for a terminal, Markdown and JSON.
 
 pub mod decision;
-pub mod pairing;
 pub mod render;
 pub mod statistics;
-pub mod swap;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,10 +31,11 @@ use crate::run::journal::{self, JournalEntry, Role};
 use crate::stats::{self, IntervalMethod, StatsError};
 use crate::summary::Summary;
 
+use crate::run::pairing::{ItemKey, ItemScore, count_in, item_scores, pairs};
+use crate::run::swap;
+use crate::summary::SwapPlan;
 use decision::{Decided, Decision};
-use pairing::{ItemKey, ItemScore, count_in, item_scores, pairs};
 use statistics::{Change, Series};
-use swap::SwapPlan;
 
 /// A run read from its directory.
 #[derive(Debug, Clone)]
@@ -168,6 +167,26 @@ pub enum CompareError {
     /// `--min-retention` is not a finite number above 0.
     #[error("--min-retention {0}: expected a finite number > 0")]
     MinRetention(f64),
+}
+
+impl From<crate::run::summarize::SummarizeError> for CompareError {
+    fn from(e: crate::run::summarize::SummarizeError) -> Self {
+        use crate::run::summarize::SummarizeError;
+        match e {
+            SummarizeError::Stats(e) => CompareError::Stats(e),
+            SummarizeError::Gate(e) => CompareError::Gate(e),
+        }
+    }
+}
+
+/// A run's swap plans: those its summary stores, or, for a summary written
+/// before they were stored, computed from its journal the same way.
+fn swap_plans_of(run: &RunData) -> Result<Vec<SwapPlan>, CompareError> {
+    let has_students = run.summary.models.iter().any(|m| m.role == Role::Student);
+    if run.summary.swap_plans.is_empty() && has_students {
+        return Ok(swap::swap_plans(&run.summary, &run.entries)?);
+    }
+    Ok(run.summary.swap_plans.clone())
 }
 
 /// Reads `summary.json` and `results.jsonl` of a run directory.
@@ -492,7 +511,7 @@ pub fn compare_runs(
         candidate: run_ref(candidate),
         students: out,
         unmatched_students,
-        swap_plans: swap::swap_plans(&candidate.summary, &candidate.entries)?,
+        swap_plans: swap_plans_of(candidate)?,
         exit_code: i32::from(!approved),
     })
 }
@@ -734,11 +753,7 @@ fn operating<'a>(items: impl Iterator<Item = &'a ItemScore>) -> Result<Operating
     Ok(Operating {
         p50_ms: l.map(|l| l.p50),
         p95_ms: l.map(|l| l.p95),
-        cost_per_1k: if n == 0 {
-            0.0
-        } else {
-            cost * 1000.0 / n as f64
-        },
+        cost_per_1k: crate::cost::per_1k(cost, n),
         recorded,
     })
 }

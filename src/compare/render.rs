@@ -1,6 +1,6 @@
 //! A comparison for people and machines: the terminal, `compare.md`, a short
-//! Markdown summary for a CI job or a pull request, and `compare.json`; and
-//! the swap plan section shared with a run's `report.md`.
+//! Markdown summary for a CI job or a pull request, and `compare.json` (the
+//! swap plan's words are the run report's, [`crate::report::swap`]).
 
 use std::io::IsTerminal;
 
@@ -9,13 +9,11 @@ use comfy_table::{CellAlignment, ContentArrangement, Table};
 
 use super::decision::{Decided, Decision};
 use super::statistics::Change;
-use super::swap::{Blend, SwapPlan};
 use super::{CompareReport, Operating, RunRef, SideRetention, StudentChange, SuiteChange};
-use crate::report::markdown::escape;
-use crate::report::numbers::{confidence, dollars, millis, p_value, percent, ratio};
+use crate::report::markdown::{escape, plain_table};
+use crate::report::numbers::{MISSING, confidence, dollars, millis, opt, p_value, percent, ratio};
+use crate::report::swap::{RECORDED_NOTE, swap_line, swap_lines_recorded, swap_markdown};
 use crate::summary::Verdict;
-
-const MISSING: &str = "—";
 
 /// The width the terminal output fits when stdout is not a terminal (or
 /// its width is unknown).
@@ -23,9 +21,6 @@ pub const DEFAULT_WIDTH: u16 = 100;
 
 /// Narrowest width the terminal output is laid out for.
 const MIN_WIDTH: u16 = 60;
-
-/// The footnote of a latency marked `*`, as in a run's report.
-const RECORDED_NOTE: &str = "* latency includes items recorded earlier (replayed transcript or cache), not measured in this run";
 
 /// The one-line decision of a student.
 pub fn decision_line(student: &str, decided: &Decided, suites: &[SuiteChange]) -> String {
@@ -57,10 +52,6 @@ pub fn decision_line(student: &str, decided: &Decided, suites: &[SuiteChange]) -
             None => format!("{student}: INCONCLUSIVE: {first_reason}"),
         },
     }
-}
-
-fn opt(x: Option<f64>, f: fn(f64) -> String) -> String {
-    x.map_or_else(|| MISSING.to_string(), f)
 }
 
 /// `+2.5% [-1.0%, +6.0%]` (percentage points of accuracy) or `-0.042
@@ -210,20 +201,6 @@ fn suites_recorded(report: &CompareReport) -> bool {
         .any(|s| s.baseline.recorded || s.candidate.recorded)
 }
 
-/// Whether some latency of a swap plan was recorded earlier.
-fn plans_recorded(plans: &[SwapPlan]) -> bool {
-    plans
-        .iter()
-        .any(|p| p.blended.recorded || p.teacher_only.recorded)
-}
-
-/// Whether a swap plan's line ([`swap_line`]) shows a latency recorded earlier.
-fn swap_lines_recorded(plans: &[SwapPlan]) -> bool {
-    plans
-        .iter()
-        .any(|p| p.blended.recorded && p.categories.iter().any(|c| c.take_over))
-}
-
 /// Notes on a run's floor when it was assumed.
 fn floor_notes(report: &CompareReport) -> Vec<String> {
     [
@@ -356,69 +333,6 @@ fn wrap(text: &str, width: u16) -> String {
     out
 }
 
-/// "swap plan s2m: takes over coding/strings, logistics/rates (40% of items): retention ...".
-fn swap_line(plan: &SwapPlan) -> String {
-    let taken: Vec<String> = plan
-        .categories
-        .iter()
-        .filter(|c| c.take_over)
-        .map(|c| format!("{}/{}", c.suite, c.category))
-        .collect();
-    if taken.is_empty() {
-        return format!(
-            "swap plan {}: takes over no category; the teacher keeps everything",
-            plan.student
-        );
-    }
-    format!(
-        "swap plan {}: takes over {} ({} of items): {}",
-        plan.student,
-        taken.join(", "),
-        share(&plan.blended),
-        blend_text(&plan.blended)
-    )
-}
-
-fn share(b: &Blend) -> String {
-    if b.items == 0 {
-        MISSING.to_string()
-    } else {
-        percent(b.routed_items as f64 / b.items as f64)
-    }
-}
-
-fn blend_text(b: &Blend) -> String {
-    format!(
-        "retention {} (lower bound {}), p50 {}, p95 {}, {} per 1k items",
-        opt(b.retention, ratio),
-        opt(b.retention_lower, ratio),
-        blend_latency(b, b.p50_ms),
-        blend_latency(b, b.p95_ms),
-        dollars(b.cost_per_1k)
-    )
-}
-
-/// A blend's latency, with `*` when some of it was recorded earlier.
-fn blend_latency(b: &Blend, ms: Option<f64>) -> String {
-    match ms {
-        Some(ms) if b.recorded => format!("{}*", millis(ms)),
-        Some(ms) => millis(ms),
-        None => MISSING.to_string(),
-    }
-}
-
-/// A GitHub-flavoured table of already-escaped cells.
-fn md_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
-    out.push_str(&format!("| {} |\n|", header.join(" | ")));
-    for _ in header {
-        out.push_str("---|");
-    }
-    out.push('\n');
-    for row in rows {
-        out.push_str(&format!("| {} |\n", row.join(" | ")));
-    }
-}
-
 /// `compare.md`: the decisions, the per-suite numbers and the swap plan.
 pub fn render_markdown(report: &CompareReport) -> String {
     let mut out = format!(
@@ -479,7 +393,7 @@ fn student_section(out: &mut String, s: &StudentChange) {
                 .collect()
         })
         .collect();
-    md_table(out, &header, &rows);
+    plain_table(out, &header, &rows);
     out.push('\n');
     for suite in &s.suites {
         for r in &suite.decision.reasons {
@@ -524,7 +438,7 @@ pub fn render_summary_md(report: &CompareReport) -> String {
             ]
         })
         .collect();
-    md_table(
+    plain_table(
         &mut out,
         &["Student", "Decision", "Lowest ratio bound", "Items needed"],
         &rows,
@@ -543,83 +457,4 @@ fn mark(d: Decision) -> String {
         Decision::Inconclusive => "⚠️",
     };
     format!("{m} {d}")
-}
-
-/// The swap plan as Markdown: per student, the categories it takes over and
-/// the blend against the teacher alone.
-pub fn swap_markdown(plans: &[SwapPlan]) -> String {
-    if plans.is_empty() {
-        return "No students.\n".to_string();
-    }
-    let mut out = String::from(
-        "Per student, the categories it may take over from the teacher (the gate's interval \
-         rule on that category's items), and the blend of routing just those to it while the \
-         teacher keeps the rest, over the suites' items.\n",
-    );
-    for plan in plans {
-        out.push_str(&format!("\n### {}\n\n", escape(&plan.student)));
-        let rows: Vec<Vec<String>> = plan
-            .categories
-            .iter()
-            .map(|c| {
-                vec![
-                    escape(&c.suite),
-                    escape(&c.category),
-                    c.n.to_string(),
-                    opt(c.retention, ratio),
-                    opt(c.retention_lower, ratio),
-                    c.verdict.to_string(),
-                    if c.take_over { "student" } else { "teacher" }.to_string(),
-                    c.items_needed
-                        .map_or_else(|| MISSING.to_string(), |n| n.to_string()),
-                ]
-            })
-            .collect();
-        md_table(
-            &mut out,
-            &[
-                "Suite",
-                "Category",
-                "Items",
-                "Retention",
-                "Lower bound",
-                "Verdict",
-                "Routed to",
-                "Items needed",
-            ],
-            &rows,
-        );
-        out.push('\n');
-        let blend_row = |name: &str, b: &Blend| {
-            vec![
-                name.to_string(),
-                share(b),
-                opt(b.retention, ratio),
-                opt(b.retention_lower, ratio),
-                blend_latency(b, b.p50_ms),
-                blend_latency(b, b.p95_ms),
-                dollars(b.cost_per_1k),
-            ]
-        };
-        md_table(
-            &mut out,
-            &[
-                "Routing",
-                "Share to student",
-                "Retention",
-                "Lower bound",
-                "p50",
-                "p95",
-                "Cost / 1k",
-            ],
-            &[
-                blend_row("teacher only", &plan.teacher_only),
-                blend_row("swap plan", &plan.blended),
-            ],
-        );
-    }
-    if plans_recorded(plans) {
-        out.push_str(&format!("\n{}\n", escape(RECORDED_NOTE)));
-    }
-    out
 }

@@ -14,8 +14,8 @@ use super::labels::{
     retention_method, thousands,
 };
 use super::numbers::{
-    confidence, dollars, factor, millis, model_dollars, p_value, percent, percent_interval, rate,
-    ratio, ratio_interval,
+    MISSING, confidence, dollars, factor, millis, model_dollars, p_value, percent,
+    percent_interval, rate, ratio, ratio_interval,
 };
 use super::{
     ALL_SUITES, Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed,
@@ -60,8 +60,6 @@ pub fn escape(text: &str) -> String {
     }
     out
 }
-
-const MISSING: &str = "—";
 
 /// The full Markdown report.
 pub fn render_markdown(ctx: &ReportContext<'_>) -> String {
@@ -124,7 +122,7 @@ pub fn render_markdown_short(summary: &Summary) -> String {
 }
 
 /// The swap plan: per student, the categories it may take over from the
-/// teacher and the blended numbers (see [`crate::compare::swap`]).
+/// teacher and the blended numbers (see [`crate::run::swap`]).
 fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
     if !ctx
         .summary
@@ -135,20 +133,12 @@ fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
         return;
     }
     section(out, "Swap plan");
-    match crate::compare::swap::swap_plans(ctx.summary, ctx.journal) {
-        Ok(plans) => {
-            out.push_str(&crate::compare::render::swap_markdown(&plans));
-            if latencies_recorded(ctx.summary) {
-                out.push_str(&format!(
-                    "\nThe routings' p50 and p95 are \\{RECORDED_MARK} {}.\n",
-                    escape(RECORDED_NOTE)
-                ));
-            }
-        }
-        Err(e) => out.push_str(&format!(
-            "The swap plan could not be computed: {}\n",
-            escape(&e.to_string())
-        )),
+    out.push_str(&super::swap::swap_markdown(&ctx.summary.swap_plans));
+    if latencies_recorded(ctx.summary) {
+        out.push_str(&format!(
+            "\nThe routings' p50 and p95 are \\{RECORDED_MARK} {}.\n",
+            escape(RECORDED_NOTE)
+        ));
     }
 }
 
@@ -198,6 +188,12 @@ enum Align {
 }
 const L: Align = Align::Left;
 const R: Align = Align::Right;
+
+/// A GitHub-flavoured table with every column left-aligned. Cells are
+/// Markdown already (text escaped by the caller with [`escape`]).
+pub(crate) fn plain_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    table(out, header, &[], rows);
+}
 
 /// A GitHub-flavoured table. Cells are Markdown already (text escaped by
 /// the caller with [`escape`]).

@@ -26,6 +26,7 @@ pub(crate) mod labels;
 pub mod markdown;
 pub(crate) mod numbers;
 pub mod summary_md;
+pub(crate) mod swap;
 pub mod terminal;
 
 /// What every format renders from.
@@ -707,6 +708,7 @@ pub(crate) mod tests {
             statistics: Default::default(),
             contamination: Vec::new(),
             isolation: None,
+            swap_plans: Vec::new(),
         }
     }
 }

@@ -3,6 +3,14 @@
 
 use crate::summary::Interval;
 
+/// The text of a number that is not there.
+pub(crate) const MISSING: &str = "—";
+
+/// `f(x)`, or [`MISSING`] without a value.
+pub(crate) fn opt(x: Option<f64>, f: fn(f64) -> String) -> String {
+    x.map_or_else(|| MISSING.to_string(), f)
+}
+
 /// The text for NaN and infinities, or `None` for a finite number.
 fn non_finite(x: f64) -> Option<String> {
     if x.is_nan() {

@@ -5,12 +5,10 @@
 
 use super::labels::{RECORDED_MARK, RECORDED_NOTE, lower_bound_sentence};
 use super::markdown::{escape, verdict_md};
-use super::numbers::{confidence, percent, ratio};
+use super::numbers::{MISSING, confidence, percent, ratio};
 use super::{GateRow, gate_rows, items_needed, overall_verdict, verdict_counts};
 use crate::gate::Verdict;
 use crate::summary::Summary;
-
-const MISSING: &str = "—";
 
 /// The short summary of a run.
 pub fn render_run(summary: &Summary) -> String {

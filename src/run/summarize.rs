@@ -285,7 +285,7 @@ pub fn summarize(
         gate::Verdict::Fail => true,
         gate::Verdict::Inconclusive => config.run.inconclusive_fails,
     });
-    Ok(Summary {
+    let mut summary = Summary {
         harness_version: env!("CARGO_PKG_VERSION").to_string(),
         run: config
             .run_dir()
@@ -307,7 +307,10 @@ pub fn summarize(
         isolation: plan
             .scores_code()
             .then(|| crate::sandbox::isolation_here().unwrap_or_else(|e| format!("none: {e}"))),
-    })
+        swap_plans: Vec::new(),
+    };
+    summary.swap_plans = super::swap::swap_plans(&summary, entries)?;
+    Ok(summary)
 }
 
 /// Whether model `name` is asked some items of the scope (`suite` may be
@@ -594,11 +597,7 @@ fn model_row(
         prompt_tokens,
         completion_tokens,
         cost,
-        cost_per_1k: if n == 0 {
-            0.0
-        } else {
-            cost * 1000.0 / n as f64
-        },
+        cost_per_1k: crate::cost::per_1k(cost, n),
         estimated_usage: rows.iter().filter(|e| e.usage.estimated).count(),
         pass_at_k,
     })
@@ -751,7 +750,7 @@ fn compare(
         (Some(t), Some(s)) if s.p50_ms > 0.0 => Some(t.p50_ms / s.p50_ms),
         _ => None,
     };
-    let per_1k = |c: f64| if n == 0 { 0.0 } else { c * 1000.0 / n as f64 };
+    let per_1k = |c: f64| crate::cost::per_1k(c, n);
     let cmp = Comparison {
         student: student.to_string(),
         suite: suite.to_string(),

@@ -29,7 +29,7 @@ use super::labels::{
     lower_bound_sentence, retention_method, thousands,
 };
 use super::numbers::{
-    confidence, dollars, factor, millis, model_dollars, percent, percent_interval, ratio,
+    confidence, dollars, factor, millis, model_dollars, opt, percent, percent_interval, ratio,
     ratio_interval,
 };
 use super::{
@@ -793,8 +793,8 @@ fn latency(
     Ok(())
 }
 
-/// The swap plan, as in `report.md` (the same [`crate::compare::swap`]
-/// plans): per student, the categories it may take over and the blend of
+/// The swap plan, as in `report.md` (the summary's plans, computed by
+/// [`crate::run::swap`]): per student, the categories it may take over and the blend of
 /// routing just those to it.
 fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
     let summary = ctx.summary;
@@ -811,18 +811,7 @@ fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
          </p>\n",
         escape(&super::labels::swap_method(summary))
     ));
-    let plans = match crate::compare::swap::swap_plans(summary, ctx.journal) {
-        Ok(plans) => plans,
-        Err(e) => {
-            out.push_str(&format!(
-                "<p class=\"note\">The swap plan could not be computed: {}</p>\n</section>\n",
-                escape(&e.to_string())
-            ));
-            return;
-        }
-    };
-    let opt = |x: Option<f64>, f: fn(f64) -> String| x.map_or_else(|| "—".to_string(), f);
-    for plan in &plans {
+    for plan in &summary.swap_plans {
         out.push_str(&format!(
             "<h3>{}</h3>\n<table class=\"swap\" data-student=\"{}\">\n<thead><tr><th>Suite</th>\
              <th>Category</th><th>Items</th><th>Retention</th><th>Lower bound</th><th>Verdict</th>\

@@ -22,82 +22,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
-
-use crate::compare::pairing::{ItemKey, ItemScore, item_scores};
+use super::pairing::{ItemKey, ItemScore, item_scores};
+use super::summarize::SummarizeError;
 use crate::gate::{self, GateInput, GateThresholds, Verdict};
 use crate::run::journal::{JournalEntry, Role};
 use crate::stats::{self, BootstrapEstimate, BootstrapOptions, Retention};
-use crate::summary::{Comparison, ModelInfo, Summary};
-
-use super::CompareError;
-
-/// One category of one suite, decided for one student.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CategoryDecision {
-    /// Suite name.
-    pub suite: String,
-    /// Category.
-    pub category: String,
-    /// Paired items.
-    pub n: usize,
-    /// Retention point estimate, when measurable.
-    pub retention: Option<f64>,
-    /// One-sided lower bound at the gate's confidence, when measurable.
-    pub retention_lower: Option<f64>,
-    /// The gate rule's verdict on the category.
-    pub verdict: Verdict,
-    /// Whether the student takes the category over (verdict PASS).
-    pub take_over: bool,
-    /// Why.
-    pub reasons: Vec<String>,
-    /// When inconclusive: additional items of the category that would decide it.
-    pub items_needed: Option<u64>,
-}
-
-/// Retention, latency and cost of a routing.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Blend {
-    /// Items counted (answered by the teacher without error).
-    pub items: usize,
-    /// Of those, items routed to the student.
-    pub routed_items: usize,
-    /// Mean score of the routed answers.
-    pub accuracy: f64,
-    /// Blended accuracy / teacher accuracy, when the teacher scored above 0.
-    pub retention: Option<f64>,
-    /// One-sided lower bound of `retention` at the gate's confidence, by the run's interval method.
-    pub retention_lower: Option<f64>,
-    /// Median latency of the routed answers (ms), when measured.
-    pub p50_ms: Option<f64>,
-    /// 95th percentile latency (ms), when measured.
-    pub p95_ms: Option<f64>,
-    /// Dollars per 1,000 items.
-    pub cost_per_1k: f64,
-    /// Whether some of those latencies were measured earlier (a replayed
-    /// transcript or a response cache), not in the run.
-    pub recorded: bool,
-}
-
-/// The swap plan of one student.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SwapPlan {
-    /// Student name.
-    pub student: String,
-    /// Every category of every suite, in suite and category order.
-    pub categories: Vec<CategoryDecision>,
-    /// The teacher answering everything.
-    pub teacher_only: Blend,
-    /// The taken-over categories routed to the student, the rest to the teacher.
-    pub blended: Blend,
-}
+use crate::summary::{Blend, CategoryDecision, Comparison, ModelInfo, Summary, SwapPlan};
 
 /// The swap plan of every student of a run, from its summary (thresholds,
 /// seed, resamples) and journal (item scores).
 pub fn swap_plans(
     summary: &Summary,
     entries: &[JournalEntry],
-) -> Result<Vec<SwapPlan>, CompareError> {
+) -> Result<Vec<SwapPlan>, SummarizeError> {
     let items = item_scores(entries);
     let empty = BTreeMap::new();
     let teacher_name = summary
@@ -127,7 +64,7 @@ fn plan_for(
     model: &ModelInfo,
     teacher: &BTreeMap<ItemKey, ItemScore>,
     items: &BTreeMap<ItemKey, ItemScore>,
-) -> Result<SwapPlan, CompareError> {
+) -> Result<SwapPlan, SummarizeError> {
     let student = model.name.as_str();
     // Items the teacher answered, by (suite, category), with the student's
     // answer where it has one.
@@ -229,7 +166,7 @@ fn estimate(
     teacher: &[f64],
     student: &[f64],
     opts: &BootstrapOptions,
-) -> Result<Retention<BootstrapEstimate>, CompareError> {
+) -> Result<Retention<BootstrapEstimate>, SummarizeError> {
     Ok(stats::retention_estimate(
         teacher,
         student,
@@ -247,7 +184,7 @@ fn decide_category(
     thresholds: &GateThresholds,
     pairs: &[(&ItemScore, &ItemScore)],
     own: Option<&Comparison>,
-) -> Result<CategoryDecision, CompareError> {
+) -> Result<CategoryDecision, SummarizeError> {
     let t: Vec<f64> = pairs.iter().map(|(t, _)| t.score).collect();
     let s: Vec<f64> = pairs.iter().map(|(_, s)| s.score).collect();
     let errors = pairs.iter().filter(|(_, s)| s.errored).count();
@@ -319,7 +256,7 @@ fn blend<'a>(
     summary: &Summary,
     items: impl Iterator<Item = (bool, &'a ItemScore, &'a ItemScore)>,
     opts: &BootstrapOptions,
-) -> Result<Blend, CompareError> {
+) -> Result<Blend, SummarizeError> {
     let mut teacher_scores = Vec::new();
     let mut scores = Vec::new();
     let mut latencies = Vec::new();
@@ -355,11 +292,7 @@ fn blend<'a>(
         retention_lower: measured.map(|e| e.lower_bound),
         p50_ms: latency.map(|l| l.p50),
         p95_ms: latency.map(|l| l.p95),
-        cost_per_1k: if n == 0 {
-            0.0
-        } else {
-            cost * 1000.0 / n as f64
-        },
+        cost_per_1k: crate::cost::per_1k(cost, n),
         recorded,
     })
 }
