@@ -1089,95 +1089,12 @@ fn footer(out: &mut String, ctx: &ReportContext<'_>) {
 }
 
 /// The page's style: system fonts only, nothing fetched.
-const STYLE: &str = r#":root { --fg: #1d1d1f; --muted: #6b6b70; --line: #e3e3e6; --bg: #fafafa;
-  --pass: #1a7f37; --fail: #c62828; --inc: #b26a00; }
-* { box-sizing: border-box; }
-[hidden] { display: none !important; }
-body { margin: 0 auto; max-width: 1200px; padding: 0 24px 48px; color: var(--fg); background: #fff;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-h1 { font-size: 24px; margin: 24px 0 6px; }
-h2 { font-size: 19px; margin: 36px 0 8px; padding-top: 12px; border-top: 1px solid var(--line); }
-h3 { font-size: 15px; margin: 22px 0 6px; }
-h3 small, .muted, .ci { color: var(--muted); font-weight: normal; }
-h4 { font-size: 13px; margin: 0 0 4px; }
-code, pre { font: 12px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono", monospace; }
-pre { margin: 0; padding: 6px 8px; background: var(--bg); border: 1px solid var(--line);
-  border-radius: 4px; white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16em; overflow: auto; }
-.top .result { font-size: 16px; margin: 4px 0; }
-.top .meta { color: var(--muted); margin: 2px 0 10px; }
-.warning { border: 2px solid var(--fail); background: #fdecea; padding: 8px 12px; border-radius: 4px; }
-nav a { margin-right: 16px; color: #0b57d0; text-decoration: none; }
-nav a:hover { text-decoration: underline; }
-table { border-collapse: collapse; margin: 8px 0; width: 100%; }
-th, td { padding: 5px 8px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-th { font-weight: 600; background: var(--bg); white-space: nowrap; }
-td.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-td.num.muted { white-space: normal; min-width: 10em; }
-tr.why td { font-size: 12px; color: #3a3a3e; padding-top: 0; }
-tr.why div + div { margin-top: 2px; }
-table.verdicts tr:not(.why) td { border-bottom: none; }
-.badge { display: inline-block; padding: 1px 7px; border-radius: 10px; font-size: 12px; font-weight: 700;
-  color: #fff; letter-spacing: .02em; }
-.v-pass { background: var(--pass); } .v-fail { background: var(--fail); } .v-inconclusive { background: var(--inc); }
-.note { color: var(--muted); max-width: 900px; }
-figure.chart { margin: 6px 0; }
-figure.chart svg { max-width: 100%; height: auto; display: block; }
-details summary { cursor: pointer; color: #0b57d0; margin: 4px 0; }
-.dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; vertical-align: baseline; }
-.key { margin-right: 16px; white-space: nowrap; }
-.filters { position: sticky; top: 0; background: #fff; padding: 8px 0; border-bottom: 1px solid var(--line); z-index: 1; }
-.filters label { margin-right: 14px; }
-select { font: inherit; padding: 2px 4px; }
-.item { border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; margin: 10px 0; }
-.item > header { margin-bottom: 6px; }
-.task, .answers { display: grid; gap: 10px; grid-template-columns: repeat(auto-fit, minmax(260px, 1fr)); margin-bottom: 8px; }
-.answer h4 { display: flex; align-items: center; gap: 4px; }
-.answer .score { margin-left: auto; font-weight: 600; }
-.s-right { color: var(--pass); } .s-wrong { color: var(--fail); } .s-part { color: var(--inc); }
-.answer.teacher pre { border-left: 3px solid #444; }
-.detail, .extracted { font-size: 12px; color: #3a3a3e; margin: 4px 0 0; overflow-wrap: anywhere; }
-pre.error { color: var(--fail); }
-.cut { color: var(--muted); font-style: italic; }
-.wide { overflow-x: auto; }
-table.verdicts th { white-space: normal; }
-.mark { color: var(--inc); font-weight: 700; margin-left: 1px; }
-table.swap td.why { font-size: 12px; color: #3a3a3e; }
-.agree, .more { font-size: 12px; color: var(--muted); margin: 4px 0 0; }
-footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); }
-"#;
+const STYLE: &str = include_str!("style.css");
 
 /// The disagreement filter: hides items outside the chosen category and
 /// without an answer from the chosen student. Without JavaScript every item
 /// is shown. No `&` or `<` in it, so the page stays well-formed XML.
-const SCRIPT: &str = r#"(function () {
-  var group = document.getElementById('f-group');
-  var student = document.getElementById('f-student');
-  var count = document.getElementById('f-count');
-  if (!group || !student || !count) { return; }
-  function apply() {
-    var shown = 0;
-    document.querySelectorAll('#disagreements .group').forEach(function (g) {
-      var inGroup = group.value === '' || g.getAttribute('data-group') === group.value;
-      var any = false;
-      g.querySelectorAll('.item').forEach(function (item) {
-        var on = inGroup;
-        if (on) {
-          if (student.value !== '') {
-            on = item.querySelector('.answer[data-student="' + student.value + '"]') !== null;
-          }
-        }
-        item.hidden = !on;
-        if (on) { shown += 1; any = true; }
-      });
-      g.hidden = !any;
-    });
-    count.textContent = shown + ' shown';
-  }
-  group.addEventListener('change', apply);
-  student.addEventListener('change', apply);
-  apply();
-})();
-"#;
+const SCRIPT: &str = include_str!("filter.js");
 
 #[cfg(test)]
 mod tests {
