@@ -9,8 +9,8 @@ use distill_gate::model::GenerationRequest;
 use distill_gate::run::plan::Sampling;
 use distill_gate::suite;
 
-mod common;
-use common::text;
+mod support;
+use support::text;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_distill-gate"))
@@ -33,7 +33,7 @@ struct Workspace {
 impl Workspace {
     fn new(n: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        common::write_arith_suite(dir.path(), n);
+        support::write_arith_suite(dir.path(), n);
         Self { dir }
     }
 
@@ -73,7 +73,7 @@ impl Workspace {
         for (i, t, n, request) in requests {
             let target = t.target.as_f64().unwrap();
             let answer = if right(i, n) { target } else { target + 1.0 };
-            out.push_str(&common::transcript_line(
+            out.push_str(&support::transcript_line(
                 model,
                 &t.id,
                 request.prompt,

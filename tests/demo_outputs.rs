@@ -10,7 +10,7 @@ use std::process::Command;
 
 use distill_gate::run::journal::{self, JournalEntry};
 
-mod common;
+mod support;
 
 type Key = (String, String, String, u32);
 
@@ -38,7 +38,7 @@ fn demo_outputs_and_scores_match_the_committed_example_run() {
     let config = dir.path().join("gate.toml");
     std::fs::write(
         &config,
-        common::demo_config(120, &dir.path().join("reports")),
+        support::demo_config(120, &dir.path().join("reports")),
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_distill-gate"))
@@ -49,10 +49,10 @@ fn demo_outputs_and_scores_match_the_committed_example_run() {
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "{}",
-        common::text(&out)
+        support::text(&out)
     );
     let got = by_key(&dir.path().join("reports/demo/results.jsonl"));
-    let want = by_key(&common::repo_root().join("reports/example/results.jsonl"));
+    let want = by_key(&support::repo_root().join("reports/example/results.jsonl"));
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         want.keys().collect::<Vec<_>>(),

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-mod common;
-use common::text;
+mod support;
+use support::text;
 
 const KEY: &str = "sk-test-0123456789abcdef";
 const KEY_VAR: &str = "DISTILL_GATE_TEST_KEY";
@@ -440,7 +440,7 @@ const N: usize = 12;
 
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    common::write_arith_suite(dir.path(), N);
+    support::write_arith_suite(dir.path(), N);
     dir
 }
 

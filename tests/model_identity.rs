@@ -9,7 +9,6 @@ use std::path::Path;
 use distill_gate::run::journal::{self, JournalEntry};
 use distill_gate::summary::Summary;
 
-mod common;
 mod support;
 use support::{Workspace, arith, standard_models, text};
 
@@ -191,7 +190,7 @@ fn merge_refuses_shards_of_different_model_identities() {
 /// logistics test items; `extra` is added to `[run]`.
 fn student_workspace(extra: &str) -> Workspace {
     let dir = tempfile::tempdir().unwrap();
-    let root = common::repo_root();
+    let root = support::repo_root();
     let config = format!(
         "[run]\nname = \"c\"\noutput_dir = \"reports\"\n{extra}\n\
          [teacher]\nname = \"teacher\"\nkind = \"replay\"\ntranscript = \"{}\"\n\
@@ -209,7 +208,7 @@ fn student_workspace(extra: &str) -> Workspace {
 fn copy_student(ws: &Workspace, from: &str) {
     let student = ws.path().join("student");
     std::fs::create_dir_all(&student).unwrap();
-    let src = common::repo_root().join("fixtures/students").join(from);
+    let src = support::repo_root().join("fixtures/students").join(from);
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         std::fs::copy(src.join(f), student.join(f)).unwrap();
     }
@@ -276,7 +275,7 @@ fn contaminated_workspace(transcript: &str, extra: &str) -> Workspace {
     copy_student(&ws, "s05m");
     let data = ws.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let from = common::repo_root()
+    let from = support::repo_root()
         .join("fixtures/teacher")
         .join(transcript);
     std::fs::copy(from, data.join(transcript)).unwrap();

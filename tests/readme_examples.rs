@@ -7,8 +7,8 @@ use std::process::Command;
 
 use distill_gate::suite;
 
-mod common;
-use common::{repo_root, text};
+mod support;
+use support::{repo_root, text};
 
 /// The first ```toml block after `heading` in the README.
 fn readme_toml_after(heading: &str) -> String {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use distill_gate::model::{FinishReason, Latency, LatencySource, Usage};
 
-mod common;
+mod support;
 use distill_gate::gate::GateThresholds;
 use distill_gate::report::csv::{RESULTS_COLUMNS, STATS_COLUMNS, render_results, render_stats};
 use distill_gate::report::json::{read_summary, render_summary};
@@ -911,11 +911,11 @@ impl CliRun {
     fn new(gate: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        common::write_arith_suite(root, 80);
+        support::write_arith_suite(root, 80);
         // The teacher is right on 9 items in 10; the student on all of those
         // but 4 (retention 0.944).
-        common::arith_transcript(root, "teacher", 900.0, |i| !i.is_multiple_of(10));
-        common::arith_transcript(root, "student", 30.0, |i| {
+        support::arith_transcript(root, "teacher", 900.0, |i| !i.is_multiple_of(10));
+        support::arith_transcript(root, "student", 30.0, |i| {
             !i.is_multiple_of(10) && i % 25 != 1
         });
         std::fs::create_dir_all(root.join("conf")).unwrap();
@@ -943,7 +943,7 @@ impl CliRun {
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
             "{}",
-            common::text(&out)
+            support::text(&out)
         );
         Self {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

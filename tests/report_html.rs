@@ -15,7 +15,7 @@ use distill_gate::run::journal::{self, JournalEntry, Role};
 use distill_gate::summary::{LatencyOrigin, ModelInfo, Summary};
 use roxmltree::{Document, Node, ParsingOptions};
 
-mod common;
+mod support;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -514,7 +514,7 @@ fn live_run_of_the_demo_fixtures_writes_a_checked_report_html() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("gate.toml"),
-        common::demo_config(6, &dir.path().join("reports")),
+        support::demo_config(6, &dir.path().join("reports")),
     )
     .unwrap();
     let out = distill_gate(&["run", "gate.toml", "--quiet"], dir.path());

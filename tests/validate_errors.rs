@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod common;
-use common::{demo_config, repo_root, text};
+mod support;
+use support::{demo_config, repo_root, text};
 
 /// A temporary directory holding a `gate.toml` made from the demo config.
 struct Case {

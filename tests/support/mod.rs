@@ -1,6 +1,14 @@
-//! A throw-away workspace for CLI tests: one suite, replay transcripts
-//! written from an answer function, a `gate.toml`, and the binary.
+//! What the integration tests share: a throw-away workspace for CLI tests
+//! (one suite, replay transcripts written from an answer function, a
+//! `gate.toml`, and the binary), the files of `files` (an arithmetic suite,
+//! its transcripts, the demo's config, the repository's root), and a
+//! readable dump of a command's output. `demo.rs` and `tokenizer.rs` are
+//! included on their own by the tests that need them.
 #![allow(dead_code)] // each test crate uses part of it
+
+mod files;
+#[allow(unused_imports)] // as above: not every test crate writes these files
+pub use files::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

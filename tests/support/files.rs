@@ -1,11 +1,8 @@
-//! Helpers shared by the CLI integration tests: a small arithmetic suite
-//! written into a temporary directory, and a readable dump of a command's
-//! output for assertion messages.
-
-#![allow(dead_code)] // each test binary uses its own subset
+//! Files the CLI integration tests write or read: a small arithmetic suite
+//! written into a temporary directory, its transcripts, the demo's config
+//! and the repository's root.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 /// `suite.toml` of the arithmetic suite: numeric answers, two-shot prompts.
 pub const ARITH_SUITE_TOML: &str = r#"name = "arith"
@@ -41,16 +38,6 @@ pub fn write_arith_suite(root: &Path, n: usize) {
         .collect();
     std::fs::write(suite.join("train.jsonl"), train).unwrap();
     std::fs::write(suite.join("test.jsonl"), test).unwrap();
-}
-
-/// Exit status, stdout and stderr of a finished command.
-pub fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The repository's root (where `fixtures/` and `suites/` are).
