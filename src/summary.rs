@@ -459,6 +459,11 @@ pub struct RunStatistics {
     /// written before).
     #[serde(default)]
     pub gate_retention: Vec<GateRetention>,
+    /// The fewest items the teacher must get right for retention to be
+    /// measurable (`[run] min_teacher_correct`); absent in summaries
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_teacher_correct: Option<u64>,
 }
 
 /// How one gate's retention criterion was decided (see [`crate::gate`]).

@@ -64,10 +64,18 @@ pub struct TeacherFloor {
 }
 
 impl TeacherFloor {
-    /// The run's floor: from the config its `run.json` names, when that file
-    /// still has the content the run used (`summary.config_sha256`);
+    /// The run's floor: as its summary records it; for a summary written
+    /// before it was recorded, from the config its `run.json` names, when
+    /// that file still has the content the run used (`summary.config_sha256`);
     /// otherwise the default, marked as assumed.
     pub fn of_run(dir: &Path, summary: &Summary) -> TeacherFloor {
+        if let Some(min_teacher_correct) = summary.statistics.min_teacher_correct {
+            return TeacherFloor {
+                min_teacher_correct,
+                source: dir.join("summary.json").display().to_string(),
+                assumed: false,
+            };
+        }
         let assumed = |why: String| TeacherFloor {
             min_teacher_correct: gate::DEFAULT_MIN_TEACHER_CORRECT,
             source: format!("default assumed: {why}"),
@@ -780,7 +788,7 @@ mod tests {
     }
 
     #[test]
-    fn the_floor_is_the_runs_own_while_its_config_is_unchanged() {
+    fn the_floor_is_the_summarys_or_else_the_unchanged_configs() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("gate.toml");
         let text = "[run]\nmin_teacher_correct = 3\n";
@@ -812,5 +820,11 @@ mod tests {
             "{floor:?}"
         );
         assert_eq!(floor.min_teacher_correct, gate::DEFAULT_MIN_TEACHER_CORRECT);
+        // A summary that records the floor is its own source, config or not.
+        summary.statistics.min_teacher_correct = Some(4);
+        std::fs::remove_file(&config).unwrap();
+        let floor = TeacherFloor::of_run(dir.path(), &summary);
+        assert_eq!((floor.min_teacher_correct, floor.assumed), (4, false));
+        assert!(floor.source.ends_with("summary.json"), "{floor:?}");
     }
 }

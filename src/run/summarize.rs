@@ -100,6 +100,7 @@ pub fn summarize(
         interval: config.gate.interval,
         clusters: config.gate.clusters.clone(),
         family_wise: config.gate.family_wise,
+        min_teacher_correct: Some(config.run.min_teacher_correct),
         ..RunStatistics::default()
     };
 
