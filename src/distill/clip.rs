@@ -6,6 +6,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 
 use super::error::DistillError;
+use crate::llm::fused::{fused_plain, scale, sum_squares};
 
 /// Sums the squares of every gradient of a module's parameters.
 struct SquaredNorm<'a> {
@@ -16,7 +17,11 @@ struct SquaredNorm<'a> {
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let s = g.square().sum();
+            let s = if fused_plain(&g) {
+                sum_squares(g)
+            } else {
+                g.square().sum()
+            };
             self.total = Some(match self.total.take() {
                 Some(t) => t + s,
                 None => s,
@@ -34,7 +39,12 @@ struct Scale<'a> {
 impl ModuleVisitor for Scale<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.remove::<D>(param.id) {
-            self.grads.register(param.id, g.mul_scalar(self.factor));
+            let scaled = if fused_plain(&g) {
+                scale(g, self.factor)
+            } else {
+                g.mul_scalar(self.factor)
+            };
+            self.grads.register(param.id, scaled);
         }
     }
 }
@@ -100,5 +110,15 @@ mod tests {
         // Below the limit nothing changes.
         let unchanged = clip_global_norm(&layer, &mut grads, 10.0).unwrap();
         assert!((unchanged - after).abs() < 1e-9);
+    }
+
+    #[test]
+    fn flex_gradients_take_the_fused_path() {
+        let device = Backend::Flex.device().autodiff();
+        let layer: Linear = LinearConfig::new(2, 1).init(&device);
+        let x = Tensor::<2>::from_data(TensorData::new(vec![3.0f32, 4.0], [1, 2]), &device);
+        let grads = GradientsParams::from_grads(layer.forward(x).sum().backward(), &layer);
+        let g = grads.get::<2>(layer.weight.id).unwrap();
+        assert!(fused_plain(&g));
     }
 }

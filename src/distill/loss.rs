@@ -10,7 +10,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::error::DistillError;
 use super::examples::Example;
-use crate::llm::{LlamaDecoder, TokenBatch};
+use crate::llm::{LlamaDecoder, TokenBatch, fused};
 
 /// A right-padded batch of model inputs and its learned cells.
 #[derive(Debug, Clone)]
@@ -111,6 +111,9 @@ pub fn nll_sum(logits: Tensor<2>, targets: &[i64]) -> Result<Tensor<1>, DistillE
         )));
     }
     let device: Device = logits.device();
+    if fused::fused(&device, logits.dtype()) {
+        return Ok(fused::nll_rows(logits, targets).sum());
+    }
     let idx = Tensor::<2, Int>::from_data(TensorData::new(targets.to_vec(), [n, 1]), &device);
     Ok(log_softmax(logits, 1).gather(1, idx).sum().neg())
 }
@@ -135,6 +138,9 @@ pub fn kl_sum(
             "--kd-temperature",
             format!("{temperature} is not a positive number"),
         ));
+    }
+    if fused::fused(&student.device(), student.dtype()) {
+        return Ok(fused::kl_rows(student, teacher, temperature).sum());
     }
     let log_t = log_softmax(teacher.detach().div_scalar(temperature), 1);
     let p_t = log_t.clone().exp();

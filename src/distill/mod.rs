@@ -10,8 +10,9 @@
 //! learns from, when given), [`tasks`] (a task-specific student's suites,
 //! categories and prompt template),
 //! [`schedule`] (warmup + cosine learning rate), [`clip`] (global gradient
-//! norm clipping) and [`train`] (the loop, checkpoints, resume, the log).
+//! norm clipping), [`adamw`] (the optimizer) and [`train`] (the loop, checkpoints, resume, the log).
 
+pub mod adamw;
 pub mod bpe;
 pub mod clip;
 pub mod data;

@@ -23,13 +23,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::adamw::FusedAdamW;
 use super::bpe;
 use super::clip::clip_global_norm;
 use super::data::{self, TranscriptSource};
@@ -688,7 +689,7 @@ fn check_resumable(
 fn save_last(
     out: &Path,
     model: &LlamaDecoder,
-    optim: &burn::optim::ModuleOptimizer,
+    optim: &ModuleOptimizer,
     tokenizer: &TextTokenizer,
     state: &TrainState,
 ) -> Result<(), DistillError> {
@@ -887,12 +888,12 @@ pub fn distill(
         .filter(|(name, _)| name != "lm_head.weight")
         .map(|(_, s)| s.iter().product::<usize>())
         .sum();
-    let mut optim = AdamWConfig::new()
-        .with_beta_1(BETA_1)
-        .with_beta_2(BETA_2)
-        .with_epsilon(ADAM_EPSILON)
-        .with_weight_decay(options.weight_decay as f32)
-        .init();
+    let mut optim = ModuleOptimizer::from(FusedAdamW::new(
+        BETA_1,
+        BETA_2,
+        ADAM_EPSILON,
+        options.weight_decay as f32,
+    ));
     let mut state = match resumed {
         Some(state) => {
             let resume_err = |p: PathBuf, e: burn::store::RecordError| DistillError::Resume {

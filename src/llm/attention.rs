@@ -16,6 +16,7 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 
 use super::error::LlmError;
+use super::fused;
 use super::kv_cache::KvCache;
 use super::linear::HfLinear;
 use super::ragged::Ragged;
@@ -203,14 +204,15 @@ impl Attention {
     }
 }
 
-/// Scaled dot-product attention of a packed row: burn's fused kernel
-/// outside autodiff (the teacher of token-level distillation). Under
-/// autodiff burn's `attention` is decomposed into about ten passes over the
-/// `[.., queries, keys]` scores, each on one core, and its max is part of
-/// the graph. Here the scale goes on the queries (`[.., queries, head_dim]`,
-/// a fraction of the scores' size) and `softmax` shifts by a detached max,
-/// which saves three passes over the scores forward and the max's
-/// scatter backward. Rows are never fully masked (a query sees itself).
+/// Scaled dot-product attention of a packed row (`q`: `[1, kv_heads,
+/// groups * len, head_dim]`, `mask` causal within the row): burn's fused
+/// kernel outside autodiff (the teacher of token-level distillation). Under
+/// autodiff on flex, [`fused::causal_softmax`] (one pass forward and one
+/// backward, on every core). Elsewhere under autodiff, burn's `attention`
+/// would be decomposed into about ten passes over the `[.., queries, keys]`
+/// scores and its max would be part of the graph, so the scale goes on the
+/// queries (a fraction of the scores' size) and `softmax` shifts by a
+/// detached max. Rows are never fully masked (a query sees itself).
 fn training_attention(
     q: Tensor<4>,
     k: Tensor<4>,
@@ -220,6 +222,10 @@ fn training_attention(
 ) -> Tensor<4> {
     if !q.device().is_autodiff() {
         return fused_attention(q, k, v, mask);
+    }
+    if fused::fused(&q.device(), q.dtype()) {
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        return fused::causal_softmax(q.matmul(k.swap_dims(2, 3)), scale).matmul(v);
     }
     let scores = q
         .mul_scalar(1.0 / (head_dim as f64).sqrt())

@@ -26,6 +26,7 @@ use super::attention::{Attention, PackedRows, Padding, attention_mask};
 use super::batch::TokenBatch;
 use super::config::LlamaConfig;
 use super::error::LlmError;
+use super::fused;
 use super::kv_cache::KvCache;
 use super::linear::{HfLinear, project, project_quantized};
 use super::quant_matrix::{QuantMatrix, QuantWeights};
@@ -64,8 +65,14 @@ pub struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = self.gate_proj.forward(x.clone());
+        let up = self.up_proj.forward(x);
+        let gated = if fused::fused(&gate.device(), gate.dtype()) {
+            fused::silu_mul(gate, up)
+        } else {
+            silu(gate) * up
+        };
+        self.down_proj.forward(gated)
     }
 }
 
@@ -135,11 +142,12 @@ impl DecoderLayer {
 impl DecoderLayer {
     /// The layer over a packed batch (see [`Attention::forward_packed`]).
     fn forward_packed(&self, x: Tensor<3>, rope: &RopeAngles, packed: &PackedRows) -> Tensor<3> {
-        let attended =
-            self.self_attn
-                .forward_packed(self.input_layernorm.forward(x.clone()), rope, packed);
-        let h = x + attended;
-        h.clone() + self.mlp.forward(self.post_attention_layernorm.forward(h))
+        let normed = fused::rms_norm(&self.input_layernorm, x.clone());
+        let h = x + self.self_attn.forward_packed(normed, rope, packed);
+        h.clone()
+            + self
+                .mlp
+                .forward(fused::rms_norm(&self.post_attention_layernorm, h))
     }
 }
 
@@ -506,7 +514,7 @@ impl LlamaDecoder {
             x = layer.forward_packed(x, &rope, &packed);
         }
         let [_, _, hidden] = x.dims();
-        Ok(self.norm.forward(x).reshape([tokens, hidden]))
+        Ok(fused::rms_norm(&self.norm, x).reshape([tokens, hidden]))
     }
 
     /// Inference forward of `cols` new tokens per row (`tokens` row-major,

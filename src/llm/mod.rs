@@ -9,6 +9,7 @@ pub mod config;
 pub mod decoder;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod generate;
 pub mod gguf;
 pub mod hf_dir;

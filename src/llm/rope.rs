@@ -17,6 +17,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::fused;
+
 /// Cosines and signed sines for a block of positions, ready to apply to
 /// `[batch, heads, seq, head_dim]` tensors.
 #[derive(Debug, Clone)]
@@ -81,6 +83,15 @@ impl RopeAngles {
 
     /// Rotates `x` of shape `[batch, heads, seq, head_dim]`.
     pub fn apply(&self, x: Tensor<4>) -> Tensor<4> {
+        if fused::fused(&x.device(), x.dtype()) {
+            return fused::rope(x, self.cos.clone(), self.sin_signed.clone());
+        }
+        self.apply_composed(x)
+    }
+
+    /// [`RopeAngles::apply`] from burn's own operations (slices, `cat`,
+    /// products), whatever the device.
+    pub(crate) fn apply_composed(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, h, s, d] = x.dims();
         let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..self.half]);
         let x2 = x.clone().slice([0..b, 0..h, 0..s, self.half..d]);

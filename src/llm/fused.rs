@@ -1,0 +1,1094 @@
+//! Fused training operations with their own backward: RMSNorm, the SwiGLU
+//! gate (`silu(gate) * up`), rotary positions, the causal softmax of
+//! packed attention, and
+//! the two loss terms over the vocabulary (cross-entropy and the KL
+//! divergence of token-level distillation).
+//!
+//! Under autodiff burn composes each of these from several elementwise
+//! operations, which flex runs on one core, and keeps every intermediate
+//! for the backward (a profile of `distill` had them as most of a step's
+//! single-threaded time while the matmuls used both cores). Here each is one
+//! pass forward and one pass backward over rows, split across cores with
+//! rayon, through burn's backend-extension mechanism (a [`FusedOps`]
+//! implementation for [`Flex`] and for `Autodiff<Flex>`).
+//!
+//! They run only where [`fused`] says so: f32 tensors on flex under
+//! autodiff, i.e. training. Inference keeps burn's own operations (its
+//! outputs are compared with llama.cpp token for token), and the tests
+//! check that values and gradients agree with the composed operations.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, Dispatch, Flex, TensorMetadata, backend_extension,
+};
+use burn::nn::RmsNorm;
+use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+use rayon::prelude::*;
+
+/// Elements per rayon task: small tensors stay on one thread.
+const TASK_ELEMENTS: usize = 1 << 14;
+
+/// The fused operations, as a burn backend extension.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedOps: Backend {
+    /// RMSNorm over the last dimension: `x / sqrt(mean(x^2) + eps) * gamma`.
+    fn rms_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, eps: f64) -> FloatTensor<Self>;
+    /// `silu(gate) * up`, elementwise; both of the same shape.
+    fn silu_mul(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// Softmax over the last dimension (`len` keys) of `scale * scores`,
+    /// causal: row `r` of the flattened `[.., len]` is query position
+    /// `r % len` and sees keys `0..=r % len` (the others get probability 0).
+    /// The layout of packed attention's scores, `[1, kv_heads, groups *
+    /// len, len]`.
+    fn causal_softmax(scores: FloatTensor<Self>, scale: f64) -> FloatTensor<Self>;
+    /// Per row of `logits` (`[rows, vocab]`), `-log softmax(row)[target]`:
+    /// `[rows]`. Targets are in range (the caller checks).
+    fn nll_rows(logits: FloatTensor<Self>, targets: Vec<i64>) -> FloatTensor<Self>;
+    /// Rotary positions, rotate-half layout: `x * cos + swap_halves(x) *
+    /// sin_signed` with `x` `[batch, heads, seq, head_dim]` and the angles
+    /// `[batch, 1, seq, head_dim]` (constants: no gradient flows to them).
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin_signed: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// Per row, `KL(softmax(teacher / T) || softmax(student / T))` (natural
+    /// log): `[rows]`. The teacher's logits are constants: no gradient flows
+    /// to them.
+    fn kl_rows(
+        student: FloatTensor<Self>,
+        teacher: FloatTensor<Self>,
+        temperature: f64,
+    ) -> FloatTensor<Self>;
+    /// The sum of the squares of every element, a one-element tensor (a
+    /// gradient's share of the global norm).
+    fn sum_squares(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// `x * factor`, elementwise.
+    fn scale(x: FloatTensor<Self>, factor: f64) -> FloatTensor<Self>;
+    /// One AdamW update of a parameter from its gradient and moments:
+    /// returns the new parameter, first and second moments.
+    fn adamw(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamWStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// The numbers of one AdamW update, in the order and precision burn's
+/// `AdamW` uses them (f32 factors, the bias corrections `1 - beta^t`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWStep {
+    /// `beta_1`.
+    pub beta_1: f32,
+    /// `beta_2`.
+    pub beta_2: f32,
+    /// `1 - beta_1^t`.
+    pub correction_1: f32,
+    /// `1 - beta_2^t`.
+    pub correction_2: f32,
+    /// Added to the root of the second moment.
+    pub epsilon: f32,
+    /// `1 - lr * weight_decay`.
+    pub decay: f32,
+    /// The learning rate.
+    pub lr: f32,
+}
+
+/// Whether the fused operations serve tensors on `device` of type `dtype`:
+/// f32 on flex under autodiff.
+pub(crate) fn fused(device: &Device, dtype: DType) -> bool {
+    dtype == DType::F32 && device.is_autodiff() && *device == Device::flex()
+}
+
+/// `norm` applied to `x`, fused where [`fused`] allows.
+pub(crate) fn rms_norm<const D: usize>(norm: &RmsNorm, x: Tensor<D>) -> Tensor<D> {
+    if !fused(&x.device(), x.dtype()) {
+        return norm.forward(x);
+    }
+    let gamma = norm.gamma.val().into_dispatch();
+    Tensor::from_dispatch(<Dispatch as FusedOps>::rms_norm(
+        x.into_dispatch(),
+        gamma,
+        norm.epsilon,
+    ))
+}
+
+/// `silu(gate) * up` (equal shapes), for tensors [`fused`] accepts.
+pub(crate) fn silu_mul<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
+    debug_assert_eq!(gate.dims(), up.dims());
+    Tensor::from_dispatch(<Dispatch as FusedOps>::silu_mul(
+        gate.into_dispatch(),
+        up.into_dispatch(),
+    ))
+}
+
+/// The causal softmax of packed attention (see [`FusedOps::causal_softmax`]),
+/// for scores [`fused`] accepts, `[.., groups * len, len]`.
+pub(crate) fn causal_softmax(scores: Tensor<4>, scale: f64) -> Tensor<4> {
+    debug_assert_eq!(scores.dims()[2] % scores.dims()[3].max(1), 0);
+    Tensor::from_dispatch(<Dispatch as FusedOps>::causal_softmax(
+        scores.into_dispatch(),
+        scale,
+    ))
+}
+
+/// Per row of `logits` (`[rows, vocab]`), `-log softmax(row)[target]`, for
+/// logits [`fused`] accepts and targets in `0..vocab`.
+pub(crate) fn nll_rows(logits: Tensor<2>, targets: &[i64]) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::nll_rows(
+        logits.into_dispatch(),
+        targets.to_vec(),
+    ))
+}
+
+/// Per row, `KL(softmax(teacher / T) || softmax(student / T))`, for logits
+/// [`fused`] accepts; differentiable in `student` only.
+pub(crate) fn kl_rows(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::kl_rows(
+        student.into_dispatch(),
+        teacher.detach().into_dispatch(),
+        temperature,
+    ))
+}
+
+/// `x * cos + swap_halves(x) * sin_signed` (see [`FusedOps::rope`]), for
+/// tensors [`fused`] accepts.
+pub(crate) fn rope(x: Tensor<4>, cos: Tensor<4>, sin_signed: Tensor<4>) -> Tensor<4> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::rope(
+        x.into_dispatch(),
+        cos.into_dispatch(),
+        sin_signed.into_dispatch(),
+    ))
+}
+
+/// Whether [`sum_squares`], [`scale`] and [`adamw`] serve `t`: f32 on flex
+/// outside autodiff (gradients and the optimizer's tensors).
+pub(crate) fn fused_plain<const D: usize>(t: &Tensor<D>) -> bool {
+    t.dtype() == DType::F32 && !t.device().is_autodiff() && t.device() == Device::flex()
+}
+
+/// The sum of the squares of `x`'s elements, a one-element tensor, for
+/// tensors [`fused_plain`] accepts.
+pub(crate) fn sum_squares<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::sum_squares(x.into_dispatch()))
+}
+
+/// `x * factor`, for tensors [`fused_plain`] accepts.
+pub(crate) fn scale<const D: usize>(x: Tensor<D>, factor: f64) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::scale(x.into_dispatch(), factor))
+}
+
+/// One AdamW update (see [`FusedOps::adamw`]), for tensors [`fused_plain`]
+/// accepts: `(param, moment_1, moment_2)`.
+pub(crate) fn adamw<const D: usize>(
+    param: Tensor<D>,
+    grad: Tensor<D>,
+    moment_1: Tensor<D>,
+    moment_2: Tensor<D>,
+    step: AdamWStep,
+) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
+    let (p, m, v) = <Dispatch as FusedOps>::adamw(
+        param.into_dispatch(),
+        grad.into_dispatch(),
+        moment_1.into_dispatch(),
+        moment_2.into_dispatch(),
+        step,
+    );
+    (
+        Tensor::from_dispatch(p),
+        Tensor::from_dispatch(m),
+        Tensor::from_dispatch(v),
+    )
+}
+
+/// The f32 values of `t` in row-major order (copied only when `t` is a
+/// strided view).
+fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(v) => std::borrow::Cow::Borrowed(v),
+        None => std::borrow::Cow::Owned(
+            t.to_contiguous()
+                .as_slice::<f32>()
+                .expect("the fused operations are used on f32 tensors only")
+                .to_vec(),
+        ),
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Last dimension of `shape` (1 for a scalar).
+fn last_dim(shape: &Shape) -> usize {
+    shape.as_slice().last().copied().unwrap_or(1).max(1)
+}
+
+/// Whole rows of `width` per rayon task.
+fn chunk(width: usize) -> usize {
+    width * (TASK_ELEMENTS / width).max(1)
+}
+
+fn sigmoid(v: f32) -> f32 {
+    if v >= 0.0 {
+        1.0 / (1.0 + (-v).exp())
+    } else {
+        let e = v.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `1 / sqrt(mean(row^2) + eps)`.
+fn inv_rms(row: &[f32], eps: f32) -> f32 {
+    let mean = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+    1.0 / (mean + eps).sqrt()
+}
+
+fn rms_norm_forward(x: &FlexTensor, gamma: &FlexTensor, eps: f64) -> FlexTensor {
+    let shape = x.shape();
+    let d = last_dim(&shape);
+    let (x, gamma) = (values(x), values(gamma));
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(chunk(d))
+        .zip(x.par_chunks(chunk(d)))
+        .for_each(|(out, x)| {
+            for (out, x) in out.chunks_mut(d).zip(x.chunks(d)) {
+                let inv = inv_rms(x, eps as f32);
+                for ((o, &v), &g) in out.iter_mut().zip(x).zip(gamma.iter()) {
+                    *o = v * inv * g;
+                }
+            }
+        });
+    tensor(out, shape)
+}
+
+/// Gradients of RMSNorm with respect to `x` and `gamma` given the output's
+/// gradient `grad`: with `h = x * inv` and `gg = grad * gamma`,
+/// `dx = inv * (gg - h * mean(gg * h))` per row and `dgamma = sum over rows
+/// of grad * h`.
+fn rms_norm_backward(
+    x: &FlexTensor,
+    gamma: &FlexTensor,
+    grad: &FlexTensor,
+    eps: f64,
+) -> (FlexTensor, FlexTensor) {
+    let shape = x.shape();
+    let gamma_shape = gamma.shape();
+    let d = last_dim(&shape);
+    let (x, gamma, grad) = (values(x), values(gamma), values(grad));
+    let mut dx = vec![0.0f32; x.len()];
+    let dgamma = dx
+        .par_chunks_mut(chunk(d))
+        .zip(x.par_chunks(chunk(d)))
+        .zip(grad.par_chunks(chunk(d)))
+        .map(|((dx, x), grad)| {
+            let mut dgamma = vec![0.0f32; d];
+            for ((dx, x), grad) in dx.chunks_mut(d).zip(x.chunks(d)).zip(grad.chunks(d)) {
+                let inv = inv_rms(x, eps as f32);
+                let mut dot = 0.0f32;
+                for ((&v, &g), &w) in x.iter().zip(grad).zip(gamma.iter()) {
+                    dot += g * w * v * inv;
+                }
+                let mean = dot / d as f32;
+                for (j, ((o, &v), &g)) in dx.iter_mut().zip(x).zip(grad).enumerate() {
+                    let h = v * inv;
+                    *o = inv * (g * gamma[j] - h * mean);
+                    dgamma[j] += g * h;
+                }
+            }
+            dgamma
+        })
+        .reduce(
+            || vec![0.0f32; d],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                a
+            },
+        );
+    (tensor(dx, shape), tensor(dgamma, gamma_shape))
+}
+
+/// Elementwise `f(a, b)` (or `f(a, b, c)`) over equal-shaped tensors, on
+/// every core.
+fn zip_map2(a: &FlexTensor, b: &FlexTensor, f: impl Fn(f32, f32) -> f32 + Sync) -> FlexTensor {
+    let shape = a.shape();
+    let (a, b) = (values(a), values(b));
+    let mut out = vec![0.0f32; a.len()];
+    out.par_chunks_mut(TASK_ELEMENTS)
+        .zip(a.par_chunks(TASK_ELEMENTS))
+        .zip(b.par_chunks(TASK_ELEMENTS))
+        .for_each(|((out, a), b)| {
+            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+                *o = f(a, b);
+            }
+        });
+    tensor(out, shape)
+}
+
+fn zip_map3(
+    a: &FlexTensor,
+    b: &FlexTensor,
+    c: &FlexTensor,
+    f: impl Fn(f32, f32, f32) -> f32 + Sync,
+) -> FlexTensor {
+    let shape = a.shape();
+    let (a, b, c) = (values(a), values(b), values(c));
+    let mut out = vec![0.0f32; a.len()];
+    out.par_chunks_mut(TASK_ELEMENTS)
+        .zip(a.par_chunks(TASK_ELEMENTS))
+        .zip(b.par_chunks(TASK_ELEMENTS))
+        .zip(c.par_chunks(TASK_ELEMENTS))
+        .for_each(|(((out, a), b), c)| {
+            for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+                *o = f(a, b, c);
+            }
+        });
+    tensor(out, shape)
+}
+
+fn causal_softmax_forward(scores: &FlexTensor, scale: f64) -> FlexTensor {
+    let shape = scores.shape();
+    let len = last_dim(&shape);
+    let scale = scale as f32;
+    let s = values(scores);
+    let mut out = vec![0.0f32; s.len()];
+    let per_task = chunk(len);
+    out.par_chunks_mut(per_task)
+        .zip(s.par_chunks(per_task))
+        .enumerate()
+        .for_each(|(task, (out, s))| {
+            let first_row = task * (per_task / len);
+            for (i, (out, s)) in out.chunks_mut(len).zip(s.chunks(len)).enumerate() {
+                let seen = (first_row + i) % len + 1;
+                let max = s[..seen]
+                    .iter()
+                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+                let mut sum = 0.0f32;
+                for (o, &v) in out[..seen].iter_mut().zip(&s[..seen]) {
+                    *o = (v * scale - max).exp();
+                    sum += *o;
+                }
+                let inv = 1.0 / sum;
+                out[..seen].iter_mut().for_each(|o| *o *= inv);
+            }
+        });
+    tensor(out, shape)
+}
+
+/// `dscores = scale * p * (grad - sum(grad * p))` per row, from the
+/// softmax's output `p` (0 at the masked keys, so their gradient is 0).
+fn causal_softmax_backward(p: &FlexTensor, grad: &FlexTensor, scale: f64) -> FlexTensor {
+    let shape = p.shape();
+    let len = last_dim(&shape);
+    let scale = scale as f32;
+    let (p, grad) = (values(p), values(grad));
+    let mut out = vec![0.0f32; p.len()];
+    let per_task = chunk(len);
+    out.par_chunks_mut(per_task)
+        .zip(p.par_chunks(per_task))
+        .zip(grad.par_chunks(per_task))
+        .enumerate()
+        .for_each(|(task, ((out, p), grad))| {
+            let first_row = task * (per_task / len);
+            let rows = out.chunks_mut(len).zip(p.chunks(len)).zip(grad.chunks(len));
+            for (i, ((out, p), grad)) in rows.enumerate() {
+                let seen = (first_row + i) % len + 1;
+                let dot: f32 = p[..seen].iter().zip(grad).map(|(p, g)| p * g).sum();
+                for ((o, &p), &g) in out[..seen].iter_mut().zip(p).zip(grad) {
+                    *o = scale * p * (g - dot);
+                }
+            }
+        });
+    tensor(out, shape)
+}
+
+/// `max + ln(sum(exp(row * scale - max)))` of `row * scale`.
+fn log_sum_exp(row: &[f32], scale: f32) -> f32 {
+    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
+    let sum: f32 = row.iter().map(|&v| (v * scale - max).exp()).sum();
+    max + sum.ln()
+}
+
+/// Rows of `[rows, vocab]` logits, one rayon task per row.
+fn rows_of(t: &FlexTensor) -> (std::borrow::Cow<'_, [f32]>, usize) {
+    let shape = t.shape();
+    (values(t), last_dim(&shape))
+}
+
+fn nll_forward(logits: &FlexTensor, targets: &[i64]) -> FlexTensor {
+    let (x, vocab) = rows_of(logits);
+    let losses: Vec<f32> = x
+        .par_chunks(vocab)
+        .zip(targets.par_iter())
+        .map(|(row, &t)| log_sum_exp(row, 1.0) - row[t as usize])
+        .collect();
+    let n = losses.len();
+    tensor(losses, Shape::new([n]))
+}
+
+/// `dlogits[r] = grad[r] * (softmax(row) - onehot(target))`.
+fn nll_backward(logits: &FlexTensor, targets: &[i64], grad: &FlexTensor) -> FlexTensor {
+    let shape = logits.shape();
+    let (x, vocab) = rows_of(logits);
+    let grad = values(grad);
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(vocab)
+        .zip(x.par_chunks(vocab))
+        .zip(targets.par_iter().zip(grad.par_iter()))
+        .for_each(|((out, row), (&t, &g))| {
+            let lse = log_sum_exp(row, 1.0);
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = g * (v - lse).exp();
+            }
+            out[t as usize] -= g;
+        });
+    tensor(out, shape)
+}
+
+fn kl_forward(student: &FlexTensor, teacher: &FlexTensor, temperature: f64) -> FlexTensor {
+    let (s, vocab) = rows_of(student);
+    let t = values(teacher);
+    let inv_t = 1.0 / temperature as f32;
+    let kl: Vec<f32> = s
+        .par_chunks(vocab)
+        .zip(t.par_chunks(vocab))
+        .map(|(s, t)| {
+            let (lse_s, lse_t) = (log_sum_exp(s, inv_t), log_sum_exp(t, inv_t));
+            s.iter()
+                .zip(t)
+                .map(|(&s, &t)| {
+                    let log_t = t * inv_t - lse_t;
+                    log_t.exp() * (log_t - (s * inv_t - lse_s))
+                })
+                .sum()
+        })
+        .collect();
+    let n = kl.len();
+    tensor(kl, Shape::new([n]))
+}
+
+/// `dstudent[r] = grad[r] * (softmax(s / T) - softmax(t / T)) / T`.
+fn kl_backward(
+    student: &FlexTensor,
+    teacher: &FlexTensor,
+    temperature: f64,
+    grad: &FlexTensor,
+) -> FlexTensor {
+    let shape = student.shape();
+    let (s, vocab) = rows_of(student);
+    let t = values(teacher);
+    let grad = values(grad);
+    let inv_t = 1.0 / temperature as f32;
+    let mut out = vec![0.0f32; s.len()];
+    out.par_chunks_mut(vocab)
+        .zip(s.par_chunks(vocab).zip(t.par_chunks(vocab)))
+        .zip(grad.par_iter())
+        .for_each(|((out, (s, t)), &g)| {
+            let (lse_s, lse_t) = (log_sum_exp(s, inv_t), log_sum_exp(t, inv_t));
+            let scale = g * inv_t;
+            for ((o, &s), &t) in out.iter_mut().zip(s).zip(t) {
+                *o = scale * ((s * inv_t - lse_s).exp() - (t * inv_t - lse_t).exp());
+            }
+        });
+    tensor(out, shape)
+}
+
+/// `out = x * cos + swap_halves(x) * sin` per `head_dim` row of `x`
+/// (`[batch, heads, seq, d]`), the angles `[batch, 1, seq, d]` shared by the
+/// heads. With `transpose`, the adjoint: `out = x * cos + swap_halves(x *
+/// sin)` (swapping the halves is its own inverse), the gradient of the
+/// forward.
+fn rope_rows(x: &FlexTensor, cos: &FlexTensor, sin: &FlexTensor, transpose: bool) -> FlexTensor {
+    let shape = x.shape();
+    let [_, heads, seq, d] = shape.dims::<4>();
+    let half = d / 2;
+    let (x, cos, sin) = (values(x), values(cos), values(sin));
+    let mut out = vec![0.0f32; x.len()];
+    out.par_chunks_mut(chunk(d))
+        .zip(x.par_chunks(chunk(d)))
+        .enumerate()
+        .for_each(|(task, (out, x))| {
+            let first_row = task * (chunk(d) / d);
+            for (i, (out, x)) in out.chunks_mut(d).zip(x.chunks(d)).enumerate() {
+                let row = first_row + i;
+                // Row (b, h, s) of x uses angle row (b, s).
+                let angle = (row / (heads * seq)) * seq + row % seq;
+                let (c, s) = (
+                    &cos[angle * d..(angle + 1) * d],
+                    &sin[angle * d..(angle + 1) * d],
+                );
+                for j in 0..d {
+                    let other = if j < half { j + half } else { j - half };
+                    out[j] = x[j] * c[j]
+                        + if transpose {
+                            x[other] * s[other]
+                        } else {
+                            x[other] * s[j]
+                        };
+                }
+            }
+        });
+    tensor(out, shape)
+}
+
+fn sum_squares_flex(x: &FlexTensor) -> FlexTensor {
+    let x = values(x);
+    let sum: f64 = x
+        .par_chunks(TASK_ELEMENTS)
+        .map(|c| f64::from(c.iter().map(|v| v * v).sum::<f32>()))
+        .sum();
+    tensor(vec![sum as f32], Shape::new([1]))
+}
+
+fn adamw_flex(
+    param: &FlexTensor,
+    grad: &FlexTensor,
+    moment_1: &FlexTensor,
+    moment_2: &FlexTensor,
+    s: AdamWStep,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let shape = param.shape();
+    let (p, g, m, v) = (
+        values(param),
+        values(grad),
+        values(moment_1),
+        values(moment_2),
+    );
+    let n = p.len();
+    let (mut p2, mut m2, mut v2) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+    let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
+    p2.par_chunks_mut(TASK_ELEMENTS)
+        .zip(m2.par_chunks_mut(TASK_ELEMENTS))
+        .zip(v2.par_chunks_mut(TASK_ELEMENTS))
+        .enumerate()
+        .for_each(|(task, ((p2, m2), v2))| {
+            let from = task * TASK_ELEMENTS;
+            for i in 0..p2.len() {
+                let j = from + i;
+                let g = g[j];
+                let m = m[j] * s.beta_1 + g * f1;
+                let v = v[j] * s.beta_2 + g * g * f2;
+                let delta = (m / s.correction_1) / ((v / s.correction_2).sqrt() + s.epsilon);
+                p2[i] = p[j] * s.decay - delta * s.lr;
+                m2[i] = m;
+                v2[i] = v;
+            }
+        });
+    (
+        tensor(p2, shape.clone()),
+        tensor(m2, shape.clone()),
+        tensor(v2, shape),
+    )
+}
+
+impl FusedOps for Flex {
+    fn rms_norm(x: FlexTensor, gamma: FlexTensor, eps: f64) -> FlexTensor {
+        rms_norm_forward(&x, &gamma, eps)
+    }
+
+    fn silu_mul(gate: FlexTensor, up: FlexTensor) -> FlexTensor {
+        zip_map2(&gate, &up, |g, u| g * sigmoid(g) * u)
+    }
+
+    fn causal_softmax(scores: FlexTensor, scale: f64) -> FlexTensor {
+        causal_softmax_forward(&scores, scale)
+    }
+
+    fn nll_rows(logits: FlexTensor, targets: Vec<i64>) -> FlexTensor {
+        nll_forward(&logits, &targets)
+    }
+
+    fn rope(x: FlexTensor, cos: FlexTensor, sin_signed: FlexTensor) -> FlexTensor {
+        rope_rows(&x, &cos, &sin_signed, false)
+    }
+
+    fn kl_rows(student: FlexTensor, teacher: FlexTensor, temperature: f64) -> FlexTensor {
+        kl_forward(&student, &teacher, temperature)
+    }
+
+    fn sum_squares(x: FlexTensor) -> FlexTensor {
+        sum_squares_flex(&x)
+    }
+
+    fn scale(x: FlexTensor, factor: f64) -> FlexTensor {
+        let factor = factor as f32;
+        zip_map2(&x, &x, |v, _| v * factor)
+    }
+
+    fn adamw(
+        param: FlexTensor,
+        grad: FlexTensor,
+        moment_1: FlexTensor,
+        moment_2: FlexTensor,
+        step: AdamWStep,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        adamw_flex(&param, &grad, &moment_1, &moment_2, step)
+    }
+}
+
+/// The backward of an operation whose first input alone is differentiable
+/// (the others are constants): `first(state, grad)` is its gradient.
+fn backward_first<S, const N: usize>(
+    ops: Ops<S, N>,
+    grads: &mut Gradients,
+    first: impl FnOnce(S, &FlexTensor) -> FlexTensor,
+) {
+    let Ops {
+        parents,
+        node,
+        state,
+    } = ops;
+    let grad = grads.consume::<Flex>(&node);
+    if let Some(parent) = &parents[0] {
+        grads.register::<Flex>(parent.id, first(state, &grad));
+    }
+}
+
+#[derive(Debug)]
+struct RmsNormBackward;
+
+impl Backward<Flex, 2> for RmsNormBackward {
+    /// The input, gamma and epsilon.
+    type State = (FlexTensor, FlexTensor, f64);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, gamma, eps) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [x_node, gamma_node] = ops.parents;
+        let (dx, dgamma) = rms_norm_backward(&x, &gamma, &grad, eps);
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let Some(node) = gamma_node {
+            grads.register::<Flex>(node.id, dgamma);
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SiluMulBackward;
+
+impl Backward<Flex, 2> for SiluMulBackward {
+    /// `gate` and `up`.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (gate, up) = ops.state;
+        binary::<Flex, _, _>(
+            ops.parents,
+            ops.node,
+            grads,
+            // d/dg [g s(g)] = s(g) (1 + g (1 - s(g))).
+            |grad| {
+                zip_map3(&grad, &gate, &up, |d, g, u| {
+                    let s = sigmoid(g);
+                    d * u * s * (1.0 + g * (1.0 - s))
+                })
+            },
+            |grad| zip_map2(&grad, &gate, |d, g| d * g * sigmoid(g)),
+        );
+    }
+}
+
+#[derive(Debug)]
+struct CausalSoftmaxBackward;
+
+impl Backward<Flex, 1> for CausalSoftmaxBackward {
+    /// The softmax's output and the scale.
+    type State = (FlexTensor, f64);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        backward_first(ops, grads, |(p, scale), grad| {
+            causal_softmax_backward(&p, grad, scale)
+        });
+    }
+}
+
+#[derive(Debug)]
+struct NllBackward;
+
+impl Backward<Flex, 1> for NllBackward {
+    /// The logits and the targets.
+    type State = (FlexTensor, std::sync::Arc<Vec<i64>>);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        backward_first(ops, grads, |(logits, targets), grad| {
+            nll_backward(&logits, &targets, grad)
+        });
+    }
+}
+
+#[derive(Debug)]
+struct RopeBackward;
+
+impl Backward<Flex, 3> for RopeBackward {
+    /// The angles: cos and signed sin.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        backward_first(ops, grads, |(cos, sin), grad| {
+            rope_rows(grad, &cos, &sin, true)
+        });
+    }
+}
+
+#[derive(Debug)]
+struct KlBackward;
+
+impl Backward<Flex, 2> for KlBackward {
+    /// The student's and the teacher's logits and the temperature.
+    type State = (FlexTensor, FlexTensor, f64);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        backward_first(ops, grads, |(student, teacher, temperature), grad| {
+            kl_backward(&student, &teacher, temperature, grad)
+        });
+    }
+}
+
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn rms_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, eps: f64) -> FloatTensor<Self> {
+        match RmsNormBackward
+            .prepare::<C>([x.node(), gamma.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, gamma) = (x.into_primitive(), gamma.into_primitive());
+                let out = rms_norm_forward(&x, &gamma, eps);
+                prep.finish((x, gamma, eps), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(rms_norm_forward(x.primitive(), gamma.primitive(), eps))
+            }
+        }
+    }
+
+    fn silu_mul(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self> {
+        match SiluMulBackward
+            .prepare::<C>([gate.node(), up.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (gate, up) = (gate.into_primitive(), up.into_primitive());
+                let out = <Flex as FusedOps>::silu_mul(gate.clone(), up.clone());
+                prep.finish((gate, up), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(<Flex as FusedOps>::silu_mul(
+                gate.into_primitive(),
+                up.into_primitive(),
+            )),
+        }
+    }
+
+    fn causal_softmax(scores: FloatTensor<Self>, scale: f64) -> FloatTensor<Self> {
+        match CausalSoftmaxBackward
+            .prepare::<C>([scores.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let p = causal_softmax_forward(scores.primitive(), scale);
+                prep.finish((p.clone(), scale), p)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(causal_softmax_forward(scores.primitive(), scale))
+            }
+        }
+    }
+
+    fn nll_rows(logits: FloatTensor<Self>, targets: Vec<i64>) -> FloatTensor<Self> {
+        match NllBackward
+            .prepare::<C>([logits.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let logits = logits.into_primitive();
+                let out = nll_forward(&logits, &targets);
+                prep.finish((logits, std::sync::Arc::new(targets)), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(nll_forward(logits.primitive(), &targets)),
+        }
+    }
+
+    fn rope(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin_signed: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        match RopeBackward
+            .prepare::<C>([x.node(), cos.node(), sin_signed.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (cos, sin) = (cos.into_primitive(), sin_signed.into_primitive());
+                let out = rope_rows(x.primitive(), &cos, &sin, false);
+                prep.finish((cos, sin), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(rope_rows(
+                x.primitive(),
+                cos.primitive(),
+                sin_signed.primitive(),
+                false,
+            )),
+        }
+    }
+
+    /// Not differentiable: the gradient tensors it serves live outside
+    /// autodiff ([`fused_plain`]); here the result is a constant.
+    fn sum_squares(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Autodiff::<Flex, C>::from_inner(sum_squares_flex(&Autodiff::<Flex, C>::inner(x)))
+    }
+
+    /// Not differentiable (see [`FusedOps::sum_squares`] here).
+    fn scale(x: FloatTensor<Self>, factor: f64) -> FloatTensor<Self> {
+        let x = Autodiff::<Flex, C>::inner(x);
+        Autodiff::<Flex, C>::from_inner(<Flex as FusedOps>::scale(x, factor))
+    }
+
+    /// Not differentiable (see [`FusedOps::sum_squares`] here).
+    fn adamw(
+        param: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        moment_1: FloatTensor<Self>,
+        moment_2: FloatTensor<Self>,
+        step: AdamWStep,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let inner = Autodiff::<Flex, C>::inner;
+        let (p, m, v) = adamw_flex(
+            &inner(param),
+            &inner(grad),
+            &inner(moment_1),
+            &inner(moment_2),
+            step,
+        );
+        let outer = Autodiff::<Flex, C>::from_inner;
+        (outer(p), outer(m), outer(v))
+    }
+
+    fn kl_rows(
+        student: FloatTensor<Self>,
+        teacher: FloatTensor<Self>,
+        temperature: f64,
+    ) -> FloatTensor<Self> {
+        match KlBackward
+            .prepare::<C>([student.node(), teacher.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (student, teacher) = (student.into_primitive(), teacher.into_primitive());
+                let out = kl_forward(&student, &teacher, temperature);
+                prep.finish((student, teacher, temperature), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(kl_forward(
+                student.primitive(),
+                teacher.primitive(),
+                temperature,
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::activation;
+    use burn::tensor::{Bool, Distribution};
+
+    fn device() -> Device {
+        Device::flex().autodiff()
+    }
+
+    fn random<const D: usize>(shape: [usize; D], seed: u64) -> Tensor<D> {
+        random_scaled(shape, seed, 1.0)
+    }
+
+    /// A leaf of `N(0, std^2)` values that requires gradients.
+    fn random_scaled<const D: usize>(shape: [usize; D], seed: u64, std: f64) -> Tensor<D> {
+        let device = device();
+        device.seed(seed);
+        Tensor::random(shape, Distribution::Normal(0.0, std), &device).require_grad()
+    }
+
+    fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>, what: &str) {
+        let (a, b) = (a.into_data(), b.into_data());
+        let (a, b) = (a.iter::<f32>(), b.iter::<f32>());
+        for (i, (x, y)) in a.zip(b).enumerate() {
+            let tol = 1e-5 + 1e-4 * y.abs();
+            assert!(
+                (x - y).abs() <= tol,
+                "{what}[{i}]: fused {x} vs composed {y}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_fused_path_is_taken_on_flex_autodiff_only() {
+        assert!(fused(&device(), DType::F32));
+        assert!(!fused(&Device::flex(), DType::F32));
+        assert!(!fused(&device(), DType::F16));
+    }
+
+    #[test]
+    fn rms_norm_matches_burns_values_and_gradients() {
+        let device = device();
+        let norm = burn::nn::RmsNormConfig::new(8)
+            .with_epsilon(1e-5)
+            .init(&device);
+        let norm = RmsNorm {
+            gamma: burn::module::Param::from_tensor(random([8], 7)),
+            ..norm
+        };
+        let x = random([3, 5, 8], 1);
+        let weights = random([3, 5, 8], 2).detach();
+
+        let fused_out = rms_norm(&norm, x.clone());
+        let composed = norm.forward(x.clone());
+        assert_close(fused_out.clone(), composed.clone(), "rms_norm");
+
+        let grads_f = (fused_out * weights.clone()).sum().backward();
+        let grads_c = (composed * weights).sum().backward();
+        let gamma = norm.gamma.val();
+        assert_close(x.grad(&grads_f).unwrap(), x.grad(&grads_c).unwrap(), "dx");
+        assert_close(
+            gamma.grad(&grads_f).unwrap(),
+            gamma.grad(&grads_c).unwrap(),
+            "dgamma",
+        );
+    }
+
+    #[test]
+    fn silu_mul_matches_burns_values_and_gradients() {
+        let gate = random([4, 70_000], 3);
+        let up = random([4, 70_000], 4);
+        let weights = random([4, 70_000], 5).detach();
+        let fused_out = silu_mul(gate.clone(), up.clone());
+        let composed = activation::silu(gate.clone()) * up.clone();
+        assert_close(fused_out.clone(), composed.clone(), "silu_mul");
+        let grads_f = (fused_out * weights.clone()).sum().backward();
+        let grads_c = (composed * weights).sum().backward();
+        let dg = (gate.grad(&grads_f).unwrap(), gate.grad(&grads_c).unwrap());
+        assert_close(dg.0, dg.1, "dgate");
+        let du = (up.grad(&grads_f).unwrap(), up.grad(&grads_c).unwrap());
+        assert_close(du.0, du.1, "dup");
+    }
+
+    #[test]
+    fn causal_softmax_matches_masked_softmax_values_and_gradients() {
+        // Packed attention's layout: 2 KV heads, 3 query heads per KV head,
+        // rows of 5 positions; enough rows for several rayon tasks.
+        let (groups, len) = (3, 5);
+        let scores = random([2, 2, groups * len, len], 6);
+        let weights = random([2, 2, groups * len, len], 8).detach();
+        let scale = 0.125;
+        let mask: Vec<bool> = (0..groups * len)
+            .flat_map(|r| (0..len).map(move |j| j > r % len))
+            .collect();
+        let mask = Tensor::<4, Bool>::from_data(
+            TensorData::new(mask, [1, 1, groups * len, len]),
+            &device(),
+        )
+        .expand([2, 2, groups * len, len]);
+
+        let fused_out = causal_softmax(scores.clone(), scale);
+        let composed = activation::softmax(
+            (scores.clone() * scale).mask_fill(mask, f32::NEG_INFINITY),
+            3,
+        );
+        assert_close(fused_out.clone(), composed.clone(), "softmax");
+        let grads_f = (fused_out * weights.clone()).sum().backward();
+        let grads_c = (composed * weights).sum().backward();
+        assert_close(
+            scores.grad(&grads_f).unwrap(),
+            scores.grad(&grads_c).unwrap(),
+            "dscores",
+        );
+    }
+
+    #[test]
+    fn nll_and_kl_match_log_softmax_values_and_gradients() {
+        let (rows, vocab) = (6, 3000);
+        let logits = random_scaled([rows, vocab], 10, 4.0);
+        let teacher = random_scaled([rows, vocab], 11, 4.0).detach();
+        let targets: Vec<i64> = vec![0, 2999, 17, 1500, 3, 42];
+        let idx = Tensor::<2, burn::tensor::Int>::from_data(
+            TensorData::new(targets.clone(), [rows, 1]),
+            &device(),
+        );
+        let weights = random([rows], 12).detach();
+
+        let fused_nll = nll_rows(logits.clone(), &targets);
+        let composed_nll = activation::log_softmax(logits.clone(), 1)
+            .gather(1, idx)
+            .reshape([rows])
+            .neg();
+        assert_close(fused_nll.clone(), composed_nll.clone(), "nll");
+        let grads_f = (fused_nll * weights.clone()).sum().backward();
+        let grads_c = (composed_nll * weights.clone()).sum().backward();
+        let dl = (
+            logits.grad(&grads_f).unwrap(),
+            logits.grad(&grads_c).unwrap(),
+        );
+        assert_close(dl.0, dl.1, "dlogits (nll)");
+
+        let t = 2.0;
+        let fused_kl = kl_rows(logits.clone(), teacher.clone(), t);
+        let log_t = activation::log_softmax(teacher.div_scalar(t), 1);
+        let log_s = activation::log_softmax(logits.clone().div_scalar(t), 1);
+        let composed_kl = (log_t.clone().exp() * (log_t - log_s))
+            .sum_dim(1)
+            .reshape([rows]);
+        assert_close(fused_kl.clone(), composed_kl.clone(), "kl");
+        let grads_f = (fused_kl * weights.clone()).sum().backward();
+        let grads_c = (composed_kl * weights).sum().backward();
+        let dl = (
+            logits.grad(&grads_f).unwrap(),
+            logits.grad(&grads_c).unwrap(),
+        );
+        assert_close(dl.0, dl.1, "dlogits (kl)");
+    }
+
+    #[test]
+    fn rope_matches_the_composed_rotation_values_and_gradients() {
+        use crate::llm::rope::RopeAngles;
+        // Two rows of 3 positions, 4 heads of 8 dims, as a strided view (the
+        // layout attention passes).
+        let (batch, seq, heads, d) = (2, 3, 4, 8);
+        let positions = [0, 1, 2, 5, 6, 7];
+        let angles = RopeAngles::new(&positions, batch, seq, d, 10_000.0, &device());
+        let x = random([batch, seq, heads, d], 13);
+        let weights = random([batch, heads, seq, d], 14).detach();
+        let fused_out = angles.apply(x.clone().swap_dims(1, 2));
+        let composed = angles.apply_composed(x.clone().swap_dims(1, 2));
+        assert_close(fused_out.clone(), composed.clone(), "rope");
+        let grads_f = (fused_out * weights.clone()).sum().backward();
+        let grads_c = (composed * weights).sum().backward();
+        assert_close(x.grad(&grads_f).unwrap(), x.grad(&grads_c).unwrap(), "dx");
+    }
+
+    #[test]
+    fn large_rows_split_over_tasks_keep_their_positions() {
+        // 40 keys: several rows per task and several tasks.
+        let len = 40;
+        let scores = random([1, 1, 50 * len, len], 9);
+        let out = causal_softmax(scores, 1.0);
+        let values: Vec<f32> = out.into_data().iter::<f32>().collect();
+        for (r, row) in values.chunks(len).enumerate() {
+            let p = r % len;
+            assert!(row[p + 1..].iter().all(|&v| v == 0.0), "row {r}");
+            let sum: f32 = row[..=p].iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "row {r} sums to {sum}");
+        }
+    }
+}
