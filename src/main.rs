@@ -51,7 +51,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Report {
             run_dir,
             summary_md,
-        } => say_verdicts(&pipeline::rerender(&run_dir)?, summary_md.as_deref())?,
+        } => report(&run_dir, summary_md.as_deref())?,
         Command::Merge {
             shard_dirs,
             out,
@@ -100,6 +100,11 @@ fn run(o: &pipeline::RunOptions, summary_md: Option<&Path>) -> Result<u8, Error>
         eprintln!("{}", done.timings.render());
     }
     Ok(code)
+}
+
+/// `report`: the re-rendered run's verdicts.
+fn report(run_dir: &Path, summary_md: Option<&Path>) -> Result<u8, Error> {
+    say_verdicts(&pipeline::rerender(run_dir)?, summary_md)
 }
 
 /// Prints an evaluated run's verdict table and where its reports are,
