@@ -27,6 +27,28 @@ pub struct Price {
     pub source: Option<String>,
 }
 
+impl Price {
+    /// The price in words, as reports show it (`$0.15/M input, $0.6/M
+    /// output tokens; source: ...`), or `unpriced`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let (Some(i), Some(o)) = (self.input_per_mtok, self.output_per_mtok) {
+            parts.push(format!("${i}/M input, ${o}/M output tokens"));
+        }
+        if let Some(h) = self.per_hour {
+            parts.push(format!("${h}/compute hour"));
+        }
+        if let Some(s) = &self.source {
+            parts.push(format!("source: {s}"));
+        }
+        if parts.is_empty() {
+            "unpriced".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+}
+
 /// Dollars for one request's tokens under a per-token price.
 pub fn token_cost(usage: &Usage, price: &Price) -> f64 {
     let per = |rate: Option<f64>, n: u64| rate.unwrap_or(0.0) * n as f64 / 1e6;

@@ -1,6 +1,8 @@
 //! Reading JSONL files written append-only (transcripts, journals): one
 //! value a line, bounded line length, every bad line reported with its
-//! number, and a torn last line (a writer killed mid-line) skipped.
+//! number, and a torn last line (a writer killed mid-line) skipped. And
+//! reading a whole JSON file (`run.json`, `summary.json`, `training.json`),
+//! its failures said in the caller's words.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -22,6 +24,47 @@ pub struct LineSpan {
     pub offset: u64,
     /// Length of the line in bytes, its newline included.
     pub len: usize,
+}
+
+/// A whole JSON file that could not be read, or does not parse; each says
+/// what that means in the words [`read_json`] was given.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonFileError {
+    /// The file could not be read.
+    #[error("{message}")]
+    Unreadable {
+        /// What that means, e.g. `reports/x/run.json: not a run directory`.
+        message: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file does not parse as what was expected.
+    #[error("{message}")]
+    Malformed {
+        /// What that means, e.g. `reports/x/run.json: malformed`.
+        message: String,
+        /// The serde_json error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Reads the JSON file at `path` as a `T`; a failure says `unreadable` or
+/// `malformed` (then its cause).
+pub fn read_json<T: DeserializeOwned>(
+    path: &Path,
+    unreadable: String,
+    malformed: String,
+) -> Result<T, JsonFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| JsonFileError::Unreadable {
+        message: unreadable,
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| JsonFileError::Malformed {
+        message: malformed,
+        source,
+    })
 }
 
 /// Reads every line of `path` as a `T`, calling `on_value(line, value)`,

@@ -17,10 +17,14 @@
 //! tests/plan.rs checks by simulating the gate ([`crate::gate::decide`]) at
 //! the planned size that it passes (or decides) with the stated power.
 
+use std::fmt;
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::gate::{ClusterBy, Verdict};
+use crate::jsonl::{JsonFileError, read_json};
 use crate::stats::{
     CellShares, Goal, IntervalMethod, PairedCells, PairedMoments, RetentionRule, StatsError,
     additional_items_needed, items_needed, items_to_add,
@@ -33,6 +37,9 @@ pub enum PlanError {
     /// A rate or setting out of range.
     #[error("{0}")]
     Stats(#[from] StatsError),
+    /// A run's `summary.json` could not be read.
+    #[error(transparent)]
+    Summary(#[from] JsonFileError),
 }
 
 /// What a team expects of its suite and models, and the gate's settings.
@@ -120,6 +127,42 @@ pub fn plan(input: &PlanInput) -> Result<PlanResult, PlanError> {
     })
 }
 
+impl fmt::Display for PlanResult {
+    /// The plan for people: the expectations, then the suite size and its
+    /// probability of PASS under the gate's rule, or why there is none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let input = &self.input;
+        writeln!(
+            f,
+            "teacher accuracy {}, student accuracy {} (retention {}), disagreement {}",
+            input.teacher_accuracy, self.student_accuracy, input.retention, input.disagreement
+        )?;
+        let rule = format!(
+            "min_retention {}, confidence {}, {} interval, at least {} teacher-right items",
+            input.threshold, input.confidence, input.method, input.min_teacher_correct
+        );
+        match self.items {
+            Some(n) => writeln!(
+                f,
+                "{n} paired items in total (a fresh suite) PASS with probability at least {}%{} ({rule}; \
+                 about {:.0} of them right for the teacher)",
+                input.power * 100.0,
+                match self.probability {
+                    Some(pr) => format!(" (exactly {:.1}%)", pr * 100.0),
+                    None => " (large-sample estimate)".to_string(),
+                },
+                self.teacher_correct.unwrap_or(0.0)
+            ),
+            None => writeln!(
+                f,
+                "no suite size: an expected retention of {} does not exceed min_retention {}, \
+                 so the gate would tend to FAIL",
+                input.retention, input.threshold
+            ),
+        }
+    }
+}
+
 /// How many more items one INCONCLUSIVE gate of a run needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MoreItems {
@@ -143,6 +186,46 @@ pub struct MoreItems {
     /// Whether `more` is exact (the gate's rule over every table of
     /// pass/fail outcomes) rather than a large-sample estimate.
     pub exact: bool,
+}
+
+impl MoreItems {
+    /// One line for people: the gate, its observed rates, and the items to
+    /// add for it to be decided with probability `power`.
+    pub fn describe(&self, power: f64) -> String {
+        let more = match (self.more, self.total) {
+            (Some(k), Some(total)) => format!(
+                "{k} more paired items ({total} in total) would decide it with probability \
+                 {power}{}",
+                if self.exact {
+                    ""
+                } else {
+                    " (large-sample estimate)"
+                }
+            ),
+            _ => "no number of added items is likely to decide it".to_string(),
+        };
+        format!(
+            "{} on {}: {} items, teacher accuracy {:.3}, retention {}, disagreement {:.3}: {more}",
+            self.student,
+            self.suite,
+            self.n,
+            self.teacher_accuracy,
+            self.retention
+                .map_or("not measurable".to_string(), |x| format!("{x:.4}")),
+            self.disagreement
+        )
+    }
+}
+
+/// [`more_items`] for the run in `run_dir`, read from its `summary.json`.
+pub fn more_items_of_run(run_dir: &Path, power: f64) -> Result<Vec<MoreItems>, PlanError> {
+    let path = run_dir.join("summary.json");
+    let summary: Summary = read_json(
+        &path,
+        format!("{}: cannot read", path.display()),
+        format!("{}: malformed", path.display()),
+    )?;
+    more_items(&summary, power)
 }
 
 /// For every INCONCLUSIVE gate of `summary`, the items to add for it to be

@@ -368,6 +368,32 @@ fn validate_runs_nothing_and_says_ok() {
     assert!(!ws.path().join("reports").exists());
 }
 
+#[test]
+fn report_of_a_run_whose_config_no_longer_loads_lists_its_problems() {
+    let ws = Workspace::standard(20);
+    ws.config("");
+    let out = run(&["run", "gate.toml", "--quiet"], ws.path());
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    edit(&ws.path().join("gate.toml"), |s| {
+        s + "\n[gate]\nmin_retenton = 0.9\n"
+    });
+    let out = run(&["report", "reports/t"], ws.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // As `validate` and `run` say them: each problem, then how many.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            lines[0],
+            "error: the run could not be evaluated (1 problem(s))"
+        ],
+        "{stderr}"
+    );
+    assert!(lines[0].contains("min_retenton"), "{stderr}");
+    assert!(!lines[0].starts_with("error:"), "{stderr}");
+}
+
 /// Asserts `distill-gate validate` and `run` exit 2 with a message containing `want`.
 fn assert_broken(ws: &Workspace, want: &str) {
     for cmd in ["validate", "run"] {

@@ -175,6 +175,21 @@ pub enum CompareError {
     /// `--min-retention` is not a finite number above 0.
     #[error("--min-retention {0}: expected a finite number > 0")]
     MinRetention(f64),
+    /// The output directory could not be created.
+    #[error("{}", path.display())]
+    Output {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `compare.json` could not be serialised.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// `compare.json` or `compare.md` could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::report::ReportError),
 }
 
 impl From<crate::run::summarize::SummarizeError> for CompareError {
@@ -407,6 +422,31 @@ pub struct CompareReport {
     pub swap_plans: Vec<SwapPlan>,
     /// 0 when every student is approved, 1 otherwise.
     pub exit_code: i32,
+}
+
+/// `distill-gate compare`: the runs in the directories `baseline` and
+/// `candidate` compared; with `out`, `compare.json` and `compare.md` are
+/// written there (created if missing).
+pub fn compare_dirs(
+    baseline: &Path,
+    candidate: &Path,
+    opts: &CompareOptions,
+    out: Option<&Path>,
+) -> Result<CompareReport, CompareError> {
+    let result = compare_runs(&load_run(baseline)?, &load_run(candidate)?, opts)?;
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).map_err(|source| CompareError::Output {
+            path: out.to_path_buf(),
+            source,
+        })?;
+        let json = serde_json::to_string_pretty(&result)? + "\n";
+        crate::report::write_atomic(&out.join("compare.json"), json.as_bytes())?;
+        crate::report::write_atomic(
+            &out.join("compare.md"),
+            render::render_markdown(&result).as_bytes(),
+        )?;
+    }
+    Ok(result)
 }
 
 /// Compares two runs.

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod batching;
+pub mod generate;
 pub mod http;
 pub mod local;
 pub mod open;

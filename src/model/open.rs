@@ -95,3 +95,17 @@ pub fn open_local(
     let model = LocalModel::from_decoder(name, ckpt.fingerprint, decoder, ckpt.tokenizer, backend);
     Ok(model.with_batch_size(batch_size))
 }
+
+/// [`open_local`] with the model named after the checkpoint's file or
+/// directory name (`record --model`, `generate`).
+pub fn open_checkpoint(
+    path: &Path,
+    backend: Backend,
+    batch_size: usize,
+) -> Result<LocalModel, LlmError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    open_local(&name, path, backend, batch_size)
+}

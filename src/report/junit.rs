@@ -7,6 +7,8 @@
 //! come from); the failure message rounds numbers for people and marks
 //! reasons resting on latencies recorded earlier.
 
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
 use super::labels::{RECORDED_MARK, RECORDED_NOTE};
 use super::{Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed};
 use crate::summary::{Summary, Verdict};
@@ -24,43 +26,29 @@ impl Exporter for JUnit {
     }
 
     fn render(&self, ctx: &ReportContext<'_>) -> Result<Vec<u8>, ReportError> {
-        Ok(render_junit(ctx.summary).into_bytes())
+        Ok(render_junit(ctx.summary)?.into_bytes())
     }
 }
 
-/// Escapes text for XML 1.0 element content: `& < > " '` become entities,
-/// carriage returns become `&#13;` (parsers would turn them into line
-/// feeds), and characters XML 1.0 forbids (control characters other than
-/// tab, line feed and carriage return; U+FFFE and U+FFFF) become U+FFFD.
-pub fn escape_text(text: &str) -> String {
-    escape(text, false)
-}
-
-/// Escapes text for an XML 1.0 attribute value in double or single quotes:
-/// as [`escape_text`], and tab and line feed become character references
-/// too, so parsers do not normalise them to spaces.
-pub fn escape_attribute(text: &str) -> String {
-    escape(text, true)
-}
-
-fn escape(text: &str, attribute: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\r' => out.push_str("&#13;"),
-            '\n' if attribute => out.push_str("&#10;"),
-            '\t' if attribute => out.push_str("&#9;"),
-            '\n' | '\t' => out.push(c),
-            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
+/// `text` ready for quick-junit: every character XML 1.0 forbids (control
+/// characters other than tab, line feed and carriage return; U+FFFE and
+/// U+FFFF) replaced by U+FFFD, so the file stays well-formed and a reader
+/// sees that something was there (quick-junit would drop control characters
+/// and the ANSI sequences they start without a trace, and lets U+FFFE and
+/// U+FFFF through); tabs as spaces and CR or CRLF line ends as LF (quick-junit
+/// keeps line feeds but drops tabs and carriage returns, which would glue
+/// words together). Escaping markup is quick-junit's.
+fn xml_chars(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            '\r' => '\n',
+            '\n' => c,
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
 }
 
 /// How a gate shows up in JUnit.
@@ -80,9 +68,11 @@ fn outcome(verdict: Verdict, inconclusive_fails: bool) -> Outcome {
     }
 }
 
-/// The JUnit XML document. Suites appear in summary order (suites that only
-/// gates name follow, sorted by name); test cases in gate order.
-pub fn render_junit(summary: &Summary) -> String {
+/// The JUnit XML document, serialised by quick-junit (the counts of every
+/// suite and of the whole report are its own). Suites appear in summary
+/// order (suites that only gates name follow, sorted by name); test cases
+/// in gate order.
+pub fn render_junit(summary: &Summary) -> Result<String, ReportError> {
     let rows = gate_rows(summary);
     let mut suites: Vec<&str> = summary
         .suites
@@ -99,78 +89,33 @@ pub fn render_junit(summary: &Summary) -> String {
     extra.dedup();
     suites.extend(extra);
 
-    let count = |rows: &[&GateRow<'_>], o: Outcome| {
-        rows.iter()
-            .filter(|r| outcome(r.gate.verdict, summary.inconclusive_fails) == o)
-            .count()
-    };
-    let all: Vec<&GateRow<'_>> = rows.iter().collect();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">\n",
-        escape_attribute(&format!("distill-gate {}", summary.run)),
-        all.len(),
-        count(&all, Outcome::Failed),
-        count(&all, Outcome::Skipped),
-    ));
-    for suite in suites {
-        let cases: Vec<&GateRow<'_>> = rows.iter().filter(|r| r.gate.suite == suite).collect();
-        out.push_str(&format!(
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">\n",
-            escape_attribute(suite),
-            cases.len(),
-            count(&cases, Outcome::Failed),
-            count(&cases, Outcome::Skipped),
-        ));
-        out.extend(summary.isolation.as_ref().map(|i| {
-            format!(
-                "    <properties><property name=\"sandbox\" value=\"{}\"/></properties>\n",
-                escape_attribute(i)
-            )
-        }));
-        for case in cases {
-            testcase(
-                &mut out,
-                case,
-                summary.inconclusive_fails,
-                summary.statistics.interval,
-            );
+    let mut report = Report::new(xml_chars(&format!("distill-gate {}", summary.run)));
+    let warnings = summary.warnings();
+    for name in suites {
+        let mut suite = TestSuite::new(xml_chars(name));
+        if let Some(isolation) = &summary.isolation {
+            suite.add_property(Property::new("sandbox", xml_chars(isolation)));
         }
-        let warnings = summary.warnings();
+        suite.add_test_cases(
+            rows.iter()
+                .filter(|r| r.gate.suite == name)
+                .map(|row| test_case(row, summary)),
+        );
         if !warnings.is_empty() {
-            out.push_str(&format!(
-                "    <system-err>{}</system-err>\n",
-                escape_text(&warnings.join("\n"))
-            ));
+            suite.set_system_err(xml_chars(&warnings.join("\n")));
         }
-        out.push_str("  </testsuite>\n");
+        report.add_test_suite(suite);
     }
-    out.push_str("</testsuites>\n");
-    out
+    report.to_string().map_err(|source| ReportError::Xml {
+        file: JUNIT_FILE,
+        source,
+    })
 }
 
-fn testcase(
-    out: &mut String,
-    row: &GateRow<'_>,
-    inconclusive_fails: bool,
-    interval_method: crate::stats::IntervalMethod,
-) {
+/// One gate as a test case: its numbers as properties; a `<failure>` with
+/// the reasons, or `<skipped>`, unless it passed.
+fn test_case(row: &GateRow<'_>, summary: &Summary) -> TestCase {
     let g = row.gate;
-    out.push_str(&format!(
-        "    <testcase name=\"{}\" classname=\"{}\">\n",
-        escape_attribute(&format!("{} / {}", g.student, g.scope())),
-        escape_attribute(&format!("distill-gate.{}", g.suite)),
-    ));
-    out.push_str("      <properties>\n");
-    for (name, value) in properties(row, interval_method) {
-        out.push_str(&format!(
-            "        <property name=\"{}\" value=\"{}\"/>\n",
-            escape_attribute(name),
-            escape_attribute(&value)
-        ));
-    }
-    out.push_str("      </properties>\n");
-
     let mut lines: Vec<String> = Vec::new();
     lines.extend(row.unmeasured_note());
     let reasons = row.reasons();
@@ -187,20 +132,30 @@ fn testcase(
     } else {
         format!("{}: {}", g.verdict, lines.join("; "))
     };
-    match outcome(g.verdict, inconclusive_fails) {
-        Outcome::Passed => {}
-        Outcome::Failed => out.push_str(&format!(
-            "      <failure message=\"{}\" type=\"{}\">{}</failure>\n",
-            escape_attribute(&message),
-            g.verdict,
-            escape_text(&lines.join("\n")),
-        )),
-        Outcome::Skipped => out.push_str(&format!(
-            "      <skipped message=\"{}\"/>\n",
-            escape_attribute(&message)
-        )),
-    }
-    out.push_str("    </testcase>\n");
+    let status = match outcome(g.verdict, summary.inconclusive_fails) {
+        Outcome::Passed => TestCaseStatus::success(),
+        Outcome::Failed => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(xml_chars(&message))
+                .set_type(g.verdict.to_string())
+                .set_description(xml_chars(&lines.join("\n")));
+            status
+        }
+        Outcome::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(xml_chars(&message));
+            status
+        }
+    };
+    let mut case = TestCase::new(xml_chars(&format!("{} / {}", g.student, g.scope())), status);
+    case.set_classname(xml_chars(&format!("distill-gate.{}", g.suite)));
+    case.add_properties(
+        properties(row, summary.statistics.interval)
+            .into_iter()
+            .map(|(name, value)| Property::new(name, xml_chars(&value))),
+    );
+    case
 }
 
 /// Name and value of every property of a test case, numbers in full precision.
@@ -279,20 +234,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_markup_and_replaces_characters_xml_forbids() {
+    fn characters_xml_forbids_are_replaced_and_markup_is_kept_for_escaping() {
+        assert_eq!(xml_chars("<a href=\"x\">&'</a>"), "<a href=\"x\">&'</a>");
         assert_eq!(
-            escape_text("<a href=\"x\">&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;&lt;/a&gt;"
-        );
-        assert_eq!(
-            escape_text("a\u{0}b\u{1b}c\u{7}"),
+            xml_chars("a\u{0}b\u{1b}c\u{7}"),
             "a\u{FFFD}b\u{FFFD}c\u{FFFD}"
         );
-        assert_eq!(escape_text("x\u{FFFE}\u{FFFF}y"), "x\u{FFFD}\u{FFFD}y");
-        assert_eq!(escape_text("l1\nl2\tt\r"), "l1\nl2\tt&#13;");
-        assert_eq!(escape_attribute("l1\nl2\tt\r"), "l1&#10;l2&#9;t&#13;");
+        assert_eq!(xml_chars("x\u{FFFE}\u{FFFF}y"), "x\u{FFFD}\u{FFFD}y");
+        assert_eq!(xml_chars("l1\nl2\tt\r\nl3\rl4"), "l1\nl2 t\nl3\nl4");
         // Allowed outside the ASCII range, including astral characters.
-        assert_eq!(escape_text("é€😀\u{85}"), "é€😀\u{85}");
+        assert_eq!(xml_chars("é€😀\u{85}"), "é€😀\u{85}");
     }
 
     #[test]
@@ -306,11 +257,18 @@ mod tests {
     #[test]
     fn no_gates_gives_an_empty_valid_document() {
         let summary = crate::report::tests::bare_summary();
-        assert_eq!(
-            render_junit(&summary),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-             <testsuites name=\"distill-gate bare\" tests=\"0\" failures=\"0\" errors=\"0\" skipped=\"0\">\n\
-             </testsuites>\n"
+        let xml = render_junit(&summary).unwrap();
+        assert!(
+            xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+            "{xml}"
         );
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        assert_eq!(root.attribute("name"), Some("distill-gate bare"));
+        for count in ["tests", "failures", "errors", "skipped"] {
+            assert_eq!(root.attribute(count), Some("0"), "{count}: {xml}");
+        }
+        assert_eq!(root.children().filter(|n| n.is_element()).count(), 0);
     }
 }

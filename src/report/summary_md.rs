@@ -3,12 +3,39 @@
 //! one line per student, no links (the run directory may not be reachable
 //! from where it is read).
 
+use std::path::{Path, PathBuf};
+
 use super::labels::{RECORDED_MARK, RECORDED_NOTE, lower_bound_sentence};
 use super::markdown::{escape, verdict_md};
 use super::numbers::{MISSING, confidence, percent, ratio};
 use super::{GateRow, gate_rows, items_needed, overall_verdict, verdict_counts};
 use crate::gate::Verdict;
 use crate::summary::Summary;
+
+/// The short summary could not be appended to the file `--summary-md` names.
+#[derive(Debug, thiserror::Error)]
+#[error("--summary-md {}", path.display())]
+pub struct AppendError {
+    /// The file.
+    pub path: PathBuf,
+    /// The I/O error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Appends `text` to the file at `path` (created if missing), as
+/// `$GITHUB_STEP_SUMMARY` expects.
+pub fn append(path: &Path, text: &str) -> Result<(), AppendError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, text.as_bytes()))
+        .map_err(|source| AppendError {
+            path: path.to_path_buf(),
+            source,
+        })
+}
 
 /// The short summary of a run.
 pub fn render_run(summary: &Summary) -> String {

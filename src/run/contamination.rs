@@ -27,6 +27,15 @@ use crate::run::plan::Plan;
 /// The file `distill` writes beside a student's weights.
 pub const TRAINING_FILE: &str = "training.json";
 
+/// Where the [`TRAINING_FILE`] of a checkpoint is: in a checkpoint
+/// directory, or beside a single-file checkpoint (a quantized `.gguf`).
+pub fn training_file_of(checkpoint: &Path) -> PathBuf {
+    match checkpoint.parent() {
+        Some(dir) if checkpoint.is_file() => dir.join(TRAINING_FILE),
+        _ => checkpoint.join(TRAINING_FILE),
+    }
+}
+
 /// What a contamination check found about one transcript a student was
 /// trained on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -140,12 +149,7 @@ fn check_student(
     let ModelSource::Local { path, .. } = &spec.source else {
         return Ok(Vec::new());
     };
-    // A checkpoint directory holds its `training.json`; a single file (a
-    // quantized `.gguf`) has it beside it.
-    let training_path = match path.parent() {
-        Some(dir) if path.is_file() => dir.join(TRAINING_FILE),
-        _ => path.join(TRAINING_FILE),
-    };
+    let training_path = training_file_of(path);
     let Ok(text) = std::fs::read_to_string(&training_path) else {
         return Ok(Vec::new());
     };

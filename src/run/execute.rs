@@ -440,7 +440,7 @@ fn journal_entries(
     answers: Vec<Result<Completion, ModelError>>,
 ) -> Vec<JournalEntry> {
     let work: Vec<_> = items.iter().zip(answers).collect();
-    super::parallel::map_in_order(work, |(w, answer)| journal_entry(spec, id, role, w, answer))
+    crate::parallel::map_in_order(work, |(w, answer)| journal_entry(spec, id, role, w, answer))
 }
 
 /// Scores one answer (a sample of an item) of the model `spec` with

@@ -19,8 +19,9 @@ use crate::config::{ModelSource, ModelSpec};
 use crate::diagnostics::{Problem, Problems};
 use crate::fingerprint::{sha256_file, sha256_hex};
 
+use crate::model::ModelIdentity;
 use crate::model::transcript::key_of;
-use crate::run::journal::JournalEntry;
+use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::{Plan, PlannedItem};
 use crate::summary::ModelInfo;
 
@@ -134,7 +135,7 @@ impl ModelIds {
     /// thread per core: each hashes its checkpoint or transcript).
     pub fn of_plan(plan: &Plan) -> Result<Self, Problems> {
         let specs: Vec<(String, &ModelSpec)> = plan.config.models_with_fields().collect();
-        let ids = crate::run::parallel::map_in_order(specs.clone(), |(_, spec)| model_id(spec));
+        let ids = crate::parallel::map_in_order(specs.clone(), |(_, spec)| model_id(spec));
         let mut map = HashMap::new();
         let mut problems = Vec::new();
         for ((field, spec), id) in specs.into_iter().zip(ids) {
@@ -176,6 +177,71 @@ impl ModelIds {
     pub fn get(&self, name: &str) -> Option<&ModelId> {
         self.0.get(name)
     }
+}
+
+/// What the reports say about each model of a plan (teacher first), with
+/// the identity `ids` gives it; computed without loading any model.
+pub fn model_infos(plan: &Plan, ids: &ModelIds) -> Result<Vec<ModelInfo>, Problems> {
+    plan.config
+        .models()
+        .map(|spec| {
+            let role = if spec.name == plan.config.teacher.name {
+                Role::Teacher
+            } else {
+                Role::Student
+            };
+            let mut info = model_info(spec, role)?;
+            info.model_id = ids
+                .get(&spec.name)
+                .map(|id| id.0.clone())
+                .unwrap_or_default();
+            Ok(info)
+        })
+        .collect()
+}
+
+/// What the reports say about a model: its backend, the fingerprint of its
+/// weights (or of its recorded model, or its API model name), its price.
+fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo, Problems> {
+    let (backend, fingerprint) = match &spec.source {
+        ModelSource::Replay { transcript } => {
+            let t = crate::model::transcript::read_shared(transcript)?;
+            let m = t.model.clone().unwrap_or_else(|| ModelIdentity {
+                backend: "unknown".into(),
+                name: spec.name.clone(),
+                fingerprint: String::new(),
+            });
+            (
+                format!("replay of {} ({})", m.backend, m.name),
+                m.fingerprint,
+            )
+        }
+        ModelSource::Local { path, backend, .. } => {
+            // The weights file: a `.gguf`, or `model.safetensors` in a directory.
+            let file = if path.is_dir() {
+                path.join("model.safetensors")
+            } else {
+                path.to_path_buf()
+            };
+            let fingerprint = sha256_file(&file)
+                .map_err(|e| Problems::one(Problem::file(&file, e.to_string())))?;
+            (format!("local burn ({backend})"), fingerprint)
+        }
+        ModelSource::Http(h) => (
+            format!("{} API: {}", h.provider.as_str(), h.describe()),
+            h.model.clone(),
+        ),
+    };
+    Ok(ModelInfo {
+        name: spec.name.clone(),
+        role,
+        backend,
+        fingerprint,
+        model_id: String::new(),
+        price: spec.price.describe(),
+        categories: spec.categories.clone(),
+        few_shot: spec.few_shot,
+    })
 }
 
 /// Checks that every line of a journal (as its readers see it: the last

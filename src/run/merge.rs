@@ -92,6 +92,21 @@ pub enum MergeError {
         /// What is wrong.
         message: String,
     },
+    /// The config given is not the one the shards ran.
+    #[error(
+        "{} is not the config the shards ran (its content differs from their config_sha256)",
+        config.display()
+    )]
+    ConfigDiffers {
+        /// The config.
+        config: PathBuf,
+    },
+    /// The merged run's directory already holds a journal.
+    #[error("{} already holds a journal; merge into a new directory", dir.display())]
+    JournalExists {
+        /// The directory.
+        dir: PathBuf,
+    },
 }
 
 /// Reads a shard run directory: `run.json`, `summary.json`, `results.jsonl`.

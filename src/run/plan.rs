@@ -181,6 +181,20 @@ impl Plan {
     pub fn total_work(&self) -> usize {
         self.config.models().map(|m| self.work_of(m)).sum()
     }
+
+    /// What the plan holds, in one line (`validate`): the teacher, how many
+    /// students, suites and items, and the model calls a run makes.
+    pub fn overview(&self) -> String {
+        let items: usize = self.suites.iter().map(|s| s.items.len()).sum();
+        format!(
+            "teacher {}, {} student(s), {} suite(s), {} items, {} model calls",
+            self.config.teacher.name,
+            self.config.students.len(),
+            self.suites.len(),
+            items,
+            self.total_work()
+        )
+    }
 }
 
 /// Loads every suite the config names and builds the requests. All problems

@@ -18,12 +18,13 @@ use std::io::{BufRead, BufReader};
 
 use flate2::bufread::MultiGzDecoder;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Task;
+use super::{SuiteError, Task};
 use crate::diagnostics::{Problem, Problems};
 use crate::jsonl::{MAX_LINE_BYTES, read_bounded_line};
 
@@ -317,6 +318,82 @@ pub fn import(
         dir: out.to_path_buf(),
         tasks: problems.len(),
         source_sha256: sha,
+    })
+}
+
+/// What running an imported suite's canonical solutions found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    /// Problems checked.
+    pub tasks: usize,
+    /// The task id and the scorer's detail of every canonical solution
+    /// that does not pass, in task order.
+    pub failures: Vec<(String, String)>,
+    /// Seconds the check took.
+    pub secs: f64,
+}
+
+impl Verification {
+    /// Whether every canonical solution passes.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// A line per failing solution; a sandbox that cannot run anything
+    /// fails every problem the same way, which is said once.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut said: Option<&str> = None;
+        let mut repeats = 0;
+        for (id, detail) in &self.failures {
+            if detail.starts_with("sandbox error:") && said == Some(detail.as_str()) {
+                repeats += 1;
+                continue;
+            }
+            lines.push(format!("{id}: canonical solution fails: {detail}"));
+            said = Some(detail);
+        }
+        if repeats > 0 {
+            lines.push(format!(
+                "({repeats} more canonical solution(s) failed with the same sandbox error)"
+            ));
+        }
+        lines
+    }
+
+    /// How many pass, of how many, and how long it took.
+    pub fn summary(&self) -> String {
+        format!(
+            "verified {}/{} canonical solutions pass in the sandbox ({:.1} s)",
+            self.tasks - self.failures.len(),
+            self.tasks,
+            self.secs
+        )
+    }
+}
+
+/// Scores every canonical solution of the imported suite at `dir` as if a
+/// model had answered it, on one thread per core; one that fails means the
+/// file or the sandbox is broken.
+pub fn verify(dir: &Path) -> Result<Verification, SuiteError> {
+    let loaded = super::load_suite(dir)?;
+    let tasks = loaded
+        .split("test")
+        .map(|s| s.tasks.as_slice())
+        .unwrap_or_default();
+    let started = Instant::now();
+    let failures = crate::parallel::map_in_order(tasks.iter().collect(), |task| {
+        let solution = task.target["solution"].as_str().unwrap_or_default();
+        let score = loaded.score(task, solution);
+        (score.value < 1.0).then(|| (task.id.clone(), score.detail))
+    })
+    .into_iter()
+    .flatten()
+    .collect();
+    Ok(Verification {
+        tasks: tasks.len(),
+        failures,
+        secs: started.elapsed().as_secs_f64(),
     })
 }
 

@@ -1,6 +1,7 @@
 //! Listing the suites under a directory, for `distill-gate suites list`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,47 @@ pub struct SuiteListing {
     pub summary: Option<SuiteSummary>,
     /// Every problem, when it does not.
     pub problems: Vec<Problem>,
+}
+
+impl SuiteListing {
+    /// Whether the suite does not load.
+    pub fn is_broken(&self) -> bool {
+        self.summary.is_none()
+    }
+}
+
+impl fmt::Display for SuiteListing {
+    /// The suite as `suites list` shows it: name, version and directory,
+    /// description, and a line per split with its categories; or the
+    /// directory and every problem, when it does not load.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Some(s) = &self.summary else {
+            writeln!(f, "{} (does not load)", self.dir.display())?;
+            for p in &self.problems {
+                writeln!(f, "  {p}")?;
+            }
+            return Ok(());
+        };
+        writeln!(f, "{} {} ({})", s.name, s.version, self.dir.display())?;
+        if !s.description.is_empty() {
+            writeln!(f, "  {}", s.description)?;
+        }
+        for split in &s.splits {
+            let cats: Vec<String> = split
+                .categories
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            writeln!(
+                f,
+                "  {}: {} tasks ({})",
+                split.name,
+                split.tasks,
+                cats.join(", ")
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Every suite under `root` (a directory with a `suite.toml`, `root` itself

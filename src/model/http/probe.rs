@@ -33,6 +33,32 @@ pub struct ProbeReport {
     pub total_ms: f64,
 }
 
+impl std::fmt::Display for ProbeReport {
+    /// One line on what the probe found (`validate --online`), with a
+    /// warning where the server's model list or usage falls short.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let listed = match self.listed {
+            Some(true) => "the server lists the model",
+            Some(false) => {
+                "WARNING: the server's model list does not name the model (a server of one model, as llama.cpp's, may ignore the name)"
+            }
+            None => "the server gives no model list",
+        };
+        let usage = match &self.usage {
+            Some(u) => format!(
+                "usage reported ({} input, {} cached, {} output tokens)",
+                u.prompt_tokens, u.cached_prompt_tokens, u.completion_tokens
+            ),
+            None => "WARNING: no usage reported: this model's token counts and costs will be estimated (an upper bound)".to_string(),
+        };
+        write!(
+            f,
+            "reachable, key accepted, answered {:?} in {:.0} ms; {listed}; {usage}",
+            self.answer, self.total_ms
+        )
+    }
+}
+
 /// Why a probe failed, and which key of the model entry to look at.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
