@@ -10,6 +10,7 @@
 //! `repeat_kv` (query head `h` reads key/value head `h / groups`).
 
 use burn::module::Module;
+use burn::nn::RmsNorm;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -32,7 +33,8 @@ use super::rope::RopeAngles;
 /// columns) stay below it.
 const FUSED_MIN_COLUMNS: usize = 16;
 
-/// Self-attention of one decoder layer (no biases, as in Llama).
+/// Self-attention of one decoder layer (the projections' biases, when the
+/// architecture has them, are in [`HfLinear`]).
 #[derive(Module, Debug)]
 pub struct Attention {
     /// Query projection, `[heads * head_dim, hidden]`.
@@ -43,6 +45,10 @@ pub struct Attention {
     pub v_proj: HfLinear,
     /// Output projection, `[hidden, heads * head_dim]`.
     pub o_proj: HfLinear,
+    /// RMSNorm of each query head before the rotation (Qwen3), `[head_dim]`.
+    pub q_norm: Option<RmsNorm>,
+    /// RMSNorm of each key head before the rotation (Qwen3), `[head_dim]`.
+    pub k_norm: Option<RmsNorm>,
     /// Query heads.
     pub heads: usize,
     /// Key/value heads (divides `heads`).
@@ -76,10 +82,17 @@ impl Attention {
         let v = padded(self.v_proj.forward(x));
         let [batch, seq, _] = q.dims();
         let (heads, kv_heads, dim) = (self.heads, self.kv_heads, self.head_dim);
-        let split = |t: Tensor<3>, n: usize| t.reshape([batch, seq, n, dim]).swap_dims(1, 2);
-        let q = rope.apply(split(q, heads));
-        let k = rope.apply(split(k, kv_heads));
-        let v = split(v, kv_heads);
+        let split = |t: Tensor<3>, n: usize, norm: Option<&RmsNorm>| {
+            let t = t.reshape([batch, seq, n, dim]);
+            match norm {
+                Some(norm) => norm.forward(t),
+                None => t,
+            }
+            .swap_dims(1, 2)
+        };
+        let q = rope.apply(split(q, heads, self.q_norm.as_ref()));
+        let k = rope.apply(split(k, kv_heads, self.k_norm.as_ref()));
+        let v = split(v, kv_heads, None);
         let groups = heads / kv_heads;
         let q = q.reshape([batch, kv_heads, groups * seq, dim]);
         let context = match cache {
@@ -181,10 +194,25 @@ impl Attention {
         let [_, tokens, _] = x.dims();
         let (heads, kv_heads, dim) = (self.heads, self.kv_heads, self.head_dim);
         let groups = heads / kv_heads;
-        let split = |t: Tensor<3>, n: usize| t.reshape([1, tokens, n, dim]).swap_dims(1, 2);
-        let q = rope.apply(split(self.q_proj.forward(x.clone()), heads));
-        let k = rope.apply(split(self.k_proj.forward(x.clone()), kv_heads));
-        let v = split(self.v_proj.forward(x), kv_heads);
+        let split = |t: Tensor<3>, n: usize, norm: Option<&RmsNorm>| {
+            let t = t.reshape([1, tokens, n, dim]);
+            match norm {
+                Some(norm) => fused::rms_norm(norm, t),
+                None => t,
+            }
+            .swap_dims(1, 2)
+        };
+        let q = rope.apply(split(
+            self.q_proj.forward(x.clone()),
+            heads,
+            self.q_norm.as_ref(),
+        ));
+        let k = rope.apply(split(
+            self.k_proj.forward(x.clone()),
+            kv_heads,
+            self.k_norm.as_ref(),
+        ));
+        let v = split(self.v_proj.forward(x), kv_heads, None);
         let contexts = packed
             .rows
             .iter()

@@ -3,6 +3,11 @@
 
 use super::error::LlmError;
 
+/// Number of leading elements `a` and `b` share.
+pub fn common_prefix_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
 /// Token sequences of different lengths packed into a `[rows, cols]` grid.
 ///
 /// Row `r` holds its `len(r)` real tokens in columns `start(r)..start(r) + len(r)`;

@@ -1,5 +1,12 @@
 //! Llama-family model configuration, read from a Hugging Face `config.json`
-//! (the `LlamaForCausalLM` fields) or built from GGUF metadata.
+//! (the fields of `LlamaForCausalLM`, `MistralForCausalLM`,
+//! `Qwen2ForCausalLM` and `Qwen3ForCausalLM`) or built from GGUF metadata.
+//!
+//! The four share one decoder; they differ only in parts this module names
+//! ([`Architecture`]): biases on the attention projections (Qwen2 always
+//! on q/k/v, others when `attention_bias`), an RMSNorm of each query and
+//! key head (Qwen3), a sliding attention window (Mistral) and Llama 3's
+//! rescaled rotary frequencies ([`RopeScaling`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +38,28 @@ pub struct LlamaConfig {
     /// Rotary base frequency.
     #[serde(default = "default_theta")]
     pub rope_theta: f64,
+    /// The MLP's activation; only `"silu"` (SwiGLU) is implemented.
+    #[serde(default = "default_hidden_act")]
+    pub hidden_act: String,
+    /// Llama 3's rescaling of the rotary frequencies (`rope_scaling` with
+    /// `rope_type = "llama3"`); `None`: plain RoPE. Other scalings are
+    /// refused when `config.json` is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
+    /// Biases on the q/k/v/o projections (Llama, Mistral and Qwen3 configs
+    /// say so here; Qwen2 has q/k/v biases whatever this says).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attention_bias: bool,
+    /// Biases on the MLP projections; not implemented, refused at
+    /// validation.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mlp_bias: bool,
+    /// Mistral's sliding attention window: a token attends to at most this
+    /// many positions. The runtime caps the context at the window instead
+    /// of sliding it (see [`LlamaConfig::context_length`]), which computes
+    /// every sequence it accepts exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<usize>,
     /// Whether the output projection shares the input embedding.
     #[serde(default)]
     pub tie_word_embeddings: bool,
@@ -68,6 +97,73 @@ pub enum EosTokens {
     Many(Vec<u32>),
 }
 
+/// Llama 3.x's rotary frequency rescaling (transformers'
+/// `_compute_llama3_parameters`): wavelengths longer than
+/// `original_max_position_embeddings / low_freq_factor` are divided by
+/// `factor`, shorter than `original_max_position_embeddings /
+/// high_freq_factor` kept, and those in between interpolated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RopeScaling {
+    /// Always `"llama3"`.
+    pub rope_type: String,
+    /// Division of the low frequencies.
+    pub factor: f64,
+    /// Start of the interpolated band, as a divisor of the original context.
+    pub low_freq_factor: f64,
+    /// End of the interpolated band, as a divisor of the original context.
+    pub high_freq_factor: f64,
+    /// The context length the model was pre-trained with.
+    pub original_max_position_embeddings: usize,
+}
+
+/// The variants of the Llama-family decoder this runtime implements, from
+/// `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// `"llama"` (Llama 2, Llama 3.x, SmolLM2, TinyLlama, ...).
+    Llama,
+    /// `"mistral"`: Llama with a sliding window.
+    Mistral,
+    /// `"qwen2"` (Qwen2, Qwen2.5): biases on q/k/v.
+    Qwen2,
+    /// `"qwen3"`: RMSNorm on each query and key head.
+    Qwen3,
+}
+
+impl Architecture {
+    /// Every implemented `model_type`, for messages.
+    pub const MODEL_TYPES: [&str; 4] = ["llama", "mistral", "qwen2", "qwen3"];
+
+    /// The variant of a `model_type`, if implemented.
+    pub fn from_model_type(model_type: &str) -> Option<Self> {
+        match model_type {
+            "llama" => Some(Self::Llama),
+            "mistral" => Some(Self::Mistral),
+            "qwen2" => Some(Self::Qwen2),
+            "qwen3" => Some(Self::Qwen3),
+            _ => None,
+        }
+    }
+
+    /// The transformers class a checkpoint of this variant is loaded with.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            Self::Llama => "LlamaForCausalLM",
+            Self::Mistral => "MistralForCausalLM",
+            Self::Qwen2 => "Qwen2ForCausalLM",
+            Self::Qwen3 => "Qwen3ForCausalLM",
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn default_hidden_act() -> String {
+    "silu".to_string()
+}
+
 fn default_max_pos() -> usize {
     2048
 }
@@ -85,6 +181,37 @@ impl LlamaConfig {
     /// Key/value heads, falling back to the query heads.
     pub fn kv_heads(&self) -> usize {
         self.num_key_value_heads.unwrap_or(self.num_attention_heads)
+    }
+
+    /// The decoder variant; `Llama` for a `model_type` this runtime does
+    /// not implement (validation refuses those first).
+    pub fn architecture(&self) -> Architecture {
+        Architecture::from_model_type(&self.model_type).unwrap_or(Architecture::Llama)
+    }
+
+    /// Whether the q/k/v projections have biases.
+    pub fn qkv_bias(&self) -> bool {
+        self.attention_bias || self.architecture() == Architecture::Qwen2
+    }
+
+    /// Whether the output projection has a bias.
+    pub fn o_bias(&self) -> bool {
+        self.attention_bias && self.architecture() != Architecture::Qwen2
+    }
+
+    /// Whether each query and key head is RMS-normalised before the rotation.
+    pub fn qk_norm(&self) -> bool {
+        self.architecture() == Architecture::Qwen3
+    }
+
+    /// The longest sequence (prompt and generated tokens) this runtime
+    /// computes: `max_position_embeddings`, or a smaller sliding window,
+    /// within which sliding-window attention equals full causal attention.
+    pub fn context_length(&self) -> usize {
+        match self.sliding_window {
+            Some(window) if window > 0 => window.min(self.max_position_embeddings),
+            _ => self.max_position_embeddings,
+        }
     }
 
     /// Per-head width.

@@ -31,7 +31,7 @@ use super::kv_cache::KvCache;
 use super::linear::{HfLinear, project, project_quantized};
 use super::quant_matrix::{QuantMatrix, QuantWeights};
 use super::ragged::Ragged;
-use super::rope::RopeAngles;
+use super::rope::{RopeAngles, config_frequencies};
 use super::tensor_layout::{expected_tensors, validate_config, validate_weights};
 use super::weights::{HostTensor, Weights};
 
@@ -170,9 +170,14 @@ pub struct LlamaDecoder {
     config: LlamaConfig,
 }
 
-/// Hugging Face tensor names of one layer.
+/// Hugging Face tensor names of one layer: `part`'s weight, or the
+/// tensor `part` names itself when it ends in `.bias`.
 fn layer_name(layer: usize, part: &str) -> String {
-    format!("model.layers.{layer}.{part}.weight")
+    if part.ends_with(".bias") {
+        format!("model.layers.{layer}.{part}")
+    } else {
+        format!("model.layers.{layer}.{part}.weight")
+    }
 }
 
 /// Random weights in Hugging Face layout: every matrix drawn from
@@ -198,7 +203,9 @@ pub fn random_weights(config: &LlamaConfig, seed: u64, std: f32) -> Weights {
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let data = if shape.len() == 1 {
+            let data = if name.ends_with(".bias") {
+                vec![0.0; n]
+            } else if shape.len() == 1 {
                 vec![1.0; n]
             } else {
                 (0..n).map(|_| normal() * std).collect()
@@ -287,13 +294,36 @@ impl LlamaDecoder {
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for l in 0..config.num_hidden_layers {
             let mut part = |name: &str| fetch(&layer_name(l, name));
+            let mut proj = |name: &str, with_bias: bool| -> Result<HfLinear, LlmError> {
+                let layer = lin(part(name)?);
+                Ok(if with_bias {
+                    layer.with_bias(part(&format!("{name}.bias"))?.data)
+                } else {
+                    layer
+                })
+            };
+            let (qkv_bias, o_bias) = (config.qkv_bias(), config.o_bias());
+            let q_proj = proj("self_attn.q_proj", qkv_bias)?;
+            let k_proj = proj("self_attn.k_proj", qkv_bias)?;
+            let v_proj = proj("self_attn.v_proj", qkv_bias)?;
+            let o_proj = proj("self_attn.o_proj", o_bias)?;
+            let (q_norm, k_norm) = if config.qk_norm() {
+                (
+                    Some(norm(part("self_attn.q_norm")?)),
+                    Some(norm(part("self_attn.k_norm")?)),
+                )
+            } else {
+                (None, None)
+            };
             layers.push(DecoderLayer {
                 input_layernorm: norm(part("input_layernorm")?),
                 self_attn: Attention {
-                    q_proj: lin(part("self_attn.q_proj")?),
-                    k_proj: lin(part("self_attn.k_proj")?),
-                    v_proj: lin(part("self_attn.v_proj")?),
-                    o_proj: lin(part("self_attn.o_proj")?),
+                    q_proj,
+                    k_proj,
+                    v_proj,
+                    o_proj,
+                    q_norm,
+                    k_norm,
                     heads: config.num_attention_heads,
                     kv_heads: config.kv_heads(),
                     head_dim: config.head_dim(),
@@ -350,11 +380,28 @@ impl LlamaDecoder {
                 let name = layer_name(l, part);
                 let t = host(&name, lin.weight.val())?;
                 out.insert(name, t);
+                if let Some(bias) = &lin.bias {
+                    let name = layer_name(l, &format!("{part}.bias"));
+                    let t = host(&name, bias.val())?;
+                    out.insert(name, t);
+                }
             }
-            for (part, norm) in [
-                ("input_layernorm", &layer.input_layernorm),
-                ("post_attention_layernorm", &layer.post_attention_layernorm),
-            ] {
+            let qk_norms = [
+                ("self_attn.q_norm", attn.q_norm.as_ref()),
+                ("self_attn.k_norm", attn.k_norm.as_ref()),
+            ];
+            let norms = [
+                ("input_layernorm", Some(&layer.input_layernorm)),
+                (
+                    "post_attention_layernorm",
+                    Some(&layer.post_attention_layernorm),
+                ),
+            ];
+            for (part, norm) in norms
+                .into_iter()
+                .chain(qk_norms)
+                .filter_map(|(part, norm)| Some((part, norm?)))
+            {
                 let name = layer_name(l, part);
                 let t = host(&name, norm.gamma.val())?;
                 out.insert(name, t);
@@ -505,8 +552,7 @@ impl LlamaDecoder {
             &positions,
             1,
             tokens,
-            self.config.head_dim(),
-            self.config.rope_theta,
+            &config_frequencies(&self.config),
             &device,
         );
         let mut x = self.embed(&ids, 1, tokens)?;
@@ -662,8 +708,7 @@ impl LlamaDecoder {
             positions,
             rows,
             cols,
-            self.config.head_dim(),
-            self.config.rope_theta,
+            &config_frequencies(&self.config),
             &device,
         );
         let groups = self.config.num_attention_heads / self.config.kv_heads();

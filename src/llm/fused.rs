@@ -1066,7 +1066,13 @@ mod tests {
         // layout attention passes).
         let (batch, seq, heads, d) = (2, 3, 4, 8);
         let positions = [0, 1, 2, 5, 6, 7];
-        let angles = RopeAngles::new(&positions, batch, seq, d, 10_000.0, &device());
+        let angles = RopeAngles::new(
+            &positions,
+            batch,
+            seq,
+            &crate::llm::rope::inverse_frequencies(d, 10_000.0),
+            &device(),
+        );
         let x = random([batch, seq, heads, d], 13);
         let weights = random([batch, heads, seq, d], 14).detach();
         let fused_out = angles.apply(x.clone().swap_dims(1, 2));

@@ -16,14 +16,25 @@ use burn::tensor::activation::log_softmax as log_softmax_tensor;
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::batch::common_prefix_len;
 use super::config::LlamaConfig;
 use super::decoder::{LlamaDecoder, PAD_ID};
 use super::error::LlmError;
 use super::kv_cache::KvCache;
 use super::sampling::{Sampler, SamplingParams, log_softmax};
 use super::tokenizer::TextTokenizer;
-use crate::model::FinishReason;
-use crate::model::batching::common_prefix_len;
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A stop sequence was produced (and cut from the text).
+    Stop,
+    /// The model emitted its end-of-sequence token.
+    Eos,
+    /// `max_tokens` was reached.
+    Length,
+}
 
 /// Generated-token columns preallocated in the KV cache before it has to grow.
 const INITIAL_NEW_COLUMNS: usize = 64;
@@ -65,11 +76,9 @@ pub struct Generated {
 /// New tokens a request may generate: `max_new_tokens`, capped so prompt
 /// plus completion fits the model's position table.
 fn token_limit(config: &LlamaConfig, request: &GenerateRequest) -> usize {
-    request.max_new_tokens.min(
-        config
-            .max_position_embeddings
-            .saturating_sub(request.prompt.len()),
-    )
+    request
+        .max_new_tokens
+        .min(config.context_length().saturating_sub(request.prompt.len()))
 }
 
 /// Checks a request against the model: a non-empty prompt of in-vocabulary
@@ -80,11 +89,11 @@ pub fn check_request(config: &LlamaConfig, request: &GenerateRequest) -> Result<
             "the prompt has no tokens (and the tokenizer adds no BOS)".into(),
         ));
     }
-    if request.prompt.len() > config.max_position_embeddings {
+    if request.prompt.len() > config.context_length() {
         return Err(LlmError::Generation(format!(
             "the prompt has {} tokens, more than the model's context of {}",
             request.prompt.len(),
-            config.max_position_embeddings
+            config.context_length()
         )));
     }
     if let Some(&bad) = request
@@ -438,11 +447,11 @@ pub fn loglikelihood(
         sampling: SamplingParams::greedy(),
     };
     check_request(config, &probe)?;
-    if prompt.len() + longest > config.max_position_embeddings {
+    if prompt.len() + longest > config.context_length() {
         return Err(LlmError::Generation(format!(
             "prompt ({}) plus continuation ({longest}) tokens exceed the model's context of {}",
             prompt.len(),
-            config.max_position_embeddings
+            config.context_length()
         )));
     }
     let vocab = config.vocab_size;

@@ -44,21 +44,76 @@ fn write_json(path: &Path, value: &Value) -> Result<(), LlmError> {
     std::fs::write(path, text + "\n").map_err(|e| LlmError::io(path, e))
 }
 
-/// Reads `config.json`. Refuses RoPE scaling, which this runtime does not
-/// implement (`rope_scaling` other than null).
+/// Reads `config.json` of a Llama, Mistral, Qwen2 or Qwen3 checkpoint
+/// (see [`normalize_config`] for the fields that differ between
+/// transformers versions and families).
 pub fn read_config(dir: &Path) -> Result<LlamaConfig, LlmError> {
     let path = dir.join(CONFIG_FILE);
-    let value = read_json(&path)?;
-    if let Some(scaling) = value.get("rope_scaling")
-        && !scaling.is_null()
-    {
-        return Err(LlmError::format(
-            &path,
-            format!("rope_scaling = {scaling} is not supported (only plain RoPE)"),
-        ));
-    }
+    let mut value = read_json(&path)?;
+    normalize_config(&mut value).map_err(|m| LlmError::format(&path, m))?;
     serde_json::from_value(value)
-        .map_err(|e| LlmError::format(&path, format!("not a Llama config: {e}")))
+        .map_err(|e| LlmError::format(&path, format!("not a Llama-family config: {e}")))
+}
+
+/// Brings a `config.json` to the fields [`LlamaConfig`] reads:
+///
+/// - transformers 5 writes the rotary settings as `rope_parameters`
+///   (`rope_type`, `rope_theta` and the scaling's own keys), earlier
+///   versions as `rope_theta` and `rope_scaling` (whose type key is
+///   `rope_type` or, older, `type`). Plain RoPE and `"llama3"` are
+///   implemented; any other type is refused by name.
+/// - Qwen2 configs carry a `sliding_window` that applies only when
+///   `use_sliding_window` is true; otherwise it is dropped.
+fn normalize_config(value: &mut Value) -> Result<(), String> {
+    let Some(obj) = value.as_object_mut() else {
+        return Err("config.json is not a JSON object".into());
+    };
+    let mut rope = match obj.remove("rope_parameters") {
+        Some(Value::Object(params)) => params,
+        None | Some(Value::Null) => serde_json::Map::new(),
+        Some(other) => return Err(format!("rope_parameters = {other} is not an object")),
+    };
+    if let Some(theta) = rope.remove("rope_theta") {
+        obj.insert("rope_theta".into(), theta);
+    }
+    match obj.remove("rope_scaling") {
+        Some(Value::Object(scaling)) => rope.extend(scaling),
+        None | Some(Value::Null) => {}
+        Some(other) => return Err(format!("rope_scaling = {other} is not an object")),
+    }
+    let kind = rope
+        .get("rope_type")
+        .or_else(|| rope.get("type"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    match kind.as_str() {
+        None if kind.is_null() && rope.is_empty() => {}
+        Some("default") => {}
+        Some("llama3") => {
+            let mut scaling = json!({"rope_type": "llama3"});
+            for key in [
+                "factor",
+                "low_freq_factor",
+                "high_freq_factor",
+                "original_max_position_embeddings",
+            ] {
+                let v = rope
+                    .get(key)
+                    .ok_or_else(|| format!("llama3 rope scaling without {key}"))?;
+                scaling[key] = v.clone();
+            }
+            obj.insert("rope_scaling".into(), scaling);
+        }
+        _ => {
+            return Err(format!(
+                "rope type {kind} is not supported (plain RoPE and \"llama3\" are)"
+            ));
+        }
+    }
+    if obj.get("use_sliding_window") == Some(&Value::Bool(false)) {
+        obj.remove("sliding_window");
+    }
+    Ok(())
 }
 
 /// The id of a special token named in `tokenizer_config.json`, given as a
@@ -208,7 +263,7 @@ pub fn write_json_files(
         many => Some(EosTokens::Many(many.to_vec())),
     };
     if config.architectures.is_empty() {
-        config.architectures = vec!["LlamaForCausalLM".to_string()];
+        config.architectures = vec![config.architecture().class_name().to_string()];
     }
     let config_path = dir.join(CONFIG_FILE);
     let config_json = serde_json::to_value(&config)
@@ -240,6 +295,46 @@ pub fn write_json_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn normalized(v: Value) -> Result<Value, String> {
+        let mut v = v;
+        normalize_config(&mut v).map(|()| v)
+    }
+
+    #[test]
+    fn rope_settings_of_both_transformers_generations() {
+        let scaling = json!({"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192});
+        let mut v5 = json!({"rope_type": "llama3", "rope_theta": 500000.0});
+        let mut v4 = json!({"rope_type": "llama3"});
+        for (k, x) in scaling.as_object().unwrap() {
+            v5[k] = x.clone();
+            v4[k] = x.clone();
+        }
+        let a = normalized(json!({"rope_parameters": v5})).unwrap();
+        let b = normalized(json!({"rope_theta": 500000.0, "rope_scaling": v4})).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a["rope_theta"], 500000.0);
+        assert_eq!(a["rope_scaling"]["original_max_position_embeddings"], 8192);
+        let plain = normalized(json!({"rope_parameters":
+            {"rope_type": "default", "rope_theta": 1e6}}))
+        .unwrap();
+        assert_eq!(plain, json!({"rope_theta": 1e6}));
+        let err = normalized(json!({"rope_scaling": {"type": "yarn", "factor": 4.0}})).unwrap_err();
+        assert!(err.contains("rope type \"yarn\" is not supported"), "{err}");
+        let err = normalized(json!({"rope_parameters": {"rope_type": "llama3"}})).unwrap_err();
+        assert!(err.contains("without factor"), "{err}");
+    }
+
+    #[test]
+    fn qwen2_window_applies_only_when_used() {
+        let off = normalized(json!({"sliding_window": 4096, "use_sliding_window": false}));
+        assert_eq!(off.unwrap().get("sliding_window"), None);
+        let on = normalized(json!({"sliding_window": 4096, "use_sliding_window": true}));
+        assert_eq!(on.unwrap()["sliding_window"], 4096);
+        let mistral = normalized(json!({"sliding_window": 4096}));
+        assert_eq!(mistral.unwrap()["sliding_window"], 4096);
+    }
 
     #[test]
     fn post_processor_detection() {

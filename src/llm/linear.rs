@@ -1,5 +1,5 @@
-//! A bias-free linear layer that keeps its weight in the Hugging Face
-//! `[out, in]` layout.
+//! A linear layer that keeps its weight in the Hugging Face `[out, in]`
+//! layout, with an optional bias (Qwen2's q/k/v projections).
 //!
 //! For a few activation rows `y = x W^T` is computed as `(W x^T)^T`: the
 //! large weight is the left operand and the rows the right one. Measured
@@ -33,11 +33,13 @@ use super::quant_matrix::QuantMatrix;
 /// weights are read for enough rows.
 pub const QUANTIZED_MAX_ROWS: usize = 16;
 
-/// `y = x W^T` with `W` stored `[out, in]`.
+/// `y = x W^T (+ b)` with `W` stored `[out, in]`.
 #[derive(Module, Debug)]
 pub struct HfLinear {
     /// The weight, `[out, in]`.
     pub weight: Param<Tensor<2>>,
+    /// The bias, `[out]`, when the architecture has one.
+    pub bias: Option<Param<Tensor<1>>>,
     /// The same weight in a block-quantized format, when the checkpoint
     /// stored it so; used for inference only (it has no gradient).
     #[module(skip)]
@@ -53,15 +55,31 @@ impl HfLinear {
                 TensorData::new(data, [out, inp]),
                 device,
             )),
+            bias: None,
             quantized: None,
         }
     }
 
+    /// The same layer with a bias of `data.len() == out` values.
+    pub fn with_bias(mut self, data: Vec<f32>) -> Self {
+        let device = self.weight.val().device();
+        let len = data.len();
+        self.bias = Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(data, [len]),
+            &device,
+        )));
+        self
+    }
+
     /// Applies the layer to `x` of shape `[..., in]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        match &self.quantized {
+        let y = match &self.quantized {
             Some(q) => project_quantized(q, self.weight.val(), x),
             None => project(self.weight.val(), x),
+        };
+        match &self.bias {
+            Some(b) => y + b.val().unsqueeze::<D>(),
+            None => y,
         }
     }
 }

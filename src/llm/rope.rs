@@ -17,6 +17,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::config::{LlamaConfig, RopeScaling};
 use super::fused;
 
 /// Cosines and signed sines for a block of positions, ready to apply to
@@ -40,6 +41,46 @@ pub fn inverse_frequencies(head_dim: usize, theta: f64) -> Vec<f32> {
         .collect()
 }
 
+/// The inverse frequencies of `config`'s rotary embedding: plain
+/// [`inverse_frequencies`], rescaled as Llama 3 does when the config says
+/// so (transformers' `_compute_llama3_parameters`, step by step in f32).
+pub fn config_frequencies(config: &LlamaConfig) -> Vec<f32> {
+    let mut inv_freq = inverse_frequencies(config.head_dim(), config.rope_theta);
+    if let Some(scaling) = &config.rope_scaling {
+        llama3_rescale(&mut inv_freq, scaling);
+    }
+    inv_freq
+}
+
+/// Llama 3's rescaling: wavelengths above `original / low_freq_factor`
+/// are divided by `factor`, below `original / high_freq_factor` kept, and
+/// smoothly interpolated in between.
+fn llama3_rescale(inv_freq: &mut [f32], scaling: &RopeScaling) {
+    let factor = scaling.factor as f32;
+    let (low, high) = (
+        scaling.low_freq_factor as f32,
+        scaling.high_freq_factor as f32,
+    );
+    let old_context = scaling.original_max_position_embeddings as f32;
+    let low_freq_wavelen = old_context / low;
+    let high_freq_wavelen = old_context / high;
+    let two_pi = (2.0 * std::f64::consts::PI) as f32;
+    for f in inv_freq.iter_mut() {
+        let wavelen = two_pi / *f;
+        let scaled = if wavelen > low_freq_wavelen {
+            *f / factor
+        } else {
+            *f
+        };
+        *f = if wavelen < high_freq_wavelen || wavelen > low_freq_wavelen {
+            scaled
+        } else {
+            let smooth = (old_context / wavelen - low) / (high - low);
+            (1.0 - smooth) * scaled / factor + smooth * scaled
+        };
+    }
+}
+
 impl RopeAngles {
     /// Angles for a `[batch, seq]` block whose position ids are given row-major
     /// (`positions.len() == batch * seq`).
@@ -50,12 +91,11 @@ impl RopeAngles {
         positions: &[usize],
         batch: usize,
         seq: usize,
-        head_dim: usize,
-        theta: f64,
+        inv_freq: &[f32],
         device: &Device,
     ) -> Self {
-        let half = head_dim / 2;
-        let inv_freq = inverse_frequencies(head_dim, theta);
+        let half = inv_freq.len();
+        let head_dim = 2 * half;
         let mut cos = Vec::with_capacity(positions.len() * head_dim);
         let mut sin = Vec::with_capacity(positions.len() * head_dim);
         let mut row_cos = vec![0.0f32; half];
@@ -115,7 +155,7 @@ mod tests {
     fn matches_hand_computed_rotate_half() {
         for backend in Backend::ALL {
             let device = backend.device();
-            let angles = RopeAngles::new(&[1], 1, 1, 4, 10_000.0, &device);
+            let angles = RopeAngles::new(&[1], 1, 1, &inverse_frequencies(4, 10_000.0), &device);
             let x = Tensor::<4>::from_data(
                 TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 1, 1, 4]),
                 &device,
@@ -132,7 +172,13 @@ mod tests {
     fn position_zero_is_identity_and_rows_use_their_own_positions() {
         let device = Backend::Flex.device();
         // Two rows, two positions each: row 0 at positions [0, 0], row 1 at [0, 3].
-        let angles = RopeAngles::new(&[0, 0, 0, 3], 2, 2, 2, 10_000.0, &device);
+        let angles = RopeAngles::new(
+            &[0, 0, 0, 3],
+            2,
+            2,
+            &inverse_frequencies(2, 10_000.0),
+            &device,
+        );
         let x = Tensor::<4>::from_data(
             TensorData::new(
                 vec![1.0f32, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0, 0.5],

@@ -3,14 +3,15 @@
 //! agree.
 //!
 //! Policy on unexpected tensors: they are an **error**. A tensor this runtime
-//! does not know (an attention bias, a second norm, RoPE scaling factors)
-//! belongs to an architecture variant it does not implement, and ignoring it
-//! would silently compute a different model.
+//! does not expect for the configuration (a bias the config does not
+//! declare, a norm of another architecture, RoPE scaling factors) belongs
+//! to a variant it does not implement, and ignoring it would silently
+//! compute a different model.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::config::LlamaConfig;
+use super::config::{Architecture, LlamaConfig, RopeScaling};
 use super::error::LlmError;
 use super::weights::Weights;
 
@@ -30,6 +31,7 @@ pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
         "model.embed_tokens.weight".to_string(),
         vec![config.vocab_size, h],
     )];
+    let d = config.head_dim();
     for l in 0..config.num_hidden_layers {
         let p = format!("model.layers.{l}");
         out.extend([
@@ -38,6 +40,24 @@ pub fn expected_tensors(config: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
             (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
             (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
             (format!("{p}.self_attn.o_proj.weight"), vec![h, q]),
+        ]);
+        if config.qkv_bias() {
+            out.extend([
+                (format!("{p}.self_attn.q_proj.bias"), vec![q]),
+                (format!("{p}.self_attn.k_proj.bias"), vec![kv]),
+                (format!("{p}.self_attn.v_proj.bias"), vec![kv]),
+            ]);
+        }
+        if config.o_bias() {
+            out.push((format!("{p}.self_attn.o_proj.bias"), vec![h]));
+        }
+        if config.qk_norm() {
+            out.extend([
+                (format!("{p}.self_attn.q_norm.weight"), vec![d]),
+                (format!("{p}.self_attn.k_norm.weight"), vec![d]),
+            ]);
+        }
+        out.extend([
             (format!("{p}.post_attention_layernorm.weight"), vec![h]),
             (format!("{p}.mlp.gate_proj.weight"), vec![ff, h]),
             (format!("{p}.mlp.up_proj.weight"), vec![ff, h]),
@@ -70,11 +90,27 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
             return bad(format!("{name} is 0"));
         }
     }
-    if config.model_type != "llama" {
+    if Architecture::from_model_type(&config.model_type).is_none() {
         return bad(format!(
-            "model_type is {:?}; only \"llama\" is supported",
-            config.model_type
+            "model_type is {:?}; supported: {}",
+            config.model_type,
+            Architecture::MODEL_TYPES.join(", ")
         ));
+    }
+    if config.hidden_act != "silu" {
+        return bad(format!(
+            "hidden_act is {:?}; only \"silu\" is supported",
+            config.hidden_act
+        ));
+    }
+    if config.mlp_bias {
+        return bad("mlp_bias = true is not supported".into());
+    }
+    if config.sliding_window == Some(0) {
+        return bad("sliding_window is 0".into());
+    }
+    if let Some(scaling) = &config.rope_scaling {
+        validate_rope_scaling(scaling).or_else(|m| bad(format!("rope_scaling: {m}")))?;
     }
     if !config.num_attention_heads.is_multiple_of(config.kv_heads()) {
         return bad(format!(
@@ -107,6 +143,37 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
     }
     if let Some(tokens) = &config.output_tokens {
         validate_output_tokens(config, tokens).or_else(|m| bad(format!("output_tokens: {m}")))?;
+    }
+    Ok(())
+}
+
+/// Llama 3 scaling needs `rope_type = "llama3"`, finite positive factors
+/// with `high_freq_factor > low_freq_factor` (the interpolation divides by
+/// their difference) and a positive original context.
+fn validate_rope_scaling(scaling: &RopeScaling) -> Result<(), String> {
+    if scaling.rope_type != "llama3" {
+        return Err(format!(
+            "rope_type is {:?}; only \"llama3\" is supported",
+            scaling.rope_type
+        ));
+    }
+    for (name, v) in [
+        ("factor", scaling.factor),
+        ("low_freq_factor", scaling.low_freq_factor),
+        ("high_freq_factor", scaling.high_freq_factor),
+    ] {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(format!("{name} is {v}"));
+        }
+    }
+    if scaling.high_freq_factor <= scaling.low_freq_factor {
+        return Err(format!(
+            "high_freq_factor ({}) is not above low_freq_factor ({})",
+            scaling.high_freq_factor, scaling.low_freq_factor
+        ));
+    }
+    if scaling.original_max_position_embeddings == 0 {
+        return Err("original_max_position_embeddings is 0".into());
     }
     Ok(())
 }

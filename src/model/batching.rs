@@ -6,10 +6,7 @@
 
 use std::ops::Range;
 
-/// Number of leading elements `a` and `b` share.
-pub fn common_prefix_len<T: PartialEq>(a: &[T], b: &[T]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
+pub use crate::llm::batch::common_prefix_len;
 
 /// Splits `prompts`, sorted so that prompts sharing a prefix are adjacent
 /// (sorted by their tokens or text), into consecutive batches of at most

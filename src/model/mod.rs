@@ -106,17 +106,9 @@ pub struct Latency {
     pub source: LatencySource,
 }
 
-/// Why generation stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    /// A stop sequence was produced (and cut from the text).
-    Stop,
-    /// The model emitted its end-of-sequence token.
-    Eos,
-    /// `max_tokens` was reached.
-    Length,
-}
+/// Why generation stopped (defined by the runtime, which every model's
+/// answer reports in its terms).
+pub use crate::llm::generate::FinishReason;
 
 /// A model's answer to one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

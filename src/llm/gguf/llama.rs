@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::reader::{GgufFile, GgufTensorInfo};
 use super::value::{GgufArray, GgufValue};
-use crate::llm::config::{EosTokens, LlamaConfig};
+use crate::llm::config::{Architecture, EosTokens, LlamaConfig};
 use crate::llm::error::LlmError;
 use crate::llm::quant_matrix::{QuantMatrix, QuantWeights};
 use crate::llm::weights::{HostTensor, Weights};
@@ -228,6 +228,11 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
                 )
             })?,
         rope_theta: file.opt_f64("llama.rope.freq_base")?.unwrap_or(10_000.0),
+        hidden_act: "silu".to_string(),
+        rope_scaling: None,
+        attention_bias: false,
+        mlp_bias: false,
+        sliding_window: None,
         tie_word_embeddings: file.tensor_info("output.weight").is_none(),
         bos_token_id: to_u32("tokenizer.ggml.bos_token_id")?,
         eos_token_id: to_u32("tokenizer.ggml.eos_token_id")?.map(EosTokens::One),
@@ -327,6 +332,25 @@ pub fn config_to_gguf(
     config: &LlamaConfig,
     path: &Path,
 ) -> Result<Vec<(String, GgufValue)>, LlmError> {
+    if config.architecture() != Architecture::Llama
+        || config.rope_scaling.is_some()
+        || config.attention_bias
+    {
+        return Err(LlmError::format(
+            path,
+            format!(
+                "only plain Llama models are written as GGUF; this is a {:?} model{}",
+                config.model_type,
+                if config.rope_scaling.is_some() {
+                    " with Llama 3 rope scaling"
+                } else if config.attention_bias {
+                    " with attention biases"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
     let mut kv = vec![(
         "general.architecture".to_string(),
         GgufValue::String("llama".into()),

@@ -1,0 +1,195 @@
+//! The Llama-family variants besides plain Llama (Llama 3.x rope scaling,
+//! Qwen2's q/k/v biases, Qwen3's per-head Q/K norms, Mistral's sliding
+//! window) against their reference implementation: tiny random checkpoints
+//! saved by Hugging Face transformers, with the reference's logits and
+//! greedy tokens (tests/data/architectures, made by
+//! `scripts/make-architecture-fixtures`; provenance in its PROVENANCE.md).
+//! Each is loaded as a user's checkpoint directory is, on both backends.
+
+use std::path::{Path, PathBuf};
+
+use distill_gate::llm::config::Architecture;
+use distill_gate::llm::{
+    Backend, Checkpoint, GenerateRequest, LlamaDecoder, SamplingParams, TokenBatch, generate,
+};
+use serde_json::Value;
+
+/// Largest absolute logit difference accepted (the bound).
+const LOGIT_TOLERANCE: f32 = 1e-4;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/architectures")
+        .join(name)
+}
+
+fn expected(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixture(name).join("expected.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// Loads the fixture, checks its logits and greedy tokens on every
+/// backend against the reference's, and returns the checkpoint.
+fn matches_the_reference(name: &str, architecture: Architecture) -> Checkpoint {
+    let ckpt = Checkpoint::load(&fixture(name)).unwrap();
+    assert_eq!(ckpt.config.architecture(), architecture, "{name}");
+    let reference = expected(name);
+    assert_eq!(
+        reference["architecture"],
+        architecture.class_name(),
+        "{name}"
+    );
+    let cases = reference["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    // The reference generated a fixed number of tokens, EOS included.
+    let mut tokenizer = ckpt.tokenizer.clone();
+    tokenizer.eos.clear();
+    let mut config = ckpt.config.clone();
+    config.eos_token_id = None;
+    for backend in Backend::ALL {
+        let decoder =
+            LlamaDecoder::from_weights(&config, &ckpt.weights, &backend.device()).unwrap();
+        for case in cases {
+            let prompt = ids(&case["ids"]);
+            let batch = TokenBatch::right_padded(std::slice::from_ref(&prompt), 0).unwrap();
+            let logits: Vec<f32> = decoder
+                .forward(&batch)
+                .unwrap()
+                .into_data()
+                .iter::<f32>()
+                .collect();
+            let want: Vec<f32> = case["logits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|row| row.as_array().unwrap().iter())
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            assert_eq!(logits.len(), want.len(), "{name}");
+            let worst = logits
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= LOGIT_TOLERANCE,
+                "{name} on {backend}, {:?}: logits differ by up to {worst}",
+                case["prompt"]
+            );
+            let greedy = ids(&case["greedy"]);
+            let request = GenerateRequest {
+                prompt,
+                max_new_tokens: greedy.len(),
+                stop: Vec::new(),
+                sampling: SamplingParams::greedy(),
+            };
+            let out = generate(&decoder, &tokenizer, &[request]).unwrap();
+            assert_eq!(
+                out[0].tokens, greedy,
+                "{name} on {backend}, {:?}: greedy tokens",
+                case["prompt"]
+            );
+        }
+    }
+    ckpt
+}
+
+#[test]
+fn llama3_rope_scaling_matches_transformers() {
+    let ckpt = matches_the_reference("llama3", Architecture::Llama);
+    assert!(ckpt.config.rope_scaling.is_some());
+}
+
+#[test]
+fn qwen2_attention_biases_match_transformers() {
+    let ckpt = matches_the_reference("qwen2", Architecture::Qwen2);
+    assert!(
+        ckpt.weights
+            .contains_key("model.layers.1.self_attn.k_proj.bias")
+    );
+}
+
+#[test]
+fn qwen3_query_key_norms_match_transformers() {
+    let ckpt = matches_the_reference("qwen3", Architecture::Qwen3);
+    assert!(
+        ckpt.weights
+            .contains_key("model.layers.0.self_attn.q_norm.weight")
+    );
+}
+
+#[test]
+fn mistral_within_its_window_matches_transformers() {
+    let ckpt = matches_the_reference("mistral", Architecture::Mistral);
+    // The context is capped at the window (64), inside which sliding-window
+    // attention is full causal attention: a longer prompt is refused.
+    assert_eq!(ckpt.config.context_length(), 64);
+    let decoder =
+        LlamaDecoder::from_weights(&ckpt.config, &ckpt.weights, &Backend::Flex.device()).unwrap();
+    let request = GenerateRequest {
+        prompt: vec![1; 65],
+        max_new_tokens: 1,
+        stop: Vec::new(),
+        sampling: SamplingParams::greedy(),
+    };
+    let err = generate(&decoder, &ckpt.tokenizer, &[request])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than the model's context of 64"), "{err}");
+}
+
+#[test]
+fn variants_round_trip_their_extra_tensors() {
+    for name in ["qwen2", "qwen3", "llama3", "mistral"] {
+        let ckpt = Checkpoint::load(&fixture(name)).unwrap();
+        let decoder =
+            LlamaDecoder::from_weights(&ckpt.config, &ckpt.weights, &Backend::Flex.device())
+                .unwrap();
+        let back = decoder.to_weights().unwrap();
+        let mut names: Vec<_> = back.keys().collect();
+        let mut want: Vec<_> = ckpt.weights.keys().collect();
+        names.sort();
+        want.sort();
+        assert_eq!(names, want, "{name}");
+        for (k, t) in &ckpt.weights {
+            assert_eq!(back[k].data, t.data, "{name}: {k}");
+        }
+    }
+}
+
+#[test]
+fn an_unsupported_architecture_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture("qwen2")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let config_path = dir.path().join("config.json");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config["model_type"] = "gemma2".into();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    for err in [
+        Checkpoint::inspect(dir.path()).unwrap_err().to_string(),
+        Checkpoint::load(dir.path()).unwrap_err().to_string(),
+    ] {
+        assert!(
+            err.contains("model_type is \"gemma2\"; supported: llama, mistral, qwen2, qwen3"),
+            "{err}"
+        );
+        assert!(err.contains("config.json"), "{err}");
+    }
+    // A bias the config does not declare is an unknown tensor, not ignored.
+    config["model_type"] = "llama".into();
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let err = Checkpoint::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("q_proj.bias"), "{err}");
+}
