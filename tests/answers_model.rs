@@ -14,8 +14,8 @@ use support::{Workspace, arith, standard_models, text};
 /// The answer of the "good" student of [`standard_models`] to item `i`
 /// (target `t`): right except on every tenth item.
 fn good_output(i: usize) -> String {
-    let target = (i + 3) as f64;
-    format!(" {}", if i.is_multiple_of(10) { target + 1.0 } else { target })
+    let wrong = if i.is_multiple_of(10) { 1.0 } else { 0.0 };
+    format!(" {}", (i + 3) as f64 + wrong)
 }
 
 /// Writes `<name>.answers.jsonl` with `lines` and returns its path.

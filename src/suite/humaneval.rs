@@ -52,17 +52,10 @@ pub struct HumanEvalProblem {
 /// Reads a HumanEval-format JSONL file. Every bad line is reported (file,
 /// line, field) and nothing is returned unless all lines are good.
 pub fn read(path: &Path) -> Result<Vec<HumanEvalProblem>, Problems> {
-    Ok(read_lines(path)?.into_iter().map(|(p, _)| p).collect())
-}
-
-/// [`read`], each problem with its line.
-fn read_lines(path: &Path) -> Result<Vec<(HumanEvalProblem, usize)>, Problems> {
-    read_problems(
-        path,
-        "task_id",
-        |p: &HumanEvalProblem| &p.task_id,
-        parse_line,
-    )
+    Ok(HumanEval::read_lines(path)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
 }
 
 fn parse_line(text: &str) -> Result<HumanEvalProblem, LineError> {
