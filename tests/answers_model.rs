@@ -118,6 +118,10 @@ fn an_answers_file_is_gated_exactly_as_a_transcript_of_the_same_outputs() {
     );
     let replayed_summary = summary(&ws);
     let replayed_answers = answers_of(&ws, "good");
+    // Its reports name only the sources of recorded latencies it can have.
+    let md = std::fs::read_to_string(ws.run_dir().join("report.md")).unwrap();
+    assert!(md.contains("replayed from a transcript or served"), "{md}");
+    assert!(!md.contains("answers file"), "{md}");
 
     // The same outputs as an answers file: no usage, no latency, in
     // another order than the suite's, with a blank line.
