@@ -259,29 +259,56 @@ pub enum SuitesCommand {
     /// canonical_solution, test, entry_point) as a coding suite, then check
     /// that every canonical solution passes its tests in the sandbox.
     #[command(
-        after_help = "Example:\n  distill-gate suites import-humaneval HumanEval.jsonl --out suites/humaneval"
+        after_help = "Example:\n  distill-gate suites import-humaneval HumanEval.jsonl.gz --out suites/humaneval"
     )]
-    ImportHumaneval {
-        /// The HumanEval-format JSONL file.
-        file: PathBuf,
-        /// The suite directory to create.
-        #[arg(long)]
-        out: PathBuf,
-        /// Suite name (default: the output directory's name).
-        #[arg(long)]
-        name: Option<String>,
-        /// Completion budget per problem, in tokens.
-        #[arg(long, default_value_t = 384)]
-        max_tokens: u32,
-        /// Skip running the canonical solutions.
-        #[arg(long)]
-        no_verify: bool,
-        /// Run the canonical solutions even where neither a namespace jail
-        /// nor Landlock can confine them (only rlimits; as `[run]
-        /// unsafe_sandbox = true` does for a run).
-        #[arg(long, conflicts_with = "no_verify")]
-        unsafe_sandbox: bool,
-    },
+    ImportHumaneval(ImportArgs),
+    /// Import an MBPP-format JSONL file (task_id, text, code, test_list,
+    /// optional test_setup_code) as a coding suite, then check that every
+    /// reference solution passes its tests in the sandbox.
+    #[command(
+        after_help = "Example:\n  distill-gate suites import-mbpp mbpp.jsonl --out suites/mbpp"
+    )]
+    ImportMbpp(ImportArgs),
+}
+
+/// The arguments of every benchmark import (`suites import-humaneval`,
+/// `suites import-mbpp`).
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The benchmark's JSONL file (plain, or gzip as shipped: .jsonl.gz).
+    pub file: PathBuf,
+    /// The suite directory to create.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Suite name (default: the output directory's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Completion budget per problem, in tokens (default: 384 for
+    /// HumanEval, 512 for MBPP).
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Skip running the reference solutions.
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Run the reference solutions even where neither a namespace jail
+    /// nor Landlock can confine them (only rlimits; as `[run]
+    /// unsafe_sandbox = true` does for a run).
+    #[arg(long, conflicts_with = "no_verify")]
+    pub unsafe_sandbox: bool,
+}
+
+impl ImportArgs {
+    /// The suite name: `--name`, else the output directory's name.
+    pub fn name(&self) -> Result<String> {
+        match &self.name {
+            Some(n) => Ok(n.clone()),
+            None => self
+                .out
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .context("--out has no directory name; pass --name"),
+        }
+    }
 }
 
 #[derive(Args)]

@@ -116,6 +116,14 @@ pub enum ModelSource {
         /// The transcript file.
         transcript: PathBuf,
     },
+    /// Answers another system already gave (a production log, another
+    /// harness's samples, a batch API's results): JSONL, one
+    /// `{"id": "<suite>/<task id>", "output": ...}` a line
+    /// ([`crate::model::answers`]).
+    Answers {
+        /// The answers file.
+        answers: PathBuf,
+    },
     /// A local checkpoint (Hugging Face directory or `.gguf`) run in burn.
     Local {
         /// Checkpoint path.
@@ -181,6 +189,8 @@ struct RawModelSpec {
     kind: String,
     #[serde(default)]
     transcript: Option<PathBuf>,
+    #[serde(default)]
+    answers: Option<PathBuf>,
     #[serde(default)]
     path: Option<PathBuf>,
     #[serde(default)]
@@ -254,6 +264,7 @@ impl RawModelSpec {
     fn set_keys(&self) -> Vec<&'static str> {
         [
             ("transcript", self.transcript.is_some()),
+            ("answers", self.answers.is_some()),
             ("path", self.path.is_some()),
             ("backend", self.backend.is_some()),
             ("batch_size", self.batch_size.is_some()),
@@ -285,13 +296,14 @@ impl RawModelSpec {
     fn into_spec(self, field: &str, output_dir: &Path) -> Result<ModelSpec, (String, String)> {
         let allowed: &[&str] = match self.kind.as_str() {
             "replay" => &["transcript"],
+            "answers" => &["answers"],
             "local" => &["path", "backend", "batch_size"],
             "openai" | "anthropic" => HTTP_KEYS,
             other => {
                 return Err((
                     format!("{field}.kind"),
                     format!(
-                        "unknown kind {other:?} (expected \"replay\", \"local\", \"openai\" or \"anthropic\")"
+                        "unknown kind {other:?} (expected \"replay\", \"answers\", \"local\", \"openai\" or \"anthropic\")"
                     ),
                 ));
             }
@@ -313,6 +325,14 @@ impl RawModelSpec {
                     (
                         format!("{field}.transcript"),
                         "kind = \"replay\" needs a transcript file".to_string(),
+                    )
+                })?,
+            },
+            "answers" => ModelSource::Answers {
+                answers: self.answers.ok_or_else(|| {
+                    (
+                        format!("{field}.answers"),
+                        "kind = \"answers\" needs an answers file".to_string(),
                     )
                 })?,
             },
@@ -838,6 +858,9 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         let source = match m.source {
             ModelSource::Replay { transcript } => ModelSource::Replay {
                 transcript: resolve(&transcript),
+            },
+            ModelSource::Answers { answers } => ModelSource::Answers {
+                answers: resolve(&answers),
             },
             ModelSource::Local {
                 path,

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use clap::Parser;
 
+use distill_gate::diagnostics::Problems;
 use distill_gate::error::{self, EXIT_BROKEN, Error};
 use distill_gate::pipeline::{self, Evaluated};
 use distill_gate::report::{self, summary_md};
@@ -61,23 +61,15 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
         Command::Compare(a) => compare(&a)?,
         Command::Plan(a) => plan(&a)?,
         Command::Suites(SuitesCommand::List { dir }) => suites_list(&dir)?,
-        Command::Suites(SuitesCommand::ImportHumaneval {
-            file,
-            out,
-            name,
-            max_tokens,
-            no_verify,
-            unsafe_sandbox,
-        }) => {
-            let name = match name {
-                Some(n) => n,
-                None => out
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .context("--out has no directory name; pass --name")?,
-            };
-            distill_gate::sandbox::allow_unsafe(unsafe_sandbox);
-            import_humaneval(&file, &out, &name, max_tokens, !no_verify)?
+        Command::Suites(SuitesCommand::ImportHumaneval(a)) => {
+            let max_tokens = a.max_tokens.unwrap_or(suite::humaneval::DEFAULT_MAX_TOKENS);
+            let import = suite::benchmark::import::<suite::humaneval::HumanEval>;
+            import_benchmark(&a, &a.name()?, max_tokens, import)?
+        }
+        Command::Suites(SuitesCommand::ImportMbpp(a)) => {
+            let max_tokens = a.max_tokens.unwrap_or(suite::mbpp::DEFAULT_MAX_TOKENS);
+            let import = suite::benchmark::import::<suite::mbpp::Mbpp>;
+            import_benchmark(&a, &a.name()?, max_tokens, import)?
         }
         Command::Record(a) => {
             let options = a.options(std::env::args().collect::<Vec<_>>().join(" "))?;
@@ -221,27 +213,31 @@ fn suites_list(dir: &Path) -> Result<u8, Error> {
     Ok(0)
 }
 
-/// `suites import-humaneval`: writes the suite, then (with `verify`)
-/// checks that every canonical solution passes in the sandbox.
-fn import_humaneval(
-    file: &Path,
-    out: &Path,
+/// A benchmark format's import: source file, suite directory, suite name
+/// and completion budget to the suite written.
+type BenchmarkImport = fn(&Path, &Path, &str, u32) -> Result<suite::benchmark::Imported, Problems>;
+
+/// `suites import-humaneval` and `suites import-mbpp`: writes the suite
+/// with `import` (the format's), then (unless `--no-verify`) checks that
+/// every reference solution passes in the sandbox.
+fn import_benchmark(
+    a: &cli::ImportArgs,
     name: &str,
     max_tokens: u32,
-    verify: bool,
+    import: BenchmarkImport,
 ) -> Result<u8, Error> {
-    let imported =
-        suite::humaneval::import(file, out, name, max_tokens).map_err(Error::Unusable)?;
+    distill_gate::sandbox::allow_unsafe(a.unsafe_sandbox);
+    let imported = import(&a.file, &a.out, name, max_tokens).map_err(Error::Unusable)?;
     println!(
         "wrote {} problems to {} (source sha256 {})",
         imported.tasks,
         imported.dir.display(),
         imported.source_sha256
     );
-    if !verify {
+    if a.no_verify {
         return Ok(0);
     }
-    let checked = suite::humaneval::verify(out)?;
+    let checked = suite::benchmark::verify(&imported)?;
     for line in checked.failure_lines() {
         eprintln!("{line}");
     }

@@ -282,7 +282,16 @@ pub struct ModelInfo {
     pub few_shot: Option<usize>,
 }
 
+/// How [`ModelInfo::backend`] begins for a model that read an answers file.
+pub const ANSWERS_BACKEND: &str = "answers file";
+
 impl ModelInfo {
+    /// Whether the model's answers were read from an answers file (their
+    /// latencies, when given, were measured by whoever produced it).
+    pub fn reads_answers(&self) -> bool {
+        self.backend.starts_with(ANSWERS_BACKEND)
+    }
+
     /// What the model was asked and with which prompt template, for people:
     /// `every item; the suites' prompts`, or e.g. `logistics/extraction;
     /// own prompts without few-shot examples`.
@@ -379,6 +388,11 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Whether a model of the run read an answers file.
+    pub fn reads_answers(&self) -> bool {
+        self.models.iter().any(ModelInfo::reads_answers)
+    }
+
     /// The line every report shows about the code sandbox, if the run
     /// scores code.
     pub fn isolation_line(&self) -> Option<String> {

@@ -49,14 +49,14 @@ fn entry(prompt: &str, completion: Option<&str>) -> TranscriptEntry {
         completion: completion.map(|text| Completion {
             text: text.into(),
             usage: Usage::default(),
-            latency: Latency {
+            latency: Some(Latency {
                 total_ms: 1.0,
                 first_token_ms: None,
                 batch_ms: None,
                 batch_size: 1,
                 source: LatencySource::Live,
-            },
-            finish: FinishReason::Stop,
+            }),
+            finish: Some(FinishReason::Stop),
         }),
         error: completion
             .is_none()
@@ -167,7 +167,7 @@ fn tiny_student_memorises_the_teacher_and_loads_for_generation() {
         let c = answer.as_ref().unwrap();
         if c.text == format!(" {city}") {
             right += 1;
-            assert_eq!(c.finish, FinishReason::Eos, "it learned to stop");
+            assert_eq!(c.finish, Some(FinishReason::Eos), "it learned to stop");
         }
     }
     assert!(right >= 9, "{right}/10 memorised answers");

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use distill_gate::suite::load_suite;
 
+mod support;
+
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_distill-gate"))
 }
@@ -99,17 +101,10 @@ fn a_broken_canonical_solution_fails_the_import() {
 
 #[test]
 fn the_benchmarks_own_gzip_file_imports_like_its_jsonl() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    let jsonl = std::fs::read(sample()).unwrap_or_else(|e| panic!("read: {e}"));
     // As OpenAI ships it: HumanEval.jsonl.gz.
     let gz = dir.path().join("HumanEval.jsonl.gz");
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(&jsonl)
-        .unwrap_or_else(|e| panic!("gzip: {e}"));
-    let bytes = encoder.finish().unwrap_or_else(|e| panic!("gzip: {e}"));
-    std::fs::write(&gz, bytes).unwrap_or_else(|e| panic!("write: {e}"));
+    support::gzip_copy(&sample(), &gz);
     let import = |source: &Path, out: &Path| {
         Command::new(bin())
             .args(["suites", "import-humaneval"])

@@ -1075,8 +1075,8 @@ fn local_model_answers_requests_through_the_model_trait() {
             completion.usage.completion_tokens,
             req.settings.max_tokens as u64
         );
-        assert_eq!(completion.finish, FinishReason::Length);
-        let latency = completion.latency;
+        assert_eq!(completion.finish, Some(FinishReason::Length));
+        let latency = completion.latency.expect("a measured latency");
         assert_eq!(latency.source, LatencySource::Live);
         assert!(latency.batch_size >= 1 && latency.batch_size <= 2);
         assert!(latency.total_ms > 0.0);

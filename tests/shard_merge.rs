@@ -231,7 +231,7 @@ fn a_schedulers_index_picks_the_shard_without_shell_arithmetic() {
     .output()
     .expect("spawn distill-gate");
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
-    // An unset variable or an index past the last shard: exit 2, named.
+    // An unset variable, an index past the last shard or not a number: exit 2, named.
     for (value, want) in [
         (
             None,
@@ -240,6 +240,10 @@ fn a_schedulers_index_picks_the_shard_without_shell_arithmetic() {
         (
             Some("2"),
             "JOB_COMPLETION_INDEX=\"2\" is past the last shard",
+        ),
+        (
+            Some("1a"),
+            "JOB_COMPLETION_INDEX=\"1a\" is not a whole number",
         ),
     ] {
         let mut command = demo::command(

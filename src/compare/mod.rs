@@ -265,6 +265,10 @@ pub struct RunRef {
     pub interval: IntervalMethod,
     /// Its retention floor.
     pub floor: TeacherFloor,
+    /// Whether a model of the run read an answers file (its recorded
+    /// latencies may come from there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub answers_files: bool,
 }
 
 /// Latency (ms) and cost of one side on the matched items.
@@ -553,6 +557,7 @@ pub fn compare_runs(
         config_sha256: r.summary.config_sha256.clone(),
         interval: r.summary.statistics.interval,
         floor: r.floor.clone(),
+        answers_files: r.summary.reads_answers(),
     };
     Ok(CompareReport {
         baseline: run_ref(baseline),

@@ -12,7 +12,7 @@ use super::statistics::Change;
 use super::{CompareReport, Operating, RunRef, SideRetention, StudentChange, SuiteChange};
 use crate::report::markdown::{escape, plain_table};
 use crate::report::numbers::{MISSING, confidence, dollars, millis, opt, p_value, percent, ratio};
-use crate::report::swap::{RECORDED_NOTE, swap_line, swap_lines_recorded, swap_markdown};
+use crate::report::swap::{recorded_note, swap_line, swap_lines_recorded, swap_markdown};
 use crate::summary::Verdict;
 
 /// The width the terminal output fits when stdout is not a terminal (or
@@ -192,6 +192,11 @@ fn suite_rows(suites: &[SuiteChange]) -> Vec<(String, Vec<String>)> {
     ]
 }
 
+/// Whether a model of either run read an answers file.
+fn reads_answers(report: &CompareReport) -> bool {
+    report.baseline.answers_files || report.candidate.answers_files
+}
+
 /// Whether some latency in the students' tables was recorded earlier.
 fn suites_recorded(report: &CompareReport) -> bool {
     report
@@ -275,7 +280,7 @@ pub fn render_terminal_at(report: &CompareReport, width: u16) -> String {
         out.push_str(&wrap(&note, width));
     }
     if suites_recorded(report) || swap_lines_recorded(&report.swap_plans) {
-        out.push_str(&wrap(RECORDED_NOTE, width));
+        out.push_str(&wrap(&recorded_note(reads_answers(report)), width));
     }
     out
 }
@@ -360,7 +365,7 @@ pub fn render_markdown(report: &CompareReport) -> String {
     }
     let notes: Vec<String> = floor_notes(report)
         .into_iter()
-        .chain(suites_recorded(report).then(|| RECORDED_NOTE.to_string()))
+        .chain(suites_recorded(report).then(|| recorded_note(reads_answers(report))))
         .collect();
     if !notes.is_empty() {
         out.push('\n');
@@ -369,7 +374,10 @@ pub fn render_markdown(report: &CompareReport) -> String {
         }
     }
     out.push_str("\n## Swap plan (candidate run)\n\n");
-    out.push_str(&swap_markdown(&report.swap_plans));
+    out.push_str(&swap_markdown(
+        &report.swap_plans,
+        report.candidate.answers_files,
+    ));
     out
 }
 

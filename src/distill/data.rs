@@ -88,7 +88,7 @@ pub fn load_pairs(paths: &[PathBuf]) -> Result<Pairs, DistillError> {
                     prompt: e.prompt,
                     chat: e.settings.chat,
                     completion: c.text,
-                    ends: c.finish != FinishReason::Length,
+                    ends: c.finish != Some(FinishReason::Length),
                 },
             );
         }

@@ -48,12 +48,12 @@ impl Generation {
     pub fn answer_line(&self, i: usize) -> String {
         match &self.answers[i] {
             Ok(c) => format!(
-                "[{i}] prompt {} tokens, completion {} tokens, first token {:.0} ms, total {:.0} ms, finish {:?}",
+                "[{i}] prompt {} tokens, completion {} tokens, first token {:.0} ms, total {:.0} ms, finish {}",
                 c.usage.prompt_tokens,
                 c.usage.completion_tokens,
-                c.latency.first_token_ms.unwrap_or(f64::NAN),
-                c.latency.total_ms,
-                c.finish
+                c.latency.and_then(|l| l.first_token_ms).unwrap_or(f64::NAN),
+                c.latency.map_or(f64::NAN, |l| l.total_ms),
+                c.finish.map_or("unknown".to_string(), |f| format!("{f:?}"))
             ),
             Err(e) => format!("[{i}] error: {e}"),
         }

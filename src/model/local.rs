@@ -204,7 +204,7 @@ impl Model for LocalModel {
                                 cached_prompt_tokens: 0,
                                 estimated: false,
                             },
-                            latency: Latency {
+                            latency: Some(Latency {
                                 total_ms: out.total_time.as_secs_f64() * 1e3,
                                 first_token_ms: out
                                     .time_to_first_token
@@ -212,8 +212,8 @@ impl Model for LocalModel {
                                 batch_ms: Some(batch_ms),
                                 batch_size: chunk.len(),
                                 source: LatencySource::Live,
-                            },
-                            finish: out.finish,
+                            }),
+                            finish: Some(out.finish),
                         });
                     }
                 }

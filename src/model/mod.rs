@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod answers;
 pub mod batching;
 pub mod generate;
 pub mod http;
@@ -84,7 +85,8 @@ pub struct Usage {
 pub enum LatencySource {
     /// Measured in this run.
     Live,
-    /// Measured when the transcript was recorded and replayed now.
+    /// Measured earlier, not by this run: when the transcript was recorded
+    /// and replayed now, or by the system whose answers file is read.
     Recorded,
     /// Served from a response cache; the latency is the one originally measured.
     Cached,
@@ -117,10 +119,11 @@ pub struct Completion {
     pub text: String,
     /// Token counts.
     pub usage: Usage,
-    /// Timing.
-    pub latency: Latency,
-    /// Why generation stopped.
-    pub finish: FinishReason,
+    /// Timing; `None` when nobody measured it (an answers file that gives
+    /// no latency), never an invented figure.
+    pub latency: Option<Latency>,
+    /// Why generation stopped; `None` when the answer does not say.
+    pub finish: Option<FinishReason>,
 }
 
 /// Who a model is: enough to key a transcript or cache and to tell two

@@ -26,6 +26,10 @@ pub fn source_problems(config: &GateConfig) -> Vec<Problem> {
                 "transcript",
                 format!("transcript {} does not exist", transcript.display()),
             ),
+            ModelSource::Answers { answers } if !answers.exists() => (
+                "answers",
+                format!("answers file {} does not exist", answers.display()),
+            ),
             ModelSource::Local { path, .. } if !path.exists() => (
                 "path",
                 format!("checkpoint {} does not exist", path.display()),

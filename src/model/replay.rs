@@ -68,7 +68,9 @@ impl Model for ReplayModel {
                 Err(problem) => Err(ModelError::Failed(problem.to_string())),
                 Ok(Some(e)) => match (e.completion, e.error) {
                     (Some(mut c), _) => {
-                        c.latency.source = LatencySource::Recorded;
+                        if let Some(l) = &mut c.latency {
+                            l.source = LatencySource::Recorded;
+                        }
                         Ok(c)
                     }
                     (None, Some(err)) => Err(ModelError::Failed(format!("recorded error: {err}"))),

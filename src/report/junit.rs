@@ -9,7 +9,7 @@
 
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::labels::{RECORDED_MARK, RECORDED_NOTE};
+use super::labels::{RECORDED_MARK, recorded_note};
 use super::{Exporter, GateRow, ReportContext, ReportError, gate_rows, items_needed};
 use crate::summary::{Summary, Verdict};
 
@@ -125,7 +125,7 @@ fn test_case(row: &GateRow<'_>, summary: &Summary) -> TestCase {
         lines.extend(items_needed(row));
     }
     if marked {
-        lines.push(format!("{RECORDED_MARK} {RECORDED_NOTE}"));
+        lines.push(format!("{RECORDED_MARK} {}", recorded_note(summary)));
     }
     let message = if lines.is_empty() {
         g.verdict.to_string()

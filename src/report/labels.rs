@@ -16,10 +16,21 @@ use crate::summary::Summary;
 /// The mark on a latency or speedup built on latencies recorded earlier.
 pub(crate) const RECORDED_MARK: &str = "*";
 
-/// The footnote explaining [`RECORDED_MARK`].
-pub(crate) const RECORDED_NOTE: &str = "built on latencies recorded earlier (replayed from a \
-     transcript or served from a response cache), not measured in this run: they reflect the \
-     runtime, machine and load of the recording, so a speedup against them can be far off";
+/// The footnote explaining [`RECORDED_MARK`] in a report of `summary`:
+/// where its recorded latencies can come from, an answers file named only
+/// when a model of the run read one.
+pub(crate) fn recorded_note(summary: &Summary) -> String {
+    let sources = if summary.reads_answers() {
+        "replayed from a transcript, served from a response cache or given in an answers file"
+    } else {
+        "replayed from a transcript or served from a response cache"
+    };
+    format!(
+        "built on latencies recorded earlier ({sources}), not measured in this run: they \
+         reflect the runtime, machine and load of the recording, so a speedup against them can \
+         be far off"
+    )
+}
 
 /// The retention interval method of the run, for people:
 /// "Fieller interval", "BCa paired bootstrap, 10,000 resamples", ...

@@ -10,7 +10,7 @@
 //! break a table or the emphasis.
 
 use super::labels::{
-    RECORDED_MARK, RECORDED_NOTE, accuracy_sentence, gate_confidence, lower_bound_sentence,
+    RECORDED_MARK, accuracy_sentence, gate_confidence, lower_bound_sentence, recorded_note,
     retention_method, thousands,
 };
 use super::numbers::{
@@ -116,7 +116,10 @@ pub fn render_markdown_short(summary: &Summary) -> String {
         table(&mut out, &header, &align, &body);
     }
     if reasons(&mut out, &rows, summary.inconclusive_fails) {
-        out.push_str(&format!("\n\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
+        out.push_str(&format!(
+            "\n\\{RECORDED_MARK} {}.\n",
+            escape(&recorded_note(summary))
+        ));
     }
     out
 }
@@ -133,11 +136,14 @@ fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
         return;
     }
     section(out, "Swap plan");
-    out.push_str(&super::swap::swap_markdown(&ctx.summary.swap_plans));
+    out.push_str(&super::swap::swap_markdown(
+        &ctx.summary.swap_plans,
+        ctx.summary.reads_answers(),
+    ));
     if latencies_recorded(ctx.summary) {
         out.push_str(&format!(
             "\nThe routings' p50 and p95 are \\{RECORDED_MARK} {}.\n",
-            escape(RECORDED_NOTE)
+            escape(&recorded_note(ctx.summary))
         ));
     }
 }
@@ -316,7 +322,10 @@ fn verdict_table(out: &mut String, summary: &Summary, rows: &[GateRow<'_>]) {
         escape(&accuracy_sentence(summary)),
     ));
     if rows.iter().any(GateRow::any_recorded) {
-        out.push_str(&format!("\n\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
+        out.push_str(&format!(
+            "\n\\{RECORDED_MARK} {}.\n",
+            escape(&recorded_note(summary))
+        ));
     }
 }
 
@@ -606,7 +615,10 @@ fn latency_cost_table(out: &mut String, summary: &Summary) {
         "\nPercentiles interpolate linearly between order statistics; time to first token is a mean.\n",
     );
     if recorded {
-        out.push_str(&format!("\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
+        out.push_str(&format!(
+            "\\{RECORDED_MARK} {}.\n",
+            escape(&recorded_note(summary))
+        ));
     }
 }
 

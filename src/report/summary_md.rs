@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::labels::{RECORDED_MARK, RECORDED_NOTE, lower_bound_sentence};
+use super::labels::{RECORDED_MARK, lower_bound_sentence, recorded_note};
 use super::markdown::{escape, verdict_md};
 use super::numbers::{MISSING, confidence, percent, ratio};
 use super::{GateRow, gate_rows, items_needed, overall_verdict, verdict_counts};
@@ -91,7 +91,10 @@ pub fn render_run(summary: &Summary) -> String {
         out.push_str(&format!("- {}\n", escape(&line)));
     }
     if marked {
-        out.push_str(&format!("\n\\{RECORDED_MARK} {}.\n", escape(RECORDED_NOTE)));
+        out.push_str(&format!(
+            "\n\\{RECORDED_MARK} {}.\n",
+            escape(&recorded_note(summary))
+        ));
     }
     out
 }

@@ -6,8 +6,16 @@ use super::markdown::{escape, plain_table};
 use super::numbers::{MISSING, dollars, millis, opt, percent, ratio};
 use crate::summary::{Blend, SwapPlan};
 
-/// The footnote of a swap plan's latency marked `*`.
-pub(crate) const RECORDED_NOTE: &str = "* latency includes items recorded earlier (replayed transcript or cache), not measured in this run";
+/// The footnote of a swap plan's latency marked `*`; `answers`: a model of
+/// the run read an answers file.
+pub(crate) fn recorded_note(answers: bool) -> String {
+    let sources = if answers {
+        "replayed transcript, cache or answers file"
+    } else {
+        "replayed transcript or cache"
+    };
+    format!("* latency includes items recorded earlier ({sources}), not measured in this run")
+}
 
 /// Whether some latency of a swap plan was recorded earlier.
 fn plans_recorded(plans: &[SwapPlan]) -> bool {
@@ -75,8 +83,9 @@ fn blend_latency(b: &Blend, ms: Option<f64>) -> String {
 }
 
 /// The swap plan as Markdown: per student, the categories it takes over and
-/// the blend against the teacher alone.
-pub fn swap_markdown(plans: &[SwapPlan]) -> String {
+/// the blend against the teacher alone; `answers`: a model of the run read
+/// an answers file (named among the sources of recorded latencies).
+pub fn swap_markdown(plans: &[SwapPlan], answers: bool) -> String {
     if plans.is_empty() {
         return "No students.\n".to_string();
     }
@@ -148,7 +157,7 @@ pub fn swap_markdown(plans: &[SwapPlan]) -> String {
         );
     }
     if plans_recorded(plans) {
-        out.push_str(&format!("\n{}\n", escape(RECORDED_NOTE)));
+        out.push_str(&format!("\n{}\n", escape(&recorded_note(answers))));
     }
     out
 }

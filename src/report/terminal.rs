@@ -6,7 +6,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{Attribute, Cell, CellAlignment, Color, Table};
 
-use super::labels::{RECORDED_MARK, RECORDED_NOTE, lower_bound_sentence};
+use super::labels::{RECORDED_MARK, lower_bound_sentence, recorded_note};
 use super::numbers::{
     confidence, dollars, factor, millis, model_dollars, p_value, percent, percent_interval, rate,
     ratio,
@@ -75,7 +75,7 @@ pub fn render_terminal(summary: &Summary, color: bool) -> String {
         }
     }
     if recorded {
-        out.push_str(&format!("\n{RECORDED_MARK} {RECORDED_NOTE}\n"));
+        out.push_str(&format!("\n{RECORDED_MARK} {}\n", recorded_note(summary)));
     }
     out
 }

@@ -8,13 +8,14 @@ use std::time::Instant;
 use crate::config::{ModelSource, ModelSpec};
 use crate::cost::request_cost;
 use crate::diagnostics::{Problem, Problems};
+use crate::model::answers::AnswersModel;
 use crate::model::batching::request_batches;
 use crate::model::http::HttpModel;
 use crate::model::http::budget::Budget;
 use crate::model::replay::ReplayModel;
 use crate::model::transcript::key_of;
 use crate::model::{Completion, Model, ModelError};
-use crate::run::identity::{ModelId, ModelIds};
+use crate::run::identity::{ModelId, ModelIds, answers_id};
 use crate::run::in_flight::{self, InFlight};
 use crate::run::journal::{Journal, JournalEntry, Role, WorkKey, WorkStatus};
 use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
@@ -41,7 +42,13 @@ pub enum RunError {
 }
 
 /// Opens the model a config entry names; API models spend from `budget`.
-pub fn open_model(spec: &ModelSpec, budget: &Arc<Budget>) -> Result<Box<dyn Model>, RunError> {
+/// With `expected`, an answers file must still be the one that identity
+/// was computed from (an answer is journaled under that identity).
+pub fn open_model(
+    spec: &ModelSpec,
+    budget: &Arc<Budget>,
+    expected: Option<&ModelId>,
+) -> Result<Box<dyn Model>, RunError> {
     match &spec.source {
         ModelSource::Http(h) => Ok(Box::new(
             HttpModel::open(&spec.name, h, &spec.price, Arc::clone(budget))
@@ -49,6 +56,19 @@ pub fn open_model(spec: &ModelSpec, budget: &Arc<Budget>) -> Result<Box<dyn Mode
         )),
         ModelSource::Replay { transcript } => {
             Ok(Box::new(ReplayModel::open(&spec.name, transcript)?))
+        }
+        ModelSource::Answers { answers } => {
+            let model = AnswersModel::open(&spec.name, answers)?;
+            if let Some(id) = expected
+                && answers_id(model.sha256()) != *id
+            {
+                return Err(RunError::Model(format!(
+                    "{}: answers file {} changed during the run; run again to use it as it is now",
+                    spec.name,
+                    answers.display()
+                )));
+            }
+            Ok(Box::new(model))
         }
         ModelSource::Local {
             path,
@@ -68,10 +88,21 @@ pub fn open_model(spec: &ModelSpec, budget: &Arc<Budget>) -> Result<Box<dyn Mode
 }
 
 /// For a replay model, every planned request must be in its transcript;
-/// each missing one is reported at the task's `file:line`.
-pub fn check_replay_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Problems> {
-    let ModelSource::Replay { transcript } = &spec.source else {
-        return Ok(());
+/// each missing one is reported at the task's `file:line`. For an answers
+/// file model, every planned item must have an answer and every answer an
+/// item ([`crate::model::answers::AnswersFile::problems_for`]).
+pub fn check_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Problems> {
+    let transcript = match &spec.source {
+        ModelSource::Replay { transcript } => transcript,
+        ModelSource::Answers { answers } => {
+            let problems = crate::model::answers::read(answers)?.problems_for(plan, spec);
+            return if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(Problems(problems))
+            };
+        }
+        _ => return Ok(()),
     };
     let t = crate::model::transcript::read_shared(transcript)?;
     let mut problems = Vec::new();
@@ -281,7 +312,7 @@ fn ask_models<'a>(
             continue;
         }
         let loading = Instant::now();
-        let mut model = open_model(spec, budget)?;
+        let mut model = open_model(spec, budget, Some(id))?;
         timings.model_load_secs += loading.elapsed().as_secs_f64();
         let batches = request_batches(
             pending,
@@ -484,9 +515,9 @@ fn journal_entry(
                 detail: score.detail,
                 extracted: score.extracted,
                 usage: c.usage,
-                cost: request_cost(&c.usage, Some(&c.latency), &spec.price),
-                latency: Some(c.latency),
-                finish: Some(c.finish),
+                cost: request_cost(&c.usage, c.latency.as_ref(), &spec.price),
+                latency: c.latency,
+                finish: c.finish,
                 ..base
             }
         }

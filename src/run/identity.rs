@@ -23,7 +23,7 @@ use crate::model::ModelIdentity;
 use crate::model::transcript::key_of;
 use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::{Plan, PlannedItem};
-use crate::summary::ModelInfo;
+use crate::summary::{ANSWERS_BACKEND, ModelInfo};
 
 /// The identity of a model as configured: lowercase hex SHA-256 of what
 /// changes its answers (see [`model_id`]).
@@ -62,6 +62,8 @@ enum IdentityParts<'a> {
     },
     /// A replayed transcript: its content (re-recording changes it).
     Replay { transcript_sha256: String },
+    /// An answers file: its content (any edit changes it).
+    Answers { answers_sha256: &'a str },
     /// An API model: what is sent besides each request's own prompt and
     /// settings.
     Http {
@@ -110,6 +112,10 @@ pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> 
         ModelSource::Replay { transcript } => IdentityParts::Replay {
             transcript_sha256: sha256_file(transcript).map_err(|e| unreadable(transcript, e))?,
         },
+        ModelSource::Answers { answers } => {
+            let digest = sha256_file(answers).map_err(|e| unreadable(answers, e))?;
+            return Ok(answers_id(&digest));
+        }
         ModelSource::Http(h) => IdentityParts::Http {
             provider: h.provider.as_str(),
             base_url: &h.base_url,
@@ -121,9 +127,21 @@ pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> 
             extra_body: &h.extra_body,
         },
     };
+    Ok(id_of(&parts))
+}
+
+/// The identity of an answers file model whose file's content has SHA-256
+/// `answers_sha256` (hex): what [`model_id`] gives, and what a run checks
+/// the file it read against.
+pub fn answers_id(answers_sha256: &str) -> ModelId {
+    id_of(&IdentityParts::Answers { answers_sha256 })
+}
+
+/// The digest of a model's identity parts.
+fn id_of(parts: &IdentityParts<'_>) -> ModelId {
     // serde_json writes fields in declaration order: the digest is stable.
-    let bytes = serde_json::to_vec(&parts).unwrap_or_default();
-    Ok(ModelId(sha256_hex(&bytes)))
+    let bytes = serde_json::to_vec(parts).unwrap_or_default();
+    ModelId(sha256_hex(&bytes))
 }
 
 /// The identities of every model of a plan, by config name.
@@ -146,6 +164,7 @@ impl ModelIds {
                 Err((file, e)) => {
                     let key = match spec.source {
                         ModelSource::Replay { .. } => "transcript",
+                        ModelSource::Answers { .. } => "answers",
                         _ => "path",
                     };
                     problems.push(plan.config.problem(
@@ -214,6 +233,14 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo, Problems> {
             (
                 format!("replay of {} ({})", m.backend, m.name),
                 m.fingerprint,
+            )
+        }
+        ModelSource::Answers { answers } => {
+            let fingerprint = sha256_file(answers)
+                .map_err(|e| Problems::one(Problem::file(answers, e.to_string())))?;
+            (
+                format!("{ANSWERS_BACKEND} {}", answers.display()),
+                fingerprint,
             )
         }
         ModelSource::Local { path, backend, .. } => {

@@ -83,12 +83,20 @@ impl Sampling {
                 if sampled {
                     r.settings.seed = self.seed.wrapping_add(u64::from(s));
                 }
-                if s > 0 {
-                    r.id = format!("{}#{s}", base.id);
-                }
+                r.id = sample_request_id(&base.id, s);
                 r
             })
             .collect()
+    }
+}
+
+/// The id of sample `sample` of the request `id` (`suite/task`): `id`
+/// itself for sample 0, `"{id}#{sample}"` after it.
+pub fn sample_request_id(id: &str, sample: u32) -> String {
+    if sample == 0 {
+        id.to_string()
+    } else {
+        format!("{id}#{sample}")
     }
 }
 

@@ -19,8 +19,8 @@ pub struct Prepared {
 
 /// Loads the config at `config_path` and its suites, and checks every model
 /// before any runs, so no answer is lost to a checkpoint that cannot be
-/// opened: local checkpoints are inspected, every replay transcript must
-/// cover the plan, and code is refused when the sandbox cannot isolate it
+/// opened: local checkpoints are inspected, every replay transcript and
+/// answers file must cover the plan (and an answers file answer nothing else), and code is refused when the sandbox cannot isolate it
 /// here (and `[run] unsafe_sandbox` does not allow that). Every problem
 /// found is returned together. Sets the sandbox's `unsafe_sandbox`
 /// permission from the config; says each contamination warning on stderr.
@@ -39,11 +39,16 @@ pub fn prepare(config_path: &Path) -> Result<Prepared, RunError> {
             return Err(RunError::Input(crate::diagnostics::Problems(problems)));
         }
     };
-    // Replay transcripts are read and checked on one thread per core.
+    // Replay transcripts and answers files are read and checked on one
+    // thread per core.
     let coverage = crate::parallel::map_in_order(plan.config.models().collect(), |spec| {
         match &spec.source {
-            ModelSource::Replay { transcript } if !transcript.exists() => Ok(()), // reported above
-            _ => execute::check_replay_coverage(&plan, spec),
+            ModelSource::Replay { transcript: file } | ModelSource::Answers { answers: file }
+                if !file.exists() =>
+            {
+                Ok(()) // reported above
+            }
+            _ => execute::check_coverage(&plan, spec),
         }
     });
     for covered in coverage {

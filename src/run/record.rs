@@ -416,7 +416,7 @@ fn open_model(o: &RecordOptions) -> Result<(Box<dyn Model>, PathBuf), RecordErro
                 cfg.run.max_cost_from_flag,
                 0.0,
             ));
-            let model = execute::open_model(spec, &budget)?;
+            let model = execute::open_model(spec, &budget, None)?;
             Ok((model, config.clone()))
         }
     }

@@ -43,10 +43,12 @@
 //! block with `{examples}` (otherwise it goes first); the example template
 //! can use `{target}`.
 
+pub mod benchmark;
 pub mod error;
 pub mod humaneval;
 pub mod list;
 pub mod load;
+pub mod mbpp;
 pub mod prompt;
 mod template;
 mod toml_doc;

@@ -17,6 +17,15 @@ stop = ["\n"]
 scorer = { kind = "numeric", abs_tol = 0.0 }
 "#;
 
+/// Writes `source` gzip-compressed (as benchmarks ship their files) to `gz`.
+pub fn gzip_copy(source: &Path, gz: &Path) {
+    use std::io::Write;
+    let bytes = std::fs::read(source).expect("read the file to compress");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&bytes).expect("gzip");
+    std::fs::write(gz, encoder.finish().expect("gzip")).expect("write the gzip file");
+}
+
 /// Writes `suites/arith` under `root`: 10 train items and `n` test items
 /// `t-i` asking `i + (7i + 3)`, category `even`/`odd` by `i`.
 pub fn write_arith_suite(root: &Path, n: usize) {
@@ -149,14 +158,14 @@ pub fn transcript_line(
                 cached_prompt_tokens: 0,
                 estimated: false,
             },
-            latency: Latency {
+            latency: Some(Latency {
                 total_ms,
                 first_token_ms: Some(first_token_ms),
                 batch_ms: None,
                 batch_size: 1,
                 source: LatencySource::Live,
-            },
-            finish: FinishReason::Stop,
+            }),
+            finish: Some(FinishReason::Stop),
         }),
         error: None,
     };

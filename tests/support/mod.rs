@@ -88,14 +88,14 @@ impl Workspace {
                         estimated: false,
                     },
                     text,
-                    latency: Latency {
+                    latency: Some(Latency {
                         total_ms: 10.0 + i as f64,
                         first_token_ms: Some(5.0),
                         batch_ms: None,
                         batch_size: 1,
                         source: LatencySource::Live,
-                    },
-                    finish: FinishReason::Stop,
+                    }),
+                    finish: Some(FinishReason::Stop),
                 }),
                 error: None,
             };

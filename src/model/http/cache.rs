@@ -49,7 +49,9 @@ impl ResponseCache {
             return None;
         }
         let mut c = entry.completion;
-        c.latency.source = LatencySource::Cached;
+        if let Some(l) = &mut c.latency {
+            l.source = LatencySource::Cached;
+        }
         Some(c)
     }
 
@@ -119,20 +121,21 @@ mod tests {
                 cached_prompt_tokens: 0,
                 estimated: false,
             },
-            latency: Latency {
+            latency: Some(Latency {
                 total_ms: 123.5,
                 first_token_ms: None,
                 batch_ms: None,
                 batch_size: 1,
                 source: LatencySource::Live,
-            },
-            finish: FinishReason::Stop,
+            }),
+            finish: Some(FinishReason::Stop),
         };
         assert!(cache.get(&key("a")).is_none());
         cache.put(&key("a"), &c).unwrap();
         let hit = cache.get(&key("a")).unwrap();
-        assert_eq!(hit.latency.source, LatencySource::Cached);
-        assert_eq!(hit.latency.total_ms, 123.5);
+        let latency = hit.latency.unwrap();
+        assert_eq!(latency.source, LatencySource::Cached);
+        assert_eq!(latency.total_ms, 123.5);
         assert_eq!(hit.text, "42");
         assert!(cache.get(&key("b")).is_none());
         let mut other = key("a");

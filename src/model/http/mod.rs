@@ -399,14 +399,14 @@ impl HttpModel {
                     let completion = Completion {
                         text: cut_at_stop(reply.text, &req.stop),
                         usage,
-                        latency: Latency {
+                        latency: Some(Latency {
                             total_ms,
                             first_token_ms: reply.first_token_ms,
                             batch_ms: None,
                             batch_size: 1,
                             source: LatencySource::Live,
-                        },
-                        finish: reply.finish,
+                        }),
+                        finish: Some(reply.finish),
                     };
                     if let Some(cache) = &self.cache
                         && let Err(e) = cache.put(&req, &completion)

@@ -25,8 +25,8 @@ use self::charts::{
 };
 use self::disagreements::{Disagreement, Group, disagreements};
 use super::labels::{
-    RECORDED_MARK, RECORDED_NOTE, accuracy_confidence, accuracy_sentence, gate_confidence,
-    lower_bound_sentence, retention_method, thousands,
+    RECORDED_MARK, accuracy_confidence, accuracy_sentence, gate_confidence, lower_bound_sentence,
+    recorded_note as note_text, retention_method, thousands,
 };
 use super::numbers::{
     confidence, dollars, factor, millis, model_dollars, opt, percent, percent_interval, ratio,
@@ -280,16 +280,16 @@ fn verdicts(out: &mut String, summary: &Summary) {
         escape(&accuracy_sentence(summary)),
     ));
     if rows.iter().any(GateRow::any_recorded) {
-        out.push_str(&recorded_note());
+        out.push_str(&recorded_note(summary));
     }
     out.push_str("</section>\n");
 }
 
-/// The footnote of [`RECORDED_MARK`].
-fn recorded_note() -> String {
+/// The footnote of [`RECORDED_MARK`] in a report of `summary`.
+fn recorded_note(summary: &Summary) -> String {
     format!(
         "<p class=\"note recorded\"><span class=\"mark\">{RECORDED_MARK}</span> {}.</p>\n",
-        escape(RECORDED_NOTE)
+        escape(&note_text(summary))
     )
 }
 
@@ -712,12 +712,17 @@ fn latency(
     journal: &[JournalEntry],
 ) -> Result<(), ReportError> {
     let most = charts::MAX_STRIP_POINTS;
+    let recorded = if summary.reads_answers() {
+        "replay latencies measured when their transcript was recorded, or give those their \
+         answers file reports, not measured in this run"
+    } else {
+        "replay latencies measured when their transcript was recorded, not in this run"
+    };
     out.push_str(&format!(
         "<section id=\"latency\">\n<h2>Latency</h2>\n<p class=\"note\">Every item's latency per \
          model over all suites (dots; above {most} items, {most} of them evenly spaced in rank), the \
          middle half of the items (box) and the 50th, 95th and 99th percentiles (ticks), all \
-         computed from every item. Models marked “recorded” replay latencies measured when their \
-         transcript was recorded, not in this run.</p>\n",
+         computed from every item. Models marked “recorded” {recorded}.</p>\n",
     ));
     let mut labels = Vec::new();
     let mut data_rows = Vec::new();
@@ -871,7 +876,7 @@ fn swap_plan_section(out: &mut String, ctx: &ReportContext<'_>) {
         out.push_str("</tbody>\n</table>\n");
     }
     if recorded {
-        out.push_str(&recorded_note());
+        out.push_str(&recorded_note(ctx.summary));
     }
     out.push_str("</section>\n");
 }
