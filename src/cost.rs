@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Latency, Usage};
+use crate::measure::{Latency, Usage};
 
 /// Prices used for cost: per token for API teachers, per compute hour for
 /// self-hosted models. All in US dollars.
@@ -91,7 +91,7 @@ pub fn per_1k(total: f64, items: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::LatencySource;
+    use crate::measure::LatencySource;
 
     #[test]
     fn token_cost_uses_each_rate() {

@@ -2,10 +2,11 @@
 //! value a line, bounded line length, every bad line reported with its
 //! number, and a torn last line (a writer killed mid-line) skipped. And
 //! reading a whole JSON file (`run.json`, `summary.json`, `training.json`),
-//! its failures said in the caller's words.
+//! its failures said in the caller's words. And cutting a torn last line
+//! before such a file is appended to again.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
@@ -228,4 +229,41 @@ pub fn json_field(e: &serde_json::Error) -> String {
         }
     }
     String::new()
+}
+/// Cuts a torn last line (one without a trailing newline) from a JSONL file
+/// that is about to be appended to. Returns whether anything was cut.
+pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(false);
+    }
+    // Scan back from the end to the last newline.
+    let mut pos = len;
+    let mut buf = [0u8; 4096];
+    loop {
+        let start = pos.saturating_sub(buf.len() as u64);
+        let n = (pos - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep == len {
+                return Ok(false);
+            }
+            file.set_len(keep)?;
+            file.sync_all()?;
+            return Ok(true);
+        }
+        if start == 0 {
+            file.set_len(0)?;
+            file.sync_all()?;
+            return Ok(true);
+        }
+        pos = start;
+    }
 }

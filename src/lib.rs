@@ -14,6 +14,7 @@ pub mod fingerprint;
 pub mod gate;
 pub mod jsonl;
 pub mod llm;
+pub mod measure;
 pub mod model;
 pub mod parallel;
 pub mod pipeline;

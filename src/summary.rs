@@ -2,9 +2,71 @@
 //! journal. `summary.json` is this type serialised; every report format
 //! renders from it (and the journal, for per-item views), never from models.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use crate::run::journal::Role;
+/// The name used for "every suite together".
+pub const ALL: &str = "all";
+
+/// Whether a journal line is about the teacher or a student.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The reference model.
+    Teacher,
+    /// A model under test.
+    Student,
+}
+
+/// What a contamination check found about one transcript a student was
+/// trained on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contamination {
+    /// The student.
+    pub student: String,
+    /// The student's place in the config's `[[students]]`.
+    #[serde(skip)]
+    pub index: usize,
+    /// The transcript, as its `training.json` names it.
+    pub transcript: String,
+    /// Gated items the transcript holds, by suite (empty when none, or when
+    /// it could not be checked).
+    pub overlap: BTreeMap<String, usize>,
+    /// A few of those items, as `suite/task`.
+    pub examples: Vec<String>,
+    /// Why the transcript could not be checked, when it could not.
+    pub unchecked: Option<String>,
+}
+
+impl Contamination {
+    /// Gated items the transcript holds.
+    pub fn items(&self) -> usize {
+        self.overlap.values().sum()
+    }
+
+    /// One line for people: what overlaps, or why it was not checked.
+    pub fn describe(&self) -> String {
+        match &self.unchecked {
+            Some(why) => format!(
+                "{}: could not check training transcript {} for gated items: {why}",
+                self.student, self.transcript
+            ),
+            None => format!(
+                "{} was trained on {}, which holds {} of the gated items ({}; e.g. {})",
+                self.student,
+                self.transcript,
+                self.items(),
+                self.overlap
+                    .iter()
+                    .map(|(s, n)| format!("{s}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.examples.join(", ")
+            ),
+        }
+    }
+}
 
 pub use crate::gate::Verdict;
 
@@ -372,7 +434,7 @@ pub struct Summary {
     /// `[run] allow_contamination`) or could not be checked; every report
     /// warns about each.
     #[serde(default)]
-    pub contamination: Vec<crate::run::contamination::Contamination>,
+    pub contamination: Vec<Contamination>,
     /// For runs that score code: the containment the sandbox gives model
     /// code on the machine that wrote the summary
     /// ([`crate::sandbox::Isolation::describe`]), or why it refuses to run
@@ -440,7 +502,7 @@ impl Summary {
                 .iter()
                 .find(|s| s.model == model && s.suite == suite && s.category.is_none())
         };
-        row(crate::run::summarize::ALL).or_else(|| match self.suites.as_slice() {
+        row(ALL).or_else(|| match self.suites.as_slice() {
             [only] => row(&only.name),
             _ => None,
         })

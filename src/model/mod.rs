@@ -23,6 +23,16 @@ pub struct GenerationRequest {
     pub settings: GenerationSettings,
 }
 
+/// The id of sample `sample` of the request `id` (`suite/task`): `id`
+/// itself for sample 0, `"{id}#{sample}"` after it.
+pub fn sample_request_id(id: &str, sample: u32) -> String {
+    if sample == 0 {
+        id.to_string()
+    } else {
+        format!("{id}#{sample}")
+    }
+}
+
 /// Settings that change what a model answers; part of every cache/replay key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationSettings {
@@ -62,51 +72,9 @@ impl Default for GenerationSettings {
     }
 }
 
-/// Token counts for one request, as the backend counted them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    /// Prompt (input) tokens billed at the full rate.
-    pub prompt_tokens: u64,
-    /// Generated (output) tokens.
-    pub completion_tokens: u64,
-    /// Prompt tokens served from the provider's prompt cache (billed at the cached rate).
-    #[serde(default)]
-    pub cached_prompt_tokens: u64,
-    /// Whether the counts are an estimate because the server reported no
-    /// usage ([`crate::model::http::budget::estimate_usage`]: an upper
-    /// bound); reports mark the costs built on them.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub estimated: bool,
-}
-
-/// Where a completion's latency figure comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LatencySource {
-    /// Measured in this run.
-    Live,
-    /// Measured earlier, not by this run: when the transcript was recorded
-    /// and replayed now, or by the system whose answers file is read.
-    Recorded,
-    /// Served from a response cache; the latency is the one originally measured.
-    Cached,
-}
-
-/// Timing of one request.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    /// Wall time from request to last token, in milliseconds.
-    pub total_ms: f64,
-    /// Wall time to the first generated token, when the backend knows it.
-    pub first_token_ms: Option<f64>,
-    /// Wall time of the whole batch this request ran in, in milliseconds
-    /// (students are priced per compute hour of their batches).
-    pub batch_ms: Option<f64>,
-    /// Number of requests in that batch.
-    pub batch_size: usize,
-    /// Whether the figure was measured now or earlier.
-    pub source: LatencySource,
-}
+/// What answering one request took, in tokens and time (defined below
+/// both the models and the costs built on them).
+pub use crate::measure::{Latency, LatencySource, Usage};
 
 /// Why generation stopped (defined by the runtime, which every model's
 /// answer reports in its terms).

@@ -256,7 +256,7 @@ impl TranscriptWriter {
         {
             std::fs::create_dir_all(dir)?;
         }
-        crate::run::journal::truncate_torn_tail(path)?;
+        crate::jsonl::truncate_torn_tail(path)?;
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         Ok(Self {
             file,

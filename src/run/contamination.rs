@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::config::{ModelSource, ModelSpec};
 use crate::diagnostics::{Problem, Problems};
@@ -36,54 +36,7 @@ pub fn training_file_of(checkpoint: &Path) -> PathBuf {
     }
 }
 
-/// What a contamination check found about one transcript a student was
-/// trained on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Contamination {
-    /// The student.
-    pub student: String,
-    /// The student's place in the config's `[[students]]`.
-    #[serde(skip)]
-    pub index: usize,
-    /// The transcript, as its `training.json` names it.
-    pub transcript: String,
-    /// Gated items the transcript holds, by suite (empty when none, or when
-    /// it could not be checked).
-    pub overlap: BTreeMap<String, usize>,
-    /// A few of those items, as `suite/task`.
-    pub examples: Vec<String>,
-    /// Why the transcript could not be checked, when it could not.
-    pub unchecked: Option<String>,
-}
-
-impl Contamination {
-    /// Gated items the transcript holds.
-    pub fn items(&self) -> usize {
-        self.overlap.values().sum()
-    }
-
-    /// One line for people: what overlaps, or why it was not checked.
-    pub fn describe(&self) -> String {
-        match &self.unchecked {
-            Some(why) => format!(
-                "{}: could not check training transcript {} for gated items: {why}",
-                self.student, self.transcript
-            ),
-            None => format!(
-                "{} was trained on {}, which holds {} of the gated items ({}; e.g. {})",
-                self.student,
-                self.transcript,
-                self.items(),
-                self.overlap
-                    .iter()
-                    .map(|(s, n)| format!("{s}: {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                self.examples.join(", ")
-            ),
-        }
-    }
-}
+pub use crate::summary::Contamination;
 
 /// The part of `training.json` this check reads.
 #[derive(Deserialize)]

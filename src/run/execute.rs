@@ -90,12 +90,16 @@ pub fn open_model(
 /// For a replay model, every planned request must be in its transcript;
 /// each missing one is reported at the task's `file:line`. For an answers
 /// file model, every planned item must have an answer and every answer an
-/// item ([`crate::model::answers::AnswersFile::problems_for`]).
+/// item ([`crate::run::answers::problems_for`]).
 pub fn check_coverage(plan: &Plan, spec: &ModelSpec) -> Result<(), Problems> {
     let transcript = match &spec.source {
         ModelSource::Replay { transcript } => transcript,
         ModelSource::Answers { answers } => {
-            let problems = crate::model::answers::read(answers)?.problems_for(plan, spec);
+            let problems = crate::run::answers::problems_for(
+                &crate::model::answers::read(answers)?,
+                plan,
+                spec,
+            );
             return if problems.is_empty() {
                 Ok(())
             } else {

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -15,15 +15,7 @@ use crate::diagnostics::{Problem, Problems};
 use crate::jsonl;
 use crate::model::{FinishReason, Latency, LatencySource, Usage};
 
-/// Whether a journal line is about the teacher or a student.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The reference model.
-    Teacher,
-    /// A model under test.
-    Student,
-}
+pub use crate::summary::Role;
 
 /// One (model, task) result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,44 +234,6 @@ impl LastLine {
     }
 }
 
-/// Cuts a torn last line (one without a trailing newline) from a JSONL file
-/// that is about to be appended to. Returns whether anything was cut.
-pub fn truncate_torn_tail(path: &Path) -> std::io::Result<bool> {
-    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(false);
-    }
-    // Scan back from the end to the last newline.
-    let mut pos = len;
-    let mut buf = [0u8; 4096];
-    loop {
-        let start = pos.saturating_sub(buf.len() as u64);
-        let n = (pos - start) as usize;
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut buf[..n])?;
-        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
-            let keep = start + i as u64 + 1;
-            if keep == len {
-                return Ok(false);
-            }
-            file.set_len(keep)?;
-            file.sync_all()?;
-            return Ok(true);
-        }
-        if start == 0 {
-            file.set_len(0)?;
-            file.sync_all()?;
-            return Ok(true);
-        }
-        pos = start;
-    }
-}
-
 /// Reads every complete line of a journal. A torn last line is skipped (it
 /// will be redone); a malformed complete line is an error naming the line.
 pub fn read(path: &Path) -> Result<Vec<JournalEntry>, Problems> {
@@ -427,7 +381,7 @@ impl Journal {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        truncate_torn_tail(path).map_err(io)?;
+        jsonl::truncate_torn_tail(path).map_err(io)?;
         let mut done = HashMap::new();
         let mut live_cost: HashMap<String, f64> = HashMap::new();
         for_each(path, |e| {

@@ -1,5 +1,6 @@
 //! Orchestration: plan the run, execute it against the journal, summarise.
 
+pub mod answers;
 pub mod contamination;
 pub mod execute;
 pub mod identity;

@@ -90,15 +90,7 @@ impl Sampling {
     }
 }
 
-/// The id of sample `sample` of the request `id` (`suite/task`): `id`
-/// itself for sample 0, `"{id}#{sample}"` after it.
-pub fn sample_request_id(id: &str, sample: u32) -> String {
-    if sample == 0 {
-        id.to_string()
-    } else {
-        format!("{id}#{sample}")
-    }
-}
+pub use crate::model::sample_request_id;
 
 impl PlannedSuite {
     /// The suite's name.

@@ -33,8 +33,7 @@ use crate::summary::{
 /// optional category, and the (suite, task id) keys in it.
 type Scope<'a> = (String, Option<String>, Vec<(&'a str, &'a str)>);
 
-/// The name used for "every suite together".
-pub const ALL: &str = "all";
+pub use crate::summary::ALL;
 
 /// A failure to compute statistics (invalid thresholds reach here only if
 /// the config validation missed them).

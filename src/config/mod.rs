@@ -1,6 +1,8 @@
 //! The `gate.toml` schema: which teacher, which students, which suites, what
 //! thresholds. Loading reports every problem as `file:line: field: message`.
 
+pub mod http;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,7 @@ pub use crate::cost::Price;
 use crate::diagnostics::{KeyLines, Problem, Problems, line_of_offset};
 use crate::gate::GateThresholds;
 use crate::llm::Backend;
-use crate::model::http::{HttpSource, Provider};
+use http::{HttpSource, Provider};
 use serde::{Deserialize, Serialize};
 
 /// A whole `gate.toml`, with relative paths resolved against its directory.
@@ -950,7 +952,7 @@ fn http_problems(h: &HttpSource) -> Vec<(&'static str, String)> {
         ));
     }
     for key in h.extra_body.keys() {
-        if let Some(instead) = crate::model::http::set_by_the_client(h.provider, key) {
+        if let Some(instead) = http::set_by_the_client(h.provider, key) {
             p.push((
                 "extra_body",
                 format!(
