@@ -563,7 +563,7 @@ fn humaneval_lines_give_the_column_within_the_line() {
         .replace("HumanEval/0", "HumanEval/1")
         .replace("\"f\"}", "\"f\",}");
     std::fs::write(&path, format!("{good}\n{bad}\n")).unwrap();
-    let problems = distill_gate::suite::humaneval::read(&path).unwrap_err();
+    let problems = <distill_gate::suite::humaneval::HumanEval as distill_gate::suite::benchmark::Format>::read(&path).unwrap_err();
     let got: Vec<String> = problems.0.iter().map(|p| p.to_string()).collect();
     // The column of the closing brace after the comma: the line's last byte.
     assert_eq!(

@@ -181,6 +181,13 @@ pub trait Format {
     /// is reported (file, line, field) and nothing is returned unless all
     /// lines are good.
     fn read_lines(path: &Path) -> Result<Vec<(Self::Problem, usize)>, Problems>;
+    /// Every problem of the file at `path`, without their lines.
+    fn read(path: &Path) -> Result<Vec<Self::Problem>, Problems> {
+        Ok(Self::read_lines(path)?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect())
+    }
     /// The suite task for one problem.
     fn to_task(problem: &Self::Problem) -> Task;
 }

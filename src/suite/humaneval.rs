@@ -49,15 +49,6 @@ pub struct HumanEvalProblem {
     pub extra: Map<String, Value>,
 }
 
-/// Reads a HumanEval-format JSONL file. Every bad line is reported (file,
-/// line, field) and nothing is returned unless all lines are good.
-pub fn read(path: &Path) -> Result<Vec<HumanEvalProblem>, Problems> {
-    Ok(HumanEval::read_lines(path)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect())
-}
-
 fn parse_line(text: &str) -> Result<HumanEvalProblem, LineError> {
     let mut map = object(text)?;
     let task_id = take_string(&mut map, "task_id")?;
@@ -158,7 +149,7 @@ mod tests {
             "{GOOD}\n{}\n",
             extra.replace("HumanEval/0", "HumanEval/1")
         ));
-        let problems = read(&path).unwrap_or_default();
+        let problems = HumanEval::read(&path).unwrap_or_default();
         assert_eq!(problems.len(), 2);
         assert_eq!(problems[0].entry_point, "add");
         assert_eq!(problems[1].extra.get("difficulty"), Some(&json!(2)));
@@ -178,7 +169,7 @@ mod tests {
             .replace("HumanEval/0", "HumanEval/8");
         let text = format!("{GOOD}\n{GOOD}\n{missing}\nnot json\n{not_ident}\n{no_check}\n");
         let (_dir, path) = write(&text);
-        let Err(problems) = read(&path) else {
+        let Err(problems) = HumanEval::read(&path) else {
             panic!("bad file accepted");
         };
         let got: Vec<(Option<usize>, Option<String>)> = problems

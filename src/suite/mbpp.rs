@@ -58,15 +58,6 @@ pub struct MbppProblem {
     pub extra: Map<String, Value>,
 }
 
-/// Reads an MBPP-format JSONL file. Every bad line is reported (file, line,
-/// field) and nothing is returned unless all lines are good.
-pub fn read(path: &Path) -> Result<Vec<MbppProblem>, Problems> {
-    Ok(Mbpp::read_lines(path)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect())
-}
-
 /// `def name(` in a solution.
 static DEFINED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?m)^\s*(?:async\s+)?def\s+([A-Za-z_]\w*)\s*\(").expect("static pattern")
@@ -222,7 +213,7 @@ mod tests {
     #[test]
     fn reads_problems_finds_the_function_under_test_and_keeps_extra_fields() {
         let (_dir, path) = write(&format!("{GOOD}\n"));
-        let problems = read(&path).unwrap_or_default();
+        let problems = Mbpp::read(&path).unwrap_or_default();
         assert_eq!(problems.len(), 1);
         let p = &problems[0];
         assert_eq!(p.task_id, "901");
@@ -255,7 +246,7 @@ mod tests {
         let text =
             format!("{GOOD}\n{GOOD}\n{no_tests}\n{undefined}\n\n{float_id}\n{no_code}\n[1]\n");
         let (_dir, path) = write(&text);
-        let Err(problems) = read(&path) else {
+        let Err(problems) = Mbpp::read(&path) else {
             panic!("bad file accepted");
         };
         let got: Vec<(Option<usize>, Option<String>)> = problems
