@@ -233,14 +233,16 @@ impl Attention {
 }
 
 /// Scaled dot-product attention of a packed row (`q`: `[1, kv_heads,
-/// groups * len, head_dim]`, `mask` causal within the row): burn's fused
-/// kernel outside autodiff (the teacher of token-level distillation). Under
-/// autodiff on flex, [`fused::causal_softmax`] (one pass forward and one
-/// backward, on every core). Elsewhere under autodiff, burn's `attention`
-/// would be decomposed into about ten passes over the `[.., queries, keys]`
-/// scores and its max would be part of the graph, so the scale goes on the
-/// queries (a fraction of the scores' size) and `softmax` shifts by a
-/// detached max. Rows are never fully masked (a query sees itself).
+/// groups * len, head_dim]`, `mask` causal within the row). On flex in f32,
+/// with or without autodiff (the student, and the teacher of token-level
+/// distillation), [`fused::causal_softmax`]: one pass forward and one
+/// backward, on every core, over the causal half of the scores only.
+/// Elsewhere, burn's fused kernel outside autodiff; under autodiff its
+/// `attention` would be decomposed into about ten passes over the
+/// `[.., queries, keys]` scores and its max would be part of the graph, so
+/// the scale goes on the queries (a fraction of the scores' size) and
+/// `softmax` shifts by a detached max. Rows are never fully masked (a query
+/// sees itself).
 fn training_attention(
     q: Tensor<4>,
     k: Tensor<4>,
@@ -248,12 +250,12 @@ fn training_attention(
     mask: Option<Tensor<4, Bool>>,
     head_dim: usize,
 ) -> Tensor<4> {
-    if !q.device().is_autodiff() {
-        return fused_attention(q, k, v, mask);
-    }
-    if fused::fused(&q.device(), q.dtype()) {
+    if fused::fused_packed(&q.device(), q.dtype()) {
         let scale = 1.0 / (head_dim as f64).sqrt();
         return fused::causal_softmax(q.matmul(k.swap_dims(2, 3)), scale).matmul(v);
+    }
+    if !q.device().is_autodiff() {
+        return fused_attention(q, k, v, mask);
     }
     let scores = q
         .mul_scalar(1.0 / (head_dim as f64).sqrt())

@@ -28,7 +28,10 @@ use burn::backend::{
 };
 use burn::nn::RmsNorm;
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+use multiversion::multiversion;
 use rayon::prelude::*;
+
+use super::simd;
 
 /// Elements per rayon task: small tensors stay on one thread.
 const TASK_ELEMENTS: usize = 1 << 14;
@@ -107,9 +110,19 @@ pub(crate) fn fused(device: &Device, dtype: DType) -> bool {
     dtype == DType::F32 && device.is_autodiff() && *device == Device::flex()
 }
 
-/// `norm` applied to `x`, fused where [`fused`] allows.
+/// Whether the packed forward of training (`forward_packed_hidden`, never
+/// used to generate) takes the fused RMSNorm and causal softmax: f32 on
+/// flex, with or without autodiff. Without it is the teacher's forward in
+/// token-level distillation, whose logits are a training target (burn's
+/// attention kernel spent its time in a scalar `expf` there).
+pub(crate) fn fused_packed(device: &Device, dtype: DType) -> bool {
+    dtype == DType::F32 && *device == Device::flex()
+}
+
+/// `norm` applied to `x` in the packed forward, fused where
+/// [`fused_packed`] allows.
 pub(crate) fn rms_norm<const D: usize>(norm: &RmsNorm, x: Tensor<D>) -> Tensor<D> {
-    if !fused(&x.device(), x.dtype()) {
+    if !fused_packed(&x.device(), x.dtype()) {
         return norm.forward(x);
     }
     let gamma = norm.gamma.val().into_dispatch();
@@ -130,7 +143,7 @@ pub(crate) fn silu_mul<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor
 }
 
 /// The causal softmax of packed attention (see [`FusedOps::causal_softmax`]),
-/// for scores [`fused`] accepts, `[.., groups * len, len]`.
+/// for scores [`fused_packed`] accepts, `[.., groups * len, len]`.
 pub(crate) fn causal_softmax(scores: Tensor<4>, scale: f64) -> Tensor<4> {
     debug_assert_eq!(scores.dims()[2] % scores.dims()[3].max(1), 0);
     Tensor::from_dispatch(<Dispatch as FusedOps>::causal_softmax(
@@ -236,19 +249,234 @@ fn chunk(width: usize) -> usize {
     width * (TASK_ELEMENTS / width).max(1)
 }
 
+/// `1 / (1 + e^-v)`, from `e^-|v|` so that it never overflows.
+#[inline(always)]
 fn sigmoid(v: f32) -> f32 {
-    if v >= 0.0 {
-        1.0 / (1.0 + (-v).exp())
-    } else {
-        let e = v.exp();
-        e / (1.0 + e)
-    }
+    let e = simd::exp(-v.abs());
+    let s = 1.0 / (1.0 + e);
+    if v >= 0.0 { s } else { e * s }
 }
 
 /// `1 / sqrt(mean(row^2) + eps)`.
+#[inline(always)]
 fn inv_rms(row: &[f32], eps: f32) -> f32 {
-    let mean = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+    let mean = simd::sum(row, |v| v * v) / row.len() as f32;
     1.0 / (mean + eps).sqrt()
+}
+
+// Each rayon task below runs one of the following functions, compiled once
+// for the baseline target and once with AVX2 and FMA, chosen at run time
+// (see src/llm/simd.rs).
+
+/// RMSNorm of whole rows of `d`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn rms_norm_task(out: &mut [f32], x: &[f32], gamma: &[f32], d: usize, eps: f32) {
+    for (out, x) in out.chunks_mut(d).zip(x.chunks(d)) {
+        let inv = inv_rms(x, eps);
+        for ((o, &v), &g) in out.iter_mut().zip(x).zip(gamma) {
+            *o = v * inv * g;
+        }
+    }
+}
+
+/// RMSNorm's backward over whole rows of `d`: writes `dx` and adds the rows'
+/// part of `dgamma`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn rms_norm_backward_task(
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    x: &[f32],
+    grad: &[f32],
+    gamma: &[f32],
+    eps: f32,
+) {
+    let d = gamma.len();
+    for ((dx, x), grad) in dx.chunks_mut(d).zip(x.chunks(d)).zip(grad.chunks(d)) {
+        let inv = inv_rms(x, eps);
+        let mean = inv * simd::sum3(x, grad, gamma, |v, g, w| g * w * v) / d as f32;
+        let rows = dx.iter_mut().zip(x).zip(grad).zip(gamma);
+        for ((((o, &v), &g), &w), dg) in rows.zip(dgamma.iter_mut()) {
+            let h = v * inv;
+            *o = inv * (g * w - h * mean);
+            *dg += g * h;
+        }
+    }
+}
+
+/// `out = f(a)` elementwise.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn map_task<F: Fn(f32) -> f32>(out: &mut [f32], a: &[f32], f: F) {
+    for (o, &a) in out.iter_mut().zip(a) {
+        *o = f(a);
+    }
+}
+
+/// `out = f(a, b)` elementwise.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn map2_task<F: Fn(f32, f32) -> f32>(out: &mut [f32], a: &[f32], b: &[f32], f: F) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = f(a, b);
+    }
+}
+
+/// `out = f(a, b, c)` elementwise.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn map3_task<F: Fn(f32, f32, f32) -> f32>(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: F) {
+    for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
+        *o = f(a, b, c);
+    }
+}
+
+/// The causal softmax of whole rows of `len` scores, the first being row
+/// `first_row` of the scores (row `r` sees its first `r % len + 1` keys).
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn causal_softmax_task(out: &mut [f32], s: &[f32], first_row: usize, len: usize, scale: f32) {
+    for (i, (out, s)) in out.chunks_mut(len).zip(s.chunks(len)).enumerate() {
+        let seen = (first_row + i) % len + 1;
+        let (out, s) = (&mut out[..seen], &s[..seen]);
+        // The scale is positive, so the largest scaled score is the
+        // largest score scaled.
+        let max = simd::max(s) * scale;
+        for (o, &v) in out.iter_mut().zip(s) {
+            *o = simd::exp(v * scale - max);
+        }
+        let inv = 1.0 / simd::sum(out, |p| p);
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+/// The causal softmax's backward over whole rows (see
+/// [`causal_softmax_task`]).
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn causal_softmax_backward_task(
+    out: &mut [f32],
+    p: &[f32],
+    grad: &[f32],
+    first_row: usize,
+    len: usize,
+    scale: f32,
+) {
+    let rows = out.chunks_mut(len).zip(p.chunks(len)).zip(grad.chunks(len));
+    for (i, ((out, p), grad)) in rows.enumerate() {
+        let seen = (first_row + i) % len + 1;
+        let (p, grad) = (&p[..seen], &grad[..seen]);
+        let dot = simd::sum2(p, grad, |p, g| p * g);
+        for ((o, &p), &g) in out.iter_mut().zip(p).zip(grad) {
+            *o = scale * p * (g - dot);
+        }
+    }
+}
+
+/// `max + ln(sum(exp(row * scale - max)))` of `row * scale` (`scale`
+/// positive).
+#[inline(always)]
+fn log_sum_exp(row: &[f32], scale: f32) -> f32 {
+    let max = simd::max(row) * scale;
+    max + simd::sum(row, |v| simd::exp(v * scale - max)).ln()
+}
+
+/// [`log_sum_exp`] of one row.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn log_sum_exp_task(row: &[f32], scale: f32) -> f32 {
+    log_sum_exp(row, scale)
+}
+
+/// Cross-entropy's backward of one row: `g * (softmax(row) - onehot(t))`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn nll_backward_task(out: &mut [f32], row: &[f32], target: usize, g: f32) {
+    let lse = log_sum_exp(row, 1.0);
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = g * simd::exp(v - lse);
+    }
+    out[target] -= g;
+}
+
+/// `KL(softmax(t / T) || softmax(s / T))` of one row.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn kl_task(s: &[f32], t: &[f32], inv_t: f32) -> f32 {
+    let (lse_s, lse_t) = (log_sum_exp(s, inv_t), log_sum_exp(t, inv_t));
+    simd::sum2(s, t, |s, t| {
+        let log_t = t * inv_t - lse_t;
+        simd::exp(log_t) * (log_t - (s * inv_t - lse_s))
+    })
+}
+
+/// The KL divergence's backward of one row: `g * (softmax(s / T) -
+/// softmax(t / T)) / T`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn kl_backward_task(out: &mut [f32], s: &[f32], t: &[f32], inv_t: f32, g: f32) {
+    let (lse_s, lse_t) = (log_sum_exp(s, inv_t), log_sum_exp(t, inv_t));
+    let scale = g * inv_t;
+    for ((o, &s), &t) in out.iter_mut().zip(s).zip(t) {
+        *o = scale * (simd::exp(s * inv_t - lse_s) - simd::exp(t * inv_t - lse_t));
+    }
+}
+
+/// Rotary positions of whole rows of `d` (see [`rope_rows`]), the first
+/// being row `first_row` of `x`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn rope_task(
+    out: &mut [f32],
+    x: &[f32],
+    (cos, sin): (&[f32], &[f32]),
+    (first_row, heads, seq, d): (usize, usize, usize, usize),
+    transpose: bool,
+) {
+    let half = d / 2;
+    for (i, (out, x)) in out.chunks_mut(d).zip(x.chunks(d)).enumerate() {
+        let row = first_row + i;
+        // Row (b, h, s) of x uses angle row (b, s).
+        let angle = (row / (heads * seq)) * seq + row % seq;
+        let (c, s) = (
+            &cos[angle * d..(angle + 1) * d],
+            &sin[angle * d..(angle + 1) * d],
+        );
+        // Each half takes the other half of x, times the sines at its own
+        // positions (forward) or at the other half's (the adjoint).
+        for (lo, hi) in [(0, half), (half, 0)] {
+            let sines = if transpose {
+                &s[hi..hi + half]
+            } else {
+                &s[lo..lo + half]
+            };
+            let rotated = out[lo..lo + half]
+                .iter_mut()
+                .zip(&x[lo..lo + half])
+                .zip(&c[lo..lo + half])
+                .zip(&x[hi..hi + half])
+                .zip(sines);
+            for ((((o, &x), &c), &other), &s) in rotated {
+                *o = x * c + other * s;
+            }
+        }
+    }
+}
+
+/// `sum(x^2)`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn sum_squares_task(x: &[f32]) -> f32 {
+    simd::sum(x, |v| v * v)
+}
+
+/// AdamW's update of a slice of parameters: writes the new parameters and
+/// moments.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn adamw_task(
+    (p2, m2, v2): (&mut [f32], &mut [f32], &mut [f32]),
+    (p, g, m, v): (&[f32], &[f32], &[f32], &[f32]),
+    s: &AdamWStep,
+) {
+    let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
+    let old = p.iter().zip(g).zip(m).zip(v);
+    let new = p2.iter_mut().zip(m2.iter_mut()).zip(v2.iter_mut());
+    for ((((&p, &g), &m), &v), ((p2, m2), v2)) in old.zip(new) {
+        let m = m * s.beta_1 + g * f1;
+        let v = v * s.beta_2 + g * g * f2;
+        let delta = (m / s.correction_1) / ((v / s.correction_2).sqrt() + s.epsilon);
+        *p2 = p * s.decay - delta * s.lr;
+        *m2 = m;
+        *v2 = v;
+    }
 }
 
 fn rms_norm_forward(x: &FlexTensor, gamma: &FlexTensor, eps: f64) -> FlexTensor {
@@ -258,14 +486,7 @@ fn rms_norm_forward(x: &FlexTensor, gamma: &FlexTensor, eps: f64) -> FlexTensor 
     let mut out = vec![0.0f32; x.len()];
     out.par_chunks_mut(chunk(d))
         .zip(x.par_chunks(chunk(d)))
-        .for_each(|(out, x)| {
-            for (out, x) in out.chunks_mut(d).zip(x.chunks(d)) {
-                let inv = inv_rms(x, eps as f32);
-                for ((o, &v), &g) in out.iter_mut().zip(x).zip(gamma.iter()) {
-                    *o = v * inv * g;
-                }
-            }
-        });
+        .for_each(|(out, x)| rms_norm_task(out, x, &gamma[..d], d, eps as f32));
     tensor(out, shape)
 }
 
@@ -290,19 +511,7 @@ fn rms_norm_backward(
         .zip(grad.par_chunks(chunk(d)))
         .map(|((dx, x), grad)| {
             let mut dgamma = vec![0.0f32; d];
-            for ((dx, x), grad) in dx.chunks_mut(d).zip(x.chunks(d)).zip(grad.chunks(d)) {
-                let inv = inv_rms(x, eps as f32);
-                let mut dot = 0.0f32;
-                for ((&v, &g), &w) in x.iter().zip(grad).zip(gamma.iter()) {
-                    dot += g * w * v * inv;
-                }
-                let mean = dot / d as f32;
-                for (j, ((o, &v), &g)) in dx.iter_mut().zip(x).zip(grad).enumerate() {
-                    let h = v * inv;
-                    *o = inv * (g * gamma[j] - h * mean);
-                    dgamma[j] += g * h;
-                }
-            }
+            rms_norm_backward_task(dx, &mut dgamma, x, grad, &gamma[..d], eps as f32);
             dgamma
         })
         .reduce(
@@ -315,6 +524,17 @@ fn rms_norm_backward(
     (tensor(dx, shape), tensor(dgamma, gamma_shape))
 }
 
+/// Elementwise `f(a)` on every core.
+fn map(a: &FlexTensor, f: impl Fn(f32) -> f32 + Sync) -> FlexTensor {
+    let shape = a.shape();
+    let a = values(a);
+    let mut out = vec![0.0f32; a.len()];
+    out.par_chunks_mut(TASK_ELEMENTS)
+        .zip(a.par_chunks(TASK_ELEMENTS))
+        .for_each(|(out, a)| map_task(out, a, &f));
+    tensor(out, shape)
+}
+
 /// Elementwise `f(a, b)` (or `f(a, b, c)`) over equal-shaped tensors, on
 /// every core.
 fn zip_map2(a: &FlexTensor, b: &FlexTensor, f: impl Fn(f32, f32) -> f32 + Sync) -> FlexTensor {
@@ -324,11 +544,7 @@ fn zip_map2(a: &FlexTensor, b: &FlexTensor, f: impl Fn(f32, f32) -> f32 + Sync) 
     out.par_chunks_mut(TASK_ELEMENTS)
         .zip(a.par_chunks(TASK_ELEMENTS))
         .zip(b.par_chunks(TASK_ELEMENTS))
-        .for_each(|((out, a), b)| {
-            for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-                *o = f(a, b);
-            }
-        });
+        .for_each(|((out, a), b)| map2_task(out, a, b, &f));
     tensor(out, shape)
 }
 
@@ -345,18 +561,13 @@ fn zip_map3(
         .zip(a.par_chunks(TASK_ELEMENTS))
         .zip(b.par_chunks(TASK_ELEMENTS))
         .zip(c.par_chunks(TASK_ELEMENTS))
-        .for_each(|(((out, a), b), c)| {
-            for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
-                *o = f(a, b, c);
-            }
-        });
+        .for_each(|(((out, a), b), c)| map3_task(out, a, b, c, &f));
     tensor(out, shape)
 }
 
 fn causal_softmax_forward(scores: &FlexTensor, scale: f64) -> FlexTensor {
     let shape = scores.shape();
     let len = last_dim(&shape);
-    let scale = scale as f32;
     let s = values(scores);
     let mut out = vec![0.0f32; s.len()];
     let per_task = chunk(len);
@@ -364,20 +575,7 @@ fn causal_softmax_forward(scores: &FlexTensor, scale: f64) -> FlexTensor {
         .zip(s.par_chunks(per_task))
         .enumerate()
         .for_each(|(task, (out, s))| {
-            let first_row = task * (per_task / len);
-            for (i, (out, s)) in out.chunks_mut(len).zip(s.chunks(len)).enumerate() {
-                let seen = (first_row + i) % len + 1;
-                let max = s[..seen]
-                    .iter()
-                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-                let mut sum = 0.0f32;
-                for (o, &v) in out[..seen].iter_mut().zip(&s[..seen]) {
-                    *o = (v * scale - max).exp();
-                    sum += *o;
-                }
-                let inv = 1.0 / sum;
-                out[..seen].iter_mut().for_each(|o| *o *= inv);
-            }
+            causal_softmax_task(out, s, task * (per_task / len), len, scale as f32)
         });
     tensor(out, shape)
 }
@@ -387,7 +585,6 @@ fn causal_softmax_forward(scores: &FlexTensor, scale: f64) -> FlexTensor {
 fn causal_softmax_backward(p: &FlexTensor, grad: &FlexTensor, scale: f64) -> FlexTensor {
     let shape = p.shape();
     let len = last_dim(&shape);
-    let scale = scale as f32;
     let (p, grad) = (values(p), values(grad));
     let mut out = vec![0.0f32; p.len()];
     let per_task = chunk(len);
@@ -397,23 +594,9 @@ fn causal_softmax_backward(p: &FlexTensor, grad: &FlexTensor, scale: f64) -> Fle
         .enumerate()
         .for_each(|(task, ((out, p), grad))| {
             let first_row = task * (per_task / len);
-            let rows = out.chunks_mut(len).zip(p.chunks(len)).zip(grad.chunks(len));
-            for (i, ((out, p), grad)) in rows.enumerate() {
-                let seen = (first_row + i) % len + 1;
-                let dot: f32 = p[..seen].iter().zip(grad).map(|(p, g)| p * g).sum();
-                for ((o, &p), &g) in out[..seen].iter_mut().zip(p).zip(grad) {
-                    *o = scale * p * (g - dot);
-                }
-            }
+            causal_softmax_backward_task(out, p, grad, first_row, len, scale as f32)
         });
     tensor(out, shape)
-}
-
-/// `max + ln(sum(exp(row * scale - max)))` of `row * scale`.
-fn log_sum_exp(row: &[f32], scale: f32) -> f32 {
-    let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v * scale));
-    let sum: f32 = row.iter().map(|&v| (v * scale - max).exp()).sum();
-    max + sum.ln()
 }
 
 /// Rows of `[rows, vocab]` logits, one rayon task per row.
@@ -427,7 +610,7 @@ fn nll_forward(logits: &FlexTensor, targets: &[i64]) -> FlexTensor {
     let losses: Vec<f32> = x
         .par_chunks(vocab)
         .zip(targets.par_iter())
-        .map(|(row, &t)| log_sum_exp(row, 1.0) - row[t as usize])
+        .map(|(row, &t)| log_sum_exp_task(row, 1.0) - row[t as usize])
         .collect();
     let n = losses.len();
     tensor(losses, Shape::new([n]))
@@ -442,13 +625,7 @@ fn nll_backward(logits: &FlexTensor, targets: &[i64], grad: &FlexTensor) -> Flex
     out.par_chunks_mut(vocab)
         .zip(x.par_chunks(vocab))
         .zip(targets.par_iter().zip(grad.par_iter()))
-        .for_each(|((out, row), (&t, &g))| {
-            let lse = log_sum_exp(row, 1.0);
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = g * (v - lse).exp();
-            }
-            out[t as usize] -= g;
-        });
+        .for_each(|((out, row), (&t, &g))| nll_backward_task(out, row, t as usize, g));
     tensor(out, shape)
 }
 
@@ -459,16 +636,7 @@ fn kl_forward(student: &FlexTensor, teacher: &FlexTensor, temperature: f64) -> F
     let kl: Vec<f32> = s
         .par_chunks(vocab)
         .zip(t.par_chunks(vocab))
-        .map(|(s, t)| {
-            let (lse_s, lse_t) = (log_sum_exp(s, inv_t), log_sum_exp(t, inv_t));
-            s.iter()
-                .zip(t)
-                .map(|(&s, &t)| {
-                    let log_t = t * inv_t - lse_t;
-                    log_t.exp() * (log_t - (s * inv_t - lse_s))
-                })
-                .sum()
-        })
+        .map(|(s, t)| kl_task(s, t, inv_t))
         .collect();
     let n = kl.len();
     tensor(kl, Shape::new([n]))
@@ -490,13 +658,7 @@ fn kl_backward(
     out.par_chunks_mut(vocab)
         .zip(s.par_chunks(vocab).zip(t.par_chunks(vocab)))
         .zip(grad.par_iter())
-        .for_each(|((out, (s, t)), &g)| {
-            let (lse_s, lse_t) = (log_sum_exp(s, inv_t), log_sum_exp(t, inv_t));
-            let scale = g * inv_t;
-            for ((o, &s), &t) in out.iter_mut().zip(s).zip(t) {
-                *o = scale * ((s * inv_t - lse_s).exp() - (t * inv_t - lse_t).exp());
-            }
-        });
+        .for_each(|((out, (s, t)), &g)| kl_backward_task(out, s, t, inv_t, g));
     tensor(out, shape)
 }
 
@@ -508,7 +670,6 @@ fn kl_backward(
 fn rope_rows(x: &FlexTensor, cos: &FlexTensor, sin: &FlexTensor, transpose: bool) -> FlexTensor {
     let shape = x.shape();
     let [_, heads, seq, d] = shape.dims::<4>();
-    let half = d / 2;
     let (x, cos, sin) = (values(x), values(cos), values(sin));
     let mut out = vec![0.0f32; x.len()];
     out.par_chunks_mut(chunk(d))
@@ -516,24 +677,7 @@ fn rope_rows(x: &FlexTensor, cos: &FlexTensor, sin: &FlexTensor, transpose: bool
         .enumerate()
         .for_each(|(task, (out, x))| {
             let first_row = task * (chunk(d) / d);
-            for (i, (out, x)) in out.chunks_mut(d).zip(x.chunks(d)).enumerate() {
-                let row = first_row + i;
-                // Row (b, h, s) of x uses angle row (b, s).
-                let angle = (row / (heads * seq)) * seq + row % seq;
-                let (c, s) = (
-                    &cos[angle * d..(angle + 1) * d],
-                    &sin[angle * d..(angle + 1) * d],
-                );
-                for j in 0..d {
-                    let other = if j < half { j + half } else { j - half };
-                    out[j] = x[j] * c[j]
-                        + if transpose {
-                            x[other] * s[other]
-                        } else {
-                            x[other] * s[j]
-                        };
-                }
-            }
+            rope_task(out, x, (&cos, &sin), (first_row, heads, seq, d), transpose)
         });
     tensor(out, shape)
 }
@@ -542,7 +686,7 @@ fn sum_squares_flex(x: &FlexTensor) -> FlexTensor {
     let x = values(x);
     let sum: f64 = x
         .par_chunks(TASK_ELEMENTS)
-        .map(|c| f64::from(c.iter().map(|v| v * v).sum::<f32>()))
+        .map(|c| f64::from(sum_squares_task(c)))
         .sum();
     tensor(vec![sum as f32], Shape::new([1]))
 }
@@ -563,23 +707,15 @@ fn adamw_flex(
     );
     let n = p.len();
     let (mut p2, mut m2, mut v2) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-    let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
     p2.par_chunks_mut(TASK_ELEMENTS)
         .zip(m2.par_chunks_mut(TASK_ELEMENTS))
         .zip(v2.par_chunks_mut(TASK_ELEMENTS))
         .enumerate()
         .for_each(|(task, ((p2, m2), v2))| {
             let from = task * TASK_ELEMENTS;
-            for i in 0..p2.len() {
-                let j = from + i;
-                let g = g[j];
-                let m = m[j] * s.beta_1 + g * f1;
-                let v = v[j] * s.beta_2 + g * g * f2;
-                let delta = (m / s.correction_1) / ((v / s.correction_2).sqrt() + s.epsilon);
-                p2[i] = p[j] * s.decay - delta * s.lr;
-                m2[i] = m;
-                v2[i] = v;
-            }
+            let to = from + p2.len();
+            let old = (&p[from..to], &g[from..to], &m[from..to], &v[from..to]);
+            adamw_task((p2, m2, v2), old, &s)
         });
     (
         tensor(p2, shape.clone()),
@@ -619,7 +755,7 @@ impl FusedOps for Flex {
 
     fn scale(x: FlexTensor, factor: f64) -> FlexTensor {
         let factor = factor as f32;
-        zip_map2(&x, &x, |v, _| v * factor)
+        map(&x, |v| v * factor)
     }
 
     fn adamw(
@@ -938,6 +1074,14 @@ mod tests {
         assert!(fused(&device(), DType::F32));
         assert!(!fused(&Device::flex(), DType::F32));
         assert!(!fused(&device(), DType::F16));
+        // The packed forward also without autodiff, on flex f32 only.
+        assert!(fused_packed(&device(), DType::F32));
+        assert!(fused_packed(&Device::flex(), DType::F32));
+        assert!(!fused_packed(&Device::flex(), DType::F16));
+        assert!(!fused_packed(
+            &crate::llm::Backend::NdArray.device(),
+            DType::F32
+        ));
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod ragged;
 pub mod rope;
 pub mod safetensors_io;
 pub mod sampling;
+mod simd;
 pub mod tensor_layout;
 pub mod tokenizer;
 pub mod weights;
