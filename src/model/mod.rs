@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod answers;
 pub mod batching;
+pub mod custom;
 pub mod generate;
 pub mod http;
 pub mod local;
