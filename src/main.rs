@@ -138,7 +138,7 @@ fn merge(
 /// `validate`: the plan in one line; with `online`, what each HTTP model's
 /// probe found (its problems, if any, below).
 fn validate(config: &Path, online: bool) -> Result<u8, Error> {
-    let prepared = run::prepare::prepare(config)?;
+    let prepared = run::prepare::prepare(config, &Default::default())?;
     println!("{}: OK: {}", config.display(), prepared.plan.overview());
     if !online {
         return Ok(0);

@@ -2,8 +2,11 @@
 //! [`run`] (prepare -> execute -> evaluate -> report), [`rerender`]
 //! (evaluate -> report from a run's journal) and [`merge`] (shard runs into
 //! one, then evaluate -> report). Each returns the summary; saying it is
-//! the caller's.
+//! the caller's. [`run_with_models`] is [`run`] for a program that supplies
+//! models of its own (`kind = "custom"` entries: any [`Model`], such as a
+//! burn module of another architecture than the shipped decoder).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,10 +14,13 @@ use crate::config;
 use crate::diagnostics::Problems;
 use crate::fingerprint::sha256_hex;
 use crate::jsonl::{self, JsonFileError};
+#[cfg(doc)]
+use crate::model::Model;
+use crate::model::custom::CustomModels;
 use crate::model::transcript;
 use crate::report::{self, ReportError};
 use crate::run::execute::{self, RunError, RunManifest};
-use crate::run::identity::{self, ModelIds};
+use crate::run::identity::{self, ModelIds, Supplied, SuppliedId};
 use crate::run::journal::{self, Journal};
 use crate::run::merge::{self, MergeError};
 use crate::run::plan::{self, Plan};
@@ -105,13 +111,70 @@ pub struct RunOptions<'a> {
 
 /// `distill-gate run`: prepares the plan, asks every model what the
 /// journal lacks, evaluates and writes every report and `timings.json`.
+/// A config with a `kind = "custom"` entry is refused (exit code 2, at the
+/// entry's line): see [`run_with_models`].
 pub fn run(o: &RunOptions) -> Result<Evaluated, PipelineError> {
+    run_with_models(o, CustomModels::new())
+}
+
+/// [`run`], with the models of the config's `kind = "custom"` entries
+/// supplied by the caller: the one entry point that gates any [`Model`]
+/// (a burn module of the caller's own architecture, a model behind a
+/// client of its own) with everything else unchanged: the config's suites,
+/// thresholds and run directory, the journal and resume, the statistics,
+/// every report and the swap plan.
+///
+/// `models` holds one model per `kind = "custom"` entry, by entry name
+/// (`[[students]] name = "mine"` and `kind = "custom"`, no other key of
+/// its own; `price`, `gate`, `categories` and `few_shot` as for any
+/// model). Every report names it by its entry name. Its journaled answers
+/// are bound to its [`Model::identity`] (backend, name and fingerprint):
+/// a resumed run, `report`, `merge` and `compare` reuse an answer only
+/// while all three are the same, so the fingerprint must change whenever
+/// the model's answers may (e.g. the SHA-256 of its weights, with a
+/// version of its code); an empty one is refused.
+///
+/// Refused with the config's problems (exit code 2) before any model
+/// runs: an entry without a supplied model, a model supplied for a name
+/// that is not a `kind = "custom"` entry, an empty fingerprint. A
+/// supplied model is asked only for what the journal lacks, in batches of
+/// at most its [`Model::preferred_batch_size`], on the calling thread.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use distill_gate::model::custom::CustomModels;
+/// use distill_gate::pipeline::{self, RunOptions};
+/// # fn student() -> distill_gate::model::LocalModel { unimplemented!() }
+/// let options = RunOptions {
+///     config: Path::new("gate.toml"),
+///     fresh: false,
+///     show_progress: true,
+///     max_cost: None,
+///     shard: None,
+/// };
+/// let done = pipeline::run_with_models(&options, CustomModels::new().with("mine", student()))?;
+/// println!("exit code {}", done.summary.exit_code);
+/// # Ok::<(), distill_gate::pipeline::PipelineError>(())
+/// ```
+pub fn run_with_models(
+    o: &RunOptions,
+    mut models: CustomModels,
+) -> Result<Evaluated, PipelineError> {
     let started = Instant::now();
     let mut timings = Timings::default();
+    let identities = models.identities();
+    let fingerprints: BTreeMap<String, String> = identities
+        .iter()
+        .map(|(name, i)| (name.clone(), i.fingerprint.clone()))
+        .collect();
+    let supplied: Supplied = identities
+        .iter()
+        .map(|(name, i)| (name.clone(), SuppliedId::of(i)))
+        .collect();
     let Prepared {
         mut plan,
         config_sha256,
-    } = prepare(o.config)?;
+    } = prepare(o.config, &fingerprints)?;
     if let Some(c) = o.max_cost {
         plan.config.run.max_cost = Some(c);
         plan.config.run.max_cost_from_flag = true;
@@ -133,10 +196,17 @@ pub fn run(o: &RunOptions) -> Result<Evaluated, PipelineError> {
     };
     execute::prepare_run_dir(&run_dir, &manifest, o.fresh)?;
     let mut journal = Journal::open(&run_dir.join("results.jsonl"))?;
-    let ids = ModelIds::of_plan(&plan)?;
+    let ids = ModelIds::of_plan(&plan, &supplied)?;
     let mut progress = Progress::new(o.show_progress);
     timings.setup_secs = started.elapsed().as_secs_f64();
-    execute::execute(&plan, &ids, &mut journal, &mut progress, &mut timings)?;
+    execute::execute(
+        &plan,
+        &ids,
+        &mut journal,
+        &mut progress,
+        &mut timings,
+        &mut models,
+    )?;
     let models = identity::model_infos(&plan, &ids)?;
     transcript::release_shared();
     // The journal holds no lines in memory: the reports read them back, now
@@ -171,7 +241,9 @@ pub fn run(o: &RunOptions) -> Result<Evaluated, PipelineError> {
 
 /// `distill-gate report`: every report of a run (or of one shard) again,
 /// from its journal, under the config its `run.json` names, which must not
-/// have changed since.
+/// have changed since. The models a program supplied to the run
+/// ([`run_with_models`]) are not needed: their answers are checked
+/// against the identities the run's `summary.json` recorded for them.
 pub fn rerender(run_dir: &Path) -> Result<Evaluated, PipelineError> {
     let path = run_dir.join("run.json");
     let manifest: RunManifest = jsonl::read_json(
@@ -179,10 +251,15 @@ pub fn rerender(run_dir: &Path) -> Result<Evaluated, PipelineError> {
         format!("{}: not a run directory", path.display()),
         format!("{}: malformed", path.display()),
     )?;
+    let supplied = supplied_of_run(run_dir);
+    let fingerprints = supplied
+        .iter()
+        .map(|(name, s)| (name.clone(), s.fingerprint.clone()))
+        .collect();
     let Prepared {
         plan,
         config_sha256,
-    } = prepare(&manifest.config)?;
+    } = prepare(&manifest.config, &fingerprints)?;
     if config_sha256 != manifest.config_sha256 {
         return Err(PipelineError::ConfigChanged {
             config: manifest.config,
@@ -193,7 +270,7 @@ pub fn rerender(run_dir: &Path) -> Result<Evaluated, PipelineError> {
         Some(s) => s.apply(plan),
         None => plan,
     };
-    let ids = ModelIds::of_plan(&plan)?;
+    let ids = ModelIds::of_plan(&plan, &supplied)?;
     let models = identity::model_infos(&plan, &ids)?;
     let mut timings = Timings::default();
     let summary = evaluate_and_report(
@@ -210,6 +287,18 @@ pub fn rerender(run_dir: &Path) -> Result<Evaluated, PipelineError> {
         run_dir: run_dir.to_path_buf(),
         timings,
     })
+}
+
+/// The identities of the models a program supplied to the run in
+/// `run_dir`, as its `summary.json` recorded them; none when it has no
+/// readable summary (a `kind = "custom"` entry is then refused as not
+/// supplied).
+fn supplied_of_run(run_dir: &Path) -> Supplied {
+    std::fs::read_to_string(run_dir.join("summary.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Summary>(&text).ok())
+        .map(|s| identity::supplied_of_run(&s.models))
+        .unwrap_or_default()
 }
 
 /// Shard runs merged into one run directory, evaluated and reported.

@@ -347,7 +347,15 @@ pub struct ModelInfo {
 /// How [`ModelInfo::backend`] begins for a model that read an answers file.
 pub const ANSWERS_BACKEND: &str = "answers file";
 
+/// [`ModelInfo::backend`] of a model a program supplied (`kind = "custom"`).
+pub const CUSTOM_BACKEND: &str = "custom (supplied at run time)";
+
 impl ModelInfo {
+    /// Whether a program supplied the model (`kind = "custom"`).
+    pub fn is_custom(&self) -> bool {
+        self.backend == CUSTOM_BACKEND
+    }
+
     /// Whether the model's answers were read from an answers file (their
     /// latencies, when given, were measured by whoever produced it).
     pub fn reads_answers(&self) -> bool {

@@ -6,59 +6,17 @@ use std::path::Path;
 use distill_gate::llm::gguf::{self, GgmlType, GgufFile};
 use distill_gate::llm::safetensors_io::{read_safetensors, write_safetensors};
 use distill_gate::llm::{
-    Backend, ChatTemplate, Checkpoint, GenerateRequest, HostTensor, LlamaConfig, LlamaDecoder,
-    SamplingParams, StorageDtype, TextTokenizer, Weights, expected_tensors, generate,
-    loglikelihood,
+    Backend, ChatTemplate, Checkpoint, GenerateRequest, HostTensor, LlamaDecoder, SamplingParams,
+    StorageDtype, TextTokenizer, generate, loglikelihood,
 };
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 #[path = "support/tokenizer.rs"]
 mod tokenizer;
 use tokenizer::tiny_tokenizer;
 
-fn tiny_config(tied: bool) -> LlamaConfig {
-    LlamaConfig {
-        vocab_size: 264, // two padding rows beyond the 262 tokens
-        hidden_size: 64,
-        intermediate_size: 96,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: Some(2),
-        head_dim: None,
-        max_position_embeddings: 128,
-        rms_norm_eps: 1e-5,
-        rope_theta: 100_000.0,
-        hidden_act: "silu".into(),
-        rope_scaling: None,
-        attention_bias: false,
-        mlp_bias: false,
-        sliding_window: None,
-        tie_word_embeddings: tied,
-        bos_token_id: Some(1),
-        eos_token_id: None,
-        architectures: vec!["LlamaForCausalLM".into()],
-        model_type: "llama".into(),
-        torch_dtype: None,
-        output_tokens: None,
-    }
-}
-
-fn random_weights(config: &LlamaConfig, seed: u64) -> Weights {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    expected_tensors(config)
-        .into_iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            let data = if shape.len() == 1 {
-                (0..n).map(|_| rng.random_range(0.5f32..1.5)).collect()
-            } else {
-                (0..n).map(|_| rng.random_range(-0.2f32..0.2)).collect()
-            };
-            (name, HostTensor { shape, data })
-        })
-        .collect()
-}
+#[path = "support/tiny_model.rs"]
+mod tiny_model;
+use tiny_model::{random_weights, tiny_config};
 
 fn tiny_checkpoint(tied: bool) -> Checkpoint {
     let config = tiny_config(tied);

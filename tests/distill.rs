@@ -174,6 +174,33 @@ fn tiny_student_memorises_the_teacher_and_loads_for_generation() {
 }
 
 #[test]
+fn the_last_record_loads_as_a_checkpoint_with_the_runs_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let transcript = write_transcript(dir.path());
+    let out = dir.path().join("student");
+    let mut o = options(&transcript, &out, 40);
+    o.eval_every = 20;
+    let summary = distill(&o, &mut |_| {}).unwrap();
+    // distill's last/model.bpk, read with the run's config.json and
+    // tokenizer (last/ holds none of its own config).
+    let last = out.join("last/model.bpk");
+    assert!(!out.join("last/config.json").exists());
+    let record = distill_gate::llm::Checkpoint::load(&last).unwrap();
+    let best = distill_gate::llm::Checkpoint::load(&out).unwrap();
+    assert_eq!(record.config, best.config);
+    assert_eq!(
+        record.fingerprint,
+        distill_gate::fingerprint::sha256_file(&last).unwrap()
+    );
+    // The last evaluation was the best: the record holds the weights of the
+    // best checkpoint (saved in f32), exactly.
+    assert!(summary.evals.last().unwrap().best, "{:?}", summary.evals);
+    for (name, t) in &best.weights {
+        assert_eq!(t.data, record.weights[name].data, "{name}");
+    }
+}
+
+#[test]
 fn resume_reproduces_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let transcript = write_transcript(dir.path());

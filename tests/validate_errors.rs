@@ -198,7 +198,7 @@ fn a_student_path_to_a_jsonl_file_is_reported_at_its_path() {
         "smollm2-135m-train.jsonl",
         &format!(
             "students[0].path: {transcript}: not a checkpoint: expected a Hugging Face \
-             directory (config.json, model.safetensors, tokenizer.json) or a .gguf file"
+             directory (config.json, model.safetensors, tokenizer.json), a .gguf file or a burn record (.bpk)"
         ),
     );
 }

@@ -137,6 +137,12 @@ pub enum ModelSource {
     },
     /// A model behind an HTTP API (`kind = "openai"` or `"anthropic"`).
     Http(HttpSource),
+    /// A model the program running the gate supplies at run time
+    /// (`kind = "custom"`, name only): any [`crate::model::Model`], e.g. a
+    /// burn module of the user's own architecture, handed to
+    /// [`crate::pipeline::run_with_models`]. The command line has none to
+    /// run and refuses the entry.
+    Custom,
 }
 
 /// `[teacher]` or one `[[students]]` entry.
@@ -301,24 +307,26 @@ impl RawModelSpec {
             "answers" => &["answers"],
             "local" => &["path", "backend", "batch_size"],
             "openai" | "anthropic" => HTTP_KEYS,
+            "custom" => &[],
             other => {
                 return Err((
                     format!("{field}.kind"),
                     format!(
-                        "unknown kind {other:?} (expected \"replay\", \"answers\", \"local\", \"openai\" or \"anthropic\")"
+                        "unknown kind {other:?} (expected \"replay\", \"answers\", \"local\", \"openai\", \"anthropic\" or \"custom\")"
                     ),
                 ));
             }
         };
         if let Some(k) = self.set_keys().into_iter().find(|k| !allowed.contains(k)) {
-            let takes: Vec<String> = allowed.iter().map(|k| format!("`{k}`")).collect();
+            let takes = if allowed.is_empty() {
+                "no key of its own: the program supplies the model".to_string()
+            } else {
+                let keys: Vec<String> = allowed.iter().map(|k| format!("`{k}`")).collect();
+                keys.join(", ")
+            };
             return Err((
                 format!("{field}.{k}"),
-                format!(
-                    "not a key of kind = {:?} (it takes {})",
-                    self.kind,
-                    takes.join(", ")
-                ),
+                format!("not a key of kind = {:?} (it takes {takes})", self.kind),
             ));
         }
         let source = match self.kind.as_str() {
@@ -352,6 +360,7 @@ impl RawModelSpec {
                 },
                 batch_size: self.batch_size,
             },
+            "custom" => ModelSource::Custom,
             _ => {
                 let provider = if self.kind == "anthropic" {
                     Provider::Anthropic
@@ -877,6 +886,7 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
                 cache_dir: h.cache_dir.as_deref().map(resolve),
                 ..h
             }),
+            ModelSource::Custom => ModelSource::Custom,
         };
         ModelSpec { source, ..m }
     };

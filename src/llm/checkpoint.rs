@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::burnpack;
 use super::config::LlamaConfig;
 use super::error::LlmError;
 use super::gguf::{self, GgmlType, GgufFile};
@@ -64,7 +65,8 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn file_sha256(path: &Path) -> Result<String, LlmError> {
+/// sha256 (lowercase hex) of the file at `path`.
+pub(super) fn file_sha256(path: &Path) -> Result<String, LlmError> {
     let bytes = std::fs::read(path).map_err(|e| LlmError::io(path, e))?;
     Ok(sha256_hex(&bytes))
 }
@@ -90,7 +92,7 @@ fn is_hf_dir(path: &Path) -> Result<bool, LlmError> {
         Err(LlmError::format(
             path,
             "not a checkpoint: expected a Hugging Face directory (config.json, \
-             model.safetensors, tokenizer.json) or a .gguf file",
+             model.safetensors, tokenizer.json), a .gguf file or a burn record (.bpk)",
         ))
     }
 }
@@ -143,10 +145,13 @@ fn check_tokenizer(
 impl Checkpoint {
     /// Loads a Hugging Face checkpoint directory (`config.json`,
     /// `model.safetensors`, `tokenizer.json`, optionally
-    /// `tokenizer_config.json`, `generation_config.json`,
-    /// `chat_template.jinja`) or a `.gguf` file, and validates it.
+    /// `chat_template.jinja`), a `.gguf` file or a burn record of the
+    /// decoder (`.bpk`, read with the JSON files that go with it: see
+    /// [`burnpack`](super::burnpack)), and validates it.
     pub fn load(path: &Path) -> Result<Self, LlmError> {
-        let ckpt = if is_hf_dir(path)? {
+        let ckpt = if burnpack::is_record(path) {
+            burnpack::load(path)?
+        } else if is_hf_dir(path)? {
             Self::load_hf_dir(path)?
         } else {
             Self::load_gguf(path)?
@@ -162,8 +167,12 @@ impl Checkpoint {
     /// that it fits the embedding. A Hugging Face directory's
     /// `model.safetensors` is read up to the end of its header only; a
     /// `.gguf` file is read (its tokenizer is in the header) but no tensor
-    /// is dequantized. Returns the config.
+    /// is dequantized. A burn record (`.bpk`) has no header to read
+    /// apart: it is loaded. Returns the config.
     pub fn inspect(path: &Path) -> Result<LlamaConfig, LlmError> {
+        if burnpack::is_record(path) {
+            return Ok(Self::load(path)?.config);
+        }
         let (config, tokenizer) = if is_hf_dir(path)? {
             let config = hf_config(path)?;
             let weights_path = path.join(hf_dir::WEIGHTS_FILE);

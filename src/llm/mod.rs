@@ -4,6 +4,7 @@
 
 pub mod attention;
 pub mod batch;
+pub mod burnpack;
 pub mod checkpoint;
 pub mod config;
 pub mod decoder;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod answers;
 pub mod batching;
+pub mod custom;
 pub mod generate;
 pub mod http;
 pub mod local;
@@ -124,7 +125,9 @@ pub enum ModelError {
     Stopped(String),
 }
 
-/// Every model backend: replay transcripts, HTTP teachers, local burn checkpoints.
+/// Every model backend: replay transcripts, answers files, HTTP teachers,
+/// local burn checkpoints, and the models a program supplies
+/// ([`custom::CustomModels`]).
 pub trait Model {
     /// Identity used in journals, transcripts and reports.
     fn identity(&self) -> ModelIdentity;

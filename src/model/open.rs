@@ -1,6 +1,7 @@
 //! Opening a local checkpoint as a [`Model`](super::Model), and checking,
 //! before a run, that every model of a config can be opened.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,12 +17,50 @@ use crate::llm::{Backend, Checkpoint, LlamaDecoder, LlmError};
 /// running or loading any of them: a replay transcript that does not
 /// exist; a local checkpoint that does not exist, is not a checkpoint, or
 /// whose config, tensor table (names, shapes, data within the file) or
-/// tokenizer is wrong (see [`Checkpoint::inspect`]). Each problem is at the
-/// `gate.toml` line of the model's `transcript` or `path`.
-pub fn source_problems(config: &GateConfig) -> Vec<Problem> {
+/// tokenizer is wrong (see [`Checkpoint::inspect`]); a `kind = "custom"`
+/// entry no model was supplied for, or whose model gives an empty
+/// fingerprint. Each problem is at the `gate.toml` line of the model's
+/// `transcript`, `path` or `kind`. `supplied` holds the fingerprints of
+/// the models a program supplies, by entry name; each must name a
+/// `kind = "custom"` entry.
+pub fn source_problems(config: &GateConfig, supplied: &BTreeMap<String, String>) -> Vec<Problem> {
     let mut problems = Vec::new();
+    let custom: Vec<&str> = config
+        .models()
+        .filter(|m| m.source == ModelSource::Custom)
+        .map(|m| m.name.as_str())
+        .collect();
+    for name in supplied.keys().filter(|n| !custom.contains(&n.as_str())) {
+        let entries = if custom.is_empty() {
+            "it has none".to_string()
+        } else {
+            format!("it has {}", quoted(&custom))
+        };
+        problems.push(Problem::new(
+            &config.path,
+            0,
+            "",
+            format!(
+                "a model was supplied for {name:?}, but no entry of kind = \"custom\" has that \
+                 name ({entries})"
+            ),
+        ));
+    }
     for (field, spec) in config.models_with_fields() {
         let (key, message) = match &spec.source {
+            ModelSource::Custom => match supplied.get(&spec.name) {
+                None => ("kind", not_supplied(&spec.name)),
+                Some(f) if f.trim().is_empty() => (
+                    "kind",
+                    format!(
+                        "the model supplied for {:?} gives an empty fingerprint in its identity(): \
+                         its answers could not be told from another model's (give e.g. the \
+                         SHA-256 of its weights)",
+                        spec.name
+                    ),
+                ),
+                Some(_) => continue,
+            },
             ModelSource::Replay { transcript } if !transcript.exists() => (
                 "transcript",
                 format!("transcript {} does not exist", transcript.display()),
@@ -43,6 +82,25 @@ pub fn source_problems(config: &GateConfig) -> Vec<Problem> {
         problems.push(config.problem(format!("{field}.{key}"), message));
     }
     problems
+}
+
+/// Why a `kind = "custom"` entry named `name` cannot run: no program
+/// supplied its model.
+pub fn not_supplied(name: &str) -> String {
+    format!(
+        "kind = \"custom\": no model was supplied for {name:?}; a program supplies it at run time \
+         (distill_gate::pipeline::run_with_models, see the README's \"Gating your own burn \
+         model\"), the command line has none to run"
+    )
+}
+
+/// `names` quoted and joined with commas.
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What `validate --online` found for one HTTP model of a config.

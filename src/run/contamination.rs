@@ -28,8 +28,14 @@ use crate::run::plan::Plan;
 pub const TRAINING_FILE: &str = "training.json";
 
 /// Where the [`TRAINING_FILE`] of a checkpoint is: in a checkpoint
-/// directory, or beside a single-file checkpoint (a quantized `.gguf`).
+/// directory, beside a single-file checkpoint (a quantized `.gguf`), or in
+/// the training run of a burn record (`.bpk`).
 pub fn training_file_of(checkpoint: &Path) -> PathBuf {
+    // A burn record's run is the directory of the files read with it
+    // (`distill`'s own directory for its `last/model.bpk`).
+    if let Some(dir) = crate::llm::burnpack::companion_dir(checkpoint) {
+        return dir.join(TRAINING_FILE);
+    }
     match checkpoint.parent() {
         Some(dir) if checkpoint.is_file() => dir.join(TRAINING_FILE),
         _ => checkpoint.join(TRAINING_FILE),

@@ -10,12 +10,13 @@ use crate::cost::request_cost;
 use crate::diagnostics::{Problem, Problems};
 use crate::model::answers::AnswersModel;
 use crate::model::batching::request_batches;
+use crate::model::custom::CustomModels;
 use crate::model::http::HttpModel;
 use crate::model::http::budget::Budget;
 use crate::model::replay::ReplayModel;
 use crate::model::transcript::key_of;
 use crate::model::{Completion, Model, ModelError};
-use crate::run::identity::{ModelId, ModelIds, answers_id};
+use crate::run::identity::{ModelId, ModelIds, SuppliedId, answers_id};
 use crate::run::in_flight::{self, InFlight};
 use crate::run::journal::{Journal, JournalEntry, Role, WorkKey, WorkStatus};
 use crate::run::plan::{Plan, PlannedItem, PlannedSuite};
@@ -43,7 +44,9 @@ pub enum RunError {
 
 /// Opens the model a config entry names; API models spend from `budget`.
 /// With `expected`, an answers file must still be the one that identity
-/// was computed from (an answer is journaled under that identity).
+/// was computed from (an answer is journaled under that identity). A
+/// `kind = "custom"` entry cannot be opened: a program supplies its model
+/// ([`execute`]'s `custom`).
 pub fn open_model(
     spec: &ModelSpec,
     budget: &Arc<Budget>,
@@ -84,7 +87,37 @@ pub fn open_model(
             .map_err(|e| RunError::Model(format!("{}: {e}", spec.name)))?;
             Ok(Box::new(model))
         }
+        ModelSource::Custom => Err(RunError::Model(format!(
+            "{}: {}",
+            spec.name,
+            crate::model::open::not_supplied(&spec.name)
+        ))),
     }
+}
+
+/// The model a program supplied for the `kind = "custom"` entry `spec`,
+/// taken out of `custom`; it must still say the identity `expected` was
+/// computed from (its answers are journaled under it).
+fn take_custom(
+    spec: &ModelSpec,
+    custom: &mut CustomModels,
+    expected: &ModelId,
+) -> Result<Box<dyn Model>, RunError> {
+    let model = custom.take(&spec.name).ok_or_else(|| {
+        RunError::Model(format!(
+            "{}: {}",
+            spec.name,
+            crate::model::open::not_supplied(&spec.name)
+        ))
+    })?;
+    if SuppliedId::of(&model.identity()).id != *expected {
+        return Err(RunError::Model(format!(
+            "{}: the supplied model's identity() changed during the run (it must describe \
+             the model that answers, and stay the same while it does)",
+            spec.name
+        )));
+    }
+    Ok(model)
 }
 
 /// For a replay model, every planned request must be in its transcript;
@@ -163,12 +196,14 @@ fn api_spend(plan: &Plan, journal: &Journal) -> f64 {
 /// Where the time went is added to `timings`. A journaled answer counts as
 /// done only when it is the answer of the model with identity `ids` gives
 /// it now to the request the plan asks now; any other is asked again.
+/// The models of `kind = "custom"` entries are taken from `custom`.
 pub fn execute(
     plan: &Plan,
     ids: &ModelIds,
     journal: &mut Journal,
     progress: &mut Progress,
     timings: &mut Timings,
+    custom: &mut CustomModels,
 ) -> Result<(), RunError> {
     let run = &plan.config.run;
     let budget = Arc::new(Budget::of_run(
@@ -194,7 +229,9 @@ pub fn execute(
             let _closer = in_flight.closer();
             score_and_journal(&inbox, in_flight, journal, progress)
         });
-        let asked = ask_models(plan, &models, &budget, &to_scorer, in_flight, timings);
+        let asked = ask_models(
+            plan, &models, &budget, &to_scorer, in_flight, timings, custom,
+        );
         drop(to_scorer);
         let waiting = Instant::now();
         let scored = scorer
@@ -298,6 +335,7 @@ fn ask_models<'a>(
     to_scorer: &std::sync::mpsc::Sender<ToScorer<'a>>,
     in_flight: &InFlight,
     timings: &mut Timings,
+    custom: &mut CustomModels,
 ) -> Result<(), RunError> {
     for (role, spec, id, pending) in models {
         let total = plan.work_of(spec);
@@ -316,7 +354,10 @@ fn ask_models<'a>(
             continue;
         }
         let loading = Instant::now();
-        let mut model = open_model(spec, budget, Some(id))?;
+        let mut model = match spec.source {
+            ModelSource::Custom => take_custom(spec, custom, id)?,
+            _ => open_model(spec, budget, Some(id))?,
+        };
         timings.model_load_secs += loading.elapsed().as_secs_f64();
         let batches = request_batches(
             pending,

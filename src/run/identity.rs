@@ -23,7 +23,7 @@ use crate::model::ModelIdentity;
 use crate::model::transcript::key_of;
 use crate::run::journal::{JournalEntry, Role};
 use crate::run::plan::{Plan, PlannedItem};
-use crate::summary::{ANSWERS_BACKEND, ModelInfo};
+use crate::summary::{ANSWERS_BACKEND, CUSTOM_BACKEND, ModelInfo};
 
 /// The identity of a model as configured: lowercase hex SHA-256 of what
 /// changes its answers (see [`model_id`]).
@@ -78,11 +78,49 @@ enum IdentityParts<'a> {
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
         extra_body: &'a BTreeMap<String, serde_json::Value>,
     },
+    /// A model a program supplies (`kind = "custom"`): the identity it
+    /// gives itself ([`crate::model::Model::identity`]).
+    Custom {
+        backend: &'a str,
+        name: &'a str,
+        fingerprint: &'a str,
+    },
 }
 
+/// The identity of a model a program supplies (`kind = "custom"`, see
+/// [`crate::pipeline::run_with_models`]): the digest its journaled answers
+/// are bound to, and the fingerprint the reports show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuppliedId {
+    /// What every journaled answer of the model is bound to.
+    pub id: ModelId,
+    /// The fingerprint the model gives itself.
+    pub fingerprint: String,
+}
+
+impl SuppliedId {
+    /// The identity of a supplied model that says it is `identity`: a
+    /// digest of its backend, name and fingerprint, so a change to any of
+    /// them asks every item again.
+    pub fn of(identity: &ModelIdentity) -> Self {
+        Self {
+            id: id_of(&IdentityParts::Custom {
+                backend: &identity.backend,
+                name: &identity.name,
+                fingerprint: &identity.fingerprint,
+            }),
+            fingerprint: identity.fingerprint.clone(),
+        }
+    }
+}
+
+/// The identities of the models a program supplies, by entry name.
+pub type Supplied = BTreeMap<String, SuppliedId>;
+
 /// The identity of the model `spec` configures, computed from its files
-/// without loading it; the file that could not be read, when one could not.
-pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> {
+/// without loading it (`None` for a model a program supplies, which says
+/// its own identity); the file that could not be read, when one could not.
+pub fn model_id(spec: &ModelSpec) -> Result<Option<ModelId>, (PathBuf, std::io::Error)> {
     let unreadable = |file: &Path, e: std::io::Error| (file.to_path_buf(), e);
     let parts = match &spec.source {
         ModelSource::Local {
@@ -91,7 +129,19 @@ pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> 
             batch_size,
         } => {
             let mut files = Vec::new();
-            if path.is_dir() {
+            if let Some(dir) = crate::llm::burnpack::companion_dir(path) {
+                // A burn record: its weights, and the architecture and
+                // tokenizer files read with it.
+                let digest = sha256_file(path).map_err(|e| unreadable(path, e))?;
+                files.push((String::new(), digest));
+                for name in CHECKPOINT_FILES {
+                    let file = dir.join(name);
+                    if file.exists() {
+                        let digest = sha256_file(&file).map_err(|e| unreadable(&file, e))?;
+                        files.push((name.to_string(), digest));
+                    }
+                }
+            } else if path.is_dir() {
                 for name in CHECKPOINT_FILES {
                     let file = path.join(name);
                     if name == "model.safetensors" || file.exists() {
@@ -114,8 +164,9 @@ pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> 
         },
         ModelSource::Answers { answers } => {
             let digest = sha256_file(answers).map_err(|e| unreadable(answers, e))?;
-            return Ok(answers_id(&digest));
+            return Ok(Some(answers_id(&digest)));
         }
+        ModelSource::Custom => return Ok(None),
         ModelSource::Http(h) => IdentityParts::Http {
             provider: h.provider.as_str(),
             base_url: &h.base_url,
@@ -127,7 +178,7 @@ pub fn model_id(spec: &ModelSpec) -> Result<ModelId, (PathBuf, std::io::Error)> 
             extra_body: &h.extra_body,
         },
     };
-    Ok(id_of(&parts))
+    Ok(Some(id_of(&parts)))
 }
 
 /// The identity of an answers file model whose file's content has SHA-256
@@ -146,21 +197,38 @@ fn id_of(parts: &IdentityParts<'_>) -> ModelId {
 
 /// The identities of every model of a plan, by config name.
 #[derive(Debug, Clone, Default)]
-pub struct ModelIds(HashMap<String, ModelId>);
+pub struct ModelIds {
+    ids: HashMap<String, ModelId>,
+    /// The fingerprints the models a program supplies give themselves.
+    supplied: HashMap<String, String>,
+}
 
 impl ModelIds {
     /// Computes the identity of every model the plan's config names (one
-    /// thread per core: each hashes its checkpoint or transcript).
-    pub fn of_plan(plan: &Plan) -> Result<Self, Problems> {
+    /// thread per core: each hashes its checkpoint or transcript); a model
+    /// a program supplies (`kind = "custom"`) has the identity `supplied`
+    /// gives it.
+    pub fn of_plan(plan: &Plan, supplied: &Supplied) -> Result<Self, Problems> {
         let specs: Vec<(String, &ModelSpec)> = plan.config.models_with_fields().collect();
         let ids = crate::parallel::map_in_order(specs.clone(), |(_, spec)| model_id(spec));
         let mut map = HashMap::new();
+        let mut fingerprints = HashMap::new();
         let mut problems = Vec::new();
         for ((field, spec), id) in specs.into_iter().zip(ids) {
             match id {
-                Ok(id) => {
+                Ok(Some(id)) => {
                     map.insert(spec.name.clone(), id);
                 }
+                Ok(None) => match supplied.get(&spec.name) {
+                    Some(s) => {
+                        map.insert(spec.name.clone(), s.id.clone());
+                        fingerprints.insert(spec.name.clone(), s.fingerprint.clone());
+                    }
+                    None => problems.push(plan.config.problem(
+                        format!("{field}.kind"),
+                        crate::model::open::not_supplied(&spec.name),
+                    )),
+                },
                 Err((file, e)) => {
                     let key = match spec.source {
                         ModelSource::Replay { .. } => "transcript",
@@ -175,7 +243,10 @@ impl ModelIds {
             }
         }
         if problems.is_empty() {
-            Ok(Self(map))
+            Ok(Self {
+                ids: map,
+                supplied: fingerprints,
+            })
         } else {
             Err(Problems(problems))
         }
@@ -184,18 +255,36 @@ impl ModelIds {
     /// The identities a run's summary recorded for its models (`merge`
     /// checks shards against them without opening any model).
     pub fn from_models(models: &[ModelInfo]) -> Self {
-        Self(
-            models
+        Self {
+            ids: models
                 .iter()
                 .map(|m| (m.name.clone(), ModelId(m.model_id.clone())))
                 .collect(),
-        )
+            supplied: HashMap::new(),
+        }
     }
 
     /// The identity of the model named `name`, if the config names it.
     pub fn get(&self, name: &str) -> Option<&ModelId> {
-        self.0.get(name)
+        self.ids.get(name)
     }
+}
+
+/// The identities a run's summary recorded for the models a program
+/// supplied (`report` re-renders such a run without the program: its
+/// journal must still hold the answers of the models the run was given).
+pub fn supplied_of_run(models: &[ModelInfo]) -> Supplied {
+    models
+        .iter()
+        .filter(|m| m.is_custom())
+        .map(|m| {
+            let id = SuppliedId {
+                id: ModelId(m.model_id.clone()),
+                fingerprint: m.fingerprint.clone(),
+            };
+            (m.name.clone(), id)
+        })
+        .collect()
 }
 
 /// What the reports say about each model of a plan (teacher first), with
@@ -209,7 +298,7 @@ pub fn model_infos(plan: &Plan, ids: &ModelIds) -> Result<Vec<ModelInfo>, Proble
             } else {
                 Role::Student
             };
-            let mut info = model_info(spec, role)?;
+            let mut info = model_info(spec, role, ids)?;
             info.model_id = ids
                 .get(&spec.name)
                 .map(|id| id.0.clone())
@@ -221,7 +310,7 @@ pub fn model_infos(plan: &Plan, ids: &ModelIds) -> Result<Vec<ModelInfo>, Proble
 
 /// What the reports say about a model: its backend, the fingerprint of its
 /// weights (or of its recorded model, or its API model name), its price.
-fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo, Problems> {
+fn model_info(spec: &ModelSpec, role: Role, ids: &ModelIds) -> Result<ModelInfo, Problems> {
     let (backend, fingerprint) = match &spec.source {
         ModelSource::Replay { transcript } => {
             let t = crate::model::transcript::read_shared(transcript)?;
@@ -257,6 +346,10 @@ fn model_info(spec: &ModelSpec, role: Role) -> Result<ModelInfo, Problems> {
         ModelSource::Http(h) => (
             format!("{} API: {}", h.provider.as_str(), h.describe()),
             h.model.clone(),
+        ),
+        ModelSource::Custom => (
+            CUSTOM_BACKEND.to_string(),
+            ids.supplied.get(&spec.name).cloned().unwrap_or_default(),
         ),
     };
     Ok(ModelInfo {

@@ -1,6 +1,7 @@
 //! The first stage: a config, its suites and its models checked, and the
 //! plan built, before any model runs (`validate`, `run`, `report`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::config::{self, ModelSource};
@@ -22,16 +23,22 @@ pub struct Prepared {
 /// opened: local checkpoints are inspected, every replay transcript and
 /// answers file must cover the plan (and an answers file answer nothing else), and code is refused when the sandbox cannot isolate it
 /// here (and `[run] unsafe_sandbox` does not allow that). Every problem
-/// found is returned together. Sets the sandbox's `unsafe_sandbox`
-/// permission from the config; says each contamination warning on stderr.
-pub fn prepare(config_path: &Path) -> Result<Prepared, RunError> {
+/// found is returned together. `supplied` holds the fingerprints of the
+/// models a program supplies for `kind = "custom"` entries, by entry name
+/// (empty for the command line, which refuses such entries). Sets the
+/// sandbox's `unsafe_sandbox` permission from the config; says each
+/// contamination warning on stderr.
+pub fn prepare(
+    config_path: &Path,
+    supplied: &BTreeMap<String, String>,
+) -> Result<Prepared, RunError> {
     let config = config::load(config_path)?;
     crate::sandbox::allow_unsafe(config.run.unsafe_sandbox);
     let bytes = std::fs::read(config_path).map_err(|source| RunError::Io {
         path: config_path.to_path_buf(),
         source,
     })?;
-    let mut problems = crate::model::open::source_problems(&config);
+    let mut problems = crate::model::open::source_problems(&config, supplied);
     let plan = match plan::plan(config) {
         Ok(p) => p,
         Err(p) => {

@@ -2,8 +2,8 @@
 //! (one suite, replay transcripts written from an answer function, a
 //! `gate.toml`, and the binary), the files of `files` (an arithmetic suite,
 //! its transcripts, the demo's config, the repository's root), and a
-//! readable dump of a command's output. `demo.rs` and `tokenizer.rs` are
-//! included on their own by the tests that need them.
+//! readable dump of a command's output. `demo.rs`, `tokenizer.rs` and
+//! `tiny_model.rs` are included on their own by the tests that need them.
 #![allow(dead_code)] // each test crate uses part of it
 
 mod files;
