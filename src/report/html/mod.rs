@@ -620,8 +620,9 @@ fn retention_cost(out: &mut String, summary: &Summary) -> Result<(), ReportError
         out.push_str(&format!("<h3>{}</h3>\n", escape(&label)));
         if chart.points.is_empty() {
             out.push_str(&format!(
-                "<p class=\"note\">No student's retention is measurable on {}.</p>\n",
-                escape(&label)
+                "<p class=\"note\">No student's retention is measurable on {}{}.</p>\n",
+                escape(&label),
+                unplotted(summary, (suite, category), &rows)
             ));
         } else {
             let title = format!("retention against cost on {label}");
@@ -632,6 +633,43 @@ fn retention_cost(out: &mut String, summary: &Summary) -> Result<(), ReportError
     }
     out.push_str("</section>\n");
     Ok(())
+}
+
+/// Why the students of an empty retention chart are left out, each with
+/// its verdict: `": s6m FAIL, below: upper bound 0.826 (teacher got 6
+/// items right)"`, so the note agrees with a gate that decided without a
+/// point estimate.
+fn unplotted(
+    summary: &Summary,
+    (suite, category): (&str, Option<&str>),
+    rows: &[(usize, &str, Option<&Comparison>, Option<&ModelStats>)],
+) -> String {
+    let gates = gate_rows(summary);
+    let why: Vec<String> = rows
+        .iter()
+        .filter_map(|&(_, name, c, _)| {
+            let c = c?;
+            let gate = gates.iter().find(|g| {
+                g.gate.student == name
+                    && g.gate.suite == suite
+                    && g.gate.category.as_deref() == category
+            });
+            Some(match gate {
+                Some(g) => format!(
+                    "{} {}, {}",
+                    escape(name),
+                    g.gate.verdict,
+                    escape(&g.unmeasured_cell(c))
+                ),
+                None => format!("{} {}", escape(name), escape(&not_measurable(c))),
+            })
+        })
+        .collect();
+    if why.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", why.join("; "))
+    }
 }
 
 fn retention_table(
