@@ -605,6 +605,16 @@ fn report_of_the_example_run_shows_retention_and_escapes_answers() {
     );
 
     let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    // A suite where no student is plotted says why, with what its gate
+    // decided: in the example the teacher got 6 coding items right, too
+    // few to estimate retention, and s6m FAILs there on the upper bound.
+    assert!(
+        html.contains(
+            "No student's retention is measurable on coding: s6m FAIL, below: upper bound 0.826 \
+             (teacher got 6 items right)."
+        ),
+        "the empty chart's note names the student and its verdict"
+    );
     assert!(html.contains(
         "&lt;/pre&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39; \
          &lt;img src=https://example.invalid/x.png&gt;"
