@@ -222,10 +222,20 @@ fn own_gate_reason(o: &OwnGate<'_>) -> String {
             ratio(th.min_retention),
             confidence(th.confidence)
         ),
-        None => format!(
-            "retention against its teacher not measurable: teacher got {} right",
-            items(o.retention.teacher_correct)
-        ),
+        // Too few teacher-correct items for an estimate, yet the upper
+        // bound below the threshold decided the gate (as the run's report
+        // and the comparison table say it).
+        None => match o.retention.upper_bound {
+            Some(upper) if o.gate.verdict == Verdict::Fail => format!(
+                "retention against its teacher below: upper bound {} (teacher got {} right)",
+                ratio(upper),
+                items(o.retention.teacher_correct)
+            ),
+            _ => format!(
+                "retention against its teacher not measurable: teacher got {} right",
+                items(o.retention.teacher_correct)
+            ),
+        },
     };
     format!(
         "its own gate in the candidate run is {} ({retention}; the run's report says why)",
@@ -305,6 +315,36 @@ mod tests {
         let d = decide(&t, ratio, None).unwrap();
         assert_eq!(d.decision, Decision::Reject);
         assert!(d.reasons[0].contains("0.8"), "{d:?}");
+    }
+
+    #[test]
+    fn an_own_gate_failed_on_the_upper_bound_says_so_not_unmeasurable() {
+        let fail = gate_result(Verdict::Fail);
+        let few = |upper| OwnGate {
+            gate: &fail,
+            retention: SideRetention {
+                teacher_correct: 6,
+                retention: None,
+                upper_bound: upper,
+            },
+        };
+        let why = own_gate_reason(&few(Some(0.826)));
+        assert!(
+            why.contains("below: upper bound 0.826 (teacher got 6 items right)"),
+            "{why}"
+        );
+        let why = own_gate_reason(&few(None));
+        assert!(
+            why.contains("not measurable: teacher got 6 items right"),
+            "{why}"
+        );
+        // An INCONCLUSIVE gate below the floor is not measurable, whatever its bound.
+        let held = gate_result(Verdict::Inconclusive);
+        let why = own_gate_reason(&OwnGate {
+            gate: &held,
+            ..few(Some(0.99))
+        });
+        assert!(why.contains("not measurable"), "{why}");
     }
 
     #[test]
