@@ -47,8 +47,8 @@ use crate::stats::{
 
 /// Default minimum retention (student accuracy / teacher accuracy).
 pub const DEFAULT_MIN_RETENTION: f64 = 0.95;
-/// Default confidence of the retention lower bound.
-pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+/// Default confidence of the retention lower bound: the statistics' own.
+pub const DEFAULT_CONFIDENCE: f64 = crate::stats::DEFAULT_CONFIDENCE;
 /// Default maximum share of items on which the student errored.
 pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.0;
 /// Default power used to compute the items an INCONCLUSIVE gate needs.

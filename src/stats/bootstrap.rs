@@ -51,6 +51,8 @@ use super::{
 pub const DEFAULT_RESAMPLES: u32 = 10_000;
 /// Fewest resamples accepted (tail quantiles need a few hundred at least).
 pub const MIN_RESAMPLES: u32 = 100;
+/// Default confidence of intervals and one-sided bounds.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 /// Default seed: the bytes of `"distill!"` read as a big-endian `u64`.
 pub const DEFAULT_SEED: u64 = u64::from_be_bytes(*b"distill!");
 
@@ -62,7 +64,7 @@ pub struct BootstrapOptions {
     pub resamples: u32,
     /// Seed of the ChaCha8 generator (default [`DEFAULT_SEED`]).
     pub seed: u64,
-    /// Confidence level `c` in (0, 1) of the interval and the lower bound (default 0.95).
+    /// Confidence level `c` in (0, 1) of the interval and the lower bound (default [`DEFAULT_CONFIDENCE`]).
     pub confidence: f64,
 }
 
@@ -71,7 +73,7 @@ impl Default for BootstrapOptions {
         Self {
             resamples: DEFAULT_RESAMPLES,
             seed: DEFAULT_SEED,
-            confidence: 0.95,
+            confidence: DEFAULT_CONFIDENCE,
         }
     }
 }

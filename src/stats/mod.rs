@@ -35,8 +35,8 @@ mod score;
 mod wilson;
 
 pub use bootstrap::{
-    BootstrapEstimate, BootstrapOptions, DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_RESAMPLES,
-    paired_bootstrap_retention,
+    BootstrapEstimate, BootstrapOptions, DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED,
+    MIN_RESAMPLES, paired_bootstrap_retention,
 };
 pub use cluster::{Clusters, design_effect};
 pub use delta::{DeltaEstimate, delta_method_retention};
