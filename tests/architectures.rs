@@ -4,7 +4,10 @@
 //! saved by Hugging Face transformers, with the reference's logits and
 //! greedy tokens (tests/data/architectures, made by
 //! `scripts/make-architecture-fixtures`; provenance in its PROVENANCE.md).
-//! Each is loaded as a user's checkpoint directory is, on both backends.
+//! Each is loaded as a user's checkpoint directory is, on both backends,
+//! and again as the `model.gguf` llama.cpp's own converter made of that
+//! directory (pinned version in PROVENANCE.md), which must give the same
+//! logits and tokens.
 
 use std::path::{Path, PathBuf};
 
@@ -36,8 +39,8 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
-/// Loads the fixture, checks its logits and greedy tokens on every
-/// backend against the reference's, and returns the checkpoint.
+/// Loads the fixture directory, checks its logits and greedy tokens on
+/// every backend against the reference's, and returns the checkpoint.
 fn matches_the_reference(name: &str, architecture: Architecture) -> Checkpoint {
     let ckpt = Checkpoint::load(&fixture(name)).unwrap();
     assert_eq!(ckpt.config.architecture(), architecture, "{name}");
@@ -47,6 +50,29 @@ fn matches_the_reference(name: &str, architecture: Architecture) -> Checkpoint {
         architecture.class_name(),
         "{name}"
     );
+    check_outputs(name, &ckpt, &reference);
+    ckpt
+}
+
+/// Loads the fixture's `model.gguf` (llama.cpp's conversion of the
+/// directory) as a user's checkpoint, checks it against the same
+/// reference outputs on every backend, and returns it.
+fn gguf_matches_the_reference(name: &str, architecture: Architecture) -> Checkpoint {
+    let path = fixture(name).join("model.gguf");
+    let ckpt = Checkpoint::load(&path).unwrap();
+    assert_eq!(ckpt.config.architecture(), architecture, "{name}.gguf");
+    assert_eq!(
+        Checkpoint::inspect(&path).unwrap(),
+        ckpt.config,
+        "{name}.gguf"
+    );
+    check_outputs(&format!("{name}.gguf"), &ckpt, &expected(name));
+    ckpt
+}
+
+/// Checks a checkpoint's logits (within [`LOGIT_TOLERANCE`]) and greedy
+/// tokens on every backend against the reference's.
+fn check_outputs(name: &str, ckpt: &Checkpoint, reference: &Value) {
     let cases = reference["cases"].as_array().unwrap();
     assert!(!cases.is_empty());
     // The reference generated a fixed number of tokens, EOS included.
@@ -99,7 +125,6 @@ fn matches_the_reference(name: &str, architecture: Architecture) -> Checkpoint {
             );
         }
     }
-    ckpt
 }
 
 #[test]
@@ -144,6 +169,51 @@ fn mistral_within_its_window_matches_transformers() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("more than the model's context of 64"), "{err}");
+}
+
+#[test]
+fn qwen2_gguf_matches_transformers() {
+    let ckpt = gguf_matches_the_reference("qwen2", Architecture::Qwen2);
+    assert!(
+        ckpt.weights
+            .contains_key("model.layers.1.self_attn.v_proj.bias")
+    );
+    assert!(!ckpt.config.tie_word_embeddings);
+}
+
+#[test]
+fn qwen3_gguf_matches_transformers() {
+    let ckpt = gguf_matches_the_reference("qwen3", Architecture::Qwen3);
+    assert!(
+        ckpt.weights
+            .contains_key("model.layers.1.self_attn.k_norm.weight")
+    );
+    assert_eq!(ckpt.config.head_dim(), 16);
+}
+
+/// llama.cpp's converter writes `MistralForCausalLM` as a `llama` model
+/// without its sliding window (llama.cpp runs it with full causal
+/// attention), which is what the reference computes on these prompts,
+/// shorter than the window.
+#[test]
+fn mistral_gguf_is_llama_and_matches_transformers() {
+    let ckpt = gguf_matches_the_reference("mistral", Architecture::Llama);
+    assert_eq!(ckpt.config.sliding_window, None);
+}
+
+/// The converter stores Llama 3's rope scaling as a `rope_freqs.weight`
+/// tensor of per-frequency factors, which the reader refuses by name
+/// rather than ignore (the Hugging Face directory is read exactly).
+#[test]
+fn llama3_gguf_rope_factors_are_refused_by_name() {
+    let path = fixture("llama3").join("model.gguf");
+    for err in [
+        Checkpoint::inspect(&path).unwrap_err().to_string(),
+        Checkpoint::load(&path).unwrap_err().to_string(),
+    ] {
+        assert!(err.contains("\"rope_freqs.weight\""), "{err}");
+        assert!(err.contains("model.gguf"), "{err}");
+    }
 }
 
 #[test]

@@ -568,11 +568,15 @@ fn other_architectures_and_non_gguf_files_are_refused() {
     let mut w = gguf::GgufWriter::new();
     w.add_metadata(
         "general.architecture",
-        gguf::GgufValue::String("qwen2".into()),
+        gguf::GgufValue::String("gemma2".into()),
     )
     .unwrap();
     w.write(&path).unwrap();
-    assert!(load_err(&path).contains("general.architecture is \"qwen2\""));
+    let msg = load_err(&path);
+    assert!(
+        msg.contains("general.architecture is \"gemma2\"; supported: llama, qwen2, qwen3"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -589,7 +593,7 @@ fn unknown_gguf_tensor_is_refused() {
     std::fs::write(&path, &b).unwrap();
     let msg = load_err(&path);
     assert!(
-        msg.contains("tensor \"rope_freqs.weight!\" is not part of the llama architecture"),
+        msg.contains("tensor \"rope_freqs.weight!\" is not part of the Llama-family architectures"),
         "{msg}"
     );
 }

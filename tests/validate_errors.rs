@@ -204,6 +204,39 @@ fn a_student_path_to_a_jsonl_file_is_reported_at_its_path() {
 }
 
 #[test]
+fn an_unsupported_gguf_architecture_is_refused_by_name_at_its_path() {
+    let case = Case::new();
+    // llama.cpp's conversion of the qwen2 fixture with "qwen2" renamed
+    // "gemma" (general.architecture and its keys alike).
+    let bytes =
+        std::fs::read(repo_root().join("tests/data/architectures/qwen2/model.gguf")).unwrap();
+    let mut renamed = Vec::with_capacity(bytes.len());
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        if rest.starts_with(b"qwen2") {
+            renamed.extend_from_slice(b"gemma");
+            rest = &rest[5..];
+        } else {
+            renamed.push(rest[0]);
+            rest = &rest[1..];
+        }
+    }
+    let gguf = case.path().join("gemma.gguf");
+    std::fs::write(&gguf, renamed).unwrap();
+    let case = case.replace(
+        &format!("\"{}\"", fixture("students/s6m")),
+        &format!("\"{}\"", gguf.display()),
+    );
+    case.assert_at(
+        &gguf.display().to_string(),
+        &format!(
+            "students[0].path: {}: general.architecture is \"gemma\"; supported: llama, qwen2, qwen3",
+            gguf.display()
+        ),
+    );
+}
+
+#[test]
 fn a_truncated_checkpoint_is_reported_at_its_path() {
     let case = Case::new();
     let student = case.copy_fixture("students/s6m");

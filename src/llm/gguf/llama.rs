@@ -1,6 +1,19 @@
-//! The llama architecture in GGUF: llama.cpp tensor names <-> Hugging Face
+//! The Llama family in GGUF: llama.cpp tensor names <-> Hugging Face
 //! names, the Q/K row permutation of llama.cpp's converter, and
-//! `LlamaConfig` <-> `llama.*` metadata.
+//! `LlamaConfig` <-> `<arch>.*` metadata.
+//!
+//! llama.cpp's converter (`convert_hf_to_gguf.py`) writes three of the
+//! variants this runtime implements, each read back here:
+//!
+//! - `llama` (`LlamaForCausalLM`, and `MistralForCausalLM`, which it
+//!   writes as `llama` without its sliding window): Q/K rows permuted to
+//!   the interleaved rotary layout, undone when reading;
+//! - `qwen2`: q/k/v biases (`attn_q.bias`, ...), rows as in Hugging Face
+//!   (llama.cpp rotates them in the rotate-half layout);
+//! - `qwen3`: per-head Q/K norms (`attn_q_norm.weight`, `attn_k_norm.weight`),
+//!   rows as in Hugging Face.
+//!
+//! Any other `general.architecture` is refused by name.
 
 use std::path::Path;
 
@@ -12,7 +25,8 @@ use crate::llm::quant_matrix::{QuantMatrix, QuantWeights};
 use crate::llm::weights::{HostTensor, Weights};
 
 /// Per-layer tensors: (llama.cpp suffix after `blk.N.`, HF suffix after `model.layers.N.`).
-const LAYER_NAMES: [(&str, &str); 9] = [
+/// Which of them a model has is the config's business (`tensor_layout`).
+const LAYER_NAMES: [(&str, &str); 14] = [
     ("attn_norm.weight", "input_layernorm.weight"),
     ("attn_q.weight", "self_attn.q_proj.weight"),
     ("attn_k.weight", "self_attn.k_proj.weight"),
@@ -22,6 +36,11 @@ const LAYER_NAMES: [(&str, &str); 9] = [
     ("ffn_gate.weight", "mlp.gate_proj.weight"),
     ("ffn_up.weight", "mlp.up_proj.weight"),
     ("ffn_down.weight", "mlp.down_proj.weight"),
+    ("attn_q.bias", "self_attn.q_proj.bias"),
+    ("attn_k.bias", "self_attn.k_proj.bias"),
+    ("attn_v.bias", "self_attn.v_proj.bias"),
+    ("attn_q_norm.weight", "self_attn.q_norm.weight"),
+    ("attn_k_norm.weight", "self_attn.k_norm.weight"),
 ];
 
 /// Model-level tensors: (llama.cpp name, HF name).
@@ -128,9 +147,13 @@ pub fn qk_row_sources(rows: usize, heads: usize, order: QkOrder) -> Result<Vec<u
 }
 
 /// The number of heads a projection's rows are grouped in for the Q/K
-/// permutation, or `None` for tensors that are not permuted.
+/// permutation, or `None` for tensors that are not permuted. Only the
+/// `llama` architecture is permuted by llama.cpp's converter (it rotates
+/// Qwen2 and Qwen3 in the rotate-half layout, rows as in Hugging Face).
 pub fn qk_heads(hf_name: &str, config: &LlamaConfig) -> Option<usize> {
-    if hf_name.ends_with(".self_attn.q_proj.weight") {
+    if config.architecture() != Architecture::Llama {
+        None
+    } else if hf_name.ends_with(".self_attn.q_proj.weight") {
         Some(config.num_attention_heads)
     } else if hf_name.ends_with(".self_attn.k_proj.weight") {
         Some(config.kv_heads())
@@ -145,32 +168,51 @@ pub fn qk_heads(hf_name: &str, config: &LlamaConfig) -> Option<usize> {
 /// whose `output.weight` has fewer rows than the vocabulary).
 pub const OUTPUT_TOKENS_KEY: &str = "distill_gate.output_tokens";
 
-/// Builds a `LlamaConfig` from `llama.*` and `tokenizer.ggml.*` metadata.
-/// `vocab_size` is the number of tokenizer tokens; embeddings are tied when
-/// the file has no `output.weight`.
+/// The `general.architecture` values read, with the variant each is.
+/// llama.cpp's converter writes Mistral as `llama` (without its window).
+pub const GGUF_ARCHITECTURES: [(&str, Architecture); 3] = [
+    ("llama", Architecture::Llama),
+    ("qwen2", Architecture::Qwen2),
+    ("qwen3", Architecture::Qwen3),
+];
+
+/// Builds a `LlamaConfig` from `<arch>.*` and `tokenizer.ggml.*` metadata,
+/// `<arch>` being `general.architecture` (one of [`GGUF_ARCHITECTURES`];
+/// any other is refused by name). `vocab_size` is the number of tokenizer
+/// tokens; embeddings are tied when the file has no `output.weight`.
 pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
     let path = file.path();
-    let arch = file.req_str("general.architecture")?;
-    if arch != "llama" {
+    let arch_name = file.req_str("general.architecture")?;
+    let Some(&(arch_name, architecture)) = GGUF_ARCHITECTURES
+        .iter()
+        .find(|(name, _)| *name == arch_name)
+    else {
+        let supported: Vec<&str> = GGUF_ARCHITECTURES.iter().map(|(n, _)| *n).collect();
         return Err(LlmError::format(
             path,
-            format!("general.architecture is {arch:?}; only \"llama\" models are supported"),
+            format!(
+                "general.architecture is {arch_name:?}; supported: {}",
+                supported.join(", ")
+            ),
         ));
-    }
-    if let Some(scaling) = file.opt_str("llama.rope.scaling.type")?
+    };
+    let key = |k: &str| format!("{arch_name}.{k}");
+    let scaling_key = key("rope.scaling.type");
+    if let Some(scaling) = file.opt_str(&scaling_key)?
         && scaling != "none"
     {
         return Err(LlmError::format(
             path,
-            format!("llama.rope.scaling.type is {scaling:?}; RoPE scaling is not supported"),
+            format!("{scaling_key} is {scaling:?}; RoPE scaling is not supported"),
         ));
     }
-    let hidden_size = file.req_usize("llama.embedding_length")?;
-    let heads = file.req_usize("llama.attention.head_count")?;
-    let kv_heads = file.opt_usize("llama.attention.head_count_kv")?;
+    let hidden_size = file.req_usize(&key("embedding_length"))?;
+    let heads = file.req_usize(&key("attention.head_count"))?;
+    let kv_heads = file.opt_usize(&key("attention.head_count_kv"))?;
     let default_head_dim = hidden_size / heads.max(1);
-    let head_dim = file.opt_usize("llama.attention.key_length")?;
-    let rope_dims = file.opt_usize("llama.rope.dimension_count")?;
+    let head_dim = file.opt_usize(&key("attention.key_length"))?;
+    let rope_dims_key = key("rope.dimension_count");
+    let rope_dims = file.opt_usize(&rope_dims_key)?;
     let effective_head_dim = head_dim.unwrap_or(default_head_dim);
     if let Some(r) = rope_dims
         && r != effective_head_dim
@@ -178,7 +220,7 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
         return Err(LlmError::format(
             path,
             format!(
-                "llama.rope.dimension_count is {r} but heads are {effective_head_dim} wide; \
+                "{rope_dims_key} is {r} but heads are {effective_head_dim} wide; \
                  partial rotary embeddings are not supported"
             ),
         ));
@@ -213,44 +255,57 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
     Ok(LlamaConfig {
         vocab_size: tokens.len(),
         hidden_size,
-        intermediate_size: file.req_usize("llama.feed_forward_length")?,
-        num_hidden_layers: file.req_usize("llama.block_count")?,
+        intermediate_size: file.req_usize(&key("feed_forward_length"))?,
+        num_hidden_layers: file.req_usize(&key("block_count"))?,
         num_attention_heads: heads,
         num_key_value_heads: kv_heads,
         head_dim: head_dim.filter(|&d| d != default_head_dim),
-        max_position_embeddings: file.req_usize("llama.context_length")?,
+        max_position_embeddings: file.req_usize(&key("context_length"))?,
         rms_norm_eps: file
-            .opt_f64("llama.attention.layer_norm_rms_epsilon")?
+            .opt_f64(&key("attention.layer_norm_rms_epsilon"))?
             .ok_or_else(|| {
                 LlmError::format(
                     path,
-                    "metadata \"llama.attention.layer_norm_rms_epsilon\" is missing",
+                    format!(
+                        "metadata {:?} is missing",
+                        key("attention.layer_norm_rms_epsilon")
+                    ),
                 )
             })?,
-        rope_theta: file.opt_f64("llama.rope.freq_base")?.unwrap_or(10_000.0),
+        rope_theta: file.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0),
         hidden_act: "silu".to_string(),
         rope_scaling: None,
         attention_bias: false,
         mlp_bias: false,
-        sliding_window: None,
+        // 0: no window (as llama.cpp reads it); a window caps the context.
+        sliding_window: file
+            .opt_usize(&key("attention.sliding_window"))?
+            .filter(|&w| w > 0),
         tie_word_embeddings: file.tensor_info("output.weight").is_none(),
         bos_token_id: to_u32("tokenizer.ggml.bos_token_id")?,
         eos_token_id: to_u32("tokenizer.ggml.eos_token_id")?.map(EosTokens::One),
-        architectures: vec!["LlamaForCausalLM".to_string()],
-        model_type: "llama".to_string(),
+        architectures: vec![architecture.class_name().to_string()],
+        model_type: arch_name.to_string(),
         torch_dtype: None,
         output_tokens,
     })
 }
 
 /// The Hugging Face name of a tensor of the GGUF file at `path`, or the
-/// error for a tensor the llama architecture does not have.
+/// error for a tensor no variant of the Llama family here has. (Whether
+/// this model has it is checked against its config afterwards.)
 pub fn tensor_hf_name(info: &GgufTensorInfo, path: &Path) -> Result<String, LlmError> {
     hf_name(&info.name).ok_or_else(|| {
+        let what = if info.name == "rope_freqs.weight" {
+            " (Llama 3 rope scaling stored as per-frequency factors; not supported in GGUF, \
+             read the Hugging Face directory instead)"
+        } else {
+            ""
+        };
         LlmError::format(
             path,
             format!(
-                "tensor {:?} is not part of the llama architecture this runtime implements",
+                "tensor {:?} is not part of the Llama-family architectures this runtime implements{what}",
                 info.name
             ),
         )
@@ -430,6 +485,17 @@ mod tests {
             ),
             ("output_norm.weight", "model.norm.weight"),
             ("output.weight", "lm_head.weight"),
+            ("blk.1.attn_q.bias", "model.layers.1.self_attn.q_proj.bias"),
+            ("blk.1.attn_k.bias", "model.layers.1.self_attn.k_proj.bias"),
+            ("blk.1.attn_v.bias", "model.layers.1.self_attn.v_proj.bias"),
+            (
+                "blk.1.attn_q_norm.weight",
+                "model.layers.1.self_attn.q_norm.weight",
+            ),
+            (
+                "blk.1.attn_k_norm.weight",
+                "model.layers.1.self_attn.k_norm.weight",
+            ),
         ];
         for (g, h) in pairs {
             assert_eq!(hf_name(g).as_deref(), Some(h));
@@ -438,7 +504,7 @@ mod tests {
         for bad in [
             "blk.x.attn_q.weight",
             "blk..attn_q.weight",
-            "blk.0.attn_q.bias",
+            "blk.0.attn_output.bias",
             "rope_freqs.weight",
         ] {
             assert_eq!(hf_name(bad), None, "{bad}");

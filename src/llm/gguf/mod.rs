@@ -1,5 +1,5 @@
 //! GGUF, llama.cpp's checkpoint format: parsing (versions 2 and 3),
-//! dequantization, the llama architecture's names and Q/K layout, the
+//! dequantization, the Llama family's names (llama, qwen2, qwen3) and Q/K layout, the
 //! tokenizer stored in metadata, and a writer for exporting checkpoints.
 
 pub mod llama;
