@@ -144,7 +144,7 @@ pub fn run(o: &RunOptions) -> Result<Evaluated, PipelineError> {
 /// use std::path::Path;
 /// use distill_gate::model::custom::CustomModels;
 /// use distill_gate::pipeline::{self, RunOptions};
-/// # fn student() -> distill_gate::model::LocalModel { unimplemented!() }
+/// use distill_gate::model::{local::DEFAULT_BATCH_SIZE, open::open_checkpoint};
 /// let options = RunOptions {
 ///     config: Path::new("gate.toml"),
 ///     fresh: false,
@@ -152,9 +152,11 @@ pub fn run(o: &RunOptions) -> Result<Evaluated, PipelineError> {
 ///     max_cost: None,
 ///     shard: None,
 /// };
-/// let done = pipeline::run_with_models(&options, CustomModels::new().with("mine", student()))?;
+/// // Any `Model`; here a checkpoint the shipped runtime loads, for brevity.
+/// let student = open_checkpoint(Path::new("student.gguf"), Default::default(), DEFAULT_BATCH_SIZE)?;
+/// let done = pipeline::run_with_models(&options, CustomModels::new().with("mine", student))?;
 /// println!("exit code {}", done.summary.exit_code);
-/// # Ok::<(), distill_gate::pipeline::PipelineError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn run_with_models(
     o: &RunOptions,
