@@ -1,5 +1,5 @@
 //! The Llama-family variants besides plain Llama (Llama 3.x rope scaling,
-//! Qwen2's q/k/v biases, Qwen3's per-head Q/K norms, Mistral's sliding
+//! Llama's attention biases, Qwen2's q/k/v biases, Qwen3's per-head Q/K norms, Mistral's sliding
 //! window) against their reference implementation: tiny random checkpoints
 //! saved by Hugging Face transformers, with the reference's logits and
 //! greedy tokens (tests/data/architectures, made by
@@ -11,7 +11,9 @@
 
 use std::path::{Path, PathBuf};
 
-use distill_gate::llm::config::Architecture;
+use distill_gate::llm::config::{Architecture, RopeScaling};
+use distill_gate::llm::gguf::{GgmlType, GgufFile};
+use distill_gate::llm::rope::frequency_divisors;
 use distill_gate::llm::{
     Backend, Checkpoint, GenerateRequest, LlamaDecoder, SamplingParams, TokenBatch, generate,
 };
@@ -202,23 +204,96 @@ fn mistral_gguf_is_llama_and_matches_transformers() {
 }
 
 /// The converter stores Llama 3's rope scaling as a `rope_freqs.weight`
-/// tensor of per-frequency factors, which the reader refuses by name
-/// rather than ignore (the Hugging Face directory is read exactly).
+/// tensor of per-frequency divisors (no rope metadata), which llama.cpp
+/// applies by dividing each frequency; read so, the file gives the
+/// reference's outputs, and its divisors are the ones distill-gate computes
+/// from the directory's Llama 3 settings.
 #[test]
-fn llama3_gguf_rope_factors_are_refused_by_name() {
-    let path = fixture("llama3").join("model.gguf");
-    for err in [
-        Checkpoint::inspect(&path).unwrap_err().to_string(),
-        Checkpoint::load(&path).unwrap_err().to_string(),
-    ] {
-        assert!(err.contains("\"rope_freqs.weight\""), "{err}");
-        assert!(err.contains("model.gguf"), "{err}");
+fn llama3_gguf_rope_divisors_match_transformers() {
+    let ckpt = gguf_matches_the_reference("llama3", Architecture::Llama);
+    let Some(RopeScaling::FrequencyDivisors { divisors }) = &ckpt.config.rope_scaling else {
+        panic!("{:?}", ckpt.config.rope_scaling);
+    };
+    let hf = Checkpoint::inspect(&fixture("llama3")).unwrap();
+    assert!(matches!(hf.rope_scaling, Some(RopeScaling::Llama3 { .. })));
+    assert_close_divisors(&frequency_divisors(&hf).unwrap(), divisors);
+    // One frequency kept, one interpolated, two divided by the factor 8.
+    assert_eq!(divisors[0], 1.0);
+    assert!(divisors[1] > 1.0 && divisors[1] < 8.0, "{divisors:?}");
+    assert_eq!(&divisors[2..], &[8.0, 8.0]);
+}
+
+/// distill-gate computes Llama 3's divisors in f64 and rounds once; the
+/// converter computes them in torch f32 (with its reciprocal-and-multiply
+/// division by a tensor), which can differ in the last bit.
+fn assert_close_divisors(ours: &[f32], converter: &[f32]) {
+    assert_eq!(ours.len(), converter.len());
+    for (a, b) in ours.iter().zip(converter) {
+        assert!(
+            (a - b).abs() <= 2.0 * f32::EPSILON * b.abs(),
+            "{ours:?} vs the converter's {converter:?}"
+        );
+    }
+}
+
+#[test]
+fn llama_attention_biases_match_transformers() {
+    let ckpt = matches_the_reference("llama-bias", Architecture::Llama);
+    assert!(ckpt.config.attention_bias);
+    assert!(
+        ckpt.weights
+            .contains_key("model.layers.1.self_attn.o_proj.bias")
+    );
+}
+
+/// llama.cpp's converter permutes the q/k biases with the rows of their
+/// weights; the reader undoes both.
+#[test]
+fn llama_bias_gguf_matches_transformers() {
+    let ckpt = gguf_matches_the_reference("llama-bias", Architecture::Llama);
+    assert!(ckpt.config.attention_bias);
+}
+
+/// distill-gate's GGUF writer, given the Hugging Face directory, writes
+/// the tensors llama.cpp's converter wrote (same names, shapes and f32
+/// values: Q/K rows and biases permuted; Llama 3's rope divisors within
+/// two ulps), and
+/// the written file gives the reference's outputs. (The fixtures'
+/// word-level tokenizer has no GGUF form, so the converter's is used.)
+#[test]
+fn written_gguf_holds_the_converters_tensors() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["llama3", "llama-bias"] {
+        let converted_path = fixture(name).join("model.gguf");
+        let mut ckpt = Checkpoint::load(&fixture(name)).unwrap();
+        ckpt.tokenizer = Checkpoint::load(&converted_path).unwrap().tokenizer;
+        let written_path = dir.path().join(format!("{name}.gguf"));
+        ckpt.save_gguf(&written_path, GgmlType::F32).unwrap();
+        let converted = GgufFile::read(&converted_path).unwrap();
+        let written = GgufFile::read(&written_path).unwrap();
+        let mut names: Vec<&str> = written.tensors.iter().map(|t| t.name.as_str()).collect();
+        let mut want: Vec<&str> = converted.tensors.iter().map(|t| t.name.as_str()).collect();
+        names.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(names, want, "{name}");
+        for info in &converted.tensors {
+            let ours = written.tensor_info(&info.name).unwrap();
+            assert_eq!(ours.shape(), info.shape(), "{name}: {}", info.name);
+            let (ours, theirs) = (written.tensor_f32(ours), converted.tensor_f32(info));
+            if info.name == "rope_freqs.weight" {
+                assert_close_divisors(&ours, &theirs);
+            } else {
+                assert_eq!(ours, theirs, "{name}: {}", info.name);
+            }
+        }
+        let reloaded = Checkpoint::load(&written_path).unwrap();
+        check_outputs(&format!("{name} (written)"), &reloaded, &expected(name));
     }
 }
 
 #[test]
 fn variants_round_trip_their_extra_tensors() {
-    for name in ["qwen2", "qwen3", "llama3", "mistral"] {
+    for name in ["qwen2", "qwen3", "llama3", "llama-bias", "mistral"] {
         let ckpt = Checkpoint::load(&fixture(name)).unwrap();
         let decoder =
             LlamaDecoder::from_weights(&ckpt.config, &ckpt.weights, &Backend::Flex.device())

@@ -191,7 +191,7 @@ impl Checkpoint {
             validate_config(&config, path)?;
             let tokenizer = gguf::tokenizer_from_gguf(&file)?;
             let mut shapes = Vec::new();
-            for info in &file.tensors {
+            for info in gguf::llama::weight_tensors(&file) {
                 shapes.push((gguf::llama::tensor_hf_name(info, path)?, info.shape()));
             }
             let shapes = shapes

@@ -42,8 +42,9 @@ pub struct LlamaConfig {
     #[serde(default = "default_hidden_act")]
     pub hidden_act: String,
     /// Llama 3's rescaling of the rotary frequencies (`rope_scaling` with
-    /// `rope_type = "llama3"`); `None`: plain RoPE. Other scalings are
-    /// refused when `config.json` is read.
+    /// `rope_type = "llama3"`, or its per-frequency divisors from GGUF);
+    /// `None`: plain RoPE. Other scalings are refused when `config.json`
+    /// is read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_scaling: Option<RopeScaling>,
     /// Biases on the q/k/v/o projections (Llama, Mistral and Qwen3 configs
@@ -97,23 +98,36 @@ pub enum EosTokens {
     Many(Vec<u32>),
 }
 
-/// Llama 3.x's rotary frequency rescaling (transformers'
-/// `_compute_llama3_parameters`): wavelengths longer than
-/// `original_max_position_embeddings / low_freq_factor` are divided by
-/// `factor`, shorter than `original_max_position_embeddings /
-/// high_freq_factor` kept, and those in between interpolated.
+/// A rescaling of the rotary frequencies, tagged by `rope_type` as in
+/// `config.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RopeScaling {
-    /// Always `"llama3"`.
-    pub rope_type: String,
-    /// Division of the low frequencies.
-    pub factor: f64,
-    /// Start of the interpolated band, as a divisor of the original context.
-    pub low_freq_factor: f64,
-    /// End of the interpolated band, as a divisor of the original context.
-    pub high_freq_factor: f64,
-    /// The context length the model was pre-trained with.
-    pub original_max_position_embeddings: usize,
+#[serde(tag = "rope_type")]
+pub enum RopeScaling {
+    /// Llama 3.x's rescaling (transformers' `_compute_llama3_parameters`):
+    /// wavelengths longer than `original_max_position_embeddings /
+    /// low_freq_factor` are divided by `factor`, shorter than
+    /// `original_max_position_embeddings / high_freq_factor` kept, and
+    /// those in between interpolated.
+    #[serde(rename = "llama3")]
+    Llama3 {
+        /// Division of the low frequencies.
+        factor: f64,
+        /// Start of the interpolated band, as a divisor of the original context.
+        low_freq_factor: f64,
+        /// End of the interpolated band, as a divisor of the original context.
+        high_freq_factor: f64,
+        /// The context length the model was pre-trained with.
+        original_max_position_embeddings: usize,
+    },
+    /// One divisor per rotary frequency (`head_dim / 2` of them), as GGUF
+    /// files store Llama 3's rescaling: llama.cpp's converter writes the
+    /// `rope_freqs.weight` tensor instead of the four settings, and
+    /// llama.cpp divides frequency `i` by `divisors[i]`.
+    #[serde(rename = "frequency_divisors")]
+    FrequencyDivisors {
+        /// The divisor of each frequency, lowest index (fastest) first.
+        divisors: Vec<f32>,
+    },
 }
 
 /// The variants of the Llama-family decoder this runtime implements, from

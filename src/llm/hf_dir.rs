@@ -61,7 +61,10 @@ pub fn read_config(dir: &Path) -> Result<LlamaConfig, LlmError> {
 ///   (`rope_type`, `rope_theta` and the scaling's own keys), earlier
 ///   versions as `rope_theta` and `rope_scaling` (whose type key is
 ///   `rope_type` or, older, `type`). Plain RoPE and `"llama3"` are
-///   implemented; any other type is refused by name.
+///   implemented, and `"frequency_divisors"` (`divisors`: one per rotary
+///   frequency), distill-gate's own spelling of the GGUF form of Llama 3's
+///   rescaling, which it writes for a model read from GGUF; any other type
+///   is refused by name.
 /// - Qwen2 configs carry a `sliding_window` that applies only when
 ///   `use_sliding_window` is true; otherwise it is dropped.
 fn normalize_config(value: &mut Value) -> Result<(), String> {
@@ -104,9 +107,16 @@ fn normalize_config(value: &mut Value) -> Result<(), String> {
             }
             obj.insert("rope_scaling".into(), scaling);
         }
+        Some("frequency_divisors") => {
+            let divisors = rope
+                .get("divisors")
+                .ok_or("frequency_divisors rope scaling without divisors")?;
+            let scaling = json!({"rope_type": "frequency_divisors", "divisors": divisors});
+            obj.insert("rope_scaling".into(), scaling);
+        }
         _ => {
             return Err(format!(
-                "rope type {kind} is not supported (plain RoPE and \"llama3\" are)"
+                "rope type {kind} is not supported (plain RoPE, \"llama3\" and \"frequency_divisors\" are)"
             ));
         }
     }
@@ -324,6 +334,25 @@ mod tests {
         assert!(err.contains("rope type \"yarn\" is not supported"), "{err}");
         let err = normalized(json!({"rope_parameters": {"rope_type": "llama3"}})).unwrap_err();
         assert!(err.contains("without factor"), "{err}");
+    }
+
+    /// A model read from GGUF keeps Llama 3's rescaling as divisors; its
+    /// `config.json` says so and reads back the same.
+    #[test]
+    fn frequency_divisors_round_trip_through_config_json() {
+        let config: LlamaConfig = serde_json::from_value(json!({
+            "vocab_size": 8, "hidden_size": 8, "intermediate_size": 8,
+            "num_hidden_layers": 1, "num_attention_heads": 1,
+            "rope_scaling": {"rope_type": "frequency_divisors", "divisors": [1.0, 2.5, 8.0, 8.0]}
+        }))
+        .unwrap();
+        let written = serde_json::to_value(&config).unwrap();
+        assert_eq!(written["rope_scaling"]["rope_type"], "frequency_divisors");
+        let back: LlamaConfig = serde_json::from_value(normalized(written).unwrap()).unwrap();
+        assert_eq!(back, config);
+        let err =
+            normalized(json!({"rope_scaling": {"rope_type": "frequency_divisors"}})).unwrap_err();
+        assert!(err.contains("without divisors"), "{err}");
     }
 
     #[test]

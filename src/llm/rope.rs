@@ -42,26 +42,74 @@ pub fn inverse_frequencies(head_dim: usize, theta: f64) -> Vec<f32> {
 }
 
 /// The inverse frequencies of `config`'s rotary embedding: plain
-/// [`inverse_frequencies`], rescaled as Llama 3 does when the config says
-/// so (transformers' `_compute_llama3_parameters`, step by step in f32).
+/// [`inverse_frequencies`], rescaled when the config says so: Llama 3's
+/// settings as transformers' `_compute_llama3_parameters` does (step by
+/// step in f32), per-frequency divisors as llama.cpp applies them.
 pub fn config_frequencies(config: &LlamaConfig) -> Vec<f32> {
     let mut inv_freq = inverse_frequencies(config.head_dim(), config.rope_theta);
-    if let Some(scaling) = &config.rope_scaling {
-        llama3_rescale(&mut inv_freq, scaling);
+    match &config.rope_scaling {
+        None => {}
+        Some(RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        }) => llama3_rescale(
+            &mut inv_freq,
+            *factor as f32,
+            (*low_freq_factor as f32, *high_freq_factor as f32),
+            *original_max_position_embeddings as f32,
+        ),
+        Some(RopeScaling::FrequencyDivisors { divisors }) => {
+            for (f, d) in inv_freq.iter_mut().zip(divisors) {
+                *f /= d;
+            }
+        }
     }
     inv_freq
 }
 
-/// Llama 3's rescaling: wavelengths above `original / low_freq_factor`
-/// are divided by `factor`, below `original / high_freq_factor` kept, and
-/// smoothly interpolated in between.
-fn llama3_rescale(inv_freq: &mut [f32], scaling: &RopeScaling) {
-    let factor = scaling.factor as f32;
-    let (low, high) = (
-        scaling.low_freq_factor as f32,
-        scaling.high_freq_factor as f32,
-    );
-    let old_context = scaling.original_max_position_embeddings as f32;
+/// The per-frequency divisors of `config`'s rescaling, as llama.cpp's
+/// converter computes them for `rope_freqs.weight` (`1`, `factor`, or
+/// `1 / ((1 - smooth) / factor + smooth)` in the interpolated band, from
+/// the plain f32 frequencies, in f64); `None` for plain RoPE.
+pub fn frequency_divisors(config: &LlamaConfig) -> Option<Vec<f32>> {
+    match config.rope_scaling.as_ref()? {
+        RopeScaling::FrequencyDivisors { divisors } => Some(divisors.clone()),
+        &RopeScaling::Llama3 {
+            factor,
+            low_freq_factor: low,
+            high_freq_factor: high,
+            original_max_position_embeddings,
+        } => {
+            let old_context = original_max_position_embeddings as f64;
+            let (low_wavelen, high_wavelen) = (old_context / low, old_context / high);
+            let plain = inverse_frequencies(config.head_dim(), config.rope_theta);
+            Some(
+                plain
+                    .iter()
+                    .map(|&f| {
+                        let wavelen = 2.0 * std::f64::consts::PI / f64::from(f);
+                        let divisor = if wavelen < high_wavelen {
+                            1.0
+                        } else if wavelen > low_wavelen {
+                            factor
+                        } else {
+                            let smooth = (old_context / wavelen - low) / (high - low);
+                            1.0 / ((1.0 - smooth) / factor + smooth)
+                        };
+                        divisor as f32
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+/// Llama 3's rescaling: wavelengths above `old_context / low` are divided
+/// by `factor`, below `old_context / high` kept, and smoothly interpolated
+/// in between.
+fn llama3_rescale(inv_freq: &mut [f32], factor: f32, (low, high): (f32, f32), old_context: f32) {
     let low_freq_wavelen = old_context / low;
     let high_freq_wavelen = old_context / high;
     let two_pi = (2.0 * std::f64::consts::PI) as f32;

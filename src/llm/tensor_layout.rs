@@ -109,9 +109,6 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
     if config.sliding_window == Some(0) {
         return bad("sliding_window is 0".into());
     }
-    if let Some(scaling) = &config.rope_scaling {
-        validate_rope_scaling(scaling).or_else(|m| bad(format!("rope_scaling: {m}")))?;
-    }
     if !config.num_attention_heads.is_multiple_of(config.kv_heads()) {
         return bad(format!(
             "num_attention_heads ({}) is not a multiple of num_key_value_heads ({})",
@@ -135,6 +132,9 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
             "head_dim is {hd}; rotary embeddings need a positive even width"
         ));
     }
+    if let Some(scaling) = &config.rope_scaling {
+        validate_rope_scaling(scaling, hd).or_else(|m| bad(format!("rope_scaling: {m}")))?;
+    }
     if !(config.rms_norm_eps.is_finite() && config.rms_norm_eps > 0.0) {
         return bad(format!("rms_norm_eps is {}", config.rms_norm_eps));
     }
@@ -147,33 +147,52 @@ pub fn validate_config(config: &LlamaConfig, path: &Path) -> Result<(), LlmError
     Ok(())
 }
 
-/// Llama 3 scaling needs `rope_type = "llama3"`, finite positive factors
-/// with `high_freq_factor > low_freq_factor` (the interpolation divides by
-/// their difference) and a positive original context.
-fn validate_rope_scaling(scaling: &RopeScaling) -> Result<(), String> {
-    if scaling.rope_type != "llama3" {
-        return Err(format!(
-            "rope_type is {:?}; only \"llama3\" is supported",
-            scaling.rope_type
-        ));
-    }
-    for (name, v) in [
-        ("factor", scaling.factor),
-        ("low_freq_factor", scaling.low_freq_factor),
-        ("high_freq_factor", scaling.high_freq_factor),
-    ] {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(format!("{name} is {v}"));
+/// Llama 3 scaling needs finite positive factors with `high_freq_factor >
+/// low_freq_factor` (the interpolation divides by their difference) and a
+/// positive original context; divisors one finite positive value per
+/// rotary frequency.
+fn validate_rope_scaling(scaling: &RopeScaling, head_dim: usize) -> Result<(), String> {
+    match scaling {
+        &RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
+            for (name, v) in [
+                ("factor", factor),
+                ("low_freq_factor", low_freq_factor),
+                ("high_freq_factor", high_freq_factor),
+            ] {
+                if !(v.is_finite() && v > 0.0) {
+                    return Err(format!("{name} is {v}"));
+                }
+            }
+            if high_freq_factor <= low_freq_factor {
+                return Err(format!(
+                    "high_freq_factor ({high_freq_factor}) is not above low_freq_factor ({low_freq_factor})"
+                ));
+            }
+            if original_max_position_embeddings == 0 {
+                return Err("original_max_position_embeddings is 0".into());
+            }
         }
-    }
-    if scaling.high_freq_factor <= scaling.low_freq_factor {
-        return Err(format!(
-            "high_freq_factor ({}) is not above low_freq_factor ({})",
-            scaling.high_freq_factor, scaling.low_freq_factor
-        ));
-    }
-    if scaling.original_max_position_embeddings == 0 {
-        return Err("original_max_position_embeddings is 0".into());
+        RopeScaling::FrequencyDivisors { divisors } => {
+            if divisors.len() != head_dim / 2 {
+                return Err(format!(
+                    "{} frequency divisors for heads {head_dim} wide (one per pair: {})",
+                    divisors.len(),
+                    head_dim / 2
+                ));
+            }
+            if let Some((i, d)) = divisors
+                .iter()
+                .enumerate()
+                .find(|(_, d)| !(d.is_finite() && **d > 0.0))
+            {
+                return Err(format!("frequency divisor {i} is {d}"));
+            }
+        }
     }
     Ok(())
 }

@@ -6,8 +6,10 @@
 //! variants this runtime implements, each read back here:
 //!
 //! - `llama` (`LlamaForCausalLM`, and `MistralForCausalLM`, which it
-//!   writes as `llama` without its sliding window): Q/K rows permuted to
-//!   the interleaved rotary layout, undone when reading;
+//!   writes as `llama` without its sliding window): Q/K rows (and biases,
+//!   with `attention_bias`) permuted to the interleaved rotary layout,
+//!   undone when reading; Llama 3's rope scaling as the `rope_freqs.weight`
+//!   tensor of per-frequency divisors;
 //! - `qwen2`: q/k/v biases (`attn_q.bias`, ...), rows as in Hugging Face
 //!   (llama.cpp rotates them in the rotate-half layout);
 //! - `qwen3`: per-head Q/K norms (`attn_q_norm.weight`, `attn_k_norm.weight`),
@@ -19,14 +21,14 @@ use std::path::Path;
 
 use super::reader::{GgufFile, GgufTensorInfo};
 use super::value::{GgufArray, GgufValue};
-use crate::llm::config::{Architecture, EosTokens, LlamaConfig};
+use crate::llm::config::{Architecture, EosTokens, LlamaConfig, RopeScaling};
 use crate::llm::error::LlmError;
 use crate::llm::quant_matrix::{QuantMatrix, QuantWeights};
 use crate::llm::weights::{HostTensor, Weights};
 
 /// Per-layer tensors: (llama.cpp suffix after `blk.N.`, HF suffix after `model.layers.N.`).
 /// Which of them a model has is the config's business (`tensor_layout`).
-const LAYER_NAMES: [(&str, &str); 14] = [
+const LAYER_NAMES: [(&str, &str); 15] = [
     ("attn_norm.weight", "input_layernorm.weight"),
     ("attn_q.weight", "self_attn.q_proj.weight"),
     ("attn_k.weight", "self_attn.k_proj.weight"),
@@ -39,6 +41,7 @@ const LAYER_NAMES: [(&str, &str); 14] = [
     ("attn_q.bias", "self_attn.q_proj.bias"),
     ("attn_k.bias", "self_attn.k_proj.bias"),
     ("attn_v.bias", "self_attn.v_proj.bias"),
+    ("attn_output.bias", "self_attn.o_proj.bias"),
     ("attn_q_norm.weight", "self_attn.q_norm.weight"),
     ("attn_k_norm.weight", "self_attn.k_norm.weight"),
 ];
@@ -49,6 +52,11 @@ const GLOBAL_NAMES: [(&str, &str); 3] = [
     ("output_norm.weight", "model.norm.weight"),
     ("output.weight", "lm_head.weight"),
 ];
+
+/// The tensor in which llama.cpp's converter stores Llama 3's rope scaling:
+/// one divisor per rotary frequency (read into
+/// [`RopeScaling::FrequencyDivisors`]; not a weight).
+pub const ROPE_FREQS_TENSOR: &str = "rope_freqs.weight";
 
 /// Splits `prefix N . rest` into `(N, rest)`.
 fn split_layer<'a>(name: &'a str, prefix: &str) -> Option<(usize, &'a str)> {
@@ -148,14 +156,19 @@ pub fn qk_row_sources(rows: usize, heads: usize, order: QkOrder) -> Result<Vec<u
 
 /// The number of heads a projection's rows are grouped in for the Q/K
 /// permutation, or `None` for tensors that are not permuted. Only the
-/// `llama` architecture is permuted by llama.cpp's converter (it rotates
-/// Qwen2 and Qwen3 in the rotate-half layout, rows as in Hugging Face).
+/// `llama` architecture is permuted by llama.cpp's converter, weights and
+/// biases alike (it rotates Qwen2 and Qwen3 in the rotate-half layout,
+/// rows as in Hugging Face).
 pub fn qk_heads(hf_name: &str, config: &LlamaConfig) -> Option<usize> {
     if config.architecture() != Architecture::Llama {
         None
-    } else if hf_name.ends_with(".self_attn.q_proj.weight") {
+    } else if hf_name.ends_with(".self_attn.q_proj.weight")
+        || hf_name.ends_with(".self_attn.q_proj.bias")
+    {
         Some(config.num_attention_heads)
-    } else if hf_name.ends_with(".self_attn.k_proj.weight") {
+    } else if hf_name.ends_with(".self_attn.k_proj.weight")
+        || hf_name.ends_with(".self_attn.k_proj.bias")
+    {
         Some(config.kv_heads())
     } else {
         None
@@ -274,8 +287,13 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
             })?,
         rope_theta: file.opt_f64(&key("rope.freq_base"))?.unwrap_or(10_000.0),
         hidden_act: "silu".to_string(),
-        rope_scaling: None,
-        attention_bias: false,
+        rope_scaling: rope_freqs(file)?,
+        // Plain Llama's `attention_bias` (q/k/v/o); Qwen2's q/k/v biases
+        // come with its architecture.
+        attention_bias: architecture == Architecture::Llama
+            && ["blk.0.attn_q.bias", "blk.0.attn_output.bias"]
+                .iter()
+                .any(|name| file.tensor_info(name).is_some()),
         mlp_bias: false,
         // 0: no window (as llama.cpp reads it); a window caps the context.
         sliding_window: file
@@ -291,21 +309,44 @@ pub fn config_from_gguf(file: &GgufFile) -> Result<LlamaConfig, LlmError> {
     })
 }
 
-/// The Hugging Face name of a tensor of the GGUF file at `path`, or the
+/// Llama 3's rope scaling as llama.cpp's converter stores it: the
+/// [`ROPE_FREQS_TENSOR`] of per-frequency divisors, if the file has one.
+/// (Its length is validated with the rest of the config.)
+fn rope_freqs(file: &GgufFile) -> Result<Option<RopeScaling>, LlmError> {
+    let Some(info) = file.tensor_info(ROPE_FREQS_TENSOR) else {
+        return Ok(None);
+    };
+    if info.shape().len() != 1 {
+        return Err(LlmError::format(
+            file.path(),
+            format!(
+                "tensor {ROPE_FREQS_TENSOR:?} should be 1-D but has shape {:?}",
+                info.shape()
+            ),
+        ));
+    }
+    Ok(Some(RopeScaling::FrequencyDivisors {
+        divisors: file.tensor_f32(info),
+    }))
+}
+
+/// The tensors of `file` that are weights: all but [`ROPE_FREQS_TENSOR`],
+/// which [`config_from_gguf`] reads as part of the config.
+pub fn weight_tensors(file: &GgufFile) -> impl Iterator<Item = &GgufTensorInfo> {
+    file.tensors
+        .iter()
+        .filter(|info| info.name != ROPE_FREQS_TENSOR)
+}
+
+/// The Hugging Face name of a weight of the GGUF file at `path`, or the
 /// error for a tensor no variant of the Llama family here has. (Whether
 /// this model has it is checked against its config afterwards.)
 pub fn tensor_hf_name(info: &GgufTensorInfo, path: &Path) -> Result<String, LlmError> {
     hf_name(&info.name).ok_or_else(|| {
-        let what = if info.name == "rope_freqs.weight" {
-            " (Llama 3 rope scaling stored as per-frequency factors; not supported in GGUF, \
-             read the Hugging Face directory instead)"
-        } else {
-            ""
-        };
         LlmError::format(
             path,
             format!(
-                "tensor {:?} is not part of the Llama-family architectures this runtime implements{what}",
+                "tensor {:?} is not part of the Llama-family architectures this runtime implements",
                 info.name
             ),
         )
@@ -318,18 +359,19 @@ pub fn tensor_hf_name(info: &GgufTensorInfo, path: &Path) -> Result<String, LlmE
 pub fn weights_from_gguf(file: &GgufFile, config: &LlamaConfig) -> Result<Weights, LlmError> {
     let path = file.path();
     let mut weights = Weights::new();
-    for info in &file.tensors {
+    for info in weight_tensors(file) {
         let name = tensor_hf_name(info, path)?;
         let shape = info.shape();
         let mut data = file.tensor_f32(info);
         if let Some(heads) = qk_heads(&name, config) {
             let (rows, cols) = match shape.as_slice() {
                 [r, c] => (*r, *c),
+                [r] => (*r, 1),
                 _ => {
                     return Err(LlmError::mismatch(
                         path,
                         format!(
-                            "tensor {:?} should be 2-D but has shape {shape:?}",
+                            "tensor {:?} should be 1-D or 2-D but has shape {shape:?}",
                             info.name
                         ),
                     ));
@@ -355,7 +397,7 @@ pub fn quantized_from_gguf(
 ) -> Result<QuantWeights, LlmError> {
     let path = file.path();
     let mut out = QuantWeights::new();
-    for info in &file.tensors {
+    for info in weight_tensors(file) {
         let shape = info.shape();
         let (Some(name), &[rows, cols]) = (hf_name(&info.name), shape.as_slice()) else {
             continue;
@@ -387,22 +429,12 @@ pub fn config_to_gguf(
     config: &LlamaConfig,
     path: &Path,
 ) -> Result<Vec<(String, GgufValue)>, LlmError> {
-    if config.architecture() != Architecture::Llama
-        || config.rope_scaling.is_some()
-        || config.attention_bias
-    {
+    if config.architecture() != Architecture::Llama {
         return Err(LlmError::format(
             path,
             format!(
-                "only plain Llama models are written as GGUF; this is a {:?} model{}",
+                "only Llama models are written as GGUF; this is a {:?} model",
                 config.model_type,
-                if config.rope_scaling.is_some() {
-                    " with Llama 3 rope scaling"
-                } else if config.attention_bias {
-                    " with attention biases"
-                } else {
-                    ""
-                }
             ),
         ));
     }
@@ -489,6 +521,10 @@ mod tests {
             ("blk.1.attn_k.bias", "model.layers.1.self_attn.k_proj.bias"),
             ("blk.1.attn_v.bias", "model.layers.1.self_attn.v_proj.bias"),
             (
+                "blk.1.attn_output.bias",
+                "model.layers.1.self_attn.o_proj.bias",
+            ),
+            (
                 "blk.1.attn_q_norm.weight",
                 "model.layers.1.self_attn.q_norm.weight",
             ),
@@ -504,7 +540,6 @@ mod tests {
         for bad in [
             "blk.x.attn_q.weight",
             "blk..attn_q.weight",
-            "blk.0.attn_output.bias",
             "rope_freqs.weight",
         ] {
             assert_eq!(hf_name(bad), None, "{bad}");

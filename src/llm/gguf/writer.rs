@@ -7,13 +7,16 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::llama::{QkOrder, config_to_gguf, gguf_name, permute_qk_rows, qk_heads};
+use super::llama::{
+    QkOrder, ROPE_FREQS_TENSOR, config_to_gguf, gguf_name, permute_qk_rows, qk_heads,
+};
 use super::quant::{GgmlType, quantize};
 use super::reader::{DEFAULT_ALIGNMENT, GGUF_MAGIC};
 use super::value::GgufValue;
 use super::vocab::tokenizer_to_gguf;
 use crate::llm::config::LlamaConfig;
 use crate::llm::error::LlmError;
+use crate::llm::rope::frequency_divisors;
 use crate::llm::tensor_layout::{expected_tensors, validate_weights};
 use crate::llm::tokenizer::TextTokenizer;
 use crate::llm::weights::Weights;
@@ -205,8 +208,10 @@ impl GgufWriter {
 
 /// Writes a Llama checkpoint as GGUF for llama.cpp: every 2-D weight stored
 /// as `matrix_type` (`F32`, `F16`, `BF16`, `Q8_0` or `Q4_1`; the quantized
-/// types need rows that are a multiple of 32), norms as F32, Q/K rows
-/// permuted to llama.cpp's interleaved layout, and the tokenizer's metadata.
+/// types need rows that are a multiple of 32), norms and biases as F32, Q/K
+/// rows (and biases) permuted to llama.cpp's interleaved layout, Llama 3's
+/// rope scaling as `rope_freqs.weight` (as llama.cpp's converter writes
+/// it), and the tokenizer's metadata.
 /// The weights are validated against the config first.
 pub fn export_gguf(
     path: &Path,
@@ -238,14 +243,28 @@ pub fn export_gguf(
         } else {
             matrix_type
         };
-        let data = match (qk_heads(&name, config), t.shape.as_slice()) {
-            (Some(heads), [rows, cols]) => {
-                permute_qk_rows(&t.data, *rows, *cols, heads, QkOrder::ToInterleaved)
+        let rows_cols = match t.shape.as_slice() {
+            [rows, cols] => Some((*rows, *cols)),
+            [rows] => Some((*rows, 1)),
+            _ => None,
+        };
+        let data = match (qk_heads(&name, config), rows_cols) {
+            (Some(heads), Some((rows, cols))) => {
+                permute_qk_rows(&t.data, rows, cols, heads, QkOrder::ToInterleaved)
                     .map_err(|e| fail(format!("tensor {name:?}: {e}")))?
             }
             _ => t.data.clone(),
         };
         w.add_tensor(gname, dims, ty, &data).map_err(fail)?;
+    }
+    if let Some(divisors) = frequency_divisors(config) {
+        w.add_tensor(
+            ROPE_FREQS_TENSOR.to_string(),
+            vec![divisors.len() as u64],
+            GgmlType::F32,
+            &divisors,
+        )
+        .map_err(fail)?;
     }
     w.write(path)
 }
