@@ -24,10 +24,11 @@
 //!   own mean is not significantly above 0) the set is unbounded: the
 //!   interval is reported as `[0, f64::MAX]`.
 //!
-//! - [`IntervalMethod::Score`]: for binary scores, the inverted score test
-//!   of `p_S = θ p_T` with the variance under the null (module `score`;
-//!   Nam & Blackwelder 2002, Tang, Tang & Chan 2003); Fieller's interval for
-//!   fractional scores and for clustered items.
+//! - [`IntervalMethod::Score`]: the inverted score test of `p_S = θ p_T`
+//!   with the variance under the null (module `score`; Nam & Blackwelder
+//!   2002, Tang, Tang & Chan 2003) on the pass/fail cells, for fractional
+//!   scores on their expected cells (`CellCounts::coupled`); Fieller's
+//!   interval for clustered items.
 //!
 //! With [`Clusters`], the bootstrap methods resample clusters and then items
 //! within them, and the analytic methods use the cluster-robust covariance
@@ -61,11 +62,14 @@ pub enum IntervalMethod {
     DeltaLog,
     /// Fieller's interval for a ratio of paired means.
     Fieller,
-    /// Score interval for binary scores (the null variance from the
-    /// constrained maximum-likelihood cells); Fieller's interval for
-    /// fractional scores or clustered items. The default: the calibration
-    /// simulation (docs/calibration.md) shows it holds the nominal error
-    /// rate where the others pass too often.
+    /// Score interval on the paired pass/fail cells (the null variance from
+    /// the constrained maximum-likelihood cells); fractional scores on
+    /// their expected cells (each pair as two pass/fail outcomes with those
+    /// means, coupled to disagree least: conservative, and no collapse when
+    /// the models agree everywhere); Fieller's interval for clustered
+    /// items. The default: the calibration simulation (docs/calibration.md)
+    /// shows it holds the nominal error rate where the others pass too
+    /// often.
     #[default]
     Score,
 }
@@ -210,8 +214,13 @@ pub fn retention_estimate(
         let cov = mean_covariance(teacher, student, clusters);
         let means = (teacher_sum / nf, student_sum / nf);
         let (z2, z1) = (z_quantile((1.0 + c) / 2.0), z_quantile(c));
-        let binary = cells.filter(|_| clusters.is_none());
-        let (two, one) = match (method, binary) {
+        // The score interval on the pass/fail cells (expected cells for
+        // fractional scores); clustered items take Fieller's interval.
+        let score_cells = clusters
+            .is_none()
+            .then(|| cells.or_else(|| CellCounts::coupled(teacher, student)))
+            .flatten();
+        let (two, one) = match (method, score_cells) {
             (IntervalMethod::DeltaLog, _) => {
                 (delta_log(means, &cov, z2), delta_log(means, &cov, z1))
             }
@@ -435,6 +444,70 @@ mod tests {
         assert_eq!(e.cells.map(|c| c.n()), Some(500));
         let frac = estimate(&[1.0, 0.5], &[1.0, 0.5], IntervalMethod::Fieller, 0.95);
         assert_eq!(frac.cells, None);
+    }
+
+    /// Fractional scores the student reproduces item for item: Fieller's
+    /// sample variance is 0 and its bound collapses to 1; the score interval
+    /// on the expected cells (both = Σ t, no discordance) has the closed
+    /// form θ = a / (a + z²) (the constrained MLE puts `(1 - θ) a / n` on
+    /// the empty teacher-only cell, and `Z(θ)² = (1 - θ) a / θ`), as binary
+    /// scores with `a` items both right do.
+    #[test]
+    fn identical_fractional_scores_do_not_collapse_the_score_bound() {
+        let t: Vec<f64> = (0..60).map(|i| [0.0, 0.2, 0.5, 1.0][i % 4]).collect();
+        let a: f64 = t.iter().sum();
+        let z = crate::stats::normal::z_quantile(0.95);
+        let fieller = estimate(&t, &t, IntervalMethod::Fieller, 0.95);
+        assert_eq!(fieller.lower_bound, 1.0);
+        let score = estimate(&t, &t, IntervalMethod::Score, 0.95);
+        assert_eq!(score.point, 1.0);
+        let want = a / (a + z * z);
+        assert!(
+            (score.lower_bound - want).abs() < 1e-9,
+            "{score:?} vs {want}"
+        );
+        // The same means as pass/fail items: 25.5 both right is not a count,
+        // but 26 both right and 34 neither gives the same closed form.
+        let (tb, sb) = table(26, 0, 0, 34);
+        let binary = estimate(&tb, &sb, IntervalMethod::Score, 0.95);
+        assert!((binary.lower_bound - 26.0 / (26.0 + z * z)).abs() < 1e-9);
+    }
+
+    /// The score bound on fractional scores against an independent
+    /// inversion: tests/reference/calibration_reference.py ("fractional
+    /// scores": the expected cells computed there, the constrained MLE by
+    /// Nelder-Mead, the crossing by scipy's brentq).
+    #[test]
+    fn fractional_score_bound_matches_the_reference() {
+        let t: Vec<f64> = (0..80).map(|i| ((i * 7) % 5) as f64 / 4.0).collect();
+        let s: Vec<f64> = t
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| match i {
+                i if i % 9 == 0 => (t - 0.5).max(0.0),
+                i if i % 13 == 0 => (t + 0.25).min(1.0),
+                _ => t,
+            })
+            .collect();
+        let e = estimate(&t, &s, IntervalMethod::Score, 0.95);
+        assert!((e.point - 0.95625).abs() < 1e-12, "{e:?}");
+        assert!((e.lower_bound - 0.8523213911491551).abs() < 1e-6, "{e:?}");
+    }
+
+    /// Expected cells: binary scores give their counts; a fractional pair
+    /// splits its mass over the cells with the means kept.
+    #[test]
+    fn coupled_cells_keep_the_means() {
+        let (t, s) = table(30, 4, 3, 13);
+        assert_eq!(CellCounts::coupled(&t, &s), CellCounts::of(&t, &s));
+        let c = CellCounts::coupled(&[0.75, 0.25, 1.0], &[0.5, 0.5, 0.0]).unwrap();
+        assert_eq!(
+            (c.both, c.teacher_only, c.student_only, c.neither),
+            (0.75, 1.25, 0.25, 0.75)
+        );
+        assert_eq!(c.both + c.teacher_only, 2.0);
+        assert_eq!(c.both + c.student_only, 1.0);
+        assert_eq!(CellCounts::coupled(&[1.5], &[1.0]), None);
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Score interval for the ratio of paired binary proportions.
+//! Score interval for the ratio of paired binary proportions (and, on
+//! their expected pass/fail cells, of paired scores in [0, 1]:
+//! [`CellCounts::coupled`]).
 //!
 //! With cell counts `x11` (both right), `x10` (teacher only), `x01`
 //! (student only), `x00` and a candidate retention `θ`, the per-item
@@ -97,6 +99,37 @@ impl CellCounts {
             student_only: c[2],
             neither: c[3],
         })
+    }
+
+    /// The expected cells of paired scores in [0, 1], each pair read as two
+    /// pass/fail outcomes with those means, coupled to disagree as little
+    /// as they can: `min(t, s)` both, `t - min(t, s)` teacher only,
+    /// `s - min(t, s)` student only, `1 - max(t, s)` neither. Binary scores
+    /// give their own counts ([`CellCounts::of`]). Fractional scores
+    /// (partial credit, the mean of several samples) give the pass/fail
+    /// table with the same means, whose per-item differences vary at least
+    /// as much as theirs (Jensen), so the score interval on it is
+    /// conservative, and does not collapse when the two models agree on
+    /// every item as an interval from the sample variance does. `None` if a
+    /// score is outside [0, 1].
+    pub fn coupled(teacher: &[f64], student: &[f64]) -> Option<Self> {
+        let mut c = Self {
+            both: 0.0,
+            teacher_only: 0.0,
+            student_only: 0.0,
+            neither: 0.0,
+        };
+        for (&t, &s) in teacher.iter().zip(student) {
+            if !((0.0..=1.0).contains(&t) && (0.0..=1.0).contains(&s)) {
+                return None;
+            }
+            let (low, high) = (t.min(s), t.max(s));
+            c.both += low;
+            c.teacher_only += t - low;
+            c.student_only += s - low;
+            c.neither += 1.0 - high;
+        }
+        Some(c)
     }
 
     pub fn n(&self) -> f64 {

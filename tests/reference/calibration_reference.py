@@ -111,6 +111,19 @@ for cells, c in [((300, 40, 25, 135), 0.95), ((40, 9, 2, 9), 0.95), ((15, 0, 0, 
     lb = optimize.brentq(lambda r: score(cells, r) - z1, 0.5, R - 1e-9, xtol=1e-12)
     print(f"(({cells[0]}.0, {cells[1]}.0, {cells[2]}.0, {cells[3]}.0), {c}, {lo!r}, {hi!r}, {lb!r}),")
 
+print("## fractional scores: the score interval on their expected pass/fail cells")
+print("## (each pair coupled to disagree least: min(t, s) both right), lower bound at 0.95")
+ft = [((i * 7) % 5) / 4 for i in range(80)]
+fs = [max(t - 0.5, 0.0) if i % 9 == 0 else min(t + 0.25, 1.0) if i % 13 == 0 else t
+      for i, t in enumerate(ft)]
+cells = (sum(min(t, s) for t, s in zip(ft, fs)),
+         sum(t - min(t, s) for t, s in zip(ft, fs)),
+         sum(s - min(t, s) for t, s in zip(ft, fs)),
+         sum(1 - max(t, s) for t, s in zip(ft, fs)))
+R = sum(fs) / sum(ft)
+lb = optimize.brentq(lambda r: score(cells, r) - stats.norm.ppf(0.95), 0.5, R - 1e-9, xtol=1e-12)
+print(f"cells {cells}, R {R!r}, lower bound {lb!r}")
+
 print("## Holm / Bonferroni: multipletests(p, alpha=0.05)")
 p = [0.004, 0.011, 0.0165, 0.03, 0.2]
 for m in ["holm", "bonferroni"]:
