@@ -2,18 +2,19 @@
 //! library's options: what `--help` shows, and every check of an argument
 //! that clap cannot make.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use distill_gate::distill::tasks::TaskSelection;
 use distill_gate::distill::teacher::{DEFAULT_KD_TEMPERATURE, DEFAULT_KD_WEIGHT};
-use distill_gate::distill::train::{StudentInit, TrainLength};
+use distill_gate::distill::train::{StudentInit, TrainLength, defaults};
 use distill_gate::distill::{DistillOptions, StudentShape, TeacherOptions};
 use distill_gate::llm::gguf::GgmlType;
 use distill_gate::run::record::{RecordModel, RecordOptions};
 use distill_gate::run::shard::Shard;
+use distill_gate::student::INIT_SHAPE;
 
 /// The committed demo config, run by `distill-gate run` with no argument.
 const DEMO_CONFIG: &str = "fixtures/gate.toml";
@@ -363,19 +364,19 @@ pub struct InitStudentArgs {
     #[arg(long)]
     pub tokenizer_from: PathBuf,
     /// Decoder layers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = INIT_SHAPE.layers)]
     pub layers: usize,
     /// Model width.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = INIT_SHAPE.hidden)]
     pub hidden: usize,
     /// Query heads.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = INIT_SHAPE.heads)]
     pub heads: usize,
     /// Key/value heads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = INIT_SHAPE.kv_heads)]
     pub kv_heads: usize,
     /// Feed-forward width.
-    #[arg(long, default_value_t = 176)]
+    #[arg(long, default_value_t = INIT_SHAPE.intermediate)]
     pub intermediate: usize,
     /// Initialisation seed.
     #[arg(long, default_value_t = 0)]
@@ -432,19 +433,19 @@ pub struct DistillArgs {
     pub out: PathBuf,
     /// Decoder layers (with --init-from-teacher: how many of the teacher's,
     /// spread evenly from its first to its last).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = defaults::SHAPE.layers)]
     pub layers: usize,
     /// Model width.
-    #[arg(long, default_value_t = 128, conflicts_with = "init_from_teacher")]
+    #[arg(long, default_value_t = defaults::SHAPE.hidden, conflicts_with = "init_from_teacher")]
     pub hidden: usize,
     /// Query heads.
-    #[arg(long, default_value_t = 4, conflicts_with = "init_from_teacher")]
+    #[arg(long, default_value_t = defaults::SHAPE.heads, conflicts_with = "init_from_teacher")]
     pub heads: usize,
     /// Key/value heads.
-    #[arg(long, default_value_t = 2, conflicts_with = "init_from_teacher")]
+    #[arg(long, default_value_t = defaults::SHAPE.kv_heads, conflicts_with = "init_from_teacher")]
     pub kv_heads: usize,
     /// Feed-forward width.
-    #[arg(long, default_value_t = 352, conflicts_with = "init_from_teacher")]
+    #[arg(long, default_value_t = defaults::SHAPE.intermediate, conflicts_with = "init_from_teacher")]
     pub intermediate: usize,
     /// Start from the --teacher-model's own weights (its embeddings, final
     /// norm, output layer, tokenizer and --layers of its decoder layers)
@@ -481,7 +482,7 @@ pub struct DistillArgs {
     #[arg(long, conflicts_with = "teacher_model")]
     pub vocab_size: Option<usize>,
     /// Longest training sequence in tokens (prompts are cut from the left to fit).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = defaults::MAX_SEQ_LEN)]
     pub max_seq_len: usize,
     /// Passes over the training pairs (default 10 unless --steps is given).
     #[arg(long, conflicts_with = "steps")]
@@ -490,10 +491,10 @@ pub struct DistillArgs {
     #[arg(long)]
     pub steps: Option<usize>,
     /// Sequences per step.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = defaults::BATCH_SIZE)]
     pub batch_size: usize,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = defaults::LR)]
     pub lr: f64,
     /// Final learning rate of the cosine decay (default --lr / 10).
     #[arg(long)]
@@ -502,19 +503,19 @@ pub struct DistillArgs {
     #[arg(long)]
     pub warmup_steps: Option<usize>,
     /// Maximum global gradient norm (0 disables clipping).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = defaults::CLIP)]
     pub clip: f64,
     /// AdamW decoupled weight decay.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = defaults::WEIGHT_DECAY)]
     pub weight_decay: f64,
     /// Fraction of pairs held out for validation (by a seeded hash of the request key).
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = defaults::VAL_FRACTION)]
     pub val_fraction: f64,
     /// Evaluate and checkpoint every N steps (0: once per epoch).
     #[arg(long, default_value_t = 0)]
     pub eval_every: usize,
     /// Seed of initialisation, data order and the validation split.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = defaults::SEED)]
     pub seed: u64,
     /// CPU backend: flex or ndarray.
     #[arg(long, default_value_t)]
@@ -661,15 +662,6 @@ impl InitStudentArgs {
 }
 
 impl GenerateArgs {
-    /// The prompts: `--prompt`, or every line of `--prompts`.
-    pub fn prompts(&self) -> Result<Vec<String>> {
-        match (&self.prompt, &self.prompts) {
-            (Some(p), _) => Ok(vec![p.clone()]),
-            (None, Some(file)) => read_prompts(file),
-            (None, None) => bail!("give --prompt or --prompts"),
-        }
-    }
-
     /// The generation settings.
     pub fn settings(&self) -> distill_gate::model::GenerationSettings {
         distill_gate::model::GenerationSettings {
@@ -683,27 +675,6 @@ impl GenerateArgs {
     }
 }
 
-/// The prompts of a JSONL file of `{"prompt": ...}` lines (blank lines
-/// skipped).
-fn read_prompts(path: &Path) -> Result<Vec<String>> {
-    /// One line of a prompts file; other fields (an `id`, say) are ignored.
-    #[derive(serde::Deserialize)]
-    struct Line {
-        prompt: String,
-    }
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let l: Line = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: prompt", path.display(), i + 1))?;
-        out.push(l.prompt);
-    }
-    Ok(out)
-}
-
 impl DistillArgs {
     /// The library's options, with the defaults that depend on other
     /// arguments (epochs unless `--steps`, the final learning rate, the
@@ -711,7 +682,7 @@ impl DistillArgs {
     pub fn options(self) -> Result<DistillOptions> {
         let length = match (self.epochs, self.steps) {
             (_, Some(s)) => TrainLength::Steps(s),
-            (e, None) => TrainLength::Epochs(e.unwrap_or(10)),
+            (e, None) => TrainLength::Epochs(e.unwrap_or(defaults::EPOCHS)),
         };
         let dtype = serde_json::from_value(serde_json::Value::String(self.dtype.to_lowercase()))
             .with_context(|| format!("--dtype {:?}: expected f32, f16 or bf16", self.dtype))?;
@@ -737,13 +708,13 @@ impl DistillArgs {
             },
             vocab_size: match self.teacher_model {
                 Some(_) => None,
-                None => Some(self.vocab_size.unwrap_or(1024)),
+                None => Some(self.vocab_size.unwrap_or(defaults::VOCAB_SIZE)),
             },
             max_seq_len: self.max_seq_len,
             length,
             batch_size: self.batch_size,
             lr: self.lr,
-            min_lr: self.min_lr.unwrap_or(self.lr / 10.0),
+            min_lr: self.min_lr.unwrap_or(self.lr / defaults::MIN_LR_DIVISOR),
             warmup_steps: self.warmup_steps,
             clip: self.clip,
             weight_decay: self.weight_decay,

@@ -78,7 +78,7 @@ fn dispatch(command: Command) -> anyhow::Result<u8> {
             0
         }
         Command::InitStudent(a) => init_student(&a.options())?,
-        Command::Generate(a) => generate(&a, &a.prompts()?)?,
+        Command::Generate(a) => generate(&a)?,
         Command::Distill(a) => distill(&a.options()?)?,
         Command::Quantize(a) => quantize(&a.model, &a.out, a.task_vocab, a.matrix_type.into())?,
     })
@@ -263,7 +263,12 @@ fn init_student(o: &student::InitOptions) -> Result<u8, Error> {
 
 /// `generate`: each completion on stdout (a JSON line each when there are
 /// several prompts), its usage and the run's throughput on stderr.
-fn generate(a: &cli::GenerateArgs, prompts: &[String]) -> Result<u8, Error> {
+fn generate(a: &cli::GenerateArgs) -> Result<u8, Error> {
+    // clap requires exactly one of --prompt and --prompts.
+    let prompts = match &a.prompts {
+        Some(file) => model::generate::read_prompts(file).map_err(Error::Unusable)?,
+        None => a.prompt.iter().cloned().collect(),
+    };
     let load = Instant::now();
     let mut model = model::open::open_checkpoint(&a.model, a.backend, a.batch_size)?;
     eprintln!(
@@ -272,7 +277,7 @@ fn generate(a: &cli::GenerateArgs, prompts: &[String]) -> Result<u8, Error> {
         load.elapsed().as_secs_f64(),
         a.backend
     );
-    let run = model::generate::generate(&mut model, prompts, &a.settings());
+    let run = model::generate::generate(&mut model, &prompts, &a.settings());
     for (i, answer) in run.answers.iter().enumerate() {
         if let Ok(c) = answer {
             match prompts.len() {

@@ -49,6 +49,16 @@ pub enum StudentError {
     },
 }
 
+/// `init-student`'s default shape: 2 layers of width 64, an untrained
+/// baseline small enough to start quickly.
+pub const INIT_SHAPE: StudentShape = StudentShape {
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    kv_heads: 2,
+    intermediate: 176,
+};
+
 /// What `distill-gate init-student` makes.
 #[derive(Debug, Clone)]
 pub struct InitOptions {

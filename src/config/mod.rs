@@ -715,22 +715,42 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
         let message = e.message().trim().to_string();
         Problems::one(Problem::new(path, line, "", message))
     })?;
-    let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
     let lines = KeyLines::of_toml(text);
     let mut found = Found {
         path,
         lines: &lines,
         problems: Vec::new(),
     };
-
     let run = raw.run.unwrap_or_default();
+    check_run(&mut found, &run);
+    let models = Models::convert(&mut found, raw.teacher, raw.students, &run.output_dir);
+    check_suites(&mut found, &raw.suites);
+    let gate = raw.gate.map(GateRules::from).unwrap_or_default();
+    check_gate(&mut found, &gate, &models.names);
+    let problems = found.problems;
+    let Some(teacher) = models.teacher.filter(|_| problems.is_empty()) else {
+        return Err(Problems(problems));
+    };
+    let config = GateConfig {
+        path: path.to_path_buf(),
+        run,
+        teacher,
+        students: models.students,
+        suites: raw.suites,
+        gate,
+        lines,
+    };
+    Ok(config.resolved(path.parent().unwrap_or(Path::new(""))))
+}
+
+/// `[run]`'s own checks.
+fn check_run(found: &mut Found, run: &RunSettings) {
     if run.bootstrap_resamples < 10_000 {
         found.at(
             "run.bootstrap_resamples",
             format!("must be at least 10000, got {}", run.bootstrap_resamples),
         );
     }
-
     if let Some(c) = run.max_cost
         && !(c.is_finite() && c >= 0.0)
     {
@@ -739,95 +759,122 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
             format!("must be a non-negative number of dollars, got {c}"),
         );
     }
+}
 
-    let resolve = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
-    let check_model = |m: &ModelSpec, field: &str, found: &mut Found| {
-        if m.name.trim().is_empty() {
-            found.at(format!("{field}.name"), "must not be empty");
-        }
-        check_thresholds(found, &format!("{field}.gate"), &m.gate);
-        check_price(found, &format!("{field}.price"), &m.price);
-        if let ModelSource::Local {
-            batch_size: Some(0),
-            ..
-        } = &m.source
+/// The teacher and students of a config, each checked, and where each
+/// model name is first set.
+struct Models {
+    /// The teacher, unless its entry is unusable.
+    teacher: Option<ModelSpec>,
+    /// The usable student entries.
+    students: Vec<ModelSpec>,
+    /// Each model name and the field that first sets it.
+    names: BTreeMap<String, String>,
+}
+
+impl Models {
+    /// Converts and checks the model entries: each on its own, then the
+    /// teacher takes no `categories`, a student's are `suite/category`, at
+    /// least one student, no name twice.
+    fn convert(
+        found: &mut Found,
+        teacher: RawModelSpec,
+        students: Vec<RawModelSpec>,
+        output_dir: &Path,
+    ) -> Self {
+        let convert = |raw: RawModelSpec, field: String, found: &mut Found| match raw
+            .into_spec(&field, output_dir)
         {
-            found.at(format!("{field}.batch_size"), "must be at least 1");
+            Ok(m) => {
+                check_model(found, &m, &field);
+                Some((field, m))
+            }
+            Err((f, message)) => {
+                found.at(f, message);
+                None
+            }
+        };
+        let students_given = !students.is_empty();
+        let teacher = convert(teacher, "teacher".to_string(), found);
+        if teacher
+            .as_ref()
+            .is_some_and(|(_, t)| !t.categories.is_empty())
+        {
+            found.at(
+                "teacher.categories",
+                "the teacher answers every item; `categories` names what a student takes over",
+            );
         }
-        if let ModelSource::Http(h) = &m.source {
-            for (key, message) in http_problems(h) {
-                found.at(format!("{field}.{key}"), message);
+        let students: Vec<(String, ModelSpec)> = students
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, s)| convert(s, format!("students[{i}]"), found))
+            .collect();
+        for (field, s) in &students {
+            if let Some(c) = s.categories.iter().find(|c| {
+                c.split_once('/')
+                    .is_none_or(|(a, b)| a.is_empty() || b.is_empty())
+            }) {
+                found.at(
+                    format!("{field}.categories"),
+                    format!("{c:?} is not `suite/category` (e.g. \"logistics/extraction\")"),
+                );
             }
         }
-    };
-    let convert = |raw: RawModelSpec, field: String, found: &mut Found| match raw
-        .into_spec(&field, &run.output_dir)
+        if !students_given {
+            found.at("students", "at least one student is required");
+        }
+        let mut names = BTreeMap::new();
+        if let Some((field, t)) = &teacher {
+            names.insert(t.name.clone(), format!("{field}.name"));
+        }
+        for (field, s) in &students {
+            let name_field = format!("{field}.name");
+            if let Some(first) = names.insert(s.name.clone(), name_field.clone()) {
+                let first = found.lines.line(&first);
+                found.at(
+                    name_field,
+                    format!("duplicate model name {:?} (first at line {first})", s.name),
+                );
+            }
+        }
+        Self {
+            teacher: teacher.map(|(_, t)| t),
+            students: students.into_iter().map(|(_, s)| s).collect(),
+            names,
+        }
+    }
+}
+
+/// One model entry's own checks (`field`: `teacher` or `students[i]`).
+fn check_model(found: &mut Found, m: &ModelSpec, field: &str) {
+    if m.name.trim().is_empty() {
+        found.at(format!("{field}.name"), "must not be empty");
+    }
+    check_thresholds(found, &format!("{field}.gate"), &m.gate);
+    check_price(found, &format!("{field}.price"), &m.price);
+    if let ModelSource::Local {
+        batch_size: Some(0),
+        ..
+    } = &m.source
     {
-        Ok(m) => {
-            check_model(&m, &field, found);
-            Some((field, m))
-        }
-        Err((f, message)) => {
-            found.at(f, message);
-            None
-        }
-    };
-    let students_given = !raw.students.is_empty();
-    let teacher = convert(raw.teacher, "teacher".to_string(), &mut found);
-    if teacher
-        .as_ref()
-        .is_some_and(|(_, t)| !t.categories.is_empty())
-    {
-        found.at(
-            "teacher.categories",
-            "the teacher answers every item; `categories` names what a student takes over",
-        );
+        found.at(format!("{field}.batch_size"), "must be at least 1");
     }
-    let students: Vec<(String, ModelSpec)> = raw
-        .students
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, s)| convert(s, format!("students[{i}]"), &mut found))
-        .collect();
-    for (field, s) in &students {
-        if let Some(c) = s.categories.iter().find(|c| {
-            c.split_once('/')
-                .is_none_or(|(a, b)| a.is_empty() || b.is_empty())
-        }) {
-            found.at(
-                format!("{field}.categories"),
-                format!("{c:?} is not `suite/category` (e.g. \"logistics/extraction\")"),
-            );
+    if let ModelSource::Http(h) = &m.source {
+        for (key, message) in http_problems(h) {
+            found.at(format!("{field}.{key}"), message);
         }
     }
-    if !students_given {
-        found.at("students", "at least one student is required");
-    }
-    let mut seen = BTreeMap::new();
-    if let Some((field, t)) = &teacher {
-        seen.insert(t.name.clone(), format!("{field}.name"));
-    }
-    for (field, s) in &students {
-        let name_field = format!("{field}.name");
-        if let Some(first) = seen.insert(s.name.clone(), name_field.clone()) {
-            let first = lines.line(&first);
-            found.at(
-                name_field,
-                format!("duplicate model name {:?} (first at line {first})", s.name),
-            );
-        }
-    }
-    if raw.suites.is_empty() {
+}
+
+/// The `[[suites]]` entries: at least one, each one's thresholds, limits
+/// and sampling.
+fn check_suites(found: &mut Found, suites: &[SuiteRef]) {
+    if suites.is_empty() {
         found.at("suites", "at least one suite is required");
     }
-    for (i, s) in raw.suites.iter().enumerate() {
-        check_thresholds(&mut found, &format!("suites[{i}].gate"), &s.gate);
+    for (i, s) in suites.iter().enumerate() {
+        check_thresholds(found, &format!("suites[{i}].gate"), &s.gate);
         if s.limit == Some(0) {
             found.at(format!("suites[{i}].limit"), "must be at least 1");
         }
@@ -837,77 +884,80 @@ pub fn parse(path: &Path, text: &str) -> Result<GateConfig, Problems> {
                 "must be at least 1",
             );
         }
-        check_sampling(&mut found, i, s);
+        check_sampling(found, i, s);
     }
-    let gate = match raw.gate {
-        Some(g) => {
-            let g: GateRules = g.into();
-            check_thresholds(&mut found, "gate", &g.defaults);
-            for (i, o) in g.overrides.iter().enumerate() {
-                let field = format!("gate.overrides[{i}]");
-                check_thresholds(&mut found, &field, &o.thresholds);
-                if !seen.contains_key(&o.student) {
-                    found.at(
-                        format!("{field}.student"),
-                        format!("no student named {:?}", o.student),
-                    );
-                }
-            }
-            g
-        }
-        None => GateRules::default(),
-    };
-    let problems = found.problems;
-    let Some((_, teacher)) = teacher else {
-        return Err(Problems(problems));
-    };
-    if !problems.is_empty() {
-        return Err(Problems(problems));
-    }
+}
 
-    let fix_model = |m: ModelSpec| -> ModelSpec {
-        let source = match m.source {
-            ModelSource::Replay { transcript } => ModelSource::Replay {
-                transcript: resolve(&transcript),
-            },
-            ModelSource::Answers { answers } => ModelSource::Answers {
-                answers: resolve(&answers),
-            },
-            ModelSource::Local {
-                path,
-                backend,
-                batch_size,
-            } => ModelSource::Local {
-                path: resolve(&path),
-                backend,
-                batch_size,
-            },
-            ModelSource::Http(h) => ModelSource::Http(HttpSource {
-                cache_dir: h.cache_dir.as_deref().map(resolve),
-                ..h
-            }),
-            ModelSource::Custom => ModelSource::Custom,
+/// `[gate]` and its overrides: their thresholds, and each override names a
+/// model of the config (`names`).
+fn check_gate(found: &mut Found, gate: &GateRules, names: &BTreeMap<String, String>) {
+    check_thresholds(found, "gate", &gate.defaults);
+    for (i, o) in gate.overrides.iter().enumerate() {
+        let field = format!("gate.overrides[{i}]");
+        check_thresholds(found, &field, &o.thresholds);
+        if !names.contains_key(&o.student) {
+            found.at(
+                format!("{field}.student"),
+                format!("no student named {:?}", o.student),
+            );
+        }
+    }
+}
+
+impl GateConfig {
+    /// The config with every relative path (output directory, models'
+    /// files, suites) resolved against `base`, the config file's directory.
+    fn resolved(self, base: &Path) -> Self {
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
         };
-        ModelSpec { source, ..m }
-    };
-    let mut run = run;
-    run.output_dir = resolve(&run.output_dir);
-    Ok(GateConfig {
-        path: path.to_path_buf(),
-        run,
-        teacher: fix_model(teacher),
-        students: students.into_iter().map(|(_, s)| fix_model(s)).collect(),
-        suites: raw
-            .suites
-            .into_iter()
-            .map(|s| SuiteRef {
-                path: resolve(&s.path),
-                ..s
-            })
-            .collect(),
-        gate,
-        lines,
-    })
+        let model = |m: ModelSpec| {
+            let source = match m.source {
+                ModelSource::Replay { transcript } => ModelSource::Replay {
+                    transcript: resolve(&transcript),
+                },
+                ModelSource::Answers { answers } => ModelSource::Answers {
+                    answers: resolve(&answers),
+                },
+                ModelSource::Local {
+                    path,
+                    backend,
+                    batch_size,
+                } => ModelSource::Local {
+                    path: resolve(&path),
+                    backend,
+                    batch_size,
+                },
+                ModelSource::Http(h) => ModelSource::Http(HttpSource {
+                    cache_dir: h.cache_dir.as_deref().map(resolve),
+                    ..h
+                }),
+                ModelSource::Custom => ModelSource::Custom,
+            };
+            ModelSpec { source, ..m }
+        };
+        Self {
+            run: RunSettings {
+                output_dir: resolve(&self.run.output_dir),
+                ..self.run
+            },
+            teacher: model(self.teacher),
+            students: self.students.into_iter().map(model).collect(),
+            suites: self
+                .suites
+                .into_iter()
+                .map(|s| SuiteRef {
+                    path: resolve(&s.path),
+                    ..s
+                })
+                .collect(),
+            ..self
+        }
+    }
 }
 
 /// The problems found in one config file, each at the line of its field.

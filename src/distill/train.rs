@@ -153,6 +153,41 @@ pub struct DistillOptions {
     pub stop_after: Option<usize>,
 }
 
+/// The defaults of [`DistillOptions`], which `distill-gate distill` shows
+/// in `--help`: defined here once.
+pub mod defaults {
+    use super::StudentShape;
+
+    /// A random student's shape: 4 layers of width 128.
+    pub const SHAPE: StudentShape = StudentShape {
+        layers: 4,
+        hidden: 128,
+        heads: 4,
+        kv_heads: 2,
+        intermediate: 352,
+    };
+    /// The byte-level BPE vocabulary of a student without a teacher model.
+    pub const VOCAB_SIZE: usize = 1024;
+    /// Longest training sequence in tokens.
+    pub const MAX_SEQ_LEN: usize = 512;
+    /// Passes over the training pairs when no step count is given.
+    pub const EPOCHS: usize = 10;
+    /// Sequences per optimizer step.
+    pub const BATCH_SIZE: usize = 16;
+    /// Peak learning rate.
+    pub const LR: f64 = 3e-3;
+    /// The final learning rate is the peak divided by this.
+    pub const MIN_LR_DIVISOR: f64 = 10.0;
+    /// Maximum global gradient norm.
+    pub const CLIP: f64 = 1.0;
+    /// AdamW's decoupled weight decay.
+    pub const WEIGHT_DECAY: f64 = 0.01;
+    /// Fraction of pairs held out for validation.
+    pub const VAL_FRACTION: f64 = 0.1;
+    /// Seed of initialisation, data order and the validation split.
+    pub const SEED: u64 = 1;
+}
+
 /// AdamW's first-moment decay.
 const BETA_1: f32 = 0.9;
 /// AdamW's second-moment decay (0.95, the usual choice for language models).
@@ -767,7 +802,6 @@ pub fn distill(
     on_event: &mut dyn FnMut(TrainEvent),
 ) -> Result<DistillSummary, DistillError> {
     validate(options)?;
-    let out = &options.out;
     let (loaded, selected) = training_pairs(options)?;
     if let Some(s) = &selected {
         on_event(TrainEvent::Warning(format!(
@@ -786,70 +820,9 @@ pub fn distill(
             loaded.pairs.len()
         )));
     }
-
-    // Tokenizer and resumed state.
-    let last = last_dir(out);
-    let state_path = last.join("state.json");
-    let resumed = if options.resume {
-        let state = read_state(&state_path)?;
-        check_resumable(&state, options, &loaded.sources, &state_path)?;
-        Some(state)
-    } else {
-        if last.exists() || out.join("training.json").exists() {
-            return Err(DistillError::option(
-                "--out",
-                format!(
-                    "{} already holds a training run: pass --resume to continue it or choose another directory",
-                    out.display()
-                ),
-            ));
-        }
-        None
-    };
-    let teacher = match &options.teacher {
-        Some(t) => Some(Teacher::load(&t.model, options.backend)?),
-        None => None,
-    };
-    if let Some(t) = &teacher {
-        if let Some(state) = &resumed {
-            check_same_teacher(state.teacher.as_ref(), t.info(), &state_path)?;
-        }
-        for source in &loaded.sources {
-            if let Some(id) = source.teacher.as_ref()
-                && id.fingerprint != t.info().fingerprint
-            {
-                on_event(TrainEvent::Warning(format!(
-                    "{} was written by {} (fingerprint {}), not by the teacher model {} \
-                     (fingerprint {}): the student learns the transcript's answers and \
-                     the teacher model's distributions",
-                    source.path.display(),
-                    id.name,
-                    id.fingerprint,
-                    t.info().path.display(),
-                    t.info().fingerprint
-                )));
-            }
-        }
-    }
-    let saved_tokenizer = last.join("tokenizer.json");
-    let tokenizer = match (&teacher, &resumed) {
-        (Some(t), resumed) => {
-            let tok = t.tokenizer().clone();
-            if resumed.is_some() {
-                let mut saved = TextTokenizer::from_file(&saved_tokenizer)?;
-                saved.bos = tok.bos;
-                saved.add_bos = tok.add_bos;
-                saved.eos = tok.eos.clone();
-                check_same_tokenizer(&saved, &tok, &saved_tokenizer.display().to_string())?;
-            }
-            tok
-        }
-        (None, Some(_)) => {
-            let tok = TextTokenizer::from_file(&saved_tokenizer)?;
-            bpe::student_tokenizer(tok.inner().clone())?
-        }
-        (None, None) => fresh_tokenizer(options, &train_pairs, None)?,
-    };
+    let resumed = resumed_state(options, &loaded.sources)?;
+    let teacher = load_teacher(options, &loaded.sources, resumed.as_ref(), on_event)?;
+    let tokenizer = run_tokenizer(options, teacher.as_ref(), resumed.is_some(), &train_pairs)?;
     let pad = tokenizer.eos.first().copied().unwrap_or(0);
     let (train, train_stats) = encode_pairs(&tokenizer, &train_pairs, options.max_seq_len)?;
     let (val, val_stats) = encode_pairs(&tokenizer, &val_pairs, options.max_seq_len)?;
@@ -859,65 +832,19 @@ pub fn distill(
             train_stats.skipped_too_long, options.max_seq_len, train_stats.skipped_empty
         )));
     }
-
-    // Model and optimizer.
-    let vocab_rows = teacher
-        .as_ref()
-        .map_or(tokenizer.vocab_size(), |t| t.info().vocab_rows);
-    let device: Device = options.backend.device().autodiff();
-    let (config, mut model) = match (&options.init, &options.teacher) {
-        (StudentInit::Teacher { layers }, Some(t)) => {
-            let (config, weights) = teacher::kept_layers(Checkpoint::load(&t.model)?, layers)?;
-            let model = LlamaDecoder::from_weights_owned(&config, weights, &device)?;
-            (config, model)
-        }
-        _ => {
-            let config =
-                student_config(&options.shape, &tokenizer, vocab_rows, options.max_seq_len)?;
-            let model = LlamaDecoder::init_random(&config, &device, options.seed)?;
-            (config, model)
-        }
-    };
-    let kd = teacher
-        .as_ref()
-        .zip(options.teacher.as_ref())
-        .map(|(teacher, o)| Kd {
-            teacher,
-            weights: KdWeights {
-                alpha: o.kd_weight,
-                temperature: o.kd_temperature,
-            },
-        });
-    let parameters: usize = expected_tensors(&config)
-        .iter()
-        .filter(|(name, _)| name != "lm_head.weight")
-        .map(|(_, s)| s.iter().product::<usize>())
-        .sum();
-    let mut optim = ModuleOptimizer::from(FusedAdamW::new(
+    let (config, model) = student_model(options, &tokenizer, teacher.as_ref())?;
+    let optim = ModuleOptimizer::from(FusedAdamW::new(
         BETA_1,
         BETA_2,
         ADAM_EPSILON,
         options.weight_decay as f32,
     ));
-    let mut state = match resumed {
-        Some(state) => {
-            let resume_err = |p: PathBuf, e: burn::store::RecordError| DistillError::Resume {
-                path: p,
-                message: format!("{e:?}"),
-            };
-            let model_path = last.join("model.bpk");
-            model = model
-                .try_load_file(&model_path)
-                .map_err(|e| resume_err(model_path.clone(), e))?;
-            let optim_path = last.join("optimizer.bpk");
-            optim = optim
-                .load(&optim_path)
-                .map_err(|e| resume_err(optim_path.clone(), e))?;
-            state
-        }
+    let (model, optim, state) = match resumed {
+        Some(state) => resume(&options.out, model, optim, state)?,
         None => {
+            let out = &options.out;
             std::fs::create_dir_all(out).map_err(|e| DistillError::io(out, e))?;
-            TrainState {
+            let state = TrainState {
                 step: 0,
                 train_seconds: 0.0,
                 tokens_seen: 0,
@@ -927,152 +854,409 @@ pub fn distill(
                 options: options.clone(),
                 transcripts: loaded.sources.clone(),
                 teacher: teacher.as_ref().map(|t| t.info().clone()),
-            }
+            };
+            (model, optim, state)
         }
     };
+    let run = Run {
+        options,
+        schedule: Schedule::of(options, train.len()),
+        parameters: expected_tensors(&config)
+            .iter()
+            .filter(|(name, _)| name != "lm_head.weight")
+            .map(|(_, s)| s.iter().product::<usize>())
+            .sum(),
+        kd: teacher
+            .as_ref()
+            .zip(options.teacher.as_ref())
+            .map(|(teacher, o)| Kd {
+                teacher,
+                weights: KdWeights {
+                    alpha: o.kd_weight,
+                    temperature: o.kd_temperature,
+                },
+            }),
+        tokenizer,
+        pad,
+        train,
+        val,
+        data: DataSummary {
+            transcripts: loaded.sources,
+            pairs: loaded.pairs.len(),
+            duplicates: loaded.duplicates,
+            train: train_stats,
+            validation: val_stats,
+        },
+        config,
+    };
+    run.train(model, optim, state, on_event)
+}
 
-    let steps_per_epoch = train.len().div_ceil(options.batch_size);
-    let total_steps = match options.length {
-        TrainLength::Epochs(e) => e * steps_per_epoch,
-        TrainLength::Steps(s) => s,
-    };
-    let schedule = LrSchedule {
-        peak: options.lr,
-        min: options.min_lr,
-        warmup: options
-            .warmup_steps
-            .unwrap_or((total_steps / 20).min(100))
-            .min(total_steps.saturating_sub(1)),
-        total: total_steps,
-    };
-    let eval_every = if options.eval_every == 0 {
-        steps_per_epoch
-    } else {
-        options.eval_every
-    };
-    let end = options
-        .stop_after
-        .map_or(total_steps, |n| (state.step + n).min(total_steps));
-    on_event(TrainEvent::Prepared {
-        train: train.len(),
-        validation: val.len(),
-        vocab: tokenizer.vocab_size(),
-        parameters,
-        total_steps,
-        start_step: state.step,
-    });
+/// The saved state `--resume` continues from (checked against the options
+/// and transcripts), or `None` for a fresh run into an unused directory.
+fn resumed_state(
+    options: &DistillOptions,
+    sources: &[TranscriptSource],
+) -> Result<Option<TrainState>, DistillError> {
+    let out = &options.out;
+    let state_path = last_dir(out).join("state.json");
+    if options.resume {
+        let state = read_state(&state_path)?;
+        check_resumable(&state, options, sources, &state_path)?;
+        return Ok(Some(state));
+    }
+    if last_dir(out).exists() || out.join("training.json").exists() {
+        return Err(DistillError::option(
+            "--out",
+            format!(
+                "{} already holds a training run: pass --resume to continue it or choose another directory",
+                out.display()
+            ),
+        ));
+    }
+    Ok(None)
+}
 
-    let summary = |state: &TrainState| DistillSummary {
-        options: options.clone(),
-        transcripts: loaded.sources.clone(),
-        teacher: teacher.as_ref().map(|t| t.info().clone()),
-        pairs: loaded.pairs.len(),
-        duplicates: loaded.duplicates,
-        train: train_stats.clone(),
-        validation: val_stats.clone(),
-        config: config.clone(),
-        parameters,
-        total_steps,
-        steps_done: state.step,
-        steps_per_epoch,
-        best_step: state.best_step,
-        best_loss: state.best_criterion,
-        evals: state.evals.clone(),
-        train_seconds: state.train_seconds,
-        tokens_seen: state.tokens_seen,
-        tokens_per_s: state.tokens_seen as f64 / state.train_seconds.max(1e-9),
-        harness_version: env!("CARGO_PKG_VERSION").to_string(),
+/// The teacher model of token-level distillation: the resumed run's own,
+/// with a warning for each transcript another model wrote.
+fn load_teacher(
+    options: &DistillOptions,
+    sources: &[TranscriptSource],
+    resumed: Option<&TrainState>,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> Result<Option<Teacher>, DistillError> {
+    let Some(o) = &options.teacher else {
+        return Ok(None);
     };
-
-    let run_start_step = state.step;
-    let run_start_seconds = state.train_seconds;
-    let mut run_tokens = 0u64;
-    let (mut window_loss, mut window_tokens, mut window_input, mut window_secs) =
-        (0f64, 0usize, 0u64, 0f64);
-    let mut order = EpochOrder::new(train.len(), options.batch_size, options.seed);
-    while state.step < end {
-        let step_start = Instant::now();
-        let refs: Vec<&Example> = order.step(state.step).iter().map(|&i| &train[i]).collect();
-        let lb = LossBatch::new(&refs, pad)?;
-        let (loss, _) = batch_loss(&model, kd, &lb)?;
-        let loss = loss.div_scalar(lb.target_tokens.max(1) as f64);
-        let loss_value = scalar(loss.clone())?;
-        if !loss_value.is_finite() {
-            return Err(DistillError::Tensor(format!(
-                "loss is {loss_value} at step {} (training diverged; lower --lr)",
-                state.step + 1
+    let t = Teacher::load(&o.model, options.backend)?;
+    if let Some(state) = resumed {
+        let state_path = last_dir(&options.out).join("state.json");
+        check_same_teacher(state.teacher.as_ref(), t.info(), &state_path)?;
+    }
+    for source in sources {
+        if let Some(id) = source.teacher.as_ref()
+            && id.fingerprint != t.info().fingerprint
+        {
+            on_event(TrainEvent::Warning(format!(
+                "{} was written by {} (fingerprint {}), not by the teacher model {} \
+                 (fingerprint {}): the student learns the transcript's answers and \
+                 the teacher model's distributions",
+                source.path.display(),
+                id.name,
+                id.fingerprint,
+                t.info().path.display(),
+                t.info().fingerprint
             )));
         }
-        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
-        let last_norm = clip_global_norm(&model, &mut grads, options.clip)?;
-        let last_lr = schedule.lr(state.step);
-        model = optim.step(last_lr, model, grads);
-        state.step += 1;
+    }
+    Ok(Some(t))
+}
 
-        let secs = step_start.elapsed().as_secs_f64();
-        state.train_seconds += secs;
-        state.tokens_seen += lb.input_tokens as u64;
-        run_tokens += lb.input_tokens as u64;
-        window_loss += loss_value * lb.target_tokens as f64;
-        window_tokens += lb.target_tokens;
-        window_input += lb.input_tokens as u64;
-        window_secs += secs;
-        let run_secs = state.train_seconds - run_start_seconds;
-        let per_step = run_secs / (state.step - run_start_step) as f64;
-        on_event(TrainEvent::Step {
-            step: state.step,
-            total: total_steps,
-            loss: loss_value,
-            lr: last_lr,
-            tokens_per_s: run_tokens as f64 / run_secs.max(1e-9),
-            eta_s: per_step * (total_steps - state.step) as f64,
-        });
-
-        if state.step.is_multiple_of(eval_every) || state.step == total_steps {
-            let train_loss = window_loss / window_tokens.max(1) as f64;
-            let (val_loss, val_kl) = evaluate(&model.valid(), kd, &val, options.batch_size, pad)?;
-            let criterion = val_loss.unwrap_or(train_loss);
-            let best = state.best_criterion.is_none_or(|b| criterion < b);
-            if best {
-                save_student(&model, &tokenizer, out, options.dtype)?;
-                if let Some(t) = &teacher {
-                    // The saved student must tokenize exactly like the
-                    // teacher (its tokenizer went through tokenizer.json and
-                    // tokenizer_config.json).
-                    let saved = crate::llm::hf_dir::read_tokenizer(out, &config)?;
-                    check_same_tokenizer(
-                        &saved,
-                        t.tokenizer(),
-                        &format!("the saved student's tokenizer ({})", out.display()),
-                    )?;
-                }
-                state.best_criterion = Some(criterion);
-                state.best_step = Some(state.step);
+/// The student's tokenizer: the teacher model's (on resume, checked against
+/// the saved one), the resumed run's, or a fresh byte-level BPE.
+fn run_tokenizer(
+    options: &DistillOptions,
+    teacher: Option<&Teacher>,
+    resumed: bool,
+    train_pairs: &[data::Pair],
+) -> Result<TextTokenizer, DistillError> {
+    let saved = last_dir(&options.out).join("tokenizer.json");
+    match (teacher, resumed) {
+        (Some(t), resumed) => {
+            let tok = t.tokenizer().clone();
+            if resumed {
+                let mut old = TextTokenizer::from_file(&saved)?;
+                old.bos = tok.bos;
+                old.add_bos = tok.add_bos;
+                old.eos = tok.eos.clone();
+                check_same_tokenizer(&old, &tok, &saved.display().to_string())?;
             }
-            let record = EvalRecord {
-                step: state.step,
-                epoch: state.step as f64 / steps_per_epoch as f64,
-                train_loss,
-                val_loss,
-                val_kl,
-                lr: last_lr,
-                grad_norm: last_norm,
-                tokens_per_s: window_input as f64 / window_secs.max(1e-9),
-                train_seconds: state.train_seconds,
-                best,
-            };
-            state.evals.push(record.clone());
-            on_event(TrainEvent::Eval(record));
-            (window_loss, window_tokens, window_input, window_secs) = (0.0, 0, 0, 0.0);
-            save_last(out, &model, &optim, &tokenizer, &state)?;
-            write_json(&out.join("training.json"), &summary(&state))?;
+            Ok(tok)
+        }
+        (None, true) => {
+            let tok = TextTokenizer::from_file(&saved)?;
+            bpe::student_tokenizer(tok.inner().clone())
+        }
+        (None, false) => fresh_tokenizer(options, train_pairs, None),
+    }
+}
+
+/// The student's architecture and starting weights: the teacher's kept
+/// layers, or random ones of the options' shape.
+fn student_model(
+    options: &DistillOptions,
+    tokenizer: &TextTokenizer,
+    teacher: Option<&Teacher>,
+) -> Result<(LlamaConfig, LlamaDecoder), DistillError> {
+    let device: Device = options.backend.device().autodiff();
+    if let (StudentInit::Teacher { layers }, Some(t)) = (&options.init, &options.teacher) {
+        let (config, weights) = teacher::kept_layers(Checkpoint::load(&t.model)?, layers)?;
+        let model = LlamaDecoder::from_weights_owned(&config, weights, &device)?;
+        return Ok((config, model));
+    }
+    let vocab_rows = teacher.map_or(tokenizer.vocab_size(), |t| t.info().vocab_rows);
+    let config = student_config(&options.shape, tokenizer, vocab_rows, options.max_seq_len)?;
+    let model = LlamaDecoder::init_random(&config, &device, options.seed)?;
+    Ok((config, model))
+}
+
+/// The model and optimizer state saved in `out/last`.
+fn resume(
+    out: &Path,
+    model: LlamaDecoder,
+    optim: ModuleOptimizer,
+    state: TrainState,
+) -> Result<(LlamaDecoder, ModuleOptimizer, TrainState), DistillError> {
+    let last = last_dir(out);
+    let resume_err = |p: PathBuf, e: burn::store::RecordError| DistillError::Resume {
+        path: p,
+        message: format!("{e:?}"),
+    };
+    let model_path = last.join("model.bpk");
+    let model = model
+        .try_load_file(&model_path)
+        .map_err(|e| resume_err(model_path.clone(), e))?;
+    let optim_path = last.join("optimizer.bpk");
+    let optim = optim
+        .load(&optim_path)
+        .map_err(|e| resume_err(optim_path.clone(), e))?;
+    Ok((model, optim, state))
+}
+
+/// The run's length and rhythm, from the options and the number of
+/// training examples.
+struct Schedule {
+    /// Optimizer steps per pass over the training examples.
+    steps_per_epoch: usize,
+    /// Steps of the whole schedule.
+    total_steps: usize,
+    /// Evaluate and checkpoint every this many steps.
+    eval_every: usize,
+    /// The learning rate of each step.
+    lr: LrSchedule,
+}
+
+impl Schedule {
+    fn of(options: &DistillOptions, examples: usize) -> Self {
+        let steps_per_epoch = examples.div_ceil(options.batch_size);
+        let total_steps = match options.length {
+            TrainLength::Epochs(e) => e * steps_per_epoch,
+            TrainLength::Steps(s) => s,
+        };
+        Self {
+            steps_per_epoch,
+            total_steps,
+            eval_every: match options.eval_every {
+                0 => steps_per_epoch,
+                n => n,
+            },
+            lr: LrSchedule {
+                peak: options.lr,
+                min: options.min_lr,
+                warmup: options
+                    .warmup_steps
+                    .unwrap_or((total_steps / 20).min(100))
+                    .min(total_steps.saturating_sub(1)),
+                total: total_steps,
+            },
         }
     }
-    // A run stopped between evaluations keeps its progress.
-    if state.evals.last().is_none_or(|e| e.step != state.step) {
-        save_last(out, &model, &optim, &tokenizer, &state)?;
+}
+
+/// What `training.json` says of the data, fixed for the whole run.
+struct DataSummary {
+    transcripts: Vec<TranscriptSource>,
+    pairs: usize,
+    duplicates: usize,
+    train: EncodeStats,
+    validation: EncodeStats,
+}
+
+/// Everything a training run holds fixed: its options, data, tokenizer,
+/// teacher and schedule.
+struct Run<'a> {
+    options: &'a DistillOptions,
+    schedule: Schedule,
+    parameters: usize,
+    kd: Option<Kd<'a>>,
+    tokenizer: TextTokenizer,
+    pad: u32,
+    train: Vec<Example>,
+    val: Vec<Example>,
+    data: DataSummary,
+    config: LlamaConfig,
+}
+
+/// Loss and throughput since the last evaluation.
+#[derive(Default)]
+struct Window {
+    loss: f64,
+    target_tokens: usize,
+    input_tokens: u64,
+    seconds: f64,
+}
+
+impl Run<'_> {
+    /// Trains from `state` to the end of the schedule (or `stop_after`
+    /// steps), evaluating and checkpointing on the schedule's rhythm.
+    fn train(
+        &self,
+        mut model: LlamaDecoder,
+        mut optim: ModuleOptimizer,
+        mut state: TrainState,
+        on_event: &mut dyn FnMut(TrainEvent),
+    ) -> Result<DistillSummary, DistillError> {
+        let (options, schedule) = (self.options, &self.schedule);
+        let total_steps = schedule.total_steps;
+        let end = options
+            .stop_after
+            .map_or(total_steps, |n| (state.step + n).min(total_steps));
+        on_event(TrainEvent::Prepared {
+            train: self.train.len(),
+            validation: self.val.len(),
+            vocab: self.tokenizer.vocab_size(),
+            parameters: self.parameters,
+            total_steps,
+            start_step: state.step,
+        });
+        let (start_step, start_seconds) = (state.step, state.train_seconds);
+        let mut run_tokens = 0u64;
+        let mut window = Window::default();
+        let mut order = EpochOrder::new(self.train.len(), options.batch_size, options.seed);
+        while state.step < end {
+            let step_start = Instant::now();
+            let refs: Vec<&Example> = order
+                .step(state.step)
+                .iter()
+                .map(|&i| &self.train[i])
+                .collect();
+            let lb = LossBatch::new(&refs, self.pad)?;
+            let (loss, _) = batch_loss(&model, self.kd, &lb)?;
+            let loss = loss.div_scalar(lb.target_tokens.max(1) as f64);
+            let loss_value = scalar(loss.clone())?;
+            if !loss_value.is_finite() {
+                return Err(DistillError::Tensor(format!(
+                    "loss is {loss_value} at step {} (training diverged; lower --lr)",
+                    state.step + 1
+                )));
+            }
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grad_norm = clip_global_norm(&model, &mut grads, options.clip)?;
+            let lr = schedule.lr.lr(state.step);
+            model = optim.step(lr, model, grads);
+            state.step += 1;
+
+            let secs = step_start.elapsed().as_secs_f64();
+            state.train_seconds += secs;
+            state.tokens_seen += lb.input_tokens as u64;
+            run_tokens += lb.input_tokens as u64;
+            window.loss += loss_value * lb.target_tokens as f64;
+            window.target_tokens += lb.target_tokens;
+            window.input_tokens += lb.input_tokens as u64;
+            window.seconds += secs;
+            let run_secs = state.train_seconds - start_seconds;
+            let per_step = run_secs / (state.step - start_step) as f64;
+            on_event(TrainEvent::Step {
+                step: state.step,
+                total: total_steps,
+                loss: loss_value,
+                lr,
+                tokens_per_s: run_tokens as f64 / run_secs.max(1e-9),
+                eta_s: per_step * (total_steps - state.step) as f64,
+            });
+            if state.step.is_multiple_of(schedule.eval_every) || state.step == total_steps {
+                let window = std::mem::take(&mut window);
+                let record = self.evaluate(&model, &mut state, &window, lr, grad_norm)?;
+                on_event(TrainEvent::Eval(record));
+                save_last(&options.out, &model, &optim, &self.tokenizer, &state)?;
+                write_json(&options.out.join("training.json"), &self.summary(&state))?;
+            }
+        }
+        // A run stopped between evaluations keeps its progress.
+        if state.evals.last().is_none_or(|e| e.step != state.step) {
+            save_last(&options.out, &model, &optim, &self.tokenizer, &state)?;
+        }
+        let done = self.summary(&state);
+        write_json(&options.out.join("training.json"), &done)?;
+        Ok(done)
     }
-    let done = summary(&state);
-    write_json(&out.join("training.json"), &done)?;
-    Ok(done)
+
+    /// Evaluates `model` on the validation examples, saves it as the
+    /// student when it is the best so far, and records the evaluation in
+    /// `state`.
+    fn evaluate(
+        &self,
+        model: &LlamaDecoder,
+        state: &mut TrainState,
+        window: &Window,
+        lr: f64,
+        grad_norm: f64,
+    ) -> Result<EvalRecord, DistillError> {
+        let out = &self.options.out;
+        let train_loss = window.loss / window.target_tokens.max(1) as f64;
+        let (val_loss, val_kl) = evaluate(
+            &model.valid(),
+            self.kd,
+            &self.val,
+            self.options.batch_size,
+            self.pad,
+        )?;
+        let criterion = val_loss.unwrap_or(train_loss);
+        let best = state.best_criterion.is_none_or(|b| criterion < b);
+        if best {
+            save_student(model, &self.tokenizer, out, self.options.dtype)?;
+            if let Some(kd) = &self.kd {
+                // The saved student must tokenize exactly like the teacher
+                // (its tokenizer went through tokenizer.json and
+                // tokenizer_config.json).
+                let saved = crate::llm::hf_dir::read_tokenizer(out, &self.config)?;
+                check_same_tokenizer(
+                    &saved,
+                    kd.teacher.tokenizer(),
+                    &format!("the saved student's tokenizer ({})", out.display()),
+                )?;
+            }
+            state.best_criterion = Some(criterion);
+            state.best_step = Some(state.step);
+        }
+        let record = EvalRecord {
+            step: state.step,
+            epoch: state.step as f64 / self.schedule.steps_per_epoch as f64,
+            train_loss,
+            val_loss,
+            val_kl,
+            lr,
+            grad_norm,
+            tokens_per_s: window.input_tokens as f64 / window.seconds.max(1e-9),
+            train_seconds: state.train_seconds,
+            best,
+        };
+        state.evals.push(record.clone());
+        Ok(record)
+    }
+
+    /// What the run did so far, as `training.json` holds it.
+    fn summary(&self, state: &TrainState) -> DistillSummary {
+        DistillSummary {
+            options: self.options.clone(),
+            transcripts: self.data.transcripts.clone(),
+            teacher: self.kd.map(|kd| kd.teacher.info().clone()),
+            pairs: self.data.pairs,
+            duplicates: self.data.duplicates,
+            train: self.data.train.clone(),
+            validation: self.data.validation.clone(),
+            config: self.config.clone(),
+            parameters: self.parameters,
+            total_steps: self.schedule.total_steps,
+            steps_done: state.step,
+            steps_per_epoch: self.schedule.steps_per_epoch,
+            best_step: state.best_step,
+            best_loss: state.best_criterion,
+            evals: state.evals.clone(),
+            train_seconds: state.train_seconds,
+            tokens_seen: state.tokens_seen,
+            tokens_per_s: state.tokens_seen as f64 / state.train_seconds.max(1e-9),
+            harness_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
 }
