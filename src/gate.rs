@@ -41,8 +41,8 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::stats::{
-    BootstrapEstimate, CellShares, Goal, ItemsToAdd, Retention, RetentionRule, StatsError,
-    Unmeasurable, additional_items_needed, items_to_add,
+    BootstrapEstimate, CellShares, Goal, IntervalMethod, ItemsToAdd, Retention, RetentionRule,
+    StatsError, Unmeasurable, additional_items_needed, items_to_add,
 };
 
 /// Default minimum retention (student accuracy / teacher accuracy).
@@ -287,7 +287,8 @@ pub struct GateDecision {
     #[serde(default)]
     pub items_needed_total: Option<u64>,
     /// Whether [`GateDecision::items_needed`] is exact (pass/fail scores,
-    /// unclustered) rather than a large-sample estimate.
+    /// unclustered) rather than an estimate (large-sample, or fractional
+    /// scores planned on their expected pass/fail table).
     #[serde(default)]
     pub items_needed_exact: bool,
     /// Which rule decided the retention criterion.
@@ -573,8 +574,10 @@ fn retention_criterion(
 /// (PASS or FAIL) with probability `th.power`, at the observed rates: exact
 /// for unclustered pass/fail scores ([`crate::stats::items_to_add`], the
 /// gate's own rule with the floor and the interval method of the estimate);
-/// otherwise the large-sample count, at least the items for the teacher's
-/// expected correct count to reach the floor.
+/// for unclustered fractional scores under the score interval, the same on
+/// their expected pass/fail table (an estimate); otherwise the large-sample
+/// count, at least the items for the teacher's expected correct count to
+/// reach the floor.
 fn items_to_decide(
     th: &GateThresholds,
     e: &BootstrapEstimate,
@@ -599,6 +602,19 @@ fn items_to_decide(
     let floor = ((th.min_teacher_correct as f64 - e.teacher_correct) / e.teacher_mean).ceil();
     let floor =
         (floor.is_finite() && floor >= 1.0 && floor < u64::MAX as f64).then_some(floor as u64);
+    // Fractional scores under the score interval: the gate judged their
+    // expected pass/fail table, so the plan is that table's exact one
+    // (current cells rounded to counts, added items drawn as pass/fail
+    // outcomes at its rates: more varied than fractional scores, so
+    // conservative), marked as an estimate.
+    if let (IntervalMethod::Score, Some(d), None) = (e.method, e.expected_discordance, e.clusters) {
+        let shares = CellShares::from_rates(e.teacher_mean, e.student_mean, d)?;
+        let more = items_to_add(&rule, &shares.counts(e.n), &shares, th.power, Goal::Decide)?;
+        return Ok(more.map(|m| ItemsToAdd {
+            probability: None,
+            ..m
+        }));
+    }
     let pass = if e.point >= th.min_retention {
         additional_items_needed(&e.moments, th.min_retention, th.confidence, th.power, e.n)?
     } else {
@@ -623,7 +639,7 @@ fn advice(th: &GateThresholds, more: Option<&ItemsToAdd>) -> String {
             if m.probability.is_some() {
                 ""
             } else {
-                " (large-sample estimate)"
+                " (estimate)"
             }
         ),
         None => "no number of added items is likely to decide it at the observed rates".to_string(),
@@ -1041,6 +1057,7 @@ mod tests {
                 method: crate::stats::IntervalMethod::Percentile,
                 clusters: None,
                 cells: None,
+                expected_discordance: None,
             }),
             p95_latency_ms: None,
             speedup: None,
@@ -1095,10 +1112,53 @@ mod tests {
         assert_eq!(d.retention_basis, RetentionBasis::LowerBoundBelow);
         let want = format!(
             "{k} more paired items ({} in total) would decide it with probability 0.8 at the \
-             observed rates (large-sample estimate)",
+             observed rates (estimate)",
             200 + k
         );
         assert!(d.reasons[0].contains(&want), "{:?}", d.reasons);
+    }
+
+    /// A student that copies the teacher's fractional scores on 60 items
+    /// (sum 27) is INCONCLUSIVE at 0.95: the score interval on the expected
+    /// pass/fail table (27 both right, 33 neither) bounds it at
+    /// 27 / (27 + z^2) = 0.909. The items to add are planned on that table:
+    /// PASS needs a / (a + z^2) >= 0.95, a >= 52, so 25 more of the added
+    /// items both right, each with probability 27/60; scipy's
+    /// `binom.sf(24, k, 0.45) >= 0.8` first holds at k = 62 (0.8069).
+    #[test]
+    fn fractional_scores_plan_items_on_their_expected_table() {
+        let t: Vec<f64> = (0..60).map(|i| [0.0, 0.2, 0.6, 1.0][i % 4]).collect();
+        let retention = crate::stats::retention_estimate(
+            &t,
+            &t,
+            None,
+            crate::stats::IntervalMethod::Score,
+            &BootstrapOptions::default(),
+        )
+        .unwrap();
+        let input = GateInput {
+            retention,
+            p95_latency_ms: None,
+            speedup: None,
+            cost_ratio: None,
+            error_rate: None,
+        };
+        let e = input.retention.measured().unwrap();
+        assert_eq!(e.expected_discordance, Some(0.0));
+        assert!((e.lower_bound - 0.9089212604954915).abs() < 1e-9, "{e:?}");
+        let d = decide(&GateThresholds::new(0.95), &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive, "{d:?}");
+        assert_eq!(d.items_needed, Some(62), "{d:?}");
+        assert_eq!(d.items_needed_total, Some(122));
+        assert!(!d.items_needed_exact);
+        assert!(
+            d.reasons[0].contains(
+                "62 more paired items (122 in total) would decide it with \
+                 probability 0.8 at the observed rates (estimate)"
+            ),
+            "{:?}",
+            d.reasons
+        );
     }
 
     /// The gate's input for paired binary scores with the given cells,

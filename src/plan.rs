@@ -26,8 +26,8 @@ use thiserror::Error;
 use crate::gate::{ClusterBy, Verdict};
 use crate::jsonl::{JsonFileError, read_json};
 use crate::stats::{
-    CellShares, Goal, IntervalMethod, PairedCells, PairedMoments, RetentionRule, StatsError,
-    additional_items_needed, items_needed, items_to_add,
+    CellShares, Goal, IntervalMethod, ItemsToAdd, PairedCells, PairedMoments, RetentionRule,
+    StatsError, additional_items_needed, items_needed, items_to_add,
 };
 use crate::summary::Summary;
 
@@ -184,7 +184,8 @@ pub struct MoreItems {
     /// `n + more`.
     pub total: Option<u64>,
     /// Whether `more` is exact (the gate's rule over every table of
-    /// pass/fail outcomes) rather than a large-sample estimate.
+    /// pass/fail outcomes) rather than an estimate (large-sample, or
+    /// fractional scores planned on their expected pass/fail table).
     pub exact: bool,
 }
 
@@ -196,11 +197,7 @@ impl MoreItems {
             (Some(k), Some(total)) => format!(
                 "{k} more paired items ({total} in total) would decide it with probability \
                  {power}{}",
-                if self.exact {
-                    ""
-                } else {
-                    " (large-sample estimate)"
-                }
+                if self.exact { "" } else { " (estimate)" }
             ),
             _ => "no number of added items is likely to decide it".to_string(),
         };
@@ -231,10 +228,12 @@ pub fn more_items_of_run(run_dir: &Path, power: f64) -> Result<Vec<MoreItems>, P
 /// For every INCONCLUSIVE gate of `summary`, the items to add for it to be
 /// decided with probability `power`, at the observed rates, under the
 /// run's rule (its floor, confidence and interval method): exact for
-/// unclustered pass/fail scores. Other runs (fractional scores, clustered
-/// items, or summaries written before the counts were recorded) get the
-/// large-sample count of the z test from the observed rates, or the run's
-/// own figure when retention was not measurable.
+/// unclustered pass/fail scores; unclustered fractional scores under the
+/// score interval planned the same way on their expected pass/fail table
+/// (an estimate). Other runs (clustered items, other intervals on
+/// fractional scores, or summaries written before the counts were
+/// recorded) get the large-sample count of the z test from the observed
+/// rates, or the run's own figure when retention was not measurable.
 pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanError> {
     let mut out = Vec::new();
     for g in summary
@@ -255,19 +254,32 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
             .find(|r| r.student == g.student && r.suite == g.suite && r.category == g.category);
         let exact = match recorded {
             Some(r) if summary.statistics.clusters == ClusterBy::None => {
-                match (r.cells, r.cells.as_ref().and_then(CellShares::observed)) {
-                    (Some(cells), Some(shares)) => Some(items_to_add(
-                        &RetentionRule {
-                            threshold: g.thresholds.min_retention,
-                            confidence: r.confidence,
-                            min_teacher_correct: r.min_teacher_correct,
-                            method: summary.statistics.interval,
-                        },
-                        &cells,
-                        &shares,
-                        power,
-                        Goal::Decide,
-                    )?),
+                let rule = RetentionRule {
+                    threshold: g.thresholds.min_retention,
+                    confidence: r.confidence,
+                    min_teacher_correct: r.min_teacher_correct,
+                    method: summary.statistics.interval,
+                };
+                match (r.cells, r.expected_discordance, r.point) {
+                    (Some(cells), _, _) => match CellShares::observed(&cells) {
+                        Some(shares) => {
+                            Some(items_to_add(&rule, &cells, &shares, power, Goal::Decide)?)
+                        }
+                        None => None,
+                    },
+                    // Fractional scores the gate judged on their expected
+                    // pass/fail table: planned on that table, as the gate
+                    // plans them (an estimate).
+                    (None, Some(d), Some(point)) => {
+                        let teacher_mean = r.teacher_correct / r.n.max(1) as f64;
+                        let shares = CellShares::from_rates(teacher_mean, point * teacher_mean, d)?;
+                        let planned =
+                            items_to_add(&rule, &shares.counts(r.n), &shares, power, Goal::Decide)?;
+                        Some(planned.map(|m| ItemsToAdd {
+                            probability: None,
+                            ..m
+                        }))
+                    }
                     _ => None,
                 }
             }

@@ -581,6 +581,11 @@ pub struct GateRetention {
     pub upper_bound: Option<f64>,
     /// Paired outcome counts when every score is 0 or 1.
     pub cells: Option<crate::stats::PairedCells>,
+    /// Fractional scores under the score interval: the discordance of the
+    /// expected pass/fail table it was computed on
+    /// ([`crate::stats::BootstrapEstimate::expected_discordance`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_discordance: Option<f64>,
     /// Power the items to add are computed for.
     pub power: f64,
     /// For INCONCLUSIVE: paired items to add (same as the gate's `items_needed`).

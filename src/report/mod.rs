@@ -562,11 +562,7 @@ pub(crate) fn items_needed(row: &GateRow<'_>) -> Option<String> {
         Some(r) => format!(
             " with probability {} at the observed rates{}",
             numbers::percent(r.power),
-            if r.items_exact {
-                ""
-            } else {
-                " (large-sample estimate)"
-            }
+            if r.items_exact { "" } else { " (estimate)" }
         ),
         None => " at the observed rates".to_string(),
     };

@@ -209,6 +209,7 @@ pub fn retention_estimate(
             standard_error: sample_sd(&ratios),
             resamples: opts.resamples,
             undefined_resamples: opts.resamples - ratios.len() as u32,
+            expected_discordance: None,
         }
     } else {
         let cov = mean_covariance(teacher, student, clusters);
@@ -227,6 +228,9 @@ pub fn retention_estimate(
             (IntervalMethod::Score, Some(cells)) => cells.interval(z2, z1),
             _ => (fieller(means, &cov, z2), fieller(means, &cov, z1)),
         };
+        let expected_discordance = score_cells
+            .filter(|_| method == IntervalMethod::Score && cells.is_none())
+            .map(|c| (c.teacher_only + c.student_only) / nf);
         Bounds {
             interval: two,
             lower_bound: one.lower,
@@ -234,6 +238,7 @@ pub fn retention_estimate(
             standard_error: cov.linearised(point).sqrt() / means.0,
             resamples: 0,
             undefined_resamples: 0,
+            expected_discordance,
         }
     };
     Ok(Retention::Measured(BootstrapEstimate {
@@ -254,6 +259,7 @@ pub fn retention_estimate(
         method,
         clusters: clusters.map(|c| c.len() as u64),
         cells: cells.map(|c| c.whole()),
+        expected_discordance: bounds.expected_discordance,
     }))
 }
 
@@ -265,6 +271,8 @@ struct Bounds {
     standard_error: f64,
     resamples: u32,
     undefined_resamples: u32,
+    /// See [`BootstrapEstimate::expected_discordance`].
+    expected_discordance: Option<f64>,
 }
 
 /// Standard deviation (`m - 1` denominator) of the resampled ratios.

@@ -143,6 +143,21 @@ pub struct CellShares {
 }
 
 impl CellShares {
+    /// The table of `n` items nearest these shares: each cell rounded, the
+    /// rest in `neither`.
+    pub fn counts(&self, n: u64) -> PairedCells {
+        let count = |share: f64| ((share * n as f64).round() as u64).min(n);
+        let both = count(self.both);
+        let teacher_only = count(self.teacher_only).min(n - both);
+        let student_only = count(self.student_only).min(n - both - teacher_only);
+        PairedCells {
+            both,
+            teacher_only,
+            student_only,
+            neither: n - both - teacher_only - student_only,
+        }
+    }
+
     /// The shares with teacher accuracy `p_t`, student accuracy `p_s` and
     /// discordance `d` (share of items exactly one model gets right).
     /// Errors as [`PairedMoments::from_binary_rates`].

@@ -114,6 +114,7 @@ fn gate_retention(
         lower_bound: e.map(|e| e.lower_bound),
         upper_bound: e.map(|e| e.upper_bound),
         cells: e.and_then(|e| e.cells),
+        expected_discordance: e.and_then(|e| e.expected_discordance),
         power: g.thresholds.power,
         items_to_add: decision.items_needed,
         items_total: decision.items_needed_total,
