@@ -633,4 +633,16 @@ fn a_confidently_worse_student_fails_on_a_small_suite() {
         8 + more
     );
     assert!(text(&out).contains(&want), "{}", text(&out));
+    // The reports say the items to add once: in the gate's reason (JUnit
+    // in its failure's message and text).
+    let advice = format!("{more} more paired items");
+    for (file, times) in [
+        ("report.md", 1),
+        ("report.txt", 1),
+        ("report.html", 1),
+        ("junit.xml", 2),
+    ] {
+        let body = std::fs::read_to_string(ws.path().join("reports/t").join(file)).unwrap();
+        assert_eq!(body.matches(&advice).count(), times, "{file}: {body}");
+    }
 }

@@ -549,8 +549,20 @@ pub(crate) fn not_measurable(c: &Comparison) -> String {
 }
 
 /// For an INCONCLUSIVE gate: how many more paired items would decide it
-/// (PASS or FAIL), with what probability, and how that was computed.
+/// (PASS or FAIL), with what probability, and how that was computed;
+/// `None` when the gate's own reason says it already (a measured retention
+/// whose lower bound, or teacher count, fell short: the gate states the
+/// items to add in that reason).
 pub(crate) fn items_needed(row: &GateRow<'_>) -> Option<String> {
+    if row.retention.is_some_and(|r| {
+        matches!(
+            r.basis,
+            crate::gate::RetentionBasis::LowerBoundBelow
+                | crate::gate::RetentionBasis::TooFewTeacherCorrect
+        )
+    }) {
+        return None;
+    }
     let more = row.gate.items_needed?;
     let items = |n: u64| if n == 1 { "item" } else { "items" };
     let total = row

@@ -404,14 +404,25 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
     let mut costs: Vec<f64> = c.points.iter().map(|p| p.cost_per_1k).collect();
     costs.extend(c.teacher.map(|t| t.1));
     let axis = CostAxis::new(&costs);
-    let y_top = c
+    let points_top = c
         .points
         .iter()
-        .map(|p| p.interval.map_or(p.retention, |i| i.1))
+        .map(|p| p.retention)
         .chain(c.thresholds.iter().copied())
         .chain(std::iter::once(1.0))
         .filter(|y| y.is_finite())
         .fold(0.0, f64::max);
+    // Interval ends count up to twice that: an unbounded interval (its
+    // upper end reported as `f64::MAX`) or a very wide one runs off the
+    // top of the chart instead of squashing it (or, unbounded, making the
+    // axis infinite).
+    let y_top = c
+        .points
+        .iter()
+        .filter_map(|p| p.interval.map(|i| i.1))
+        .filter(|y| y.is_finite())
+        .map(|y| y.min(2.0 * points_top))
+        .fold(points_top, f64::max);
     let y_end = round_up(y_top * 1.06, 5.0);
     let mut legend: Vec<(String, Mark)> = c
         .points
@@ -492,6 +503,7 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
         for p in &c.points {
             let x = axis.x(p.cost_per_1k);
             let (lower, upper) = p.interval.unwrap_or((p.retention, p.retention));
+            let (lower, upper) = (lower.clamp(0.0, y_end), upper.clamp(0.0, y_end));
             chart.draw_series(std::iter::once(ErrorBar::new_vertical(
                 x,
                 lower,
@@ -808,6 +820,31 @@ mod tests {
         // Evenly spaced: the median dot is the median item, within one step.
         let step = 99_999.0 / (MAX_STRIP_POINTS - 1) as f64;
         assert!((shown[MAX_STRIP_POINTS / 2] - 50_000.0).abs() <= step);
+    }
+
+    /// An unbounded interval (the score or Fieller interval reports its
+    /// upper end as `f64::MAX`) keeps the axis finite: the chart renders,
+    /// its axis up to twice the largest point rounded up (2 * 1.06 to 3.0;
+    /// it hung in plotters' tick computation on an infinite axis).
+    #[test]
+    fn an_unbounded_interval_keeps_the_axis_finite() {
+        let chart = RetentionChart {
+            points: vec![RetentionPoint {
+                name: "copycat",
+                color: model_color(1),
+                cost_per_1k: 0.0,
+                retention: 1.0,
+                interval: Some((0.0, f64::MAX)),
+            }],
+            front: vec![0],
+            teacher: Some(("teacher", 0.0)),
+            thresholds: vec![0.95],
+        };
+        let svg = retention_chart(&chart).unwrap();
+        assert!(
+            svg.contains("\n3.00\n") && !svg.contains("\n3.50\n"),
+            "{svg}"
+        );
     }
 
     #[test]
