@@ -574,10 +574,10 @@ fn retention_criterion(
 /// (PASS or FAIL) with probability `th.power`, at the observed rates: exact
 /// for unclustered pass/fail scores ([`crate::stats::items_to_add`], the
 /// gate's own rule with the floor and the interval method of the estimate);
-/// for unclustered fractional scores under the score interval, the same on
-/// their expected pass/fail table (an estimate); otherwise the large-sample
-/// count, at least the items for the teacher's expected correct count to
-/// reach the floor.
+/// for fractional or clustered scores under the score interval, the same on
+/// the pass/fail table it judged (an estimate; clustered items planned as
+/// if they were not); otherwise the large-sample count, at least the items
+/// for the teacher's expected correct count to reach the floor.
 fn items_to_decide(
     th: &GateThresholds,
     e: &BootstrapEstimate,
@@ -602,12 +602,17 @@ fn items_to_decide(
     let floor = ((th.min_teacher_correct as f64 - e.teacher_correct) / e.teacher_mean).ceil();
     let floor =
         (floor.is_finite() && floor >= 1.0 && floor < u64::MAX as f64).then_some(floor as u64);
-    // Fractional scores under the score interval: the gate judged their
-    // expected pass/fail table, so the plan is that table's exact one
-    // (current cells rounded to counts, added items drawn as pass/fail
-    // outcomes at its rates: more varied than fractional scores, so
-    // conservative), marked as an estimate.
-    if let (IntervalMethod::Score, Some(d), None) = (e.method, e.expected_discordance, e.clusters) {
+    // Fractional or clustered scores under the score interval: the gate
+    // judged the pass/fail table (the expected cells of fractional scores),
+    // so the plan is that table's exact one (current cells rounded to
+    // counts, added items drawn as pass/fail outcomes at its rates: more
+    // varied than fractional scores, so conservative; clustered items
+    // planned as if they were not), marked as an estimate.
+    let table_discordance = e.expected_discordance.or_else(|| {
+        e.cells
+            .map(|c| (c.teacher_only + c.student_only) as f64 / e.n.max(1) as f64)
+    });
+    if let (IntervalMethod::Score, Some(d)) = (e.method, table_discordance) {
         let shares = CellShares::from_rates(e.teacher_mean, e.student_mean, d)?;
         let more = items_to_add(&rule, &shares.counts(e.n), &shares, th.power, Goal::Decide)?;
         return Ok(more.map(|m| ItemsToAdd {
@@ -1159,6 +1164,24 @@ mod tests {
             "{:?}",
             d.reasons
         );
+        // Clustered, the same table is planned (as if unclustered), not the
+        // large-sample count on the scores' variance of 0 (which said 1).
+        let labels: Vec<usize> = (0..t.len()).map(|i| i % 6).collect();
+        let clusters = crate::stats::Clusters::from_labels(&labels);
+        let input = GateInput {
+            retention: crate::stats::retention_estimate(
+                &t,
+                &t,
+                Some(&clusters),
+                crate::stats::IntervalMethod::Score,
+                &BootstrapOptions::default(),
+            )
+            .unwrap(),
+            ..input
+        };
+        let d = decide(&GateThresholds::new(0.95), &input).unwrap();
+        assert_eq!(d.verdict, Verdict::Inconclusive, "{d:?}");
+        assert_eq!(d.items_needed, Some(62), "{d:?}");
     }
 
     /// The gate's input for paired binary scores with the given cells,

@@ -228,12 +228,13 @@ pub fn more_items_of_run(run_dir: &Path, power: f64) -> Result<Vec<MoreItems>, P
 /// For every INCONCLUSIVE gate of `summary`, the items to add for it to be
 /// decided with probability `power`, at the observed rates, under the
 /// run's rule (its floor, confidence and interval method): exact for
-/// unclustered pass/fail scores; unclustered fractional scores under the
-/// score interval planned the same way on their expected pass/fail table
-/// (an estimate). Other runs (clustered items, other intervals on
-/// fractional scores, or summaries written before the counts were
-/// recorded) get the large-sample count of the z test from the observed
-/// rates, or the run's own figure when retention was not measurable.
+/// unclustered pass/fail scores; fractional or clustered scores under the
+/// score interval planned the same way on the pass/fail table it judged
+/// (an estimate; clustered items as if they were not). Other runs (other
+/// intervals on fractional or clustered scores, or summaries written
+/// before the counts were recorded) get the large-sample count of the z
+/// test from the observed rates, or the run's own figure when retention
+/// was not measurable.
 pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanError> {
     let mut out = Vec::new();
     for g in summary
@@ -253,24 +254,32 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
             .iter()
             .find(|r| r.student == g.student && r.suite == g.suite && r.category == g.category);
         let exact = match recorded {
-            Some(r) if summary.statistics.clusters == ClusterBy::None => {
+            Some(r) => {
                 let rule = RetentionRule {
                     threshold: g.thresholds.min_retention,
                     confidence: r.confidence,
                     min_teacher_correct: r.min_teacher_correct,
                     method: summary.statistics.interval,
                 };
-                match (r.cells, r.expected_discordance, r.point) {
-                    (Some(cells), _, _) => match CellShares::observed(&cells) {
+                let clustered = summary.statistics.clusters != ClusterBy::None;
+                let score = summary.statistics.interval == IntervalMethod::Score;
+                // The pass/fail table the score interval judged: the cells,
+                // or the expected cells of fractional scores.
+                let table_discordance = r.expected_discordance.or_else(|| {
+                    r.cells
+                        .map(|c| (c.teacher_only + c.student_only) as f64 / r.n.max(1) as f64)
+                });
+                match (r.cells, table_discordance, r.point) {
+                    (Some(cells), _, _) if !clustered => match CellShares::observed(&cells) {
                         Some(shares) => {
                             Some(items_to_add(&rule, &cells, &shares, power, Goal::Decide)?)
                         }
                         None => None,
                     },
-                    // Fractional scores the gate judged on their expected
-                    // pass/fail table: planned on that table, as the gate
-                    // plans them (an estimate).
-                    (None, Some(d), Some(point)) => {
+                    // Fractional or clustered scores under the score
+                    // interval: planned on that table, as the gate plans
+                    // them (an estimate).
+                    (_, Some(d), Some(point)) if score => {
                         let teacher_mean = r.teacher_correct / r.n.max(1) as f64;
                         let shares = CellShares::from_rates(teacher_mean, point * teacher_mean, d)?;
                         let planned =
@@ -283,7 +292,7 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
                     _ => None,
                 }
             }
-            _ => None,
+            None => None,
         };
         let (more, is_exact) = match exact {
             Some(e) => (

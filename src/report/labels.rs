@@ -62,7 +62,7 @@ pub(crate) fn swap_method(summary: &Summary) -> String {
 fn method_name(method: IntervalMethod, resamples: usize) -> String {
     match method {
         IntervalMethod::Score => {
-            "score interval (fractional scores on their expected pass/fail cells), or Fieller's for clustered items".into()
+            "score interval (fractional scores on their expected pass/fail cells; for clustered items, widened to hold Fieller's clustered interval)".into()
         }
         IntervalMethod::Fieller => "Fieller interval".into(),
         IntervalMethod::DeltaLog => "delta method on log retention".into(),
@@ -241,7 +241,7 @@ mod tests {
         summary.statistics.interval = IntervalMethod::Score;
         assert_eq!(
             swap_method(&summary),
-            "score interval (fractional scores on their expected pass/fail cells), or Fieller's for clustered items"
+            "score interval (fractional scores on their expected pass/fail cells; for clustered items, widened to hold Fieller's clustered interval)"
         );
         summary.statistics.interval = IntervalMethod::Bca;
         summary.bootstrap_resamples = 2000;

@@ -126,10 +126,10 @@ pub struct BootstrapEstimate {
     /// items-needed calculation); `None` for fractional scores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cells: Option<PairedCells>,
-    /// For fractional scores under the score interval (unclustered): the
-    /// discordance of the expected pass/fail cells the interval was
-    /// computed on (`CellCounts::coupled`), the mean of `|t - s|`; the
-    /// items-needed estimate plans with the variance of that table.
+    /// For fractional scores under the score interval: the discordance of
+    /// the expected pass/fail cells the interval was computed on
+    /// (`CellCounts::coupled`), the mean of `|t - s|`; the items-needed
+    /// estimate plans on that table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_discordance: Option<f64>,
 }

@@ -27,8 +27,11 @@
 //! - [`IntervalMethod::Score`]: the inverted score test of `p_S = θ p_T`
 //!   with the variance under the null (module `score`; Nam & Blackwelder
 //!   2002, Tang, Tang & Chan 2003) on the pass/fail cells, for fractional
-//!   scores on their expected cells (`CellCounts::coupled`); Fieller's
-//!   interval for clustered items.
+//!   scores on their expected cells (`CellCounts::coupled`); for clustered
+//!   items, the hull of that interval and Fieller's clustered one (either
+//!   alone can be too narrow: the score interval ignores the clustering,
+//!   and Fieller's collapses to a point when the two models agree on every
+//!   item; a set holding both covers whenever either does).
 //!
 //! With [`Clusters`], the bootstrap methods resample clusters and then items
 //! within them, and the analytic methods use the cluster-robust covariance
@@ -66,8 +69,8 @@ pub enum IntervalMethod {
     /// the constrained maximum-likelihood cells); fractional scores on
     /// their expected cells (each pair as two pass/fail outcomes with those
     /// means, coupled to disagree least: conservative, and no collapse when
-    /// the models agree everywhere); Fieller's interval for clustered
-    /// items. The default: the calibration simulation (docs/calibration.md)
+    /// the models agree everywhere); for clustered items, the hull of that
+    /// and Fieller's clustered interval. The default: the calibration simulation (docs/calibration.md)
     /// shows it holds the nominal error rate where the others pass too
     /// often.
     #[default]
@@ -216,16 +219,21 @@ pub fn retention_estimate(
         let means = (teacher_sum / nf, student_sum / nf);
         let (z2, z1) = (z_quantile((1.0 + c) / 2.0), z_quantile(c));
         // The score interval on the pass/fail cells (expected cells for
-        // fractional scores); clustered items take Fieller's interval.
-        let score_cells = clusters
-            .is_none()
-            .then(|| cells.or_else(|| CellCounts::coupled(teacher, student)))
-            .flatten();
+        // fractional scores); for clustered items, the hull of that and
+        // Fieller's clustered interval.
+        let score_cells = cells.or_else(|| CellCounts::coupled(teacher, student));
         let (two, one) = match (method, score_cells) {
             (IntervalMethod::DeltaLog, _) => {
                 (delta_log(means, &cov, z2), delta_log(means, &cov, z1))
             }
-            (IntervalMethod::Score, Some(cells)) => cells.interval(z2, z1),
+            (IntervalMethod::Score, Some(cells)) if clusters.is_none() => cells.interval(z2, z1),
+            (IntervalMethod::Score, Some(cells)) => {
+                let (score_two, score_one) = cells.interval(z2, z1);
+                (
+                    score_two.hull(&fieller(means, &cov, z2)),
+                    score_one.hull(&fieller(means, &cov, z1)),
+                )
+            }
             _ => (fieller(means, &cov, z2), fieller(means, &cov, z1)),
         };
         let expected_discordance = score_cells
@@ -583,6 +591,54 @@ mod tests {
                 assert!((e.interval.upper - 1.0).abs() < 1e-12, "{m}: {e:?}");
             }
         }
+    }
+
+    /// Clustered items under the score interval: the hull of the score
+    /// interval and Fieller's clustered one. A student copying the teacher
+    /// (no discordant item) keeps the score bound a / (a + z^2), where
+    /// Fieller's alone collapsed to 1; strongly clustered discordance keeps
+    /// Fieller's wider clustered bound.
+    #[test]
+    fn clustered_score_interval_holds_both_the_score_and_fieller_intervals() {
+        let opts = BootstrapOptions::default();
+        let z = crate::stats::normal::z_quantile(0.95);
+        let (t, s) = table(26, 0, 0, 34);
+        let labels: Vec<usize> = (0..t.len()).map(|i| i % 6).collect();
+        let cl = Clusters::from_labels(&labels);
+        let fieller = measured(
+            retention_estimate(&t, &s, Some(&cl), IntervalMethod::Fieller, &opts).unwrap(),
+        );
+        assert_eq!(fieller.lower_bound, 1.0, "{fieller:?}");
+        let e =
+            measured(retention_estimate(&t, &s, Some(&cl), IntervalMethod::Score, &opts).unwrap());
+        assert!(
+            (e.lower_bound - 26.0 / (26.0 + z * z)).abs() < 1e-9,
+            "{e:?}"
+        );
+        assert_eq!(e.clusters, Some(6));
+
+        let (t, s) = table(60, 12, 4, 24);
+        let labels: Vec<usize> = (0..t.len()).map(|i| i / 10).collect();
+        let cl = Clusters::from_labels(&labels);
+        let of = |m, c| measured(retention_estimate(&t, &s, c, m, &opts).unwrap());
+        let (score, fieller) = (
+            of(IntervalMethod::Score, None),
+            of(IntervalMethod::Fieller, Some(&cl)),
+        );
+        let hull = of(IntervalMethod::Score, Some(&cl));
+        assert!(
+            fieller.lower_bound < score.lower_bound,
+            "{fieller:?} {score:?}"
+        );
+        assert_eq!(hull.lower_bound, fieller.lower_bound);
+        assert_eq!(hull.upper_bound, fieller.upper_bound.max(score.upper_bound));
+        assert_eq!(
+            hull.interval,
+            Interval {
+                lower: fieller.interval.lower.min(score.interval.lower),
+                upper: fieller.interval.upper.max(score.interval.upper),
+            }
+        );
     }
 
     #[test]

@@ -28,6 +28,15 @@ impl Interval {
     pub fn contains(&self, x: f64) -> bool {
         self.lower <= x && x <= self.upper
     }
+
+    /// The smallest interval holding both (their union when they overlap,
+    /// as two confidence intervals around the same estimate do).
+    pub fn hull(&self, other: &Interval) -> Interval {
+        Interval {
+            lower: self.lower.min(other.lower),
+            upper: self.upper.max(other.upper),
+        }
+    }
 }
 
 /// How an [`Accuracy`] interval was computed.
