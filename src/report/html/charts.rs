@@ -641,12 +641,14 @@ fn place_labels(
             (x - width / 2, y - LINE_HEIGHT - 24),
             (x - width / 2, y + 24),
         ];
+        // Leaving the plot is worst, then covering another label (text on
+        // text cannot be read), then covering a mark.
         let collisions = |at: (i32, i32)| {
             let b = text_box(text, at);
             let outside = usize::from(!b.inside(area)) * 1000;
             outside
                 + marks.iter().filter(|m| m.overlaps(&b)).count()
-                + placed.iter().filter(|p| p.overlaps(&b)).count()
+                + 10 * placed.iter().filter(|p| p.overlaps(&b)).count()
         };
         let best = candidates
             .iter()
@@ -845,6 +847,35 @@ mod tests {
             svg.contains("\n3.00\n") && !svg.contains("\n3.50\n"),
             "{svg}"
         );
+    }
+
+    /// A student at the teacher's own point (same cost, retention 1): the
+    /// second label may cover the first one's bar, not its text (the two
+    /// names were drawn on top of each other).
+    #[test]
+    fn labels_of_coinciding_points_do_not_cover_each_other() {
+        let area = Rect {
+            x0: 0,
+            y0: 0,
+            x1: 400,
+            y1: 300,
+        };
+        let (x, y) = (5, 150);
+        let marks = [
+            Rect::around(x, 60, 240, 7),
+            Rect::around(x, y - 8, y + 8, 9),
+        ];
+        let labels = [
+            ("copycat".to_string(), (x, y)),
+            ("teacher".to_string(), (x, y)),
+        ];
+        let placed = place_labels(&labels, &marks, &area);
+        let (a, b) = (
+            text_box(&placed[0].0, placed[0].1),
+            text_box(&placed[1].0, placed[1].1),
+        );
+        assert!(!a.overlaps(&b), "{a:?} {b:?}");
+        assert!(a.inside(&area) && b.inside(&area), "{a:?} {b:?}");
     }
 
     #[test]
