@@ -450,32 +450,7 @@ fn retention_criterion(
         }
         Retention::Measured(e) => e,
     };
-    if e.confidence != th.confidence {
-        return Err(GateError::ConfidenceMismatch {
-            estimate: e.confidence,
-            configured: th.confidence,
-        });
-    }
-    for (field, value) in [
-        ("retention.point", e.point),
-        ("retention.lower_bound", e.lower_bound),
-        ("retention.teacher_correct", e.teacher_correct),
-    ] {
-        if !value.is_finite() {
-            return Err(GateError::Input {
-                field,
-                value,
-                expected: "a finite number",
-            });
-        }
-    }
-    if e.upper_bound.is_nan() {
-        return Err(GateError::Input {
-            field: "retention.upper_bound",
-            value: e.upper_bound,
-            expected: "a number",
-        });
-    }
+    check_estimate(th, e)?;
     let (t, c) = (th.min_retention, th.confidence);
     // A sum of fractional scores (route, load plan, samples) is not a count:
     // show it to one decimal, whole counts without one.
@@ -568,6 +543,39 @@ fn retention_criterion(
         RetentionBasis::LowerBoundBelow,
         more,
     ))
+}
+
+/// Refuses an estimate the gate cannot judge: one made at another
+/// confidence than the gate's, or with a bound or count that is not a
+/// number (an upper bound may be infinite: unbounded).
+fn check_estimate(th: &GateThresholds, e: &BootstrapEstimate) -> Result<(), GateError> {
+    if e.confidence != th.confidence {
+        return Err(GateError::ConfidenceMismatch {
+            estimate: e.confidence,
+            configured: th.confidence,
+        });
+    }
+    for (field, value) in [
+        ("retention.point", e.point),
+        ("retention.lower_bound", e.lower_bound),
+        ("retention.teacher_correct", e.teacher_correct),
+    ] {
+        if !value.is_finite() {
+            return Err(GateError::Input {
+                field,
+                value,
+                expected: "a finite number",
+            });
+        }
+    }
+    if e.upper_bound.is_nan() {
+        return Err(GateError::Input {
+            field: "retention.upper_bound",
+            value: e.upper_bound,
+            expected: "a number",
+        });
+    }
+    Ok(())
 }
 
 /// The items to add for an INCONCLUSIVE retention criterion to be decided
