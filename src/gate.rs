@@ -42,7 +42,7 @@ use thiserror::Error;
 
 use crate::stats::{
     BootstrapEstimate, CellShares, Goal, IntervalMethod, ItemsToAdd, Retention, RetentionRule,
-    StatsError, Unmeasurable, additional_items_needed, items_to_add,
+    StatsError, Unmeasurable, additional_items_needed, items_to_add, items_to_add_on_table,
 };
 
 /// Default minimum retention (student accuracy / teacher accuracy).
@@ -616,17 +616,10 @@ fn items_to_decide(
     // counts, added items drawn as pass/fail outcomes at its rates: more
     // varied than fractional scores, so conservative; clustered items
     // planned as if they were not), marked as an estimate.
-    let table_discordance = e.expected_discordance.or_else(|| {
-        e.cells
-            .map(|c| (c.teacher_only + c.student_only) as f64 / e.n.max(1) as f64)
-    });
+    let table_discordance = e.expected_discordance.or(e.cells.map(|c| c.discordance()));
     if let (IntervalMethod::Score, Some(d)) = (e.method, table_discordance) {
-        let shares = CellShares::from_rates(e.teacher_mean, e.student_mean, d)?;
-        let more = items_to_add(&rule, &shares.counts(e.n), &shares, th.power, Goal::Decide)?;
-        return Ok(more.map(|m| ItemsToAdd {
-            probability: None,
-            ..m
-        }));
+        let (t, s) = (e.teacher_mean, e.student_mean);
+        return Ok(items_to_add_on_table(&rule, e.n, t, s, d, th.power)?);
     }
     let pass = if e.point >= th.min_retention {
         additional_items_needed(&e.moments, th.min_retention, th.confidence, th.power, e.n)?

@@ -26,8 +26,8 @@ use thiserror::Error;
 use crate::gate::{ClusterBy, Verdict};
 use crate::jsonl::{JsonFileError, read_json};
 use crate::stats::{
-    CellShares, Goal, IntervalMethod, ItemsToAdd, PairedCells, PairedMoments, RetentionRule,
-    StatsError, additional_items_needed, items_needed, items_to_add,
+    CellShares, Goal, IntervalMethod, PairedCells, PairedMoments, RetentionRule, StatsError,
+    additional_items_needed, items_needed, items_to_add, items_to_add_on_table,
 };
 use crate::summary::Summary;
 
@@ -265,10 +265,7 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
                 let score = summary.statistics.interval == IntervalMethod::Score;
                 // The pass/fail table the score interval judged: the cells,
                 // or the expected cells of fractional scores.
-                let table_discordance = r.expected_discordance.or_else(|| {
-                    r.cells
-                        .map(|c| (c.teacher_only + c.student_only) as f64 / r.n.max(1) as f64)
-                });
+                let table_discordance = r.expected_discordance.or(r.cells.map(|c| c.discordance()));
                 match (r.cells, table_discordance, r.point) {
                     (Some(cells), _, _) if !clustered => match CellShares::observed(&cells) {
                         Some(shares) => {
@@ -281,13 +278,14 @@ pub fn more_items(summary: &Summary, power: f64) -> Result<Vec<MoreItems>, PlanE
                     // them (an estimate).
                     (_, Some(d), Some(point)) if score => {
                         let teacher_mean = r.teacher_correct / r.n.max(1) as f64;
-                        let shares = CellShares::from_rates(teacher_mean, point * teacher_mean, d)?;
-                        let planned =
-                            items_to_add(&rule, &shares.counts(r.n), &shares, power, Goal::Decide)?;
-                        Some(planned.map(|m| ItemsToAdd {
-                            probability: None,
-                            ..m
-                        }))
+                        Some(items_to_add_on_table(
+                            &rule,
+                            r.n,
+                            teacher_mean,
+                            point * teacher_mean,
+                            d,
+                            power,
+                        )?)
                     }
                     _ => None,
                 }

@@ -350,3 +350,77 @@ fn an_edited_answers_file_is_read_again_on_resume() {
     assert_eq!((t0.1.as_str(), t0.2), (" 3", 1.0), "{after:?}");
     assert_eq!(accuracy(&ws, "good"), 0.95);
 }
+
+/// The scenario README's "Where the numbers come from" and
+/// docs/calibration.md describe, on the repo's own data: a student that
+/// gives exactly the demo teacher's answers on 60 logistics test items
+/// (partial credit). It must not PASS with certainty: the score interval
+/// on the expected pass/fail table bounds it at a / (a + z^2), `a` the
+/// teacher's score sum (no discordance), with or without clustering, and
+/// the items to add are the same 200 in the gate, its reports and
+/// `plan --run`.
+#[test]
+fn a_student_copying_the_teachers_partial_credit_answers_is_not_certain() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let transcript = root.join("fixtures/teacher/smollm2-135m-test.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut copy = String::new();
+    for l in std::fs::read_to_string(&transcript).unwrap().lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let id = v["request_id"].as_str().unwrap_or_default().to_string();
+        if id.starts_with("logistics/") && seen.insert(id.clone()) {
+            let out = serde_json::json!({"id": id, "output": v["completion"]["text"]});
+            copy.push_str(&format!("{out}\n"));
+        }
+    }
+    std::fs::write(dir.path().join("copy.jsonl"), copy).unwrap();
+    let z = 1.6448536269514722; // the standard normal's 95% quantile
+    for (name, gate) in [
+        ("plain", ""),
+        ("clustered", "[gate]\nclusters = \"category\"\n"),
+    ] {
+        let toml = format!(
+            "[run]\nname = \"{name}\"\noutput_dir = \"reports\"\n\n\
+             [teacher]\nname = \"teacher\"\nkind = \"replay\"\ntranscript = {:?}\n\n\
+             [[students]]\nname = \"copycat\"\nkind = \"answers\"\nanswers = \"copy.jsonl\"\n\n\
+             [[suites]]\npath = {:?}\nsplit = \"test\"\nlimit = 60\n\n{gate}",
+            transcript.display().to_string(),
+            root.join("suites/logistics").display().to_string(),
+        );
+        let config = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&config, toml).unwrap();
+        let bin = env!("CARGO_BIN_EXE_distill-gate");
+        let out = std::process::Command::new(bin)
+            .args(["run", config.to_str().unwrap(), "--quiet"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+        let run_dir = dir.path().join("reports").join(name);
+        let s: Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(s["gates"][0]["verdict"], "INCONCLUSIVE", "{name}");
+        let r = &s["statistics"]["gate_retention"][0];
+        let a = r["teacher_correct"].as_f64().unwrap();
+        assert!(a.fract() != 0.0, "{name}: partial credit, {a}");
+        assert_eq!(r["point"].as_f64(), Some(1.0));
+        let lower = r["lower_bound"].as_f64().unwrap();
+        assert!(
+            (lower - a / (a + z * z)).abs() < 1e-9,
+            "{name}: {lower} vs a = {a}"
+        );
+        assert!((0.828..0.829).contains(&lower), "{name}: {lower}");
+        assert_eq!(r["items_to_add"].as_u64(), Some(200), "{name}: {r}");
+        let plan = std::process::Command::new(bin)
+            .args(["plan", "--run", run_dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&plan.stdout).contains("200 more paired items (260 in total)"),
+            "{name}: {}",
+            text(&plan)
+        );
+    }
+}

@@ -36,7 +36,8 @@ pub(crate) fn recorded_note(summary: &Summary) -> String {
 /// "Fieller interval", "BCa paired bootstrap, 10,000 resamples", ...
 pub(crate) fn retention_method(summary: &Summary) -> String {
     let st = &summary.statistics;
-    let method = method_name(st.interval, summary.bootstrap_resamples);
+    let clustered = !matches!(st.clusters, ClusterBy::None);
+    let method = method_name(st.interval, summary.bootstrap_resamples, clustered);
     match &st.clusters {
         ClusterBy::None => method,
         c => format!("{method}, clustered by {}", String::from(c.clone())),
@@ -48,7 +49,7 @@ pub(crate) fn retention_method(summary: &Summary) -> String {
 /// (seed given for the bootstrap methods).
 pub(crate) fn swap_method(summary: &Summary) -> String {
     let st = &summary.statistics;
-    let mut method = method_name(st.interval, summary.bootstrap_resamples);
+    let mut method = method_name(st.interval, summary.bootstrap_resamples, false);
     if st.interval.resamples() {
         method.push_str(&format!(", seed {}", summary.seed));
     }
@@ -58,11 +59,15 @@ pub(crate) fn swap_method(summary: &Summary) -> String {
     method
 }
 
-/// A retention interval method for people.
-fn method_name(method: IntervalMethod, resamples: usize) -> String {
+/// A retention interval method for people; `clustered`: the items are
+/// (which widens the score interval).
+fn method_name(method: IntervalMethod, resamples: usize, clustered: bool) -> String {
     match method {
+        IntervalMethod::Score if clustered => "score interval (fractional scores on their \
+            expected pass/fail cells), widened to hold Fieller's clustered interval"
+            .into(),
         IntervalMethod::Score => {
-            "score interval (fractional scores on their expected pass/fail cells; for clustered items, widened to hold Fieller's clustered interval)".into()
+            "score interval (fractional scores on their expected pass/fail cells)".into()
         }
         IntervalMethod::Fieller => "Fieller interval".into(),
         IntervalMethod::DeltaLog => "delta method on log retention".into(),
@@ -241,7 +246,7 @@ mod tests {
         summary.statistics.interval = IntervalMethod::Score;
         assert_eq!(
             swap_method(&summary),
-            "score interval (fractional scores on their expected pass/fail cells; for clustered items, widened to hold Fieller's clustered interval)"
+            "score interval (fractional scores on their expected pass/fail cells)"
         );
         summary.statistics.interval = IntervalMethod::Bca;
         summary.bootstrap_resamples = 2000;

@@ -221,7 +221,9 @@ pub fn retention_estimate(
         // The score interval on the pass/fail cells (expected cells for
         // fractional scores); for clustered items, the hull of that and
         // Fieller's clustered interval.
-        let score_cells = cells.or_else(|| CellCounts::coupled(teacher, student));
+        let score_cells = (method == IntervalMethod::Score)
+            .then(|| cells.or_else(|| CellCounts::coupled(teacher, student)))
+            .flatten();
         let (two, one) = match (method, score_cells) {
             (IntervalMethod::DeltaLog, _) => {
                 (delta_log(means, &cov, z2), delta_log(means, &cov, z1))
@@ -237,7 +239,7 @@ pub fn retention_estimate(
             _ => (fieller(means, &cov, z2), fieller(means, &cov, z1)),
         };
         let expected_discordance = score_cells
-            .filter(|_| method == IntervalMethod::Score && cells.is_none())
+            .filter(|_| cells.is_none())
             .map(|c| (c.teacher_only + c.student_only) / nf);
         Bounds {
             interval: two,

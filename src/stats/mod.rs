@@ -48,7 +48,7 @@ pub use passk::pass_at_k;
 pub use percentile::{Summary, percentile, summarize};
 pub use power::{
     CellShares, Goal, ItemsToAdd, RetentionRule, VerdictOdds, additional_items_needed,
-    items_needed, items_to_add, verdict_odds,
+    items_needed, items_to_add, items_to_add_on_table, verdict_odds,
 };
 pub use retention::{Retention, Unmeasurable, UnmeasurableReason};
 pub use score::PairedCells;

@@ -360,6 +360,29 @@ pub fn verdict_odds(
     Ok(Some(odds))
 }
 
+/// [`items_to_add`] for scores that are not one unclustered pass/fail
+/// table but were judged on one (fractional scores on their expected
+/// cells, clustered items as if unclustered): the table of `n` items with
+/// these means and discordance (cells rounded to counts), added items
+/// drawn as pass/fail outcomes at its rates, to be decided (PASS or FAIL).
+/// An estimate (`probability: None`): pass/fail outcomes vary more than
+/// fractional scores (conservative), clustering is left out.
+pub fn items_to_add_on_table(
+    rule: &RetentionRule,
+    n: u64,
+    teacher_mean: f64,
+    student_mean: f64,
+    discordance: f64,
+    power: f64,
+) -> Result<Option<ItemsToAdd>, StatsError> {
+    let shares = CellShares::from_rates(teacher_mean, student_mean, discordance)?;
+    let more = items_to_add(rule, &shares.counts(n), &shares, power, Goal::Decide)?;
+    Ok(more.map(|m| ItemsToAdd {
+        probability: None,
+        ..m
+    }))
+}
+
 /// The fewest paired items to add to `current` for the gate under `rule` to
 /// reach `goal` with probability at least `power`, if each added item has
 /// outcome probabilities `shares` (for a run: its observed shares).

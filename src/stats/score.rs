@@ -57,6 +57,11 @@ impl PairedCells {
     pub fn teacher_correct(&self) -> u64 {
         self.both + self.teacher_only
     }
+
+    /// Share of items exactly one model got right (0 with no items).
+    pub fn discordance(&self) -> f64 {
+        (self.teacher_only + self.student_only) as f64 / self.n().max(1) as f64
+    }
 }
 
 impl From<PairedCells> for CellCounts {
