@@ -11,6 +11,7 @@ use distill_gate::distill::tasks::TaskSelection;
 use distill_gate::distill::teacher::{DEFAULT_KD_TEMPERATURE, DEFAULT_KD_WEIGHT};
 use distill_gate::distill::train::{StudentInit, TrainLength, defaults};
 use distill_gate::distill::{DistillOptions, StudentShape, TeacherOptions};
+use distill_gate::llm::StorageDtype;
 use distill_gate::llm::gguf::GgmlType;
 use distill_gate::run::record::{RecordModel, RecordOptions};
 use distill_gate::run::shard::Shard;
@@ -520,9 +521,9 @@ pub struct DistillArgs {
     /// CPU backend: flex or ndarray.
     #[arg(long, default_value_t)]
     pub backend: distill_gate::llm::Backend,
-    /// Storage of the saved student: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    /// Storage of the saved student.
+    #[arg(long, value_enum, ignore_case = true, default_value = "f32")]
+    pub dtype: StorageDtype,
     /// Continue the run saved in OUT/last (same options and transcripts).
     #[arg(long)]
     pub resume: bool,
@@ -684,8 +685,6 @@ impl DistillArgs {
             (_, Some(s)) => TrainLength::Steps(s),
             (e, None) => TrainLength::Epochs(e.unwrap_or(defaults::EPOCHS)),
         };
-        let dtype = serde_json::from_value(serde_json::Value::String(self.dtype.to_lowercase()))
-            .with_context(|| format!("--dtype {:?}: expected f32, f16 or bf16", self.dtype))?;
         let init = match (&self.teacher_model, self.init_from_teacher) {
             (Some(teacher), true) => StudentInit::Teacher {
                 layers: distill_gate::student::teacher_layers(
@@ -722,7 +721,7 @@ impl DistillArgs {
             eval_every: self.eval_every,
             seed: self.seed,
             backend: self.backend,
-            dtype,
+            dtype: self.dtype,
             teacher: self.teacher_model.map(|model| TeacherOptions {
                 model,
                 kd_weight: self.kd_weight.unwrap_or(DEFAULT_KD_WEIGHT),

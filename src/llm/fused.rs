@@ -458,24 +458,15 @@ fn sum_squares_task(x: &[f32]) -> f32 {
     simd::sum(x, |v| v * v)
 }
 
-/// AdamW's update of a slice of parameters: writes the new parameters and
-/// moments.
+/// AdamW's update of a slice of parameters and their moments, in place.
 #[multiversion(targets("x86_64+avx2+fma"))]
-fn adamw_task(
-    (p2, m2, v2): (&mut [f32], &mut [f32], &mut [f32]),
-    (p, g, m, v): (&[f32], &[f32], &[f32], &[f32]),
-    s: &AdamWStep,
-) {
+fn adamw_task((p, m, v): (&mut [f32], &mut [f32], &mut [f32]), g: &[f32], s: &AdamWStep) {
     let (f1, f2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
-    let old = p.iter().zip(g).zip(m).zip(v);
-    let new = p2.iter_mut().zip(m2.iter_mut()).zip(v2.iter_mut());
-    for ((((&p, &g), &m), &v), ((p2, m2), v2)) in old.zip(new) {
-        let m = m * s.beta_1 + g * f1;
-        let v = v * s.beta_2 + g * g * f2;
-        let delta = (m / s.correction_1) / ((v / s.correction_2).sqrt() + s.epsilon);
-        *p2 = p * s.decay - delta * s.lr;
-        *m2 = m;
-        *v2 = v;
+    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+        *m = *m * s.beta_1 + g * f1;
+        *v = *v * s.beta_2 + g * g * f2;
+        let delta = (*m / s.correction_1) / ((*v / s.correction_2).sqrt() + s.epsilon);
+        *p = *p * s.decay - delta * s.lr;
     }
 }
 
@@ -691,37 +682,46 @@ fn sum_squares_flex(x: &FlexTensor) -> FlexTensor {
     tensor(vec![sum as f32], Shape::new([1]))
 }
 
+/// One AdamW update. A parameter or moment that is a contiguous tensor of
+/// its own (as the optimizer's are) is updated in its own buffer; any other
+/// is copied first.
 fn adamw_flex(
-    param: &FlexTensor,
+    param: FlexTensor,
     grad: &FlexTensor,
-    moment_1: &FlexTensor,
-    moment_2: &FlexTensor,
+    moment_1: FlexTensor,
+    moment_2: FlexTensor,
     s: AdamWStep,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
-    let shape = param.shape();
-    let (p, g, m, v) = (
-        values(param),
-        values(grad),
-        values(moment_1),
-        values(moment_2),
+    let (mut p, mut m, mut v) = (owned(param), owned(moment_1), owned(moment_2));
+    let g = values(grad);
+    let (ps, ms, vs) = (
+        f32_storage(&mut p),
+        f32_storage(&mut m),
+        f32_storage(&mut v),
     );
-    let n = p.len();
-    let (mut p2, mut m2, mut v2) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-    p2.par_chunks_mut(TASK_ELEMENTS)
-        .zip(m2.par_chunks_mut(TASK_ELEMENTS))
-        .zip(v2.par_chunks_mut(TASK_ELEMENTS))
-        .enumerate()
-        .for_each(|(task, ((p2, m2), v2))| {
-            let from = task * TASK_ELEMENTS;
-            let to = from + p2.len();
-            let old = (&p[from..to], &g[from..to], &m[from..to], &v[from..to]);
-            adamw_task((p2, m2, v2), old, &s)
-        });
-    (
-        tensor(p2, shape.clone()),
-        tensor(m2, shape.clone()),
-        tensor(v2, shape),
-    )
+    ps.par_chunks_mut(TASK_ELEMENTS)
+        .zip(ms.par_chunks_mut(TASK_ELEMENTS))
+        .zip(vs.par_chunks_mut(TASK_ELEMENTS))
+        .zip(g.par_chunks(TASK_ELEMENTS))
+        .for_each(|(((p, m), v), g)| adamw_task((p, m, v), g, &s));
+    (p, m, v)
+}
+
+/// `t` as a contiguous f32 tensor whose buffer it alone owns: `t` itself
+/// when it is one, else a copy.
+fn owned(t: FlexTensor) -> FlexTensor {
+    let n = t.shape().num_elements();
+    let whole = t.layout().contiguous_offsets() == Some((0, n)) && t.bytes().len() == 4 * n;
+    match t.is_unique() && whole && t.dtype() == DType::F32 {
+        true => t,
+        false => tensor(values(&t).into_owned(), t.shape()),
+    }
+}
+
+/// The f32 buffer of a tensor made by [`owned`].
+fn f32_storage(t: &mut FlexTensor) -> &mut [f32] {
+    t.try_storage_mut::<f32>()
+        .expect("owned() returns tensors that own their buffer")
 }
 
 impl FusedOps for Flex {
@@ -765,7 +765,7 @@ impl FusedOps for Flex {
         moment_2: FlexTensor,
         step: AdamWStep,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        adamw_flex(&param, &grad, &moment_1, &moment_2, step)
+        adamw_flex(param, &grad, moment_1, moment_2, step)
     }
 }
 
@@ -1002,10 +1002,10 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         let inner = Autodiff::<Flex, C>::inner;
         let (p, m, v) = adamw_flex(
-            &inner(param),
+            inner(param),
             &inner(grad),
-            &inner(moment_1),
-            &inner(moment_2),
+            inner(moment_1),
+            inner(moment_2),
             step,
         );
         let outer = Autodiff::<Flex, C>::from_inner;

@@ -19,15 +19,18 @@ use super::error::LlmError;
 use super::weights::{HostTensor, Weights};
 
 /// Precision of the tensors in a written safetensors file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageDtype {
     /// 32-bit float: exact.
     #[default]
+    #[value(name = "f32")]
     F32,
     /// IEEE half: half the size, 11-bit mantissa, range up to 65504.
+    #[value(name = "f16")]
     F16,
     /// bfloat16: half the size, f32's range, 8-bit mantissa.
+    #[value(name = "bf16")]
     BF16,
 }
 

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::{GateConfig, ModelSpec};
-use crate::diagnostics::Problems;
+use crate::config::{GateConfig, ModelSpec, SuiteRef};
+use crate::diagnostics::{Problem, Problems};
 use crate::model::GenerationRequest;
 use crate::run::contamination::{self, Contamination};
 use crate::suite::{self, Suite, Task};
@@ -202,94 +202,106 @@ impl Plan {
 pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
     let mut problems = Vec::new();
     let mut suites = Vec::new();
-    let mut names = std::collections::BTreeMap::new();
+    let mut names = BTreeMap::new();
     // The prompt templates other than the suites' own.
     let templates: std::collections::BTreeSet<usize> =
         config.models().filter_map(|m| m.few_shot).collect();
     for (index, sref) in config.suites.iter().enumerate() {
-        if !sref.path.is_dir() {
-            let what = if sref.path.exists() {
-                "is not a directory"
-            } else {
-                "does not exist"
-            };
-            problems.push(config.problem(
-                format!("suites[{index}].path"),
-                format!("suite directory {} {what}", sref.path.display()),
-            ));
-            continue;
+        match plan_suite(&config, index, sref, &templates, &mut names) {
+            Ok(suite) => suites.push(suite),
+            Err(mut p) => problems.append(&mut p),
         }
-        let loaded = match suite::load_suite(&sref.path) {
-            Ok(s) => s,
-            Err(e) => {
-                problems.extend(e.problems);
-                continue;
-            }
+    }
+    if problems.is_empty() {
+        problems = unknown_references(&config, &suites, &names);
+    }
+    if !problems.is_empty() {
+        return Err(Problems(problems));
+    }
+    let mut plan = Plan {
+        config,
+        suites,
+        contamination: Vec::new(),
+    };
+    plan.contamination = contamination::check(&plan)?;
+    if !plan.config.run.allow_contamination {
+        contamination::refuse(&plan.contamination, &plan)?;
+    }
+    Ok(plan)
+}
+
+/// The items of `config.suites[index]` (`sref`) with their requests under
+/// the suite's template and each of `templates`; `names` maps the suite
+/// names planned so far to their index (a name seen twice is a problem).
+fn plan_suite(
+    config: &GateConfig,
+    index: usize,
+    sref: &SuiteRef,
+    templates: &std::collections::BTreeSet<usize>,
+    names: &mut BTreeMap<String, usize>,
+) -> Result<PlannedSuite, Vec<Problem>> {
+    let problem = |field: &str, message: String| {
+        vec![config.problem(format!("suites[{index}].{field}"), message)]
+    };
+    if !sref.path.is_dir() {
+        let what = if sref.path.exists() {
+            "is not a directory"
+        } else {
+            "does not exist"
         };
-        let Some(split) = loaded.split(&sref.split) else {
-            problems.push(config.problem(
-                format!("suites[{index}].split"),
-                format!(
-                    "suite {} has no split {:?} (it has: {})",
-                    sref.path.display(),
-                    sref.split,
-                    loaded
-                        .splits
-                        .iter()
-                        .map(|s| s.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-            continue;
-        };
-        if let Some(first) = names.insert(loaded.config.name.clone(), index) {
-            problems.push(config.problem(
-                format!("suites[{index}].path"),
-                format!(
-                    "suite {:?} is listed twice (also suites[{first}])",
-                    loaded.config.name
-                ),
-            ));
-            continue;
-        }
-        let unknown: Vec<&String> = sref
-            .categories
-            .iter()
-            .chain(sref.category_limits.keys())
-            .filter(|c| !split.tasks.iter().any(|t| &t.category == *c))
-            .collect();
-        if !unknown.is_empty() {
-            problems.push(config.problem(
-                format!("suites[{index}].categories"),
-                format!(
-                    "the {} split of suite {:?} has no category {} (it has: {})",
-                    sref.split,
-                    loaded.config.name,
-                    unknown
-                        .iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    split.categories().join(", ")
-                ),
-            ));
-            continue;
-        }
-        let file = loaded.dir.join(format!("{}.jsonl", split.name));
-        let lines = task_lines(&file);
-        let sampling = Sampling {
-            samples: sref.samples(),
-            temperature: sref.temperature,
-            top_p: sref.top_p,
-            seed: config.run.seed,
-        };
-        let items = select_with(
-            &split.tasks,
-            &sref.categories,
-            sref.limit,
-            &sref.category_limits,
-        )
+        let message = format!("suite directory {} {what}", sref.path.display());
+        return Err(problem("path", message));
+    }
+    let loaded = suite::load_suite(&sref.path).map_err(|e| e.problems)?;
+    let Some(split) = loaded.split(&sref.split) else {
+        let splits: Vec<&str> = loaded.splits.iter().map(|s| s.name.as_str()).collect();
+        let message = format!(
+            "suite {} has no split {:?} (it has: {})",
+            sref.path.display(),
+            sref.split,
+            splits.join(", ")
+        );
+        return Err(problem("split", message));
+    };
+    if let Some(first) = names.insert(loaded.config.name.clone(), index) {
+        let message = format!(
+            "suite {:?} is listed twice (also suites[{first}])",
+            loaded.config.name
+        );
+        return Err(problem("path", message));
+    }
+    let unknown: Vec<String> = sref
+        .categories
+        .iter()
+        .chain(sref.category_limits.keys())
+        .filter(|c| !split.tasks.iter().any(|t| &t.category == *c))
+        .map(|c| format!("{c:?}"))
+        .collect();
+    if !unknown.is_empty() {
+        let message = format!(
+            "the {} split of suite {:?} has no category {} (it has: {})",
+            sref.split,
+            loaded.config.name,
+            unknown.join(", "),
+            split.categories().join(", ")
+        );
+        return Err(problem("categories", message));
+    }
+    let file = loaded.dir.join(format!("{}.jsonl", split.name));
+    let lines = task_lines(&file);
+    let sampling = Sampling {
+        samples: sref.samples(),
+        temperature: sref.temperature,
+        top_p: sref.top_p,
+        seed: config.run.seed,
+    };
+    let selected = select_with(
+        &split.tasks,
+        &sref.categories,
+        sref.limit,
+        &sref.category_limits,
+    );
+    let items = selected
         .into_iter()
         .map(|i| {
             let task = &split.tasks[i];
@@ -308,15 +320,24 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             }
         })
         .collect();
-        suites.push(PlannedSuite {
-            index,
-            file,
-            split: sref.split.clone(),
-            suite: loaded,
-            items,
-            samples: sampling.samples,
-        });
-    }
+    Ok(PlannedSuite {
+        index,
+        file,
+        split: sref.split.clone(),
+        suite: loaded,
+        items,
+        samples: sampling.samples,
+    })
+}
+
+/// A student's `categories` and an override's `suite` that name nothing
+/// planned (reported only once every suite loaded).
+fn unknown_references(
+    config: &GateConfig,
+    suites: &[PlannedSuite],
+    names: &BTreeMap<String, usize>,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
     for (i, student) in config.students.iter().enumerate() {
         for c in &student.categories {
             let (suite, category) = c.split_once('/').unwrap_or((c, ""));
@@ -345,23 +366,9 @@ pub fn plan(config: GateConfig) -> Result<Plan, Problems> {
             ));
         }
     }
-    if !problems.is_empty() {
-        return Err(Problems(problems));
-    }
-    let mut plan = Plan {
-        config,
-        suites,
-        contamination: Vec::new(),
-    };
-    plan.contamination = contamination::check(&plan)?;
-    if !plan.config.run.allow_contamination {
-        contamination::refuse(&plan.contamination, &plan)?;
-    }
-    Ok(plan)
+    problems
 }
 
-/// Line numbers of the tasks of a split file that loaded: the loader reads
-/// one task from every non-blank line, in order.
 fn task_lines(file: &std::path::Path) -> Vec<usize> {
     use std::io::BufRead;
     let Ok(f) = std::fs::File::open(file) else {

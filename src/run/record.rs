@@ -16,7 +16,7 @@ use crate::model::transcript::{self, TranscriptEntry, TranscriptWriter, key_of};
 use crate::model::{GenerationRequest, Model, ModelError, ModelIdentity, batching};
 use crate::run::execute::{self, RunError};
 use crate::run::plan::{self, Sampling};
-use crate::suite::{self, SuiteError};
+use crate::suite::{self, Suite, SuiteError};
 
 /// Which model `record` asks.
 #[derive(Debug, Clone)]
@@ -262,36 +262,7 @@ pub fn record(o: &RecordOptions, on_event: &mut dyn FnMut(RecordEvent)) -> Resul
             samples: o.sampling.samples,
         });
     }
-    let s = suite::load_suite(&o.suite)?;
-    let Some(split) = s.split(&o.split) else {
-        return Err(RecordError::NoSplit {
-            suite: o.suite.clone(),
-            split: o.split.clone(),
-        });
-    };
-    if let Some(unknown) = o
-        .categories
-        .iter()
-        .find(|c| !split.tasks.iter().any(|t| &t.category == *c))
-    {
-        return Err(RecordError::UnknownCategory {
-            category: unknown.clone(),
-            split: o.split.clone(),
-            suite: o.suite.clone(),
-            categories: split.categories().into_iter().map(String::from).collect(),
-        });
-    }
-    let requests: Vec<GenerationRequest> = plan::select(&split.tasks, &o.categories, o.limit)
-        .into_iter()
-        .map(|i| &split.tasks[i])
-        .flat_map(|t| {
-            o.sampling.requests(GenerationRequest {
-                id: format!("{}/{}", s.config.name, t.id),
-                prompt: suite::build_prompt(&s, t),
-                settings: s.generation_settings(t),
-            })
-        })
-        .collect();
+    let (s, requests) = requests_of(o)?;
     let done = if o.out.exists() {
         Some(transcript::read(&o.out).map_err(RecordError::Transcript)?)
     } else {
@@ -320,16 +291,92 @@ pub fn record(o: &RecordOptions, on_event: &mut dyn FnMut(RecordEvent)) -> Resul
             .filter(|r| done.as_ref().is_some_and(|t| t.contains(r)))
             .count(),
     });
+    ask(
+        o,
+        model.as_mut(),
+        &identity,
+        &pending,
+        &mut writer,
+        on_event,
+    )?;
+    let local = matches!(o.model, RecordModel::Checkpoint(_));
+    append_provenance(
+        &o.out,
+        &Provenance {
+            model: identity,
+            source: &source,
+            suite: &s.config.name,
+            suite_version: &s.config.version,
+            split: &o.split,
+            items: requests.len(),
+            harness_version: env!("CARGO_PKG_VERSION"),
+            recorded_at_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            backend: local.then_some(o.backend.name()),
+            batch_size: local.then_some(o.batch_size),
+            command: o.command.clone(),
+        },
+    )
+}
+
+/// The suite, and the requests of the chosen split, categories and limit
+/// (each sample its own request).
+fn requests_of(o: &RecordOptions) -> Result<(Suite, Vec<GenerationRequest>), RecordError> {
+    let s = suite::load_suite(&o.suite)?;
+    let Some(split) = s.split(&o.split) else {
+        return Err(RecordError::NoSplit {
+            suite: o.suite.clone(),
+            split: o.split.clone(),
+        });
+    };
+    if let Some(unknown) = o
+        .categories
+        .iter()
+        .find(|c| !split.tasks.iter().any(|t| &t.category == *c))
+    {
+        return Err(RecordError::UnknownCategory {
+            category: unknown.clone(),
+            split: o.split.clone(),
+            suite: o.suite.clone(),
+            categories: split.categories().into_iter().map(String::from).collect(),
+        });
+    }
+    let requests = plan::select(&split.tasks, &o.categories, o.limit)
+        .into_iter()
+        .map(|i| &split.tasks[i])
+        .flat_map(|t| {
+            o.sampling.requests(GenerationRequest {
+                id: format!("{}/{}", s.config.name, t.id),
+                prompt: suite::build_prompt(&s, t),
+                settings: s.generation_settings(t),
+            })
+        })
+        .collect();
+    Ok((s, requests))
+}
+
+/// Asks `model` the `pending` requests in batches and appends each answer
+/// (or its error) to `writer` as it comes; an answer never obtained
+/// is not written, so a resumed run asks it again.
+fn ask(
+    o: &RecordOptions,
+    model: &mut dyn Model,
+    identity: &ModelIdentity,
+    pending: &[&GenerationRequest],
+    writer: &mut TranscriptWriter,
+    on_event: &mut dyn FnMut(RecordEvent),
+) -> Result<(), RecordError> {
     let started = Instant::now();
     let mut finished = 0usize;
-    let batches = batching::request_batches(&pending, |r| &r.prompt, model.preferred_batch_size());
+    let batches = batching::request_batches(pending, |r| &r.prompt, model.preferred_batch_size());
     for chunk in batches.into_iter().map(|range| &pending[range]) {
         let batch: Vec<GenerationRequest> = chunk.iter().map(|r| (*r).clone()).collect();
         let mut fatal = None;
         for (req, answer) in batch.iter().zip(model.complete_batch(&batch)) {
             let (completion, error) = match answer {
                 Ok(c) => (Some(c), None),
-                // Never obtained: not written, so asked again when resumed.
                 Err(ModelError::Fatal(msg)) => {
                     fatal.get_or_insert(msg);
                     continue;
@@ -362,27 +409,15 @@ pub fn record(o: &RecordOptions, on_event: &mut dyn FnMut(RecordEvent)) -> Resul
             per_second: finished as f64 / started.elapsed().as_secs_f64().max(1e-9),
         });
     }
-    let local = matches!(o.model, RecordModel::Checkpoint(_));
-    let provenance = Provenance {
-        model: identity,
-        source: &source,
-        suite: &s.config.name,
-        suite_version: &s.config.version,
-        split: &o.split,
-        items: requests.len(),
-        harness_version: env!("CARGO_PKG_VERSION"),
-        recorded_at_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        backend: local.then_some(o.backend.name()),
-        batch_size: local.then_some(o.batch_size),
-        command: o.command.clone(),
-    };
-    let mut prov_path = o.out.clone().into_os_string();
+    Ok(())
+}
+
+/// Appends the recording's provenance line to `<out>.provenance.jsonl`.
+fn append_provenance(out: &Path, provenance: &Provenance) -> Result<(), RecordError> {
+    let mut prov_path = out.to_path_buf().into_os_string();
     prov_path.push(".provenance.jsonl");
     let prov_path = PathBuf::from(prov_path);
-    let line = serde_json::to_string(&provenance)? + "\n";
+    let line = serde_json::to_string(provenance)? + "\n";
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -184,6 +184,153 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A tensor's header as stored: name, dimensions, type id, data offset.
+type TensorHeader = (String, Vec<u64>, u32, u64);
+
+/// Where the tensors' data lies: its length, the file's, and the
+/// alignment of every tensor's offset.
+struct DataSection {
+    len: u64,
+    file_len: u64,
+    alignment: u64,
+}
+
+impl Cursor<'_> {
+    /// The magic, version and the tensor and metadata counts, checked
+    /// against what the remaining bytes can hold.
+    fn header(&mut self) -> Result<(u32, u64, u64), LlmError> {
+        let magic = self.array::<4>(&|| "the GGUF magic".to_string())?;
+        if magic != GGUF_MAGIC {
+            return Err(self.err(format!(
+                "not a GGUF file: starts with {magic:02x?}, expected \"GGUF\""
+            )));
+        }
+        let version = self.u32(&|| "the GGUF version".to_string())?;
+        if !(2..=3).contains(&version) {
+            return Err(self.err(format!(
+                "GGUF version {version} is not supported (only 2 and 3)"
+            )));
+        }
+        let tensor_count = self.u64(&|| "the tensor count".to_string())?;
+        let kv_count = self.u64(&|| "the metadata count".to_string())?;
+        // Smallest encodings: a key (8) + type (4) + 1 byte; a tensor info
+        // name (8) + n_dims (4) + type (4) + offset (8).
+        let budget = self.remaining() as u64;
+        if kv_count > budget / 13 || tensor_count > budget / 24 {
+            return Err(self.err(format!(
+                "header claims {kv_count} metadata entries and {tensor_count} tensors, \
+                 more than the {budget} remaining bytes can hold"
+            )));
+        }
+        Ok((version, tensor_count, kv_count))
+    }
+
+    /// `kv_count` metadata entries; a key given twice is an error.
+    fn metadata(&mut self, kv_count: u64) -> Result<BTreeMap<String, GgufValue>, LlmError> {
+        let mut metadata = BTreeMap::new();
+        for i in 0..kv_count {
+            let key = self.string(&|| format!("metadata key #{i}"))?;
+            let id = self.u32(&|| format!("type of metadata {key:?}"))?;
+            let ty = GgufValueType::from_id(id)
+                .ok_or_else(|| self.err(format!("metadata {key:?} has unknown value type {id}")))?;
+            let value = self.value(ty, &|| format!("metadata {key:?}"), 0)?;
+            if metadata.insert(key.clone(), value).is_some() {
+                return Err(self.err(format!("metadata key {key:?} appears twice")));
+            }
+        }
+        Ok(metadata)
+    }
+
+    /// Tensor `i`'s header, its dimensions checked.
+    fn tensor_header(&mut self, i: u64) -> Result<TensorHeader, LlmError> {
+        let name = self.string(&|| format!("name of tensor #{i}"))?;
+        let n_dims = self.u32(&|| format!("dimension count of tensor {name:?}"))?;
+        if n_dims == 0 || n_dims > MAX_DIMS {
+            return Err(self.err(format!(
+                "tensor {name:?} has {n_dims} dimensions; GGUF tensors have 1 to {MAX_DIMS}"
+            )));
+        }
+        let mut dims = Vec::with_capacity(n_dims as usize);
+        for d in 0..n_dims {
+            dims.push(self.u64(&|| format!("dimension {d} of tensor {name:?}"))?);
+        }
+        // A zero dimension makes the element count 0 whatever the others
+        // claim, and a row count of 2^40 then passes every size check
+        // (libFuzzer found the permutation of Q/K rows allocating it).
+        if dims.contains(&0) {
+            return Err(self.err(format!(
+                "tensor {name:?} has a dimension of 0 (dimensions {dims:?})"
+            )));
+        }
+        let type_id = self.u32(&|| format!("type of tensor {name:?}"))?;
+        let offset = self.u64(&|| format!("data offset of tensor {name:?}"))?;
+        Ok((name, dims, type_id, offset))
+    }
+
+    /// A tensor's info from its header: its type supported, its size
+    /// plausible, its data aligned and inside the data section.
+    fn tensor_info(
+        &self,
+        (name, dims, type_id, offset): TensorHeader,
+        data: &DataSection,
+    ) -> Result<GgufTensorInfo, LlmError> {
+        let (data_len, file_len, alignment) = (data.len, data.file_len, data.alignment);
+        let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| {
+            let supported: Vec<_> = GgmlType::SUPPORTED.iter().map(|t| t.name()).collect();
+            let known = ggml_type_name(type_id)
+                .map(|n| format!("{n} (type id {type_id})"))
+                .unwrap_or_else(|| format!("unknown quantization type id {type_id}"));
+            self.err(format!(
+                "tensor {name:?} is stored as {known}, which this reader cannot dequantize \
+                 (supported: {})",
+                supported.join(", ")
+            ))
+        })?;
+        let n_elements = dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= data_len.saturating_mul(8))
+            .ok_or_else(|| {
+                self.err(format!(
+                    "tensor {name:?} has absurd dimensions {dims:?}: more elements than a \
+                     {file_len}-byte file can hold"
+                ))
+            })?;
+        let first = dims.first().copied().unwrap_or(1);
+        let byte_len = ggml_type
+            .byte_len(n_elements)
+            .filter(|_| first.is_multiple_of(ggml_type.block_len() as u64))
+            .ok_or_else(|| {
+                self.err(format!(
+                    "tensor {name:?}: rows of {first} values are not a whole number of {} blocks of {}",
+                    ggml_type.name(),
+                    ggml_type.block_len()
+                ))
+            })?;
+        if !offset.is_multiple_of(alignment) {
+            return Err(self.err(format!(
+                "tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}"
+            )));
+        }
+        let end = offset.checked_add(byte_len).filter(|&e| e <= data_len);
+        if end.is_none() {
+            return Err(self.err(format!(
+                "tensor {name:?}: data bytes {offset}..{} of the data section lie past the end \
+                 of the file (the data section has {data_len} bytes); truncated file?",
+                offset.saturating_add(byte_len)
+            )));
+        }
+        Ok(GgufTensorInfo {
+            name,
+            dims,
+            ggml_type,
+            offset,
+            n_elements,
+            byte_len,
+        })
+    }
+}
+
 impl GgufFile {
     /// Reads and parses a GGUF file.
     pub fn read(path: &Path) -> Result<Self, LlmError> {
@@ -198,42 +345,8 @@ impl GgufFile {
             pos: 0,
             path,
         };
-        let magic = c.array::<4>(&|| "the GGUF magic".to_string())?;
-        if magic != GGUF_MAGIC {
-            return Err(c.err(format!(
-                "not a GGUF file: starts with {magic:02x?}, expected \"GGUF\""
-            )));
-        }
-        let version = c.u32(&|| "the GGUF version".to_string())?;
-        if !(2..=3).contains(&version) {
-            return Err(c.err(format!(
-                "GGUF version {version} is not supported (only 2 and 3)"
-            )));
-        }
-        let tensor_count = c.u64(&|| "the tensor count".to_string())?;
-        let kv_count = c.u64(&|| "the metadata count".to_string())?;
-        // Smallest encodings: a key (8) + type (4) + 1 byte; a tensor info
-        // name (8) + n_dims (4) + type (4) + offset (8).
-        let budget = c.remaining() as u64;
-        if kv_count > budget / 13 || tensor_count > budget / 24 {
-            return Err(c.err(format!(
-                "header claims {kv_count} metadata entries and {tensor_count} tensors, \
-                 more than the {budget} remaining bytes can hold"
-            )));
-        }
-
-        let mut metadata = BTreeMap::new();
-        for i in 0..kv_count {
-            let key = c.string(&|| format!("metadata key #{i}"))?;
-            let id = c.u32(&|| format!("type of metadata {key:?}"))?;
-            let ty = GgufValueType::from_id(id)
-                .ok_or_else(|| c.err(format!("metadata {key:?} has unknown value type {id}")))?;
-            let value = c.value(ty, &|| format!("metadata {key:?}"), 0)?;
-            if metadata.insert(key.clone(), value).is_some() {
-                return Err(c.err(format!("metadata key {key:?} appears twice")));
-            }
-        }
-
+        let (version, tensor_count, kv_count) = c.header()?;
+        let metadata = c.metadata(kv_count)?;
         let alignment = match metadata.get("general.alignment") {
             None => DEFAULT_ALIGNMENT,
             Some(v) => match v.as_i128() {
@@ -246,100 +359,27 @@ impl GgufFile {
                 }
             },
         };
-
         let mut infos = Vec::with_capacity(tensor_count as usize);
         for i in 0..tensor_count {
-            let name = c.string(&|| format!("name of tensor #{i}"))?;
-            let n_dims = c.u32(&|| format!("dimension count of tensor {name:?}"))?;
-            if n_dims == 0 || n_dims > MAX_DIMS {
-                return Err(c.err(format!(
-                    "tensor {name:?} has {n_dims} dimensions; GGUF tensors have 1 to {MAX_DIMS}"
-                )));
-            }
-            let mut dims = Vec::with_capacity(n_dims as usize);
-            for d in 0..n_dims {
-                dims.push(c.u64(&|| format!("dimension {d} of tensor {name:?}"))?);
-            }
-            // A zero dimension makes the element count 0 whatever the others
-            // claim, and a row count of 2^40 then passes every size check
-            // (libFuzzer found the permutation of Q/K rows allocating it).
-            if dims.contains(&0) {
-                return Err(c.err(format!(
-                    "tensor {name:?} has a dimension of 0 (dimensions {dims:?})"
-                )));
-            }
-            let type_id = c.u32(&|| format!("type of tensor {name:?}"))?;
-            let offset = c.u64(&|| format!("data offset of tensor {name:?}"))?;
-            infos.push((name, dims, type_id, offset));
+            infos.push(c.tensor_header(i)?);
         }
-
         let data_start = (c.pos as u64).next_multiple_of(alignment);
         let file_len = bytes.len() as u64;
-        // A file without tensors may end right after its header; with
-        // tensors, a missing data section fails the bounds check below.
-        let data_len = file_len.saturating_sub(data_start);
-
+        let data = DataSection {
+            // A file without tensors may end right after its header; with
+            // tensors, a missing data section fails the bounds check.
+            len: file_len.saturating_sub(data_start),
+            file_len,
+            alignment,
+        };
         let mut tensors = Vec::with_capacity(infos.len());
         let mut seen = std::collections::BTreeSet::new();
-        for (name, dims, type_id, offset) in infos {
-            if !seen.insert(name.clone()) {
-                return Err(c.err(format!("tensor {name:?} appears twice")));
+        for info in infos {
+            if !seen.insert(info.0.clone()) {
+                return Err(c.err(format!("tensor {:?} appears twice", info.0)));
             }
-            let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| {
-                let supported: Vec<_> = GgmlType::SUPPORTED.iter().map(|t| t.name()).collect();
-                let known = ggml_type_name(type_id)
-                    .map(|n| format!("{n} (type id {type_id})"))
-                    .unwrap_or_else(|| format!("unknown quantization type id {type_id}"));
-                c.err(format!(
-                    "tensor {name:?} is stored as {known}, which this reader cannot dequantize \
-                     (supported: {})",
-                    supported.join(", ")
-                ))
-            })?;
-            let n_elements = dims
-                .iter()
-                .try_fold(1u64, |acc, &d| acc.checked_mul(d))
-                .filter(|&n| n <= data_len.saturating_mul(8))
-                .ok_or_else(|| {
-                    c.err(format!(
-                        "tensor {name:?} has absurd dimensions {dims:?}: more elements than a \
-                         {file_len}-byte file can hold"
-                    ))
-                })?;
-            let first = dims.first().copied().unwrap_or(1);
-            let byte_len = ggml_type
-                .byte_len(n_elements)
-                .filter(|_| first.is_multiple_of(ggml_type.block_len() as u64))
-                .ok_or_else(|| {
-                    c.err(format!(
-                        "tensor {name:?}: rows of {first} values are not a whole number of {} blocks of {}",
-                        ggml_type.name(),
-                        ggml_type.block_len()
-                    ))
-                })?;
-            if !offset.is_multiple_of(alignment) {
-                return Err(c.err(format!(
-                    "tensor {name:?}: data offset {offset} is not a multiple of the alignment {alignment}"
-                )));
-            }
-            let end = offset.checked_add(byte_len).filter(|&e| e <= data_len);
-            if end.is_none() {
-                return Err(c.err(format!(
-                    "tensor {name:?}: data bytes {offset}..{} of the data section lie past the end \
-                     of the file (the data section has {data_len} bytes); truncated file?",
-                    offset.saturating_add(byte_len)
-                )));
-            }
-            tensors.push(GgufTensorInfo {
-                name,
-                dims,
-                ggml_type,
-                offset,
-                n_elements,
-                byte_len,
-            });
+            tensors.push(c.tensor_info(info, &data)?);
         }
-
         Ok(Self {
             path: path.to_path_buf(),
             data_start: data_start.min(file_len) as usize,

@@ -201,63 +201,11 @@ pub fn tokenizer_to_gguf(
         ))
     })?;
 
-    let mut by_id: Vec<Option<(String, i32)>> = Vec::new();
-    let mut put = |id: u64, tok: &str, ty: i32| -> Result<(), LlmError> {
-        let id = usize::try_from(id).map_err(|_| err(format!("token id {id} is too large")))?;
-        if id >= by_id.len() {
-            by_id.resize(id + 1, None);
-        }
-        by_id[id] = Some((tok.to_string(), ty));
-        Ok(())
-    };
-    let vocab = model["vocab"]
-        .as_object()
-        .ok_or_else(|| err("the BPE model has no vocab".into()))?;
-    for (tok, id) in vocab {
-        let id = id
-            .as_u64()
-            .ok_or_else(|| err(format!("token {tok:?} has id {id}")))?;
-        put(id, tok, TOKEN_NORMAL)?;
+    let (tokens, types) = tokens_and_types(&v, vocab_size, &err)?;
+    if !model["merges"].is_array() {
+        return Err(err("the BPE model has no merges".into()));
     }
-    for added in v["added_tokens"].as_array().into_iter().flatten() {
-        let (Some(id), Some(content)) = (added["id"].as_u64(), added["content"].as_str()) else {
-            return Err(err(format!("malformed added token {added}")));
-        };
-        let ty = if added["special"] == true {
-            TOKEN_CONTROL
-        } else {
-            TOKEN_USER_DEFINED
-        };
-        put(id, content, ty)?;
-    }
-    if by_id.len() > vocab_size {
-        return Err(err(format!(
-            "the tokenizer has {} tokens but the embedding only {vocab_size} rows",
-            by_id.len()
-        )));
-    }
-    by_id.resize(vocab_size, None);
-    let mut tokens = Vec::with_capacity(vocab_size);
-    let mut types = Vec::with_capacity(vocab_size);
-    for (id, entry) in by_id.into_iter().enumerate() {
-        let (t, ty) = entry.unwrap_or_else(|| (format!("[PAD{id}]"), TOKEN_UNUSED));
-        tokens.push(t);
-        types.push(ty);
-    }
-    let merges = model["merges"]
-        .as_array()
-        .ok_or_else(|| err("the BPE model has no merges".into()))?
-        .iter()
-        .map(|m| match m {
-            Value::String(s) => Some(s.clone()),
-            Value::Array(p) => match p.as_slice() {
-                [Value::String(a), Value::String(b)] => Some(format!("{a} {b}")),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| err("malformed merges".into()))?;
+    let merges = merges_of(model).ok_or_else(|| err("malformed merges".into()))?;
 
     let mut kv = vec![
         (
@@ -309,4 +257,74 @@ pub fn tokenizer_to_gguf(
         ));
     }
     Ok(kv)
+}
+
+/// Every token by id, with its GGUF type, padded to `vocab_size` with
+/// unused placeholders: the BPE vocabulary, then the added tokens.
+fn tokens_and_types(
+    v: &Value,
+    vocab_size: usize,
+    err: &dyn Fn(String) -> LlmError,
+) -> Result<(Vec<String>, Vec<i32>), LlmError> {
+    let mut by_id: Vec<Option<(String, i32)>> = Vec::new();
+    let mut put = |id: u64, tok: &str, ty: i32| -> Result<(), LlmError> {
+        let id = usize::try_from(id).map_err(|_| err(format!("token id {id} is too large")))?;
+        if id >= by_id.len() {
+            by_id.resize(id + 1, None);
+        }
+        by_id[id] = Some((tok.to_string(), ty));
+        Ok(())
+    };
+    let vocab = v["model"]["vocab"]
+        .as_object()
+        .ok_or_else(|| err("the BPE model has no vocab".into()))?;
+    for (tok, id) in vocab {
+        let id = id
+            .as_u64()
+            .ok_or_else(|| err(format!("token {tok:?} has id {id}")))?;
+        put(id, tok, TOKEN_NORMAL)?;
+    }
+    for added in v["added_tokens"].as_array().into_iter().flatten() {
+        let (Some(id), Some(content)) = (added["id"].as_u64(), added["content"].as_str()) else {
+            return Err(err(format!("malformed added token {added}")));
+        };
+        let ty = if added["special"] == true {
+            TOKEN_CONTROL
+        } else {
+            TOKEN_USER_DEFINED
+        };
+        put(id, content, ty)?;
+    }
+    if by_id.len() > vocab_size {
+        return Err(err(format!(
+            "the tokenizer has {} tokens but the embedding only {vocab_size} rows",
+            by_id.len()
+        )));
+    }
+    by_id.resize(vocab_size, None);
+    let mut tokens = Vec::with_capacity(vocab_size);
+    let mut types = Vec::with_capacity(vocab_size);
+    for (id, entry) in by_id.into_iter().enumerate() {
+        let (t, ty) = entry.unwrap_or_else(|| (format!("[PAD{id}]"), TOKEN_UNUSED));
+        tokens.push(t);
+        types.push(ty);
+    }
+    Ok((tokens, types))
+}
+
+/// The BPE merges as GGUF stores them (`"a b"`), from either of the
+/// tokenizer.json spellings; `None` when malformed.
+fn merges_of(model: &Value) -> Option<Vec<String>> {
+    model["merges"]
+        .as_array()?
+        .iter()
+        .map(|m| match m {
+            Value::String(s) => Some(s.clone()),
+            Value::Array(p) => match p.as_slice() {
+                [Value::String(a), Value::String(b)] => Some(format!("{a} {b}")),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }

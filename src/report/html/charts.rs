@@ -404,44 +404,9 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
     let mut costs: Vec<f64> = c.points.iter().map(|p| p.cost_per_1k).collect();
     costs.extend(c.teacher.map(|t| t.1));
     let axis = CostAxis::new(&costs);
-    let points_top = c
-        .points
-        .iter()
-        .map(|p| p.retention)
-        .chain(c.thresholds.iter().copied())
-        .chain(std::iter::once(1.0))
-        .filter(|y| y.is_finite())
-        .fold(0.0, f64::max);
-    // Interval ends count up to twice that: an unbounded interval (its
-    // upper end reported as `f64::MAX`) or a very wide one runs off the
-    // top of the chart instead of squashing it (or, unbounded, making the
-    // axis infinite).
-    let y_top = c
-        .points
-        .iter()
-        .filter_map(|p| p.interval.map(|i| i.1))
-        .filter(|y| y.is_finite())
-        .map(|y| y.min(2.0 * points_top))
-        .fold(points_top, f64::max);
-    let y_end = round_up(y_top * 1.06, 5.0);
-    let mut legend: Vec<(String, Mark)> = c
-        .points
-        .iter()
-        .map(|p| (p.name.to_string(), Mark::Dot(p.color)))
-        .collect();
-    if let Some((name, _)) = c.teacher {
-        legend.push((format!("{name} (teacher)"), Mark::Triangle(model_color(0))));
-    }
-    if c.front.len() > 1 {
-        legend.push(("Pareto front".into(), Mark::Line(RGBColor(90, 90, 90))));
-    }
+    let y_end = retention_axis_end(c);
     let threshold_color = RGBColor(200, 30, 30);
-    for t in &c.thresholds {
-        legend.push((
-            format!("threshold {}", super::ratio(*t)),
-            Mark::Dashed(threshold_color),
-        ));
-    }
+    let legend = retention_legend(c, threshold_color);
     let height = 440.max(22 * legend.len() as u32 + 60);
     // Points at the ends of the cost range stay off the axis lines.
     let pad = 0.04 * (axis.end - axis.start);
@@ -550,6 +515,54 @@ pub(super) fn retention_chart(c: &RetentionChart<'_>) -> Result<String, ChartErr
         }
         Ok(())
     })
+}
+
+/// The top of the retention chart's axis: above every point, threshold and
+/// the teacher's 1.0, and above interval ends up to twice that.
+fn retention_axis_end(c: &RetentionChart<'_>) -> f64 {
+    let points_top = c
+        .points
+        .iter()
+        .map(|p| p.retention)
+        .chain(c.thresholds.iter().copied())
+        .chain(std::iter::once(1.0))
+        .filter(|y| y.is_finite())
+        .fold(0.0, f64::max);
+    // Interval ends count up to twice that: an unbounded interval (its
+    // upper end reported as `f64::MAX`) or a very wide one runs off the
+    // top of the chart instead of squashing it (or, unbounded, making the
+    // axis infinite).
+    let y_top = c
+        .points
+        .iter()
+        .filter_map(|p| p.interval.map(|i| i.1))
+        .filter(|y| y.is_finite())
+        .map(|y| y.min(2.0 * points_top))
+        .fold(points_top, f64::max);
+    round_up(y_top * 1.06, 5.0)
+}
+
+/// The retention chart's legend: each student, the teacher, the Pareto
+/// front (when it is a line) and each threshold.
+fn retention_legend(c: &RetentionChart<'_>, threshold_color: RGBColor) -> Vec<(String, Mark)> {
+    let mut legend: Vec<(String, Mark)> = c
+        .points
+        .iter()
+        .map(|p| (p.name.to_string(), Mark::Dot(p.color)))
+        .collect();
+    if let Some((name, _)) = c.teacher {
+        legend.push((format!("{name} (teacher)"), Mark::Triangle(model_color(0))));
+    }
+    if c.front.len() > 1 {
+        legend.push(("Pareto front".into(), Mark::Line(RGBColor(90, 90, 90))));
+    }
+    for t in &c.thresholds {
+        legend.push((
+            format!("threshold {}", super::ratio(*t)),
+            Mark::Dashed(threshold_color),
+        ));
+    }
+    legend
 }
 
 /// A rectangle in pixels (`x0 <= x1`, `y0 <= y1`, y downwards).
