@@ -202,12 +202,12 @@ impl Attention {
             }
             .swap_dims(1, 2)
         };
-        let q = rope.apply(split(
+        let q = rope.apply_packed(split(
             self.q_proj.forward(x.clone()),
             heads,
             self.q_norm.as_ref(),
         ));
-        let k = rope.apply(split(
+        let k = rope.apply_packed(split(
             self.k_proj.forward(x.clone()),
             kv_heads,
             self.k_norm.as_ref(),

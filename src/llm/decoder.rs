@@ -17,7 +17,7 @@ use std::sync::Arc;
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, RmsNorm};
 use burn::tensor::activation;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -65,9 +65,21 @@ pub struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_fused_where(x, fused::fused)
+    }
+
+    /// [`Mlp::forward`] in the packed forward of training: the gate fused
+    /// wherever [`fused::fused_packed`] allows, also without autodiff (the
+    /// teacher's forward in token-level distillation).
+    fn forward_packed(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_fused_where(x, fused::fused_packed)
+    }
+
+    /// The MLP, its gate `silu(gate) * up` fused where `fuse` says so.
+    fn forward_fused_where(&self, x: Tensor<3>, fuse: fn(&Device, DType) -> bool) -> Tensor<3> {
         let gate = self.gate_proj.forward(x.clone());
         let up = self.up_proj.forward(x);
-        let gated = if fused::fused(&gate.device(), gate.dtype()) {
+        let gated = if fuse(&gate.device(), gate.dtype()) {
             fused::silu_mul(gate, up)
         } else {
             silu(gate) * up
@@ -147,7 +159,7 @@ impl DecoderLayer {
         h.clone()
             + self
                 .mlp
-                .forward(fused::rms_norm(&self.post_attention_layernorm, h))
+                .forward_packed(fused::rms_norm(&self.post_attention_layernorm, h))
     }
 }
 

@@ -111,8 +111,8 @@ pub(crate) fn fused(device: &Device, dtype: DType) -> bool {
 }
 
 /// Whether the packed forward of training (`forward_packed_hidden`, never
-/// used to generate) takes the fused RMSNorm and causal softmax: f32 on
-/// flex, with or without autodiff. Without it is the teacher's forward in
+/// used to generate) takes the fused RMSNorm, SwiGLU gate, rotary positions
+/// and causal softmax: f32 on flex, with or without autodiff. Without it is the teacher's forward in
 /// token-level distillation, whose logits are a training target (burn's
 /// attention kernel spent its time in a scalar `expf` there).
 pub(crate) fn fused_packed(device: &Device, dtype: DType) -> bool {
@@ -133,7 +133,7 @@ pub(crate) fn rms_norm<const D: usize>(norm: &RmsNorm, x: Tensor<D>) -> Tensor<D
     ))
 }
 
-/// `silu(gate) * up` (equal shapes), for tensors [`fused`] accepts.
+/// `silu(gate) * up` (equal shapes), for tensors [`fused_packed`] accepts.
 pub(crate) fn silu_mul<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor<D> {
     debug_assert_eq!(gate.dims(), up.dims());
     Tensor::from_dispatch(<Dispatch as FusedOps>::silu_mul(
@@ -172,7 +172,7 @@ pub(crate) fn kl_rows(student: Tensor<2>, teacher: Tensor<2>, temperature: f64) 
 }
 
 /// `x * cos + swap_halves(x) * sin_signed` (see [`FusedOps::rope`]), for
-/// tensors [`fused`] accepts.
+/// tensors [`fused_packed`] accepts.
 pub(crate) fn rope(x: Tensor<4>, cos: Tensor<4>, sin_signed: Tensor<4>) -> Tensor<4> {
     Tensor::from_dispatch(<Dispatch as FusedOps>::rope(
         x.into_dispatch(),

@@ -177,6 +177,17 @@ impl RopeAngles {
         self.apply_composed(x)
     }
 
+    /// [`RopeAngles::apply`] in the packed forward of training, fused
+    /// wherever [`fused::fused_packed`] allows: also without autodiff (the
+    /// teacher's forward in token-level distillation), where burn's slices,
+    /// `cat` and products are single-threaded passes.
+    pub(crate) fn apply_packed(&self, x: Tensor<4>) -> Tensor<4> {
+        if fused::fused_packed(&x.device(), x.dtype()) {
+            return fused::rope(x, self.cos.clone(), self.sin_signed.clone());
+        }
+        self.apply_composed(x)
+    }
+
     /// [`RopeAngles::apply`] from burn's own operations (slices, `cat`,
     /// products), whatever the device.
     pub(crate) fn apply_composed(&self, x: Tensor<4>) -> Tensor<4> {
