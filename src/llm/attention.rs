@@ -20,6 +20,7 @@ use super::error::LlmError;
 use super::fused;
 use super::kv_cache::KvCache;
 use super::linear::HfLinear;
+use super::packed_attention::Heads;
 use super::ragged::Ragged;
 use super::rope::RopeAngles;
 
@@ -148,14 +149,16 @@ pub(crate) struct PackedRows {
 
 impl PackedRows {
     /// The layout of rows of `lens[r]` tokens, with masks for `groups`
-    /// query heads per key/value head.
-    pub(crate) fn new(lens: &[usize], groups: usize, device: &Device) -> Self {
+    /// query heads per key/value head when given (the composed attention
+    /// needs them, the fused one does not).
+    pub(crate) fn new(lens: &[usize], groups: Option<usize>, device: &Device) -> Self {
         let mut rows = Vec::with_capacity(lens.len());
         let mut masks = std::collections::BTreeMap::new();
         let mut next = 0;
         for &len in lens {
             rows.push((next, len));
             next += len;
+            let Some(groups) = groups else { continue };
             masks.entry(len).or_insert_with(|| {
                 let unpadded = Padding {
                     start: 0,
@@ -165,11 +168,6 @@ impl PackedRows {
             });
         }
         Self { rows, masks }
-    }
-
-    /// Real tokens in all rows.
-    pub(crate) fn tokens(&self) -> usize {
-        self.rows.iter().map(|&(_, len)| len).sum()
     }
 
     fn mask(&self, len: usize) -> Option<Tensor<4, Bool>> {
@@ -191,6 +189,9 @@ impl Attention {
         rope: &RopeAngles,
         packed: &PackedRows,
     ) -> Tensor<3> {
+        if fused::fused_packed(&x.device(), x.dtype()) {
+            return self.forward_packed_fused(x, rope, packed);
+        }
         let [_, tokens, _] = x.dims();
         let (heads, kv_heads, dim) = (self.heads, self.kv_heads, self.head_dim);
         let groups = heads / kv_heads;
@@ -202,12 +203,12 @@ impl Attention {
             }
             .swap_dims(1, 2)
         };
-        let q = rope.apply_packed(split(
+        let q = rope.apply(split(
             self.q_proj.forward(x.clone()),
             heads,
             self.q_norm.as_ref(),
         ));
-        let k = rope.apply_packed(split(
+        let k = rope.apply(split(
             self.k_proj.forward(x.clone()),
             kv_heads,
             self.k_norm.as_ref(),
@@ -230,14 +231,50 @@ impl Attention {
             .reshape([1, tokens, heads * dim]);
         self.o_proj.forward(context)
     }
+
+    /// [`Attention::forward_packed`] on flex in f32 ([`fused::fused_packed`]):
+    /// queries, keys and values stay token-major (`[tokens, heads *
+    /// head_dim]`) through the rotation and [`fused::packed_attention`], so
+    /// none of them is transposed, sliced or concatenated into a copy.
+    fn forward_packed_fused(
+        &self,
+        x: Tensor<3>,
+        rope: &RopeAngles,
+        packed: &PackedRows,
+    ) -> Tensor<3> {
+        let [_, tokens, _] = x.dims();
+        let (heads, kv_heads, dim) = (self.heads, self.kv_heads, self.head_dim);
+        let rotated = |t: Tensor<3>, n: usize, norm: Option<&RmsNorm>| {
+            let t = t.reshape([tokens, n, 1, dim]);
+            let t = match norm {
+                Some(norm) => fused::rms_norm(norm, t),
+                None => t,
+            };
+            rope.apply_token_major(t).reshape([tokens, n * dim])
+        };
+        let q = rotated(self.q_proj.forward(x.clone()), heads, self.q_norm.as_ref());
+        let k = rotated(
+            self.k_proj.forward(x.clone()),
+            kv_heads,
+            self.k_norm.as_ref(),
+        );
+        let v = self.v_proj.forward(x).reshape([tokens, kv_heads * dim]);
+        let shape = Heads {
+            heads,
+            kv_heads,
+            dim,
+            scale: (1.0 / (dim as f64).sqrt()) as f32,
+        };
+        let context = fused::packed_attention(q, k, v, &packed.rows, shape);
+        self.o_proj
+            .forward(context.reshape([1, tokens, heads * dim]))
+    }
 }
 
 /// Scaled dot-product attention of a packed row (`q`: `[1, kv_heads,
-/// groups * len, head_dim]`, `mask` causal within the row). On flex in f32,
-/// with or without autodiff (the student, and the teacher of token-level
-/// distillation), [`fused::causal_softmax`]: one pass forward and one
-/// backward, on every core, over the causal half of the scores only.
-/// Elsewhere, burn's fused kernel outside autodiff; under autodiff its
+/// groups * len, head_dim]`, `mask` causal within the row) off flex f32
+/// (which takes [`Attention::forward_packed_fused`]). Burn's fused kernel
+/// outside autodiff; under autodiff its
 /// `attention` would be decomposed into about ten passes over the
 /// `[.., queries, keys]` scores and its max would be part of the graph, so
 /// the scale goes on the queries (a fraction of the scores' size) and
@@ -250,10 +287,6 @@ fn training_attention(
     mask: Option<Tensor<4, Bool>>,
     head_dim: usize,
 ) -> Tensor<4> {
-    if fused::fused_packed(&q.device(), q.dtype()) {
-        let scale = 1.0 / (head_dim as f64).sqrt();
-        return fused::causal_softmax(q.matmul(k.swap_dims(2, 3)), scale).matmul(v);
-    }
     if !q.device().is_autodiff() {
         return fused_attention(q, k, v, mask);
     }

@@ -557,9 +557,12 @@ impl LlamaDecoder {
             positions.extend(0..len);
         }
         let device = self.device();
-        let groups = self.config.num_attention_heads / self.config.kv_heads();
+        let tokens = ids.len();
+        let mut x = self.embed(&ids, 1, tokens)?;
+        // The fused attention masks by position; the composed one by masks.
+        let groups = (!fused::fused_packed(&device, x.dtype()))
+            .then(|| self.config.num_attention_heads / self.config.kv_heads());
         let packed = PackedRows::new(&lens, groups, &device);
-        let tokens = packed.tokens();
         let rope = RopeAngles::new(
             &positions,
             1,
@@ -567,7 +570,6 @@ impl LlamaDecoder {
             &config_frequencies(&self.config),
             &device,
         );
-        let mut x = self.embed(&ids, 1, tokens)?;
         for layer in &self.layers {
             x = layer.forward_packed(x, &rope, &packed);
         }

@@ -1,8 +1,9 @@
 //! Fused training operations with their own backward: RMSNorm, the SwiGLU
-//! gate (`silu(gate) * up`), rotary positions, the causal softmax of
-//! packed attention, and
-//! the two loss terms over the vocabulary (cross-entropy and the KL
-//! divergence of token-level distillation).
+//! gate (`silu(gate) * up`), rotary positions, causal attention over the
+//! rows of a packed batch ([`super::packed_attention`]), the rows' product
+//! with a weight (`x W^T`, [`super::gemm`]), and the two loss terms over
+//! the vocabulary (cross-entropy and the KL divergence of token-level
+//! distillation).
 //!
 //! Under autodiff burn composes each of these from several elementwise
 //! operations, which flex runs on one core, and keeps every intermediate
@@ -12,10 +13,12 @@
 //! rayon, through burn's backend-extension mechanism (a [`FusedOps`]
 //! implementation for [`Flex`] and for `Autodiff<Flex>`).
 //!
-//! They run only where [`fused`] says so: f32 tensors on flex under
-//! autodiff, i.e. training. Inference keeps burn's own operations (its
-//! outputs are compared with llama.cpp token for token), and the tests
-//! check that values and gradients agree with the composed operations.
+//! They run only where [`fused`] or [`fused_packed`] says so: f32 tensors
+//! on flex, in training's packed forward and loss. Generation keeps burn's
+//! own operations (its outputs are compared with llama.cpp token for
+//! token) except for [`linear`], whose products are burn-flex's bit for bit;
+//! the tests check that values and gradients agree with the composed
+//! operations.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -31,6 +34,8 @@ use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
 use multiversion::multiversion;
 use rayon::prelude::*;
 
+use super::gemm::{self, Strided};
+use super::packed_attention::{self as attention, Heads, Probs};
 use super::simd;
 
 /// Elements per rayon task: small tensors stay on one thread.
@@ -43,12 +48,6 @@ pub trait FusedOps: Backend {
     fn rms_norm(x: FloatTensor<Self>, gamma: FloatTensor<Self>, eps: f64) -> FloatTensor<Self>;
     /// `silu(gate) * up`, elementwise; both of the same shape.
     fn silu_mul(gate: FloatTensor<Self>, up: FloatTensor<Self>) -> FloatTensor<Self>;
-    /// Softmax over the last dimension (`len` keys) of `scale * scores`,
-    /// causal: row `r` of the flattened `[.., len]` is query position
-    /// `r % len` and sees keys `0..=r % len` (the others get probability 0).
-    /// The layout of packed attention's scores, `[1, kv_heads, groups *
-    /// len, len]`.
-    fn causal_softmax(scores: FloatTensor<Self>, scale: f64) -> FloatTensor<Self>;
     /// Per row of `logits` (`[rows, vocab]`), `-log softmax(row)[target]`:
     /// `[rows]`. Targets are in range (the caller checks).
     fn nll_rows(logits: FloatTensor<Self>, targets: Vec<i64>) -> FloatTensor<Self>;
@@ -73,6 +72,21 @@ pub trait FusedOps: Backend {
     fn sum_squares(x: FloatTensor<Self>) -> FloatTensor<Self>;
     /// `x * factor`, elementwise.
     fn scale(x: FloatTensor<Self>, factor: f64) -> FloatTensor<Self>;
+    /// Causal self-attention of the rows of a packed batch (each row's
+    /// first token and length, one after the other from token 0), over
+    /// token-major queries (`[tokens, heads * dim]`), keys and values
+    /// (`[tokens, kv_heads * dim]`): the context, `[tokens, heads * dim]`.
+    fn packed_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        rows: Vec<(usize, usize)>,
+        shape: Heads,
+    ) -> FloatTensor<Self>;
+    /// `x W^T` for rows `x` (`[rows, in]`) and a weight in the checkpoint
+    /// layout (`[out, in]`): `[rows, out]`. Its gradients come out in the
+    /// operands' own layouts (`dW` as `[out, in]`), with no transpose copied.
+    fn linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self>;
     /// One AdamW update of a parameter from its gradient and moments:
     /// returns the new parameter, first and second moments.
     fn adamw(
@@ -112,8 +126,9 @@ pub(crate) fn fused(device: &Device, dtype: DType) -> bool {
 
 /// Whether the packed forward of training (`forward_packed_hidden`, never
 /// used to generate) takes the fused RMSNorm, SwiGLU gate, rotary positions
-/// and causal softmax: f32 on flex, with or without autodiff. Without it is the teacher's forward in
-/// token-level distillation, whose logits are a training target (burn's
+/// and attention, and whether products with a weight take [`linear`]: f32
+/// on flex, with or without autodiff. Without it is the teacher's forward
+/// in token-level distillation, whose logits are a training target (burn's
 /// attention kernel spent its time in a scalar `expf` there).
 pub(crate) fn fused_packed(device: &Device, dtype: DType) -> bool {
     dtype == DType::F32 && *device == Device::flex()
@@ -139,16 +154,6 @@ pub(crate) fn silu_mul<const D: usize>(gate: Tensor<D>, up: Tensor<D>) -> Tensor
     Tensor::from_dispatch(<Dispatch as FusedOps>::silu_mul(
         gate.into_dispatch(),
         up.into_dispatch(),
-    ))
-}
-
-/// The causal softmax of packed attention (see [`FusedOps::causal_softmax`]),
-/// for scores [`fused_packed`] accepts, `[.., groups * len, len]`.
-pub(crate) fn causal_softmax(scores: Tensor<4>, scale: f64) -> Tensor<4> {
-    debug_assert_eq!(scores.dims()[2] % scores.dims()[3].max(1), 0);
-    Tensor::from_dispatch(<Dispatch as FusedOps>::causal_softmax(
-        scores.into_dispatch(),
-        scale,
     ))
 }
 
@@ -178,6 +183,32 @@ pub(crate) fn rope(x: Tensor<4>, cos: Tensor<4>, sin_signed: Tensor<4>) -> Tenso
         x.into_dispatch(),
         cos.into_dispatch(),
         sin_signed.into_dispatch(),
+    ))
+}
+
+/// Causal self-attention of packed rows (see [`FusedOps::packed_attention`])
+/// for tensors [`fused_packed`] accepts.
+pub(crate) fn packed_attention(
+    q: Tensor<2>,
+    k: Tensor<2>,
+    v: Tensor<2>,
+    rows: &[(usize, usize)],
+    shape: Heads,
+) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::packed_attention(
+        q.into_dispatch(),
+        k.into_dispatch(),
+        v.into_dispatch(),
+        rows.to_vec(),
+        shape,
+    ))
+}
+
+/// `x W^T` (see [`FusedOps::linear`]) for tensors [`fused_packed`] accepts.
+pub(crate) fn linear(x: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as FusedOps>::linear(
+        x.into_dispatch(),
+        weight.into_dispatch(),
     ))
 }
 
@@ -233,6 +264,68 @@ fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
                 .to_vec(),
         ),
     }
+}
+
+/// `f` applied to the 2-D f32 tensor `t` as a [`Strided`] matrix: a view of
+/// its own buffer, or of a contiguous copy when a stride is negative.
+fn with_matrix<R>(t: &FlexTensor, f: impl FnOnce(Strided<'_>) -> R) -> R {
+    let [rows, cols] = t.shape().dims::<2>();
+    let layout = t.layout();
+    match (layout.strides(), t.as_slice::<f32>()) {
+        (_, Some(data)) => f(Strided::rows(data, rows, cols)),
+        (&[row_stride, col_stride], None) if row_stride >= 0 && col_stride >= 0 => f(Strided {
+            data: t.storage::<f32>(),
+            offset: layout.start_offset(),
+            rows,
+            cols,
+            row_stride: row_stride as usize,
+            col_stride: col_stride as usize,
+        }),
+        _ => f(Strided::rows(&values(t), rows, cols)),
+    }
+}
+
+/// [`attention::forward`] over flex tensors: the context and, with `keep`,
+/// the probabilities.
+fn attention_forward(
+    (q, k, v): (&FlexTensor, &FlexTensor, &FlexTensor),
+    rows: &[(usize, usize)],
+    shape: Heads,
+    keep: bool,
+) -> (FlexTensor, Option<Probs>) {
+    let tokens = q.shape()[0];
+    let (q, k, v) = (values(q), values(k), values(v));
+    let (out, probs) = attention::forward((&q, &k, &v), rows, shape, keep);
+    let out = tensor(out, Shape::new([tokens, shape.heads * shape.dim]));
+    (out, probs)
+}
+
+/// `x W^T` (`[rows, in]` times `[out, in]` transposed).
+fn linear_forward(x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
+    let (rows, out) = (x.shape()[0], w.shape()[0]);
+    let y = with_matrix(x, |x| with_matrix(w, |w| gemm::product(x, w.t())));
+    tensor(y, Shape::new([rows, out]))
+}
+
+/// The gradients of [`linear_forward`] from that of its output, `dy`
+/// (`[rows, out]`): `dx = dy W` and `dW = dy^T x`, each in its operand's
+/// layout. Each is computed only when asked for.
+fn linear_backward(
+    x: Option<&FlexTensor>,
+    w: Option<&FlexTensor>,
+    dy: &FlexTensor,
+) -> (Option<FlexTensor>, Option<FlexTensor>) {
+    with_matrix(dy, |dy| {
+        let dx = w.map(|w| {
+            let dx = with_matrix(w, |w| gemm::product(dy, w));
+            tensor(dx, Shape::new([dy.rows, w.shape()[1]]))
+        });
+        let dw = x.map(|x| {
+            let dw = with_matrix(x, |x| gemm::product(dy.t(), x));
+            tensor(dw, Shape::new([dy.cols, x.shape()[1]]))
+        });
+        (dx, dw)
+    })
 }
 
 fn tensor(values: Vec<f32>, shape: Shape) -> FlexTensor {
@@ -324,46 +417,6 @@ fn map2_task<F: Fn(f32, f32) -> f32>(out: &mut [f32], a: &[f32], b: &[f32], f: F
 fn map3_task<F: Fn(f32, f32, f32) -> f32>(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: F) {
     for (((o, &a), &b), &c) in out.iter_mut().zip(a).zip(b).zip(c) {
         *o = f(a, b, c);
-    }
-}
-
-/// The causal softmax of whole rows of `len` scores, the first being row
-/// `first_row` of the scores (row `r` sees its first `r % len + 1` keys).
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn causal_softmax_task(out: &mut [f32], s: &[f32], first_row: usize, len: usize, scale: f32) {
-    for (i, (out, s)) in out.chunks_mut(len).zip(s.chunks(len)).enumerate() {
-        let seen = (first_row + i) % len + 1;
-        let (out, s) = (&mut out[..seen], &s[..seen]);
-        // The scale is positive, so the largest scaled score is the
-        // largest score scaled.
-        let max = simd::max(s) * scale;
-        for (o, &v) in out.iter_mut().zip(s) {
-            *o = simd::exp(v * scale - max);
-        }
-        let inv = 1.0 / simd::sum(out, |p| p);
-        out.iter_mut().for_each(|o| *o *= inv);
-    }
-}
-
-/// The causal softmax's backward over whole rows (see
-/// [`causal_softmax_task`]).
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn causal_softmax_backward_task(
-    out: &mut [f32],
-    p: &[f32],
-    grad: &[f32],
-    first_row: usize,
-    len: usize,
-    scale: f32,
-) {
-    let rows = out.chunks_mut(len).zip(p.chunks(len)).zip(grad.chunks(len));
-    for (i, ((out, p), grad)) in rows.enumerate() {
-        let seen = (first_row + i) % len + 1;
-        let (p, grad) = (&p[..seen], &grad[..seen]);
-        let dot = simd::sum2(p, grad, |p, g| p * g);
-        for ((o, &p), &g) in out.iter_mut().zip(p).zip(grad) {
-            *o = scale * p * (g - dot);
-        }
     }
 }
 
@@ -556,40 +609,6 @@ fn zip_map3(
     tensor(out, shape)
 }
 
-fn causal_softmax_forward(scores: &FlexTensor, scale: f64) -> FlexTensor {
-    let shape = scores.shape();
-    let len = last_dim(&shape);
-    let s = values(scores);
-    let mut out = vec![0.0f32; s.len()];
-    let per_task = chunk(len);
-    out.par_chunks_mut(per_task)
-        .zip(s.par_chunks(per_task))
-        .enumerate()
-        .for_each(|(task, (out, s))| {
-            causal_softmax_task(out, s, task * (per_task / len), len, scale as f32)
-        });
-    tensor(out, shape)
-}
-
-/// `dscores = scale * p * (grad - sum(grad * p))` per row, from the
-/// softmax's output `p` (0 at the masked keys, so their gradient is 0).
-fn causal_softmax_backward(p: &FlexTensor, grad: &FlexTensor, scale: f64) -> FlexTensor {
-    let shape = p.shape();
-    let len = last_dim(&shape);
-    let (p, grad) = (values(p), values(grad));
-    let mut out = vec![0.0f32; p.len()];
-    let per_task = chunk(len);
-    out.par_chunks_mut(per_task)
-        .zip(p.par_chunks(per_task))
-        .zip(grad.par_chunks(per_task))
-        .enumerate()
-        .for_each(|(task, ((out, p), grad))| {
-            let first_row = task * (per_task / len);
-            causal_softmax_backward_task(out, p, grad, first_row, len, scale as f32)
-        });
-    tensor(out, shape)
-}
-
 /// Rows of `[rows, vocab]` logits, one rayon task per row.
 fn rows_of(t: &FlexTensor) -> (std::borrow::Cow<'_, [f32]>, usize) {
     let shape = t.shape();
@@ -733,10 +752,6 @@ impl FusedOps for Flex {
         zip_map2(&gate, &up, |g, u| g * sigmoid(g) * u)
     }
 
-    fn causal_softmax(scores: FlexTensor, scale: f64) -> FlexTensor {
-        causal_softmax_forward(&scores, scale)
-    }
-
     fn nll_rows(logits: FlexTensor, targets: Vec<i64>) -> FlexTensor {
         nll_forward(&logits, &targets)
     }
@@ -756,6 +771,20 @@ impl FusedOps for Flex {
     fn scale(x: FlexTensor, factor: f64) -> FlexTensor {
         let factor = factor as f32;
         map(&x, |v| v * factor)
+    }
+
+    fn packed_attention(
+        q: FlexTensor,
+        k: FlexTensor,
+        v: FlexTensor,
+        rows: Vec<(usize, usize)>,
+        shape: Heads,
+    ) -> FlexTensor {
+        attention_forward((&q, &k, &v), &rows, shape, false).0
+    }
+
+    fn linear(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
+        linear_forward(&x, &weight)
     }
 
     fn adamw(
@@ -834,20 +863,6 @@ impl Backward<Flex, 2> for SiluMulBackward {
 }
 
 #[derive(Debug)]
-struct CausalSoftmaxBackward;
-
-impl Backward<Flex, 1> for CausalSoftmaxBackward {
-    /// The softmax's output and the scale.
-    type State = (FlexTensor, f64);
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        backward_first(ops, grads, |(p, scale), grad| {
-            causal_softmax_backward(&p, grad, scale)
-        });
-    }
-}
-
-#[derive(Debug)]
 struct NllBackward;
 
 impl Backward<Flex, 1> for NllBackward {
@@ -872,6 +887,54 @@ impl Backward<Flex, 3> for RopeBackward {
         backward_first(ops, grads, |(cos, sin), grad| {
             rope_rows(grad, &cos, &sin, true)
         });
+    }
+}
+
+#[derive(Debug)]
+struct PackedAttentionBackward;
+
+impl Backward<Flex, 3> for PackedAttentionBackward {
+    /// The queries, keys and values, the probabilities, the rows and the
+    /// heads.
+    type State = (
+        [FlexTensor; 3],
+        Probs,
+        std::sync::Arc<Vec<(usize, usize)>>,
+        Heads,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let ([q, k, v], probs, rows, shape) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let (qv, kv, vv, g) = (values(&q), values(&k), values(&v), values(&grad));
+        let (dq, dk, dv) = attention::backward((&qv, &kv, &vv), &probs, &g, &rows, shape);
+        for ((parent, d), like) in ops.parents.into_iter().zip([dq, dk, dv]).zip([&q, &k, &v]) {
+            if let Some(node) = parent {
+                grads.register::<Flex>(node.id, tensor(d, like.shape()));
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LinearBackward;
+
+impl Backward<Flex, 2> for LinearBackward {
+    /// The rows `x` when the weight needs a gradient, the weight when `x`
+    /// does.
+    type State = (Option<FlexTensor>, Option<FlexTensor>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (x, w) = ops.state;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let [x_node, w_node] = ops.parents;
+        let (dx, dw) = linear_backward(x.as_ref(), w.as_ref(), &grad);
+        if let (Some(node), Some(dx)) = (x_node, dx) {
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let (Some(node), Some(dw)) = (w_node, dw) {
+            grads.register::<Flex>(node.id, dw);
+        }
     }
 }
 
@@ -925,22 +988,6 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         }
     }
 
-    fn causal_softmax(scores: FloatTensor<Self>, scale: f64) -> FloatTensor<Self> {
-        match CausalSoftmaxBackward
-            .prepare::<C>([scores.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let p = causal_softmax_forward(scores.primitive(), scale);
-                prep.finish((p.clone(), scale), p)
-            }
-            OpsKind::UnTracked(prep) => {
-                prep.finish(causal_softmax_forward(scores.primitive(), scale))
-            }
-        }
-    }
-
     fn nll_rows(logits: FloatTensor<Self>, targets: Vec<i64>) -> FloatTensor<Self> {
         match NllBackward
             .prepare::<C>([logits.node()])
@@ -977,6 +1024,49 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
                 sin_signed.primitive(),
                 false,
             )),
+        }
+    }
+
+    fn packed_attention(
+        q: FloatTensor<Self>,
+        k: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        rows: Vec<(usize, usize)>,
+        shape: Heads,
+    ) -> FloatTensor<Self> {
+        match PackedAttentionBackward
+            .prepare::<C>([q.node(), k.node(), v.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (q, k, v) = (q.into_primitive(), k.into_primitive(), v.into_primitive());
+                let (out, probs) = attention_forward((&q, &k, &v), &rows, shape, true);
+                let probs = probs.unwrap_or_default();
+                prep.finish(([q, k, v], probs, std::sync::Arc::new(rows), shape), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                let qkv = (q.primitive(), k.primitive(), v.primitive());
+                prep.finish(attention_forward(qkv, &rows, shape, false).0)
+            }
+        }
+    }
+
+    fn linear(x: FloatTensor<Self>, weight: FloatTensor<Self>) -> FloatTensor<Self> {
+        let (x_tracked, w_tracked) = (x.is_tracked(), weight.is_tracked());
+        match LinearBackward
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, w) = (x.into_primitive(), weight.into_primitive());
+                let out = linear_forward(&x, &w);
+                prep.finish((w_tracked.then_some(x), x_tracked.then_some(w)), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(linear_forward(x.primitive(), weight.primitive()))
+            }
         }
     }
 
@@ -1039,8 +1129,8 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::tensor::Distribution;
     use burn::tensor::activation;
-    use burn::tensor::{Bool, Distribution};
 
     fn device() -> Device {
         Device::flex().autodiff()
@@ -1113,6 +1203,41 @@ mod tests {
     }
 
     #[test]
+    fn linear_matches_burns_product_values_and_gradients() {
+        // Above and below the size where gemm splits over threads; x also as
+        // a transposed view; the weight also as a constant (the teacher's).
+        for (rows, inp, out) in [(70, 24, 40), (300, 288, 96)] {
+            let x = random([rows, inp], 11);
+            let w = random([out, inp], 12);
+            let weights = random([rows, out], 13).detach();
+            let fused_out = linear(x.clone(), w.clone());
+            let composed = x.clone().matmul(w.clone().transpose());
+            let bits = |t: Tensor<2>| -> Vec<u32> {
+                t.into_data().iter::<f32>().map(f32::to_bits).collect()
+            };
+            assert_eq!(bits(fused_out.clone()), bits(composed.clone()), "x W^T");
+            let grads_f = (fused_out * weights.clone()).sum().backward();
+            let grads_c = (composed * weights.clone()).sum().backward();
+            assert_close(x.grad(&grads_f).unwrap(), x.grad(&grads_c).unwrap(), "dx");
+            assert_close(w.grad(&grads_f).unwrap(), w.grad(&grads_c).unwrap(), "dW");
+
+            let xt = random([inp, rows], 14);
+            let grads_f = (linear(xt.clone().transpose(), w.clone().detach()) * weights.clone())
+                .sum()
+                .backward();
+            let grads_c = (xt
+                .clone()
+                .transpose()
+                .matmul(w.clone().detach().transpose())
+                * weights)
+                .sum()
+                .backward();
+            let dxt = (xt.grad(&grads_f).unwrap(), xt.grad(&grads_c).unwrap());
+            assert_close(dxt.0, dxt.1, "d(x^T)");
+        }
+    }
+
+    #[test]
     fn silu_mul_matches_burns_values_and_gradients() {
         let gate = random([4, 70_000], 3);
         let up = random([4, 70_000], 4);
@@ -1128,35 +1253,91 @@ mod tests {
         assert_close(du.0, du.1, "dup");
     }
 
-    #[test]
-    fn causal_softmax_matches_masked_softmax_values_and_gradients() {
-        // Packed attention's layout: 2 KV heads, 3 query heads per KV head,
-        // rows of 5 positions; enough rows for several rayon tasks.
-        let (groups, len) = (3, 5);
-        let scores = random([2, 2, groups * len, len], 6);
-        let weights = random([2, 2, groups * len, len], 8).detach();
-        let scale = 0.125;
-        let mask: Vec<bool> = (0..groups * len)
-            .flat_map(|r| (0..len).map(move |j| j > r % len))
+    /// Causal attention of each packed row from burn's own operations:
+    /// per row, the key/value heads repeated over their query heads, the
+    /// masked softmax and the product with the values.
+    fn composed_attention(
+        (q, k, v): (Tensor<2>, Tensor<2>, Tensor<2>),
+        rows: &[(usize, usize)],
+        shape: Heads,
+    ) -> Tensor<2> {
+        let Heads {
+            heads,
+            kv_heads,
+            dim,
+            scale,
+        } = shape;
+        let groups = heads / kv_heads;
+        let per_head = |t: &Tensor<2>, n: usize, (start, len): (usize, usize)| {
+            let t = t.clone().slice([start..start + len, 0..n * dim]);
+            t.reshape([len, n, dim]).swap_dims(0, 1)
+        };
+        let repeated = |t: Tensor<3>, len: usize| {
+            t.unsqueeze_dim::<4>(1)
+                .expand([kv_heads, groups, len, dim])
+                .reshape([heads, len, dim])
+        };
+        let contexts = rows
+            .iter()
+            .map(|&row| {
+                let len = row.1;
+                let q = per_head(&q, heads, row);
+                let k = repeated(per_head(&k, kv_heads, row), len);
+                let v = repeated(per_head(&v, kv_heads, row), len);
+                let mask: Vec<bool> = (0..len)
+                    .flat_map(|i| (0..len).map(move |j| j > i))
+                    .collect();
+                let mask = Tensor::<3, burn::tensor::Bool>::from_data(
+                    TensorData::new(mask, [1, len, len]),
+                    &q.device(),
+                )
+                .expand([heads, len, len]);
+                let scores = q.matmul(k.swap_dims(1, 2)) * f64::from(scale);
+                let p = activation::softmax(scores.mask_fill(mask, f32::NEG_INFINITY), 2);
+                p.matmul(v).swap_dims(0, 1).reshape([len, heads * dim])
+            })
             .collect();
-        let mask = Tensor::<4, Bool>::from_data(
-            TensorData::new(mask, [1, 1, groups * len, len]),
-            &device(),
-        )
-        .expand([2, 2, groups * len, len]);
+        Tensor::cat(contexts, 0)
+    }
 
-        let fused_out = causal_softmax(scores.clone(), scale);
-        let composed = activation::softmax(
-            (scores.clone() * scale).mask_fill(mask, f32::NEG_INFINITY),
-            3,
-        );
-        assert_close(fused_out.clone(), composed.clone(), "softmax");
+    #[test]
+    fn packed_attention_matches_masked_softmax_values_and_gradients() {
+        // Rows of several query blocks with a remainder, shorter than one
+        // block, and exactly two blocks; 3 query heads per key/value head.
+        let rows = [(0, 150), (150, 5), (155, 128), (283, 1)];
+        let (tokens, heads, kv_heads, dim) = (284, 6, 2, 8);
+        let shape = Heads {
+            heads,
+            kv_heads,
+            dim,
+            scale: 0.35,
+        };
+        let q = random([tokens, heads * dim], 21);
+        let k = random([tokens, kv_heads * dim], 22);
+        let v = random([tokens, kv_heads * dim], 23);
+        let weights = random([tokens, heads * dim], 24).detach();
+
+        let fused_out = packed_attention(q.clone(), k.clone(), v.clone(), &rows, shape);
+        let composed = composed_attention((q.clone(), k.clone(), v.clone()), &rows, shape);
+        assert_close(fused_out.clone(), composed.clone(), "context");
         let grads_f = (fused_out * weights.clone()).sum().backward();
         let grads_c = (composed * weights).sum().backward();
+        for (t, what) in [(&q, "dq"), (&k, "dk"), (&v, "dv")] {
+            assert_close(t.grad(&grads_f).unwrap(), t.grad(&grads_c).unwrap(), what);
+        }
+
+        // Without autodiff (the teacher's forward), the same values.
+        let plain = |t: &Tensor<2>| {
+            let data = t.clone().detach().into_data();
+            Tensor::<2>::from_data(data, &Device::flex())
+        };
+        let (qp, kp, vp) = (plain(&q), plain(&k), plain(&v));
+        let fused_plain_out = packed_attention(qp, kp, vp, &rows, shape);
+        let composed = composed_attention((q, k, v), &rows, shape);
         assert_close(
-            scores.grad(&grads_f).unwrap(),
-            scores.grad(&grads_c).unwrap(),
-            "dscores",
+            fused_plain_out,
+            plain(&composed),
+            "context without autodiff",
         );
     }
 
@@ -1225,20 +1406,5 @@ mod tests {
         let grads_f = (fused_out * weights.clone()).sum().backward();
         let grads_c = (composed * weights).sum().backward();
         assert_close(x.grad(&grads_f).unwrap(), x.grad(&grads_c).unwrap(), "dx");
-    }
-
-    #[test]
-    fn large_rows_split_over_tasks_keep_their_positions() {
-        // 40 keys: several rows per task and several tasks.
-        let len = 40;
-        let scores = random([1, 1, 50 * len, len], 9);
-        let out = causal_softmax(scores, 1.0);
-        let values: Vec<f32> = out.into_data().iter::<f32>().collect();
-        for (r, row) in values.chunks(len).enumerate() {
-            let p = r % len;
-            assert!(row[p + 1..].iter().all(|&v| v == 0.0), "row {r}");
-            let sum: f32 = row[..=p].iter().sum();
-            assert!((sum - 1.0).abs() < 1e-5, "row {r} sums to {sum}");
-        }
     }
 }

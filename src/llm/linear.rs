@@ -26,6 +26,7 @@ use std::sync::Arc;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::fused;
 use super::quant_matrix::QuantMatrix;
 
 /// The most activation rows multiplied with the quantized blocks; more
@@ -133,7 +134,9 @@ pub fn project<const D: usize>(weight: Tensor<2>, x: Tensor<D>) -> Tensor<D> {
     out_dims[D - 1] = out;
     let left = rows_left(rows, &x);
     let flat: Tensor<2> = x.reshape([rows, inp]);
-    let product = if left {
+    let product = if left && fused::fused_packed(&flat.device(), flat.dtype()) {
+        fused::linear(flat, weight)
+    } else if left {
         flat.matmul(weight.transpose())
     } else {
         weight.matmul(flat.transpose()).transpose()

@@ -177,15 +177,15 @@ impl RopeAngles {
         self.apply_composed(x)
     }
 
-    /// [`RopeAngles::apply`] in the packed forward of training, fused
-    /// wherever [`fused::fused_packed`] allows: also without autodiff (the
-    /// teacher's forward in token-level distillation), where burn's slices,
-    /// `cat` and products are single-threaded passes.
-    pub(crate) fn apply_packed(&self, x: Tensor<4>) -> Tensor<4> {
-        if fused::fused_packed(&x.device(), x.dtype()) {
-            return fused::rope(x, self.cos.clone(), self.sin_signed.clone());
-        }
-        self.apply_composed(x)
+    /// Rotates `x` in the token-major layout of the fused packed forward,
+    /// `[tokens, heads, 1, head_dim]`, the angles being those of a `[1,
+    /// tokens]` block: read as a batch of `tokens` sequences of one
+    /// position each, the fused rotation needs no transposed copy.
+    pub(crate) fn apply_token_major(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, seq, d] = self.cos.dims();
+        debug_assert_eq!(x.dims()[0], seq);
+        let angles = |t: &Tensor<4>| t.clone().reshape([seq, 1, 1, d]);
+        fused::rope(x, angles(&self.cos), angles(&self.sin_signed))
     }
 
     /// [`RopeAngles::apply`] from burn's own operations (slices, `cat`,
