@@ -11,7 +11,11 @@
 //! the rows are the left operand and `W^T` a transposed view: gemm packs
 //! the rows instead of the weight and the result is contiguous (the s6m
 //! forward of `cargo bench --bench forward` went from 55% to 59% of the
-//! matmul), with every bit of the product the same.
+//! matmul), with every bit of the product the same. In f32 on flex that
+//! product is [`fused::linear`]: gemm called with the same arguments
+//! (the same bits), writing into a buffer of its own instead of burn-flex's
+//! zeroed-then-copied one, and under autodiff computing `dW` in the
+//! weight's own layout.
 //! Keeping the checkpoint layout also means weights load and export
 //! without transposes, and a tied LM head is the embedding matrix itself.
 //!
