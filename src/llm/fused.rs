@@ -285,17 +285,16 @@ fn with_matrix<R>(t: &FlexTensor, f: impl FnOnce(Strided<'_>) -> R) -> R {
     }
 }
 
-/// [`attention::forward`] over flex tensors: the context and, with `keep`,
-/// the probabilities.
+/// [`attention::forward`] over flex tensors: the context and the
+/// probabilities.
 fn attention_forward(
     (q, k, v): (&FlexTensor, &FlexTensor, &FlexTensor),
     rows: &[(usize, usize)],
     shape: Heads,
-    keep: bool,
-) -> (FlexTensor, Option<Probs>) {
+) -> (FlexTensor, Probs) {
     let tokens = q.shape()[0];
     let (q, k, v) = (values(q), values(k), values(v));
-    let (out, probs) = attention::forward((&q, &k, &v), rows, shape, keep);
+    let (out, probs) = attention::forward((&q, &k, &v), rows, shape);
     let out = tensor(out, Shape::new([tokens, shape.heads * shape.dim]));
     (out, probs)
 }
@@ -780,7 +779,7 @@ impl FusedOps for Flex {
         rows: Vec<(usize, usize)>,
         shape: Heads,
     ) -> FlexTensor {
-        attention_forward((&q, &k, &v), &rows, shape, false).0
+        attention_forward((&q, &k, &v), &rows, shape).0
     }
 
     fn linear(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
@@ -1041,13 +1040,12 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (q, k, v) = (q.into_primitive(), k.into_primitive(), v.into_primitive());
-                let (out, probs) = attention_forward((&q, &k, &v), &rows, shape, true);
-                let probs = probs.unwrap_or_default();
+                let (out, probs) = attention_forward((&q, &k, &v), &rows, shape);
                 prep.finish(([q, k, v], probs, std::sync::Arc::new(rows), shape), out)
             }
             OpsKind::UnTracked(prep) => {
                 let qkv = (q.primitive(), k.primitive(), v.primitive());
-                prep.finish(attention_forward(qkv, &rows, shape, false).0)
+                prep.finish(attention_forward(qkv, &rows, shape).0)
             }
         }
     }
@@ -1261,12 +1259,7 @@ mod tests {
         rows: &[(usize, usize)],
         shape: Heads,
     ) -> Tensor<2> {
-        let Heads {
-            heads,
-            kv_heads,
-            dim,
-            scale,
-        } = shape;
+        let (heads, kv_heads, dim, scale) = (shape.heads, shape.kv_heads, shape.dim, shape.scale);
         let groups = heads / kv_heads;
         let per_head = |t: &Tensor<2>, n: usize, (start, len): (usize, usize)| {
             let t = t.clone().slice([start..start + len, 0..n * dim]);

@@ -45,7 +45,7 @@ impl Heads {
 /// the pairs; each pair's blocks one after the other, block `[a, b)` of a
 /// row of `len` tokens being `[b - a, b]` (its queries against the keys up
 /// to `b`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Probs(Vec<Vec<f32>>);
 
 /// The query blocks `[a, b)` of a row of `len` tokens.
@@ -149,49 +149,62 @@ fn scatter(blocks: &[Vec<f32>], rows: &[(usize, usize)], heads: usize, dim: usiz
 /// Causal attention of every packed row (`rows`: first token and length,
 /// one after the other from token 0) over token-major `q` (`[tokens, heads
 /// * dim]`), `k` and `v` (`[tokens, kv_heads * dim]`): the context,
-/// `[tokens, heads * dim]`, and with `keep` the probabilities for
-/// [`backward`].
+/// `[tokens, heads * dim]`, and the probabilities [`backward`] takes.
 pub(crate) fn forward(
     (q, k, v): (&[f32], &[f32], &[f32]),
     rows: &[(usize, usize)],
     shape: Heads,
-    keep: bool,
-) -> (Vec<f32>, Option<Probs>) {
-    let Heads {
-        heads,
-        kv_heads,
-        dim,
-        scale,
-    } = shape;
-    let groups = shape.groups();
+) -> (Vec<f32>, Probs) {
+    let (heads, kv_heads, dim, groups) = (shape.heads, shape.kv_heads, shape.dim, shape.groups());
     let (contexts, probs): (Vec<_>, Vec<_>) = (0..rows.len() * heads)
         .into_par_iter()
         .map(|pair| {
             let (row, h) = (rows[pair / heads], pair % heads);
-            let (context, probs) = pair_forward(
+            pair_forward(
                 head(q, heads, dim, row, h),
                 head(k, kv_heads, dim, row, h / groups),
                 head(v, kv_heads, dim, row, h / groups),
-                scale,
-            );
-            (context, if keep { probs } else { Vec::new() })
+                shape.scale,
+            )
         })
         .unzip();
-    let out = scatter(&contexts, rows, heads, dim);
-    (out, keep.then_some(Probs(probs)))
+    (scatter(&contexts, rows, heads, dim), Probs(probs))
 }
 
-/// One (row, key/value head) pair's backward over the query heads it
-/// serves: `dq` of each of those heads, `dk` and `dv`, each `[len, dim]`.
-struct PairGrads {
-    dq: Vec<Vec<f32>>,
-    dk: Vec<f32>,
-    dv: Vec<f32>,
+/// One query head's backward over one row: its `dq` (`[len, dim]`), and
+/// its share of `dk` and `dv` added to theirs. `p` is the head's
+/// probabilities as [`pair_forward`] made them, `dout` the gradient of its
+/// context.
+fn head_backward(
+    (q, k, v): (Strided<'_>, Strided<'_>, Strided<'_>),
+    p: &[f32],
+    dout: Strided<'_>,
+    scale: f32,
+    (dk, dv): (&mut [f32], &mut [f32]),
+) -> Vec<f32> {
+    let mut dq = Vec::with_capacity(q.rows * q.cols);
+    let mut at = 0;
+    for (a, b) in blocks(q.rows) {
+        let p_block = &p[at..at + (b - a) * b];
+        at += p_block.len();
+        let p = Strided::rows(p_block, b - a, b);
+        let dout = dout.sub_rows(a..b);
+        // dv += p^T dout; dp = dout v^T, then the softmax's backward
+        // (ds); dq = ds k; dk += ds^T q.
+        gemm::add_product(dv, p.t(), dout);
+        let mut ds = gemm::product_here(dout, v.sub_rows(0..b).t());
+        softmax_backward_block(&mut ds, p_block, b, a, scale);
+        let ds = Strided::rows(&ds, b - a, b);
+        dq.extend(gemm::product_here(ds, k.sub_rows(0..b)));
+        gemm::add_product(dk, ds.t(), q.sub_rows(a..b));
+    }
+    dq
 }
 
 /// The gradients of [`forward`] from that of its output (`grad`, token-major
-/// like the context) and the probabilities it kept: `(dq, dk, dv)` in the
-/// layouts of `q`, `k` and `v`.
+/// like the context) and its probabilities: `(dq, dk, dv)` in the layouts
+/// of `q`, `k` and `v`. One task per (row, key/value head) pair, which sums
+/// the `dk` and `dv` of the query heads it serves.
 pub(crate) fn backward(
     (q, k, v): (&[f32], &[f32], &[f32]),
     probs: &Probs,
@@ -199,56 +212,33 @@ pub(crate) fn backward(
     rows: &[(usize, usize)],
     shape: Heads,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let Heads {
-        heads,
-        kv_heads,
-        dim,
-        scale,
-    } = shape;
-    let groups = shape.groups();
-    let pairs: Vec<PairGrads> = (0..rows.len() * kv_heads)
+    let (heads, kv_heads, dim, groups) = (shape.heads, shape.kv_heads, shape.dim, shape.groups());
+    let (dq, (dk, dv)): (Vec<Vec<Vec<f32>>>, (Vec<_>, Vec<_>)) = (0..rows.len() * kv_heads)
         .into_par_iter()
         .map(|pair| {
             let (r, kvh) = (pair / kv_heads, pair % kv_heads);
             let row = rows[r];
-            let len = row.1;
-            let kk = head(k, kv_heads, dim, row, kvh);
-            let vv = head(v, kv_heads, dim, row, kvh);
-            let mut dk = vec![0.0f32; len * dim];
-            let mut dv = vec![0.0f32; len * dim];
+            let kv = (
+                head(k, kv_heads, dim, row, kvh),
+                head(v, kv_heads, dim, row, kvh),
+            );
+            let mut dk = vec![0.0f32; row.1 * dim];
+            let mut dv = vec![0.0f32; row.1 * dim];
             let dq = (kvh * groups..(kvh + 1) * groups)
                 .map(|h| {
-                    let qh = head(q, heads, dim, row, h);
-                    let dout = head(grad, heads, dim, row, h);
-                    let p_all = &probs.0[r * heads + h];
-                    let mut dq = Vec::with_capacity(len * dim);
-                    let mut at = 0;
-                    for (a, b) in blocks(len) {
-                        let p_block = &p_all[at..at + (b - a) * b];
-                        at += p_block.len();
-                        let p = Strided::rows(p_block, b - a, b);
-                        let d_out = dout.sub_rows(a..b);
-                        // dv += p^T dout; dp = dout v^T, then the softmax's
-                        // backward; dq = ds k; dk += ds^T q.
-                        gemm::add_product(&mut dv, p.t(), d_out);
-                        let mut ds = gemm::product_here(d_out, vv.sub_rows(0..b).t());
-                        softmax_backward_block(&mut ds, p_block, b, a, scale);
-                        let ds = Strided::rows(&ds, b - a, b);
-                        dq.extend(gemm::product_here(ds, kk.sub_rows(0..b)));
-                        gemm::add_product(&mut dk, ds.t(), qh.sub_rows(a..b));
-                    }
-                    dq
+                    head_backward(
+                        (head(q, heads, dim, row, h), kv.0, kv.1),
+                        &probs.0[r * heads + h],
+                        head(grad, heads, dim, row, h),
+                        shape.scale,
+                        (&mut dk, &mut dv),
+                    )
                 })
                 .collect();
-            PairGrads { dq, dk, dv }
+            (dq, (dk, dv))
         })
-        .collect();
-    let (mut dq, mut dk, mut dv) = (Vec::new(), Vec::new(), Vec::new());
-    for pair in pairs {
-        dq.extend(pair.dq);
-        dk.push(pair.dk);
-        dv.push(pair.dv);
-    }
+        .unzip();
+    let dq: Vec<Vec<f32>> = dq.into_iter().flatten().collect();
     (
         scatter(&dq, rows, heads, dim),
         scatter(&dk, rows, kv_heads, dim),
